@@ -1,0 +1,152 @@
+/**
+ * Every error ocibuild throws on purpose is an {@link OcibuildError} with a stable `code`.
+ * Subclasses carry the data a caller needs to react (status, file and line, digests).
+ * Messages say what failed and where, and never contain a secret.
+ * @module
+ */
+
+/** Stable error codes. New codes may be added; existing ones never change meaning. */
+export type ErrorCode =
+  | 'ERR_INVALID_REFERENCE'
+  | 'ERR_INVALID_DIGEST'
+  | 'ERR_INVALID_PLATFORM'
+  | 'ERR_INVALID_MANIFEST'
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_SIZE_MISMATCH'
+  | 'ERR_SOURCE_NOT_FOUND'
+  | 'ERR_PATH_ESCAPE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_LAYER'
+  | 'ERR_TRANSPORT'
+  | 'ERR_REGISTRY'
+  | 'ERR_REGISTRY_UNAUTHORIZED'
+  | 'ERR_REGISTRY_DENIED'
+  | 'ERR_REGISTRY_NOT_FOUND'
+  | 'ERR_REGISTRY_TLS'
+  | 'ERR_CREDENTIALS'
+  | 'ERR_DOCKERFILE'
+  | 'ERR_RUN'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_ABORTED';
+
+/** Options accepted by every ocibuild error constructor. */
+export interface OcibuildErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/** Base class of every error ocibuild throws on purpose. */
+export class OcibuildError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options: OcibuildErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** An image reference string could not be parsed or is out of bounds. */
+export class InvalidReferenceError extends OcibuildError {
+  /** The rejected input. */
+  readonly input: string;
+  constructor(input: string, reason: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_INVALID_REFERENCE', `invalid image reference ${JSON.stringify(input)}: ${reason}`, options);
+    this.input = input;
+  }
+}
+
+/** Content did not hash to the digest it was declared with. */
+export class DigestMismatchError extends OcibuildError {
+  /** The digest the content was declared with. */
+  readonly expected: string;
+  /** The digest computed over the bytes actually received. */
+  readonly actual: string;
+  constructor(expected: string, actual: string, where: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_DIGEST_MISMATCH', `digest mismatch for ${where}: expected ${expected}, got ${actual}`, options);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Content was longer or shorter than its declared size. */
+export class SizeMismatchError extends OcibuildError {
+  /** Declared size in bytes. */
+  readonly expected: number;
+  /** Bytes actually seen (may stop at expected + 1 when capping). */
+  readonly actual: number;
+  constructor(expected: number, actual: number, where: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_SIZE_MISMATCH', `size mismatch for ${where}: expected ${expected} bytes, got ${actual}`, options);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A feature or environment that ocibuild cannot handle; the message says what to change. */
+export class UnsupportedError extends OcibuildError {
+  constructor(message: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_UNSUPPORTED', message, options);
+  }
+}
+
+/** Options of {@link RegistryError}. */
+export interface RegistryErrorOptions extends OcibuildErrorOptions {
+  /** HTTP status, when a response was received. */
+  status?: number;
+  /** Error codes from the registry's JSON error body (`UNAUTHORIZED`, `MANIFEST_UNKNOWN`, ...). */
+  registryCodes?: string[];
+  /** The request URL without credentials or query secrets. */
+  url?: string;
+}
+
+/** A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail. */
+export class RegistryError extends OcibuildError {
+  /** HTTP status, when a response was received. */
+  readonly status: number | undefined;
+  /** Error codes from the registry's JSON error body. */
+  readonly registryCodes: string[];
+  /** Request URL (never with credentials). */
+  readonly url: string | undefined;
+  constructor(code: ErrorCode, message: string, options: RegistryErrorOptions = {}) {
+    super(code, message, options);
+    this.status = options.status;
+    this.registryCodes = options.registryCodes ?? [];
+    this.url = options.url;
+  }
+}
+
+/** Where in a Dockerfile an error was found. */
+export interface DockerfileLocation {
+  /** Path of the Dockerfile as the user gave it. */
+  file: string;
+  /** 1-based line number. */
+  line: number;
+  /** 1-based column, when known. */
+  column?: number;
+}
+
+/** A Dockerfile could not be parsed or applied; message starts with `FILE:LINE:`. */
+export class DockerfileError extends OcibuildError {
+  /** Dockerfile path. */
+  readonly file: string;
+  /** 1-based line number. */
+  readonly line: number;
+  /** 1-based column when known. */
+  readonly column: number | undefined;
+  constructor(location: DockerfileLocation, message: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_DOCKERFILE', `${location.file}:${location.line}: ${message}`, options);
+    this.file = location.file;
+    this.line = location.line;
+    this.column = location.column;
+  }
+}
+
+/** Throws an `ERR_ABORTED` error when the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new OcibuildError('ERR_ABORTED', 'operation aborted', { cause: signal.reason });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Layer specifications (what goes into a layer) and built layers (what came out).
+ * @module
+ */
+import type { Descriptor } from '../oci/types.ts';
+
+/** Ownership and metadata every entry may override. Unset fields take the layer defaults. */
+export interface EntryMetadata {
+  /** Permission bits (and setuid/setgid/sticky), e.g. `0o644`. Default: from disk for host files, 0o644 files / 0o755 dirs otherwise. */
+  mode?: number;
+  /** Owner uid. Default 0. */
+  uid?: number;
+  /** Owner gid. Default 0. */
+  gid?: number;
+  /** Owner user name stored in the tar header. Default empty. */
+  uname?: string;
+  /** Owner group name stored in the tar header. Default empty. */
+  gname?: string;
+  /** Modification time. Default: SOURCE_DATE_EPOCH, else 1970-01-01T00:00:01Z. */
+  mtime?: Date;
+}
+
+/** One explicit entry of a layer. `path` is the absolute or relative path inside the image. */
+export type LayerEntry =
+  | ({ type: 'file'; path: string; source: string | Uint8Array } & EntryMetadata)
+  | ({ type: 'directory'; path: string } & EntryMetadata)
+  | ({ type: 'symlink'; path: string; target: string } & EntryMetadata)
+  | ({ type: 'hardlink'; path: string; target: string } & EntryMetadata)
+  | { type: 'whiteout'; path: string }
+  | { type: 'opaque'; path: string };
+
+/** A host directory copied into a layer. */
+export interface DirectorySource {
+  /** Host directory. */
+  source: string;
+  /** Destination directory inside the image (default `/`). */
+  destination?: string;
+  /** Glob patterns (relative to `source`, `**` allowed); when given only matching paths are included. */
+  include?: string[];
+  /** Glob patterns to leave out (a matching directory leaves out everything under it). */
+  exclude?: string[];
+  /** Extra filter on the relative path (POSIX separators). */
+  filter?: (relativePath: string) => boolean;
+  /** Metadata applied to every entry from this source (overrides what the disk says). */
+  metadata?: EntryMetadata;
+}
+
+/** Everything one layer is made of. */
+export interface LayerSpec {
+  /** Host directories to copy. */
+  directories?: DirectorySource[];
+  /** Explicit entries. */
+  entries?: LayerEntry[];
+  /** Metadata for parent directories the writer has to create. Default root-owned 0o755. */
+  parents?: EntryMetadata;
+  /** Normalise modes to 0o644/0o755 (executable bit kept) instead of keeping disk modes. */
+  normalizeModes?: boolean;
+  /** Default mtime for every entry (overrides SOURCE_DATE_EPOCH). */
+  mtime?: Date;
+  /** History `created_by` text for this layer. */
+  createdBy?: string;
+  /** History comment. */
+  comment?: string;
+}
+
+/** A written layer: the compressed blob's descriptor, its diffID, and a way to read it back. */
+export interface BuiltLayer {
+  /** Descriptor of the compressed blob. */
+  descriptor: Descriptor;
+  /** Digest of the uncompressed tar. */
+  diffId: string;
+  /** Size of the uncompressed tar in bytes. */
+  uncompressedSize: number;
+  /** Number of entries in the tar. */
+  entryCount: number;
+  /** Re-reads the compressed blob from where it was spilled. */
+  open(): AsyncIterable<Uint8Array>;
+  /** Where the compressed blob lives on disk. */
+  path: string;
+}
