@@ -1,0 +1,64 @@
+/**
+ * Static credentials, chains of providers, and the default provider chain.
+ * @module
+ */
+import type { Credential, CredentialProvider } from '../types.ts';
+import { containersAuthCredentials } from './containers-auth.ts';
+import { dockerConfigCredentials } from './docker-config.ts';
+import { lookupScopes, authFileKeyToScope } from './auth-entries.ts';
+
+/**
+ * Provides fixed credentials keyed by registry host (`localhost:5000`, `ghcr.io`), or by
+ * `host/namespace` for one part of a registry. Keys are normalised like config.json keys, so
+ * `https://index.docker.io/v1/` and `docker.io` are the same entry.
+ */
+export function staticCredentials(map: Record<string, Credential>): CredentialProvider {
+  const byScope = new Map<string, Credential>();
+  for (const [key, credential] of Object.entries(map)) byScope.set(authFileKeyToScope(key), credential);
+  return async (registry) => {
+    for (const scope of lookupScopes(registry)) {
+      const credential = byScope.get(scope);
+      if (credential !== undefined) return credential;
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Asks each provider in turn; the first defined answer wins. An error from a provider is thrown,
+ * not skipped: a broken credential helper should be fixed, not silently bypassed.
+ */
+export function chainCredentials(...providers: CredentialProvider[]): CredentialProvider {
+  return async (registry) => {
+    for (const provider of providers) {
+      const credential = await provider(registry);
+      if (credential !== undefined) return credential;
+    }
+    return undefined;
+  };
+}
+
+/** Options of {@link defaultCredentials}. */
+export interface DefaultCredentialsOptions {
+  /** Environment to read paths and helpers' `PATH` from. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Time a credential helper may run. Default 30 s. */
+  helperTimeoutMs?: number;
+}
+
+/**
+ * The provider ocibuild uses when none is given: `$REGISTRY_AUTH_FILE` when set (an explicit choice
+ * beats defaults), then Docker's config.json, then the podman/buildah auth.json files.
+ */
+export function defaultCredentials(options: DefaultCredentialsOptions = {}): CredentialProvider {
+  const env = options.env ?? process.env;
+  const providers: CredentialProvider[] = [];
+  if (env.REGISTRY_AUTH_FILE) {
+    providers.push(containersAuthCredentials({ ...options, env, path: env.REGISTRY_AUTH_FILE }));
+  }
+  providers.push(dockerConfigCredentials({ ...options, env }));
+  // REGISTRY_AUTH_FILE was already asked first; the rest of the containers list comes after Docker's.
+  const { REGISTRY_AUTH_FILE: _explicit, ...rest } = env;
+  providers.push(containersAuthCredentials({ helperTimeoutMs: options.helperTimeoutMs, env: { ...rest } }));
+  return chainCredentials(...providers);
+}

@@ -1,0 +1,9 @@
+/**
+ * Credential providers: Docker config.json (with credential helpers), podman/buildah auth.json,
+ * static maps, chains, and the default chain.
+ * @module
+ */
+export { dockerConfigCredentials, dockerConfigPath, type DockerConfigOptions } from './docker-config.ts';
+export { containersAuthCredentials, containersAuthPaths, type ContainersAuthOptions } from './containers-auth.ts';
+export { staticCredentials, chainCredentials, defaultCredentials, type DefaultCredentialsOptions } from './compose.ts';
+export { runCredentialHelper, DEFAULT_HELPER_TIMEOUT_MS, type CredentialHelperOptions } from './helper.ts';
