@@ -1,0 +1,366 @@
+/**
+ * The OCI image layout transport (`oci:PATH[:TAG]`): reads and writes a directory holding
+ * `oci-layout`, `index.json` and `blobs/<alg>/<hex>` (OCI image-spec, image-layout.md).
+ *
+ * Writing is staged: a new layout is built in a sibling temporary directory that `commit()`
+ * renames into place; an existing layout receives blobs one by one (temp file + rename, verified,
+ * invisible until referenced) and a new `index.json` (temp file + rename) on `commit()`.
+ * @module
+ */
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DigestMismatchError, OcibuildError, throwIfAborted } from '../errors.ts';
+import { isDigest, parseDigest } from '../oci/digest.ts';
+import { OCI_INDEX, OCI_LAYOUT_VERSION, isIndexMediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, RawManifest } from '../oci/types.ts';
+import type { HashFactory } from '../hash/types.ts';
+import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../image/files.ts';
+import { outlineManifest } from '../image/sniff.ts';
+import { hashFactoryFor, readVerified, verifyStream } from '../image/verify.ts';
+import type { BlobBody, OperationOptions, Transport } from './types.ts';
+
+/** The annotation that names a manifest in `index.json` (the layout's "tag"). */
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+
+/** Options of {@link ociLayout}. */
+export interface OciLayoutOptions {
+  /** Create the layout on the first write when it does not exist (default true). */
+  create?: boolean;
+  /** Hash implementation for verification (default node:crypto). */
+  hash?: HashFactory;
+}
+
+/** An OCI layout transport; `commit()` and `close()` are always present. */
+export interface OciLayoutTransport extends Transport {
+  /** Absolute path of the layout directory. */
+  readonly path: string;
+  /** The tags (`ref.name` annotations) in `index.json`, including uncommitted ones. */
+  listTags(): Promise<string[]>;
+  /** Makes the written manifests and tags visible (see the module comment). */
+  commit(options?: OperationOptions): Promise<void>;
+  /** Discards an uncommitted new layout. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the OCI image layout at `path` for reading and writing. Nothing touches the disk until
+ * the first operation. Writes become visible on `commit()`.
+ */
+export function ociLayout(path: string, options: OciLayoutOptions = {}): OciLayoutTransport {
+  return new OciLayout(resolve(path), options);
+}
+
+type IndexOp =
+  | { kind: 'tag'; tag: string; descriptor: Descriptor }
+  | { kind: 'untagged'; descriptor: Descriptor; explicit: boolean };
+
+interface IndexDocument {
+  schemaVersion?: number;
+  manifests: Descriptor[];
+  [extra: string]: unknown;
+}
+
+type Mode = 'existing' | 'absent' | 'new';
+
+class OciLayout implements OciLayoutTransport {
+  readonly path: string;
+  readonly description: string;
+  readonly #options: OciLayoutOptions;
+  #init: Promise<void> | undefined;
+  #mode: Mode = 'absent';
+  #index: IndexDocument = { schemaVersion: 2, manifests: [] };
+  #staging: string | undefined;
+  #writable: Promise<void> | undefined;
+  #ops: IndexOp[] = [];
+  /** Digests referenced as children by indexes written in this session (never top-level on their own). */
+  readonly #children = new Set<string>();
+  #closed = false;
+
+  constructor(path: string, options: OciLayoutOptions) {
+    this.path = path;
+    this.description = `oci:${path}`;
+    this.#options = options;
+  }
+
+  async getManifest(reference: string, options: OperationOptions = {}): Promise<RawManifest> {
+    throwIfAborted(options.signal);
+    await this.#ready();
+    const entries = this.#currentEntries();
+    let entry: Descriptor | undefined;
+    if (reference === undefined || reference === '') {
+      if (entries.length !== 1) {
+        throw new OcibuildError(
+          entries.length === 0 ? 'ERR_NOT_FOUND' : 'ERR_INVALID_ARGUMENT',
+          `${this.description}: index.json holds ${entries.length} manifests; name one by tag or digest`,
+        );
+      }
+      entry = entries[0];
+    } else if (isDigest(reference)) {
+      entry = entries.find((d) => d.digest === reference);
+      if (entry === undefined) {
+        const bytes = await this.#readWholeBlob(reference, options);
+        return { mediaType: outlineManifest(bytes, `${this.description}@${reference}`).mediaType, digest: reference, bytes };
+      }
+    } else {
+      entry = entries.findLast((d) => d.annotations?.[REF_NAME_ANNOTATION] === reference);
+    }
+    if (entry === undefined) {
+      throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no manifest tagged ${JSON.stringify(reference)}`);
+    }
+    const where = `${this.description} manifest ${entry.digest}`;
+    const bytes = await readVerified(await this.#openBlob(entry, options), entry, where, this.#options.hash);
+    const mediaType = entry.mediaType !== undefined && entry.mediaType !== '' ? entry.mediaType : outlineManifest(bytes, where).mediaType;
+    return { mediaType, digest: entry.digest, bytes };
+  }
+
+  async putManifest(manifest: RawManifest, reference: string | undefined, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    const where = `${this.description} manifest ${manifest.digest}`;
+    const actual = hashFactoryFor(manifest.digest, this.#options.hash).create();
+    actual.update(manifest.bytes);
+    const computed = actual.digest();
+    if (computed !== manifest.digest) throw new DigestMismatchError(manifest.digest, computed, where);
+    if (reference !== undefined && reference !== '') validateTag(reference, this.description);
+    const descriptor: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.byteLength };
+    await this.putBlob(descriptor, async function* () {
+      yield manifest.bytes;
+    }, options);
+    if (isIndexMediaType(manifest.mediaType)) {
+      for (const child of outlineManifest(manifest.bytes, where, manifest.mediaType).manifests) this.#children.add(child.digest);
+    }
+    if (reference === undefined || reference === '') {
+      this.#ops.push({ kind: 'untagged', descriptor, explicit: reference === '' });
+    } else {
+      this.#ops.push({ kind: 'tag', tag: reference, descriptor });
+    }
+  }
+
+  async hasBlob(descriptor: Descriptor, options: OperationOptions = {}): Promise<boolean> {
+    throwIfAborted(options.signal);
+    await this.#ready();
+    const path = this.#blobPath(descriptor.digest);
+    if (path === undefined) return false;
+    try {
+      // A file of the wrong size is corrupt; report it absent so that it is written again.
+      return (await stat(path)).size === descriptor.size;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return false;
+      throw error;
+    }
+  }
+
+  async getBlob(descriptor: Descriptor, options: OperationOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    throwIfAborted(options.signal);
+    await this.#ready();
+    return await this.#openBlob(descriptor, options);
+  }
+
+  async putBlob(descriptor: Descriptor, body: BlobBody, options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    await this.#ensureWritable();
+    if (await this.hasBlob(descriptor, options)) return;
+    const path = this.#blobPath(descriptor.digest) as string;
+    const base = this.#mode === 'new' ? (this.#staging as string) : this.path;
+    await writeVerifiedFile(path, descriptor, body, {
+      ...options,
+      tempDir: base,
+      where: `${this.description} blob ${descriptor.digest}`,
+      ...(this.#options.hash === undefined ? {} : { hash: this.#options.hash }),
+    });
+  }
+
+  async listTags(): Promise<string[]> {
+    await this.#ready();
+    const tags = this.#currentEntries().map((d) => d.annotations?.[REF_NAME_ANNOTATION]);
+    return tags.filter((t): t is string => t !== undefined);
+  }
+
+  async commit(options: OperationOptions = {}): Promise<void> {
+    throwIfAborted(options.signal);
+    this.#assertOpen();
+    await this.#ready();
+    if (this.#mode === 'absent') return; // nothing was written
+    if (this.#mode === 'new') {
+      const staging = this.#staging as string;
+      const index = applyOps({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }, this.#ops, this.#children);
+      await writeFile(join(staging, 'oci-layout'), JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+      await writeFile(join(staging, 'index.json'), JSON.stringify(index));
+      try {
+        // rename(2) replaces an empty directory but fails on a non-empty one, so a layout that
+        // appeared meanwhile is never overwritten.
+        await rename(staging, this.path);
+      } catch (error) {
+        throw new OcibuildError('ERR_TRANSPORT', `${this.description}: cannot move the new layout into place`, { cause: error });
+      }
+      this.#index = index;
+      this.#staging = undefined;
+      this.#mode = 'existing';
+    } else {
+      // Re-read index.json so tags written by someone else since we opened it are kept.
+      const index = applyOps(await this.#readIndex(), this.#ops, this.#children);
+      const tmp = join(this.path, tempName('.index.json'));
+      try {
+        await writeFile(tmp, JSON.stringify(index));
+        await rename(tmp, join(this.path, 'index.json'));
+      } catch (error) {
+        await rm(tmp, { force: true });
+        throw error;
+      }
+      this.#index = index;
+    }
+    this.#ops = [];
+    this.#children.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#writable?.catch(() => undefined);
+    if (this.#staging !== undefined) {
+      await rm(this.#staging, { recursive: true, force: true });
+      this.#staging = undefined;
+    }
+    this.#ops = [];
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new OcibuildError('ERR_TRANSPORT', `${this.description}: transport is closed`);
+  }
+
+  #ready(): Promise<void> {
+    this.#init ??= this.#load();
+    return this.#init;
+  }
+
+  async #load(): Promise<void> {
+    let layoutFile: string;
+    try {
+      layoutFile = await readFile(join(this.path, 'oci-layout'), 'utf8');
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT') && !isErrno(error, 'ENOTDIR')) throw error;
+      // A missing or empty directory is a layout still to be created.
+      const names = await readdir(this.path).catch((e: unknown) => {
+        if (isErrno(e, 'ENOENT')) return [];
+        throw e;
+      });
+      if (names.length > 0) {
+        throw new OcibuildError('ERR_INVALID_ARGUMENT', `${this.description}: directory is not empty and has no oci-layout file`);
+      }
+      this.#mode = 'absent';
+      return;
+    }
+    let version: unknown;
+    try {
+      version = (JSON.parse(layoutFile) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch (error) {
+      throw new OcibuildError('ERR_INVALID_ARGUMENT', `${this.description}: oci-layout is not JSON`, { cause: error });
+    }
+    if (typeof version !== 'string' || !version.startsWith('1.')) {
+      throw new OcibuildError('ERR_UNSUPPORTED', `${this.description}: unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+    }
+    this.#index = await this.#readIndex();
+    this.#mode = 'existing';
+  }
+
+  async #readIndex(): Promise<IndexDocument> {
+    const file = join(this.path, 'index.json');
+    let doc: unknown;
+    try {
+      doc = JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: cannot read index.json`, { cause: error });
+    }
+    const manifests = (doc as { manifests?: unknown } | null)?.manifests;
+    // umoci writes `"manifests": null` for an empty layout.
+    if (typeof doc !== 'object' || doc === null || (manifests != null && !Array.isArray(manifests))) {
+      throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: index.json is not an image index`);
+    }
+    return { ...(doc as Record<string, unknown>), manifests: (manifests ?? []) as Descriptor[] };
+  }
+
+  #ensureWritable(): Promise<void> {
+    this.#assertOpen();
+    this.#writable ??= (async () => {
+      await this.#ready();
+      if (this.#mode !== 'absent') return;
+      if (this.#options.create === false) {
+        throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no OCI layout here (create is false)`);
+      }
+      await mkdir(dirname(this.path), { recursive: true });
+      // A sibling directory is on the same file system, so commit() is one rename.
+      this.#staging = await mkdtemp(join(dirname(this.path), `.${basename(this.path)}.tmp-`));
+      await mkdir(join(this.#staging, 'blobs'));
+      this.#mode = 'new';
+    })();
+    return this.#writable;
+  }
+
+  #blobPath(digest: string): string | undefined {
+    const { algorithm, hex } = parseDigest(digest);
+    const base = this.#mode === 'new' ? this.#staging : this.#mode === 'existing' ? this.path : undefined;
+    return base === undefined ? undefined : join(base, 'blobs', algorithm, hex);
+  }
+
+  async #openBlob(descriptor: Descriptor, options: OperationOptions): Promise<AsyncIterable<Uint8Array>> {
+    const path = this.#blobPath(descriptor.digest);
+    const where = `${this.description} blob ${descriptor.digest}`;
+    try {
+      if (path === undefined) throw Object.assign(new Error('no layout'), { code: 'ENOENT' });
+      await stat(path);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) throw new OcibuildError('ERR_NOT_FOUND', `${where} not found`, { cause: error });
+      throw error;
+    }
+    const read = readFileStream(path, options.signal === undefined ? {} : { signal: options.signal });
+    return verifyStream(read, descriptor, where, this.#options.hash);
+  }
+
+  async #readWholeBlob(digest: string, options: OperationOptions): Promise<Uint8Array> {
+    const path = this.#blobPath(digest);
+    let size: number;
+    try {
+      if (path === undefined) throw Object.assign(new Error('no layout'), { code: 'ENOENT' });
+      size = (await stat(path)).size;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: manifest ${digest} not found`, { cause: error });
+      throw error;
+    }
+    return await readVerified(await this.#openBlob({ mediaType: '', digest, size }, options), { digest, size }, `${this.description} manifest ${digest}`, this.#options.hash);
+  }
+
+  /** index.json entries as they will be after commit (reads see the writer's own changes). */
+  #currentEntries(): Descriptor[] {
+    return applyOps(this.#index, this.#ops, this.#children).manifests;
+  }
+}
+
+/** Applies tag moves and untagged additions to an index document, returning a new document. */
+function applyOps(base: IndexDocument, ops: readonly IndexOp[], children: ReadonlySet<string>): IndexDocument {
+  let manifests = [...base.manifests];
+  const tagged = new Set(ops.filter((op) => op.kind === 'tag').map((op) => op.descriptor.digest));
+  for (const op of ops) {
+    if (op.kind === 'tag') {
+      // A tag names one manifest: adding it again moves it; other tags stay.
+      manifests = manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== op.tag);
+      manifests.push({ ...op.descriptor, annotations: { [REF_NAME_ANNOTATION]: op.tag } });
+    } else if (op.explicit || (!children.has(op.descriptor.digest) && !tagged.has(op.descriptor.digest))) {
+      // Manifests stored by digest only are listed untagged (as skopeo does for `oci:PATH`),
+      // except index children, which the index already references.
+      const present = op.explicit
+        ? manifests.some((d) => d.digest === op.descriptor.digest && d.annotations?.[REF_NAME_ANNOTATION] === undefined)
+        : manifests.some((d) => d.digest === op.descriptor.digest);
+      if (!present) {
+        manifests.push({ ...op.descriptor });
+      }
+    }
+  }
+  return { ...base, schemaVersion: base.schemaVersion ?? 2, manifests };
+}
+
+function validateTag(tag: string, where: string): void {
+  // The layout allows any ref.name; refuse only what cannot round-trip through `oci:PATH:TAG`.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(tag)) {
+    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: invalid tag ${JSON.stringify(tag)}`);
+  }
+}
