@@ -78,3 +78,51 @@ export interface BuiltLayer {
   /** Where the compressed blob lives on disk. */
   path: string;
 }
+
+/** Tar entry types a resolved layer entry can have. */
+export type ResolvedEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'fifo' | 'char-device' | 'block-device';
+
+/**
+ * One normalised entry exactly as it will be written to the tar, in write order
+ * (see `listLayerEntries`). Whiteouts appear as empty `file` entries named `.wh.NAME`.
+ */
+export interface ResolvedLayerEntry {
+  /** Normalised path: relative, POSIX, no leading `/` or `./`, no trailing `/`. */
+  path: string;
+  /** Tar entry type. */
+  type: ResolvedEntryType;
+  /** Permission bits incl. setuid/setgid/sticky (no file type bits). */
+  mode: number;
+  /** Owner uid. */
+  uid: number;
+  /** Owner gid. */
+  gid: number;
+  /** Owner user name (usually empty). */
+  uname: string;
+  /** Owner group name (usually empty). */
+  gname: string;
+  /** Modification time in whole seconds since the Unix epoch. */
+  mtime: number;
+  /** Content size in bytes (0 for everything but files). */
+  size: number;
+  /** Symlink target as given, or the normalised path a hardlink points to. */
+  linkname?: string;
+  /** Device major number (devices only). */
+  devmajor?: number;
+  /** Device minor number (devices only). */
+  devminor?: number;
+  /** Host path the content comes from, when it comes from disk. */
+  source?: string;
+  /** Streams the content (files only). MUST yield exactly `size` bytes or throw. */
+  open?: () => AsyncIterable<Uint8Array>;
+}
+
+/** Something a layer writer reports without failing (a skipped socket, for example). */
+export interface LayerEvent {
+  /** Event type. */
+  type: 'warning';
+  /** Host path concerned. */
+  path: string;
+  /** What happened. */
+  message: string;
+}

@@ -1,0 +1,159 @@
+/**
+ * Writes a layer in one streaming pass: tar bytes → diffID hash → gzip → digest hash → temp
+ * file, renamed to its digest at the end. Memory stays flat whatever the layer size.
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { defaultGzipEncoder } from '../compress/index.ts';
+import type { GzipEncoder } from '../compress/types.ts';
+import { OcibuildError, throwIfAborted } from '../errors.ts';
+import { defaultSha256 } from '../hash/index.ts';
+import type { HashFactory } from '../hash/types.ts';
+import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.ts';
+import { listLayerEntries } from './entries.ts';
+import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
+import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from './types.ts';
+
+/** Options of {@link writeLayer}. */
+export interface WriteLayerOptions {
+  /** Where the compressed blob is written (as `<directory>/<hex digest>`). Default `os.tmpdir()`. */
+  directory?: string;
+  /** `gzip` (default) or `none` (plain tar). */
+  compression?: 'gzip' | 'none';
+  /** gzip encoder. Default: fflate level 6 (identical bytes everywhere). */
+  encoder?: GzipEncoder;
+  /** Hash for the digest and diffID. Default SHA-256 on node:crypto. */
+  hash?: HashFactory;
+  /** Media type of the descriptor. Default OCI gzip layer, or OCI tar without compression. */
+  mediaType?: string;
+  /** Default mtime in seconds. Default from `SOURCE_DATE_EPOCH`, else 1 (1970-01-01T00:00:01Z). */
+  sourceDateEpoch?: number;
+  /** Abort signal: the write stops, the temp file is removed, `ERR_ABORTED` is thrown. */
+  signal?: AbortSignal;
+  /** Receives warnings such as skipped sockets. */
+  onEvent?: (event: LayerEvent) => void;
+}
+
+/** Tar writes are gathered into chunks of about this size before compression and disk writes. */
+const COALESCE = 256 * 1024;
+
+/** Counts the tar entries written; filled in as the stream is consumed. */
+interface TarStats {
+  entries: number;
+}
+
+/**
+ * Streams the tar archive of `entries`: headers, content, padding, end marker. Small pieces are
+ * gathered into larger chunks; file content chunks pass through without copying.
+ */
+export async function* tarStream(entries: AsyncIterable<ResolvedLayerEntry>, stats: TarStats = { entries: 0 }, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  let small: Uint8Array[] = [];
+  let smallBytes = 0;
+  const flush = (): Uint8Array => {
+    const out = small.length === 1 ? small[0]! : Buffer.concat(small, smallBytes);
+    small = [];
+    smallBytes = 0;
+    return out;
+  };
+  for await (const entry of entries) {
+    throwIfAborted(signal);
+    stats.entries++;
+    const header = encodeHeader(entry);
+    small.push(header);
+    smallBytes += header.length;
+    if (entry.type === 'file' && entry.size > 0) {
+      if (entry.open === undefined) throw new OcibuildError('ERR_LAYER', `file entry ${entry.path} has no content`);
+      for await (const chunk of entry.open()) {
+        if (chunk.length < BLOCK_SIZE * 8) {
+          small.push(chunk);
+          smallBytes += chunk.length;
+        } else {
+          yield flush();
+          yield chunk;
+        }
+        if (smallBytes >= COALESCE) yield flush();
+      }
+      const padding = paddingFor(entry.size);
+      if (padding > 0) {
+        small.push(END_OF_ARCHIVE.subarray(0, padding));
+        smallBytes += padding;
+      }
+    }
+    if (smallBytes >= COALESCE) yield flush();
+  }
+  small.push(END_OF_ARCHIVE);
+  smallBytes += END_OF_ARCHIVE.length;
+  yield flush();
+}
+
+/**
+ * Writes one layer from `spec` and returns its descriptor, diffID and location. The blob goes to
+ * a temp file in `directory`, renamed to `<directory>/<hex digest>` only when complete; on any
+ * failure (missing source `ERR_SOURCE_NOT_FOUND`, escaping path `ERR_PATH_ESCAPE`, abort) nothing
+ * is left behind. Identical specs give identical bytes.
+ */
+export async function writeLayer(spec: LayerSpec, options: WriteLayerOptions = {}): Promise<BuiltLayer> {
+  const directory = options.directory ?? os.tmpdir();
+  const compression = options.compression ?? 'gzip';
+  if (compression !== 'gzip' && compression !== 'none') {
+    throw new OcibuildError('ERR_INVALID_ARGUMENT', `compression must be 'gzip' or 'none', got ${JSON.stringify(compression)}`);
+  }
+  const encoder = options.encoder ?? defaultGzipEncoder;
+  const hash = options.hash ?? defaultSha256;
+  const mediaType = options.mediaType ?? (compression === 'gzip' ? OCI_LAYER_GZIP : OCI_LAYER_TAR);
+  const { signal } = options;
+  throwIfAborted(signal);
+
+  const diffHasher = hash.create();
+  const digestHasher = compression === 'gzip' ? hash.create() : undefined;
+  const stats: TarStats = { entries: 0 };
+  let uncompressedSize = 0;
+  async function* tapTar(): AsyncGenerator<Uint8Array> {
+    const entries = listLayerEntries(spec, { sourceDateEpoch: options.sourceDateEpoch, signal, onEvent: options.onEvent });
+    for await (const chunk of tarStream(entries, stats, signal)) {
+      diffHasher.update(chunk);
+      uncompressedSize += chunk.length;
+      yield chunk;
+    }
+  }
+
+  const temp = path.join(directory, `.ocibuild-layer-${randomUUID()}.tmp`);
+  await fs.mkdir(directory, { recursive: true });
+  const handle = await fs.open(temp, 'wx');
+  let size = 0;
+  let finalPath: string;
+  let diffId: string;
+  let digest: string;
+  try {
+    const body = compression === 'gzip' ? encoder.encode(tapTar()) : tapTar();
+    for await (const chunk of body) {
+      throwIfAborted(signal);
+      digestHasher?.update(chunk);
+      size += chunk.length;
+      // Awaiting each write is the back-pressure: nothing is read ahead of the disk.
+      await handle.write(chunk);
+    }
+    await handle.close();
+    diffId = diffHasher.digest();
+    digest = digestHasher?.digest() ?? diffId;
+    finalPath = path.join(directory, digest.slice(digest.indexOf(':') + 1));
+    await fs.rename(temp, finalPath);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  const blobPath = finalPath;
+  return {
+    descriptor: { mediaType, digest, size },
+    diffId,
+    uncompressedSize,
+    entryCount: stats.entries,
+    path: blobPath,
+    open: () => createReadStream(blobPath) as AsyncIterable<Uint8Array>,
+  };
+}
