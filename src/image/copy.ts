@@ -1,0 +1,268 @@
+/**
+ * `copyImage`: the one copier behind pull, push and copy. It moves an image or index from one
+ * transport to another: blobs before manifests, index children before the index, each blob
+ * once (also when requested concurrently), skipping blobs the destination has and mounting
+ * blobs that live in another repository of the same registry.
+ * @module
+ */
+import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
+import { encodeManifest, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
+import { DOCKER_LAYER_FOREIGN, OCI_LAYER_NONDIST_GZIP } from '../oci/mediatypes.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
+import type { HashFactory } from '../hash/types.ts';
+import type { BlobOrigin, Transport } from '../transports/types.ts';
+import { hashFactoryFor } from './verify.ts';
+
+/** Kinds of {@link CopyEvent}. */
+export type CopyEventType = 'blob-skipped' | 'blob-mounted' | 'blob-progress' | 'blob-done' | 'manifest-pushed';
+
+/** Progress of a copy. */
+export interface CopyEvent {
+  /** What happened. */
+  type: CopyEventType;
+  /** The blob or manifest concerned. */
+  digest: string;
+  /** Bytes transferred so far (`blob-progress`) or in total (`blob-done`). */
+  bytes?: number;
+  /** Size of the blob. */
+  total?: number;
+  /** The tag a manifest was pushed under (`manifest-pushed`), when it has one. */
+  reference?: string;
+}
+
+/** Options of {@link copyImage}. */
+export interface CopyOptions {
+  /** Which platforms of an index to copy (default `'all'`). A subset re-encodes the index. */
+  platforms?: 'all' | Platform[];
+  /** Blob transfers at the same time (default 4). */
+  concurrency?: number;
+  /** Aborts the copy; the destination is then left without the image. */
+  signal?: AbortSignal;
+  /** Receives progress events. */
+  onEvent?: (event: CopyEvent) => void;
+  /** Hash implementation for digest checks. */
+  hash?: HashFactory;
+}
+
+/** What was written: the top-level manifest or index. */
+export interface CopyResult {
+  /** Digest of the manifest or index pushed under the destination references. */
+  digest: string;
+  /** Its media type. */
+  mediaType: string;
+  /** Its size in bytes. */
+  size: number;
+}
+
+/** A source that knows per blob where it can be mounted from (the memory source does). */
+export interface BlobOriginLookup {
+  /** The repository the blob can be mounted from, when known. */
+  blobOrigin(descriptor: Descriptor): BlobOrigin | undefined;
+}
+
+/** A destination that declares it cannot store an index (docker-archive). */
+export interface IndexCapability {
+  /** False when the transport holds single-platform images only. */
+  readonly acceptsIndex?: boolean;
+}
+
+/**
+ * Copies the manifest or index `srcRef` of `src` (a tag, a digest, or undefined for the
+ * source's only image) to `dst`, pushing it under every reference in `dstRefs` (undefined
+ * means by digest only), and commits `dst`. `dst.close()` is always called; `src` stays open.
+ * On failure nothing is committed, so no tag, layout or tarball is left behind.
+ */
+export async function copyImage(
+  src: Transport,
+  srcRef: string | undefined,
+  dst: Transport,
+  dstRefs: readonly (string | undefined)[],
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const copier = new Copier(src, dst, options, controller.signal);
+  try {
+    throwIfAborted(options.signal);
+    const root = await copier.resolveRoot(srcRef);
+    await copier.track(copier.copyTree(root, dstRefs.length === 0 ? [undefined] : dstRefs));
+    await dst.commit?.({ signal: controller.signal });
+    return { digest: root.raw.digest, mediaType: root.raw.mediaType, size: root.raw.bytes.byteLength };
+  } catch (error) {
+    controller.abort(error);
+    await copier.settle();
+    if (options.signal?.aborted && !(error instanceof OcibuildError)) {
+      throw new OcibuildError('ERR_ABORTED', `copy to ${dst.description} aborted`, { cause: error });
+    }
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await dst.close?.();
+  }
+}
+
+/** Layers that are not distributed with the image (Windows base layers) stay where their URLs say. */
+function isForeign(descriptor: Descriptor): boolean {
+  return (descriptor.mediaType === DOCKER_LAYER_FOREIGN || descriptor.mediaType === OCI_LAYER_NONDIST_GZIP) && (descriptor.urls?.length ?? 0) > 0;
+}
+
+class Copier {
+  readonly #src: Transport;
+  readonly #dst: Transport;
+  readonly #options: CopyOptions;
+  readonly #signal: AbortSignal;
+  readonly #blobs = new Map<string, Promise<void>>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #queue: (() => void)[] = [];
+  #active = 0;
+
+  constructor(src: Transport, dst: Transport, options: CopyOptions, signal: AbortSignal) {
+    this.#src = src;
+    this.#dst = dst;
+    this.#options = options;
+    this.#signal = signal;
+  }
+
+  /** Reads the source manifest and applies the platform selection. */
+  async resolveRoot(srcRef: string | undefined): Promise<ParsedManifest> {
+    const top = parseManifest(await this.#src.getManifest(srcRef ?? '', { signal: this.#signal }));
+    if (top.kind !== 'index') return top;
+    const wanted = this.#options.platforms ?? 'all';
+    const selected =
+      wanted === 'all'
+        ? top.index.manifests
+        : top.index.manifests.filter((d) => d.platform !== undefined && wanted.some((p) => platformMatches(p, d.platform as Platform)));
+    const available = top.index.manifests.flatMap((d) => (d.platform === undefined ? [] : [formatPlatform(d.platform)]));
+    if (selected.length === 0) {
+      throw new OcibuildError(
+        'ERR_NOT_FOUND',
+        `${this.#src.description}: no manifest for the requested platforms (index has ${available.join(', ') || 'none'})`,
+      );
+    }
+    if ((this.#dst as IndexCapability).acceptsIndex === false) {
+      const images = selected.filter((d) => d.platform !== undefined);
+      if (images.length !== 1 || images[0] === undefined) {
+        throw new UnsupportedError(
+          `${this.#dst.description} holds one platform but the source has ${available.join(', ')}; choose one platform`,
+        );
+      }
+      const child = await this.#fetchChild(images[0]);
+      if (child.kind !== 'manifest') throw new UnsupportedError(`${this.#dst.description} cannot hold a nested index`);
+      return child;
+    }
+    if (selected.length === top.index.manifests.length) return top;
+    // A subset is a different index: re-encoded, so it gets a new digest.
+    return parseManifest(encodeManifest({ ...top.index, mediaType: top.index.mediaType ?? top.raw.mediaType, manifests: selected }));
+  }
+
+  /** Copies a manifest's blobs (or an index's children) and then the manifest under `refs`. */
+  async copyTree(node: ParsedManifest, refs: readonly (string | undefined)[]): Promise<void> {
+    throwIfAborted(this.#signal);
+    if (node.kind === 'index') {
+      await Promise.all(
+        node.index.manifests.map((d) => this.track((async () => this.copyTree(await this.#fetchChild(d), [undefined]))())),
+      );
+    } else {
+      const blobs = [node.manifest.config, ...node.manifest.layers].filter((d) => !isForeign(d));
+      await Promise.all(blobs.map((d) => this.#copyBlob(d)));
+    }
+    for (const ref of refs) {
+      throwIfAborted(this.#signal);
+      await this.#dst.putManifest(node.raw, ref, { signal: this.#signal });
+      this.#emit({ type: 'manifest-pushed', digest: node.raw.digest, ...(ref === undefined ? {} : { reference: ref }) });
+    }
+  }
+
+  /** Registers a task so that a failed copy can wait for it before closing the destination. */
+  track<T>(task: Promise<T>): Promise<T> {
+    this.#inflight.add(task);
+    const forget = (): void => {
+      this.#inflight.delete(task);
+    };
+    task.then(forget, forget);
+    return task;
+  }
+
+  /** Waits until no task is running (after an abort they stop at their next check). */
+  async settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
+  async #fetchChild(descriptor: Descriptor): Promise<ParsedManifest> {
+    const raw = await this.#src.getManifest(descriptor.digest, { signal: this.#signal });
+    const hasher = hashFactoryFor(descriptor.digest, this.#options.hash).create();
+    hasher.update(raw.bytes);
+    const actual = hasher.digest();
+    if (actual !== descriptor.digest || raw.bytes.byteLength !== descriptor.size) {
+      throw new DigestMismatchError(descriptor.digest, actual, `${this.#src.description} manifest ${descriptor.digest}`);
+    }
+    return parseManifest({ ...raw, digest: descriptor.digest } satisfies RawManifest, descriptor.mediaType);
+  }
+
+  #copyBlob(descriptor: Descriptor): Promise<void> {
+    let task = this.#blobs.get(descriptor.digest);
+    if (task === undefined) {
+      task = this.track(this.#limited(() => this.#transfer(descriptor)));
+      this.#blobs.set(descriptor.digest, task);
+    }
+    return task;
+  }
+
+  async #limited<T>(fn: () => Promise<T>): Promise<T> {
+    const limit = Math.max(1, this.#options.concurrency ?? 4);
+    if (this.#active >= limit) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    this.#active++;
+    try {
+      return await fn();
+    } finally {
+      this.#active--;
+      this.#queue.shift()?.();
+    }
+  }
+
+  async #transfer(descriptor: Descriptor): Promise<void> {
+    const signal = this.#signal;
+    throwIfAborted(signal);
+    const { digest, size } = descriptor;
+    if (await this.#dst.hasBlob(descriptor, { signal })) {
+      this.#emit({ type: 'blob-skipped', digest, total: size });
+      return;
+    }
+    const origin = (this.#src as Partial<BlobOriginLookup>).blobOrigin?.(descriptor) ?? this.#src.origin;
+    const target = this.#dst.origin;
+    if (
+      this.#dst.mountBlob !== undefined &&
+      origin !== undefined &&
+      target !== undefined &&
+      origin.registry === target.registry &&
+      origin.repository !== target.repository
+    ) {
+      let mounted = false;
+      try {
+        mounted = await this.#dst.mountBlob(descriptor, origin, { signal });
+      } catch (error) {
+        // A refused mount (no pull access to the origin, say) is not fatal: upload instead.
+        if (signal.aborted) throw error;
+      }
+      if (mounted) {
+        this.#emit({ type: 'blob-mounted', digest, total: size });
+        return;
+      }
+    }
+    const src = this.#src;
+    await this.#dst.putBlob(
+      descriptor,
+      async function* () {
+        yield* await src.getBlob(descriptor, { signal });
+      },
+      { signal, onProgress: (bytes) => this.#emit({ type: 'blob-progress', digest, bytes, total: size }) },
+    );
+    this.#emit({ type: 'blob-done', digest, bytes: size, total: size });
+  }
+
+  #emit(event: CopyEvent): void {
+    this.#options.onEvent?.(event);
+  }
+}
