@@ -1,0 +1,31 @@
+/**
+ * Dockerfile front end: parser, AST dump, word expansion and `.dockerignore` handling.
+ * @module
+ */
+
+export type {
+  Dockerfile,
+  EscapeToken,
+  Heredoc,
+  InstructionNode,
+  KeyValue,
+  ParserDirective,
+  ParseWarning,
+} from './ast.ts';
+export { parseDockerfile } from './parse.ts';
+export type { ParseOptions } from './parse.ts';
+export { validateDockerfile } from './parse-validate.ts';
+export { chompHeredocContent } from './parse-heredoc.ts';
+export { dumpAst, dumpInstruction, goQuote } from './dump.ts';
+export { expandWord, expandWords, expandWithMatches, WordExpansionError } from './shell.ts';
+export type { ExpandOptions, ExpansionEnv, ExpansionResult } from './shell.ts';
+
+import type { Dockerfile } from './ast.ts';
+import { parseDockerfile } from './parse.ts';
+import type { ParseOptions } from './parse.ts';
+import { validateDockerfile } from './parse-validate.ts';
+
+/** Parses and validates a Dockerfile in one step; throws `DockerfileError` naming file and line. */
+export function parseInstructions(text: string, options: ParseOptions = {}): Dockerfile {
+  return validateDockerfile(parseDockerfile(text, options));
+}
