@@ -1,0 +1,149 @@
+/**
+ * What the rootless executor needs from the host: tools (util-linux `unshare`, `mount`, coreutils,
+ * shadow's `newuidmap`/`newgidmap`), kernel settings for user namespaces, and the caller's
+ * subordinate id ranges. `probeHost` checks them all and says what to enable when one is missing.
+ * @module
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { findSubordinateRange, IDENTITY_MAPPING, rootlessMapping, type SubordinateRange } from './idmap.ts';
+import type { IdMapping, ProbeResult } from './types.ts';
+
+/** The PATH the sandbox's init script runs with (host tools only). */
+export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Host facts the executor uses; computed once per executor. */
+export interface HostInfo {
+  /** True when the caller is real root: no user namespace is needed (as buildah does). */
+  root: boolean;
+  /** Absolute paths of the host tools, `undefined` when missing. */
+  tools: Record<'unshare' | 'env' | 'chroot' | 'sh' | 'mount' | 'newuidmap' | 'newgidmap', string | undefined>;
+  /** Subordinate uid range of the caller (rootless only). */
+  subuid: SubordinateRange | undefined;
+  /** Subordinate gid range of the caller (rootless only). */
+  subgid: SubordinateRange | undefined;
+  /** The mapping between container and host ids for files created in the sandbox. */
+  mapping: IdMapping;
+  /** Caller's login name, when known. */
+  userName: string | undefined;
+}
+
+/** Finds `name` in the standard PATH directories. */
+export function findTool(name: string): string | undefined {
+  for (const dir of HOST_PATH.split(':')) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // Try the next directory.
+    }
+  }
+  return undefined;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Collects {@link HostInfo} for the current process. */
+export function inspectHost(): HostInfo {
+  const uid = process.getuid?.() ?? -1;
+  const gid = process.getgid?.() ?? -1;
+  const root = uid === 0;
+  let userName: string | undefined;
+  try {
+    userName = os.userInfo().username;
+  } catch {
+    userName = undefined;
+  }
+  const tools = {
+    unshare: findTool('unshare'),
+    env: findTool('env'),
+    chroot: findTool('chroot'),
+    sh: fs.existsSync('/bin/sh') ? '/bin/sh' : findTool('sh'),
+    mount: findTool('mount'),
+    newuidmap: findTool('newuidmap'),
+    newgidmap: findTool('newgidmap'),
+  };
+  const subuid = root ? undefined : findSubordinateRange(readText('/etc/subuid') ?? '', userName, uid);
+  const subgid = root ? undefined : findSubordinateRange(readText('/etc/subgid') ?? '', userName, uid);
+  const mapping = root || subuid === undefined || subgid === undefined ? IDENTITY_MAPPING : rootlessMapping(uid, gid, subuid, subgid);
+  return { root, tools, subuid, subgid, mapping, userName };
+}
+
+/** The `unshare` options that create the sandbox's namespaces. */
+export function namespaceFlags(host: HostInfo, network: boolean): string[] {
+  const flags: string[] = [];
+  if (!host.root && host.subuid !== undefined && host.subgid !== undefined) {
+    flags.push(
+      '--user',
+      '--map-root-user',
+      `--map-users=${host.subuid.start},1,${host.subuid.count}`,
+      `--map-groups=${host.subgid.start},1,${host.subgid.count}`,
+    );
+  }
+  flags.push('--mount', '--propagation=private', '--pid', '--fork', '--kill-child');
+  if (network) flags.push('--net');
+  return flags;
+}
+
+function fail(reason: string, hint: string): ProbeResult {
+  return { ok: false, reason, hint };
+}
+
+/**
+ * Checks everything the executor needs, then starts one empty sandbox (`unshare ... true`) to
+ * catch what static checks cannot see (seccomp filters, AppArmor, container runtimes).
+ */
+export function probeHost(host: HostInfo): ProbeResult {
+  if (process.platform !== 'linux') {
+    return fail(`RUN needs Linux namespaces; this is ${process.platform}`, 'build on Linux (or in a Linux VM/container), or use a Dockerfile without RUN');
+  }
+  for (const tool of ['unshare', 'mount', 'env', 'sh'] as const) {
+    if (host.tools[tool] === undefined) return fail(`${tool} not found in ${HOST_PATH}`, 'install util-linux and coreutils');
+  }
+  if (!host.root) {
+    const clone = readText('/proc/sys/kernel/unprivileged_userns_clone')?.trim();
+    if (clone === '0') {
+      return fail('unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0)', 'run `sysctl -w kernel.unprivileged_userns_clone=1` as root');
+    }
+    const max = readText('/proc/sys/user/max_user_namespaces')?.trim();
+    if (max === '0') {
+      return fail('user namespaces are disabled (user.max_user_namespaces=0)', 'run `sysctl -w user.max_user_namespaces=15000` as root');
+    }
+    const apparmor = readText('/proc/sys/kernel/apparmor_restrict_unprivileged_userns')?.trim();
+    if (apparmor === '1') {
+      return fail(
+        'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)',
+        'allow user namespaces for node with an AppArmor profile, or run `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` as root',
+      );
+    }
+    const who = host.userName ?? String(process.getuid?.());
+    if (host.subuid === undefined || host.subgid === undefined) {
+      return fail(
+        `no subordinate id range for ${who} in /etc/subuid and /etc/subgid`,
+        `add one as root: \`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${who}\``,
+      );
+    }
+    if (host.tools.newuidmap === undefined || host.tools.newgidmap === undefined) {
+      return fail('newuidmap/newgidmap not found', 'install the uidmap package (shadow-utils): `apt-get install uidmap`');
+    }
+  }
+  const trial = spawnSync(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), '/bin/sh', '-c', 'exit 0'], {
+    env: { PATH: HOST_PATH },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  if (trial.status !== 0) {
+    const detail = (trial.stderr ?? trial.error?.message ?? '').trim().split('\n').slice(-2).join(' ');
+    return fail(`cannot create the sandbox namespaces: ${detail}`, 'allow user and mount namespaces (not available inside some containers without --privileged or a seccomp/AppArmor change)');
+  }
+  return { ok: true };
+}

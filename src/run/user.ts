@@ -1,0 +1,125 @@
+/**
+ * Resolving a Dockerfile `USER` (`name`, `uid`, `name:group`, `uid:gid`) against the rootfs's
+ * /etc/passwd and /etc/group, with Docker's (runc's) rules: a numeric uid missing from passwd is
+ * allowed with gid 0 and HOME `/`; a missing name is an error; supplementary groups are the
+ * groups that list the user's name.
+ * @module
+ */
+import * as fs from 'node:fs';
+import { OcibuildError } from '../errors.ts';
+import { resolveInRoot } from './paths.ts';
+
+/** A resolved container user. */
+export interface ExecUser {
+  /** Container-side uid. */
+  uid: number;
+  /** Container-side primary gid. */
+  gid: number;
+  /** Supplementary gids (without the primary one). */
+  groups: number[];
+  /** Home directory from passwd, else `/`. */
+  home: string;
+}
+
+/** One /etc/passwd entry. */
+export interface PasswdEntry {
+  /** Login name. */
+  name: string;
+  /** Uid. */
+  uid: number;
+  /** Primary gid. */
+  gid: number;
+  /** Home directory. */
+  home: string;
+}
+
+/** One /etc/group entry. */
+export interface GroupEntry {
+  /** Group name. */
+  name: string;
+  /** Gid. */
+  gid: number;
+  /** Member user names. */
+  members: string[];
+}
+
+const NUMERIC = /^[0-9]+$/;
+
+/** Parses /etc/passwd text; malformed lines are skipped as libc does. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7 || f[0] === '' || !NUMERIC.test(f[2] ?? '') || !NUMERIC.test(f[3] ?? '')) continue;
+    out.push({ name: f[0] ?? '', uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '' });
+  }
+  return out;
+}
+
+/** Parses /etc/group text; malformed lines are skipped. */
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 4 || f[0] === '' || !NUMERIC.test(f[2] ?? '')) continue;
+    const members = (f[3] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
+    out.push({ name: f[0] ?? '', gid: Number(f[2]), members });
+  }
+  return out;
+}
+
+/**
+ * Resolves `spec` with already-parsed passwd and group tables. Throws `ERR_RUN` naming the
+ * user or group that does not exist.
+ */
+export function resolveUserSpec(spec: string | undefined, passwd: PasswdEntry[], group: GroupEntry[]): ExecUser {
+  const trimmed = (spec ?? '').trim();
+  const [userPart = '', groupPart] = trimmed === '' ? ['root'] : trimmed.split(':', 2);
+  let entry: PasswdEntry | undefined;
+  let uid: number;
+  if (NUMERIC.test(userPart)) {
+    uid = Number(userPart);
+    entry = passwd.find((p) => p.uid === uid);
+  } else {
+    entry = passwd.find((p) => p.name === userPart);
+    if (entry === undefined) {
+      if (userPart === 'root') entry = { name: 'root', uid: 0, gid: 0, home: '/root' };
+      else throw new OcibuildError('ERR_RUN', `unable to find user ${userPart}: no matching entries in /etc/passwd`);
+    }
+    uid = entry.uid;
+  }
+  let gid = entry?.gid ?? 0;
+  if (groupPart !== undefined && groupPart !== '') {
+    if (NUMERIC.test(groupPart)) {
+      gid = Number(groupPart);
+    } else {
+      const g = group.find((x) => x.name === groupPart);
+      if (g === undefined) throw new OcibuildError('ERR_RUN', `unable to find group ${groupPart}: no matching entries in /etc/group`);
+      gid = g.gid;
+    }
+  }
+  const groups: number[] = [];
+  if (entry !== undefined) {
+    const name = entry.name;
+    for (const g of group) {
+      if (g.members.includes(name) && g.gid !== gid && !groups.includes(g.gid)) groups.push(g.gid);
+    }
+  }
+  const home = entry?.home !== undefined && entry.home !== '' ? entry.home : '/';
+  return { uid, gid, groups, home };
+}
+
+function readInRoot(rootfs: string, file: string): string {
+  const resolved = resolveInRoot(rootfs, file, { followFinal: true });
+  try {
+    return fs.readFileSync(resolved.hostPath, 'utf8');
+  } catch {
+    // No passwd/group in the image is normal for scratch-like images.
+    return '';
+  }
+}
+
+/** Resolves `spec` against `rootfs`'s /etc/passwd and /etc/group (symlinks followed inside the root). */
+export function resolveUser(rootfs: string, spec: string | undefined): ExecUser {
+  return resolveUserSpec(spec, parsePasswd(readInRoot(rootfs, '/etc/passwd')), parseGroup(readInRoot(rootfs, '/etc/group')));
+}
