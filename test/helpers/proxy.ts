@@ -115,14 +115,22 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
   };
   setRules(rules);
 
-  const pick = (method: string, path: string): Fault | undefined => {
+  // A rule is matched when a request starts but only spent when its fault actually fires, so a
+  // drop threshold the body never reaches (an empty PUT after PATCHes) leaves it armed.
+  const pick = (method: string, path: string): { fault: Fault; fire(): boolean } | undefined => {
     const entry = active.find(
       ({ rule, left }) => left > 0 && (rule.method === undefined || rule.method === method) && (rule.path === undefined || rule.path.test(path)),
     );
     if (entry === undefined) return undefined;
-    entry.left--;
-    faults++;
-    return entry.rule.fault;
+    return {
+      fault: entry.rule.fault,
+      fire: () => {
+        if (entry.left <= 0) return false;
+        entry.left--;
+        faults++;
+        return true;
+      },
+    };
   };
 
   const server = http.createServer((req, res) => {
@@ -136,10 +144,18 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
       records.push(record);
     };
     res.on('close', finish);
-    const fault = pick(method, path);
-    if (fault !== undefined) record.fault = fault.kind;
+    const picked = pick(method, path);
+    let fault = picked?.fault;
+    // Status faults fire at once; the others when their byte threshold is reached (below).
+    if (fault?.kind === 'status' && !picked!.fire()) fault = undefined;
+    const fire = (): boolean => {
+      if (picked === undefined || !picked.fire()) return false;
+      record.fault = picked.fault.kind;
+      return true;
+    };
 
     if (fault?.kind === 'status') {
+      record.fault = 'status';
       req.on('data', (chunk: Buffer) => (record.requestBytes += chunk.length));
       req.resume();
       const body = JSON.stringify({
@@ -178,7 +194,7 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
       }
     });
     req.on('data', (chunk: Buffer) => {
-      if (fault?.kind === 'dropRequest' && record.requestBytes + chunk.length >= fault.afterBytes) {
+      if (fault?.kind === 'dropRequest' && record.requestBytes + chunk.length >= fault.afterBytes && fire()) {
         const keep = fault.afterBytes - record.requestBytes;
         record.requestBytes += keep;
         if (keep > 0) upstream.write(chunk.subarray(0, keep));
@@ -203,13 +219,13 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
         if (fault?.kind === 'corrupt' && !corrupted && method === 'GET' && chunk.length > 0) {
           // Without an offset, the middle of the first chunk; with one, the chunk that holds it.
           const index = fault.offset === undefined ? chunk.length >> 1 : fault.offset - record.responseBytes;
-          if (index >= 0 && index < chunk.length) {
+          if (index >= 0 && index < chunk.length && fire()) {
             out = Buffer.from(chunk);
             out[index] = (out[index] ?? 0) ^ 0xff;
             corrupted = true;
           }
         }
-        if (fault?.kind === 'dropResponse' && record.responseBytes + out.length >= fault.afterBytes) {
+        if (fault?.kind === 'dropResponse' && record.responseBytes + out.length >= fault.afterBytes && fire()) {
           const keep = fault.afterBytes - record.responseBytes;
           record.responseBytes += keep;
           if (keep > 0) {
