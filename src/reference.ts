@@ -75,7 +75,7 @@ export class Reference {
     Object.freeze(this);
   }
 
-  /** Parses a reference; same as {@link parseReference}. Throws {@link InvalidReferenceError}. */
+  /** Parses a reference; same as {@link parseReference}. Throws `InvalidReferenceError`. */
   static parse(input: string): Reference {
     return new Reference(parseParts(input));
   }
@@ -124,7 +124,7 @@ export class Reference {
     return name + this.#suffix();
   }
 
-  /** Returns a copy with tag `tag` (the digest, if any, is kept). Throws {@link InvalidReferenceError}. */
+  /** Returns a copy with tag `tag` (the digest, if any, is kept). Throws `InvalidReferenceError`. */
   withTag(tag: string): Reference {
     if (!TAG_RE.test(tag)) {
       throw new InvalidReferenceError(`${this.#writtenName}:${tag}`, 'tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}');
@@ -132,7 +132,7 @@ export class Reference {
     return this.#derive(tag, this.digest);
   }
 
-  /** Returns a copy with digest `digest` (the tag, if any, is kept). Throws {@link InvalidReferenceError}. */
+  /** Returns a copy with digest `digest` (the tag, if any, is kept). Throws `InvalidReferenceError`. */
   withDigest(digest: string): Reference {
     checkDigest(`${this.#writtenName}@${digest}`, digest);
     return this.#derive(this.tag, digest);
@@ -176,7 +176,7 @@ export class Reference {
 /**
  * Parses an image reference such as `busybox`, `localhost:5000/team/app:1.0`,
  * `[::1]:5000/app@sha256:...` or `docker://quay.io/org/app:tag`.
- * Throws {@link InvalidReferenceError} naming the input and the reason.
+ * Throws `InvalidReferenceError` naming the input and the reason.
  */
 export function parseReference(input: string): Reference {
   return Reference.parse(input);

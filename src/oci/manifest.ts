@@ -45,7 +45,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * `config` + `layers` → manifest), because umoci and skopeo write OCI documents without
  * `mediaType`. The returned `raw.mediaType` is the resolved one.
  *
- * Throws `ERR_INVALID_MANIFEST` naming the field at fault, and {@link UnsupportedError} for
+ * Throws `ERR_INVALID_MANIFEST` naming the field at fault, and `UnsupportedError` for
  * Docker schema 1 and for unknown media types.
  */
 export function parseManifest(raw: RawManifest | Uint8Array, mediaTypeHint?: string): ParsedManifest {
