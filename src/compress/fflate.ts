@@ -6,6 +6,7 @@
 import { Deflate } from 'fflate';
 import { OcibuildError } from '../errors.ts';
 import { crc32 } from './crc32.ts';
+import { DeflateWorker } from './worker.ts';
 import type { GzipEncoder } from './types.ts';
 
 /** Options of {@link fflateGzip}. */
@@ -18,6 +19,11 @@ export interface FflateGzipOptions {
    * Changing it changes the output bytes. Default {@link DEFAULT_GZIP_BLOCK_SIZE}.
    */
   blockSize?: number;
+  /**
+   * Compress in a worker thread once the input exceeds one block, overlapping compression with
+   * whatever produces the input. Same bytes either way. Default true.
+   */
+  worker?: boolean;
 }
 
 /**
@@ -64,48 +70,68 @@ export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
   return {
     implementation: 'fflate',
     level,
-    encode: (input) => encode(input, level, blockSize),
+    encode: (input) => encode(input, level, blockSize, options.worker ?? true),
   };
 }
 
-async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSize: number): AsyncGenerator<Uint8Array> {
+async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSize: number, useWorker: boolean): AsyncGenerator<Uint8Array> {
   let pending: Uint8Array[] = [];
   // Raw DEFLATE plus our own header and trailer: fflate's Gzip computes the CRC in JavaScript
   // (slower than node:zlib's) and would stamp the current time unless told otherwise.
-  const deflate = new Deflate({ level: level as 0 }, (chunk) => {
-    if (chunk.length > 0) pending.push(chunk);
-  });
+  let inline: Deflate | undefined;
+  const inlineDeflate = (): Deflate =>
+    (inline ??= new Deflate({ level: level as 0 }, (chunk) => {
+      if (chunk.length > 0) pending.push(chunk);
+    }));
+  // The worker starts only once a whole block exists, so small inputs never pay for a thread.
+  let worker: DeflateWorker | undefined;
   let crc = 0;
   let size = 0;
-  const block = new Uint8Array(blockSize);
+  let block = new Uint8Array(blockSize);
   let fill = 0;
   yield gzipHeader(level);
-  for await (const chunk of input) {
-    crc = crc32(chunk, crc);
-    size += chunk.length;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = Math.min(blockSize - fill, chunk.length - offset);
-      if (n === blockSize) {
-        // A whole block straight from the input: push it without copying (Deflate copies it).
-        deflate.push(chunk.subarray(offset, offset + n), false);
-      } else {
-        block.set(chunk.subarray(offset, offset + n), fill);
-        fill += n;
-        if (fill === blockSize) {
-          deflate.push(block, false);
-          fill = 0;
+  try {
+    for await (const chunk of input) {
+      crc = crc32(chunk, crc);
+      size += chunk.length;
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(blockSize - fill, chunk.length - offset);
+        if (n === blockSize && !useWorker) {
+          // A whole block straight from the input: push it without copying (Deflate copies it).
+          inlineDeflate().push(chunk.subarray(offset, offset + n), false);
+        } else {
+          block.set(chunk.subarray(offset, offset + n), fill);
+          fill += n;
+          if (fill === blockSize) {
+            if (useWorker) {
+              worker ??= new DeflateWorker(level);
+              worker.send(block, false); // transferred: take a fresh block
+              block = new Uint8Array(blockSize);
+              while (worker.full) yield* await worker.collect();
+            } else {
+              inlineDeflate().push(block, false);
+            }
+            fill = 0;
+          }
         }
+        offset += n;
       }
-      offset += n;
+      if (pending.length > 0) {
+        const out = pending;
+        pending = [];
+        yield* out;
+      }
     }
-    if (pending.length > 0) {
-      const out = pending;
-      pending = [];
-      yield* out;
+    if (worker !== undefined) {
+      worker.send(block.subarray(0, fill), true);
+      while (worker.inFlight > 0) yield* await worker.collect();
+    } else {
+      inlineDeflate().push(block.subarray(0, fill), true);
+      yield* pending;
     }
+  } finally {
+    await worker?.close();
   }
-  deflate.push(block.subarray(0, fill), true);
-  yield* pending;
   yield gzipTrailer(crc, size);
 }

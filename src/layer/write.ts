@@ -15,6 +15,7 @@ import { defaultSha256 } from '../hash/index.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.ts';
 import { listLayerEntries } from './entries.ts';
+import { prefetchEntries } from './prefetch.ts';
 import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
 import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from './types.ts';
 
@@ -59,7 +60,7 @@ export async function* tarStream(entries: AsyncIterable<ResolvedLayerEntry>, sta
     smallBytes = 0;
     return out;
   };
-  for await (const entry of entries) {
+  for await (const { entry, content } of prefetchEntries(entries)) {
     throwIfAborted(signal);
     stats.entries++;
     const header = encodeHeader(entry);
@@ -67,7 +68,7 @@ export async function* tarStream(entries: AsyncIterable<ResolvedLayerEntry>, sta
     smallBytes += header.length;
     if (entry.type === 'file' && entry.size > 0) {
       if (entry.open === undefined) throw new OcibuildError('ERR_LAYER', `file entry ${entry.path} has no content`);
-      for await (const chunk of entry.open()) {
+      for await (const chunk of content !== undefined ? await content : entry.open()) {
         if (chunk.length < BLOCK_SIZE * 8) {
           small.push(chunk);
           smallBytes += chunk.length;
