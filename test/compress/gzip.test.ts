@@ -89,6 +89,14 @@ describe('fflateGzip', () => {
     assert.equal(out1[8], 4);
   });
 
+  it('gives the same bytes with and without the worker thread', async () => {
+    for (const [, data] of inputs) {
+      const inline = await collect(fflateGzip({ blockSize: BLOCK, worker: false }).encode(chunked(data, () => 5000)));
+      const worker = await collect(fflateGzip({ blockSize: BLOCK, worker: true }).encode(chunked(data, () => 3000)));
+      assert.equal(sha(worker), sha(inline));
+    }
+  });
+
   it('rejects bad options', () => {
     assert.throws(() => fflateGzip({ level: 10 }), { code: 'ERR_INVALID_ARGUMENT' });
     assert.throws(() => fflateGzip({ blockSize: 0 }), { code: 'ERR_INVALID_ARGUMENT' });
