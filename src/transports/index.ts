@@ -1,0 +1,11 @@
+/**
+ * Transports: where images are read from and written to.
+ * @module
+ */
+export type { BlobBody, BlobOrigin, OperationOptions, Transport } from './types.ts';
+export { ociLayout, REF_NAME_ANNOTATION } from './oci-layout.ts';
+export type { OciLayoutOptions, OciLayoutTransport } from './oci-layout.ts';
+export { dockerArchive, DOCKER_LAYER_TAR } from './docker-archive.ts';
+export type { DockerArchiveOptions, DockerArchiveTransport } from './docker-archive.ts';
+export { openTarget, parseTarget } from './target.ts';
+export type { OpenTargetOptions, ParseTargetOptions, Target, TargetKind } from './target.ts';
