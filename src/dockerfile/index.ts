@@ -19,6 +19,16 @@ export { chompHeredocContent } from './parse-heredoc.ts';
 export { dumpAst, dumpInstruction, goQuote } from './dump.ts';
 export { expandWord, expandWords, expandWithMatches, WordExpansionError } from './shell.ts';
 export type { ExpandOptions, ExpansionEnv, ExpansionResult } from './shell.ts';
+export {
+  cleanPath,
+  createIgnoreMatcher,
+  ignoreFileCandidates,
+  loadDockerignore,
+  parseDockerignore,
+  selectIgnoreFile,
+} from './ignore.ts';
+export type { IgnoreMatcher, LoadedDockerignore, ParseDockerignoreOptions } from './ignore.ts';
+export type { CompiledPattern } from './ignore-pattern.ts';
 
 import type { Dockerfile } from './ast.ts';
 import { parseDockerfile } from './parse.ts';
