@@ -47,6 +47,9 @@ describe('copyImage', () => {
     assert.equal(result.digest, (await src.getManifest('src')).digest);
     assert.equal(count(events, 'blob-done'), 2); // config and the one layer
     assert.equal(count(events, 'manifest-pushed'), 1);
+    const progress = events.filter((e) => e.type === 'blob-progress');
+    assert.ok(progress.length >= 2, 'progress is reported');
+    assert.ok(progress.every((e) => (e.bytes ?? 0) <= (e.total ?? 0)));
     assert.equal(events.at(-1)?.type, 'manifest-pushed', 'manifest is pushed last');
 
     // A second copy under another tag keeps the first and moves no blob.
@@ -114,6 +117,9 @@ describe('copyImage', () => {
       const pushed = events.filter((e) => e.type === 'manifest-pushed').map((e) => e.digest);
       assert.equal(pushed.at(-1), result.digest);
       assert.equal(pushed.length, 3);
+      // Only the index is listed in index.json; its children are plain blobs.
+      const listed = JSON.parse(await readFile(join(dir, `all-${concurrency}`, 'index.json'), 'utf8')).manifests;
+      assert.deepEqual(listed.map((d: Descriptor) => d.digest), [result.digest]);
     }
   });
 

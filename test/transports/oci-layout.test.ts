@@ -73,6 +73,17 @@ describe('ociLayout', () => {
     execFileSync('skopeo', ['inspect', '--raw', `oci:${path}:one`]);
   });
 
+  it('moves a tag that is written again, leaving one entry for it', async () => {
+    const path = join(dir, 'moved');
+    await push(path, 'm1', 'keep');
+    await push(path, 'm1', 'moving');
+    const second = await push(path, 'm2', 'moving');
+    const index = JSON.parse(await readFile(join(path, 'index.json'), 'utf8'));
+    const names = index.manifests.map((d: Descriptor) => d.annotations?.['org.opencontainers.image.ref.name']);
+    assert.deepEqual(names.sort(), ['keep', 'moving']);
+    assert.deepEqual(new Uint8Array(execFileSync('skopeo', ['inspect', '--raw', `oci:${path}:moving`])), second.manifest.bytes);
+  });
+
   it('lists a manifest stored without a tag and reads it as the only one', async () => {
     const path = join(dir, 'c');
     const image = await push(path, 'c', undefined);
