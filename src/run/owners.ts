@@ -93,7 +93,8 @@ export async function removeRootfs(dir: string, host: HostInfo = inspectHost()):
     await fs.rm(dir, { recursive: true, force: true });
     return;
   } catch (error) {
-    if (host.root || (error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
+    // Anything but root may be stopped by a subordinate-owned directory; retry inside.
+    if (host.root) throw error;
   }
   await new Promise<void>((resolve, reject) => {
     const child = spawn(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), 'rm', '-rf', '--', path.resolve(dir)], {

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { linuxExecutor } from '../../src/run/linux.ts';
+import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
+import { runScenario, type ScenarioResult } from './scenario.ts';
+
+const scenarioScript = fileURLToPath(new URL('./scenario.ts', import.meta.url));
+
+function entry(r: ScenarioResult, p: string, type?: string): ScenarioResult['diff'][number] | undefined {
+  return r.diff.find((e) => e.path === p && (type === undefined || e.type === type));
+}
+
+function checkScenario(r: ScenarioResult, rootless: boolean): void {
+  assert.deepEqual(r.probe, { ok: true });
+  assert.equal(r.rootless, rootless);
+  // New files and their parents.
+  assert.equal(entry(r, '/app/data/hello.txt', 'file')?.uid, 0);
+  assert.equal(entry(r, '/app/data', 'directory')?.mode, 0o755);
+  // Deleted base file and deleted tree: whiteouts, only the top of the tree.
+  assert.ok(entry(r, '/etc/hostname', 'whiteout'));
+  assert.ok(entry(r, '/opt/gone', 'whiteout'));
+  assert.equal(entry(r, '/opt/gone/sub', 'whiteout'), undefined);
+  // Replaced directory: opaque, then its new content.
+  assert.ok(entry(r, '/opt/old', 'opaque'));
+  assert.ok(entry(r, '/opt/old/c', 'file'));
+  assert.equal(entry(r, '/opt/old/a', 'whiteout'), undefined);
+  // Ownership is container-side, whatever the host ids are.
+  assert.deepEqual([entry(r, '/app/owned')?.uid, entry(r, '/app/owned')?.gid], [1000, 1000]);
+  assert.deepEqual([entry(r, '/app/nobody')?.uid, entry(r, '/app/nobody')?.gid], [65534, 0]);
+  if (rootless) {
+    const uid = process.getuid?.() ?? 0;
+    assert.notEqual(r.hostOwner.owned[0], 1000, 'rootless files belong to subordinate ids on the host');
+    assert.ok(r.hostOwner.owned[0] > uid);
+  } else {
+    assert.deepEqual(r.hostOwner.owned, [1000, 1000]);
+    assert.deepEqual(r.hostOwner.nobody, [65534, 0]);
+  }
+  // Symlink and hardlink preserved.
+  assert.equal(entry(r, '/app/link', 'symlink')?.target, '/app/data/hello.txt');
+  const hard = r.diff.filter((e) => e.path === '/app/hard' || e.path === '/app/data/hello.txt');
+  assert.deepEqual(hard.map((e) => e.type).sort(), ['file', 'hardlink']);
+  // Nothing the sandbox set up leaks into the diff.
+  for (const e of r.diff) assert.ok(!/^\/(proc|sys|dev)(\/|$)|resolv\.conf|\/etc\/hosts$/.test(e.path), e.path);
+  assert.deepEqual(r.stubsLeft, []);
+  assert.equal(r.idAsApp, '1000\n1000'.replace('\n', '\n'));
+  assert.equal(r.pwdAuto, '/work/auto/dir');
+  assert.equal(r.workdirCreated, true);
+  assert.notEqual(r.netNone, 0, 'network=none must not reach the host');
+  assert.equal(r.netDefault, 0);
+  assert.equal(r.serverReceived.trim(), 'default');
+  assert.equal(r.fail.exitCode, 7);
+  assert.match(r.fail.stderrTail, /boom/);
+  assert.ok(r.orphanMs < 5000, `background processes must not keep the step alive (${r.orphanMs} ms)`);
+  assert.equal(r.orphansLeft, 0);
+}
+
+describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
+  it('runs a RUN-like sequence as the current user (root in CI)', async () => {
+    const r = await runScenario();
+    checkScenario(r, !isRoot());
+  });
+
+  it('runs the same sequence as an unprivileged user with a subordinate id range', { skip: !isRoot() && 'needs root to create the user' }, async () => {
+    const user = ensureUnprivilegedUser();
+    const result = await runAs(user, [...tsxArgv(scenarioScript), '--json'], { cwd: path.dirname(scenarioScript), timeoutMs: 60_000 });
+    assert.equal(result.exitCode, 0, result.stderr);
+    checkScenario(JSON.parse(result.stdout) as ScenarioResult, true);
+  });
+
+  it('rejects a workdir that is not absolute and a missing user', async () => {
+    const executor = linuxExecutor();
+    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-bad-'));
+    try {
+      await assert.rejects(executor.run({ rootfs, argv: ['true'], env: [], workdir: 'relative' }), { code: 'ERR_INVALID_ARGUMENT' });
+      await assert.rejects(executor.run({ rootfs, argv: ['true'], env: [], workdir: '/', user: 'nosuchuser' }), { code: 'ERR_RUN', message: /nosuchuser/ });
+    } finally {
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
+  it('aborts a running step and kills everything in it', async () => {
+    const executor = linuxExecutor();
+    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-abort-'));
+    fs.mkdirSync(path.join(rootfs, 'bin'));
+    fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+    fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
+    try {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 300);
+      const t0 = Date.now();
+      await assert.rejects(
+        executor.run({ rootfs, argv: ['/bin/busybox', 'sleep', '4242'], env: [], workdir: '/', signal: controller.signal }),
+        { code: 'ERR_ABORTED' },
+      );
+      assert.ok(Date.now() - t0 < 3000);
+    } finally {
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+});
