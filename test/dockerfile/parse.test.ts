@@ -253,6 +253,13 @@ test('validation rejects what BuildKit rejects before building', () => {
   assert.equal(ok.instructions.length, 4);
 });
 
+test('errors carry the column of the instruction', () => {
+  assert.throws(
+    () => parseInstructions('FROM a\n   FOO x\n'),
+    (err: unknown) => err instanceof DockerfileError && err.line === 2 && err.column === 4,
+  );
+});
+
 test('unknown instructions dump as BuildKit prints them', () => {
   assert.equal(dumpAst(parseDockerfile('FROM a\nfoo bar baz\n')), '(from "a")\n(foo "")\n');
 });

@@ -11,7 +11,7 @@ import {
   expandWords,
   WordExpansionError,
 } from '../../src/dockerfile/index.ts';
-import type { ExpandOptions } from '../../src/dockerfile/index.ts';
+import type { ExpandOptions, ExpansionEnv } from '../../src/dockerfile/index.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const shellVectors = path.resolve(repoRoot, '../shared/vectors/buildkit-dockerfile/shell');
@@ -71,7 +71,7 @@ function readWordsTest(): WordsCase[] {
   return cases;
 }
 
-function words(input: string, env: Record<string, string>, options: ExpandOptions = {}): string[] {
+function words(input: string, env: ExpansionEnv, options: ExpandOptions = {}): string[] {
   try {
     return expandWords(input, env, options);
   } catch (err) {
@@ -85,7 +85,7 @@ test('wordsTest vectors, normal mode', () => {
   assert.ok(cases.length >= 20, `${cases.length} cases`);
   for (const c of cases) {
     assert.deepEqual(words(c.input, c.env), c.expected, `wordsTest:${c.line} ${JSON.stringify(c.input)}`);
-    assert.deepEqual(words(c.input, new Map(Object.entries(c.env)) as never), c.expected);
+    assert.deepEqual(words(c.input, new Map(Object.entries(c.env))), c.expected);
   }
 });
 
