@@ -1,0 +1,254 @@
+/**
+ * `buildImage()`: resolve the base, write the new layers, edit the config, and copy the
+ * result to every target. One platform or several (then an index is pushed).
+ * @module
+ */
+import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname, basename } from 'node:path';
+import { OcibuildError, throwIfAborted } from '../errors.ts';
+import { encodeManifest } from '../oci/manifest.ts';
+import { FORMATS } from '../oci/mediatypes.ts';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.ts';
+import { copyImage, type CopyEvent } from '../image/copy.ts';
+import { memorySource, type MemorySource } from '../image/memory.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import type { LayerSpec } from '../layer/types.ts';
+import type { GzipEncoder } from '../compress/types.ts';
+import type { Transport } from '../transports/types.ts';
+import { openSource, openDestination, type TransportOptions } from './targets.ts';
+import { basePlatforms } from './base.ts';
+import type { ConfigOptions } from './config.ts';
+import { assembleImage, type AssembledImage } from './assemble.ts';
+import { planFiles, type PlanContext } from './plan-files.ts';
+import { planDockerfile } from './plan-dockerfile.ts';
+
+/** Progress events of a build. */
+export type BuildEvent =
+  | { type: 'resolve'; from: string; platform: string; digest?: string }
+  | { type: 'layer-built'; platform: string; digest: string; size: number; cached: boolean; createdBy: string }
+  | { type: 'copy'; target: string; event: CopyEvent }
+  | { type: 'target-done'; target: string; digest: string }
+  | { type: 'done'; digest: string; durationMs: number };
+
+/** Options of {@link buildImage}. */
+export interface BuildOptions extends TransportOptions {
+  /**
+   * The base image: `scratch` (default), a registry reference (`localhost:5000/base:1`),
+   * `oci:PATH[:TAG]` or `docker-archive:PATH`.
+   */
+  from?: string;
+  /** Layers to add, bottom first; or a function of the platform for platform-specific layers. */
+  layers?: LayerSpec[] | ((platform: Platform) => LayerSpec[]);
+  /** Dockerfile text or path: builds from the Dockerfile instead of `from`/`layers` (see `context`). */
+  dockerfile?: string | { text: string; file?: string };
+  /** Build context directory for a Dockerfile (default `.`). */
+  context?: string;
+  /** `--build-arg` values. */
+  buildArgs?: Record<string, string>;
+  /** Stage to build (default: the last). */
+  target?: string;
+  /** Config edits, applied over the base's config. */
+  config?: ConfigOptions;
+  /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. */
+  to: string | string[];
+  /** Extra tags pushed for every registry and `oci:` target. */
+  tags?: string[];
+  /** Manifest format (default `oci`). */
+  format?: 'oci' | 'docker';
+  /**
+   * Platforms to build (`linux/amd64`), or `'all'` of the base. Default: the base's only
+   * platform, or `linux/<host arch>` for scratch and multi-platform bases.
+   */
+  platforms?: string[] | 'all';
+  /** Creation time in seconds since the epoch. Default `SOURCE_DATE_EPOCH`, else 0. */
+  sourceDateEpoch?: number;
+  /** Manifest annotations (OCI format). */
+  annotations?: Record<string, string>;
+  /** gzip encoder for new layers (default: fflate, identical bytes everywhere). */
+  encoder?: GzipEncoder;
+  /** Directory for temporary layer files (default: a fresh one under the OS temp dir). */
+  workDir?: string;
+  /** Writes the image digest to this file after a successful build (kaniko's `--digest-file`). */
+  digestFile?: string;
+  /** Aborts the build. */
+  signal?: AbortSignal;
+  /** Receives progress events. */
+  onEvent?: (event: BuildEvent) => void;
+}
+
+/** Counters describing what a build did. */
+export interface BuildStats {
+  /** Layers written (tar + compress). */
+  layersBuilt: number;
+  /** Layers taken from a cache without writing. */
+  layersCached: number;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+}
+
+/** What {@link buildImage} produced. */
+export interface BuildResult {
+  /** Digest of the manifest (single platform) or index (several). */
+  digest: string;
+  /** Media type of that document. */
+  mediaType: string;
+  /** Its size. */
+  size: number;
+  /** The manifest (first platform's when an index was built). */
+  manifest: ImageManifest;
+  /** The config (first platform's when an index was built). */
+  config: ImageConfig;
+  /** The index, when several platforms were built. */
+  index?: ImageIndex;
+  /** Each target and the digest written there. */
+  targets: { ref: string; digest: string }[];
+  /** Counters. */
+  stats: BuildStats;
+}
+
+/** Builds an image and writes it to every target. Nothing is written to a target when the build fails. */
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const targets = Array.isArray(options.to) ? options.to : [options.to];
+  if (targets.length === 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'buildImage: `to` names no target');
+  const format = options.format ?? 'oci';
+  if (format !== 'oci' && format !== 'docker') {
+    throw new OcibuildError('ERR_INVALID_ARGUMENT', `buildImage: format must be "oci" or "docker", got ${JSON.stringify(format)}`);
+  }
+  const created = options.sourceDateEpoch ?? sourceDateEpochFromEnv() ?? 0;
+  const from = options.from ?? 'scratch';
+  const emit = options.onEvent ?? (() => {});
+  // Validate every target before any work, so a typo fails fast and writes nothing.
+  const destinations = targets.map((t) => openDestination(t, options));
+  const ownWorkDir = options.workDir === undefined;
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')));
+  let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
+  const stats: BuildStats = { layersBuilt: 0, layersCached: 0, durationMs: 0 };
+  try {
+    if (from !== 'scratch') base = openSource(from, options);
+    const platforms = await choosePlatforms(options, base);
+    const context: PlanContext = { workDir, created, emit, options };
+    const source = memorySource({ description: 'build' });
+    const images: { platform: Platform; image: AssembledImage }[] = [];
+    for (const platform of platforms) {
+      throwIfAborted(options.signal);
+      const plan = options.dockerfile !== undefined
+        ? await planDockerfile(options, platform, context)
+        : await planFiles(options, platform, base, context);
+      stats.layersBuilt += plan.steps.filter((s) => 'layer' in s && !s.cached).length;
+      stats.layersCached += plan.steps.filter((s) => 'layer' in s && s.cached).length;
+      const image = assembleImage(
+        {
+          base: plan.base,
+          baseName: plan.baseName,
+          config: plan.config,
+          steps: plan.steps,
+          format,
+          created,
+          ...(options.annotations ? { annotations: options.annotations } : {}),
+        },
+        source,
+      );
+      images.push({ platform, image });
+    }
+    const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.annotations);
+    const result = await pushAll(source, top.digest, destinations, options, emit);
+    if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);
+    const first = images[0] as (typeof images)[0];
+    stats.durationMs = Date.now() - started;
+    emit({ type: 'done', digest: top.digest, durationMs: stats.durationMs });
+    const out: BuildResult = {
+      digest: top.digest,
+      mediaType: top.mediaType,
+      size: top.bytes.length,
+      manifest: first.image.manifest,
+      config: first.image.config,
+      targets: result,
+      stats,
+    };
+    if (images.length > 1) out.index = JSON.parse(new TextDecoder().decode(top.bytes)) as ImageIndex;
+    return out;
+  } finally {
+    await base?.transport.close?.();
+    if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+function signalOpt(options: BuildOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+async function choosePlatforms(
+  options: BuildOptions,
+  base: { transport: Transport; reference: string | undefined } | undefined,
+): Promise<Platform[]> {
+  const requested = options.platforms;
+  if (requested === 'all') {
+    if (!base) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'platforms "all" needs a base image (not scratch)');
+    return basePlatforms(base.transport, base.reference, signalOpt(options));
+  }
+  if (requested !== undefined && requested.length > 0) {
+    const seen = new Set<string>();
+    const out: Platform[] = [];
+    for (const p of requested) {
+      const platform = normalizePlatform(parsePlatform(p));
+      const key = platformKey(platform);
+      if (!seen.has(key)) out.push(platform);
+      seen.add(key);
+    }
+    return out;
+  }
+  if (base) {
+    const available = await basePlatforms(base.transport, base.reference, signalOpt(options));
+    if (available.length === 1) return available;
+  }
+  return [{ os: 'linux', architecture: hostPlatform().architecture }];
+}
+
+function addIndex(
+  source: MemorySource,
+  images: { platform: Platform; image: AssembledImage }[],
+  format: 'oci' | 'docker',
+  annotations: Record<string, string> | undefined,
+) {
+  const manifests: Descriptor[] = images.map(({ platform, image }) => ({
+    mediaType: image.raw.mediaType,
+    digest: image.raw.digest,
+    size: image.raw.bytes.length,
+    platform: normalizePlatform(platform),
+  }));
+  const index: ImageIndex = { schemaVersion: 2, mediaType: FORMATS[format].index, manifests };
+  if (format === 'oci' && annotations && Object.keys(annotations).length > 0) index.annotations = annotations;
+  const raw = encodeManifest(index);
+  source.addManifest(raw);
+  return raw;
+}
+
+async function pushAll(
+  source: MemorySource,
+  digest: string,
+  destinations: ReturnType<typeof openDestination>[],
+  options: BuildOptions,
+  emit: (e: BuildEvent) => void,
+): Promise<{ ref: string; digest: string }[]> {
+  const results: { ref: string; digest: string }[] = [];
+  for (const dest of destinations) {
+    const refs = dest.references(options.tags ?? []);
+    const transport = dest.open();
+    const copied = await copyImage(source, digest, transport, refs, {
+      ...signalOpt(options),
+      onEvent: (event) => emit({ type: 'copy', target: dest.target, event }),
+    });
+    emit({ type: 'target-done', target: dest.target, digest: copied.digest });
+    results.push({ ref: dest.target, digest: copied.digest });
+  }
+  return results;
+}
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  await writeFile(temp, text);
+  await rename(temp, file);
+}

@@ -1,0 +1,71 @@
+/**
+ * The plan of a files build (Jib style): base + layer specs + config edits, for one platform.
+ * @module
+ */
+import type { ImageConfig, Platform } from '../oci/types.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import { writeLayer } from '../layer/write.ts';
+import type { Transport } from '../transports/types.ts';
+import { resolveBase, scratchBase, type ResolvedBase } from './base.ts';
+import { applyConfigOptions } from './config.ts';
+import type { AddedLayer, EmptyStep } from './assemble.ts';
+import type { BuildEvent, BuildOptions } from './index.ts';
+
+/** What every planner gets from `buildImage`. */
+export interface PlanContext {
+  /** Directory for temporary layer files, removed after the build. */
+  workDir: string;
+  /** Creation time, seconds since the epoch. */
+  created: number;
+  /** Event sink. */
+  emit: (event: BuildEvent) => void;
+  /** The build's options. */
+  options: BuildOptions;
+}
+
+/** One platform's image before assembly. */
+export interface PlatformPlan {
+  /** The resolved base. */
+  base: ResolvedBase;
+  /** Base name for the annotation; undefined for scratch. */
+  baseName: string | undefined;
+  /** The config after edits (rootfs and history of the base only). */
+  config: ImageConfig;
+  /** New layers and empty steps, in order. */
+  steps: (AddedLayer | EmptyStep)[];
+}
+
+/** Plans a files build for `platform`. A single-manifest base is used whatever its platform. */
+export async function planFiles(
+  options: BuildOptions,
+  platform: Platform,
+  base: { transport: Transport; reference: string | undefined; name: string } | undefined,
+  context: PlanContext,
+): Promise<PlatformPlan> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  const resolved = base
+    ? await resolveBase(base.transport, base.reference, platform, signal)
+    : scratchBase(platform);
+  context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(resolved.digest ? { digest: resolved.digest } : {}) });
+  const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
+  const steps: AddedLayer[] = [];
+  for (const spec of specs) {
+    const layer = await writeLayer(spec, {
+      directory: context.workDir,
+      sourceDateEpoch: context.created,
+      ...(options.encoder ? { encoder: options.encoder } : {}),
+      ...signal,
+    });
+    const createdBy = spec.createdBy ?? 'ocibuild: add layer';
+    context.emit({
+      type: 'layer-built',
+      platform: formatPlatform(platform),
+      digest: layer.descriptor.digest,
+      size: layer.descriptor.size,
+      cached: false,
+      createdBy,
+    });
+    steps.push({ layer, createdBy, ...(spec.comment !== undefined ? { comment: spec.comment } : {}) });
+  }
+  return { base: resolved, baseName: base?.name, config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
+}

@@ -1,0 +1,94 @@
+/**
+ * Opening the build's base image and targets from their strings (`oci:`, `docker-archive:`,
+ * registry references), with one shared registry client per build.
+ * @module
+ */
+import { openTarget, parseTarget, type Target } from '../transports/target.ts';
+import { registryTransport } from '../transports/registry.ts';
+import { createRegistryClient, type RegistryClient } from '../registry/index.ts';
+import type { CredentialProvider } from '../registry/types.ts';
+import { defaultCredentials } from '../registry/credentials/index.ts';
+import type { Transport } from '../transports/types.ts';
+
+/** How registries are reached. */
+export interface RegistryOptions {
+  /** Hosts that may be reached over plain HTTP (loopback always may). */
+  insecure?: string[];
+  /** Extra CA certificates (PEM text or file paths). */
+  ca?: string | string[];
+  /** Skip TLS verification (explicit opt-in). */
+  skipTlsVerify?: boolean;
+  /** Blob transfers at once per registry (default 4). */
+  concurrency?: number;
+}
+
+/** Options shared by everything that opens transports. */
+export interface TransportOptions {
+  /** Registry connection settings. */
+  registries?: RegistryOptions;
+  /** Credential provider (default: docker config.json, credential helpers, containers auth.json). */
+  credentials?: CredentialProvider;
+  /** A ready registry client, shared instead of creating one. */
+  registryClient?: RegistryClient;
+}
+
+/** A validated destination, opened only when written. */
+export interface Destination {
+  /** The target string as given. */
+  target: string;
+  /** The references to push under (tag from the target, plus extra tags). */
+  references(extraTags: readonly string[]): (string | undefined)[];
+  /** Opens the transport. */
+  open(): Transport;
+}
+
+const clients = new WeakMap<TransportOptions, RegistryClient>();
+
+/** The registry client for these options (created once per options object). */
+export function registryClientFor(options: TransportOptions): RegistryClient {
+  if (options.registryClient) return options.registryClient;
+  let client = clients.get(options);
+  if (!client) {
+    const r = options.registries ?? {};
+    client = createRegistryClient({
+      credentials: options.credentials ?? defaultCredentials(),
+      ...(r.insecure ? { insecure: r.insecure } : {}),
+      ...(r.ca ? { ca: r.ca } : {}),
+      ...(r.skipTlsVerify ? { skipTlsVerify: true } : {}),
+      ...(r.concurrency ? { concurrency: r.concurrency } : {}),
+    });
+    clients.set(options, client);
+  }
+  return client;
+}
+
+function transportFor(target: Target, options: TransportOptions): Transport {
+  return openTarget(target, { registry: (ref) => registryTransport(ref, registryClientFor(options)) });
+}
+
+/** Opens the image `from` names for reading; `name` is the human name used in annotations. */
+export function openSource(from: string, options: TransportOptions): { transport: Transport; reference: string | undefined; name: string } {
+  const target = parseTarget(from);
+  const transport = transportFor(target, options);
+  if (target.kind === 'registry' && target.ref) {
+    return { transport, reference: target.ref.digest ?? target.ref.tag ?? 'latest', name: target.ref.normalized() };
+  }
+  return { transport, reference: target.reference, name: from };
+}
+
+/** Validates a target string and returns a lazily opened destination. */
+export function openDestination(targetString: string, options: TransportOptions): Destination {
+  const target = parseTarget(targetString);
+  return {
+    target: targetString,
+    references(extraTags) {
+      // A docker-archive names its image by repo:tag; extra tags apply to registries and layouts.
+      if (target.kind === 'docker-archive') return [target.reference];
+      const own = target.kind === 'registry' ? (target.ref?.tag ?? (target.ref?.digest ? undefined : 'latest')) : target.reference;
+      return [own, ...extraTags].filter((r, i, all) => all.indexOf(r) === i);
+    },
+    open() {
+      return transportFor(target, options);
+    },
+  };
+}

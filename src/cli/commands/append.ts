@@ -1,0 +1,68 @@
+/**
+ * `ocibuild append`: add layers from files to a base image and write it (Jib/crane append style).
+ * @module
+ */
+import { isAbsolute, resolve } from 'node:path';
+import { buildImage, type LayerSpec } from '../../index.ts';
+import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
+import { configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions } from './shared.ts';
+
+const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
+
+Adds one layer per --layer to BASE (default scratch) and writes the image to every target.
+Prints the image digest.
+
+  --from REF               base image: scratch, a registry reference, oci:PATH[:TAG], docker-archive:PATH
+  --layer SRC[:DEST]       host directory or file SRC placed at DEST in the image (default /)
+  --entrypoint JSON|STR    entrypoint, a JSON array or a string split on spaces
+  --cmd JSON|STR           default arguments
+  --env K=V                environment variable (repeatable)
+  --workdir DIR            working directory
+  --user USER              user (name, uid, uid:gid)
+  --expose PORT[/PROTO]    exposed port (repeatable)
+  --label K=V              label (repeatable)
+  --volume PATH            volume (repeatable)
+  --stop-signal SIG        stop signal
+  --to TARGET              registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF] (repeatable)
+  --tag TAG                extra tag for every target (repeatable)
+  --format oci|docker      manifest format (default oci)
+  --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
+  --digest-file FILE       write the digest to FILE
+  --insecure-registry H    allow plain HTTP to host H (repeatable)
+  --ca FILE                extra CA certificate (PEM)
+  --skip-tls-verify        do not verify TLS certificates
+  --creds USER:PASS        registry credentials
+  --json                   progress as one JSON object per line on stderr
+  -q, --quiet              no progress output`;
+
+/** Splits `SRC[:DEST]`; a colon followed by `/` starts DEST. */
+export function parseLayerFlag(value: string, cwd = process.cwd()): LayerSpec {
+  const at = value.lastIndexOf(':/');
+  const src = at > 0 ? value.slice(0, at) : value;
+  const dest = at > 0 ? value.slice(at + 1) : '/';
+  if (src === '') throw new UsageError(`--layer ${JSON.stringify(value)}: empty source`);
+  const source = isAbsolute(src) ? src : resolve(cwd, src);
+  return { directories: [{ source, destination: dest }], createdBy: `ocibuild append --layer ${value}` };
+}
+
+/** The `append` command. */
+export const append: Command = {
+  name: 'append',
+  summary: 'add layers from files to a base image (no Dockerfile)',
+  help,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { from: { type: 'string' }, layer: { type: 'string', multiple: true }, ...configFlags, ...outputFlags, ...registryFlags }, false);
+    void positionals;
+    const layers = list(values, 'layer').map((v) => parseLayerFlag(v));
+    const result = await buildImage({
+      from: str(values, 'from') ?? 'scratch',
+      layers,
+      config: configOptions(values),
+      ...outputOptions(values),
+      ...registryOptions(values),
+      onEvent: progress(values, io),
+    });
+    io.out(result.digest);
+    return 0;
+  },
+};

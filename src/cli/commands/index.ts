@@ -1,0 +1,9 @@
+/**
+ * The list of CLI commands.
+ * @module
+ */
+import type { Command } from '../util.ts';
+import { append } from './append.ts';
+
+/** Every command, in help order. */
+export const commands: Command[] = [append];

@@ -1,0 +1,133 @@
+/**
+ * Flags shared by several commands: registry access, config edits, progress output.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import type { BuildEvent, BuildOptions, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
+import { chainCredentials, defaultCredentials, staticCredentials } from '../../index.ts';
+import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
+
+/** parseArgs options for registry access. */
+export const registryFlags = {
+  'insecure-registry': { type: 'string', multiple: true },
+  ca: { type: 'string', multiple: true },
+  'skip-tls-verify': { type: 'boolean' },
+  creds: { type: 'string' },
+} as const;
+
+/** parseArgs options for config edits. */
+export const configFlags = {
+  entrypoint: { type: 'string' },
+  cmd: { type: 'string' },
+  env: { type: 'string', multiple: true },
+  workdir: { type: 'string' },
+  user: { type: 'string' },
+  expose: { type: 'string', multiple: true },
+  label: { type: 'string', multiple: true },
+  volume: { type: 'string', multiple: true },
+  'stop-signal': { type: 'string' },
+} as const;
+
+/** parseArgs options for output. */
+export const outputFlags = {
+  to: { type: 'string', multiple: true, short: 't' },
+  tag: { type: 'string', multiple: true },
+  format: { type: 'string' },
+  platform: { type: 'string', multiple: true },
+  'digest-file': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+/** Registry options from flags. */
+export function registryOptions(values: Record<string, unknown>): Pick<BuildOptions, 'registries' | 'credentials'> {
+  const insecure = list(values, 'insecure-registry');
+  const ca = list(values, 'ca').map((file) => readFileSync(file, 'utf8'));
+  const creds = str(values, 'creds');
+  let credentials: CredentialProvider | undefined;
+  if (creds !== undefined) {
+    const colon = creds.indexOf(':');
+    if (colon <= 0) throw new UsageError('--creds expects USER:PASSWORD');
+    const credential: Credential = { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
+    const fixed: CredentialProvider = async () => credential;
+    credentials = chainCredentials(fixed, defaultCredentials());
+  }
+  void staticCredentials;
+  return {
+    registries: {
+      ...(insecure.length ? { insecure } : {}),
+      ...(ca.length ? { ca } : {}),
+      ...(values['skip-tls-verify'] ? { skipTlsVerify: true } : {}),
+    },
+    ...(credentials ? { credentials } : {}),
+  };
+}
+
+/** Config edits from flags. */
+export function configOptions(values: Record<string, unknown>): ConfigOptions {
+  const config: ConfigOptions = {};
+  const entrypoint = argvFlag(str(values, 'entrypoint'), '--entrypoint');
+  const cmd = argvFlag(str(values, 'cmd'), '--cmd');
+  if (entrypoint) config.entrypoint = entrypoint;
+  if (cmd) config.cmd = cmd;
+  const env = list(values, 'env');
+  if (env.length) config.env = keyValues(env, '--env');
+  const workdir = str(values, 'workdir');
+  if (workdir !== undefined) config.workingDir = workdir;
+  const user = str(values, 'user');
+  if (user !== undefined) config.user = user;
+  const expose = list(values, 'expose');
+  if (expose.length) config.exposedPorts = expose;
+  const labels = list(values, 'label');
+  if (labels.length) config.labels = keyValues(labels, '--label');
+  const volumes = list(values, 'volume');
+  if (volumes.length) config.volumes = volumes;
+  const stop = str(values, 'stop-signal');
+  if (stop !== undefined) config.stopSignal = stop;
+  return config;
+}
+
+/** Output options from flags. */
+export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile'> {
+  const to = list(values, 'to');
+  if (to.length === 0) throw new UsageError('--to TARGET is required (a registry reference, oci:PATH[:TAG] or docker-archive:PATH[:REF])');
+  const format = str(values, 'format');
+  if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
+  const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+  const digestFile = str(values, 'digest-file');
+  return {
+    to,
+    tags: list(values, 'tag'),
+    ...(format ? { format } : {}),
+    ...(platforms.length ? { platforms: platforms.length === 1 && platforms[0] === 'all' ? 'all' : platforms } : {}),
+    ...(digestFile !== undefined ? { digestFile } : {}),
+  };
+}
+
+/** A progress sink: JSON lines with `--json`, short lines otherwise, nothing with `--quiet`. */
+export function progress(values: Record<string, unknown>, io: CommandIO): (event: BuildEvent) => void {
+  if (values.quiet) return () => {};
+  if (values.json) return (event) => io.err(JSON.stringify(event));
+  return (event) => {
+    switch (event.type) {
+      case 'resolve':
+        io.err(`resolved ${event.from} (${event.platform})${event.digest ? ` ${event.digest}` : ''}`);
+        break;
+      case 'layer-built':
+        io.err(`layer ${event.digest.slice(7, 19)} ${formatBytes(event.size)} ${event.cached ? 'cached' : 'built'}: ${event.createdBy}`);
+        break;
+      case 'target-done':
+        io.err(`wrote ${event.target} ${event.digest}`);
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+/** `1.2 MB` style sizes. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * The `ocibuild` command: a thin layer over the public API.
+ * Exit codes: 0 success, 1 failure, 2 usage error.
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { commands } from './commands/index.ts';
+import { describeError, UsageError, type CommandIO } from './util.ts';
+
+const io: CommandIO = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  isTTY: Boolean(process.stderr.isTTY),
+};
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'ocibuild: build OCI and Docker images without a daemon and without root',
+    '',
+    'Usage: ocibuild COMMAND [OPTIONS]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `ocibuild COMMAND --help` for the options of a command.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+    io.out(pkg.version);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    io.err(`ocibuild: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`ocibuild ${command.name}: ${error.message}\nRun \`ocibuild ${command.name} --help\` for usage.`);
+      return 2;
+    }
+    io.err(describeError(error));
+    if (process.env.OCIBUILD_DEBUG && error instanceof Error && error.stack) io.err(error.stack);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,29 @@
+/**
+ * ocibuild: build OCI and Docker container images without a Docker daemon and without root.
+ *
+ * The one-call API is {@link buildImage}; the pieces it is made of (OCI model, layer writer,
+ * transports, registry client, copier, Dockerfile parser) are exported for tools of their own.
+ * @module
+ */
+export * from './errors.ts';
+export * from './oci/index.ts';
+export * from './reference.ts';
+export * from './hash/index.ts';
+export * from './compress/index.ts';
+export * from './layer/index.ts';
+export type * from './transports/types.ts';
+export { ociLayout, type OciLayoutOptions, type OciLayoutTransport } from './transports/oci-layout.ts';
+export { dockerArchive } from './transports/docker-archive.ts';
+export { parseTarget, type Target } from './transports/target.ts';
+export { registryTransport } from './transports/registry.ts';
+export * from './registry/index.ts';
+export type * from './registry/types.ts';
+export * from './registry/credentials/index.ts';
+export { copyImage, type CopyEvent, type CopyEventType, type CopyOptions, type CopyResult } from './image/copy.ts';
+export { memorySource, type MemorySource, type MemorySourceOptions, type MemoryBlobOrigin } from './image/memory.ts';
+export { verifyStream, readAll } from './image/verify.ts';
+export { buildImage, type BuildOptions, type BuildResult, type BuildStats, type BuildEvent } from './build/index.ts';
+export type { ConfigOptions } from './build/config.ts';
+export type { RegistryOptions, TransportOptions } from './build/targets.ts';
+export { openSource, openDestination, registryClientFor, type Destination } from './build/targets.ts';
+export * from './dockerfile/index.ts';
