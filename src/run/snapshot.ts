@@ -27,8 +27,10 @@ export interface SnapshotEntry {
   mtimeNs: bigint;
   /** Status-change time, nanoseconds (catches rewrites that keep size and mtime). */
   ctimeNs: bigint;
-  /** Inode number (identity: a replaced file or directory gets a new one). */
+  /** Inode number (identity, but file systems reuse freed numbers at once). */
   ino: bigint;
+  /** Creation time in nanoseconds where the file system records it (statx), else 0. */
+  birthtimeNs: bigint;
   /** Link count (hardlink groups). */
   nlink: number;
   /** Symlink target. */
@@ -99,6 +101,7 @@ export function takeSnapshot(root: string, options: SnapshotOptions = {}): Snaps
         mtimeNs: st.mtimeNs,
         ctimeNs: st.ctimeNs,
         ino: st.ino,
+        birthtimeNs: st.birthtimeNs,
         nlink: Number(st.nlink),
       };
       if (type === 'symlink') entry.linkTarget = fs.readlinkSync(host);
@@ -154,7 +157,9 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
   for (const [rel, b] of after.entries) {
     const a = before.entries.get(rel);
     if (a === undefined || changed(a, b)) emit.add(rel);
-    if (a !== undefined && (a.type !== b.type || a.ino !== b.ino)) {
+    // Inode numbers alone miss a directory deleted and recreated (the number is reused); the
+    // birth time catches it. Where neither changes, deleted children still get whiteouts.
+    if (a !== undefined && (a.type !== b.type || a.ino !== b.ino || a.birthtimeNs !== b.birthtimeNs)) {
       replaced.add(rel);
       if (a.type === 'directory' && b.type === 'directory') opaque.add(rel);
     }

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { hostGidToContainer, hostUidToContainer } from '../../src/run/idmap.ts';
 import { extractLayer, type RecordedOwner } from '../../src/run/extract.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { applyRecordedOwners, removeRootfs } from '../../src/run/owners.ts';
@@ -20,6 +21,8 @@ export interface ScenarioResult {
   rootless: boolean;
   diff: { type: string; path: string; uid?: number; gid?: number; mode?: number; target?: string }[];
   hostOwner: { owned: [number, number]; nobody: [number, number] };
+  /** Owner of the base layer's /home/app (1000:1000 in the tar) as the container sees it. */
+  homeApp: [number | undefined, number | undefined];
   idAsApp: string;
   pwdAuto: string;
   workdirCreated: boolean;
@@ -67,6 +70,8 @@ export async function runScenario(): Promise<ScenarioResult> {
     const executor = linuxExecutor();
     const probe = await executor.probe();
     const mapping = (await executor.ownerMapping?.()) ?? { uids: [], gids: [] };
+    const homeStat = fs.lstatSync(path.join(rootfs, 'home/app'));
+    const homeApp: [number | undefined, number | undefined] = [hostUidToContainer(mapping, homeStat.uid), hostGidToContainer(mapping, homeStat.gid)];
     const base: Omit<RunOptions, 'argv'> = { rootfs, env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], workdir: '/' };
     const sh = (script: string, extra: Partial<RunOptions> = {}): Promise<{ exitCode: number; stderrTail: string; out: string }> => {
       const out = collect();
@@ -112,6 +117,7 @@ export async function runScenario(): Promise<ScenarioResult> {
     return {
       probe,
       rootless: mapping.uids.length > 0,
+      homeApp,
       diff,
       hostOwner: { owned: [ownedStat.uid, ownedStat.gid], nobody: [nobodyStat.uid, nobodyStat.gid] },
       idAsApp: asApp.out.trim(),
