@@ -51,7 +51,7 @@ export interface BuildOptions extends TransportOptions {
   target?: string;
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
-  /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. */
+  /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */
   to: string | string[];
   /** Extra tags pushed for every registry and `oci:` target. */
   tags?: string[];
@@ -112,7 +112,6 @@ export interface BuildResult {
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const targets = Array.isArray(options.to) ? options.to : [options.to];
-  if (targets.length === 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'buildImage: `to` names no target');
   const format = options.format ?? 'oci';
   if (format !== 'oci' && format !== 'docker') {
     throw new OcibuildError('ERR_INVALID_ARGUMENT', `buildImage: format must be "oci" or "docker", got ${JSON.stringify(format)}`);

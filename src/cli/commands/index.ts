@@ -4,6 +4,7 @@
  */
 import type { Command } from '../util.ts';
 import { append } from './append.ts';
+import { build } from './build.ts';
 
 /** Every command, in help order. */
-export const commands: Command[] = [append];
+export const commands: Command[] = [build, append];

@@ -1,0 +1,88 @@
+/**
+ * `ocibuild build`: build a Dockerfile (kaniko/buildah style), with kaniko's flag spellings
+ * accepted as aliases.
+ * @module
+ */
+import { resolve } from 'node:path';
+import { buildImage, parseTarget } from '../../index.ts';
+import { keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
+import { outputFlags, progress, registryFlags, registryOptions } from './shared.ts';
+
+const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
+
+Builds the Dockerfile in CONTEXT (default .) and writes the image to every target.
+Prints the image digest.
+
+  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile); alias --dockerfile
+  --context DIR            build context (alias of the CONTEXT argument)
+  --build-arg K=V          build argument (repeatable)
+  --target STAGE           stage to build (default the last)
+  --platform OS/ARCH[/V]   platform(s) to build (repeatable or comma-separated)
+  --label K=V              label added to the image (repeatable)
+  -t, --to TARGET          registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF]; alias --destination
+  --tag TAG                extra tag for every registry/oci target (repeatable)
+  --tar PATH               also write a docker-archive tarball; alias --tar-path
+  --no-push                do not push to registries (other targets are still written)
+  --format oci|docker      manifest format (default oci)
+  --digest-file FILE       write the digest to FILE
+  --insecure-registry H    allow plain HTTP to host H (repeatable)
+  --ca FILE                extra CA certificate (PEM)
+  --skip-tls-verify        do not verify TLS certificates
+  --creds USER:PASS        registry credentials
+  --json                   progress as one JSON object per line on stderr
+  -q, --quiet              no progress output`;
+
+/** The `build` command. */
+export const build: Command = {
+  name: 'build',
+  summary: 'build a Dockerfile',
+  help,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, {
+      file: { type: 'string', short: 'f' },
+      dockerfile: { type: 'string' },
+      context: { type: 'string' },
+      'build-arg': { type: 'string', multiple: true },
+      target: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      destination: { type: 'string', multiple: true, short: 'd' },
+      tar: { type: 'string' },
+      'tar-path': { type: 'string' },
+      'no-push': { type: 'boolean' },
+      ...outputFlags,
+      ...registryFlags,
+    });
+    if (positionals.length > 1) throw new UsageError(`expected at most one CONTEXT, got ${positionals.length}`);
+    const context = resolve(str(values, 'context') ?? positionals[0] ?? '.');
+    const dockerfile = str(values, 'file') ?? str(values, 'dockerfile') ?? 'Dockerfile';
+    let to = [...list(values, 'to'), ...list(values, 'destination')];
+    const tar = str(values, 'tar') ?? str(values, 'tar-path');
+    if (values['no-push']) to = to.filter((t) => parseTarget(t).kind !== 'registry');
+    if (tar !== undefined) to.push(tar.startsWith('docker-archive:') ? tar : `docker-archive:${tar}`);
+    if (to.length === 0 && !values['no-push']) {
+      throw new UsageError('--to TARGET is required (or --no-push to build without writing)');
+    }
+    const format = str(values, 'format');
+    if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
+    const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+    const labels = keyValues(list(values, 'label'), '--label');
+    const target = str(values, 'target');
+    const digestFile = str(values, 'digest-file');
+    const result = await buildImage({
+      dockerfile: resolve(context, dockerfile),
+      context,
+      buildArgs: keyValues(list(values, 'build-arg'), '--build-arg'),
+      ...(target !== undefined ? { target } : {}),
+      ...(platforms.length ? { platforms } : {}),
+      ...(Object.keys(labels).length ? { config: { labels } } : {}),
+      ...(format ? { format } : {}),
+      ...(digestFile !== undefined ? { digestFile } : {}),
+      tags: list(values, 'tag'),
+      to,
+      ...registryOptions(values),
+      onEvent: progress(values, io),
+    });
+    io.out(result.digest);
+    return 0;
+  },
+};
