@@ -23,6 +23,9 @@ import type { ConfigOptions } from './config.ts';
 import { assembleImage, type AssembledImage } from './assemble.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
+import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
+import { cachedSource } from '../cache/source.ts';
+import { parseTarget } from '../transports/target.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -30,6 +33,7 @@ export type BuildEvent =
   | { type: 'layer-built'; platform: string; digest: string; size: number; cached: boolean; createdBy: string }
   | { type: 'copy'; target: string; event: CopyEvent }
   | { type: 'target-done'; target: string; digest: string }
+  | { type: 'manifest-skipped'; target: string; digest: string }
   | { type: 'done'; digest: string; durationMs: number };
 
 /** Options of {@link buildImage}. */
@@ -72,6 +76,16 @@ export interface BuildOptions extends TransportOptions {
   workDir?: string;
   /** Writes the image digest to this file after a successful build (kaniko's `--digest-file`). */
   digestFile?: string;
+  /** Writes one `REPOSITORY@DIGEST` line per registry target (kaniko's `--image-name-with-digest-file`). */
+  imageNameWithDigestFile?: string;
+  /**
+   * Local cache of base images and computed layers. `false` turns it off; an object (or the
+   * `OCIBUILD_CACHE_DIR` variable) turns it on, in `dir`, else `OCIBUILD_CACHE_DIR`, else
+   * `~/.cache/ocibuild`. Default: off unless `OCIBUILD_CACHE_DIR` is set or `offline` is true.
+   */
+  cache?: CacheOptions | false;
+  /** Build from the cache only: the base's registry is never contacted; targets must be `oci:` or `docker-archive:`. */
+  offline?: boolean;
   /** Aborts the build. */
   signal?: AbortSignal;
   /** Receives progress events. */
@@ -86,6 +100,18 @@ export interface BuildStats {
   layersCached: number;
   /** Wall time in milliseconds. */
   durationMs: number;
+  /** Blobs uploaded to targets. */
+  blobsUploaded: number;
+  /** Bytes of the blobs uploaded to targets. */
+  bytesUploaded: number;
+  /** Blobs a target already had. */
+  blobsSkipped: number;
+  /** Blobs mounted from another repository instead of uploaded. */
+  blobsMounted: number;
+  /** Manifest (and index) PUTs made. */
+  manifestsPushed: number;
+  /** Targets whose tags already pointed at the result, so nothing was pushed to them. */
+  manifestPutSkipped: number;
 }
 
 /** What {@link buildImage} produced. */
@@ -124,11 +150,28 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const ownWorkDir = options.workDir === undefined;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
-  const stats: BuildStats = { layersBuilt: 0, layersCached: 0, durationMs: 0 };
+  const stats: BuildStats = {
+    layersBuilt: 0,
+    layersCached: 0,
+    durationMs: 0,
+    blobsUploaded: 0,
+    bytesUploaded: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    manifestsPushed: 0,
+    manifestPutSkipped: 0,
+  };
+  if (options.offline) {
+    const remote = targets.filter((t) => parseTarget(t).kind === 'registry');
+    if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
+  }
+  let cache: LocalCache | undefined;
   try {
+    cache = await cacheFor(options);
     if (from !== 'scratch') base = openSource(from, options);
+    if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
     const platforms = await choosePlatforms(options, base);
-    const context: PlanContext = { workDir, created, emit, options };
+    const context: PlanContext = { workDir, created, emit, options, ...(cache ? { cache } : {}) };
     const source = memorySource({ description: 'build' });
     const images: { platform: Platform; image: AssembledImage }[] = [];
     for (const platform of platforms) {
@@ -153,8 +196,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       images.push({ platform, image });
     }
     const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.annotations);
-    const result = await pushAll(source, top.digest, destinations, options, emit);
+    const result = await pushAll(source, top.digest, destinations, options, emit, stats);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);
+    if (options.imageNameWithDigestFile !== undefined) {
+      const lines = destinations.flatMap((d) => {
+        const t = parseTarget(d.target);
+        return t.kind === 'registry' && t.ref ? [`${t.ref.withoutTag().withoutDigest().toString()}@${top.digest}`] : [];
+      });
+      await writeAtomic(options.imageNameWithDigestFile, lines.map((l) => `${l}\n`).join(''));
+    }
+    if (cache?.maxBytes !== undefined) await cache.prune();
     const first = images[0] as (typeof images)[0];
     stats.durationMs = Date.now() - started;
     emit({ type: 'done', digest: top.digest, durationMs: stats.durationMs });
@@ -177,6 +228,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 
 function signalOpt(options: BuildOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
+}
+
+async function cacheFor(options: BuildOptions): Promise<LocalCache | undefined> {
+  if (options.cache === false) {
+    if (options.offline) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'offline builds need the cache (cache is false)');
+    return undefined;
+  }
+  if (options.cache === undefined && !options.offline && !process.env.OCIBUILD_CACHE_DIR) return undefined;
+  return openCache(options.cache ?? {});
 }
 
 async function choosePlatforms(
@@ -231,19 +291,53 @@ async function pushAll(
   destinations: ReturnType<typeof openDestination>[],
   options: BuildOptions,
   emit: (e: BuildEvent) => void,
+  stats: BuildStats,
 ): Promise<{ ref: string; digest: string }[]> {
   const results: { ref: string; digest: string }[] = [];
   for (const dest of destinations) {
     const refs = dest.references(options.tags ?? []);
+    if (await alreadyThere(dest, refs, digest, options)) {
+      stats.manifestPutSkipped++;
+      emit({ type: 'manifest-skipped', target: dest.target, digest });
+      emit({ type: 'target-done', target: dest.target, digest });
+      results.push({ ref: dest.target, digest });
+      continue;
+    }
     const transport = dest.open();
     const copied = await copyImage(source, digest, transport, refs, {
       ...signalOpt(options),
-      onEvent: (event) => emit({ type: 'copy', target: dest.target, event }),
+      onEvent: (event) => {
+        if (event.type === 'blob-done') {
+          stats.blobsUploaded++;
+          stats.bytesUploaded += event.bytes ?? 0;
+        } else if (event.type === 'blob-skipped') stats.blobsSkipped++;
+        else if (event.type === 'blob-mounted') stats.blobsMounted++;
+        else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
+        emit({ type: 'copy', target: dest.target, event });
+      },
     });
     emit({ type: 'target-done', target: dest.target, digest: copied.digest });
     results.push({ ref: dest.target, digest: copied.digest });
   }
   return results;
+}
+
+/**
+ * True when every tag of a registry target already names `digest`: the registry then has the
+ * manifest and, by its own checks at PUT time, every blob, so the push can be skipped whole.
+ */
+async function alreadyThere(dest: ReturnType<typeof openDestination>, refs: (string | undefined)[], digest: string, options: BuildOptions): Promise<boolean> {
+  if (parseTarget(dest.target).kind !== 'registry' || refs.some((r) => r === undefined)) return false;
+  const transport = dest.open();
+  try {
+    for (const ref of refs) {
+      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch(() => undefined);
+      if (existing?.digest !== digest) return false;
+    }
+    return true;
+  } finally {
+    await transport.close?.();
+  }
 }
 
 async function writeAtomic(file: string, text: string): Promise<void> {

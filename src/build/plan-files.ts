@@ -5,6 +5,9 @@
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { writeLayer } from '../layer/write.ts';
+import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
+import { cachedWriteLayer } from '../cache/layers.ts';
+import type { LocalCache } from '../cache/store.ts';
 import type { Transport } from '../transports/types.ts';
 import { resolveBase, scratchBase, type ResolvedBase } from './base.ts';
 import { applyConfigOptions } from './config.ts';
@@ -21,6 +24,33 @@ export interface PlanContext {
   emit: (event: BuildEvent) => void;
   /** The build's options. */
   options: BuildOptions;
+  /** The local cache, when the build uses one: layers are then looked up by their inputs. */
+  cache?: LocalCache;
+}
+
+/**
+ * Writes one layer, through the cache when the context has one (a hit skips tar and gzip).
+ * Shared by the planners so every build path caches the same way.
+ */
+export async function buildLayer(spec: LayerSpec, context: PlanContext): Promise<{ layer: BuiltLayer; cached: boolean }> {
+  const { options } = context;
+  const signal = options.signal ? { signal: options.signal } : {};
+  if (context.cache !== undefined) {
+    const { layer, cached } = await cachedWriteLayer(spec, context.cache, {
+      directory: context.workDir,
+      sourceDateEpoch: context.created,
+      ...(options.encoder ? { encoder: options.encoder } : {}),
+      ...signal,
+    });
+    return { layer, cached };
+  }
+  const layer = await writeLayer(spec, {
+    directory: context.workDir,
+    sourceDateEpoch: context.created,
+    ...(options.encoder ? { encoder: options.encoder } : {}),
+    ...signal,
+  });
+  return { layer, cached: false };
 }
 
 /** One platform's image before assembly. */
@@ -50,22 +80,17 @@ export async function planFiles(
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
   const steps: AddedLayer[] = [];
   for (const spec of specs) {
-    const layer = await writeLayer(spec, {
-      directory: context.workDir,
-      sourceDateEpoch: context.created,
-      ...(options.encoder ? { encoder: options.encoder } : {}),
-      ...signal,
-    });
+    const { layer, cached } = await buildLayer(spec, context);
     const createdBy = spec.createdBy ?? 'ocibuild: add layer';
     context.emit({
       type: 'layer-built',
       platform: formatPlatform(platform),
       digest: layer.descriptor.digest,
       size: layer.descriptor.size,
-      cached: false,
+      cached,
       createdBy,
     });
-    steps.push({ layer, createdBy, ...(spec.comment !== undefined ? { comment: spec.comment } : {}) });
+    steps.push({ layer, createdBy, cached, ...(spec.comment !== undefined ? { comment: spec.comment } : {}) });
   }
   return { base: resolved, baseName: base?.name, config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
 }

@@ -1,0 +1,250 @@
+/**
+ * Computed layers through the cache: list the entries, hash their content, look the key up;
+ * on a hit reuse the stored blob without writing a tar or compressing anything, on a miss
+ * write the layer once (checking that every file still has the content the key was made
+ * from) and record it.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { defaultGzipEncoder } from '../compress/index.ts';
+import type { GzipEncoder } from '../compress/types.ts';
+import { OcibuildError, throwIfAborted } from '../errors.ts';
+import { defaultSha256 } from '../hash/index.ts';
+import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.ts';
+import { listLayerEntries } from '../layer/entries.ts';
+import { tarStream } from '../layer/write.ts';
+import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from '../layer/types.ts';
+import { encoderIdentity, LayerKeyBuilder, type LayerWriterSettings } from './key.ts';
+import type { CachedLayerRecord, LocalCache } from './store.ts';
+
+/** Options of {@link cachedWriteLayer}. */
+export interface CachedWriteLayerOptions {
+  /** Where the build keeps its layer files (the cached blob is linked here). */
+  directory: string;
+  /** `gzip` (default) or `none`. */
+  compression?: 'gzip' | 'none';
+  /** gzip encoder (default fflate level 6). */
+  encoder?: GzipEncoder;
+  /** Media type (default OCI gzip layer, or OCI tar without compression). */
+  mediaType?: string;
+  /** Default mtime in seconds. */
+  sourceDateEpoch?: number;
+  /**
+   * Reuse a file's content digest while its size, inode, mtime and ctime are unchanged
+   * (default true). The kernel updates ctime on every write and it cannot be set back, and a
+   * digest is only remembered for files last changed well before they were hashed (git's
+   * "racy" rule), so an edit is never missed; false hashes every file on every build.
+   */
+  statMemo?: boolean;
+  /** Abort signal. */
+  signal?: AbortSignal;
+  /** Warnings from the entry listing. */
+  onEvent?: (event: LayerEvent) => void;
+}
+
+/** What {@link cachedWriteLayer} produced. */
+export interface CachedLayerResult {
+  /** The layer (its file lives in `directory`). */
+  layer: BuiltLayer;
+  /** True when it came from the cache without writing a tar. */
+  cached: boolean;
+  /** The input key. */
+  key: string;
+}
+
+interface MemoRecord {
+  /** `dev:ino:size:mtimeNs:ctimeNs`. */
+  stat: string;
+  digest: string;
+}
+
+/** A file changed within this long before it was hashed might change again unseen in the same clock tick. */
+const RACY_NS = 2_000_000_000n;
+const HASH_CONCURRENCY = 16;
+
+/** Writes (or reuses from `cache`) the layer `spec` describes. */
+export async function cachedWriteLayer(spec: LayerSpec, cache: LocalCache, options: CachedWriteLayerOptions): Promise<CachedLayerResult> {
+  const { signal } = options;
+  const compression = options.compression ?? 'gzip';
+  const encoder = options.encoder ?? defaultGzipEncoder;
+  const settings: LayerWriterSettings = {
+    compression,
+    encoder: encoderIdentity(encoder, compression),
+    mediaType: options.mediaType ?? (compression === 'gzip' ? OCI_LAYER_GZIP : OCI_LAYER_TAR),
+  };
+  const entries: ResolvedLayerEntry[] = [];
+  for await (const entry of listLayerEntries(spec, {
+    ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
+    ...(signal ? { signal } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  })) {
+    entries.push(entry);
+  }
+  const digests = await contentDigests(entries, cache, memoName(spec), options.statMemo ?? true, signal);
+  const builder = new LayerKeyBuilder(settings);
+  entries.forEach((entry, i) => builder.add({ entry, contentDigest: digests[i] }));
+  const key = builder.digest();
+
+  const hit = await cache.getLayer(key);
+  if (hit !== undefined) {
+    try {
+      return { layer: await pinned(cache, hit, options.directory), cached: true, key };
+    } catch (error) {
+      // Evicted between lookup and link: write it again.
+      if (!(error instanceof OcibuildError && error.code === 'ERR_NOT_FOUND')) throw error;
+    }
+  }
+  const record = await writeEntries(entries, digests, cache, settings, encoder, signal);
+  await cache.putLayer(key, record);
+  return { layer: await pinned(cache, record, options.directory), cached: false, key };
+}
+
+async function pinned(cache: LocalCache, record: CachedLayerRecord, directory: string): Promise<BuiltLayer> {
+  const digest = record.descriptor.digest;
+  const file = path.join(directory, digest.slice(digest.indexOf(':') + 1));
+  await cache.pinBlob(digest, file);
+  return {
+    descriptor: { ...record.descriptor },
+    diffId: record.diffId,
+    uncompressedSize: record.uncompressedSize,
+    entryCount: record.entryCount,
+    path: file,
+    open: () => createReadStream(file) as AsyncIterable<Uint8Array>,
+  };
+}
+
+/** The memo file of a spec: one per set of host sources, so projects do not share one huge file. */
+function memoName(spec: LayerSpec): string {
+  const h = createHash('sha256');
+  for (const d of spec.directories ?? []) h.update(`${path.resolve(d.source)}\0${d.destination ?? '/'}\0`);
+  for (const e of spec.entries ?? []) if (e.type === 'file' && typeof e.source === 'string') h.update(`${path.resolve(e.source)}\0`);
+  return h.digest('hex');
+}
+
+async function hashStream(source: AsyncIterable<Uint8Array>): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of source) h.update(chunk);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** Content digests of every file entry (undefined for the rest), memoised by stat. */
+async function contentDigests(
+  entries: ResolvedLayerEntry[],
+  cache: LocalCache,
+  memoFile: string,
+  useMemo: boolean,
+  signal: AbortSignal | undefined,
+): Promise<(string | undefined)[]> {
+  const memo = useMemo ? ((await cache.readJson<Record<string, MemoRecord>>('memo', memoFile)) ?? {}) : {};
+  const next: Record<string, MemoRecord> = {};
+  const out: (string | undefined)[] = new Array(entries.length).fill(undefined);
+  let cursor = 0;
+  async function worker(): Promise<void> {
+    for (let i = cursor++; i < entries.length; i = cursor++) {
+      throwIfAborted(signal);
+      const entry = entries[i] as ResolvedLayerEntry;
+      if (entry.type !== 'file') continue;
+      if (entry.size === 0 || entry.open === undefined) {
+        out[i] = EMPTY_DIGEST;
+        continue;
+      }
+      if (!useMemo || entry.source === undefined) {
+        out[i] = await hashStream(entry.open());
+        continue;
+      }
+      const before = await fs.lstat(entry.source, { bigint: true });
+      const stat = `${before.dev}:${before.ino}:${before.size}:${before.mtimeNs}:${before.ctimeNs}`;
+      const known = memo[entry.source];
+      if (known !== undefined && known.stat === stat && Number(before.size) === entry.size) {
+        out[i] = known.digest;
+        next[entry.source] = known;
+        continue;
+      }
+      const started = BigInt(Date.now()) * 1_000_000n;
+      const digest = await hashStream(entry.open());
+      out[i] = digest;
+      const changed = before.mtimeNs > before.ctimeNs ? before.mtimeNs : before.ctimeNs;
+      if (started - changed > RACY_NS) next[entry.source] = { stat, digest };
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, entries.length) }, worker));
+  if (useMemo && !sameKeys(memo, next)) await cache.writeJson('memo', memoFile, next);
+  return out;
+}
+
+const EMPTY_DIGEST = `sha256:${createHash('sha256').digest('hex')}`;
+
+function sameKeys(a: Record<string, MemoRecord>, b: Record<string, MemoRecord>): boolean {
+  const ak = Object.keys(a);
+  if (ak.length !== Object.keys(b).length) return false;
+  return ak.every((k) => b[k] !== undefined && b[k].stat === a[k]?.stat && b[k].digest === a[k]?.digest);
+}
+
+/** Yields a file's content while checking it still hashes to what the key was made from. */
+function checked(entry: ResolvedLayerEntry, expected: string | undefined): ResolvedLayerEntry {
+  const open = entry.open;
+  if (open === undefined || expected === undefined || entry.size === 0) return entry;
+  return {
+    ...entry,
+    open: async function* () {
+      const h = createHash('sha256');
+      for await (const chunk of open()) {
+        h.update(chunk);
+        yield chunk;
+      }
+      if (`sha256:${h.digest('hex')}` !== expected) {
+        throw new OcibuildError('ERR_LAYER', `${entry.source ?? entry.path} changed while the layer was written; build again`);
+      }
+    },
+  };
+}
+
+/** Writes the tar of `entries` into the cache and returns its record. */
+async function writeEntries(
+  entries: ResolvedLayerEntry[],
+  digests: (string | undefined)[],
+  cache: LocalCache,
+  settings: LayerWriterSettings,
+  encoder: GzipEncoder,
+  signal: AbortSignal | undefined,
+): Promise<CachedLayerRecord> {
+  const tempDir = await cache.makeTempDir();
+  try {
+    const diffHasher = defaultSha256.create();
+    const digestHasher = defaultSha256.create();
+    const stats = { entries: 0 };
+    let uncompressedSize = 0;
+    async function* list(): AsyncGenerator<ResolvedLayerEntry> {
+      for (const [i, entry] of entries.entries()) yield checked(entry, digests[i]);
+    }
+    async function* tapTar(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of tarStream(list(), stats, signal)) {
+        diffHasher.update(chunk);
+        uncompressedSize += chunk.length;
+        yield chunk;
+      }
+    }
+    const file = path.join(tempDir, 'layer');
+    const handle = await fs.open(file, 'wx');
+    let size = 0;
+    try {
+      for await (const chunk of settings.compression === 'gzip' ? encoder.encode(tapTar()) : tapTar()) {
+        throwIfAborted(signal);
+        digestHasher.update(chunk);
+        size += chunk.length;
+        await handle.write(chunk);
+      }
+    } finally {
+      await handle.close();
+    }
+    const diffId = diffHasher.digest();
+    const digest = settings.compression === 'gzip' ? digestHasher.digest() : diffId;
+    await cache.adoptFile(file, digest);
+    return { descriptor: { mediaType: settings.mediaType, digest, size }, diffId, uncompressedSize, entryCount: stats.entries };
+  } finally {
+    await fs.rm(tempDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * The local cache directory: content-addressed blobs, base manifests by reference and digest,
+ * and the index of computed layers. Safe to share between processes: every file is written
+ * to a private temp name and renamed into place, nothing is ever locked, and a reader that
+ * finds a half-evicted entry treats it as a miss.
+ *
+ * Layout (`DIR` = `cache.dir`, else `OCIBUILD_CACHE_DIR`, else `~/.cache/ocibuild`):
+ * ```
+ * DIR/blobs/sha256/HEX           blob bytes (layers, configs, manifests)
+ * DIR/manifests/sha256/HEX.json  {"mediaType"} of a manifest blob
+ * DIR/refs/HEX.json              {"name","reference","digest","mediaType"} (HEX = sha256 of name + reference)
+ * DIR/layers/HEX.json            a computed layer (HEX = its input key)
+ * DIR/memo/HEX.json              stat → content digest memo of one layer's host files
+ * DIR/tmp/                       temp files of running writers
+ * ```
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { OcibuildError } from '../errors.ts';
+import { parseDigest } from '../oci/digest.ts';
+import type { Descriptor, RawManifest } from '../oci/types.ts';
+import { readFileStream, writeVerifiedFile } from '../image/files.ts';
+import { verifyStream } from '../image/verify.ts';
+import type { BlobBody, OperationOptions } from '../transports/types.ts';
+
+/** Options of {@link openCache}. */
+export interface CacheOptions {
+  /** Cache directory. Default `OCIBUILD_CACHE_DIR`, else `~/.cache/ocibuild`. */
+  dir?: string;
+  /** Size limit in bytes for blobs; {@link LocalCache.prune} evicts the least recently used beyond it. */
+  maxBytes?: number;
+}
+
+/** A computed layer as recorded in the index. */
+export interface CachedLayerRecord {
+  /** Descriptor of the compressed blob. */
+  descriptor: Descriptor;
+  /** Digest of the uncompressed tar. */
+  diffId: string;
+  /** Uncompressed size. */
+  uncompressedSize: number;
+  /** Number of tar entries. */
+  entryCount: number;
+}
+
+/** A local cache directory (see the module comment for the layout). */
+export interface LocalCache {
+  /** The cache directory. */
+  readonly dir: string;
+  /** The size limit, when set. */
+  readonly maxBytes: number | undefined;
+  /** Path of a blob's file (whether or not it exists). */
+  blobPath(digest: string): string;
+  /** True when the blob is stored with `size` bytes (when given). */
+  hasBlob(digest: string, size?: number): Promise<boolean>;
+  /** Streams a stored blob, verified against `descriptor`; marks it recently used. Throws `ERR_NOT_FOUND` when absent. */
+  openBlob(descriptor: Descriptor, options?: OperationOptions): Promise<AsyncIterable<Uint8Array>>;
+  /** Stores a blob from a restartable body, verified; a no-op when already stored. */
+  putBlob(descriptor: Descriptor, body: BlobBody, options?: OperationOptions): Promise<void>;
+  /**
+   * Moves a file already verified to hold `digest` into the store (rename when on the same
+   * file system, else copy). The file is gone afterwards either way.
+   */
+  adoptFile(file: string, digest: string): Promise<void>;
+  /** Links (or copies) a stored blob to `file`, so eviction cannot take it away while a build uses it. */
+  pinBlob(digest: string, file: string): Promise<void>;
+  /** Reads a stored manifest by digest. */
+  getManifest(digest: string): Promise<RawManifest | undefined>;
+  /** Stores a manifest (bytes and media type). */
+  putManifest(manifest: RawManifest): Promise<void>;
+  /** The manifest digest last seen for `reference` of image `name`. */
+  getReference(name: string, reference: string): Promise<{ digest: string; mediaType: string } | undefined>;
+  /** Records what `reference` of image `name` pointed at. */
+  putReference(name: string, reference: string, manifest: RawManifest): Promise<void>;
+  /** Looks up a computed layer by input key; a record whose blob is gone is a miss. */
+  getLayer(key: string): Promise<CachedLayerRecord | undefined>;
+  /** Records a computed layer under its input key. */
+  putLayer(key: string, record: CachedLayerRecord): Promise<void>;
+  /** Reads a JSON document under `DIR/<kind>/<name>.json`; undefined when absent or unreadable. */
+  readJson<T>(kind: string, name: string): Promise<T | undefined>;
+  /** Writes a JSON document atomically under `DIR/<kind>/<name>.json`. */
+  writeJson(kind: string, name: string, value: unknown): Promise<void>;
+  /** A fresh private temp directory inside the cache (same file system as the blobs). */
+  makeTempDir(): Promise<string>;
+  /**
+   * Evicts least recently used blobs until the total is at most `maxBytes` (default: the
+   * cache's limit; no limit means nothing is evicted) and removes temp files left by crashed
+   * writers. Blobs used within `graceMs` (default 60 s) are kept, so a running build does not
+   * lose what it just looked up. Returns the bytes freed.
+   */
+  prune(options?: { maxBytes?: number; graceMs?: number }): Promise<number>;
+}
+
+/** The cache directory the options name: `dir`, else `OCIBUILD_CACHE_DIR`, else `~/.cache/ocibuild`. */
+export function defaultCacheDir(options: CacheOptions = {}, env: NodeJS.ProcessEnv = process.env): string {
+  if (options.dir !== undefined && options.dir !== '') return path.resolve(options.dir);
+  if (env.OCIBUILD_CACHE_DIR !== undefined && env.OCIBUILD_CACHE_DIR !== '') return path.resolve(env.OCIBUILD_CACHE_DIR);
+  const xdg = env.XDG_CACHE_HOME;
+  return path.join(xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.cache'), 'ocibuild');
+}
+
+const hex = (digest: string): string => {
+  const parsed = parseDigest(digest);
+  if (parsed.algorithm !== 'sha256') throw new OcibuildError('ERR_UNSUPPORTED', `the cache stores sha256 blobs only, got ${digest}`);
+  return parsed.hex;
+};
+
+const isMissing = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
+/** Temp files older than this belong to a crashed writer. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** Opens (creating when needed) a cache directory. */
+export async function openCache(options: CacheOptions = {}): Promise<LocalCache> {
+  const dir = defaultCacheDir(options);
+  const tmp = path.join(dir, 'tmp');
+  await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  await fs.mkdir(tmp, { recursive: true });
+  const blobPath = (digest: string): string => path.join(dir, 'blobs', 'sha256', hex(digest));
+  const tempFile = (): string => path.join(tmp, `${process.pid}-${randomBytes(8).toString('hex')}.tmp`);
+
+  async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const temp = tempFile();
+    try {
+      await fs.writeFile(temp, data);
+      await fs.rename(temp, file);
+    } catch (error) {
+      await fs.rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  async function readJson<T>(kind: string, name: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(path.join(dir, kind, `${name}.json`), 'utf8')) as T;
+    } catch (error) {
+      // A torn or foreign file is a miss, not a failure: the cache is only ever an optimisation.
+      if (isMissing(error) || error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+  }
+
+  const touch = (file: string): Promise<void> => {
+    const now = new Date();
+    // atime is the LRU clock; mount options (relatime, noatime) make the kernel's unreliable.
+    return fs.utimes(file, now, now).catch(() => undefined);
+  };
+
+  async function hasBlob(digest: string, size?: number): Promise<boolean> {
+    try {
+      const st = await fs.stat(blobPath(digest));
+      return size === undefined || st.size === size;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  const refName = (name: string, reference: string): string =>
+    createHash('sha256').update(`${name.length}:${name}${reference.length}:${reference}`).digest('hex');
+
+  return {
+    dir,
+    maxBytes: options.maxBytes,
+    blobPath,
+    hasBlob,
+    async openBlob(descriptor, opts = {}) {
+      const file = blobPath(descriptor.digest);
+      let handle: fs.FileHandle;
+      try {
+        handle = await fs.open(file, 'r');
+      } catch (error) {
+        if (isMissing(error)) throw new OcibuildError('ERR_NOT_FOUND', `cache ${dir}: blob ${descriptor.digest} not found`, { cause: error });
+        throw error;
+      }
+      // The file is open now, so eviction cannot take it away mid-read (unlink keeps open files).
+      await handle.close();
+      await touch(file);
+      return verifyStream(readFileStream(file, opts.signal ? { signal: opts.signal } : {}), descriptor, `cache ${dir} blob ${descriptor.digest}`);
+    },
+    async putBlob(descriptor, body, opts = {}) {
+      if (await hasBlob(descriptor.digest, descriptor.size)) return;
+      await writeVerifiedFile(blobPath(descriptor.digest), descriptor, body, { ...opts, tempDir: tmp, where: `cache ${dir} blob ${descriptor.digest}` });
+    },
+    async adoptFile(file, digest) {
+      const target = blobPath(digest);
+      try {
+        await fs.rename(file, target);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'EXDEV') throw error;
+        const temp = tempFile();
+        try {
+          await fs.copyFile(file, temp);
+          await fs.rename(temp, target);
+        } finally {
+          await fs.rm(temp, { force: true });
+          await fs.rm(file, { force: true });
+        }
+      }
+    },
+    async pinBlob(digest, file) {
+      const source = blobPath(digest);
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.rm(file, { force: true });
+      try {
+        await fs.link(source, file);
+      } catch (error) {
+        if (isMissing(error)) throw new OcibuildError('ERR_NOT_FOUND', `cache ${dir}: blob ${digest} not found`, { cause: error });
+        await fs.copyFile(source, file);
+      }
+      await touch(source);
+    },
+    async getManifest(digest) {
+      const meta = await readJson<{ mediaType: string }>(path.join('manifests', 'sha256'), hex(digest));
+      if (meta === undefined) return undefined;
+      let bytes: Uint8Array;
+      try {
+        bytes = await fs.readFile(blobPath(digest));
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+      const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (actual !== digest) return undefined;
+      await touch(blobPath(digest));
+      return { mediaType: meta.mediaType, digest, bytes };
+    },
+    async putManifest(manifest) {
+      const file = blobPath(manifest.digest);
+      if (!(await hasBlob(manifest.digest, manifest.bytes.byteLength))) await writeAtomic(file, manifest.bytes);
+      await writeAtomic(path.join(dir, 'manifests', 'sha256', `${hex(manifest.digest)}.json`), JSON.stringify({ mediaType: manifest.mediaType }));
+    },
+    async getReference(name, reference) {
+      const record = await readJson<{ digest: string; mediaType: string }>('refs', refName(name, reference));
+      return record === undefined ? undefined : { digest: record.digest, mediaType: record.mediaType };
+    },
+    async putReference(name, reference, manifest) {
+      await writeAtomic(
+        path.join(dir, 'refs', `${refName(name, reference)}.json`),
+        JSON.stringify({ name, reference, digest: manifest.digest, mediaType: manifest.mediaType }),
+      );
+    },
+    async getLayer(key) {
+      const record = await readJson<CachedLayerRecord>('layers', key);
+      if (record === undefined || !(await hasBlob(record.descriptor.digest, record.descriptor.size))) return undefined;
+      return record;
+    },
+    async putLayer(key, record) {
+      await writeAtomic(path.join(dir, 'layers', `${key}.json`), JSON.stringify(record));
+    },
+    readJson,
+    async writeJson(kind, name, value) {
+      await writeAtomic(path.join(dir, kind, `${name}.json`), JSON.stringify(value));
+    },
+    async makeTempDir() {
+      return fs.mkdtemp(path.join(tmp, `${process.pid}-`));
+    },
+    async prune(opts = {}) {
+      return pruneDirectory(dir, opts.maxBytes ?? options.maxBytes, opts.graceMs ?? 60_000);
+    },
+  };
+}
+
+async function pruneDirectory(dir: string, maxBytes: number | undefined, graceMs: number): Promise<number> {
+  const now = Date.now();
+  const tmp = path.join(dir, 'tmp');
+  for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
+    const file = path.join(tmp, name);
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (st !== undefined && now - st.mtimeMs > STALE_TEMP_MS) await fs.rm(file, { recursive: true, force: true });
+  }
+  if (maxBytes === undefined) return 0;
+  const blobDir = path.join(dir, 'blobs', 'sha256');
+  const blobs: { file: string; size: number; used: number }[] = [];
+  let total = 0;
+  for (const name of await fs.readdir(blobDir).catch(() => [] as string[])) {
+    const st = await fs.stat(path.join(blobDir, name)).catch(() => undefined);
+    if (st === undefined || !st.isFile()) continue;
+    blobs.push({ file: path.join(blobDir, name), size: st.size, used: Math.max(st.atimeMs, st.mtimeMs) });
+    total += st.size;
+  }
+  blobs.sort((a, b) => a.used - b.used);
+  let freed = 0;
+  for (const blob of blobs) {
+    if (total - freed <= maxBytes) break;
+    if (now - blob.used < graceMs) break;
+    // Removing the blob is enough: index records pointing at it become misses on lookup.
+    await fs.rm(blob.file, { force: true });
+    freed += blob.size;
+  }
+  return freed;
+}
