@@ -87,7 +87,7 @@ async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSiz
   let worker: DeflateWorker | undefined;
   let crc = 0;
   let size = 0;
-  let block = new Uint8Array(blockSize);
+  let block: Uint8Array = new Uint8Array(blockSize);
   let fill = 0;
   yield gzipHeader(level);
   try {
@@ -107,7 +107,7 @@ async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSiz
             if (useWorker) {
               worker ??= new DeflateWorker(level);
               worker.send(block, false); // transferred: take a fresh block
-              block = new Uint8Array(blockSize);
+              block = worker.takeBlock(blockSize);
               while (worker.full) yield* await worker.collect();
             } else {
               inlineDeflate().push(block, false);

@@ -24,7 +24,8 @@ parentPort.on('message', (message) => {
   }
   const chunks = out;
   out = [];
-  parentPort.postMessage({ chunks }, chunks.map((c) => c.buffer));
+  // Deflate copied the block, so its buffer goes back to the main thread for reuse.
+  parentPort.postMessage({ chunks, recycled: message.data }, [message.data, ...chunks.map((c) => c.buffer)]);
 });
 `;
 
@@ -33,6 +34,7 @@ const IN_FLIGHT = 3;
 
 interface Reply {
   chunks?: Uint8Array[];
+  recycled?: ArrayBuffer;
   error?: string;
 }
 
@@ -41,6 +43,7 @@ export class DeflateWorker {
   readonly #worker: Worker;
   readonly #waiting: { resolve: (chunks: Uint8Array[]) => void; reject: (error: unknown) => void }[] = [];
   readonly #replies: Promise<Uint8Array[]>[] = [];
+  readonly #free: ArrayBuffer[] = [];
   #failure: unknown;
 
   /** Starts the worker thread. */
@@ -51,6 +54,7 @@ export class DeflateWorker {
       const waiter = this.#waiting.shift();
       if (reply.error !== undefined) waiter?.reject(new OcibuildError('ERR_LAYER', `gzip worker failed: ${reply.error}`));
       else waiter?.resolve(reply.chunks ?? []);
+      if (reply.recycled !== undefined) this.#free.push(reply.recycled);
     });
     const fail = (error: unknown): void => {
       this.#failure ??= error;
@@ -68,6 +72,12 @@ export class DeflateWorker {
   /** True when no more blocks should be sent before collecting one. */
   get full(): boolean {
     return this.#replies.length >= IN_FLIGHT;
+  }
+
+  /** Returns a block buffer of `size` bytes, reusing one the worker has finished with when possible. */
+  takeBlock(size: number): Uint8Array {
+    const free = this.#free.pop();
+    return free !== undefined && free.byteLength === size ? new Uint8Array(free) : new Uint8Array(size);
   }
 
   /** Sends one block; its ArrayBuffer is transferred (the caller must not reuse it). */
