@@ -1,13 +1,145 @@
 /**
- * The plan of a Dockerfile build for one platform.
+ * The plan of a Dockerfile build for one platform: read the Dockerfile and `.dockerignore`,
+ * resolve the stage graph, interpret the stages the target needs (writing layers to the
+ * build's work directory only), and hand the target's base, config and steps to assembly.
+ * Nothing is written to any target here.
  * @module
  */
-import { UnsupportedError } from '../errors.ts';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { OcibuildError } from '../errors.ts';
+import { formatPlatform, hostPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
+import { writeLayer } from '../layer/write.ts';
+import type { LayerSpec } from '../layer/types.ts';
+import { parseInstructions } from '../dockerfile/index.ts';
+import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
+import { planStages } from '../dockerfile/stages.ts';
+import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
+import { interpretStages } from '../dockerfile/interpret.ts';
+import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
+import { resolveBase, scratchBase, scratchConfig, type ResolvedBase } from './base.ts';
+import { applyConfigOptions } from './config.ts';
+import { openSource } from './targets.ts';
+import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildOptions } from './index.ts';
 import type { PlanContext, PlatformPlan } from './plan-files.ts';
 
+/** What a {@link BaseImage} handle holds here. */
+interface BaseHandle {
+  resolved: ResolvedBase;
+  name: string | undefined;
+}
+
+/** Per-build state shared by the platforms of one build (layer indexes, opened images). */
+interface BuildShared {
+  cache: LayerIndexCache;
+  images: Map<string, Promise<BaseImage>>;
+  text?: Promise<{ text: string; file: string; path: string | undefined }>;
+}
+
+const shared = new WeakMap<PlanContext, BuildShared>();
+
+function sharedFor(context: PlanContext): BuildShared {
+  let s = shared.get(context);
+  if (!s) {
+    s = { cache: new LayerIndexCache(), images: new Map() };
+    shared.set(context, s);
+  }
+  return s;
+}
+
+/** Reads the Dockerfile: a path relative to the context (or absolute), or inline text. */
+async function readDockerfile(options: BuildOptions, contextDir: string): Promise<{ text: string; file: string; path: string | undefined }> {
+  const spec = options.dockerfile;
+  if (spec === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'no dockerfile given');
+  if (typeof spec !== 'string') {
+    const file = spec.file ?? 'Dockerfile';
+    return { text: spec.text, file, path: spec.file !== undefined ? path.resolve(contextDir, spec.file) : undefined };
+  }
+  const full = path.resolve(contextDir, spec);
+  try {
+    return { text: await readFile(full, 'utf8'), file: spec, path: full };
+  } catch (error) {
+    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `cannot read Dockerfile ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
+}
+
+function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseImage {
+  const transport = resolved.transport;
+  const handle: BaseHandle = { resolved, name };
+  return {
+    config: resolved.config,
+    layers: resolved.layers.map((d) => ({
+      key: d.digest,
+      mediaType: d.mediaType,
+      open: async () => {
+        if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
+        return transport.getBlob(d);
+      },
+    })),
+    handle,
+  };
+}
+
 /** Interprets the Dockerfile for `platform`. */
-export async function planDockerfile(_options: BuildOptions, _platform: Platform, _context: PlanContext): Promise<PlatformPlan> {
-  throw new UnsupportedError('Dockerfile builds are not implemented yet');
+export async function planDockerfile(options: BuildOptions, platform: Platform, context: PlanContext): Promise<PlatformPlan> {
+  const contextDir = path.resolve(options.context ?? '.');
+  const s = sharedFor(context);
+  s.text ??= readDockerfile(options, contextDir);
+  const dockerfile = await s.text;
+  const ast = parseInstructions(dockerfile.text, { file: dockerfile.file });
+  const ignoreFile = await loadDockerignore(contextDir, dockerfile.path);
+  const ignore = ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined;
+  const graph = planStages(ast, {
+    buildArgs: options.buildArgs ?? {},
+    ...(options.target !== undefined ? { target: options.target } : {}),
+    targetPlatform: platform,
+    buildPlatform: hostPlatform(),
+  });
+  const signal = options.signal ? { signal: options.signal } : {};
+  const platformText = formatPlatform(platform);
+
+  const host: InterpreterHost = {
+    file: dockerfile.file,
+    escape: graph.escape,
+    contextDir,
+    ignore,
+    workDir: context.workDir,
+    created: context.created,
+    globalArgs: graph.globalArgs,
+    buildArgs: options.buildArgs ?? {},
+    platform,
+    cache: s.cache,
+    writeLayer: (spec: LayerSpec) =>
+      writeLayer(spec, { directory: context.workDir, sourceDateEpoch: context.created, ...(options.encoder ? { encoder: options.encoder } : {}), ...signal }),
+    openImage: (reference, p) => {
+      const key = `${reference}\0${formatPlatform(p)}`;
+      let image = s.images.get(key);
+      if (!image) {
+        image = (async () => {
+          const source = openSource(reference, options);
+          const resolved = await resolveBase(source.transport, source.reference, p, signal);
+          context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), ...(resolved.digest ? { digest: resolved.digest } : {}) });
+          return baseImageFrom(resolved, source.name);
+        })();
+        s.images.set(key, image);
+      }
+      return image;
+    },
+    scratch: (p) => ({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) }),
+    ...signal,
+    onLayer: (layer, createdBy) =>
+      context.emit({ type: 'layer-built', platform: platformText, digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy }),
+  };
+
+  const target = await interpretStages(graph, host);
+  const handle = target.root.handle as BaseHandle;
+  const steps: (AddedLayer | EmptyStep)[] = target.steps.map((step) => ('layer' in step ? { layer: step.layer, createdBy: step.createdBy } : { createdBy: step.createdBy }));
+  return {
+    base: handle.resolved,
+    baseName: handle.name,
+    config: applyConfigOptions(target.config, options.config ?? {}),
+    steps,
+  };
 }

@@ -1,0 +1,350 @@
+/**
+ * COPY and ADD: resolving sources (build context, another stage's files, here-docs, archives,
+ * URLs) into the explicit entries of one layer, placed by Docker's destination rules:
+ * a directory source copies its contents; a destination ending in `/` (or several sources, or
+ * an existing directory) receives the sources by their base names; otherwise a single file is
+ * written at the destination path. Parent directories that already exist in the stage keep
+ * their metadata; new ones are created 0755 and owned by `--chown`.
+ * @module
+ */
+
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { DockerfileError } from '../errors.ts';
+import type { DockerfileLocation } from '../errors.ts';
+import type { LayerEntry } from '../layer/types.ts';
+import { createIgnoreMatcher } from './ignore.ts';
+import type { IgnoreMatcher } from './ignore.ts';
+import type { FsEntry, StageFilesystem } from './interpret-fs.ts';
+import { containsWildcards, expandPattern, unescapeSegment } from './copy-match.ts';
+
+/** Where a source file's bytes come from. */
+export type NodeContent = { kind: 'host'; path: string } | { kind: 'bytes'; data: Uint8Array } | { kind: 'fs'; entry: FsEntry };
+
+/** One file-system node of a copy source, relative to its item. */
+export interface SourceNode {
+  /** Path relative to the item root (`''` for a single-file item). */
+  rel: string;
+  /** Node type. */
+  type: 'file' | 'directory' | 'symlink';
+  /** Permission bits. */
+  mode: number;
+  /** Owner as the source has it (0 for the build context). */
+  uid: number;
+  /** Group as the source has it. */
+  gid: number;
+  /** Symlink target. */
+  linkname?: string;
+  /** File content. */
+  content?: NodeContent;
+}
+
+/** One resolved source: a directory tree whose contents are copied, or a single node. */
+export interface CopyItem {
+  /** `tree` copies the contents of a directory; `single` copies one file or symlink. */
+  kind: 'tree' | 'single';
+  /** Base name used when the destination is a directory. */
+  name: string;
+  /** Metadata of the tree's root directory (for a newly created destination). */
+  root?: SourceNode;
+  /** The nodes (for `single`, exactly one with `rel === ''`). */
+  nodes: SourceNode[];
+  /** With `--parents`: the source's path to keep under the destination. */
+  parentsRel?: string;
+}
+
+/** Where context sources are read from. */
+export interface ContextSource {
+  /** Absolute build context directory. */
+  dir: string;
+  /** The `.dockerignore` matcher, if any. */
+  ignore: IgnoreMatcher | undefined;
+}
+
+/** Options shared by the source collectors. */
+export interface CollectOptions {
+  /** Where errors point. */
+  location: DockerfileLocation;
+  /** Instruction name for messages (`COPY`, `ADD`). */
+  what: string;
+  /** `--exclude` patterns. */
+  exclude: readonly string[];
+  /** `--parents`. */
+  parents: boolean;
+}
+
+/** Cleans a source word to a context/root-relative path; `..` never climbs above the root. */
+export function cleanSourcePath(word: string): string {
+  const out: string[] = [];
+  for (const seg of word.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return out.join('/');
+}
+
+function excludeMatcher(patterns: readonly string[]): IgnoreMatcher | undefined {
+  return patterns.length > 0 ? createIgnoreMatcher(patterns) : undefined;
+}
+
+/** Splits `--parents` sources at the `/./` pivot: returns [root, pattern]. */
+function pivot(word: string): [string, string] {
+  const i = word.indexOf('/./');
+  return i < 0 ? ['', word] : [word.slice(0, i), word.slice(i + 3)];
+}
+
+async function lstatOrUndefined(p: string) {
+  try {
+    return await fsp.lstat(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves symlinks of a context path inside the context (a link never leads out of it). */
+async function followInContext(ctx: string, rel: string): Promise<string> {
+  let current = rel;
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await lstatOrUndefined(path.join(ctx, current));
+    if (!st?.isSymbolicLink()) return current;
+    const link = await fsp.readlink(path.join(ctx, current));
+    current = link.startsWith('/') ? cleanSourcePath(link) : cleanSourcePath(path.posix.join(path.posix.dirname(current), link));
+  }
+  return current;
+}
+
+/** Collects the items of context sources (ignoring `.dockerignore`d paths). */
+export async function collectContextSources(words: readonly string[], ctx: ContextSource, options: CollectOptions): Promise<CopyItem[]> {
+  const items: CopyItem[] = [];
+  const excluded = excludeMatcher(options.exclude);
+  const ignored = (rel: string): boolean => ctx.ignore?.matches(rel) ?? false;
+  for (const word of words) {
+    const [pivotRoot, patternPart] = options.parents ? pivot(word) : ['', word];
+    const full = cleanSourcePath(pivotRoot === '' ? patternPart : `${pivotRoot}/${patternPart}`);
+    const list = async (dir: string): Promise<string[] | undefined> => {
+      try {
+        const names = await fsp.readdir(path.join(ctx.dir, dir));
+        return names.filter((n) => !ignored(dir === '' ? n : `${dir}/${n}`));
+      } catch {
+        return undefined;
+      }
+    };
+    const exists = async (p: string): Promise<boolean> => !ignored(p) && (await lstatOrUndefined(path.join(ctx.dir, p))) !== undefined;
+    const wildcard = containsWildcards(full);
+    const matches = wildcard ? await expandPattern(full, list, exists) : [unescapeSegment(full)];
+    if (!wildcard && matches[0] !== '' && !(await exists(matches[0] as string))) {
+      const because = ctx.ignore?.matches(matches[0] as string) ? ' (excluded by .dockerignore)' : '';
+      throw new DockerfileError(options.location, `${options.what} failed: source "/${matches[0]}" not found in the build context${because}`);
+    }
+    for (const match of matches) {
+      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
+      const real = await followInContext(ctx.dir, match);
+      const st = await lstatOrUndefined(path.join(ctx.dir, real));
+      if (!st) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
+      const name = match === '' ? '.' : path.posix.basename(match);
+      const parentsRel = options.parents ? relativeForParents(match, cleanSourcePath(pivotRoot)) : undefined;
+      if (st.isDirectory()) {
+        const nodes = await walkContext(ctx, real, excluded);
+        const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
+        items.push({ kind: 'tree', name, root, nodes, ...(parentsRel !== undefined ? { parentsRel } : {}) });
+      } else {
+        items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], ...(parentsRel !== undefined ? { parentsRel } : {}) });
+      }
+    }
+  }
+  return items;
+}
+
+function relativeForParents(match: string, root: string): string {
+  if (root === '') return match;
+  return match === root ? '' : match.slice(root.length + 1);
+}
+
+function hostNode(ctx: string, rel: string, nodeRel: string, st: Awaited<ReturnType<typeof fsp.lstat>>): SourceNode {
+  const mode = Number(st.mode) & 0o7777;
+  if (st.isSymbolicLink()) return { rel: nodeRel, type: 'symlink', mode: 0o777, uid: 0, gid: 0 };
+  if (st.isDirectory()) return { rel: nodeRel, type: 'directory', mode, uid: 0, gid: 0 };
+  return { rel: nodeRel, type: 'file', mode, uid: 0, gid: 0, content: { kind: 'host', path: path.join(ctx, rel) } };
+}
+
+async function walkContext(ctx: ContextSource, rootRel: string, excluded: IgnoreMatcher | undefined): Promise<SourceNode[]> {
+  const out: SourceNode[] = [];
+  const visit = async (dirRel: string, nodeRel: string): Promise<void> => {
+    const names = (await fsp.readdir(path.join(ctx.dir, dirRel))).sort();
+    for (const name of names) {
+      const childRel = dirRel === '' ? name : `${dirRel}/${name}`;
+      const childNode = nodeRel === '' ? name : `${nodeRel}/${name}`;
+      const st = await fsp.lstat(path.join(ctx.dir, childRel));
+      const skip = (ctx.ignore?.matches(childRel) ?? false) || (excluded?.matches(childNode) ?? false);
+      if (skip) {
+        // An excluded directory is still walked when an exception may re-include a child.
+        if (st.isDirectory() && ctx.ignore?.mayReincludeUnder(childRel)) await visit(childRel, childNode);
+        continue;
+      }
+      if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
+      const node = hostNode(ctx.dir, childRel, childNode, st);
+      if (node.type === 'symlink') node.linkname = await fsp.readlink(path.join(ctx.dir, childRel));
+      out.push(node);
+      if (st.isDirectory()) await visit(childRel, childNode);
+    }
+  };
+  await visit(rootRel, '');
+  return out;
+}
+
+/** Collects the items of `COPY --from` sources read from another stage's (or image's) files. */
+export async function collectFsSources(words: readonly string[], fs: StageFilesystem, options: CollectOptions): Promise<CopyItem[]> {
+  const items: CopyItem[] = [];
+  const excluded = excludeMatcher(options.exclude);
+  for (const word of words) {
+    const [pivotRoot, patternPart] = options.parents ? pivot(word) : ['', word];
+    const full = cleanSourcePath(pivotRoot === '' ? patternPart : `${pivotRoot}/${patternPart}`);
+    const list = async (dir: string): Promise<string[] | undefined> => {
+      const { path: real, entry } = await fs.resolve(dir, true);
+      if (dir !== '' && entry?.type !== 'directory') return undefined;
+      const prefix = real === '' ? '' : `${real}/`;
+      return (await fs.listTree(real)).filter((e) => e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('/')).map((e) => e.path.slice(prefix.length));
+    };
+    const exists = async (p: string): Promise<boolean> => (await fs.resolve(p, false)).entry !== undefined;
+    const wildcard = containsWildcards(full);
+    const matches = wildcard ? await expandPattern(full, list, exists) : [unescapeSegment(full)];
+    if (!wildcard && !(await exists(matches[0] as string))) {
+      throw new DockerfileError(options.location, `${options.what} failed: source "/${matches[0]}" not found`);
+    }
+    for (const match of matches) {
+      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
+      const { path: real, entry } = await fs.resolve(match, true);
+      if (!entry) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
+      const name = match === '' ? '.' : path.posix.basename(match);
+      const parentsRel = options.parents ? relativeForParents(match, cleanSourcePath(pivotRoot)) : undefined;
+      const extra = parentsRel !== undefined ? { parentsRel } : {};
+      if (entry.type === 'directory') {
+        const prefix = real === '' ? '' : `${real}/`;
+        const nodes: SourceNode[] = [];
+        for (const e of await fs.listTree(real)) {
+          if (e.path === real) continue;
+          const rel = e.path.slice(prefix.length);
+          if (excluded?.matches(rel)) continue;
+          const node = fsNode(e, rel);
+          if (node) nodes.push(node);
+        }
+        items.push({ kind: 'tree', name, root: { rel: '', type: 'directory', mode: entry.mode, uid: entry.uid, gid: entry.gid }, nodes, ...extra });
+      } else {
+        const node = fsNode(entry, '');
+        if (node) items.push({ kind: 'single', name, nodes: [node], ...extra });
+      }
+    }
+  }
+  return items;
+}
+
+function fsNode(e: FsEntry, rel: string): SourceNode | undefined {
+  const base = { rel, mode: e.mode, uid: e.uid, gid: e.gid };
+  switch (e.type) {
+    case 'directory':
+      return { ...base, type: 'directory' };
+    case 'symlink':
+      return { ...base, type: 'symlink', linkname: e.linkname ?? '' };
+    case 'file':
+    case 'hardlink':
+      return { ...base, type: 'file', content: { kind: 'fs', entry: e } };
+    default:
+      return undefined;
+  }
+}
+
+/** How the items are written. */
+export interface PlaceOptions {
+  /** Absolute destination (normalised, may end with `/`). */
+  dest: string;
+  /** `--chown` ids, if given. */
+  owner: { uid: number; gid: number } | undefined;
+  /** `--chmod` bits, if given. */
+  chmod: number | undefined;
+  /** The stage's file system for existing directories; undefined with `--link` (fresh parents). */
+  destFs: StageFilesystem | undefined;
+  /** Host files holding `fs` contents (from `StageFilesystem.extractFiles`). */
+  extracted: ReadonlyMap<string, string>;
+}
+
+function trimSlashes(p: string): string {
+  return p.split('/').filter((c) => c !== '' && c !== '.').join('/');
+}
+
+/** Places the items at the destination and returns the layer's entries (parents included). */
+export async function placeItems(items: readonly CopyItem[], options: PlaceOptions): Promise<LayerEntry[]> {
+  const { owner, chmod, destFs } = options;
+  const wantsDir = /\/$|(^|\/)\.{1,2}$/.test(options.dest) || items.length > 1;
+  let dest = trimSlashes(options.dest);
+  let destIsDir = wantsDir;
+  if (destFs && dest !== '') {
+    const followed = await destFs.resolve(dest, true);
+    if (followed.entry?.type === 'directory') {
+      dest = followed.path;
+      destIsDir = true;
+    } else {
+      dest = (await destFs.resolve(dest, false)).path;
+    }
+  }
+  const byPath = new Map<string, LayerEntry>();
+  const ids = (n: SourceNode) => ({ uid: owner?.uid ?? n.uid, gid: owner?.gid ?? n.gid });
+  const put = (p: string, n: SourceNode): void => {
+    const meta = { ...ids(n), mode: n.type === 'symlink' ? 0o777 : (chmod ?? n.mode) };
+    if (p === '') return;
+    if (n.type === 'directory') byPath.set(p, { type: 'directory', path: p, ...meta });
+    else if (n.type === 'symlink') byPath.set(p, { type: 'symlink', path: p, target: n.linkname ?? '', ...meta });
+    else byPath.set(p, { type: 'file', path: p, source: contentOf(n, options.extracted), ...meta });
+  };
+  const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
+  for (const item of items) {
+    if (item.kind === 'tree') {
+      const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
+      const existing = destFs && base !== '' ? await destFs.lookup(base) : undefined;
+      if (base !== '' && existing?.type !== 'directory' && item.root) put(base, item.root);
+      for (const n of item.nodes) put(join(base, n.rel), n);
+    } else {
+      const node = item.nodes[0] as SourceNode;
+      const target = item.parentsRel !== undefined ? join(dest, item.parentsRel) : destIsDir ? join(dest, item.name) : dest;
+      if (target === '') continue;
+      put(target, node);
+    }
+  }
+  await addParents(byPath, destFs, owner);
+  return [...byPath.values()];
+}
+
+function contentOf(n: SourceNode, extracted: ReadonlyMap<string, string>): string | Uint8Array {
+  const c = n.content;
+  if (!c) return new Uint8Array();
+  if (c.kind === 'host') return c.path;
+  if (c.kind === 'bytes') return c.data;
+  const host = extracted.get(c.entry.path);
+  if (host === undefined) throw new Error(`internal: content of /${c.entry.path} was not extracted`);
+  return host;
+}
+
+/** Gives every missing parent an explicit entry: existing metadata if the stage has it, else new. */
+async function addParents(byPath: Map<string, LayerEntry>, destFs: StageFilesystem | undefined, owner: { uid: number; gid: number } | undefined): Promise<void> {
+  const wanted = new Set<string>();
+  for (const p of byPath.keys()) {
+    for (let a = p.slice(0, Math.max(0, p.lastIndexOf('/'))); a !== ''; a = a.slice(0, Math.max(0, a.lastIndexOf('/')))) {
+      if (!byPath.has(a)) wanted.add(a);
+    }
+  }
+  for (const dir of wanted) {
+    const existing = destFs ? await destFs.lookup(dir) : undefined;
+    if (existing?.type === 'directory') {
+      byPath.set(dir, { type: 'directory', path: dir, mode: existing.mode, uid: existing.uid, gid: existing.gid, mtime: new Date(existing.mtime * 1000) });
+    } else {
+      byPath.set(dir, { type: 'directory', path: dir, mode: 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
+    }
+  }
+}
+
+/** Collects fs-backed entries of items so their content can be extracted in one pass per layer. */
+export function fsEntriesOf(items: readonly CopyItem[]): FsEntry[] {
+  const out: FsEntry[] = [];
+  for (const item of items) for (const n of item.nodes) if (n.content?.kind === 'fs') out.push(n.content.entry);
+  return out;
+}

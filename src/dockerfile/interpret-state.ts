@@ -1,0 +1,120 @@
+/**
+ * The state the interpreter carries through a stage (config, args, layers, file system view)
+ * and the host services it needs (layer writing, image opening, the build context). RUN can be
+ * plugged in through {@link InterpreterHost.runStep}: the stage's files are available lazily
+ * through `fs`, so a RUN executor materialises a rootfs only when a RUN actually runs.
+ * @module
+ */
+
+import { mergeEnv } from '../oci/config.ts';
+import type { ImageConfig, Platform } from '../oci/types.ts';
+import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
+import type { EscapeToken } from './ast.ts';
+import type { IgnoreMatcher } from './ignore.ts';
+import type { LayerIndexCache, LayerRef, StageFilesystem } from './interpret-fs.ts';
+import type { RunInstruction } from './instructions.ts';
+
+/** An image a stage starts from (or a `COPY --from` reads): its config and layers. */
+export interface BaseImage {
+  /** The image config. */
+  config: ImageConfig;
+  /** Its layers, bottom first. */
+  layers: LayerRef[];
+  /** Opaque handle for the caller (the resolved base it came from). */
+  handle: unknown;
+}
+
+/** One history step produced by the interpreter: a layer, or config only. */
+export type InterpretStep = { layer: BuiltLayer; createdBy: string } | { createdBy: string };
+
+/** Services and inputs of the interpreter, shared by every stage of one platform. */
+export interface InterpreterHost {
+  /** Dockerfile name for errors. */
+  file: string;
+  /** Escape character for word expansion. */
+  escape: EscapeToken;
+  /** Absolute build context directory. */
+  contextDir: string;
+  /** `.dockerignore` matcher for the context, if any. */
+  ignore: IgnoreMatcher | undefined;
+  /** Directory for temporary files (extracted content, downloads, layers). */
+  workDir: string;
+  /** Creation time in seconds (layer mtimes of new entries). */
+  created: number;
+  /** Global ARG values including the predefined ones. */
+  globalArgs: ReadonlyMap<string, string>;
+  /** `--build-arg` values. */
+  buildArgs: Readonly<Record<string, string>>;
+  /** The platform being built. */
+  platform: Platform;
+  /** Shared layer index cache. */
+  cache: LayerIndexCache;
+  /** Writes one layer. */
+  writeLayer(spec: LayerSpec): Promise<BuiltLayer>;
+  /** Opens an image (FROM or COPY --from) for `platform`, reading metadata only. */
+  openImage(reference: string, platform: Platform): Promise<BaseImage>;
+  /** The empty base for `FROM scratch`. */
+  scratch(platform: Platform): BaseImage;
+  /**
+   * Runs a RUN instruction and returns the layer it produced (or undefined for no change).
+   * Absent: RUN is unsupported and rejected before any work starts.
+   */
+  runStep?: (state: StageState, instruction: RunInstruction) => Promise<BuiltLayer | undefined>;
+  /** Abort signal. */
+  signal?: AbortSignal;
+  /** Reports a layer written. */
+  onLayer?: (layer: BuiltLayer, createdBy: string) => void;
+}
+
+/** A stage in progress. */
+export interface StageState {
+  /** Stage index in the file. */
+  index: number;
+  /** Stage name, if any. */
+  name: string | undefined;
+  /** The services. */
+  host: InterpreterHost;
+  /** The config being edited (rootfs and history still those of the root base). */
+  config: ImageConfig;
+  /** The root base image (scratch or an image) the stage chain starts from. */
+  root: BaseImage;
+  /** History steps since the root base. */
+  steps: InterpretStep[];
+  /** The merged file system so far. */
+  fs: StageFilesystem;
+  /** ARGs in scope (declared in this stage or an ancestor stage). */
+  args: Map<string, string>;
+  /** True once CMD was set in this stage (ENTRYPOINT then keeps it). */
+  cmdSet: boolean;
+  /** The stage's platform. */
+  platform: Platform;
+}
+
+/** Splits `KEY=value` (a bare `KEY` has an empty value). */
+function splitEnv(entry: string): [string, string] {
+  const eq = entry.indexOf('=');
+  return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+}
+
+/** The variables visible to word expansion: ARGs in scope, overridden by the config's ENV. */
+export function expansionEnv(state: StageState): Map<string, string> {
+  const env = new Map(state.args);
+  for (const entry of state.config.config?.Env ?? []) {
+    const [k, v] = splitEnv(entry);
+    env.set(k, v);
+  }
+  return env;
+}
+
+/** Sets one environment variable in the config (replacing in place, as BuildKit's addEnv does). */
+export function setEnv(state: StageState, key: string, value: string): void {
+  state.config.config ??= {};
+  state.config.config.Env = mergeEnv(state.config.config.Env, [`${key}=${value}`]);
+}
+
+/** Appends a written layer to the stage: history step and file system view. */
+export function addLayer(state: StageState, layer: BuiltLayer, createdBy: string): void {
+  state.steps.push({ layer, createdBy });
+  state.fs = state.fs.append({ key: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, open: async () => layer.open() });
+  state.host.onLayer?.(layer, createdBy);
+}

@@ -1,0 +1,182 @@
+/**
+ * The Dockerfile interpreter: builds the stages a target needs, in dependency order, applying
+ * each instruction to a stage state (config edits, one layer per COPY/ADD, WORKDIR directories).
+ * Every base image is resolved (metadata only) and every needed stage checked for RUN before
+ * any layer is written, so an unsupported Dockerfile fails before doing work.
+ * @module
+ */
+
+import { DockerfileError, UnsupportedError, throwIfAborted } from '../errors.ts';
+import type { DockerfileLocation } from '../errors.ts';
+import { normalizePlatform } from '../oci/platform.ts';
+import type { ImageConfig, Platform } from '../oci/types.ts';
+import { parseDockerfile } from './parse.ts';
+import { parseInstruction } from './instructions.ts';
+import type { Instruction } from './instructions.ts';
+import { assertNoRun, resolveCopyFrom } from './stages.ts';
+import type { ResolvedStage, StageGraph } from './stages.ts';
+import { StageFilesystem } from './interpret-fs.ts';
+import { applyMetadata } from './interpret-meta.ts';
+import { applyCopy, applyWorkdir } from './interpret-copy.ts';
+import type { BaseImage, InterpreterHost, StageState } from './interpret-state.ts';
+import { addLayer } from './interpret-state.ts';
+
+/** Docker's default PATH, added when the base image has none (BuildKit does the same). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Parses ONBUILD trigger texts from an image config into instructions located at the FROM. */
+export function parseTriggers(texts: readonly string[], location: DockerfileLocation): Instruction[] {
+  return texts.map((text) => {
+    try {
+      const ast = parseDockerfile(text, { file: location.file });
+      const node = ast.instructions[0];
+      if (!node || ast.instructions.length !== 1) throw new Error('onbuild trigger should be a single expression');
+      node.startLine = location.line;
+      node.endLine = location.line;
+      const instruction = parseInstruction(node, location.file);
+      if (instruction.kind === 'onbuild' || instruction.kind === 'from') throw new Error(`${instruction.kind.toUpperCase()} isn't allowed as an ONBUILD trigger`);
+      return instruction;
+    } catch (error) {
+      if (error instanceof DockerfileError && error.line === location.line) throw error;
+      throw new DockerfileError(location, `invalid ONBUILD trigger ${JSON.stringify(text)} in base image: ${(error as Error).message}`, { cause: error });
+    }
+  });
+}
+
+function clone<T>(value: T): T {
+  return structuredClone(value);
+}
+
+/** Runs the stages of `graph` that the target needs and returns the target's final state. */
+export async function interpretStages(graph: StageGraph, host: InterpreterHost): Promise<StageState> {
+  const names = new Map<string, number>();
+  for (const s of graph.stages) if (s.name !== undefined) names.set(s.name, s.index);
+
+  // 1. Resolve every base image up front (metadata only) so RUN in triggers is found before work.
+  const bases = new Map<number, BaseImage>();
+  const imageTriggers = new Map<number, Instruction[]>();
+  for (const index of graph.order) {
+    throwIfAborted(host.signal);
+    const stage = graph.stages[index] as ResolvedStage;
+    if (stage.base.kind === 'stage') continue;
+    const platform = stage.platform ?? host.platform;
+    const base = stage.base.kind === 'scratch' ? host.scratch(platform) : await host.openImage(stage.base.reference, platform);
+    bases.set(index, base);
+    const triggers = base.config.config?.OnBuild ?? [];
+    if (triggers.length > 0) imageTriggers.set(index, parseTriggers(triggers, stage.from.location));
+  }
+  if (!host.runStep) assertNoRun(graph, imageTriggers);
+
+  // 2. Build the stages in order.
+  const states = new Map<number, StageState>();
+  for (const index of graph.order) {
+    const stage = graph.stages[index] as ResolvedStage;
+    const state = initStage(stage, host, bases.get(index), stage.base.kind === 'stage' ? states.get(stage.base.index) : undefined);
+    const triggers =
+      stage.base.kind === 'stage'
+        ? (graph.stages[stage.base.index] as ResolvedStage).instructions.flatMap((i) => (i.kind === 'onbuild' ? [i.trigger] : []))
+        : (imageTriggers.get(index) ?? []);
+    for (const instruction of [...triggers, ...stage.instructions]) {
+      throwIfAborted(host.signal);
+      await dispatch(state, instruction, graph, names, states);
+    }
+    states.set(index, state);
+  }
+  const target = states.get(graph.target) as StageState;
+  finalizeConfig(target.config, host.platform);
+  return target;
+}
+
+function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage | undefined, parent: StageState | undefined): StageState {
+  let state: StageState;
+  if (parent) {
+    state = {
+      index: stage.index,
+      name: stage.name,
+      host,
+      config: clone(parent.config),
+      root: parent.root,
+      steps: [...parent.steps],
+      fs: parent.fs,
+      args: new Map(parent.args),
+      cmdSet: false,
+      platform: parent.platform,
+    };
+  } else {
+    const b = base as BaseImage;
+    const config = clone(b.config);
+    state = {
+      index: stage.index,
+      name: stage.name,
+      host,
+      config,
+      root: b,
+      steps: [],
+      fs: new StageFilesystem(b.layers, host.cache),
+      args: new Map(),
+      cmdSet: false,
+      platform: stage.platform ?? host.platform,
+    };
+  }
+  const c = (state.config.config ??= {});
+  // Triggers run once, in this stage; they are not inherited further.
+  delete c.OnBuild;
+  delete c.ArgsEscaped;
+  if (!(c.Env ?? []).some((e) => e.startsWith('PATH='))) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
+  return state;
+}
+
+async function dispatch(
+  state: StageState,
+  instruction: Instruction,
+  graph: StageGraph,
+  names: ReadonlyMap<string, number>,
+  states: ReadonlyMap<number, StageState>,
+): Promise<void> {
+  switch (instruction.kind) {
+    case 'from':
+      throw new DockerfileError(instruction.location, 'internal: FROM inside a stage');
+    case 'run': {
+      if (!state.host.runStep) throw new UnsupportedError(`${instruction.location.file}:${instruction.location.line}: RUN is not supported yet (no RUN executor)`);
+      const layer = await state.host.runStep(state, instruction);
+      const createdBy = `RUN ${instruction.json ? instruction.args.join(' ') : [...(state.config.config?.Shell ?? ['/bin/sh', '-c']), ...instruction.args].join(' ')} # buildkit`;
+      if (layer) addLayer(state, layer, createdBy);
+      else state.steps.push({ createdBy });
+      return;
+    }
+    case 'copy':
+    case 'add': {
+      let from: { fs: StageFilesystem } | undefined;
+      if (instruction.kind === 'copy' && instruction.from !== undefined) {
+        const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
+        if (source.kind === 'stage') {
+          const other = states.get(source.index);
+          if (!other) throw new DockerfileError(instruction.location, `internal: stage ${source.index} was not built`);
+          from = { fs: other.fs };
+        } else {
+          const image = await state.host.openImage(source.reference, state.platform);
+          from = { fs: new StageFilesystem(image.layers, state.host.cache) };
+        }
+      }
+      await applyCopy(state, instruction, from);
+      return;
+    }
+    case 'workdir':
+      await applyWorkdir(state, instruction);
+      return;
+    default: {
+      const createdBy = applyMetadata(state, instruction);
+      if (createdBy !== undefined) state.steps.push({ createdBy });
+    }
+  }
+}
+
+/** The final image config: the target platform, no Docker-only ArgsEscaped. */
+function finalizeConfig(config: ImageConfig, platform: Platform): void {
+  const p = normalizePlatform(platform);
+  config.os = p.os;
+  config.architecture = p.architecture;
+  if (p.variant !== undefined) config.variant = p.variant;
+  else delete config.variant;
+  delete config.config?.ArgsEscaped;
+}
