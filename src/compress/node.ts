@@ -36,8 +36,9 @@ async function* throughZlib(input: AsyncIterable<Uint8Array>, transform: zlib.Gz
 }
 
 /**
- * Creates a gzip encoder on node:zlib. Faster than {@link fflateGzip} (~38 vs ~27 MB/s measured
- * with stock settings) but its bytes may change between Node versions, so layer digests may too.
+ * Creates a gzip encoder on node:zlib. About 1.5x faster per core than fflate (66 vs 44 MB/s on a
+ * node_modules tar here; both off the main thread in a layer pipeline, so end to end they are
+ * close), but its bytes may change between Node versions, so layer digests may too.
  */
 export function nodeGzip(options: NodeGzipOptions = {}): GzipEncoder {
   const level = options.level ?? 6;
