@@ -18,7 +18,7 @@
  * @module
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -124,8 +124,16 @@ export async function buildahBuild(options: BuildahBuildOptions): Promise<Builda
   const args = ['bud', '--isolation', 'chroot', '--timestamp', '0', `--layers=${options.layers ?? true}`, '--format', 'docker', '--quiet=false'];
   args.push('--tls-verify=false', '--pull=true', '-f', path.resolve(options.contextDir, options.dockerfile ?? 'Dockerfile'), '-t', image);
   const buildArgs: Record<string, string> = { ...(options.buildArgs ?? {}) };
+  let baseLink: string | undefined;
   if (options.baseLayout && buildArgs.BASE === undefined) {
-    buildArgs.BASE = `oci:${options.baseLayout.layoutPath}:${options.baseLayout.tag}`;
+    let layoutPath = path.resolve(options.baseLayout.layoutPath);
+    // buildah names an `oci:` image after its path, and image names must be lowercase.
+    if (layoutPath !== layoutPath.toLowerCase()) {
+      baseLink = path.join('/tmp', `ocibuild-buildah-base-${randomBytes(6).toString('hex')}`);
+      await fs.symlink(layoutPath, baseLink);
+      layoutPath = baseLink;
+    }
+    buildArgs.BASE = `oci:${layoutPath}:${options.baseLayout.tag}`;
   }
   for (const [key, value] of Object.entries(buildArgs)) args.push('--build-arg', `${key}=${value}`);
   if (options.target !== undefined) args.push('--target', options.target);
@@ -142,6 +150,7 @@ export async function buildahBuild(options: BuildahBuildOptions): Promise<Builda
     await fs.rm(path.join(workDir, 'root'), { recursive: true, force: true });
     await fs.rm(path.join(workDir, 'run'), { recursive: true, force: true });
     await fs.rm(tmp, { recursive: true, force: true });
+    if (baseLink !== undefined) await fs.rm(baseLink, { force: true });
   }
   return { layoutPath, tag, dockerTag: `${tag}-docker`, workDir, log };
 }

@@ -196,6 +196,7 @@ export function treeChanges(base: TreeEntry[], result: TreeEntry[]): TreeChanges
 /** The parts of an image config (the `config` JSON blob) the differential tests look at. */
 export interface ImageConfigJson {
   architecture?: string;
+  author?: string;
   os?: string;
   variant?: string;
   config?: Record<string, unknown>;
@@ -277,8 +278,8 @@ export function normalizeConfigField(field: string, value: unknown, ignoreLabels
 }
 
 /**
- * Compares the Dockerfile-visible config fields ({@link CONFIG_FIELDS}) of two image configs and
- * returns one line per difference (empty when equal).
+ * Compares the Dockerfile-visible config fields ({@link CONFIG_FIELDS}), `author` and (by default)
+ * the platform of two image configs and returns one line per difference (empty when equal).
  */
 export function diffConfigs(a: ImageConfigJson, b: ImageConfigJson, options: DiffConfigsOptions = {}, labels: [string, string] = ['a', 'b']): string[] {
   const out: string[] = [];
@@ -288,6 +289,8 @@ export function diffConfigs(a: ImageConfigJson, b: ImageConfigJson, options: Dif
     const y = JSON.stringify(normalizeConfigField(field, b.config?.[field], ignoreLabels));
     if (x !== y) out.push(`config.${field}: ${labels[0]}=${x ?? 'unset'} ${labels[1]}=${y ?? 'unset'}`);
   }
+  // MAINTAINER sets the top-level `author`.
+  if ((a.author ?? '') !== (b.author ?? '')) out.push(`author: ${labels[0]}=${a.author ?? 'unset'} ${labels[1]}=${b.author ?? 'unset'}`);
   if (options.platform ?? true) {
     for (const field of ['architecture', 'os', 'variant'] as const) {
       if ((a[field] ?? '') !== (b[field] ?? '')) out.push(`${field}: ${labels[0]}=${a[field] ?? 'unset'} ${labels[1]}=${b[field] ?? 'unset'}`);

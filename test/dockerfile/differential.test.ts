@@ -1,0 +1,299 @@
+/**
+ * Differential tests of Dockerfile builds (issue 5): every fixture under
+ * `test/fixtures/dockerfiles/` is built by ocibuild and by `buildah bud` (the reference), and
+ * the unpacked trees (paths, types, modes, owners, contents, link targets) and the config
+ * fields a Dockerfile sets must be equal, as must the layer/history pattern.
+ *
+ * A fixture directory holds `Dockerfile` (or another name, see `dockerfile`), its context
+ * files, and an optional `case.json` ({@link CaseSpec}). Fixtures buildah cannot build
+ * (`reference: "expected"`) carry an `expected.json` written from the Docker documentation.
+ * Where buildah differs from Docker/BuildKit, `fixes` corrects the reference and says why; see
+ * docs/dockerfile-differences.md.
+ *
+ * The error tests check that a rejected Dockerfile names its file and line and writes nothing.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { OcibuildError } from '../../src/errors.ts';
+import { buildahAvailable, cachedBuildahBuild } from '../helpers/buildah.ts';
+import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
+import {
+  diffConfigs,
+  diffLayerPattern,
+  diffTrees,
+  readImageConfig,
+  readTree,
+  treeChanges,
+  unpackImage,
+  type ImageConfigJson,
+  type TreeEntry,
+} from '../helpers/tree.ts';
+
+// Loaded lazily so that a half-built interpreter fails each case on its own, and the buildah
+// side still runs.
+let buildModule: Promise<typeof import('../../src/build/index.ts')> | undefined;
+async function buildImage(options: import('../../src/build/index.ts').BuildOptions): ReturnType<typeof import('../../src/build/index.ts').buildImage> {
+  buildModule ??= import('../../src/build/index.ts');
+  return (await buildModule).buildImage(options);
+}
+
+const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'dockerfiles');
+
+/** The optional `case.json` of a fixture. */
+interface CaseSpec {
+  /** Dockerfile name inside the fixture (default `Dockerfile`). */
+  dockerfile?: string;
+  /** `--build-arg` values (BASE is added by the harness). */
+  buildArgs?: Record<string, string>;
+  /** `--target`. */
+  target?: string;
+  /** Base image: one platform (default) or an index of linux/amd64 and linux/arm64. */
+  base?: 'single' | 'multi';
+  /** Platform to build. */
+  platform?: string;
+  /** `buildah` (default) or `expected` (compare with `expected.json`). */
+  reference?: 'buildah' | 'expected';
+  /** Why a fixture uses `expected`. */
+  why?: string;
+  /** Context modes to set after copying (git keeps only 0644/0755 files). */
+  modes?: Record<string, string>;
+  /** Corrections to buildah's result where it differs from Docker/BuildKit. */
+  fixes?: {
+    why: string;
+    tree?: Record<string, Partial<Omit<TreeEntry, 'mode'>> & { mode?: string; remove?: boolean }>;
+    config?: Record<string, unknown>;
+    layers?: string;
+  };
+}
+
+/** An `expected.json`: the changes against the busybox base, config fields and history pattern of the new steps. */
+interface ExpectedResult {
+  changes: { path: string; type: TreeEntry['type']; mode: string; uid: number; gid: number; content?: string; linkTarget?: string }[];
+  removed: string[];
+  config: Record<string, unknown>;
+  layers?: string;
+}
+
+const fixtureNames = (await fs.readdir(FIXTURES, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+
+async function readSpec(name: string): Promise<CaseSpec> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(FIXTURES, name, 'case.json'), 'utf8')) as CaseSpec;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw error;
+  }
+}
+
+/**
+ * Copies a fixture to a fresh context dir with modes that do not depend on the checkout's umask:
+ * dirs 0755, files 0755 if executable else 0644, then `spec.modes`. Harness files stay out.
+ */
+async function prepareContext(name: string, spec: CaseSpec, dest: string): Promise<void> {
+  await fs.cp(path.join(FIXTURES, name), dest, {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (src) => !['case.json', 'expected.json'].includes(path.relative(path.join(FIXTURES, name), src)),
+  });
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await fs.chmod(full, 0o755);
+        await walk(full);
+      } else if (entry.isFile()) {
+        await fs.chmod(full, ((await fs.stat(full)).mode & 0o111) !== 0 ? 0o755 : 0o644);
+      }
+    }
+  };
+  await walk(dest);
+  for (const [rel, mode] of Object.entries(spec.modes ?? {})) await fs.chmod(path.join(dest, rel), parseInt(mode, 8));
+}
+
+let work: string;
+let single: BusyboxLayout;
+let multi: BusyboxLayout;
+let baseTree: TreeEntry[];
+let baseConfig: ImageConfigJson;
+
+before(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-differential-'));
+  single = await buildBusyboxLayout(path.join(work, 'base-single'));
+  multi = await buildBusyboxLayout(path.join(work, 'base-multi'), { platforms: ['linux/amd64', 'linux/arm64'] });
+  baseTree = await readTree((await unpackImage(single.layoutPath, single.tag, path.join(work, 'base-bundle'))).rootfs);
+  baseConfig = await readImageConfig(single.layoutPath, single.tag);
+});
+
+after(async () => {
+  if (work) await fs.rm(work, { recursive: true, force: true });
+});
+
+/** Builds a prepared fixture with ocibuild into `oci:DIR:latest`; returns the layout dir. */
+async function buildWithOcibuild(context: string, spec: CaseSpec, base: BusyboxLayout, out: string): Promise<string> {
+  const file = path.join(context, spec.dockerfile ?? 'Dockerfile');
+  await buildImage({
+    dockerfile: { text: await fs.readFile(file, 'utf8'), file },
+    context,
+    buildArgs: { ...spec.buildArgs, BASE: `oci:${base.layoutPath}:${base.tag}` },
+    ...(spec.target !== undefined ? { target: spec.target } : {}),
+    ...(spec.platform !== undefined ? { platforms: [spec.platform] } : {}),
+    to: `oci:${out}:latest`,
+  });
+  return out;
+}
+
+/** Applies `spec.fixes` to buildah's tree and config. */
+function applyFixes(spec: CaseSpec, tree: TreeEntry[], config: ImageConfigJson): { tree: TreeEntry[]; config: ImageConfigJson } {
+  const fixes = spec.fixes;
+  if (!fixes) return { tree, config };
+  const byPath = new Map(tree.map((e) => [e.path, { ...e }]));
+  for (const [p, fix] of Object.entries(fixes.tree ?? {})) {
+    if (fix.remove) {
+      byPath.delete(p);
+      continue;
+    }
+    const { mode, remove: _remove, ...rest } = fix;
+    const old = byPath.get(p) ?? ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 } as TreeEntry);
+    byPath.set(p, { ...old, ...rest, ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) });
+  }
+  const fixed = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { tree: fixed, config: { ...config, config: { ...config.config, ...fixes.config } } };
+}
+
+/** Turns `expected.json` into a full tree and config over the busybox base. */
+function expectedImage(expected: ExpectedResult): { tree: TreeEntry[]; config: ImageConfigJson } {
+  const byPath = new Map(baseTree.map((e) => [e.path, e]));
+  for (const p of expected.removed) byPath.delete(p);
+  for (const c of expected.changes) {
+    const entry: TreeEntry = { path: c.path, type: c.type, mode: parseInt(c.mode, 8), uid: c.uid, gid: c.gid, size: 0, mtime: 0 };
+    if (c.content !== undefined) {
+      const bytes = Buffer.from(c.content);
+      entry.size = bytes.length;
+      entry.sha256 = createHash('sha256').update(bytes).digest('hex');
+    }
+    if (c.linkTarget !== undefined) entry.linkTarget = c.linkTarget;
+    if (c.type === 'symlink') entry.mode = 0o777;
+    byPath.set(c.path, entry);
+  }
+  const tree = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { tree, config: { ...baseConfig, config: { ...baseConfig.config, ...expected.config } } };
+}
+
+/** Runs `limit` async jobs at a time (buildah and ocibuild each use a core). */
+function limiter(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(job: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
+    active++;
+    try {
+      return await job();
+    } finally {
+      active--;
+      queue.shift()?.();
+    }
+  };
+}
+const slot = limiter(2);
+
+describe('Dockerfile differential tests against buildah bud', { concurrency: 2 }, () => {
+  for (const name of fixtureNames) {
+    it(name, async (t) => {
+      const spec = await readSpec(name);
+      const reference = spec.reference ?? 'buildah';
+      if (reference === 'buildah' && !buildahAvailable()) {
+        t.skip('buildah is not installed: no reference build');
+        return;
+      }
+      const dir = path.join(work, name);
+      const context = path.join(dir, 'context');
+      await prepareContext(name, spec, context);
+      const base = spec.base === 'multi' ? multi : single;
+      let expectedTree: TreeEntry[];
+      let expectedConfig: ImageConfigJson;
+      let expectedLayers: string | undefined;
+      if (reference === 'buildah') {
+        const result = await slot(() =>
+          cachedBuildahBuild({
+            workRoot: dir,
+            contextDir: context,
+            ...(spec.dockerfile !== undefined ? { dockerfile: spec.dockerfile } : {}),
+            ...(spec.buildArgs !== undefined ? { buildArgs: spec.buildArgs } : {}),
+            ...(spec.target !== undefined ? { target: spec.target } : {}),
+            ...(spec.platform !== undefined ? { platform: spec.platform } : {}),
+            baseLayout: base,
+          }),
+        );
+        const unpacked = await unpackImage(result.layoutPath, result.tag, path.join(dir, 'buildah-bundle'));
+        const config = await readImageConfig(result.layoutPath, result.dockerTag);
+        ({ tree: expectedTree, config: expectedConfig } = applyFixes(spec, await readTree(unpacked.rootfs), config));
+        expectedLayers = spec.fixes?.layers;
+        if (expectedLayers === undefined) {
+          const history = config.history ?? [];
+          expectedLayers = history.map((h) => (h.empty_layer === true ? 'E' : 'L')).join('');
+        }
+      } else {
+        const expected = JSON.parse(await fs.readFile(path.join(FIXTURES, name, 'expected.json'), 'utf8')) as ExpectedResult;
+        ({ tree: expectedTree, config: expectedConfig } = expectedImage(expected));
+        expectedLayers = expected.layers === undefined ? undefined : 'L' + expected.layers;
+      }
+      const out = await slot(() => buildWithOcibuild(context, spec, base, path.join(dir, 'ocibuild')));
+      const tree = await readTree((await unpackImage(out, 'latest', path.join(dir, 'ocibuild-bundle'))).rootfs);
+      const config = await readImageConfig(out, 'latest', spec.platform);
+      const labels: [string, string] = [reference === 'buildah' ? 'buildah' : 'expected', 'ocibuild'];
+      const problems = [
+        ...diffTrees(expectedTree, tree, { ignoreMtime: true }, labels),
+        ...diffConfigs(expectedConfig, config, {}, labels),
+      ];
+      if (expectedLayers !== undefined) {
+        const pattern = (config.history ?? []).map((h) => (h.empty_layer === true ? 'E' : 'L')).join('');
+        if (pattern !== expectedLayers) problems.push(`history pattern (L=layer, E=empty_layer): ${labels[0]}=${expectedLayers} ocibuild=${pattern}`);
+        problems.push(...diffLayerPattern(config, config, ['ocibuild', 'ocibuild']));
+      }
+      if (reference === 'expected') t.diagnostic(`reference: expected.json (${spec.why ?? 'no reason given'})`);
+      if (spec.fixes) t.diagnostic(`buildah result corrected: ${spec.fixes.why}`);
+      assert.deepEqual(problems, [], `${name}: ocibuild differs from ${labels[0]}:\n  ${problems.join('\n  ')}`);
+    });
+  }
+});
+
+/** Writes a context and expects ocibuild to reject it naming the Dockerfile and `line`, writing nothing. */
+async function expectRejected(files: Record<string, string>, line: number, pattern: RegExp, extra: { target?: string } = {}): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-differential-error-'));
+  try {
+    const context = path.join(dir, 'context');
+    await fs.mkdir(context);
+    for (const [name, text] of Object.entries(files)) await fs.writeFile(path.join(context, name), text);
+    const file = path.join(context, 'Dockerfile');
+    const out = path.join(dir, 'out');
+    await assert.rejects(
+      buildImage({ dockerfile: { text: files.Dockerfile ?? '', file }, context, ...extra, to: `oci:${out}:latest` }),
+      (error: unknown) => {
+        assert.ok(error instanceof OcibuildError, `expected an OcibuildError, got ${String(error)}`);
+        assert.match(error.message, pattern);
+        if (line > 0) assert.match(error.message, new RegExp(`Dockerfile:${line}\\b`), `message should name Dockerfile:${line}: ${error.message}`);
+        return true;
+      },
+    );
+    await assert.rejects(fs.stat(path.join(out, 'index.json')), { code: 'ENOENT' }, 'nothing may be written to the target');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe('Dockerfile errors name file and line and write nothing', () => {
+  it('unknown instruction', () => expectRejected({ Dockerfile: 'FROM scratch\nFROBNICATE now\n' }, 2, /frobnicate/i));
+  it('bad flag', () => expectRejected({ Dockerfile: 'FROM scratch\nCOPY --nope=1 a.txt /a\n', 'a.txt': 'a' }, 2, /nope/));
+  it('missing stage index', () => expectRejected({ Dockerfile: 'FROM scratch\nCOPY --from=3 /a /a\n' }, 2, /3|stage/i));
+  it('missing target stage', () => expectRejected({ Dockerfile: 'FROM scratch AS one\n' }, 0, /nothere/, { target: 'nothere' }));
+  it('COPY source not found', () => expectRejected({ Dockerfile: 'FROM scratch\n\nCOPY missing.txt /m\n' }, 3, /missing\.txt/));
+  it('COPY source excluded by .dockerignore', () =>
+    expectRejected({ Dockerfile: 'FROM scratch\nCOPY secret.txt /s\n', 'secret.txt': 's', '.dockerignore': 'secret.txt\n' }, 2, /secret\.txt/));
+  it('invalid JSON in SHELL', () => expectRejected({ Dockerfile: 'FROM scratch\nSHELL ["/bin/sh", "-c"\n' }, 2, /SHELL|JSON/i));
+  it('ARG without name', () => expectRejected({ Dockerfile: 'FROM scratch\nARG\n' }, 2, /ARG/i));
+});
