@@ -54,7 +54,7 @@ describe('COPY from the context', () => {
     assert.equal(r.merged.has('class/c.conf'), false);
     assert.equal(pick(r.merged, 'renamed').content, 'A');
     assert.equal(pick(r.merged, 'bin/run.sh').mode, 0o755);
-    assert.equal(pick(r.merged, 'a.txt' === 'x' ? 'x' : 'multi/a.txt').mode, 0o644);
+    assert.equal(pick(r.merged, 'multi/a.txt').mode, 0o644);
     assert.equal(r.layers.length, 9, 'one layer per COPY and one for WORKDIR');
     assert.deepEqual(r.history.map((h) => h.createdBy).slice(0, 2), ['COPY a.txt b.txt /multi/ # buildkit', 'COPY *.txt /wild/ # buildkit']);
     assert.equal(r.history[5]?.createdBy, 'WORKDIR /work');
