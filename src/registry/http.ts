@@ -1,0 +1,302 @@
+/**
+ * The registry client's HTTP layer on undici: one pooled keep-alive `Agent`, the scheme of
+ * each registry (found by a `/v2/` ping), authentication with one re-auth on 401, manual
+ * redirects that drop `Authorization` across origins, error mapping, and the one retry loop.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Agent, request, type Dispatcher } from 'undici';
+import { OcibuildError } from '../errors.ts';
+import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
+import { Authenticator } from './auth.ts';
+import type { CredentialProvider } from './types.ts';
+import { errorFromNetwork, errorFromResponse, isNotTlsServer, readErrorText, type ResponseLike } from './response-errors.ts';
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from './retry.ts';
+import { parseWwwAuthenticate } from './www-authenticate.ts';
+
+/** Connection settings of the HTTP layer. */
+export interface HttpOptions {
+  /** Credential provider. */
+  credentials?: CredentialProvider;
+  /** Registries (host or host:port) that may be reached over plain HTTP, after HTTPS is tried. */
+  insecure?: string[];
+  /** Extra CA certificates: PEM text or file paths. Added to Node's bundled roots. */
+  ca?: string | string[];
+  /** Do not verify TLS certificates (explicit opt-in). */
+  skipTlsVerify?: boolean;
+  /** Time allowed for response headers, and between body chunks, in ms (default 60,000). */
+  timeoutMs?: number;
+  /** Retry policy overrides. */
+  retries?: Partial<Pick<RetryPolicy, 'count' | 'maxDelayMs' | 'baseDelayMs' | 'maxTotalMs'>>;
+  /** `User-Agent` header. */
+  userAgent?: string;
+  /** A dispatcher to use instead of the client's own Agent (tests, proxies). */
+  dispatcher?: Dispatcher;
+}
+
+/** A response as the client's operations see it. */
+export interface RegistryResponse extends ResponseLike {
+  /** The URL that answered (after redirects). */
+  url: URL;
+  /** undici body with its helpers. */
+  body: Dispatcher.ResponseData['body'];
+}
+
+/** One request to a registry. */
+export interface SendOptions {
+  /** Registry as in references (`docker.io`, `localhost:5000`). */
+  registry: string;
+  /** HTTP method. */
+  method: Dispatcher.HttpMethod;
+  /** Path from the registry root (`/v2/...`), or an absolute URL (a `Location` header). */
+  path: string;
+  /** Extra headers. */
+  headers?: Record<string, string>;
+  /** Body factory, called once per attempt so retries resend from the first byte. */
+  body?: () => Uint8Array | AsyncIterable<Uint8Array>;
+  /** Auth scopes the request needs (`repository:NAME:pull`). */
+  scopes: readonly string[];
+  /** Statuses returned to the caller; anything else throws a `RegistryError`. */
+  accept: readonly number[];
+  /** What is being done, for messages (`pull manifest latest of app`). */
+  what: string;
+  /** Aborts the request. */
+  signal?: AbortSignal;
+  /** Retry transient failures here (default true); false when the caller retries a larger unit. */
+  retry?: boolean;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/** Host to send API requests to for a registry name (`docker.io` is served by `registry-1.docker.io`). */
+export function apiHostOf(registry: string): string {
+  return registry === DOCKER_HUB_REGISTRY ? DOCKER_HUB_API_HOST : registry;
+}
+
+/** True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port. */
+export function isLoopback(host: string): boolean {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+function loadCa(ca: string | string[] | undefined): string[] | undefined {
+  if (ca === undefined) return undefined;
+  const list = Array.isArray(ca) ? ca : [ca];
+  return list.map((entry) => {
+    if (entry.includes('-----BEGIN')) return entry;
+    try {
+      return readFileSync(entry, 'utf8');
+    } catch (error) {
+      throw new OcibuildError('ERR_INVALID_ARGUMENT', `cannot read CA certificate file ${entry}`, { cause: error });
+    }
+  });
+}
+
+/** The HTTP layer shared by every operation of one client. */
+export class RegistryHttp {
+  /** Authentication state (exposed for the client's credential-free checks). */
+  readonly auth: Authenticator;
+  /** The retry policy in force. */
+  readonly retryPolicy: RetryPolicy;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownAgent: Agent | undefined;
+  readonly #insecure: Set<string>;
+  readonly #userAgent: string;
+  readonly #bases = new Map<string, Promise<URL>>();
+
+  constructor(options: HttpOptions = {}) {
+    const timeout = options.timeoutMs ?? 60_000;
+    if (options.dispatcher) {
+      this.#dispatcher = options.dispatcher;
+    } else {
+      const extra = loadCa(options.ca);
+      this.#ownAgent = new Agent({
+        keepAliveTimeout: 30_000,
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        connect: {
+          timeout: Math.min(timeout, 30_000),
+          rejectUnauthorized: !options.skipTlsVerify,
+          // `ca` replaces Node's roots, so keep them next to the extra ones.
+          ...(extra ? { ca: [...rootCertificates, ...extra] } : {}),
+        },
+      });
+      this.#dispatcher = this.#ownAgent;
+    }
+    this.#insecure = new Set(options.insecure ?? []);
+    this.#userAgent = options.userAgent ?? 'ocibuild';
+    this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...definedOnly(options.retries ?? {}) };
+    this.auth = new Authenticator({
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+      request: (url, init) => this.#raw(url, init.method as Dispatcher.HttpMethod, init.headers, init.body, init.signal),
+      allowsPlainHttp: (registry) => this.allowsPlainHttp(registry),
+    });
+  }
+
+  /** True when plain HTTP may be used for `registry`: loopback, or listed as insecure. */
+  allowsPlainHttp(registry: string): boolean {
+    const host = apiHostOf(registry);
+    return isLoopback(host) || this.#insecure.has(registry) || this.#insecure.has(host) || this.#insecure.has(host.replace(/:\d+$/, ''));
+  }
+
+  /**
+   * The base URL of a registry (`https://host` or `http://host`), found once by pinging `/v2/`:
+   * HTTPS first; plain HTTP only for loopback and insecure registries, and for loopback only
+   * when the server does not speak TLS at all (a certificate error is never downgraded).
+   * The ping also records the auth challenge.
+   */
+  base(registry: string, signal?: AbortSignal): Promise<URL> {
+    let pending = this.#bases.get(registry);
+    if (!pending) {
+      pending = withRetries(() => this.#ping(registry, signal), this.retryPolicy, signal);
+      pending.catch(() => this.#bases.delete(registry));
+      this.#bases.set(registry, pending);
+    }
+    return pending;
+  }
+
+  async #ping(registry: string, signal: AbortSignal | undefined): Promise<URL> {
+    const host = apiHostOf(registry);
+    const loopback = isLoopback(host);
+    const plainAllowed = this.allowsPlainHttp(registry);
+    const schemes = plainAllowed ? ['https', 'http'] : ['https'];
+    let lastError: unknown;
+    for (const scheme of schemes) {
+      const url = new URL(`${scheme}://${host}/v2/`);
+      let response: ResponseLike;
+      try {
+        response = await this.#raw(url, 'GET', {}, undefined, signal);
+      } catch (error) {
+        lastError = error;
+        // Loopback falls back only for "not a TLS server"; a listed insecure host on any failure
+        // of HTTPS (as Docker does for insecure registries).
+        if (scheme === 'https' && plainAllowed && (!loopback || isNotTlsServer(error))) continue;
+        throw errorFromNetwork(error, `ping registry ${registry}`, url);
+      }
+      const challenges = response.statusCode === 401 ? parseWwwAuthenticate(response.headers['www-authenticate']) : [];
+      await response.body.dump?.();
+      if (response.statusCode >= 500) {
+        // Let the retry loop see a transient failure.
+        throw await errorFromResponse(response, `ping registry ${registry}`, url);
+      }
+      this.auth.setChallenges(registry, challenges);
+      return new URL(`${scheme}://${host}`);
+    }
+    throw errorFromNetwork(lastError, `ping registry ${registry}`, new URL(`https://${host}/v2/`));
+  }
+
+  /** Sends one request with auth, redirects, error mapping and (unless disabled) retries. */
+  send(options: SendOptions): Promise<RegistryResponse> {
+    const attempt = () => this.#attempt(options);
+    return options.retry === false ? attempt() : withRetries(attempt, this.retryPolicy, options.signal);
+  }
+
+  async #attempt(options: SendOptions): Promise<RegistryResponse> {
+    const { registry, scopes, signal } = options;
+    const base = await this.base(registry, signal);
+    const url = new URL(options.path, base);
+    let authorization = await this.auth.authorization(registry, scopes, signal);
+    for (let reauthorized = false; ; reauthorized = true) {
+      const response = await this.#exchange(url, options, authorization, base.origin);
+      if (response.statusCode === 401 && !reauthorized) {
+        const challenges = parseWwwAuthenticate(response.headers['www-authenticate']);
+        const text = await readErrorText(response.body);
+        const next = await this.auth.reauthorize(registry, scopes, challenges, authorization, signal);
+        if (next !== undefined) {
+          authorization = next;
+          continue;
+        }
+        // Nothing new to send: report this 401 with the registry's error body.
+        throw await errorFromResponse({ statusCode: 401, headers: response.headers, body: textBody(text) }, options.what, response.url);
+      }
+      if (options.accept.includes(response.statusCode)) return response;
+      throw await errorFromResponse(response, options.what, response.url);
+    }
+  }
+
+  /** One request plus its redirects; `Authorization` goes only to the registry's own origin. */
+  async #exchange(start: URL, options: SendOptions, authorization: string | undefined, origin: string): Promise<RegistryResponse> {
+    let url = start;
+    let method = options.method;
+    let body = options.body;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { ...options.headers };
+      if (authorization !== undefined && url.origin === origin) headers['authorization'] = authorization;
+      let bodyError: unknown;
+      let payload: Uint8Array | AsyncIterable<Uint8Array> | undefined = body?.();
+      if (payload !== undefined && !(payload instanceof Uint8Array)) {
+        const source = payload;
+        // undici reports a failing body as its own error; keep ours (digest/size mismatch) to rethrow.
+        payload = (async function* () {
+          try {
+            yield* source;
+          } catch (error) {
+            bodyError = error;
+            throw error;
+          }
+        })();
+      }
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await this.#rawResponse(url, method, headers, payload, options.signal);
+      } catch (error) {
+        if (bodyError !== undefined) throw bodyError;
+        throw errorFromNetwork(error, options.what, url);
+      }
+      const location = response.headers['location'];
+      if (REDIRECTS.has(response.statusCode) && typeof location === 'string' && hop < MAX_REDIRECTS) {
+        await response.body.dump();
+        url = new URL(location, url);
+        if (response.statusCode === 303 || method === 'POST') {
+          method = 'GET';
+          body = undefined;
+        }
+        continue;
+      }
+      return Object.assign(response, { url });
+    }
+  }
+
+  #rawResponse(
+    url: URL,
+    method: Dispatcher.HttpMethod,
+    headers: Record<string, string>,
+    body: string | Uint8Array | AsyncIterable<Uint8Array> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
+    return request(url, {
+      dispatcher: this.#dispatcher,
+      method,
+      headers: { 'user-agent': this.#userAgent, ...headers },
+      ...(body !== undefined ? { body: body as Dispatcher.DispatchOptions['body'] } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  #raw(
+    url: URL,
+    method: Dispatcher.HttpMethod,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<ResponseLike> {
+    return this.#rawResponse(url, method, headers, body, signal);
+  }
+
+  /** Closes the client's own Agent (not a dispatcher passed in). */
+  async close(): Promise<void> {
+    await this.#ownAgent?.close();
+  }
+}
+
+function textBody(text: string): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    yield Buffer.from(text, 'utf8');
+  })();
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

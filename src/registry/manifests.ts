@@ -1,0 +1,303 @@
+/**
+ * Manifests, tags and referrers: GET/HEAD with an Accept list covering OCI and Docker v2.2,
+ * digest checks over the exact bytes (`Docker-Content-Digest` and the digest asked for), a
+ * 4 MiB size cap, PUT with the document's media type (skipped when the tag already points at
+ * the same digest), tag listing with `Link` pagination, and the OCI 1.1 referrers API with
+ * its fallback tag scheme.
+ * @module
+ */
+import { DigestMismatchError, RegistryError } from '../errors.ts';
+import { hashBytes } from '../hash/index.ts';
+import { nodeHash } from '../hash/node.ts';
+import { isDigest, parseDigest } from '../oci/digest.ts';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/mediatypes.ts';
+import type { Descriptor, RawManifest } from '../oci/types.ts';
+import {
+  header,
+  pullScope,
+  pushScope,
+  repositoryName,
+  repositoryPath,
+  type OperationContext,
+  type RepositoryLocation,
+  type RequestOptions,
+} from './operation.ts';
+import type { RegistryResponse } from './http.ts';
+
+/** Largest manifest accepted (the limit distribution and containerd use). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** The Accept header of manifest requests. */
+export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');
+
+/** Content types that say nothing about the document's kind. */
+const GENERIC_TYPES = new Set(['', 'application/json', 'text/plain', 'application/octet-stream']);
+
+function digestOf(bytes: Uint8Array, algorithm: 'sha256' | 'sha512'): string {
+  return hashBytes(bytes, nodeHash(algorithm));
+}
+
+function stripParameters(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The media type of manifest bytes when the Content-Type does not say: the document's own, else by shape. */
+function sniffMediaType(bytes: Uint8Array): string {
+  try {
+    const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+    if (typeof doc.mediaType === 'string' && doc.mediaType) return doc.mediaType;
+    return Array.isArray(doc.manifests) ? OCI_INDEX : OCI_MANIFEST;
+  } catch {
+    return OCI_MANIFEST;
+  }
+}
+
+function manifestPath(repo: RepositoryLocation, reference: string): string {
+  return `${repositoryPath(repo)}/manifests/${encodeURIComponent(reference)}`;
+}
+
+async function readCapped(response: RegistryResponse, what: string): Promise<Uint8Array> {
+  const declared = Number(header(response.headers, 'content-length') ?? NaN);
+  const tooBig = () =>
+    new RegistryError('ERR_REGISTRY', `${what}: manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, { url: response.url.toString() });
+  if (declared > MAX_MANIFEST_BYTES) {
+    response.body.destroy();
+    throw tooBig();
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > MAX_MANIFEST_BYTES) {
+      response.body.destroy();
+      throw tooBig();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Pulls a manifest or index by tag or digest. Checks the bytes against the digest asked for
+ * and against `Docker-Content-Digest` (`DigestMismatchError` on either). The media type is the
+ * Content-Type, else the document's own, else inferred from its shape.
+ */
+export async function getManifest(
+  ctx: OperationContext,
+  repo: RepositoryLocation,
+  reference: string,
+  options: RequestOptions = {},
+): Promise<RawManifest> {
+  const what = `pull manifest ${reference} of ${repositoryName(repo)}`;
+  const response = await ctx.http.send({
+    registry: repo.registry,
+    method: 'GET',
+    path: manifestPath(repo, reference),
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [pullScope(repo.repository)],
+    accept: [200],
+    what,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const bytes = await readCapped(response, what);
+  const byDigest = isDigest(reference);
+  const headerDigest = header(response.headers, 'docker-content-digest');
+  const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
+  const digest = digestOf(bytes, algorithm);
+  const where = `${repositoryName(repo)} manifest ${reference}`;
+  if (byDigest && digest !== reference) throw new DigestMismatchError(reference, digest, where);
+  if (headerDigest && isDigest(headerDigest)) {
+    const headerAlgorithm = parseDigest(headerDigest).algorithm;
+    const computed = headerAlgorithm === algorithm ? digest : digestOf(bytes, headerAlgorithm);
+    if (computed !== headerDigest) throw new DigestMismatchError(headerDigest, computed, `${where} (Docker-Content-Digest)`);
+  }
+  const contentType = stripParameters(header(response.headers, 'content-type'));
+  const mediaType = GENERIC_TYPES.has(contentType) ? sniffMediaType(bytes) : contentType;
+  return { mediaType, digest, bytes };
+}
+
+/**
+ * HEADs a manifest: its descriptor (media type, digest, size), or undefined when absent.
+ * Falls back to a GET when the registry does not send `Docker-Content-Digest` on HEAD.
+ */
+export async function headManifest(
+  ctx: OperationContext,
+  repo: RepositoryLocation,
+  reference: string,
+  options: RequestOptions = {},
+): Promise<Descriptor | undefined> {
+  const response = await ctx.http.send({
+    registry: repo.registry,
+    method: 'HEAD',
+    path: manifestPath(repo, reference),
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [pullScope(repo.repository)],
+    accept: [200, 404],
+    what: `check manifest ${reference} of ${repositoryName(repo)}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  await response.body.dump();
+  if (response.statusCode === 404) return undefined;
+  const digest = header(response.headers, 'docker-content-digest');
+  const size = Number(header(response.headers, 'content-length'));
+  const mediaType = stripParameters(header(response.headers, 'content-type'));
+  if (digest && isDigest(digest) && Number.isSafeInteger(size) && !GENERIC_TYPES.has(mediaType)) {
+    return { mediaType, digest, size };
+  }
+  const raw = await getManifest(ctx, repo, reference, options);
+  return { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.byteLength };
+}
+
+/** What {@link putManifest} did. */
+export interface PutManifestResult {
+  /** Digest of the manifest. */
+  digest: string;
+  /** True when the tag already pointed at this digest and nothing was sent. */
+  skipped: boolean;
+}
+
+/**
+ * Pushes a manifest under a tag, or by digest when `reference` is undefined (or a digest).
+ * Verifies `manifest.digest` against the bytes first (`DigestMismatchError`), skips the PUT when
+ * a HEAD shows the tag already points at the same digest, and checks the digest the registry
+ * reports back.
+ */
+export async function putManifest(
+  ctx: OperationContext,
+  repo: RepositoryLocation,
+  manifest: RawManifest,
+  reference: string | undefined,
+  options: RequestOptions = {},
+): Promise<PutManifestResult> {
+  const where = `${repositoryName(repo)} manifest ${reference ?? manifest.digest}`;
+  const actual = digestOf(manifest.bytes, parseDigest(manifest.digest).algorithm);
+  if (actual !== manifest.digest) throw new DigestMismatchError(manifest.digest, actual, where);
+  if (manifest.bytes.byteLength > MAX_MANIFEST_BYTES) {
+    throw new RegistryError('ERR_REGISTRY', `push ${where}: manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
+  }
+  const target = reference ?? manifest.digest;
+  if (reference !== undefined && !isDigest(reference)) {
+    const existing = await headManifest(ctx, repo, reference, options).catch(() => undefined);
+    if (existing?.digest === manifest.digest) return { digest: manifest.digest, skipped: true };
+  }
+  const response = await ctx.http.send({
+    registry: repo.registry,
+    method: 'PUT',
+    path: manifestPath(repo, target),
+    headers: { 'content-type': manifest.mediaType },
+    body: () => manifest.bytes,
+    scopes: [pushScope(repo.repository)],
+    accept: [200, 201, 202],
+    what: `push ${where}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  await response.body.dump();
+  const reported = header(response.headers, 'docker-content-digest');
+  if (reported && isDigest(reported) && parseDigest(reported).algorithm === parseDigest(manifest.digest).algorithm && reported !== manifest.digest) {
+    throw new DigestMismatchError(manifest.digest, reported, `${where} (as stored by the registry)`);
+  }
+  return { digest: manifest.digest, skipped: false };
+}
+
+/** Options of {@link listTags}. */
+export interface ListTagsOptions extends RequestOptions {
+  /** Page size asked for with `n` (the registry may send fewer). */
+  pageSize?: number;
+}
+
+/** The `rel="next"` target of a `Link` header, if any. */
+export function nextLink(link: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(link) ? link.join(', ') : link;
+  if (!text) return undefined;
+  for (const part of text.split(/,(?=\s*<)/)) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (match && /;\s*rel="?next"?/i.test(match[2]!)) return match[1];
+  }
+  return undefined;
+}
+
+/** Lists every tag of a repository, following `Link` pagination. */
+export async function listTags(ctx: OperationContext, repo: RepositoryLocation, options: ListTagsOptions = {}): Promise<string[]> {
+  const tags: string[] = [];
+  let path = `${repositoryPath(repo)}/tags/list${options.pageSize ? `?n=${options.pageSize}` : ''}`;
+  const seen = new Set<string>();
+  for (let page = 0; page < 100_000; page++) {
+    const response = await ctx.http.send({
+      registry: repo.registry,
+      method: 'GET',
+      path,
+      headers: { accept: 'application/json' },
+      scopes: [pullScope(repo.repository)],
+      accept: [200],
+      what: `list tags of ${repositoryName(repo)}`,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const doc = (await response.body.json()) as { tags?: unknown };
+    if (Array.isArray(doc.tags)) for (const tag of doc.tags) if (typeof tag === 'string') tags.push(tag);
+    const next = nextLink(response.headers['link']);
+    if (!next) break;
+    const url = new URL(next, response.url).toString();
+    // A registry that links a page to itself would loop forever.
+    if (seen.has(url)) break;
+    seen.add(url);
+    path = url;
+  }
+  return tags;
+}
+
+/** Options of {@link listReferrers}. */
+export interface ReferrersOptions extends RequestOptions {
+  /** Only referrers of this artifact type. */
+  artifactType?: string;
+}
+
+/**
+ * Lists the manifests that refer to `digest` (OCI 1.1): `GET /v2/NAME/referrers/DIGEST`, or,
+ * when the registry does not implement it (404), the index tagged `sha256-HEX` (the spec's
+ * fallback tag scheme). Returns the descriptors, filtered by `artifactType` when asked.
+ */
+export async function listReferrers(
+  ctx: OperationContext,
+  repo: RepositoryLocation,
+  digest: string,
+  options: ReferrersOptions = {},
+): Promise<Descriptor[]> {
+  const { algorithm, hex } = parseDigest(digest);
+  const query = options.artifactType ? `?artifactType=${encodeURIComponent(options.artifactType)}` : '';
+  const response = await ctx.http.send({
+    registry: repo.registry,
+    method: 'GET',
+    path: `${repositoryPath(repo)}/referrers/${digest}${query}`,
+    headers: { accept: OCI_INDEX },
+    scopes: [pullScope(repo.repository)],
+    accept: [200, 404],
+    what: `list referrers of ${digest} in ${repositoryName(repo)}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  let manifests: Descriptor[];
+  const contentType = stripParameters(header(response.headers, 'content-type'));
+  if (response.statusCode === 200 && contentType === OCI_INDEX) {
+    const bytes = await readCapped(response, `referrers of ${digest}`);
+    manifests = indexManifests(bytes);
+  } else {
+    await response.body.dump();
+    let raw: RawManifest;
+    try {
+      raw = await getManifest(ctx, repo, `${algorithm}-${hex}`, options);
+    } catch (error) {
+      if (error instanceof RegistryError && error.code === 'ERR_REGISTRY_NOT_FOUND') return [];
+      throw error;
+    }
+    manifests = indexManifests(raw.bytes);
+  }
+  return options.artifactType ? manifests.filter((m) => m.artifactType === options.artifactType) : manifests;
+}
+
+function indexManifests(bytes: Uint8Array): Descriptor[] {
+  try {
+    const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: unknown };
+    return Array.isArray(doc.manifests) ? (doc.manifests as Descriptor[]) : [];
+  } catch (error) {
+    throw new RegistryError('ERR_REGISTRY', 'referrers response is not a JSON index', { cause: error });
+  }
+}

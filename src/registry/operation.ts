@@ -1,0 +1,124 @@
+/**
+ * What every registry operation shares: the HTTP layer, per-registry transfer limits, and
+ * helpers for repository paths, scopes and `Location` headers.
+ * @module
+ */
+import { RegistryError, throwIfAborted } from '../errors.ts';
+import type { BlobOrigin } from '../transports/types.ts';
+import type { RegistryHttp } from './http.ts';
+
+/** A repository of a registry (`{ registry: 'localhost:5000', repository: 'team/app' }`). */
+export type RepositoryLocation = BlobOrigin;
+
+/** Options every client operation takes. */
+export interface RequestOptions {
+  /** Aborts the operation. */
+  signal?: AbortSignal;
+}
+
+/** Options of blob transfers. */
+export interface TransferOptions extends RequestOptions {
+  /** Called with the bytes transferred so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+/** A counting semaphore: at most `limit` holders at once, FIFO. */
+export class Semaphore {
+  readonly #limit: number;
+  #active = 0;
+  readonly #queue: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, Math.floor(limit));
+  }
+
+  /** Waits for a slot; the returned function gives it back (idempotent). */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    throwIfAborted(signal);
+    if (this.#active >= this.#limit) {
+      await new Promise<void>((resolve, reject) => {
+        const grant = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = this.#queue.indexOf(grant);
+          if (i >= 0) this.#queue.splice(i, 1);
+          try {
+            throwIfAborted(signal);
+          } catch (error) {
+            reject(error);
+          }
+        };
+        this.#queue.push(grant);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    } else {
+      this.#active++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#active--;
+    };
+  }
+}
+
+/** The state operations run against. */
+export interface OperationContext {
+  /** The HTTP layer. */
+  http: RegistryHttp;
+  /** Download slots per registry (separate from uploads, so a registry-to-registry copy cannot deadlock). */
+  downloads(registry: string): Semaphore;
+  /** Upload slots per registry. */
+  uploads(registry: string): Semaphore;
+  /** Bytes above which uploads are chunked (PATCH), undefined for always monolithic. */
+  chunkSize: number | undefined;
+}
+
+/** `/v2/NAME` for a repository (each path component encoded, `/` kept). */
+export function repositoryPath(repo: RepositoryLocation): string {
+  return `/v2/${repo.repository.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** The pull scope of a repository. */
+export function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
+
+/** The push scope of a repository (push needs pull too: uploads start with HEAD checks). */
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
+
+/** Human name of a repository for messages (`localhost:5000/team/app`). */
+export function repositoryName(repo: RepositoryLocation): string {
+  return `${repo.registry}/${repo.repository}`;
+}
+
+/**
+ * Resolves a `Location` header (relative or absolute) against the URL that sent it, keeping
+ * the query the registry put there (upload `_state`).
+ */
+export function resolveLocation(location: string | string[] | undefined, base: URL, what: string): URL {
+  const value = Array.isArray(location) ? location[0] : location;
+  if (!value) throw new RegistryError('ERR_REGISTRY', `${what}: the registry sent no Location header`);
+  return new URL(value, base);
+}
+
+/** Appends a query parameter without re-encoding what is already there. */
+export function withQuery(url: URL, name: string, value: string): string {
+  const text = url.toString();
+  const hash = text.indexOf('#');
+  const base = hash >= 0 ? text.slice(0, hash) : text;
+  return `${base}${url.search ? '&' : '?'}${encodeURIComponent(name)}=${encodeURIComponent(value)}`;
+}
+
+/** The first value of a header. */
+export function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
