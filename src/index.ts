@@ -27,3 +27,5 @@ export type { ConfigOptions } from './build/config.ts';
 export type { RegistryOptions, TransportOptions } from './build/targets.ts';
 export { openSource, openDestination, registryClientFor, type Destination } from './build/targets.ts';
 export * from './dockerfile/index.ts';
+export * from './cache/index.ts';
+export * from './presets/index.ts';

@@ -4,7 +4,9 @@
  */
 import type { Command } from '../util.ts';
 import { append } from './append.ts';
+import { node } from './node.ts';
+import { warm } from './warm.ts';
 import { build } from './build.ts';
 
 /** Every command, in help order. */
-export const commands: Command[] = [build, append];
+export const commands: Command[] = [build, append, node, warm];

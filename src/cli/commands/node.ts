@@ -1,0 +1,135 @@
+/**
+ * `ocibuild node [DIR]`: build a Node.js app image (the Node preset), Jib style: no
+ * Dockerfile, options from flags or package.json `"ocibuild"`.
+ * @module
+ */
+import { resolve } from 'node:path';
+import { buildImage, nodeApp, type NodeAppOptions } from '../../index.ts';
+import { argvFlag, keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
+import { configFlags, outputFlags, registryFlags, registryOptions } from './shared.ts';
+import { createProgress, progressMode } from '../progress.ts';
+
+const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
+
+Builds the Node.js app in DIR (default .) on BASE: production node_modules in one layer (dev
+dependencies left out when package-lock.json tells them apart), the app's files in another
+(.dockerignore, else package.json "files"; never .git, .env*, node_modules/.cache), in /app,
+owned by the user; NODE_ENV=production; entrypoint "node MAIN", else the start script.
+Every option can also be set in package.json under "ocibuild" (flags win). Prints the digest.
+
+  --from REF               base image (default docker.io/library/node:<major>-slim)
+  --to TARGET              registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF] (repeatable)
+  --tag TAG                extra tag for every target (repeatable)
+  --entrypoint JSON|STR    entrypoint (default: node MAIN, else sh -c START-SCRIPT)
+  --cmd JSON|STR           default arguments
+  --env K=V                environment variable (repeatable)
+  --workdir DIR            where the app goes and runs (default /app)
+  --user USER              user (default: the base's "node" user if it has one)
+  --expose PORT[/PROTO]    exposed port (repeatable)
+  --label K=V              label (repeatable)
+  --volume PATH            volume (repeatable)
+  --format oci|docker      manifest format (default oci)
+  --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
+  --creation-time T        EPOCH (default), USE_CURRENT_TIMESTAMP, ISO-8601 or seconds
+  --deps-dir DIR           a prepared production node_modules (e.g. from npm ci --omit=dev)
+  --include-dev            keep devDependencies
+  --extra-dir SRC:DEST     extra directory layer (repeatable)
+  --digest-file FILE       write the digest to FILE
+  --image-name-with-digest-file FILE   write REPOSITORY@DIGEST per registry target
+  --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
+  --cache-max-size BYTES   evict least recently used cache blobs beyond this size
+  --no-cache               do not use the local cache
+  --offline                build from the cache only (see ocibuild warm); oci:/docker-archive: targets
+  --insecure-registry H    allow plain HTTP to host H (repeatable)
+  --ca FILE                extra CA certificate (PEM)
+  --skip-tls-verify        do not verify TLS certificates
+  --creds USER:PASS        registry credentials
+  --json                   progress as one JSON object per line on stderr
+  -q, --quiet              no progress output`;
+
+const nodeFlags = {
+  from: { type: 'string' },
+  'creation-time': { type: 'string' },
+  'deps-dir': { type: 'string' },
+  'include-dev': { type: 'boolean' },
+  'extra-dir': { type: 'string', multiple: true },
+  'image-name-with-digest-file': { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'cache-max-size': { type: 'string' },
+  'no-cache': { type: 'boolean' },
+  offline: { type: 'boolean' },
+} as const;
+
+/** Turns parsed flags into preset options (only what was given, so package.json fills the rest). */
+export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOptions {
+  const o: NodeAppOptions = {};
+  const set = <K extends keyof NodeAppOptions>(key: K, value: NodeAppOptions[K] | undefined): void => {
+    if (value !== undefined) o[key] = value;
+  };
+  set('from', str(values, 'from'));
+  const to = list(values, 'to');
+  if (to.length) o.to = to;
+  const tags = list(values, 'tag');
+  if (tags.length) o.tags = tags;
+  set('entrypoint', argvFlag(str(values, 'entrypoint'), '--entrypoint'));
+  set('cmd', argvFlag(str(values, 'cmd'), '--cmd'));
+  const env = list(values, 'env');
+  if (env.length) o.env = keyValues(env, '--env');
+  set('workdir', str(values, 'workdir'));
+  set('user', str(values, 'user'));
+  const ports = list(values, 'expose');
+  if (ports.length) o.ports = ports;
+  const labels = list(values, 'label');
+  if (labels.length) o.labels = keyValues(labels, '--label');
+  const volumes = list(values, 'volume');
+  if (volumes.length) o.volumes = volumes;
+  const format = str(values, 'format');
+  if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
+  set('format', format as 'oci' | 'docker' | undefined);
+  const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+  if (platforms.length) o.platforms = platforms.length === 1 && platforms[0] === 'all' ? 'all' : platforms;
+  set('creationTime', str(values, 'creation-time'));
+  set('depsDir', str(values, 'deps-dir'));
+  if (values['include-dev']) o.includeDevDependencies = true;
+  const extra = list(values, 'extra-dir').map((v) => {
+    const at = v.lastIndexOf(':/');
+    if (at <= 0) throw new UsageError(`--extra-dir ${JSON.stringify(v)}: expected SRC:/DEST`);
+    return { from: v.slice(0, at), into: v.slice(at + 1) };
+  });
+  if (extra.length) o.extraDirectories = extra;
+  set('digestFile', str(values, 'digest-file'));
+  set('imageNameWithDigestFile', str(values, 'image-name-with-digest-file'));
+  const maxSize = str(values, 'cache-max-size');
+  if (maxSize !== undefined && !/^\d+$/.test(maxSize)) throw new UsageError('--cache-max-size expects a number of bytes');
+  if (values['no-cache']) o.cache = false;
+  else if (str(values, 'cache-dir') !== undefined || maxSize !== undefined) {
+    o.cache = { ...(str(values, 'cache-dir') !== undefined ? { dir: str(values, 'cache-dir') as string } : {}), ...(maxSize !== undefined ? { maxBytes: Number(maxSize) } : {}) };
+  }
+  if (values.offline) o.offline = true;
+  return o;
+}
+
+/** The `node` command. */
+export const node: Command = {
+  name: 'node',
+  summary: 'build a Node.js app image (no Dockerfile; options from flags or package.json "ocibuild")',
+  help,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { ...nodeFlags, ...configFlags, ...outputFlags, ...registryFlags });
+    if (positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${positionals.length}`);
+    const dir = resolve(positionals[0] ?? '.');
+    const reporter = createProgress(progressMode(values, io), io);
+    try {
+      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: reporter.onEvent });
+      if (!values.quiet && !values.json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
+      const result = await buildImage(options);
+      reporter.done();
+      if (values.json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
+      io.out(result.digest);
+      return 0;
+    } catch (error) {
+      reporter.done();
+      throw error;
+    }
+  },
+};
