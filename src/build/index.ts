@@ -26,6 +26,7 @@ import { planDockerfile } from './plan-dockerfile.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import { parseTarget } from '../transports/target.ts';
+import type { Executor } from '../run/types.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -86,6 +87,10 @@ export interface BuildOptions extends TransportOptions {
   cache?: CacheOptions | false;
   /** Build from the cache only: the base's registry is never contacted; targets must be `oci:` or `docker-archive:`. */
   offline?: boolean;
+  /** Runs Dockerfile RUN steps (default `linuxExecutor()`, probed only when a needed stage has RUN). */
+  executor?: Executor;
+  /** Secrets for `RUN --mount=type=secret,id=ID`: a host file or an environment variable of this process. Never written to a layer or the history. */
+  secrets?: Record<string, { file?: string; env?: string }>;
   /** Aborts the build. */
   signal?: AbortSignal;
   /** Receives progress events. */

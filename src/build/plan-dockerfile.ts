@@ -17,6 +17,7 @@ import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
+import { createRunSession } from '../dockerfile/run-step.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
 import { resolveBase, scratchBase, scratchConfig, type ResolvedBase } from './base.ts';
 import { applyConfigOptions } from './config.ts';
@@ -133,7 +134,14 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       context.emit({ type: 'layer-built', platform: platformText, digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy }),
   };
 
-  const target = await interpretStages(graph, host);
+  const runs = await createRunSession(options, host, graph);
+  host.runStep = runs.runStep;
+  let target: Awaited<ReturnType<typeof interpretStages>>;
+  try {
+    target = await interpretStages(graph, host);
+  } finally {
+    await runs.close();
+  }
   const handle = target.root.handle as BaseHandle;
   const steps: (AddedLayer | EmptyStep)[] = target.steps.map((step) => ('layer' in step ? { layer: step.layer, createdBy: step.createdBy } : { createdBy: step.createdBy }));
   return {

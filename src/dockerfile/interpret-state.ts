@@ -59,7 +59,7 @@ export interface InterpreterHost {
    * Runs a RUN instruction and returns the layer it produced (or undefined for no change).
    * Absent: RUN is unsupported and rejected before any work starts.
    */
-  runStep?: (state: StageState, instruction: RunInstruction) => Promise<BuiltLayer | undefined>;
+  runStep?: (state: StageState, instruction: RunInstruction, stageLayers?: (index: number) => readonly LayerRef[] | undefined) => Promise<BuiltLayer | undefined>;
   /** Abort signal. */
   signal?: AbortSignal;
   /** Reports a layer written. */

@@ -138,7 +138,7 @@ async function dispatch(
       throw new DockerfileError(instruction.location, 'internal: FROM inside a stage');
     case 'run': {
       if (!state.host.runStep) throw new UnsupportedError(`${instruction.location.file}:${instruction.location.line}: RUN is not supported yet (no RUN executor)`);
-      const layer = await state.host.runStep(state, instruction);
+      const layer = await state.host.runStep(state, instruction, (i) => states.get(i)?.fs.layers);
       const createdBy = `RUN ${instruction.json ? instruction.args.join(' ') : [...(state.config.config?.Shell ?? ['/bin/sh', '-c']), ...instruction.args].join(' ')} # buildkit`;
       if (layer) addLayer(state, layer, createdBy);
       else state.steps.push({ createdBy });

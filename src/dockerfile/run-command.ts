@@ -1,0 +1,100 @@
+/**
+ * What a RUN instruction executes, decided the way BuildKit's dockerfile2llb does: exec form as
+ * written; shell form wrapped in the stage's SHELL (default `/bin/sh -c`); a RUN that is only a
+ * here-doc runs the document's text in that shell, or, when the text starts with `#!`, runs it as
+ * an executable file (placed at `/dev/pipes/NAME`); other here-docs are handed back to the shell
+ * as written, so it does the here-doc itself. Also the RUN environment: ARGs in scope (and the
+ * predefined proxy args), overridden by ENV. Pure: no I/O.
+ * @module
+ */
+import type { Heredoc } from './ast.ts';
+import { chompHeredocContent, parseHeredocWord } from './parse-heredoc.ts';
+import { PROXY_ARGS } from './stages.ts';
+
+/** The shell BuildKit and Docker use when SHELL was never set. */
+export const DEFAULT_RUN_SHELL: readonly string[] = ['/bin/sh', '-c'];
+
+/** Where BuildKit mounts a `#!` here-doc script. */
+export const HEREDOC_SCRIPT_DIR = '/dev/pipes';
+
+/** A RUN's command, plus a script file to mount for `#!` here-docs. */
+export interface RunCommand {
+  /** The argv to execute. */
+  argv: string[];
+  /** A file to provide at `path` (mode 0755) for the duration of the step. */
+  script?: { path: string; content: string };
+}
+
+/** The inputs of {@link runCommand}: a RUN instruction's parsed form. */
+export interface RunCommandInput {
+  /** The instruction's arguments (one string in shell form). */
+  args: readonly string[];
+  /** Exec (JSON) form. */
+  json: boolean;
+  /** Here-documents of the instruction. */
+  heredocs: readonly Heredoc[];
+  /** The stage's SHELL, if set. */
+  shell: readonly string[] | undefined;
+}
+
+function withShell(shell: readonly string[] | undefined, args: readonly string[]): string[] {
+  return [...(shell !== undefined && shell.length > 0 ? shell : DEFAULT_RUN_SHELL), ...args];
+}
+
+function isOnlyHeredoc(line: string): boolean {
+  try {
+    return parseHeredocWord(line.trim()) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** Computes the argv of a RUN (see the module comment). */
+export function runCommand(input: RunCommandInput): RunCommand {
+  if (input.json) return { argv: [...input.args] };
+  const line = input.args.join(' ');
+  const first = input.heredocs[0];
+  if (first === undefined) return { argv: withShell(input.shell, [line]) };
+  const data = first.chomp ? chompHeredocContent(first.content) : first.content;
+  if (input.heredocs.length === 1 && isOnlyHeredoc(line)) {
+    // As BuildKit: the expand flag is ignored here, the shell expands the script when it runs.
+    if (data.startsWith('#!')) {
+      const file = `${HEREDOC_SCRIPT_DIR}/${first.name}`;
+      return { argv: withShell(input.shell, [file]), script: { path: file, content: data } };
+    }
+    return { argv: withShell(input.shell, [data]) };
+  }
+  // Several documents, or a command line around one: the shell reads the here-docs itself.
+  let full = line;
+  for (const doc of input.heredocs) full += `\n${doc.content}${doc.name}`;
+  return { argv: withShell(input.shell, [full]) };
+}
+
+/** Splits `KEY=value` (a bare `KEY` has an empty value). */
+function splitEnv(entry: string): [string, string] {
+  const eq = entry.indexOf('=');
+  return eq < 0 ? [entry, ''] : [entry.slice(0, eq), entry.slice(eq + 1)];
+}
+
+/**
+ * The environment of a RUN: ARGs in scope (they are visible to RUN but never persisted), the
+ * proxy build args even when undeclared (as Docker does), then the config's Env, which wins over
+ * an ARG of the same name (Dockerfile reference, "Using ARG variables").
+ */
+export function runEnvironment(config: readonly string[] | undefined, args: ReadonlyMap<string, string>, buildArgs: Readonly<Record<string, string>>): string[] {
+  const env = new Map<string, string>();
+  for (const [key, value] of Object.entries(buildArgs)) if (PROXY_ARGS.has(key)) env.set(key, value);
+  for (const [key, value] of args) env.set(key, value);
+  for (const entry of config ?? []) {
+    const [key, value] = splitEnv(entry);
+    env.delete(key);
+    env.set(key, value);
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** A short, single-line form of a command for error messages. */
+export function summarizeCommand(argv: readonly string[], max = 120): string {
+  const text = argv.join(' ').replace(/\s*\n\s*/g, ' ⏎ ');
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

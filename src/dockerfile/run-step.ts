@@ -1,0 +1,298 @@
+/**
+ * RUN in Dockerfile builds: a {@link RunSession} plugs into the interpreter's `runStep` hook.
+ * Per stage it keeps one live rootfs (materialised on the first RUN, brought forward by later
+ * COPY layers, handed over to a stage built `FROM` it), runs the command through the executor
+ * with the stage's env, WORKDIR, USER and the step's `--mount`/`--network` flags, and turns the
+ * snapshot difference into a layer (none when nothing changed). Mount targets, secrets and the
+ * sandbox's /dev, /proc, /sys never reach a layer; with SOURCE_DATE_EPOCH the mtimes are clamped
+ * so the layer is reproducible.
+ * @module
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { DockerfileError, OcibuildError, UnsupportedError } from '../errors.ts';
+import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
+import { defaultRunCacheDir, parseMountFlag, parseNetworkFlag, prepareMounts, type RunMountSpec, type SecretSource } from '../run/mounts.ts';
+import { inspectHost, type HostInfo } from '../run/host.ts';
+import { linuxExecutor } from '../run/linux.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import { StageRootfs, type RootfsLayer } from '../run/rootfs.ts';
+import { diffSnapshots, takeSnapshot } from '../run/snapshot.ts';
+import type { Executor, Mount, OutputSink } from '../run/types.ts';
+import type { RunInstruction, Instruction } from './instructions.ts';
+import { layerTar, type LayerRef } from './interpret-fs.ts';
+import type { InterpreterHost, StageState } from './interpret-state.ts';
+import { expansionEnv } from './interpret-state.ts';
+import { runCommand, runEnvironment, summarizeCommand } from './run-command.ts';
+import { ensureReadable } from '../run/readable.ts';
+import { expandAt, type ResolvedStage, type StageGraph } from './stages.ts';
+
+/** Options of {@link RunSession}. */
+export interface RunSessionOptions {
+  /** The executor (e.g. `linuxExecutor()`). */
+  executor: Executor;
+  /** Directory for the stage rootfs directories and per-step scratch files. */
+  workDir: string;
+  /** Secrets for `--mount=type=secret`, by id. */
+  secrets?: Readonly<Record<string, SecretSource>>;
+  /** Root of the persistent `--mount=type=cache` directories. Default {@link defaultRunCacheDir}. */
+  cacheDir?: string;
+  /** SOURCE_DATE_EPOCH in seconds: RUN layer mtimes are clamped to it. Unset: mtimes kept. */
+  sourceDateEpoch?: number;
+  /** Writes a layer (the interpreter host's writer). */
+  writeLayer: (spec: LayerSpec) => Promise<BuiltLayer>;
+  /** Opens a `--mount=type=bind,from=IMAGE` image's layers. */
+  imageLayers?: (reference: string) => Promise<readonly LayerRef[]>;
+  /** Stage names (lower-case) to indexes, for `--mount=...,from=STAGE`. */
+  stageNames?: ReadonlyMap<string, number>;
+  /** Receives the command's stdout. */
+  stdout?: OutputSink;
+  /** Receives the command's stderr. */
+  stderr?: OutputSink;
+  /** Receives warnings (skipped device nodes in base layers). */
+  onWarning?: (message: string) => void;
+  /** Aborts the running step. */
+  signal?: AbortSignal;
+}
+
+/** Tells whether any stage the target needs contains RUN (directly or as a stage base's ONBUILD trigger). */
+export function graphNeedsRun(graph: StageGraph): boolean {
+  const isRun = (i: Instruction): boolean => i.kind === 'run';
+  for (const index of graph.order) {
+    const stage = graph.stages[index] as ResolvedStage;
+    if (stage.instructions.some(isRun)) return true;
+    if (stage.base.kind === 'stage') {
+      const base = graph.stages[stage.base.index] as ResolvedStage;
+      if (base.instructions.some((i) => i.kind === 'onbuild' && isRun(i.trigger))) return true;
+    }
+  }
+  return false;
+}
+
+/** Probes `executor`; throws {@link UnsupportedError} with the reason and the hint when it cannot run here. */
+export async function assertExecutorUsable(executor: Executor): Promise<void> {
+  const status = await executor.probe();
+  if (!status.ok) throw new UnsupportedError(`RUN cannot be executed on this machine: ${status.reason}; ${status.hint}`);
+}
+
+function rootfsLayer(ref: LayerRef): RootfsLayer {
+  return { key: ref.key, tar: () => layerTar(ref) };
+}
+
+/** One flag value list (`--network` may only be given once). */
+function single(flags: Record<string, string[]>, name: string): string | undefined {
+  return flags[name]?.[flags[name].length - 1];
+}
+
+/**
+ * Runs the RUN steps of one build (one platform). Call {@link runStep} from the interpreter and
+ * {@link close} when the build is over: it removes every rootfs (also files owned by
+ * subordinate ids, which a plain `rm -rf` of the work directory could not delete).
+ */
+export class RunSession {
+  private readonly byStage = new Map<number, StageRootfs>();
+  private readonly pool: StageRootfs[] = [];
+  private readonly mountRoots = new Map<string, StageRootfs>();
+  private readonly host: HostInfo = inspectHost();
+  private counter = 0;
+  private probed = false;
+
+  constructor(private readonly options: RunSessionOptions) {}
+
+  /** Every rootfs created so far (for tests and statistics). */
+  get rootfsList(): readonly StageRootfs[] {
+    return [...this.pool, ...this.mountRoots.values()];
+  }
+
+  /** The interpreter hook: runs `instruction` in `state`'s stage and returns its layer (or undefined). */
+  readonly runStep = async (
+    state: StageState,
+    instruction: RunInstruction,
+    stageLayers?: (index: number) => readonly LayerRef[] | undefined,
+  ): Promise<BuiltLayer | undefined> => {
+    const { location } = instruction;
+    if (!this.probed) {
+      await assertExecutorUsable(this.options.executor);
+      this.probed = true;
+    }
+    const config = state.config.config ?? {};
+    const workdir = config.WorkingDir || '/';
+    const env = expansionEnv(state);
+    const expand = (word: string): string => expandAt(word, env, state.host.escape, location);
+    let specs: RunMountSpec[];
+    let network: ReturnType<typeof parseNetworkFlag>;
+    try {
+      specs = (instruction.flags.mount ?? []).map((m) => parseMountFlag(m, workdir, expand));
+      network = parseNetworkFlag(single(instruction.flags, 'network'));
+      const security = single(instruction.flags, 'security');
+      if (security !== undefined && security !== 'sandbox') throw new UnsupportedError(`RUN --security=${security} is not supported`);
+    } catch (error) {
+      if (error instanceof OcibuildError && !(error instanceof DockerfileError)) throw new DockerfileError(location, error.message, { cause: error });
+      throw error;
+    }
+    const command = runCommand({ args: instruction.args, json: instruction.json, heredocs: instruction.heredocs, shell: config.Shell });
+    const rootfs = await this.rootfsFor(state);
+    await rootfs.sync(state.fs.layers.map(rootfsLayer), this.syncOptions());
+    const scratch = await fs.mkdtemp(path.join(this.options.workDir, 'run-step-'));
+    const prepared = await prepareMounts(specs, {
+      contextDir: state.host.contextDir,
+      cacheDir: this.options.cacheDir ?? defaultRunCacheDir(),
+      scratch,
+      secrets: this.options.secrets ?? {},
+      rootfsOf: (from) => this.mountRootfs(from, location, state.index, stageLayers),
+    }).catch((error: unknown) => {
+      throw error instanceof OcibuildError && !(error instanceof DockerfileError) ? new DockerfileError(location, error.message, { cause: error }) : error;
+    });
+    try {
+      const mounts: Mount[] = [...prepared.mounts];
+      if (command.script !== undefined) {
+        const file = path.join(scratch, 'heredoc-script');
+        await fs.writeFile(file, command.script.content, { mode: 0o755 });
+        await fs.chmod(file, 0o755);
+        mounts.push({ type: 'bind', source: file, target: command.script.path, readonly: true });
+      }
+      const before = rootfs.currentSnapshot();
+      const result = await this.options.executor.run({
+        rootfs: rootfs.dir,
+        argv: command.argv,
+        env: [...runEnvironment(config.Env, state.args, state.host.buildArgs), ...prepared.env],
+        workdir,
+        ...(config.User ? { user: config.User } : {}),
+        network,
+        mounts,
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+        ...(this.options.stdout ? { stdout: this.options.stdout } : {}),
+        ...(this.options.stderr ? { stderr: this.options.stderr } : {}),
+      });
+      if (result.exitCode !== 0) {
+        const tail = result.stderrTail.trim().split('\n').slice(-5).join('\n');
+        throw new DockerfileError(
+          location,
+          `RUN ${summarizeCommand(command.argv)} did not complete successfully: exit code ${result.exitCode}${tail ? `\n${tail}` : ''}`,
+        );
+      }
+      const after = takeSnapshot(rootfs.dir);
+      rootfs.rememberSnapshot(after);
+      const mapping = (await this.options.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
+      const clamp = this.options.sourceDateEpoch;
+      const entries = diffSnapshots(before, after, { mapping, ...(clamp !== undefined ? { clampMtime: new Date(clamp * 1000) } : {}) });
+      if (entries.length === 0) return undefined;
+      await ensureReadable(entries, this.host, scratch);
+      const layer = await this.options.writeLayer({ entries });
+      rootfs.markApplied(layer.descriptor.digest);
+      return layer;
+    } catch (error) {
+      // A failed step leaves the rootfs in an unknown state: the next use rebuilds it.
+      if (!(error instanceof DockerfileError)) rootfs.invalidate();
+      throw error;
+    } finally {
+      await prepared.release();
+      await fs.rm(scratch, { recursive: true, force: true }).catch(() => {});
+    }
+  };
+
+  /** Removes every rootfs this session created. */
+  async close(): Promise<void> {
+    const all = [...this.pool, ...this.mountRoots.values()];
+    this.pool.length = 0;
+    this.mountRoots.clear();
+    this.byStage.clear();
+    for (const r of all) await r.remove();
+  }
+
+  private syncOptions(): { signal?: AbortSignal; onWarning?: (m: string) => void } {
+    return { ...(this.options.signal ? { signal: this.options.signal } : {}), ...(this.options.onWarning ? { onWarning: this.options.onWarning } : {}) };
+  }
+
+  private newRootfs(kind: string): StageRootfs {
+    const r = new StageRootfs(path.join(this.options.workDir, `rootfs-${kind}-${this.counter++}`), this.host);
+    return r;
+  }
+
+  /**
+   * The stage's rootfs: its own, else one a finished stage left whose layers are a prefix of
+   * this stage's (a stage built `FROM` another continues in its directory), else a new one.
+   */
+  private async rootfsFor(state: StageState): Promise<StageRootfs> {
+    const own = this.byStage.get(state.index);
+    if (own !== undefined) return own;
+    const keys = state.fs.layers.map((l) => l.key);
+    let best: StageRootfs | undefined;
+    for (const r of this.pool) {
+      const applied = r.layers;
+      if (applied.length > keys.length || !applied.every((k, i) => keys[i] === k)) continue;
+      if (best === undefined || applied.length > best.layers.length) best = r;
+    }
+    const chosen = best ?? this.newRootfs(`stage${state.index}`);
+    if (best === undefined) this.pool.push(chosen);
+    for (const [stage, r] of this.byStage) if (r === chosen) this.byStage.delete(stage);
+    this.byStage.set(state.index, chosen);
+    return chosen;
+  }
+
+  /** A read-only rootfs of a stage or image named by `--mount=...,from=`. */
+  private async mountRootfs(
+    from: string,
+    location: RunInstruction['location'],
+    current: number,
+    stageLayers: ((index: number) => readonly LayerRef[] | undefined) | undefined,
+  ): Promise<string> {
+    const index = /^\d+$/.test(from) ? Number(from) : this.options.stageNames?.get(from.toLowerCase());
+    let layers: readonly LayerRef[] | undefined;
+    if (index !== undefined) {
+      if (index >= current) throw new DockerfileError(location, `--mount from=${from}: a stage can only mount an earlier stage`);
+      layers = stageLayers?.(index);
+      if (layers === undefined) throw new DockerfileError(location, `--mount from=${from}: that stage was not built (only stages the target needs through FROM or COPY --from are built)`);
+    } else {
+      if (this.options.imageLayers === undefined) throw new DockerfileError(location, `--mount from=${from}: no such stage`);
+      layers = await this.options.imageLayers(from);
+    }
+    const key = layers.map((l) => l.key).join(',');
+    let r = this.mountRoots.get(key);
+    if (r === undefined) {
+      r = this.newRootfs('mount');
+      this.mountRoots.set(key, r);
+    }
+    await r.sync(layers.map(rootfsLayer), this.syncOptions());
+    return r.dir;
+  }
+}
+
+/** Build options RUN reads (a subset of `BuildOptions`). */
+export interface RunBuildOptions {
+  /** The RUN executor; default `linuxExecutor()`. */
+  executor?: Executor;
+  /** Secrets for `RUN --mount=type=secret`, by id. */
+  secrets?: Readonly<Record<string, SecretSource>>;
+  /** The build cache; its `dir` also holds `run-cache/`. */
+  cache?: { dir?: string } | false;
+  /** SOURCE_DATE_EPOCH override in seconds. */
+  sourceDateEpoch?: number;
+  /** Aborts the build. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Creates the RUN session of one platform's Dockerfile build. When a stage the target needs
+ * contains RUN, the executor is probed first, so an unusable machine fails before any work
+ * with an {@link UnsupportedError} that says why and what to enable; without RUN nothing is probed.
+ */
+export async function createRunSession(options: RunBuildOptions, host: InterpreterHost, graph: StageGraph): Promise<RunSession> {
+  const executor = options.executor ?? linuxExecutor();
+  if (graphNeedsRun(graph)) await assertExecutorUsable(executor);
+  const names = new Map<string, number>();
+  for (const stage of graph.stages) if (stage.name !== undefined) names.set(stage.name, stage.index);
+  const cacheRoot = options.cache !== false && options.cache?.dir !== undefined ? path.join(options.cache.dir, 'run-cache') : defaultRunCacheDir();
+  const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
+  return new RunSession({
+    executor,
+    workDir: host.workDir,
+    cacheDir: cacheRoot,
+    writeLayer: (spec) => host.writeLayer(spec),
+    imageLayers: async (reference) => (await host.openImage(reference, host.platform)).layers,
+    stageNames: names,
+    ...(options.secrets ? { secrets: options.secrets } : {}),
+    ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
