@@ -74,7 +74,14 @@ async function readCapped(response: RegistryResponse, what: string): Promise<Uin
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks);
+  // A plain Uint8Array, not a Buffer: callers compare and store these bytes as they are.
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /**
