@@ -77,7 +77,8 @@ export function apiHostOf(registry: string): string {
 
 /** True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port. */
 export function isLoopback(host: string): boolean {
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  // `[::1]:5000`, bare `::1` (more than one colon: no port), or `name:port`.
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.split(':').length > 2 ? host : host.replace(/:\d+$/, '');
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
