@@ -36,6 +36,12 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Aut
     while (i < text.length && TOKEN_CHAR.test(text[i]!)) i++;
     return text.slice(start, i);
   };
+  // Unquoted values should be tokens, but some servers send URLs bare: read up to a comma or space.
+  const readBare = () => {
+    const start = i;
+    while (i < text.length && text[i] !== ',' && text[i] !== ' ' && text[i] !== '\t') i++;
+    return text.slice(start, i);
+  };
   const readQuoted = () => {
     // At the opening quote.
     i++;
@@ -68,7 +74,7 @@ export function parseWwwAuthenticate(header: string | string[] | undefined): Aut
       // A parameter of the current challenge.
       i++;
       skipSpaces();
-      const value = text[i] === '"' ? readQuoted() : readToken();
+      const value = text[i] === '"' ? readQuoted() : readBare();
       current.params[token.toLowerCase()] = value;
       continue;
     }
