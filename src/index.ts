@@ -25,7 +25,7 @@ export { verifyStream, readAll } from './image/verify.ts';
 export { buildImage, type BuildOptions, type BuildResult, type BuildStats, type BuildEvent } from './build/index.ts';
 export type { ConfigOptions } from './build/config.ts';
 export type { RegistryOptions, TransportOptions } from './build/targets.ts';
-export { openSource, openDestination, registryClientFor, type Destination } from './build/targets.ts';
+export { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination } from './build/targets.ts';
 export * from './dockerfile/index.ts';
 export * from './cache/index.ts';
 export * from './presets/index.ts';

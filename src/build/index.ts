@@ -17,7 +17,7 @@ import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { Transport } from '../transports/types.ts';
-import { openSource, openDestination, type TransportOptions } from './targets.ts';
+import { openSource, openDestination, releaseRegistryClient, type TransportOptions } from './targets.ts';
 import { basePlatforms } from './base.ts';
 import type { ConfigOptions } from './config.ts';
 import { assembleImage, type AssembledImage } from './assemble.ts';
@@ -227,6 +227,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     return out;
   } finally {
     await base?.transport.close?.();
+    await releaseRegistryClient(options);
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }
 }

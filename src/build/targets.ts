@@ -62,6 +62,13 @@ export function registryClientFor(options: TransportOptions): RegistryClient {
   return client;
 }
 
+/** Closes the client {@link registryClientFor} created for these options, if any (a given client stays open). */
+export async function releaseRegistryClient(options: TransportOptions): Promise<void> {
+  const client = clients.get(options);
+  clients.delete(options);
+  await client?.close();
+}
+
 function transportFor(target: Target, options: TransportOptions): Transport {
   return openTarget(target, { registry: (ref) => registryTransport(ref, registryClientFor(options)) });
 }

@@ -7,6 +7,7 @@ import { append } from './append.ts';
 import { node } from './node.ts';
 import { warm } from './warm.ts';
 import { build } from './build.ts';
+import { copy, inspect, tags } from './registry.ts';
 
 /** Every command, in help order. */
-export const commands: Command[] = [build, append, node, warm];
+export const commands: Command[] = [build, append, node, warm, copy, inspect, tags];

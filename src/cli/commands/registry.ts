@@ -1,0 +1,154 @@
+/**
+ * `ocibuild copy`, `ocibuild inspect` and `ocibuild tags`: skopeo-like commands over the
+ * transports and the registry client.
+ * @module
+ */
+import {
+  copyImage,
+  hostPlatform,
+  selectManifest,
+  openDestination,
+  openSource,
+  parseConfig,
+  parseManifest,
+  parsePlatform,
+  parseReference,
+  readAll,
+  registryClientFor,
+  releaseRegistryClient,
+  type TransportOptions,
+} from '../../index.ts';
+import { parseFlags, str, UsageError, type Command } from '../util.ts';
+import { registryFlags, registryOptions } from './shared.ts';
+
+const common = `
+  --insecure-registry H    allow plain HTTP to host H (repeatable)
+  --ca FILE                extra CA certificate (PEM)
+  --skip-tls-verify        do not verify TLS certificates
+  --creds USER:PASS        registry credentials`;
+
+async function withClient<T>(options: TransportOptions, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    await releaseRegistryClient(options);
+  }
+}
+
+/** `ocibuild copy SRC DST`. */
+export const copy: Command = {
+  name: 'copy',
+  summary: 'copy an image between registries, OCI layouts and docker-archives',
+  help: `Usage: ocibuild copy SRC DST [--platform P|all]
+
+Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
+reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Prints the digest.
+
+  --platform OS/ARCH|all   copy only these platforms (repeatable)${common}`,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, ...registryFlags });
+    if (positionals.length !== 2) throw new UsageError('expected SRC and DST');
+    const [srcText, dstText] = positionals as [string, string];
+    const options: TransportOptions = registryOptions(values);
+    const platforms = ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(','));
+    return withClient(options, async () => {
+      const src = openSource(srcText, options);
+      const dst = openDestination(dstText, options);
+      try {
+        const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
+          ...(platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
+        });
+        io.out(result.digest);
+      } finally {
+        await src.transport.close?.();
+      }
+      return 0;
+    });
+  },
+};
+
+/** `ocibuild inspect REF`. */
+export const inspect: Command = {
+  name: 'inspect',
+  summary: 'show an image manifest or config',
+  help: `Usage: ocibuild inspect REF [--raw | --config]
+
+Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], docker-archive:PATH).
+
+  --raw                    print the manifest or index exactly as stored
+  --config                 print the image config
+  --platform OS/ARCH       platform to show from an index${common}`,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
+    if (positionals.length !== 1) throw new UsageError('expected one REF');
+    const options: TransportOptions = registryOptions(values);
+    return withClient(options, async () => {
+      const src = openSource(positionals[0] as string, options);
+      try {
+        const top = await src.transport.getManifest(src.reference ?? '');
+        if (values.raw) {
+          io.out(new TextDecoder().decode(top.bytes));
+          return 0;
+        }
+        let parsed = parseManifest(top);
+        const wanted = str(values, 'platform');
+        if (parsed.kind === 'index' && (values.config || wanted)) {
+          const child = selectManifest(parsed.index, wanted ? parsePlatform(wanted) : hostPlatform());
+          if (!child) throw new UsageError(`no manifest for platform ${wanted ?? 'of this host'} in the index`);
+          parsed = parseManifest(await src.transport.getManifest(child.digest), child.mediaType);
+        }
+        if (parsed.kind === 'index') {
+          io.out(JSON.stringify({ Digest: top.digest, MediaType: top.mediaType, Manifests: parsed.index.manifests }, null, 2));
+          return 0;
+        }
+        const config = parseConfig(await readAll(await src.transport.getBlob(parsed.manifest.config)));
+        if (values.config) {
+          io.out(JSON.stringify(config, null, 2));
+          return 0;
+        }
+        io.out(
+          JSON.stringify(
+            {
+              Digest: parsed.raw.digest,
+              MediaType: parsed.raw.mediaType,
+              Created: config.created,
+              Architecture: config.architecture,
+              Os: config.os,
+              ...(config.variant ? { Variant: config.variant } : {}),
+              Layers: parsed.manifest.layers.map((l) => l.digest),
+              Env: config.config?.Env ?? [],
+              Entrypoint: config.config?.Entrypoint ?? null,
+              Cmd: config.config?.Cmd ?? null,
+              Labels: config.config?.Labels ?? {},
+            },
+            null,
+            2,
+          ),
+        );
+        return 0;
+      } finally {
+        await src.transport.close?.();
+      }
+    });
+  },
+};
+
+/** `ocibuild tags REPO`. */
+export const tags: Command = {
+  name: 'tags',
+  summary: 'list the tags of a registry repository',
+  help: `Usage: ocibuild tags REPO
+
+Lists the tags of REPO (host/repository), one per line.${common}`,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { ...registryFlags });
+    if (positionals.length !== 1) throw new UsageError('expected one REPO');
+    const ref = parseReference((positionals[0] as string).replace(/^docker:\/\//, ''));
+    const options: TransportOptions = registryOptions(values);
+    return withClient(options, async () => {
+      const list = await registryClientFor(options).listTags({ registry: ref.registry, repository: ref.repository });
+      for (const tag of list) io.out(tag);
+      return 0;
+    });
+  },
+};
