@@ -53,7 +53,9 @@ function sniffMediaType(bytes: Uint8Array): string {
 }
 
 function manifestPath(repo: RepositoryLocation, reference: string): string {
-  return `${repositoryPath(repo)}/manifests/${encodeURIComponent(reference)}`;
+  // Tags and digests need no escaping (`sha256:` stays readable in logs, as Docker sends it).
+  const safe = /^[A-Za-z0-9_.:+=-]+$/.test(reference) ? reference : encodeURIComponent(reference);
+  return `${repositoryPath(repo)}/manifests/${safe}`;
 }
 
 async function readCapped(response: RegistryResponse, what: string): Promise<Uint8Array> {

@@ -50,13 +50,14 @@ export interface TestImage {
 
 /** Makes a distinct small image per seed (`layerBytes` pads the layer to roughly that size). */
 export function makeImage(seed: string, layerBytes = 1000, mediaTypes: 'oci' | 'docker' = 'oci'): TestImage {
-  // Incompressible-ish content so the gzip size tracks layerBytes.
-  const content = Buffer.alloc(layerBytes);
-  let x = [...seed].reduce((a, c) => a * 31 + c.charCodeAt(0), 7) >>> 0;
-  for (let i = 0; i < content.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    content[i] = x >>> 24;
+  // Incompressible content (a hash chain) so the gzip size tracks layerBytes.
+  const blocks: Buffer[] = [];
+  let block = createHash('sha256').update(seed).digest();
+  for (let filled = 0; filled < layerBytes; filled += block.length) {
+    blocks.push(block);
+    block = createHash('sha256').update(block).digest();
   }
+  const content = Buffer.concat(blocks).subarray(0, layerBytes);
   const tar = tarOf(`file-${seed}.bin`, content);
   const layer = new Uint8Array(gzipSync(tar));
   const docker = mediaTypes === 'docker';
