@@ -65,8 +65,11 @@ interface CaseSpec {
   /** Corrections to buildah's result where it differs from Docker/BuildKit. */
   fixes?: {
     why: string;
-    tree?: Record<string, Partial<Omit<TreeEntry, 'mode'>> & { mode?: string; remove?: boolean }>;
+    /** Entries to set (mode in octal, `content` as text) or `remove`. */
+    tree?: Record<string, Partial<Omit<TreeEntry, 'mode'>> & { mode?: string; remove?: boolean; content?: string }>;
+    /** Config fields to set. */
     config?: Record<string, unknown>;
+    /** The history pattern (L=layer, E=empty_layer) BuildKit gives. */
     layers?: string;
   };
 }
@@ -157,9 +160,14 @@ function applyFixes(spec: CaseSpec, tree: TreeEntry[], config: ImageConfigJson):
       byPath.delete(p);
       continue;
     }
-    const { mode, remove: _remove, ...rest } = fix;
+    const { mode, remove: _remove, content, ...rest } = fix;
     const old = byPath.get(p) ?? ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 } as TreeEntry);
-    byPath.set(p, { ...old, ...rest, ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) });
+    const entry: TreeEntry = { ...old, ...rest, ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) };
+    if (content !== undefined) {
+      entry.size = Buffer.byteLength(content);
+      entry.sha256 = createHash('sha256').update(content).digest('hex');
+    }
+    byPath.set(p, entry);
   }
   const fixed = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { tree: fixed, config: { ...config, config: { ...config.config, ...fixes.config } } };

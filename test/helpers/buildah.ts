@@ -157,10 +157,52 @@ export async function buildahBuild(options: BuildahBuildOptions): Promise<Builda
 
 const memo = new Map<string, Promise<BuildahResult>>();
 
+/** Hashes a directory tree (paths, types, modes, contents, link targets) for cache keys. */
+async function hashTree(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  const walk = async (full: string, rel: string): Promise<void> => {
+    const st = await fs.lstat(full);
+    hash.update(`${rel}\0${st.mode}\0`);
+    if (st.isSymbolicLink()) hash.update(await fs.readlink(full));
+    else if (st.isFile()) hash.update(await fs.readFile(full));
+    else if (st.isDirectory()) for (const name of (await fs.readdir(full)).sort()) await walk(path.join(full, name), `${rel}/${name}`);
+    hash.update('\0');
+  };
+  await walk(dir, '');
+  return hash.digest('hex');
+}
+
+/** The on-disk cache key of a build: everything that can change buildah's result. */
+async function diskKey(options: Omit<BuildahBuildOptions, 'workDir'>): Promise<string> {
+  const { contextDir, baseLayout, ...rest } = options;
+  const parts = [buildahVersion() ?? '', JSON.stringify(rest), await hashTree(contextDir)];
+  if (baseLayout) parts.push(await fs.readFile(path.join(baseLayout.layoutPath, 'index.json'), 'utf8'), baseLayout.tag);
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
+}
+
+async function buildThroughDiskCache(options: Omit<BuildahBuildOptions, 'workDir'>, workDir: string, cacheDir: string): Promise<BuildahResult> {
+  const entry = path.join(cacheDir, await diskKey(options));
+  const tag = options.tag ?? 'latest';
+  try {
+    await fs.access(path.join(entry, 'index.json'));
+    return { layoutPath: entry, tag, dockerTag: `${tag}-docker`, workDir, log: `(from ${entry})` };
+  } catch {
+    // Not cached yet.
+  }
+  const result = await buildahBuild({ ...options, workDir });
+  await fs.mkdir(cacheDir, { recursive: true });
+  const staging = `${entry}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await fs.cp(result.layoutPath, staging, { recursive: true });
+  await fs.rename(staging, entry).catch(async () => fs.rm(staging, { recursive: true, force: true }));
+  return result;
+}
+
 /**
- * {@link buildahBuild} memoised per process on the options,
- * so several tests comparing against one fixture build it once. Failures are memoised too:
- * a fixture buildah rejects is rejected for every caller.
+ * {@link buildahBuild} memoised per process on the options, so several tests comparing
+ * against one fixture build it once. Failures are memoised too: a fixture buildah rejects is
+ * rejected for every caller. When `OCIBUILD_BUILDAH_CACHE` names a directory, results are also
+ * kept there across runs, keyed on the buildah version, the options, the context's contents
+ * and the base's index.json (for quick iteration; CI runs without it).
  */
 export function cachedBuildahBuild(options: Omit<BuildahBuildOptions, 'workDir'> & { workRoot: string }): Promise<BuildahResult> {
   const { workRoot, ...rest } = options;
@@ -168,7 +210,8 @@ export function cachedBuildahBuild(options: Omit<BuildahBuildOptions, 'workDir'>
   let result = memo.get(key);
   if (result === undefined) {
     const dir = path.join(workRoot, 'buildah-' + createHash('sha256').update(key).digest('hex').slice(0, 16));
-    result = buildahBuild({ ...rest, workDir: dir });
+    const cacheDir = process.env.OCIBUILD_BUILDAH_CACHE;
+    result = cacheDir ? buildThroughDiskCache(rest, dir, cacheDir) : buildahBuild({ ...rest, workDir: dir });
     memo.set(key, result);
     // Keep the rejection observed so an unused memo entry never crashes the process.
     result.catch(() => {});
