@@ -1,0 +1,183 @@
+/**
+ * Benchmark: the Node preset on a generated app (~40 MB / ~3,000-file node_modules, 200 source
+ * files) against a fresh local registry: cold build+push, no-change rebuild, one-file rebuild,
+ * side by side in the same run with `buildah bud` (vfs, chroot, an equivalent Dockerfile with
+ * COPY steps, `--layers`) + `buildah push`, and `containerify` when `npm exec` can install it.
+ *
+ * Run: `npm run bench -- node-app`. `BENCH_QUICK=1` makes the app ~10x smaller. Each ocibuild
+ * build runs in a child process so its peak RSS is its own; the table shows the build time
+ * measured inside that process and the whole process time (startup and TypeScript loading
+ * included). Peers run under `/usr/bin/time -f %M`.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTree, prng, textLike } from './lib/data.ts';
+import { startRegistry } from '../test/helpers/registry.ts';
+import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(SELF), '..');
+const CHILD = 'OCIBUILD_BENCH_NODE_CHILD';
+const QUICK = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
+
+if (process.env[CHILD]) {
+  // Child: one build, reported as JSON on stdout.
+  const { nodeApp, buildImage } = await import('../src/index.ts');
+  const [dir, from, to, cacheDir] = JSON.parse(process.env[CHILD]) as string[];
+  // Loading the TypeScript sources through tsx costs ~60 MB of peak RSS by itself; report it.
+  const loadRssMb = process.resourceUsage().maxRSS / 1024;
+  const started = performance.now();
+  const options = await nodeApp(dir as string, { from, to, cache: { dir: cacheDir as string } });
+  const presetSeconds = (performance.now() - started) / 1000;
+  const result = await buildImage(options);
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(JSON.stringify({ seconds, presetSeconds, digest: result.digest, stats: result.stats, rssMb: process.resourceUsage().maxRSS / 1024, loadRssMb }) + '\n');
+  process.exit(0);
+}
+
+interface Timed {
+  stdout: string;
+  stderr: string;
+  seconds: number;
+  peakRssMb: number;
+  code: number;
+}
+
+async function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
+  const hasTime = existsSync('/usr/bin/time');
+  const [command, ...args] = hasTime ? ['/usr/bin/time', '-f', 'BENCH_TIME %e %M', ...argv] : argv;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command as string, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      const match = /BENCH_TIME ([\d.]+) (\d+)/.exec(stderr);
+      resolve({ stdout, stderr, seconds, peakRssMb: match ? Number(match[2]) / 1024 : NaN, code: code ?? 1 });
+    });
+  });
+}
+
+function must(r: Timed, what: string): Timed {
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+/** Generates the app: node_modules (with a v3 lockfile listing every package as production) and src/. */
+async function makeApp(dir: string): Promise<{ files: number; bytes: number }> {
+  const files = QUICK ? 300 : 3000;
+  const bytes = QUICK ? 4_000_000 : 40_000_000;
+  const total = await makeTree(dir, { files, bytes });
+  const packages: Record<string, unknown> = { '': { name: 'bench-app', version: '1.0.0' } };
+  for (const name of await fs.readdir(path.join(dir, 'node_modules'))) {
+    packages[`node_modules/${name}`] = { version: '1.0.0' };
+    await fs.writeFile(path.join(dir, 'node_modules', name, 'package.json'), JSON.stringify({ name, version: '1.0.0' }));
+  }
+  await fs.writeFile(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'bench-app', lockfileVersion: 3, requires: true, packages }, null, 2));
+  await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', main: 'src/index.js' }, null, 2));
+  const rand = prng(9);
+  await fs.mkdir(path.join(dir, 'src'), { recursive: true });
+  for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, 'src', i === 0 ? 'index.js' : `m${i}.js`), textLike(2000 + Math.floor(rand() * 6000), rand));
+  await fs.writeFile(
+    path.join(dir, 'Dockerfile.bench'),
+    'ARG BASE\nFROM $BASE\nWORKDIR /app\nCOPY node_modules /app/node_modules\nCOPY package.json /app/\nCOPY src /app/src\nENV NODE_ENV=production\nENTRYPOINT ["node", "/app/src/index.js"]\n',
+  );
+  return { files: files + 200, bytes: total };
+}
+
+async function editOneFile(dir: string, round: number): Promise<void> {
+  await fs.appendFile(path.join(dir, 'src', 'm7.js'), `\n// edit ${round}\n`);
+}
+
+interface Row {
+  scenario: string;
+  ocibuild?: { seconds: number; presetSeconds: number; processSeconds: number; rssMb: number; loadRssMb: number; built: number; cached: number; uploaded: number };
+  buildah?: { seconds: number; rssMb: number };
+  containerify?: { seconds: number; rssMb: number };
+}
+
+const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-node-'));
+const registry = await startRegistry();
+try {
+  const base = await buildBusyboxLayout(path.join(tmp, 'busybox'));
+  await pushLayoutToRegistry(base.layoutPath, base.tag, registry.host, 'base/busybox');
+  const from = `${registry.host}/base/busybox:latest`;
+  const app = path.join(tmp, 'app');
+  const made = await makeApp(app);
+  console.log(`app: ${made.files} files, ${(made.bytes / 1e6).toFixed(1)} MB in node_modules${QUICK ? ' (quick)' : ''}; registry ${registry.host}`);
+  const rows: Row[] = [{ scenario: 'cold build+push' }, { scenario: 'no-change rebuild' }, { scenario: 'one-file rebuild' }];
+
+  // ocibuild
+  const cacheDir = path.join(tmp, 'ocibuild-cache');
+  for (const [i, row] of rows.entries()) {
+    if (i === 2) await editOneFile(app, 1);
+    const env = { ...process.env, [CHILD]: JSON.stringify([app, from, `${registry.host}/ocibuild/app:1`, cacheDir]) };
+    const r = must(await timed([process.execPath, '--import', 'tsx', SELF], { env }), `ocibuild ${row.scenario}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; presetSeconds: number; loadRssMb: number; rssMb: number; stats: { layersBuilt: number; layersCached: number; blobsUploaded: number } };
+    row.ocibuild = {
+      seconds: out.seconds,
+      presetSeconds: out.presetSeconds,
+      loadRssMb: out.loadRssMb,
+      processSeconds: r.seconds,
+      rssMb: Number.isNaN(r.peakRssMb) ? out.rssMb : r.peakRssMb,
+      built: out.stats.layersBuilt,
+      cached: out.stats.layersCached,
+      uploaded: out.stats.blobsUploaded,
+    };
+  }
+
+  // buildah (same edit sequence on a fresh copy of the app)
+  const hasBuildah = (await timed(['buildah', '--version']).catch(() => undefined))?.code === 0;
+  if (hasBuildah) {
+    await editOneFile(app, 2); // keep the trees comparable: buildah's third round also sees a new edit
+    const storage = ['--storage-driver', 'vfs', '--root', path.join(tmp, 'buildah-root'), '--runroot', path.join(tmp, 'buildah-run')];
+    for (const [i, row] of rows.entries()) {
+      if (i === 2) await editOneFile(app, 3);
+      const bud = must(
+        await timed(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-f', 'Dockerfile.bench', '-t', 'bench-app', '.'], { cwd: app }),
+        `buildah bud ${row.scenario}`,
+      );
+      const push = must(await timed(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-app', `docker://${registry.host}/buildah/app:1`]), 'buildah push');
+      row.buildah = { seconds: bud.seconds + push.seconds, rssMb: Math.max(bud.peakRssMb, push.peakRssMb) };
+    }
+  }
+
+  // containerify (no cache of its own: every round is a full build)
+  const containerify = ['npm', 'exec', '--yes', 'containerify@4.1.0', '--'];
+  const probe = await timed([...containerify, '--version']).catch(() => undefined);
+  if (probe?.code === 0) {
+    const folder = path.join(tmp, 'containerify-app');
+    await fs.cp(app, folder, { recursive: true, verbatimSymlinks: true });
+    for (const row of rows) {
+      const r = await timed([...containerify, '--registry', `http://${registry.host}/v2/`, '--fromImage', 'base/busybox:latest', '--toImage', 'containerify/app:1', '--folder', folder, '--allowNoPushAuth', '--setTimeStamp', '1970-01-01T00:00:00Z']);
+      if (r.code === 0) row.containerify = { seconds: r.seconds, rssMb: r.peakRssMb };
+    }
+  } else {
+    console.log('containerify: not installable here, skipped');
+  }
+
+  const f = (n: number | undefined, d = 2): string => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
+  console.log('');
+  console.log('| scenario | ocibuild build s (preset) | ocibuild process s | layers built/cached | blobs uploaded | ocibuild RSS MB (after load) | buildah s | ratio (build) | ratio (process) | buildah RSS MB | containerify s |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const o = r.ocibuild;
+    const b = r.buildah;
+    console.log(
+      `| ${r.scenario} | ${f(o?.seconds)} (${f(o?.presetSeconds)}) | ${f(o?.processSeconds)} | ${o ? `${o.built}/${o.cached}` : '-'} | ${o?.uploaded ?? '-'} | ${f(o?.rssMb, 0)} (${f(o?.loadRssMb, 0)}) | ${f(b?.seconds)} | ${o && b ? f(o.seconds / b.seconds) : '-'}x | ${o && b ? f(o.processSeconds / b.seconds) : '-'}x | ${f(b?.rssMb, 0)} | ${f(r.containerify?.seconds)} |`,
+    );
+  }
+  console.log('\ntargets: cold <= 0.5x buildah, one-file <= 0.15x, ocibuild peak RSS < 150 MB');
+} finally {
+  await registry.stop();
+  await fs.rm(tmp, { recursive: true, force: true });
+}
