@@ -109,8 +109,8 @@ export async function archiveItem(file: string, name: string, workDir: string, l
       if (header.type === 'directory') nodes.push({ ...meta, type: 'directory' });
       else if (header.type === 'symlink') nodes.push({ ...meta, type: 'symlink', linkname: header.linkname ?? '' });
       else if (header.type === 'link') {
-        const target = files.get(memberPath(header.linkname ?? ''));
-        if (target !== undefined) nodes.push({ ...meta, type: 'file', content: { kind: 'host', path: target } });
+        const target = memberPath(header.linkname ?? '');
+        if (files.has(target)) nodes.push({ ...meta, type: 'hardlink', linkname: target });
       } else if (header.type === 'file' || header.type === 'contiguous-file') {
         const host = tempFile(workDir, 'add-entry');
         await pipeline(Readable.from(body), createWriteStream(host, { mode: 0o600 }));

@@ -25,15 +25,15 @@ export type NodeContent = { kind: 'host'; path: string } | { kind: 'bytes'; data
 export interface SourceNode {
   /** Path relative to the item root (`''` for a single-file item). */
   rel: string;
-  /** Node type. */
-  type: 'file' | 'directory' | 'symlink';
+  /** Node type; a `hardlink` names another node of the same item (`linkname`, item-relative). */
+  type: 'file' | 'directory' | 'symlink' | 'hardlink';
   /** Permission bits. */
   mode: number;
   /** Owner as the source has it (0 for the build context). */
   uid: number;
   /** Group as the source has it. */
   gid: number;
-  /** Symlink target. */
+  /** Symlink target, or the item-relative path a hardlink points to. */
   linkname?: string;
   /** File content. */
   content?: NodeContent;
@@ -227,7 +227,10 @@ export async function collectFsSources(words: readonly string[], fs: StageFilesy
           const rel = e.path.slice(prefix.length);
           if (excluded?.matches(rel)) continue;
           const node = fsNode(e, rel);
-          if (node) nodes.push(node);
+          // A hardlink to a file inside the copied tree stays a hardlink (BuildKit keeps link groups).
+          if (node && e.type === 'hardlink' && e.linkname !== undefined && e.linkname.startsWith(prefix)) {
+            nodes.push({ rel, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: e.linkname.slice(prefix.length) });
+          } else if (node) nodes.push(node);
         }
         items.push({ kind: 'tree', name, root: { rel: '', type: 'directory', mode: entry.mode, uid: entry.uid, gid: entry.gid }, nodes, ...extra });
       } else {
@@ -288,21 +291,23 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
     }
   }
   const byPath = new Map<string, LayerEntry>();
+  const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
   const ids = (n: SourceNode) => ({ uid: owner?.uid ?? n.uid, gid: owner?.gid ?? n.gid });
-  const put = (p: string, n: SourceNode): void => {
-    const meta = { ...ids(n), mode: n.type === 'symlink' ? 0o777 : (chmod ?? n.mode) };
+  const put = (p: string, n: SourceNode, base = '', isRoot = false): void => {
+    const meta = { ...ids(n), mode: n.type === 'symlink' ? 0o777 : isRoot ? n.mode : (chmod ?? n.mode) };
     if (p === '') return;
     if (n.type === 'directory') byPath.set(p, { type: 'directory', path: p, ...meta });
+    else if (n.type === 'hardlink') byPath.set(p, { type: 'hardlink', path: p, target: join(base, n.linkname ?? ''), ...meta });
     else if (n.type === 'symlink') byPath.set(p, { type: 'symlink', path: p, target: n.linkname ?? '', ...meta });
     else byPath.set(p, { type: 'file', path: p, source: contentOf(n, options.extracted), ...meta });
   };
-  const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
   for (const item of items) {
     if (item.kind === 'tree') {
       const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
       const existing = destFs && base !== '' ? await destFs.lookup(base) : undefined;
-      if (base !== '' && existing?.type !== 'directory' && item.root) put(base, item.root);
-      for (const n of item.nodes) put(join(base, n.rel), n);
+      // A destination directory the copy creates takes the source directory's metadata, not --chmod.
+      if (base !== '' && existing?.type !== 'directory' && item.root) put(base, item.root, '', true);
+      for (const n of item.nodes) put(join(base, n.rel), n, base);
     } else {
       const node = item.nodes[0] as SourceNode;
       const target = item.parentsRel !== undefined ? join(dest, item.parentsRel) : destIsDir ? join(dest, item.name) : dest;
@@ -310,8 +315,37 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
       put(target, node);
     }
   }
+  orderHardlinks(byPath);
   await addParents(byPath, destFs, owner);
   return [...byPath.values()];
+}
+
+/**
+ * Layers are written in path order, and a hardlink must come after the file it names: in each
+ * link group the first path (by bytes) holds the content and the others link to it.
+ */
+function orderHardlinks(byPath: Map<string, LayerEntry>): void {
+  const groups = new Map<string, string[]>();
+  for (const e of byPath.values()) {
+    if (e.type !== 'hardlink') continue;
+    const target = byPath.get(e.target);
+    if (target?.type !== 'file') {
+      byPath.delete(e.path);
+      continue;
+    }
+    groups.set(e.target, [...(groups.get(e.target) ?? []), e.path]);
+  }
+  for (const [target, links] of groups) {
+    const file = byPath.get(target);
+    if (file?.type !== 'file') continue;
+    const all = [target, ...links].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const first = all[0] as string;
+    if (first === target) continue;
+    const firstEntry = byPath.get(first) as LayerEntry & { uid?: number; gid?: number; mode?: number };
+    byPath.set(first, { ...file, path: first });
+    byPath.set(target, { type: 'hardlink', path: target, target: first, uid: firstEntry.uid ?? 0, gid: firstEntry.gid ?? 0, mode: file.mode ?? 0o644 });
+    for (const link of links) if (link !== first) byPath.set(link, { ...(byPath.get(link) as LayerEntry), target: first } as LayerEntry);
+  }
 }
 
 function contentOf(n: SourceNode, extracted: ReadonlyMap<string, string>): string | Uint8Array {
