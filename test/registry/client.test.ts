@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/index.ts';
 import { registryTransport } from '../../src/transports/registry.ts';
 import { startRegistry, stopAll, type TestRegistry } from '../helpers/registry.ts';
@@ -36,6 +37,9 @@ describe('registry client against docker-registry (anonymous)', () => {
     assert.deepEqual(byTag.bytes, image.manifest.bytes);
     assert.deepEqual(await collect(await t.getBlob(image.layerDescriptor)), image.layer);
     assert.deepEqual(await collect(await t.getBlob(image.configDescriptor)), image.config);
+    // skopeo reads what we pushed, byte for byte.
+    const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/tests/anon:v1`]);
+    assert.deepEqual(new Uint8Array(raw), image.manifest.bytes);
     await assert.rejects(t.getManifest('absent'), isCode('ERR_NOT_FOUND'));
     const missing = describeBytes(encoder.encode('never pushed'), 'application/octet-stream');
     await assert.rejects(async () => collect(await t.getBlob(missing)), isCode('ERR_NOT_FOUND'));
