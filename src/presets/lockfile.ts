@@ -39,8 +39,8 @@ interface NpmLockPackage {
 
 /** Never shipped: tool caches and npm's hidden lockfile (it lists the left-out dev packages). */
 function alwaysDropped(rel: string): boolean {
-  const base = rel.slice(rel.lastIndexOf('/') + 1);
-  if (base === '.cache' && rel.includes('node_modules/')) return true;
+  const segs = rel.split('/');
+  if (segs.some((s, i) => s === '.cache' && segs[i - 1] === 'node_modules')) return true;
   return rel === 'node_modules/.package-lock.json';
 }
 
