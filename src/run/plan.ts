@@ -178,14 +178,17 @@ export function buildEnv(env: string[], user: ExecUser): string[] {
 function commandLine(options: RunOptions, ctx: PlanContext, rootfs: string, sh: boolean): string[] {
   const { host, user } = ctx;
   const env = [host.tools.env ?? 'env', '-i', ...buildEnv(options.env, user)];
-  if (user.groups.length > 0 && sh && host.tools.chroot !== undefined) {
+  // Docker, BuildKit and buildah give a non-root user its primary gid as a supplementary group
+  // too (the 2023 "supplementary groups are not set up properly" fixes), so `id` lists it.
+  const groups = user.uid === 0 && user.gid === 0 ? user.groups : [user.gid, ...user.groups.filter((g) => g !== user.gid)];
+  if (groups.length > 0 && sh && host.tools.chroot !== undefined) {
     // util-linux `unshare --setgid` drops supplementary groups; coreutils chroot can set them but
     // always starts in `/`, so the image's own sh changes to the workdir.
     return [
       ...env,
       host.tools.chroot,
       `--userspec=${user.uid}:${user.gid}`,
-      `--groups=${user.groups.join(',')}`,
+      `--groups=${groups.join(',')}`,
       rootfs,
       '/bin/sh',
       '-c',
