@@ -157,7 +157,7 @@ export async function headManifest(
   return { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.byteLength };
 }
 
-/** What {@link putManifest} did. */
+/** What `RegistryClient.putManifest` did. */
 export interface PutManifestResult {
   /** Digest of the manifest. */
   digest: string;
@@ -208,7 +208,7 @@ export async function putManifest(
   return { digest: manifest.digest, skipped: false };
 }
 
-/** Options of {@link listTags}. */
+/** Options of `RegistryClient.listTags`. */
 export interface ListTagsOptions extends RequestOptions {
   /** Page size asked for with `n` (the registry may send fewer). */
   pageSize?: number;
@@ -254,7 +254,7 @@ export async function listTags(ctx: OperationContext, repo: RepositoryLocation, 
   return tags;
 }
 
-/** Options of {@link listReferrers}. */
+/** Options of `RegistryClient.listReferrers`. */
 export interface ReferrersOptions extends RequestOptions {
   /** Only referrers of this artifact type. */
   artifactType?: string;

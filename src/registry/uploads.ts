@@ -25,7 +25,7 @@ import {
   type TransferOptions,
 } from './operation.ts';
 
-/** Options of {@link putBlob}. */
+/** Options of `RegistryClient.putBlob`. */
 export interface PutBlobOptions extends TransferOptions {
   /** Try to mount the blob from this repository of the same registry first. */
   mountFrom?: string;
