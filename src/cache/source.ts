@@ -17,6 +17,8 @@ export interface CachedSourceOptions {
   offline?: boolean;
   /** Name tags are recorded under (default the inner transport's description). */
   name?: string;
+  /** Close the inner transport on `close()` (default true). */
+  closeInner?: boolean;
 }
 
 /**
@@ -86,7 +88,7 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
       return inner.putBlob(descriptor, body, opts);
     },
     async close() {
-      await inner.close?.();
+      if (options.closeInner !== false) await inner.close?.();
     },
   };
   // Offline, no mount is attempted from the source's registry: it may be unreachable.

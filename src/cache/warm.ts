@@ -41,7 +41,7 @@ export interface WarmResult {
  */
 export async function warmCache(source: Transport, reference: string, name: string, cache: LocalCache, options: WarmCacheOptions = {}): Promise<WarmResult> {
   const signal = options.signal ? { signal: options.signal } : {};
-  const cached = cachedSource({ ...source, close: async () => {} }, cache, { name });
+  const cached = cachedSource(source, cache, { name, closeInner: false });
   const top = parseManifest(await cached.getManifest(reference, signal));
   const result: WarmResult = { digest: top.raw.digest, platforms: [], blobsFetched: 0, blobsCached: 0, bytesFetched: 0 };
   const manifests: { descriptor: Descriptor | undefined; platform: string }[] = [];

@@ -111,9 +111,13 @@ export function createProgress(mode: ProgressMode, io: CommandIO, stream: NodeJS
         }
       }
       const line = describeEvent(event);
-      if (line !== undefined) multibar.log(`${line}\n`);
+      if (line === undefined) return;
+      multibar.log(`${line}\n`);
+      // The log buffer is written on the next redraw; force one so lines appear in order.
+      multibar.update();
     },
     done() {
+      multibar.update();
       multibar.stop();
     },
   };
