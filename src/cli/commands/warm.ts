@@ -23,7 +23,7 @@ name as their --from. Prints one line per image: REF DIGEST.
   --json                   one JSON object per image on stdout
   -q, --quiet              no progress output`;
 
-/** The \`warm\` command. */
+/** The `warm` command. */
 export const warm: Command = {
   name: 'warm',
   summary: 'fill the local cache with base images for offline builds',
