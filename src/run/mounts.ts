@@ -220,6 +220,7 @@ async function lockCache(dir: string): Promise<() => Promise<void>> {
   heldCaches.set(dir, previous.then(() => mine));
   await previous;
   const lock = `${dir}.lock`;
+  await fs.mkdir(path.dirname(dir), { recursive: true });
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.mkdir(lock);
