@@ -278,7 +278,8 @@ function trimSlashes(p: string): string {
 /** Places the items at the destination and returns the layer's entries (parents included). */
 export async function placeItems(items: readonly CopyItem[], options: PlaceOptions): Promise<LayerEntry[]> {
   const { owner, chmod, destFs } = options;
-  const wantsDir = /\/$|(^|\/)\.{1,2}$/.test(options.dest) || items.length > 1;
+  const premade = /\/$|(^|\/)\.{1,2}$/.test(options.dest);
+  const wantsDir = premade || items.length > 1;
   let dest = trimSlashes(options.dest);
   let destIsDir = wantsDir;
   if (destFs && dest !== '') {
@@ -305,8 +306,12 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
     if (item.kind === 'tree') {
       const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
       const existing = destFs && base !== '' ? await destFs.lookup(base) : undefined;
-      // A destination directory the copy creates takes the source directory's metadata, not --chmod.
-      if (base !== '' && existing?.type !== 'directory' && item.root) put(base, item.root, '', true);
+      // A destination written with a trailing slash is made beforehand (0755, --chown owner);
+      // without one the copy creates it from the source directory, --chmod included (fsutil Copy).
+      if (base !== '' && existing?.type !== 'directory' && item.root) {
+        if (premade) put(base, { ...item.root, mode: 0o755, uid: 0, gid: 0 }, '', true);
+        else put(base, item.root);
+      }
       for (const n of item.nodes) put(join(base, n.rel), n, base);
     } else {
       const node = item.nodes[0] as SourceNode;
