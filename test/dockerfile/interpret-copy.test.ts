@@ -189,3 +189,44 @@ describe('ADD', () => {
     }
   });
 });
+
+describe('ADD from a URL', () => {
+  it('downloads with mode 0600, verifies --checksum, never unpacks', async () => {
+    const http = await import('node:http');
+    const { createHash } = await import('node:crypto');
+    const { gzipSync } = await import('node:zlib');
+    const body = gzipSync(Buffer.from('not a tar, but gzip'));
+    const server = http.createServer((req, res) => {
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: '/files/data.gz' });
+        res.end();
+      } else if (req.url?.startsWith('/files/')) res.end(body);
+      else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const sum = createHash('sha256').update(body).digest('hex');
+    try {
+      const r = await interpret(
+        `FROM scratch\nADD --checksum=sha256:${sum} http://127.0.0.1:${port}/files/data.gz /dl/\nADD http://127.0.0.1:${port}/redirect /named\n`,
+      );
+      const e = pick(r.merged, 'dl/data.gz');
+      assert.deepEqual([e.type, e.mode, e.uid], ['file', 0o600, 0]);
+      assert.equal(pick(r.merged, 'named').type, 'file');
+      assert.equal(r.history[0]?.createdBy, `ADD http://127.0.0.1:${port}/files/data.gz /dl/ # buildkit`);
+      await assert.rejects(interpret(`FROM scratch\n\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/files/x /x\n`), (err: unknown) => {
+        assert.ok(err instanceof DockerfileError);
+        assert.equal(err.line, 3);
+        assert.match(err.message, /checksum mismatch/);
+        return true;
+      });
+      await assert.rejects(interpret(`FROM scratch\nADD http://127.0.0.1:${port}/missing /x\n`), /HTTP 404/);
+      await assert.rejects(interpret(`FROM scratch\nCOPY http://127.0.0.1:${port}/files/x /x\n`), /source can't be a URL for COPY/);
+    } finally {
+      server.close();
+    }
+  });
+});
