@@ -13,7 +13,7 @@ export type {
   ResolvedLayerEntry,
 } from './types.ts';
 export { writeLayer, tarStream } from './write.ts';
-export type { WriteLayerOptions } from './write.ts';
+export type { TarStats, WriteLayerOptions } from './write.ts';
 export { DEFAULT_MTIME, listLayerEntries, sourceDateEpochFromEnv } from './entries.ts';
 export type { ListLayerEntriesOptions } from './entries.ts';
 export { compileGlob, matchesAny } from './glob.ts';

@@ -43,7 +43,7 @@ export interface WriteLayerOptions {
 const COALESCE = 256 * 1024;
 
 /** Counts the tar entries written; filled in as the stream is consumed. */
-interface TarStats {
+export interface TarStats {
   entries: number;
 }
 

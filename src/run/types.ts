@@ -9,7 +9,7 @@
 export type NetworkMode = 'default' | 'none' | 'host';
 
 /** Fields every mount has. */
-interface MountBase {
+export interface MountBase {
   /** Absolute path inside the container. Created (and removed again afterwards) when missing. */
   target: string;
   /** Mount read-only. Default: false for `bind` from a cache/tmpfs, true for `secret`. */
