@@ -5,7 +5,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions } from './shared.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -28,12 +28,8 @@ Prints the image digest.
   --format oci|docker      manifest format (default oci)
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --digest-file FILE       write the digest to FILE
-  --insecure-registry H    allow plain HTTP to host H (repeatable)
-  --ca FILE                extra CA certificate (PEM)
-  --skip-tls-verify        do not verify TLS certificates
-  --creds USER:PASS        registry credentials
-  --json                   progress as one JSON object per line on stderr
-  -q, --quiet              no progress output`;
+${REGISTRY_HELP}
+${PROGRESS_HELP}`;
 
 /** Splits `SRC[:DEST]`; a colon followed by `/` starts DEST. */
 export function parseLayerFlag(value: string, cwd = process.cwd()): LayerSpec {

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { outputFlags, progress, registryFlags, registryOptions } from './shared.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions } from './shared.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -25,12 +25,8 @@ Prints the image digest.
   --no-push                do not push to registries (other targets are still written)
   --format oci|docker      manifest format (default oci)
   --digest-file FILE       write the digest to FILE
-  --insecure-registry H    allow plain HTTP to host H (repeatable)
-  --ca FILE                extra CA certificate (PEM)
-  --skip-tls-verify        do not verify TLS certificates
-  --creds USER:PASS        registry credentials
-  --json                   progress as one JSON object per line on stderr
-  -q, --quiet              no progress output`;
+${REGISTRY_HELP}
+${PROGRESS_HELP}`;
 
 /** The `build` command. */
 export const build: Command = {

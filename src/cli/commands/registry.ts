@@ -19,13 +19,9 @@ import {
   type TransportOptions,
 } from '../../index.ts';
 import { parseFlags, str, UsageError, type Command } from '../util.ts';
-import { registryFlags, registryOptions } from './shared.ts';
+import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 
-const common = `
-  --insecure-registry H    allow plain HTTP to host H (repeatable)
-  --ca FILE                extra CA certificate (PEM)
-  --skip-tls-verify        do not verify TLS certificates
-  --creds USER:PASS        registry credentials`;
+const common = `\n${REGISTRY_HELP}`;
 
 async function withClient<T>(options: TransportOptions, fn: () => Promise<T>): Promise<T> {
   try {

@@ -7,6 +7,16 @@ import type { BuildEvent, BuildOptions, ConfigOptions, Credential, CredentialPro
 import { chainCredentials, defaultCredentials, staticCredentials } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
 
+/** Help lines of {@link registryFlags}. */
+export const REGISTRY_HELP = `  --insecure-registry H    allow plain HTTP to host H (repeatable)
+  --ca FILE                extra CA certificate (PEM)
+  --skip-tls-verify        do not verify TLS certificates
+  --creds USER:PASS        registry credentials`;
+
+/** Help lines of the progress flags. */
+export const PROGRESS_HELP = `  --json                   progress as one JSON object per line on stderr
+  -q, --quiet              no progress output`;
+
 /** parseArgs options for registry access. */
 export const registryFlags = {
   'insecure-registry': { type: 'string', multiple: true },
