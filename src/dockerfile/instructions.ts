@@ -20,6 +20,7 @@ export interface InstructionBase {
 
 /** `FROM [--platform=P] IMAGE [AS NAME]`. */
 export interface FromInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'from';
   /** The image word, unexpanded. */
   image: string;
@@ -39,6 +40,7 @@ export interface ArgDeclaration {
 
 /** `ARG NAME[=default] ...`. */
 export interface ArgInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'arg';
   /** The declarations in order. */
   args: ArgDeclaration[];
@@ -46,6 +48,7 @@ export interface ArgInstruction extends InstructionBase {
 
 /** `ENV` or `LABEL` key/value pairs (unexpanded). */
 export interface PairsInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'env' | 'label';
   /** The pairs. */
   pairs: KeyValue[];
@@ -53,6 +56,7 @@ export interface PairsInstruction extends InstructionBase {
 
 /** Instructions with a single word argument (unexpanded): USER, WORKDIR, STOPSIGNAL, MAINTAINER. */
 export interface WordInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'user' | 'workdir' | 'stopsignal' | 'maintainer';
   /** The argument. */
   value: string;
@@ -60,6 +64,7 @@ export interface WordInstruction extends InstructionBase {
 
 /** `EXPOSE` and `VOLUME`: a list of words (unexpanded). */
 export interface ListInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'expose' | 'volume';
   /** The words. */
   values: string[];
@@ -67,6 +72,7 @@ export interface ListInstruction extends InstructionBase {
 
 /** `CMD`, `ENTRYPOINT`, `SHELL`: exec form (json) or shell form (one string). */
 export interface CommandInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'cmd' | 'entrypoint' | 'shell';
   /** The arguments: the JSON array, or a single command string in shell form. */
   args: string[];
@@ -76,6 +82,7 @@ export interface CommandInstruction extends InstructionBase {
 
 /** `RUN`: kept typed so a RUN executor can be plugged in later. */
 export interface RunInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'run';
   /** The arguments as for CMD. */
   args: string[];
@@ -89,6 +96,7 @@ export interface RunInstruction extends InstructionBase {
 
 /** `HEALTHCHECK NONE` or `HEALTHCHECK [flags] CMD ...`. */
 export interface HealthcheckInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'healthcheck';
   /** `["NONE"]`, `["CMD", ...argv]` or `["CMD-SHELL", command]`. */
   test: string[];
@@ -106,6 +114,7 @@ export interface HealthcheckInstruction extends InstructionBase {
 
 /** `ONBUILD INSTRUCTION`. */
 export interface OnbuildInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'onbuild';
   /** The trigger text as stored in the image config (`COPY a b`). */
   expression: string;
@@ -115,6 +124,7 @@ export interface OnbuildInstruction extends InstructionBase {
 
 /** `COPY` and `ADD`. */
 export interface CopyInstruction extends InstructionBase {
+  /** Discriminant: the instruction name. */
   kind: 'copy' | 'add';
   /** Source words (unexpanded); here-doc sources appear as `<<NAME`. */
   sources: string[];
