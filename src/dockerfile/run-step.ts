@@ -17,7 +17,7 @@ import { inspectHost, type HostInfo } from '../run/host.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import { StageRootfs, type RootfsLayer } from '../run/rootfs.ts';
-import { diffSnapshots, takeSnapshot } from '../run/snapshot.ts';
+import { diffSnapshots } from '../run/snapshot.ts';
 import type { Executor, Mount, OutputSink } from '../run/types.ts';
 import type { RunInstruction, Instruction } from './instructions.ts';
 import { layerTar, type LayerRef } from './interpret-fs.ts';
@@ -151,7 +151,7 @@ export class RunSession {
         await fs.chmod(file, 0o755);
         mounts.push({ type: 'bind', source: file, target: command.script.path, readonly: true });
       }
-      const before = rootfs.currentSnapshot();
+      const before = await rootfs.currentSnapshot();
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
         argv: command.argv,
@@ -171,7 +171,7 @@ export class RunSession {
           `RUN ${summarizeCommand(command.argv)} did not complete successfully: exit code ${result.exitCode}${tail ? `\n${tail}` : ''}`,
         );
       }
-      const after = takeSnapshot(rootfs.dir);
+      const after = await rootfs.takeSnapshot();
       rootfs.rememberSnapshot(after);
       const mapping = (await this.options.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
       const clamp = this.options.sourceDateEpoch;

@@ -12,6 +12,7 @@ import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { extractLayer, type RecordedOwner } from './extract.ts';
 import { inspectHost, type HostInfo } from './host.ts';
 import { applyRecordedOwners, removeRootfs } from './owners.ts';
+import { completeSnapshot } from './readable.ts';
 import { takeSnapshot, type Snapshot } from './snapshot.ts';
 
 /** One layer to materialise: a stable key (its digest) and its uncompressed tar. */
@@ -105,8 +106,15 @@ export class StageRootfs {
    * The snapshot of the current state, taken now or kept from {@link rememberSnapshot} when no
    * layer was applied since. Callers must not change the directory between the two.
    */
-  currentSnapshot(): Snapshot {
-    return (this.snapshot ??= takeSnapshot(this.dir));
+  async currentSnapshot(): Promise<Snapshot> {
+    return (this.snapshot ??= await this.takeSnapshot());
+  }
+
+  /** Takes a snapshot now, including directories only the namespace can list (rootless). */
+  async takeSnapshot(): Promise<Snapshot> {
+    const snapshot = takeSnapshot(this.dir);
+    await completeSnapshot(snapshot, this.host);
+    return snapshot;
   }
 
   /** Keeps `snapshot` (taken after a RUN) as the state the next RUN starts from. */

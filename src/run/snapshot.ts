@@ -43,6 +43,11 @@ export interface Snapshot {
   root: string;
   /** Entries, keyed by relative path. */
   entries: Map<string, SnapshotEntry>;
+  /**
+   * Directories whose listing was refused (EACCES): rootless, a directory another container user
+   * made private. Their contents are missing until `completeSnapshot` adds them.
+   */
+  unreadable?: string[];
 }
 
 /** Options of {@link takeSnapshot}. */
@@ -71,13 +76,15 @@ export function takeSnapshot(root: string, options: SnapshotOptions = {}): Snaps
   const entries = new Map<string, SnapshotEntry>();
   const rootDev = fs.lstatSync(rootAbs, { bigint: true }).dev;
   const stack: string[] = [''];
+  const unreadable: string[] = [];
   while (stack.length > 0) {
     const dirRel = stack.pop() ?? '';
     const dirHost = dirRel === '' ? rootAbs : `${rootAbs}/${dirRel}`;
     let names: string[];
     try {
       names = fs.readdirSync(dirHost);
-    } catch {
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EACCES') unreadable.push(dirRel);
       continue;
     }
     for (const name of names) {
@@ -109,7 +116,7 @@ export function takeSnapshot(root: string, options: SnapshotOptions = {}): Snaps
       if (type === 'directory') stack.push(rel);
     }
   }
-  return { root: rootAbs, entries };
+  return unreadable.length > 0 ? { root: rootAbs, entries, unreadable } : { root: rootAbs, entries };
 }
 
 /** Options of {@link diffSnapshots}. */

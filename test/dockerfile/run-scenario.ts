@@ -88,6 +88,9 @@ export async function runRunScenario(): Promise<RunScenarioResult> {
       `RUN echo default | nc -w 2 127.0.0.1 ${port}; echo $? > /net-default`,
       'RUN --mount=type=bind,source=ctx.txt,target=/mnt/ctx.txt cp /mnt/ctx.txt /from-ctx',
       'RUN --mount=type=tmpfs,target=/scratch touch /scratch/x && test -f /scratch/x',
+      // Private directories of another container user: rootless, only the namespace can list them.
+      'RUN mkdir -p /app/private/sub && echo p > /app/private/sub/f && chmod 600 /app/private/sub/f && chown -R 1000:1000 /app/private && chmod 700 /app/private /app/private/sub',
+      'RUN echo q > /app/private/sub/g && chown 1000 /app/private/sub/g && chmod 600 /app/private/sub/g',
       'RUN true',
       '',
     ].join('\n');

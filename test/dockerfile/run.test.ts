@@ -50,6 +50,11 @@ function check(r: RunScenarioResult): void {
   assert.equal(find(L, 'net-none')?.content, '1\n');
   assert.equal(find(L, 'net-default')?.content, '0\n');
   assert.ok(!r.serverReceived.includes('none'), `the server got ${JSON.stringify(r.serverReceived)}`);
+  // Private directories and files of another user (unreadable by a rootless caller) are complete.
+  const f = find(L, 'app/private/sub/f');
+  assert.deepEqual([f?.content, f?.mode, f?.uid, find(L, 'app/private')?.mode], ['p\n', 0o600, 1000, 0o700]);
+  const lastPrivate = L[L.length - 1] ?? [];
+  assert.deepEqual(lastPrivate.filter((m) => m.path.startsWith('app/private/sub/')).map((m) => [m.path, m.content, m.uid]), [['app/private/sub/g', 'q\n', 1000]]);
   // No change: no layer, an empty_layer history entry.
   assert.ok(r.history.includes('E RUN /bin/sh -c true # buildkit'), r.history.join('\n'));
   // A failing RUN names the Dockerfile line and the exit code, with stderr.
