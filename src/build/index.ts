@@ -155,6 +155,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const ownWorkDir = options.workDir === undefined;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   const stats: BuildStats = {
     layersBuilt: 0,
     layersCached: 0,
@@ -176,7 +177,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     if (from !== 'scratch') base = openSource(from, options);
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
     const platforms = await choosePlatforms(options, base);
-    const context: PlanContext = { workDir, created, emit, options, ...(cache ? { cache } : {}) };
+    const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}) };
     const source = memorySource({ description: 'build' });
     const images: { platform: Platform; image: AssembledImage }[] = [];
     for (const platform of platforms) {
@@ -227,6 +228,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     return out;
   } finally {
     await base?.transport.close?.();
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
     await releaseRegistryClient(options);
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }

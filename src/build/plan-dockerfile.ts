@@ -120,6 +120,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       if (!image) {
         image = (async () => {
           const source = openSource(reference, options);
+          context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), ...(resolved.digest ? { digest: resolved.digest } : {}) });
           return baseImageFrom(resolved, source.name);

@@ -26,6 +26,8 @@ export interface PlanContext {
   options: BuildOptions;
   /** The local cache, when the build uses one: layers are then looked up by their inputs. */
   cache?: LocalCache;
+  /** Work to run after the push (closing transports opened while planning, whose blobs are read lazily). */
+  cleanups: (() => Promise<void>)[];
 }
 
 /**
