@@ -191,6 +191,11 @@ export class RunSession {
     }
   };
 
+  /** Records that the executor was already probed (by {@link createRunSession}). */
+  markProbed(): void {
+    this.probed = true;
+  }
+
   /** Removes every rootfs this session created. */
   async close(): Promise<void> {
     const all = [...this.pool, ...this.mountRoots.values()];
@@ -279,12 +284,13 @@ export interface RunBuildOptions {
  */
 export async function createRunSession(options: RunBuildOptions, host: InterpreterHost, graph: StageGraph): Promise<RunSession> {
   const executor = options.executor ?? linuxExecutor();
-  if (graphNeedsRun(graph)) await assertExecutorUsable(executor);
+  const probed = graphNeedsRun(graph);
+  if (probed) await assertExecutorUsable(executor);
   const names = new Map<string, number>();
   for (const stage of graph.stages) if (stage.name !== undefined) names.set(stage.name, stage.index);
   const cacheRoot = options.cache !== false && options.cache?.dir !== undefined ? path.join(options.cache.dir, 'run-cache') : defaultRunCacheDir();
   const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
-  return new RunSession({
+  const session = new RunSession({
     executor,
     workDir: host.workDir,
     cacheDir: cacheRoot,
@@ -295,4 +301,6 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  if (probed) session.markProbed();
+  return session;
 }
