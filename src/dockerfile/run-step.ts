@@ -14,6 +14,7 @@ import { DockerfileError, OcibuildError, UnsupportedError } from '../errors.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import { defaultRunCacheDir, parseMountFlag, parseNetworkFlag, prepareMounts, type RunMountSpec, type SecretSource } from '../run/mounts.ts';
 import { inspectHost, type HostInfo } from '../run/host.ts';
+import { removeRootfs } from '../run/owners.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import { StageRootfs, type RootfsLayer } from '../run/rootfs.ts';
@@ -187,7 +188,8 @@ export class RunSession {
       throw error;
     } finally {
       await prepared.release();
-      await fs.rm(scratch, { recursive: true, force: true }).catch(() => {});
+      // Private caches and rw bind copies may hold files of subordinate ids: remove inside the namespace if needed.
+      await removeRootfs(scratch, this.host).catch(() => {});
     }
   };
 
