@@ -18,3 +18,4 @@ export const defaultGzipEncoder: GzipEncoder = fflateGzip({ level: 6 });
 
 /** The default decoder: node:zlib (about 2.5x faster than fflate at decoding here). */
 export const defaultGzipDecoder: GzipDecoder = nodeGunzip();
+export { decompressFile, type ArchiveCompression } from './external.ts';

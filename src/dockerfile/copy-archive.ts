@@ -2,11 +2,10 @@
  * ADD's extras: local tar archives (plain, gzip, bzip2, xz, zstd; detected by content, not by
  * name) are unpacked into the destination, and `http(s)://` sources are downloaded (not
  * unpacked) with mode 0600, verified against `--checksum=sha256:...` when given.
- * bzip2, xz and zstd are decoded by the system tools of the same name (node has no decoder).
+ * bzip2, xz and zstd are decoded by the system tools of the same name (see compress/external.ts).
  * @module
  */
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -16,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { fetch } from 'undici';
 import { DockerfileError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
-import { nodeGunzip } from '../compress/node.ts';
+import { decompressFile } from '../compress/external.ts';
 import type { CopyItem, SourceNode } from './copy.ts';
 import { memberPath, walkTar } from './interpret-fs.ts';
 
@@ -62,26 +61,6 @@ async function readHead(file: string, bytes: number): Promise<Uint8Array> {
   }
 }
 
-async function decompressTo(file: string, kind: 'gzip' | 'bzip2' | 'xz' | 'zstd', out: string): Promise<void> {
-  if (kind === 'gzip') {
-    await pipeline(Readable.from(nodeGunzip().decode(createReadStream(file) as AsyncIterable<Uint8Array>)), createWriteStream(out));
-    return;
-  }
-  const tool = kind === 'bzip2' ? 'bzip2' : kind;
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(tool, ['-dc', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const sink = createWriteStream(out);
-    child.stdout.pipe(sink);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      sink.on('finish', () => (code === 0 ? resolve() : reject(new Error(`${tool} -dc exited ${code}: ${stderr.trim()}`))));
-      if (sink.writableFinished) sink.emit('finish');
-    });
-  });
-}
-
 /**
  * If the host file is a (possibly compressed) tar archive, returns an item with its entries
  * (owners and modes as stored); otherwise undefined. Content goes to files under `workDir`.
@@ -92,7 +71,7 @@ export async function archiveItem(file: string, name: string, workDir: string, l
   if (compression !== 'none') {
     tarFile = tempFile(workDir, 'add-archive');
     try {
-      await decompressTo(file, compression, tarFile);
+      await decompressFile(file, compression, tarFile);
     } catch {
       // Not decodable: BuildKit then copies the file as it is.
       return undefined;
