@@ -137,15 +137,19 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   addLayer(state, layer, createdBy);
 }
 
+/** The directory a WORKDIR instruction sets (expanded, relative to the previous one). */
+export function workdirPath(state: StageState, i: WordInstruction): string {
+  const value = expandAt(i.value, expansionEnv(state), state.host.escape, i.location);
+  return path.posix.resolve(state.config.config?.WorkingDir || '/', value);
+}
+
 /**
  * Applies WORKDIR: sets the working directory (relative to the previous one) and, like
  * BuildKit, creates it (and missing parents) owned by the current USER. When the directory
  * already exists the step is config-only (BuildKit drops the empty layer).
  */
 export async function applyWorkdir(state: StageState, i: WordInstruction): Promise<void> {
-  const value = expandAt(i.value, expansionEnv(state), state.host.escape, i.location);
-  const previous = state.config.config?.WorkingDir || '/';
-  const wd = path.posix.resolve(previous, value);
+  const wd = workdirPath(state, i);
   state.config.config ??= {};
   state.config.config.WorkingDir = wd;
   const createdBy = `WORKDIR ${wd}`;

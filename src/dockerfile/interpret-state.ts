@@ -12,7 +12,8 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import type { EscapeToken } from './ast.ts';
 import type { IgnoreMatcher } from './ignore.ts';
 import type { LayerIndexCache, LayerRef, StageFilesystem } from './interpret-fs.ts';
-import type { RunInstruction } from './instructions.ts';
+import type { Instruction, RunInstruction } from './instructions.ts';
+import type { BlobOrigin } from '../transports/types.ts';
 
 /** An image a stage starts from (or a `COPY --from` reads): its config and layers. */
 export interface BaseImage {
@@ -22,10 +23,48 @@ export interface BaseImage {
   layers: LayerRef[];
   /** Opaque handle for the caller (the resolved base it came from). */
   handle: unknown;
+  /** Digest of the platform manifest (undefined for scratch): the root of step cache keys. */
+  digest?: string;
 }
 
 /** One history step produced by the interpreter: a layer, or config only. */
-export type InterpretStep = { layer: BuiltLayer; createdBy: string } | { createdBy: string };
+export type InterpretStep =
+  | {
+      layer: BuiltLayer;
+      createdBy: string;
+      /** True when the layer came from the step cache. */
+      cached?: boolean;
+      /** A registry repository holding the blob (the cache repo), for mounting instead of uploading. */
+      origin?: BlobOrigin;
+    }
+  | { createdBy: string };
+
+/** What the plan phase tells {@link StepHooks.plan} besides the instruction. */
+export interface StepPlanContext {
+  /** History text of a config-only step, after it was applied. */
+  createdBy?: string;
+  /** Where a `COPY --from` reads: an earlier stage or an image. */
+  copyFrom?: { stage: number } | { image: BaseImage };
+  /** Stage index of a stage name (or number) for `RUN --mount=from=`. */
+  stageIndex(name: string): number | undefined;
+}
+
+/**
+ * Step cache hooks. The interpreter walks the stages twice: a plan phase (config-only steps
+ * applied, nothing else done) that lets the hooks compute every step key up front, then the
+ * build phase, where each layer-producing step (RUN, COPY, ADD, WORKDIR) goes through
+ * {@link StepHooks.step}, which either applies a cached result or calls `execute`.
+ */
+export interface StepHooks {
+  /** Plan phase: a stage starts, from `parent` (a stage) or `base` (an image or scratch). */
+  enterStage(state: StageState, parent: StageState | undefined, base: BaseImage | undefined): void;
+  /** Plan phase: one step (config-only steps after they were applied). */
+  plan(state: StageState, ordinal: number, instruction: Instruction, context: StepPlanContext): Promise<void>;
+  /** Plan phase over: every key is known, lookups may start. */
+  planned(): void;
+  /** Build phase: runs a layer-producing step through the cache; `execute` runs it for real. */
+  step(state: StageState, ordinal: number, instruction: Instruction, execute: () => Promise<void>): Promise<void>;
+}
 
 /** Services and inputs of the interpreter, shared by every stage of one platform. */
 export interface InterpreterHost {
@@ -62,8 +101,10 @@ export interface InterpreterHost {
   runStep?: (state: StageState, instruction: RunInstruction, stageLayers?: (index: number) => readonly LayerRef[] | undefined) => Promise<BuiltLayer | undefined>;
   /** Abort signal. */
   signal?: AbortSignal;
-  /** Reports a layer written. */
-  onLayer?: (layer: BuiltLayer, createdBy: string) => void;
+  /** Reports a layer written (or, with `cached`, taken from the step cache). */
+  onLayer?: (layer: BuiltLayer, createdBy: string, cached?: boolean) => void;
+  /** Step cache hooks; absent: every step runs. */
+  steps?: StepHooks;
 }
 
 /** A stage in progress. */
@@ -112,9 +153,9 @@ export function setEnv(state: StageState, key: string, value: string): void {
   state.config.config.Env = mergeEnv(state.config.config.Env, [`${key}=${value}`]);
 }
 
-/** Appends a written layer to the stage: history step and file system view. */
-export function addLayer(state: StageState, layer: BuiltLayer, createdBy: string): void {
-  state.steps.push({ layer, createdBy });
+/** Appends a written (or cached) layer to the stage: history step and file system view. */
+export function addLayer(state: StageState, layer: BuiltLayer, createdBy: string, cache?: { cached: boolean; origin?: BlobOrigin }): void {
+  state.steps.push({ layer, createdBy, ...(cache?.cached ? { cached: true } : {}), ...(cache?.origin ? { origin: cache.origin } : {}) });
   state.fs = state.fs.append({ key: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, open: async () => layer.open() });
-  state.host.onLayer?.(layer, createdBy);
+  state.host.onLayer?.(layer, createdBy, cache?.cached ?? false);
 }

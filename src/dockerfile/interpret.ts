@@ -17,8 +17,8 @@ import { assertNoRun, resolveCopyFrom } from './stages.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
 import { applyMetadata } from './interpret-meta.ts';
-import { applyCopy, applyWorkdir } from './interpret-copy.ts';
-import type { BaseImage, InterpreterHost, StageState } from './interpret-state.ts';
+import { applyCopy, applyWorkdir, workdirPath } from './interpret-copy.ts';
+import type { BaseImage, InterpreterHost, StageState, StepHooks, StepPlanContext } from './interpret-state.ts';
 import { addLayer } from './interpret-state.ts';
 
 /** Docker's default PATH, added when the base image has none (BuildKit does the same). */
@@ -67,24 +67,73 @@ export async function interpretStages(graph: StageGraph, host: InterpreterHost):
   }
   if (!host.runStep) assertNoRun(graph, imageTriggers);
 
-  // 2. Build the stages in order.
+  // 2. With a step cache, compute every step key first (config-only steps applied, nothing
+  // else run), so cache lookups for all steps can go out at once.
+  if (host.steps) {
+    await walkStages(graph, host, bases, imageTriggers, names, 'plan');
+    host.steps.planned();
+  }
+  // 3. Build the stages in order.
+  const states = await walkStages(graph, host, bases, imageTriggers, names, 'build');
+  const target = states.get(graph.target) as StageState;
+  finalizeConfig(target.config, host.platform);
+  return target;
+}
+
+async function walkStages(
+  graph: StageGraph,
+  host: InterpreterHost,
+  bases: ReadonlyMap<number, BaseImage>,
+  imageTriggers: ReadonlyMap<number, Instruction[]>,
+  names: ReadonlyMap<string, number>,
+  mode: 'plan' | 'build',
+): Promise<Map<number, StageState>> {
   const states = new Map<number, StageState>();
   for (const index of graph.order) {
     const stage = graph.stages[index] as ResolvedStage;
-    const state = initStage(stage, host, bases.get(index), stage.base.kind === 'stage' ? states.get(stage.base.index) : undefined);
+    const parent = stage.base.kind === 'stage' ? states.get(stage.base.index) : undefined;
+    const state = initStage(stage, host, bases.get(index), parent);
+    if (mode === 'plan') host.steps?.enterStage(state, parent, bases.get(index));
     const triggers =
       stage.base.kind === 'stage'
         ? (graph.stages[stage.base.index] as ResolvedStage).instructions.flatMap((i) => (i.kind === 'onbuild' ? [i.trigger] : []))
         : (imageTriggers.get(index) ?? []);
-    for (const instruction of [...triggers, ...stage.instructions]) {
+    for (const [ordinal, instruction] of [...triggers, ...stage.instructions].entries()) {
       throwIfAborted(host.signal);
-      await dispatch(state, instruction, graph, names, states);
+      if (mode === 'plan') await planStep(state, ordinal, instruction, graph, names);
+      else if (host.steps && isLayerStep(instruction)) {
+        await host.steps.step(state, ordinal, instruction, () => dispatch(state, instruction, graph, names, states));
+      } else await dispatch(state, instruction, graph, names, states);
     }
     states.set(index, state);
   }
-  const target = states.get(graph.target) as StageState;
-  finalizeConfig(target.config, host.platform);
-  return target;
+  return states;
+}
+
+function isLayerStep(i: Instruction): boolean {
+  return i.kind === 'run' || i.kind === 'copy' || i.kind === 'add' || i.kind === 'workdir';
+}
+
+/** Plan phase of one step: layer steps are only keyed; config-only steps are applied, then keyed. */
+async function planStep(state: StageState, ordinal: number, instruction: Instruction, graph: StageGraph, names: ReadonlyMap<string, number>): Promise<void> {
+  const hooks = state.host.steps as StepHooks;
+  const stageIndex = (name: string): number | undefined => (/^\d+$/.test(name) ? Number(name) : names.get(name.toLowerCase()));
+  if (instruction.kind === 'copy' || instruction.kind === 'add') {
+    let copyFrom: StepPlanContext['copyFrom'];
+    if (instruction.kind === 'copy' && instruction.from !== undefined) {
+      const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
+      copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
+    }
+    await hooks.plan(state, ordinal, instruction, { stageIndex, ...(copyFrom ? { copyFrom } : {}) });
+  } else if (instruction.kind === 'run') {
+    await hooks.plan(state, ordinal, instruction, { stageIndex });
+  } else if (instruction.kind === 'workdir') {
+    await hooks.plan(state, ordinal, instruction, { stageIndex });
+    (state.config.config ??= {}).WorkingDir = workdirPath(state, instruction);
+  } else {
+    const createdBy = applyMetadata(state, instruction);
+    await hooks.plan(state, ordinal, instruction, { stageIndex, ...(createdBy !== undefined ? { createdBy } : {}) });
+  }
 }
 
 function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage | undefined, parent: StageState | undefined): StageState {

@@ -1,0 +1,137 @@
+/**
+ * Dockerfile step cache keys: SHA-256 over a length-prefixed encoding of everything that
+ * decides a step's result (parent key, instruction after expansion, the variables it can see
+ * or used, the platform, the content of its sources). Pure: no I/O. See `docs/cache.md`.
+ * @module
+ */
+import { createHash, type Hash } from 'node:crypto';
+
+/** Version of the step key encoding; bump it when the encoding or a step's output changes. */
+export const STEP_KEY_VERSION = 'ocibuild-step-key/1';
+
+/**
+ * The inputs of one step, kept in a readable form so a later miss can say which one changed.
+ * Maps are encoded sorted by name; `sources` keeps its order (it is the copy order).
+ */
+export interface StepInputs {
+  /** Key of the previous step (or of the stage's base). */
+  parent: string;
+  /** The instruction after expansion, flags included (`COPY --chown=1:1 a /dst/`). */
+  instruction: string;
+  /** Build args and env the step can see (RUN) or used (others), name to value. */
+  variables: Record<string, string>;
+  /** Target platform (`linux/amd64`). */
+  platform: string;
+  /** Source content: display path (context-relative where possible) and a node digest, in order. */
+  sources: [string, string][];
+  /** Other inputs (`from-stage`, `url-checksum`, mount sources...), name to value. */
+  extra: Record<string, string>;
+}
+
+/** Writes length-prefixed fields into a hash: a field can never imitate two. */
+export class FieldHasher {
+  readonly #hash: Hash = createHash('sha256');
+
+  /** Adds one field; `undefined` and `''` encode differently. */
+  field(value: string | number | undefined): this {
+    if (value === undefined) {
+      this.#hash.update(Uint8Array.of(0));
+      return this;
+    }
+    const bytes = Buffer.from(typeof value === 'number' ? String(value) : value, 'utf8');
+    const header = Buffer.alloc(5);
+    header[0] = 1;
+    header.writeUInt32BE(bytes.length, 1);
+    this.#hash.update(header);
+    this.#hash.update(bytes);
+    return this;
+  }
+
+  /** Adds a map as a count followed by sorted name/value pairs. */
+  map(values: Readonly<Record<string, string>>): this {
+    const names = Object.keys(values).sort();
+    this.field(names.length);
+    for (const name of names) this.field(name).field(values[name]);
+    return this;
+  }
+
+  /** The digest as 64 lower-case hex digits. The hasher must not be used afterwards. */
+  hex(): string {
+    return this.#hash.digest('hex');
+  }
+}
+
+/** The key of a step from its inputs (64 hex digits). */
+export function stepKey(inputs: StepInputs): string {
+  const h = new FieldHasher().field(STEP_KEY_VERSION).field('step');
+  h.field(inputs.parent).field(inputs.instruction).map(inputs.variables).field(inputs.platform);
+  h.field(inputs.sources.length);
+  for (const [name, digest] of inputs.sources) h.field(name).field(digest);
+  h.map(inputs.extra);
+  return h.hex();
+}
+
+/** What a stage's first step chains on. */
+export interface RootKeyInputs {
+  /** Digest of the base's platform manifest; undefined for `scratch`. */
+  baseDigest: string | undefined;
+  /** Target platform. */
+  platform: string;
+  /** Creation time (seconds) used for new entries' mtimes and history. */
+  created: number;
+  /** gzip encoder identity (changes the layer bytes). */
+  encoder: string;
+}
+
+/** The key a stage's first step uses as its parent. */
+export function rootKey(inputs: RootKeyInputs): string {
+  return new FieldHasher()
+    .field(STEP_KEY_VERSION)
+    .field('root')
+    .field(inputs.baseDigest ?? 'scratch')
+    .field(inputs.platform)
+    .field(inputs.created)
+    .field(inputs.encoder)
+    .hex();
+}
+
+/** Digest of one copy source node (its structure and content). */
+export function sourceNodeDigest(fields: readonly (string | number | undefined)[]): string {
+  const h = new FieldHasher().field('node');
+  for (const f of fields) h.field(f);
+  return h.hex();
+}
+
+function changedNames(before: Readonly<Record<string, string>>, after: Readonly<Record<string, string>>): string[] {
+  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...names].filter((n) => before[n] !== after[n]).sort();
+}
+
+function list(names: string[], max = 3): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+/**
+ * Says why `current` missed, given the inputs of the same step's previous key: the first of
+ * the step's own inputs that changed (instruction, platform, build arg, source, other), else
+ * the parent (an earlier step changed).
+ */
+export function explainMiss(previous: StepInputs | undefined, current: StepInputs): string {
+  if (previous === undefined) return 'no record for key';
+  if (previous.instruction !== current.instruction) return 'instruction changed';
+  if (previous.platform !== current.platform) return `platform changed (${previous.platform} to ${current.platform})`;
+  const vars = changedNames(previous.variables, current.variables);
+  if (vars.length > 0) return `build arg ${list(vars)} changed`;
+  const before = new Map(previous.sources);
+  const after = new Map(current.sources);
+  const sources = [...new Set([...before.keys(), ...after.keys()])].filter((p) => before.get(p) !== after.get(p)).sort();
+  if (sources.length > 0) {
+    const verb = (p: string): string => (!before.has(p) ? 'added' : !after.has(p) ? 'removed' : 'changed');
+    return `source ${list(sources.map((p) => `${p} ${verb(p)}`))}`;
+  }
+  if (previous.sources.join('\n') !== current.sources.join('\n')) return 'source order changed';
+  const extra = changedNames(previous.extra, current.extra);
+  if (extra.length > 0) return `${list(extra)} changed`;
+  if (previous.parent !== current.parent) return 'previous step changed';
+  return 'no record for key';
+}
