@@ -182,6 +182,16 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
       const from = resolveCopyFrom(copy, stages, names, stage.index);
       if (from.kind === 'stage') stage.stageDeps.add(from.index);
     }
+    // `RUN --mount=...,from=STAGE` reads that stage's filesystem, so the stage is needed too.
+    for (const instruction of stage.instructions) {
+      if (instruction.kind !== 'run') continue;
+      for (const mount of instruction.flags.mount ?? []) {
+        const from = mountFrom(mount);
+        if (from === undefined) continue;
+        const index = /^\d+$/.test(from) ? Number(from) : names.get(from.toLowerCase());
+        if (index !== undefined && index < stage.index) stage.stageDeps.add(index);
+      }
+    }
   }
 
   const target = selectTarget(stages, names, options.target, ast.file);
@@ -197,6 +207,15 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
   // Bases and --from stages are always earlier in the file, so file order is a dependency order.
   const order = [...needed].sort((a, b) => a - b);
   return { file: ast.file, escape, globalArgs, stages, target, order };
+}
+
+/** The `from=` field of a `--mount` value (stage names and image references hold no commas). */
+function mountFrom(mount: string): string | undefined {
+  for (const field of mount.split(',')) {
+    const eq = field.indexOf('=');
+    if (eq > 0 && field.slice(0, eq).trim().toLowerCase() === 'from') return field.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+  }
+  return undefined;
 }
 
 /** Resolves `--from` of a COPY: a stage (by name or index, defined before `current`) or an image. */

@@ -25,6 +25,13 @@ describe('stage graph', () => {
     assert.equal(graph.stages[2]?.base.kind, 'stage');
   });
 
+  it('a stage used only by RUN --mount=from= is built before the stage that mounts it', () => {
+    const text = 'FROM scratch AS tools\nFROM scratch AS skipped\nFROM scratch\nRUN --mount=type=bind,from=tools,target=/t true\nRUN --mount=from=1,target=/s,type=bind true\n';
+    assert.deepEqual(planStages(parseInstructions(text), { targetPlatform: amd64 }).order, [0, 1, 2]);
+    const image = 'FROM scratch\nRUN --mount=type=bind,from=busybox:latest,target=/b true\n';
+    assert.deepEqual(planStages(parseInstructions(image), { targetPlatform: amd64 }).order, [0]);
+  });
+
   it('global ARGs (and predefined platform ARGs) are usable in FROM', () => {
     const text = 'ARG IMG=scr\nARG TAG=atch\nFROM ${IMG}${TAG}\nFROM --platform=$BUILDPLATFORM scratch AS b\n';
     const graph = planStages(parseInstructions(text), { targetPlatform: { os: 'linux', architecture: 'arm64' }, buildPlatform: amd64 });
