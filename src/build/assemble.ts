@@ -11,6 +11,7 @@ import type { Descriptor, History, ImageConfig, ImageManifest, RawManifest } fro
 import { hashBytes } from '../hash/index.ts';
 import type { MemorySource } from '../image/memory.ts';
 import type { BuiltLayer } from '../layer/types.ts';
+import type { BlobOrigin } from '../transports/types.ts';
 import type { ResolvedBase } from './base.ts';
 
 /** A layer the build adds on top of the base. */
@@ -23,6 +24,8 @@ export interface AddedLayer {
   comment?: string;
   /** True when the layer came from a cache instead of being written. */
   cached?: boolean;
+  /** A registry repository that holds the blob (the step cache repo): the push mounts it from there. */
+  origin?: BlobOrigin;
 }
 
 /** A config-only history step (no layer), such as a Dockerfile ENV. */
@@ -97,7 +100,7 @@ export function assembleImage(input: AssembleInput, source: MemorySource): Assem
       const descriptor: Descriptor = { ...layer.descriptor, mediaType: layerMediaTypeFor(format, layer.descriptor.mediaType) };
       layers.push(descriptor);
       diffIds.push(layer.diffId);
-      source.addBlob(descriptor, () => layer.open());
+      source.addBlob(descriptor, () => layer.open(), step.origin);
       const entry: History = { created, created_by: step.createdBy };
       if (step.comment !== undefined) entry.comment = step.comment;
       history.push(entry);

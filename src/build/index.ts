@@ -25,6 +25,9 @@ import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
+import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
+import { stepTotals } from '../cache/steps-setup.ts';
+import { encodeConfig } from '../oci/config.ts';
 import { parseTarget } from '../transports/target.ts';
 import type { Executor } from '../run/types.ts';
 
@@ -35,7 +38,9 @@ export type BuildEvent =
   | { type: 'copy'; target: string; event: CopyEvent }
   | { type: 'target-done'; target: string; digest: string }
   | { type: 'manifest-skipped'; target: string; digest: string }
-  | { type: 'done'; digest: string; durationMs: number };
+  | { type: 'done'; digest: string; durationMs: number }
+  | ({ type: 'step' } & StepReport)
+  | { type: 'cache-warning'; message: string };
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions extends TransportOptions {
@@ -84,7 +89,7 @@ export interface BuildOptions extends TransportOptions {
    * `OCIBUILD_CACHE_DIR` variable) turns it on, in `dir`, else `OCIBUILD_CACHE_DIR`, else
    * `~/.cache/ocibuild`. Default: off unless `OCIBUILD_CACHE_DIR` is set or `offline` is true.
    */
-  cache?: CacheOptions | false;
+  cache?: (CacheOptions & StepCacheSettings) | false;
   /** Build from the cache only: the base's registry is never contacted; targets must be `oci:` or `docker-archive:`. */
   offline?: boolean;
   /** Runs Dockerfile RUN steps (default `linuxExecutor()`, probed only when a needed stage has RUN). */
@@ -117,6 +122,16 @@ export interface BuildStats {
   manifestsPushed: number;
   /** Targets whose tags already pointed at the result, so nothing was pushed to them. */
   manifestPutSkipped: number;
+  /** Dockerfile RUN steps executed. */
+  runsExecuted: number;
+  /** Dockerfile layer steps (RUN, COPY, ADD, WORKDIR) taken from the step cache. */
+  stepsCached: number;
+  /** Dockerfile layer steps run (cache misses and steps that cannot be cached). */
+  stepsRun: number;
+  /** Of the cached steps, those found in the registry cache repo. */
+  stepsFromRegistry: number;
+  /** Each layer step: hit or miss, where from, and why it missed. */
+  steps: StepReport[];
 }
 
 /** What {@link buildImage} produced. */
@@ -166,6 +181,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     blobsMounted: 0,
     manifestsPushed: 0,
     manifestPutSkipped: 0,
+    runsExecuted: 0,
+    stepsCached: 0,
+    stepsRun: 0,
+    stepsFromRegistry: 0,
+    steps: [],
   };
   if (options.offline) {
     const remote = targets.filter((t) => parseTarget(t).kind === 'registry');
@@ -199,8 +219,17 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         },
         source,
       );
+      stats.runsExecuted += plan.runsExecuted ?? 0;
+      stats.steps.push(...(plan.stepReports ?? []));
+      if (plan.shareConfig && destinations.some((d) => parseTarget(d.target).kind === 'registry')) {
+        // With a cache repo, the config is kept there too, so another machine's push mounts it.
+        const bytes = encodeConfig(image.config);
+        const origin = await plan.shareConfig(image.configDescriptor, bytes);
+        if (origin) source.addBlob(image.configDescriptor, bytes, origin);
+      }
       images.push({ platform, image });
     }
+    Object.assign(stats, stepTotals(stats.steps));
     const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.annotations);
     const result = await pushAll(source, top.digest, destinations, options, emit, stats);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { OcibuildError } from '../errors.ts';
 import { formatPlatform, hostPlatform } from '../oci/platform.ts';
-import type { Platform } from '../oci/types.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { writeLayer } from '../layer/write.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import { parseInstructions } from '../dockerfile/index.ts';
@@ -19,9 +19,10 @@ import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
+import { createStepCache } from '../cache/steps-setup.ts';
 import { resolveBase, scratchBase, scratchConfig, type ResolvedBase } from './base.ts';
 import { applyConfigOptions } from './config.ts';
-import { openSource } from './targets.ts';
+import { openSource, registryClientFor } from './targets.ts';
 import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildOptions } from './index.ts';
 import type { PlanContext, PlatformPlan } from './plan-files.ts';
@@ -80,6 +81,7 @@ function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseIm
       },
     })),
     handle,
+    ...(resolved.manifestDigest !== undefined ? { digest: resolved.manifestDigest } : {}),
   };
 }
 
@@ -131,24 +133,52 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     },
     scratch: (p) => ({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) }),
     ...signal,
-    onLayer: (layer, createdBy) =>
-      context.emit({ type: 'layer-built', platform: platformText, digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy }),
+    onLayer: (layer, createdBy, cached) =>
+      context.emit({ type: 'layer-built', platform: platformText, digest: layer.descriptor.digest, size: layer.descriptor.size, cached: cached ?? false, createdBy }),
   };
+  // The step cache needs the local cache (records and blobs); `cache.repo` adds the registry.
+  const stepCache = context.cache
+    ? createStepCache({
+        cache: context.cache,
+        settings: options.cache,
+        client: () => registryClientFor(options),
+        workDir: context.workDir,
+        created: context.created,
+        ...(options.encoder ? { encoder: options.encoder } : {}),
+        scope: `${contextDir}\0${dockerfile.path ?? dockerfile.file}`,
+        platform: platformText,
+        onStep: (report) => context.emit({ type: 'step', ...report }),
+        onWarning: (message) => context.emit({ type: 'cache-warning', message }),
+        ...signal,
+      })
+    : undefined;
+  if (stepCache) host.steps = stepCache;
 
   const runs = await createRunSession(options, host, graph);
-  host.runStep = runs.runStep;
+  let runsExecuted = 0;
+  host.runStep = (...args) => {
+    runsExecuted++;
+    return runs.runStep(...args);
+  };
   let target: Awaited<ReturnType<typeof interpretStages>>;
   try {
     target = await interpretStages(graph, host);
+    await stepCache?.finish();
   } finally {
     await runs.close();
   }
   const handle = target.root.handle as BaseHandle;
-  const steps: (AddedLayer | EmptyStep)[] = target.steps.map((step) => ('layer' in step ? { layer: step.layer, createdBy: step.createdBy } : { createdBy: step.createdBy }));
+  const steps: (AddedLayer | EmptyStep)[] = target.steps.map((step) =>
+    'layer' in step
+      ? { layer: step.layer, createdBy: step.createdBy, ...(step.cached ? { cached: true } : {}), ...(step.origin ? { origin: step.origin } : {}) }
+      : { createdBy: step.createdBy },
+  );
   return {
     base: handle.resolved,
     baseName: handle.name,
     config: applyConfigOptions(target.config, options.config ?? {}),
     steps,
+    runsExecuted,
+    ...(stepCache ? { stepReports: stepCache.reports, shareConfig: (d: Descriptor, b: Uint8Array) => stepCache.shareConfig(d, b) } : {}),
   };
 }

@@ -2,7 +2,9 @@
  * The plan of a files build (Jib style): base + layer specs + config edits, for one platform.
  * @module
  */
-import type { ImageConfig, Platform } from '../oci/types.ts';
+import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
+import type { BlobOrigin } from '../transports/types.ts';
+import type { StepReport } from '../cache/steps.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { writeLayer } from '../layer/write.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
@@ -65,6 +67,12 @@ export interface PlatformPlan {
   config: ImageConfig;
   /** New layers and empty steps, in order. */
   steps: (AddedLayer | EmptyStep)[];
+  /** Dockerfile builds: RUN steps executed. */
+  runsExecuted?: number;
+  /** Dockerfile builds with a step cache: what happened to each layer step. */
+  stepReports?: StepReport[];
+  /** Dockerfile builds with a cache repo: stores the image config there; returns the repo to mount it from. */
+  shareConfig?: (descriptor: Descriptor, bytes: Uint8Array) => Promise<BlobOrigin | undefined>;
 }
 
 /** Plans a files build for `platform`. A single-manifest base is used whatever its platform. */

@@ -116,8 +116,8 @@ export async function copyInputs(state: StageState, i: CopyInstruction, ctx: Inp
   let sources: [string, string][] = [];
   const from = ctx.plan.copyFrom;
   if (from !== undefined) {
-    if ('stage' in from) extra['from-stage'] = ctx.stageKey(from.stage) ?? uncacheable(i, `stage ${from.stage} has no key`);
-    else extra['from-image'] = from.image.digest ?? uncacheable(i, 'the --from image has no digest');
+    if ('stage' in from) extra[`stage ${i.from}`] = ctx.stageKey(from.stage) ?? uncacheable(i, `stage ${from.stage} has no key`);
+    else extra[`image ${i.from}`] = from.image.digest ?? uncacheable(i, 'the --from image has no digest');
   } else {
     const collect = { location: i.location, what: i.kind.toUpperCase(), exclude: canonical.exclude, parents: i.parents };
     const local = words.filter((w) => !(i.kind === 'add' && isUrlSource(w)));
@@ -157,8 +157,8 @@ export async function runInputs(state: StageState, i: RunInstruction, ctx: Input
       continue;
     }
     const stage = ctx.plan.stageIndex(spec.from);
-    if (stage !== undefined) extra[`mount ${n} stage`] = ctx.stageKey(stage) ?? uncacheable(i, `stage ${spec.from} has no key`);
-    else extra[`mount ${n} image`] = (await state.host.openImage(spec.from, state.platform)).digest ?? uncacheable(i, `--mount from=${spec.from} has no digest`);
+    if (stage !== undefined) extra[`mount ${n} stage ${spec.from}`] = ctx.stageKey(stage) ?? uncacheable(i, `stage ${spec.from} has no key`);
+    else extra[`mount ${n} image ${spec.from}`] = (await state.host.openImage(spec.from, state.platform)).digest ?? uncacheable(i, `--mount from=${spec.from} has no digest`);
   }
   return { instruction: JSON.stringify(canonical), variables, platform: platformOf(state), sources, extra };
 }

@@ -1,0 +1,81 @@
+/**
+ * Wiring of the step cache into a Dockerfile build: which cache settings turn it on, the
+ * registry cache repo over the build's registry client, the key parts that come from build
+ * options (creation time, encoder), and the build result's step totals.
+ * @module
+ */
+import { defaultGzipEncoder } from '../compress/index.ts';
+import type { GzipEncoder } from '../compress/types.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { encoderIdentity } from './key.ts';
+import { registryStepCache } from './registry-cache.ts';
+import { parseTtl } from './steps-record.ts';
+import { StepCache, type StepCacheSettings, type StepReport } from './steps.ts';
+import type { LocalCache } from './store.ts';
+
+/** Inputs of {@link createStepCache}. */
+export interface CreateStepCacheOptions {
+  /** The local cache of the build (the step cache needs one). */
+  cache: LocalCache;
+  /** `BuildOptions.cache` (may carry `repo`, `ttl`, `push`). */
+  settings: StepCacheSettings | false | undefined;
+  /** The build's registry client (for `repo`). */
+  client: () => RegistryClient;
+  /** The build's work directory. */
+  workDir: string;
+  /** Creation time in seconds. */
+  created: number;
+  /** The layer encoder (default fflate). */
+  encoder?: GzipEncoder;
+  /** Context directory and Dockerfile name: "the same step" across builds. */
+  scope: string;
+  /** `linux/amd64`. */
+  platform: string;
+  /** Per-step reports. */
+  onStep?: (report: StepReport) => void;
+  /** Warnings. */
+  onWarning?: (message: string) => void;
+  /** Abort signal. */
+  signal?: AbortSignal;
+}
+
+/** Creates the step cache of one platform of a Dockerfile build. */
+export function createStepCache(options: CreateStepCacheOptions): StepCache {
+  const settings = options.settings === false ? {} : (options.settings ?? {});
+  const repo = settings.repo !== undefined && settings.repo !== '' ? registryStepCache(settings.repo, options.client()) : undefined;
+  return new StepCache(
+    {
+      cache: options.cache,
+      ...(repo ? { registry: repo } : {}),
+      push: settings.push ?? true,
+      ...(settings.ttl !== undefined ? { ttlMs: parseTtl(settings.ttl) } : {}),
+      workDir: options.workDir,
+      created: options.created,
+      encoder: encoderIdentity(options.encoder ?? defaultGzipEncoder, 'gzip'),
+      scope: options.scope,
+      ...(options.onStep ? { onStep: options.onStep } : {}),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+    options.platform,
+  );
+}
+
+/** Step totals of a build. */
+export interface StepTotals {
+  /** Layer steps taken from a cache. */
+  stepsCached: number;
+  /** Layer steps run (misses and uncacheable ones). */
+  stepsRun: number;
+  /** Hits from the registry cache repo. */
+  stepsFromRegistry: number;
+}
+
+/** Sums reports into totals. */
+export function stepTotals(reports: readonly StepReport[]): StepTotals {
+  return {
+    stepsCached: reports.filter((r) => r.status === 'hit').length,
+    stepsRun: reports.filter((r) => r.status !== 'hit').length,
+    stepsFromRegistry: reports.filter((r) => r.source === 'registry').length,
+  };
+}
