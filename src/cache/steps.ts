@@ -136,7 +136,11 @@ export class StepCache implements StepHooks {
         const inputs: StepInputs = { parent, ...own };
         planned = { key: stepKey(inputs), inputs, layerStep };
       } catch (error) {
-        if (!(error instanceof UncacheableStep)) throw error;
+        // A step whose inputs cannot be read (a missing source, a bad flag) is left to the
+        // build phase, which reports it at the same point and with the same error as without a cache.
+        if (this.#o.signal?.aborted) throw error;
+        const systemError = typeof (error as { code?: unknown }).code === 'string';
+        if (!(error instanceof UncacheableStep || error instanceof OcibuildError || systemError)) throw error;
         planned = { key: undefined, inputs: undefined, layerStep, reason: error.message };
       }
     }
