@@ -141,7 +141,7 @@ export class StepCache implements StepHooks {
         if (this.#o.signal?.aborted) throw error;
         const systemError = typeof (error as { code?: unknown }).code === 'string';
         if (!(error instanceof UncacheableStep || error instanceof OcibuildError || systemError)) throw error;
-        planned = { key: undefined, inputs: undefined, layerStep, reason: error.message };
+        planned = { key: undefined, inputs: undefined, layerStep, reason: (error as Error).message };
       }
     }
     this.#planned.set(`${state.index}:${ordinal}`, planned);
