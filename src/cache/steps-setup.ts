@@ -7,6 +7,7 @@
 import { defaultGzipEncoder } from '../compress/index.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
+import { parseTarget } from '../transports/target.ts';
 import { encoderIdentity } from './key.ts';
 import { registryStepCache } from './registry-cache.ts';
 import { parseTtl } from './steps-record.ts';
@@ -19,6 +20,8 @@ export interface CreateStepCacheOptions {
   cache: LocalCache;
   /** `BuildOptions.cache` (may carry `repo`, `ttl`, `push`). */
   settings: StepCacheSettings | false | undefined;
+  /** The build's targets: layers of registry hits are fetched when one is outside the cache repo's registry. */
+  targets: readonly string[];
   /** The build's registry client (for `repo`). */
   client: () => RegistryClient;
   /** The build's work directory. */
@@ -56,6 +59,10 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       ...(options.onStep ? { onStep: options.onStep } : {}),
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      fetchLayers: repo !== undefined && options.targets.some((t) => {
+        const target = parseTarget(t);
+        return target.kind !== 'registry' || target.ref?.registry !== repo.origin.registry;
+      }),
     },
     options.platform,
   );

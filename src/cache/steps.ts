@@ -76,6 +76,12 @@ export interface StepCacheOptions {
   onStep?: (report: StepReport) => void;
   /** Receives warnings (a failed push). */
   onWarning?: (message: string) => void;
+  /**
+   * Fetch (and so verify) every layer of a registry hit before using it: set when a target is
+   * not in the cache repo's registry, so the push must read the bytes anyway. Otherwise they
+   * are fetched only when a later step of the build runs (it may need the files).
+   */
+  fetchLayers?: boolean;
   /** Abort signal. */
   signal?: AbortSignal;
 }
@@ -187,7 +193,11 @@ export class StepCache implements StepHooks {
       return;
     }
     report.key = planned.key;
-    const found = (await this.#lookups.get(id)) ?? { hit: false, reason: undefined };
+    let found = (await this.#lookups.get(id)) ?? { hit: false, reason: undefined };
+    if (found.hit && found.source === 'registry' && found.layer && (this.#o.fetchLayers || (await this.#laterRun(id)))) {
+      // The bytes will be read: fetch them now, verified, so a corrupt blob is a miss and never a layer.
+      found = await fetchOrMiss(found.layer, found);
+    }
     if (found.hit) {
       state.config.config = structuredClone(found.record.config ?? {});
       if (found.layer) addLayer(state, found.layer, found.record.createdBy, { cached: true, ...(found.origin ? { origin: found.origin } : {}) });
@@ -202,6 +212,19 @@ export class StepCache implements StepHooks {
     const step = added[0];
     if (added.length === 1 && step !== undefined) await this.#store(planned.key, state, step);
     this.#report({ ...report, status: 'miss', reason });
+  }
+
+  /** True when a layer step after `id` (in build order) will run, so earlier layers' files may be read. */
+  async #laterRun(id: string): Promise<boolean> {
+    let after = false;
+    for (const [other, p] of this.#planned) {
+      if (other === id) after = true;
+      else if (after && p.layerStep) {
+        const result = p.key === undefined ? undefined : await this.#lookups.get(other);
+        if (result === undefined || !result.hit) return true;
+      }
+    }
+    return false;
   }
 
   /** Waits for background pushes, saves the file digest memo and what each step was keyed on. */
@@ -356,6 +379,16 @@ export class StepCache implements StepHooks {
       (error: unknown) => this.#o.onWarning?.(`cache repo ${registry.name}: cannot store step ${key}: ${(error as Error).message}`),
     );
     this.#pushes.push(pushed);
+  }
+}
+
+async function fetchOrMiss(layer: BuiltLayer, found: Found): Promise<Found> {
+  try {
+    for await (const chunk of layer.open()) void chunk;
+    return found;
+  } catch (error) {
+    if (!(error instanceof OcibuildError) || error.code === 'ERR_ABORTED') throw error;
+    return { hit: false, reason: `cache repo layer ${layer.descriptor.digest} is unusable: ${error.message}` };
   }
 }
 
