@@ -113,15 +113,17 @@ function list(names: string[], max = 3): string {
 
 /**
  * Says why `current` missed, given the inputs of the same step's previous key: the first of
- * the step's own inputs that changed (instruction, platform, build arg, source, other), else
+ * the step's own inputs that changed (platform, build arg, instruction, source, other), else
  * the parent (an earlier step changed).
  */
 export function explainMiss(previous: StepInputs | undefined, current: StepInputs): string {
   if (previous === undefined) return 'no record for key';
-  if (previous.instruction !== current.instruction) return 'instruction changed';
   if (previous.platform !== current.platform) return `platform changed (${previous.platform} to ${current.platform})`;
+  // Variables before the instruction: the instruction is compared after expansion, so a
+  // changed variable it uses changes its text too.
   const vars = changedNames(previous.variables, current.variables);
   if (vars.length > 0) return `build arg ${list(vars)} changed`;
+  if (previous.instruction !== current.instruction) return 'instruction changed';
   const before = new Map(previous.sources);
   const after = new Map(current.sources);
   const sources = [...new Set([...before.keys(), ...after.keys()])].filter((p) => before.get(p) !== after.get(p)).sort();
