@@ -12,7 +12,7 @@ import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import type { BlobOrigin, Transport } from '../transports/types.ts';
-import { hashFactoryFor } from './verify.ts';
+import { hashFactoryFor, markVerified, verifiedTarget } from './verify.ts';
 
 /** Kinds of {@link CopyEvent}. */
 export type CopyEventType = 'blob-skipped' | 'blob-mounted' | 'blob-progress' | 'blob-done' | 'manifest-pushed';
@@ -88,7 +88,7 @@ export async function copyImage(
     throwIfAborted(options.signal);
     const root = await copier.resolveRoot(srcRef);
     await copier.track(copier.copyTree(root, dstRefs.length === 0 ? [undefined] : dstRefs));
-    await dst.commit?.({ signal: controller.signal });
+    await copier.scoped((signal) => dst.commit?.({ signal }) ?? Promise.resolve());
     return { digest: root.raw.digest, mediaType: root.raw.mediaType, size: root.raw.bytes.byteLength };
   } catch (error) {
     controller.abort(error);
@@ -114,6 +114,8 @@ class Copier {
   readonly #options: CopyOptions;
   readonly #signal: AbortSignal;
   readonly #blobs = new Map<string, Promise<void>>();
+  /** Signals of running operations; the copy's signal has one listener that aborts them all. */
+  readonly #scopes = new Set<AbortController>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #queue: (() => void)[] = [];
   #active = 0;
@@ -123,11 +125,29 @@ class Copier {
     this.#dst = dst;
     this.#options = options;
     this.#signal = signal;
+    // One listener however many operations run: every transport call and request adds its own
+    // abort listener to the signal it gets, and a shared signal would collect one per transfer
+    // (MaxListenersExceededWarning past 10).
+    signal.addEventListener('abort', () => {
+      for (const scope of this.#scopes) scope.abort(signal.reason);
+    }, { once: true });
+  }
+
+  /** Runs `fn` with a signal of its own that aborts with the copy's. */
+  async scoped<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    throwIfAborted(this.#signal);
+    const scope = new AbortController();
+    this.#scopes.add(scope);
+    try {
+      return await fn(scope.signal);
+    } finally {
+      this.#scopes.delete(scope);
+    }
   }
 
   /** Reads the source manifest and applies the platform selection. */
   async resolveRoot(srcRef: string | undefined): Promise<ParsedManifest> {
-    const top = parseManifest(await this.#src.getManifest(srcRef ?? '', { signal: this.#signal }));
+    const top = parseManifest(await this.scoped((signal) => this.#src.getManifest(srcRef ?? '', { signal })));
     if (top.kind !== 'index') return top;
     const wanted = this.#options.platforms ?? 'all';
     const selected =
@@ -170,7 +190,7 @@ class Copier {
     }
     for (const ref of refs) {
       throwIfAborted(this.#signal);
-      await this.#dst.putManifest(node.raw, ref, { signal: this.#signal });
+      await this.scoped((signal) => this.#dst.putManifest(node.raw, ref, { signal }));
       this.#emit({ type: 'manifest-pushed', digest: node.raw.digest, ...(ref === undefined ? {} : { reference: ref }) });
     }
   }
@@ -191,7 +211,7 @@ class Copier {
   }
 
   async #fetchChild(descriptor: Descriptor): Promise<ParsedManifest> {
-    const raw = await this.#src.getManifest(descriptor.digest, { signal: this.#signal });
+    const raw = await this.scoped((signal) => this.#src.getManifest(descriptor.digest, { signal }));
     const hasher = hashFactoryFor(descriptor.digest, this.#options.hash).create();
     hasher.update(raw.bytes);
     const actual = hasher.digest();
@@ -204,7 +224,7 @@ class Copier {
   #copyBlob(descriptor: Descriptor): Promise<void> {
     let task = this.#blobs.get(descriptor.digest);
     if (task === undefined) {
-      task = this.track(this.#limited(() => this.#transfer(descriptor)));
+      task = this.track(this.#limited(() => this.scoped((signal) => this.#transfer(descriptor, signal))));
       this.#blobs.set(descriptor.digest, task);
     }
     return task;
@@ -222,8 +242,7 @@ class Copier {
     }
   }
 
-  async #transfer(descriptor: Descriptor): Promise<void> {
-    const signal = this.#signal;
+  async #transfer(descriptor: Descriptor, signal: AbortSignal): Promise<void> {
     throwIfAborted(signal);
     const { digest, size } = descriptor;
     if (await this.#dst.hasBlob(descriptor, { signal })) {
@@ -254,9 +273,7 @@ class Copier {
     const src = this.#src;
     await this.#dst.putBlob(
       descriptor,
-      async function* () {
-        yield* await src.getBlob(descriptor, { signal });
-      },
+      () => openLater(() => src.getBlob(descriptor, { signal })),
       { signal, onProgress: (bytes) => this.#emit({ type: 'blob-progress', digest, bytes, total: size }) },
     );
     this.#emit({ type: 'blob-done', digest, bytes: size, total: size });
@@ -265,4 +282,32 @@ class Copier {
   #emit(event: CopyEvent): void {
     this.#options.onEvent?.(event);
   }
+}
+
+/**
+ * A stream that opens `open()`'s stream on the first read, and is as verified as that stream
+ * (the destination then need not hash it again, see `verifyStream`).
+ */
+function openLater(open: () => Promise<AsyncIterable<Uint8Array>>): AsyncIterable<Uint8Array> {
+  let inner: AsyncIterable<Uint8Array> | undefined;
+  const stream: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+      let iterator: AsyncIterator<Uint8Array> | undefined;
+      return {
+        async next() {
+          if (iterator === undefined) {
+            inner = await open();
+            iterator = inner[Symbol.asyncIterator]();
+          }
+          return await iterator.next();
+        },
+        async return() {
+          await iterator?.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+  markVerified(stream, () => (inner === undefined ? undefined : verifiedTarget(inner)));
+  return stream;
 }

@@ -3,12 +3,10 @@
  * and file reads as async byte streams.
  * @module
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { OcibuildError } from '../errors.ts';
 import type { HashFactory } from '../hash/types.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -31,6 +29,15 @@ export function tempName(prefix: string): string {
 }
 
 /**
+ * Bytes gathered before one write: fewer, larger writes than one per network chunk (undici
+ * yields 16-64 KiB pieces). Chunks are copied into two reused buffers (one being written while
+ * the other fills) rather than kept: a chunk held across a write outlives V8's young
+ * generation and its memory then waits for a full GC. Measured on a 200 MB pull: 256 KiB
+ * beat 64 KiB and 1 MiB (~1.0 s against 1.4 and 1.5 s for the whole process).
+ */
+const WRITE_BATCH = 256 * 1024;
+
+/**
  * Writes `body` to `path` verified against `descriptor`: the bytes go to a temporary file that
  * is renamed into place only when size and digest match, so `path` never holds wrong content.
  */
@@ -41,32 +48,101 @@ export async function writeVerifiedFile(
   options: WriteVerifiedOptions,
 ): Promise<void> {
   const tmp = join(options.tempDir, tempName('.ocibuild-blob'));
-  const onProgress = options.onProgress;
-  let bytes = 0;
-  async function* counted(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of verifyStream(body(), descriptor, options.where, options.hash)) {
-      bytes += chunk.byteLength;
-      onProgress?.(bytes);
-      yield chunk;
-    }
-  }
+  const { signal, onProgress } = options;
+  let handle: FileHandle | undefined;
+  let writing: Promise<void> | undefined;
+  const stopped = abortPromise(signal, options.where);
+  const iterator = verifyStream(body(), descriptor, options.where, options.hash)[Symbol.asyncIterator]();
   try {
     await mkdir(dirname(path), { recursive: true });
-    await pipeline(
-      Readable.from(counted(), { objectMode: false }),
-      createWriteStream(tmp, { mode: 0o644 }),
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
+    const file = await open(tmp, 'wx', 0o644);
+    handle = file;
+    // Sized to the blob, so a small config or manifest does not allocate whole batches.
+    const capacity = Math.max(1, Math.min(WRITE_BATCH, descriptor.size));
+    let current: Uint8Array = new Uint8Array(capacity);
+    let spare: Uint8Array | undefined;
+    let fill = 0;
+    let bytes = 0;
+    const flush = async (): Promise<void> => {
+      // One write in flight while the other buffer fills: the disk and the source overlap.
+      if (writing !== undefined) await writing;
+      const full = current;
+      writing = writeAll(file, full.subarray(0, fill)).then(() => {
+        spare = full;
+      });
+      writing.catch(() => undefined); // observed at the next flush or at the end
+      current = spare ?? new Uint8Array(capacity);
+      spare = undefined;
+      fill = 0;
+    };
+    for (;;) {
+      const next = await (stopped === undefined ? iterator.next() : stopped.race(iterator.next()));
+      if (next.done) break;
+      const chunk = next.value;
+      bytes += chunk.byteLength;
+      onProgress?.(bytes);
+      for (let offset = 0; offset < chunk.byteLength; ) {
+        const n = Math.min(capacity - fill, chunk.byteLength - offset);
+        current.set(n === chunk.byteLength ? chunk : chunk.subarray(offset, offset + n), fill);
+        fill += n;
+        offset += n;
+        if (fill === capacity) await flush();
+      }
+    }
+    if (fill > 0) await flush();
+    await writing;
+    handle = undefined;
+    await file.close();
     await rename(tmp, path);
   } catch (error) {
+    // Not awaited: after an abort a read may still be pending, and a generator's return()
+    // waits for it; the source's own signal ends that read.
+    iterator.return?.(undefined).catch(() => undefined);
+    await writing?.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
     await rm(tmp, { force: true });
-    if (options.signal?.aborted && !(error instanceof OcibuildError)) {
+    if (signal?.aborted && !(error instanceof OcibuildError)) {
       throw new OcibuildError('ERR_ABORTED', `writing ${options.where} aborted`, { cause: error });
     }
     throw error;
+  } finally {
+    stopped?.dispose();
   }
 }
 
+/** Writes all of `data` at the file's current position, continuing after short writes. */
+async function writeAll(file: FileHandle, data: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < data.byteLength; ) {
+    const { bytesWritten } = await file.write(data, offset, data.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Races reads against `signal` with one abort listener for the whole write, removed by
+ * `dispose()`. Not `Promise.race` with one long-lived abort promise: every race leaves a
+ * reaction on it that keeps its result (a chunk) reachable until the abort promise settles.
+ */
+function abortPromise(signal: AbortSignal | undefined, where: string): { race: <T>(read: Promise<T>) => Promise<T>; dispose: () => void } | undefined {
+  if (signal === undefined) return undefined;
+  let rejectCurrent: ((error: unknown) => void) | undefined;
+  const abortError = (): OcibuildError => new OcibuildError('ERR_ABORTED', `writing ${where} aborted`, { cause: signal.reason });
+  const onAbort = (): void => rejectCurrent?.(abortError());
+  signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    race: <T>(read: Promise<T>): Promise<T> => {
+      if (signal.aborted) {
+        read.catch(() => undefined);
+        return Promise.reject(abortError());
+      }
+      return new Promise<T>((resolve, reject) => {
+        rejectCurrent = reject;
+        read.then(resolve, reject);
+      });
+    },
+    dispose: () => signal.removeEventListener('abort', onAbort),
+  };
+}
 /** Options of {@link readFileStream}. */
 export interface ReadFileOptions {
   /** First byte offset (inclusive). */

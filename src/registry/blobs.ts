@@ -3,7 +3,7 @@
  * resuming with `Range` from the byte reached when the connection drops mid-body.
  * @module
  */
-import { verifyStream } from '../image/verify.ts';
+import { markVerified, verifyStream } from '../image/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { errorFromNetwork } from './response-errors.ts';
 import { backoffDelay, isRetryable, sleep } from './retry.ts';
@@ -109,7 +109,7 @@ export async function getBlob(
   };
   // A hand-written iterator rather than a generator: `return()` on a generator that never
   // started skips its `finally`, which would leak the download slot.
-  return {
+  const stream: AsyncIterable<Uint8Array> = {
     [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
       return {
         async next() {
@@ -130,4 +130,7 @@ export async function getBlob(
       };
     },
   };
+  // It passes the verified stream through unchanged: a verifying consumer need not hash again.
+  markVerified(stream, { digest: descriptor.digest, size: descriptor.size });
+  return stream;
 }
