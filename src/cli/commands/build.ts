@@ -25,6 +25,10 @@ Prints the image digest.
   --no-push                do not push to registries (other targets are still written)
   --format oci|docker      manifest format (default oci)
   --digest-file FILE       write the digest to FILE
+  --cache-dir DIR          step and layer cache (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild when a cache flag is given)
+  --cache-repo REF         registry repository shared by machines for step results (e.g. registry.example/team/cache)
+  --cache-ttl DURATION     ignore cached steps older than this (seconds, or 30m, 6h, 7d)
+  --no-push-cache          use the cache repo but do not push new step results to it
 ${REGISTRY_HELP}
 ${PROGRESS_HELP}`;
 
@@ -45,6 +49,10 @@ export const build: Command = {
       tar: { type: 'string' },
       'tar-path': { type: 'string' },
       'no-push': { type: 'boolean' },
+      'cache-dir': { type: 'string' },
+      'cache-repo': { type: 'string' },
+      'cache-ttl': { type: 'string' },
+      'no-push-cache': { type: 'boolean' },
       ...outputFlags,
       ...registryFlags,
     });
@@ -64,6 +72,11 @@ export const build: Command = {
     const labels = keyValues(list(values, 'label'), '--label');
     const target = str(values, 'target');
     const digestFile = str(values, 'digest-file');
+    const cacheDir = str(values, 'cache-dir');
+    const cacheRepo = str(values, 'cache-repo');
+    const cacheTtl = str(values, 'cache-ttl');
+    const cacheFlags = cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || values['no-push-cache'] === true;
+    const show = progress(values, io);
     const result = await buildImage({
       dockerfile: resolve(context, dockerfile),
       context,
@@ -76,7 +89,22 @@ export const build: Command = {
       tags: list(values, 'tag'),
       to,
       ...registryOptions(values),
-      onEvent: progress(values, io),
+      ...(cacheFlags
+        ? {
+            cache: {
+              ...(cacheDir !== undefined ? { dir: cacheDir } : {}),
+              ...(cacheRepo !== undefined ? { repo: cacheRepo } : {}),
+              ...(cacheTtl !== undefined ? { ttl: cacheTtl } : {}),
+              ...(values['no-push-cache'] ? { push: false } : {}),
+            },
+          }
+        : {}),
+      onEvent: (event) => {
+        if (event.type === 'step' && !values.quiet && !values.json) {
+          const why = event.status === 'hit' ? `(${event.source})` : event.reason ? `(${event.reason})` : '';
+          io.err(`step ${event.status} ${why}: ${event.instruction}`);
+        } else show(event);
+      },
     });
     io.out(result.digest);
     return 0;
