@@ -3,7 +3,7 @@
  * and file reads as async byte streams.
  * @module
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -30,16 +30,20 @@ export function tempName(prefix: string): string {
 
 /**
  * Bytes gathered before one write: fewer, larger writes than one per network chunk (undici
- * yields 16-64 KiB pieces). Chunks are copied into two reused buffers (one being written while
- * the other fills) rather than kept: a chunk held across a write outlives V8's young
- * generation and its memory then waits for a full GC. Measured on a 200 MB pull: 256 KiB
- * beat 64 KiB and 1 MiB (~1.0 s against 1.4 and 1.5 s for the whole process).
+ * yields 16-64 KiB pieces). Chunks are copied into one reused buffer rather than kept: a chunk
+ * held until a later write outlives V8's young generation and its memory then waits for a
+ * full GC. Measured on a 200 MB pull: 256 KiB beat 64 KiB and 1 MiB.
  */
 const WRITE_BATCH = 256 * 1024;
 
 /**
  * Writes `body` to `path` verified against `descriptor`: the bytes go to a temporary file that
  * is renamed into place only when size and digest match, so `path` never holds wrong content.
+ *
+ * The batches are written synchronously: a 256 KiB write into the page cache takes tens of
+ * microseconds, less than the thread-pool round trip of an asynchronous write. Measured on a
+ * 200 MB, 5-layer pull on 2 cores: 0.54 s against 0.63 s (async, double-buffered) and 1.0 s
+ * (a WriteStream write per chunk). The event loop is held for one batch at most.
  */
 export async function writeVerifiedFile(
   path: string,
@@ -50,47 +54,39 @@ export async function writeVerifiedFile(
   const tmp = join(options.tempDir, tempName('.ocibuild-blob'));
   const { signal, onProgress } = options;
   let handle: FileHandle | undefined;
-  let writing: Promise<void> | undefined;
   const stopped = abortPromise(signal, options.where);
   const iterator = verifyStream(body(), descriptor, options.where, options.hash)[Symbol.asyncIterator]();
   try {
     await mkdir(dirname(path), { recursive: true });
     const file = await open(tmp, 'wx', 0o644);
     handle = file;
-    // Sized to the blob, so a small config or manifest does not allocate whole batches.
+    // Sized to the blob, so a small config or manifest does not allocate a whole batch.
     const capacity = Math.max(1, Math.min(WRITE_BATCH, descriptor.size));
-    let current: Uint8Array = new Uint8Array(capacity);
-    let spare: Uint8Array | undefined;
+    const batch = new Uint8Array(capacity);
     let fill = 0;
     let bytes = 0;
-    const flush = async (): Promise<void> => {
-      // One write in flight while the other buffer fills: the disk and the source overlap.
-      if (writing !== undefined) await writing;
-      const full = current;
-      writing = writeAll(file, full.subarray(0, fill)).then(() => {
-        spare = full;
-      });
-      writing.catch(() => undefined); // observed at the next flush or at the end
-      current = spare ?? new Uint8Array(capacity);
-      spare = undefined;
-      fill = 0;
-    };
     for (;;) {
       const next = await (stopped === undefined ? iterator.next() : stopped.race(iterator.next()));
       if (next.done) break;
       const chunk = next.value;
       bytes += chunk.byteLength;
       onProgress?.(bytes);
+      if (fill === 0 && chunk.byteLength >= capacity) {
+        writeAllSync(file.fd, chunk); // big enough on its own: no copy
+        continue;
+      }
       for (let offset = 0; offset < chunk.byteLength; ) {
         const n = Math.min(capacity - fill, chunk.byteLength - offset);
-        current.set(n === chunk.byteLength ? chunk : chunk.subarray(offset, offset + n), fill);
+        batch.set(n === chunk.byteLength ? chunk : chunk.subarray(offset, offset + n), fill);
         fill += n;
         offset += n;
-        if (fill === capacity) await flush();
+        if (fill === capacity) {
+          writeAllSync(file.fd, batch);
+          fill = 0;
+        }
       }
     }
-    if (fill > 0) await flush();
-    await writing;
+    if (fill > 0) writeAllSync(file.fd, batch.subarray(0, fill));
     handle = undefined;
     await file.close();
     await rename(tmp, path);
@@ -98,7 +94,6 @@ export async function writeVerifiedFile(
     // Not awaited: after an abort a read may still be pending, and a generator's return()
     // waits for it; the source's own signal ends that read.
     iterator.return?.(undefined).catch(() => undefined);
-    await writing?.catch(() => undefined);
     await handle?.close().catch(() => undefined);
     await rm(tmp, { force: true });
     if (signal?.aborted && !(error instanceof OcibuildError)) {
@@ -111,11 +106,8 @@ export async function writeVerifiedFile(
 }
 
 /** Writes all of `data` at the file's current position, continuing after short writes. */
-async function writeAll(file: FileHandle, data: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < data.byteLength; ) {
-    const { bytesWritten } = await file.write(data, offset, data.byteLength - offset);
-    offset += bytesWritten;
-  }
+function writeAllSync(fd: number, data: Uint8Array): void {
+  for (let offset = 0; offset < data.byteLength; ) offset += writeSync(fd, data, offset, data.byteLength - offset);
 }
 
 /**
