@@ -75,6 +75,7 @@ function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseIm
     layers: resolved.layers.map((d) => ({
       key: d.digest,
       mediaType: d.mediaType,
+      descriptor: d,
       open: async () => {
         if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
         return transport.getBlob(d);

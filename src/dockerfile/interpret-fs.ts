@@ -11,8 +11,9 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { nodeGunzip } from '../compress/node.ts';
-import { OcibuildError, UnsupportedError } from '../errors.ts';
+import { OcibuildError } from '../errors.ts';
+import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
+import type { Descriptor } from '../oci/types.ts';
 
 /** One layer of a stage: a way to open its (possibly compressed) blob. */
 export interface LayerRef {
@@ -22,6 +23,8 @@ export interface LayerRef {
   mediaType: string;
   /** Opens the blob as stored (compressed). */
   open(): Promise<AsyncIterable<Uint8Array>>;
+  /** The layer's descriptor when known: its `urls` let a foreign layer be fetched when the source lacks it. */
+  descriptor?: Descriptor;
 }
 
 /** Entry types the view distinguishes. */
@@ -103,12 +106,13 @@ function typeOf(header: tar.Headers): FsEntryType {
   }
 }
 
-/** Streams a layer's tar bytes, decompressing by media type (gzip or none). */
+/**
+ * Streams a layer's tar bytes, decompressed by what the blob's first bytes say (gzip, zstd or
+ * none; see `openLayerTar`); a foreign layer the source lacks is fetched from its `urls`.
+ */
 export async function layerTar(ref: LayerRef): Promise<AsyncIterable<Uint8Array>> {
-  const body = await ref.open();
-  if (ref.mediaType.includes('zstd')) throw new UnsupportedError(`layer ${ref.key} is zstd-compressed: reading its files is not supported`);
-  if (ref.mediaType.endsWith('.tar') || ref.mediaType.endsWith('rootfs.diff.tar')) return body;
-  return nodeGunzip().decode(body);
+  const body = ref.descriptor === undefined ? await ref.open() : await openLayerBlob(ref.descriptor, () => ref.open());
+  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}` });
 }
 
 /** Reads every header of a tar stream, calling `onEntry` (which may consume the body). */

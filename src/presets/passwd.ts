@@ -7,8 +7,7 @@
 import tar from 'tar-stream';
 import { Readable } from 'node:stream';
 import { defaultGzipDecoder } from '../compress/index.ts';
-import { UnsupportedError } from '../errors.ts';
-import { OCI_LAYER_ZSTD } from '../oci/mediatypes.ts';
+import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { OperationOptions, Transport } from '../transports/types.ts';
 
@@ -68,11 +67,8 @@ type LayerVerdict = { kind: 'found'; bytes: Uint8Array } | { kind: 'deleted' } |
 
 /** What one layer says about `target` (a normalised path such as `etc/passwd`). */
 async function scanLayer(stream: AsyncIterable<Uint8Array>, descriptor: Descriptor, target: string): Promise<LayerVerdict> {
-  if (descriptor.mediaType === OCI_LAYER_ZSTD || descriptor.mediaType.endsWith('+zstd')) {
-    throw new UnsupportedError(`layer ${descriptor.digest} is zstd-compressed; reading files from it is not supported`);
-  }
-  const gzipped = /gzip/.test(descriptor.mediaType);
-  const tarBytes = gzipped ? defaultGzipDecoder.decode(stream) : stream;
+  // By the blob's magic bytes (gzip, zstd, plain), not only its media type: see layer/decode.ts.
+  const tarBytes = openLayerTar(descriptor, stream, { gzip: defaultGzipDecoder });
   const extract = tar.extract();
   const input = Readable.from(tarBytes, { objectMode: false });
   input.on('error', (error) => extract.destroy(error));
@@ -131,7 +127,9 @@ export async function readImageFile(
   const target = normalize(filePath);
   for (let i = layers.length - 1; i >= 0; i--) {
     const descriptor = layers[i] as Descriptor;
-    const verdict = await scanLayer(await transport.getBlob(descriptor, options.signal ? { signal: options.signal } : {}), descriptor, target);
+    const signal = options.signal ? { signal: options.signal } : {};
+    const blob = await openLayerBlob(descriptor, () => transport.getBlob(descriptor, signal), { ...signal, source: transport.description });
+    const verdict = await scanLayer(blob, descriptor, target);
     if (verdict.kind === 'found') return verdict.bytes;
     if (verdict.kind === 'deleted') return undefined;
   }
