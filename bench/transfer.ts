@@ -7,8 +7,7 @@
  * so its peak RSS is its own; skopeo runs under `/usr/bin/time -f %M`.
  * @module
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,12 +16,11 @@ import { promisify } from 'node:util';
 import { buildRandomLayout } from '../test/helpers/fixtures.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { ocibuildCopy } from '../test/interop/ocibuild.ts';
+import { lastJsonLine, measure, median, nodeRunner, type NodeRunner } from './lib/measure.ts';
 
 const execFileAsync = promisify(execFile);
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
 const CHILD_ENV = 'OCIBUILD_BENCH_TRANSFER_CHILD';
-const TIME = '/usr/bin/time';
 
 /** One measured transfer. */
 interface Sample {
@@ -34,27 +32,6 @@ interface Sample {
   peakRssMb: number;
 }
 
-/** Runs a command under /usr/bin/time (when present) and returns its wall time and peak RSS. */
-async function timed(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ stdout: string; seconds: number; peakRssMb: number }> {
-  const hasTime = existsSync(TIME);
-  const [command, ...args] = hasTime ? [TIME, '-f', 'OCIBUILD_TIME %e %M', ...argv] : argv;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command!, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - started) / 1000;
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${stderr.trim().slice(-2000)}`));
-      const match = /OCIBUILD_TIME ([\d.]+) (\d+)/.exec(stderr);
-      resolve({ stdout, seconds, peakRssMb: match ? Number(match[2]) / 1024 : Number.NaN });
-    });
-  });
-}
-
 async function clearSkopeoCache(): Promise<void> {
   // skopeo remembers where blobs live and may mount instead of uploading (MACHINE-NOTES.md). Each
   // push also goes to a fresh registry on a new port, so a cache that another process is writing to
@@ -64,40 +41,25 @@ async function clearSkopeoCache(): Promise<void> {
   }
 }
 
+/**
+ * Flushes dirty pages, so that the write-back of what the previous transfer wrote (a fresh
+ * registry's blobs after a push, a pulled layout) does not land on whichever tool runs next.
+ */
+async function settleDisk(): Promise<void> {
+  await execFileAsync('sync').catch(() => undefined);
+}
+
 async function skopeoCopy(src: string, dst: string): Promise<Sample> {
   await clearSkopeoCache();
-  const result = await timed([
-    'skopeo', '--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', src, dst,
-  ]);
+  const result = await measure(['skopeo', '--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', src, dst]);
   return { seconds: result.seconds, processSeconds: result.seconds, peakRssMb: result.peakRssMb };
 }
 
-/**
- * How to start an ocibuild child: a plain-JS bundle made with esbuild (tsx's own dependency) when
- * possible, so the numbers are those of compiled ocibuild and not of the tsx loader (~35 MB RSS,
- * seconds of start-up); else this file under tsx.
- */
-async function childCommand(dir: string): Promise<{ argv: string[]; runner: string }> {
-  try {
-    const esbuild = (await import('esbuild')) as typeof import('esbuild');
-    // Inside node_modules so the external packages (undici, fflate, ...) resolve from the bundle.
-    const outfile = path.join(ROOT, 'node_modules', '.cache', 'ocibuild-bench', `transfer-${path.basename(dir)}.mjs`);
-    await esbuild.build({ entryPoints: [SELF], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error' });
-    return { argv: [process.execPath, outfile], runner: 'node (esbuild bundle)' };
-  } catch {
-    return { argv: [process.execPath, '--import', 'tsx', SELF], runner: 'node --import tsx' };
-  }
-}
-
-let childArgv: string[] = [];
+let runner: NodeRunner | undefined;
 
 async function ocibuildChild(src: string, dst: string): Promise<Sample> {
-  const result = await timed(childArgv, {
-    ...process.env,
-    [CHILD_ENV]: JSON.stringify({ src, dst }),
-  });
-  const line = result.stdout.trim().split('\n').pop() ?? '';
-  const report = JSON.parse(line) as { seconds: number; maxRssKb: number };
+  const result = await measure(runner!.argv, { env: { ...process.env, [CHILD_ENV]: JSON.stringify({ src, dst }) } });
+  const report = lastJsonLine<{ seconds: number; maxRssKb: number }>(result.stdout);
   const peak = Number.isNaN(result.peakRssMb) ? report.maxRssKb / 1024 : result.peakRssMb;
   return { seconds: report.seconds, processSeconds: result.seconds, peakRssMb: peak };
 }
@@ -110,12 +72,6 @@ async function child(spec: string): Promise<void> {
   await ocibuildCopy(src, dst);
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`${JSON.stringify({ seconds, startup, end: process.uptime(), maxRssKb: process.resourceUsage().maxRSS })}\n`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function summarize(samples: Sample[]): Sample {
@@ -132,30 +88,34 @@ async function main(): Promise<void> {
   const layerSize = quick ? 5 << 20 : 50 << 20;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-transfer-'));
   try {
-    const child = await childCommand(dir);
-    childArgv = child.argv;
+    runner = await nodeRunner(SELF, 'transfer');
     const image = await buildRandomLayout(dir, { layers: 5, layerSize, tag: 'bench', compressible: 0.2 });
     const mb = image.totalBytes / 1e6;
-    console.log(`image: 5 layers, ${mb.toFixed(1)} MB (gzip), ${image.manifestDigest}; ocibuild runs as ${child.runner}`);
+    console.log(`image: 5 layers, ${mb.toFixed(1)} MB (gzip), ${image.manifestDigest}; ocibuild runs as ${runner.description}`);
     // Warm the page cache so the first contender does not pay for reading the layout from disk.
     for (const layer of image.layers) await readFile(path.join(image.layoutPath, 'blobs/sha256', layer.digest.slice(7)));
 
     const samples: Record<string, Sample[]> = { 'push ocibuild': [], 'push skopeo': [], 'pull ocibuild': [], 'pull skopeo': [] };
     const source = `oci:${image.layoutPath}:bench`;
+    let pushes = 0;
     for (let round = 0; round < rounds; round++) {
       // Alternate who goes first so neither always gets the warmer machine.
       const order = round % 2 === 0 ? (['ocibuild', 'skopeo'] as const) : (['skopeo', 'ocibuild'] as const);
       for (const tool of order) {
+        // Pullers alternate per push (not per round), so each tool pulls first equally often.
+        const pullers = pushes++ % 2 === 0 ? order : ([...order].reverse() as typeof order[number][]);
         // A fresh registry per push: nothing to skip, nothing to mount.
         const registry = await startRegistry();
         try {
           const target = `docker://${registry.host}/bench/${tool}:bench`;
+          await settleDisk();
           samples[`push ${tool}`]!.push(tool === 'ocibuild' ? await ocibuildChild(source, target) : await skopeoCopy(source, target));
           const check = await execFileAsync('skopeo', ['inspect', '--raw', '--tls-verify=false', target]);
           if (!check.stdout.includes(image.layers[0]!.digest)) throw new Error(`${tool} push: manifest does not list the layers`);
-          for (const puller of order) {
+          for (const puller of pullers) {
             const out = path.join(dir, `pull-${puller}-${round}`);
             const dst = `oci:${out}:bench`;
+            await settleDisk();
             samples[`pull ${puller}`]!.push(puller === 'ocibuild' ? await ocibuildChild(target, dst) : await skopeoCopy(target, dst));
             await rm(out, { recursive: true, force: true });
           }
@@ -179,11 +139,14 @@ async function main(): Promise<void> {
         );
       }
     }
+    for (const [name, list] of Object.entries(samples)) {
+      console.log(`samples ${name}: ${list.map((x) => `${x.seconds.toFixed(2)}/${x.processSeconds.toFixed(2)}s ${x.peakRssMb.toFixed(0)}MB`).join(', ')}`);
+    }
     console.log(`\n${rounds} round(s), median seconds, max RSS. Targets: ocibuild <= 1.0x skopeo, peak RSS < 150 MB.`);
     console.log('ocibuild "seconds" is the copy alone; "process s" adds Node start-up (~0.2-0.3 s here) and exit. skopeo: whole process.');
   } finally {
     await rm(dir, { recursive: true, force: true });
-    if (childArgv[1]?.endsWith('.mjs')) await rm(childArgv[1], { force: true });
+    await runner?.dispose();
   }
 }
 
