@@ -306,11 +306,14 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
     if (item.kind === 'tree') {
       const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
       const existing = destFs && base !== '' ? await destFs.lookup(base) : undefined;
-      // A destination written with a trailing slash is made beforehand (0755, --chown owner);
-      // without one the copy creates it from the source directory, --chmod included (fsutil Copy).
+      // COPY copies a directory's contents, never the directory itself (moby/buildkit#1941): a
+      // missing destination is made by fsutil's MkdirAll, 0755 and owned by --chown (else root),
+      // whatever the source directory's owner and mode. With a trailing slash it is made
+      // beforehand at 0755; without one --chmod applies to it too.
       if (base !== '' && existing?.type !== 'directory' && item.root) {
-        if (premade) put(base, { ...item.root, mode: 0o755, uid: 0, gid: 0 }, '', true);
-        else put(base, item.root);
+        // (--parents keeps the source directory's metadata, as before.)
+        if (item.parentsRel !== undefined) put(base, item.root);
+        else put(base, { ...item.root, mode: 0o755, uid: 0, gid: 0 }, '', premade);
       }
       for (const n of item.nodes) put(join(base, n.rel), n, base);
     } else {
