@@ -125,6 +125,7 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
     items.push({ kind: 'single', name, nodes: [{ rel: '', type: 'file', mode: 0o644, uid: 0, gid: 0, content: { kind: 'bytes', data: new TextEncoder().encode(content) } }] });
   }
 
+  await checkSeveralSources(state, i, items, dest);
   const entries = await placeItems(items, { dest, owner, chmod, destFs: i.link ? undefined : state.fs, extracted });
   let createdBy = what;
   if (i.parents) createdBy += ' --parents';
@@ -135,6 +136,20 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   createdBy += ` ${destWord} # buildkit`;
   const layer = await host.writeLayer({ entries });
   addLayer(state, layer, createdBy);
+}
+
+/**
+ * Rejects several files (named or matched by a wildcard) copied to a destination that neither
+ * ends in `/` nor is an existing directory. The Dockerfile reference requires the slash and the
+ * legacy builder enforces it; BuildKit would silently keep only the last file
+ * (moby/buildkit#1853, #4550). Directory sources alone merge their contents and are allowed.
+ */
+async function checkSeveralSources(state: StageState, i: CopyInstruction, items: readonly CopyItem[], dest: string): Promise<void> {
+  if (i.parents || dest.endsWith('/') || items.length < 2 || !items.some((item) => item.kind === 'single')) return;
+  const existing = i.link ? undefined : (await state.fs.resolve(dest, true)).entry;
+  if (existing?.type === 'directory') return;
+  const what = i.kind.toUpperCase();
+  throw new DockerfileError(i.location, `When using ${what} with more than one source file, the destination must be a directory and end with a / (${dest} gets ${items.length} sources)`);
 }
 
 /** The directory a WORKDIR instruction sets (expanded, relative to the previous one). */
