@@ -283,13 +283,12 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
   let dest = trimSlashes(options.dest);
   let destIsDir = wantsDir;
   if (destFs && dest !== '') {
+    // The destination is resolved like continuity's RootPath, which BuildKit uses: every
+    // symlink is followed inside the root, the last component too, so copying onto a symlink
+    // writes its target (even a missing one) and keeps the link (moby/buildkit#1260).
     const followed = await destFs.resolve(dest, true);
-    if (followed.entry?.type === 'directory') {
-      dest = followed.path;
-      destIsDir = true;
-    } else {
-      dest = (await destFs.resolve(dest, false)).path;
-    }
+    dest = followed.path;
+    if (followed.entry?.type === 'directory') destIsDir = true;
   }
   const byPath = new Map<string, LayerEntry>();
   const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);

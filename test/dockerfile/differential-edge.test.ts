@@ -48,7 +48,7 @@ interface CaseSpec {
   buildahDockerfile?: string;
   fixes?: {
     why: string;
-    tree?: Record<string, Partial<Omit<TreeEntry, 'mode'>> & { mode?: string; remove?: boolean; content?: string }>;
+    tree?: Record<string, Partial<Record<keyof Omit<TreeEntry, 'mode'>, unknown>> & { mode?: string; remove?: boolean; content?: string }>;
     config?: Record<string, unknown>;
   };
   ignore?: string[];
@@ -101,7 +101,9 @@ function applyFixes(spec: CaseSpec, tree: TreeEntry[], config: ImageConfigJson):
     }
     const { mode, remove: _remove, content, ...rest } = fix;
     const old = byPath.get(p) ?? ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 } as TreeEntry);
-    const entry: TreeEntry = { ...old, ...rest, ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) };
+    const entry = { ...old, ...(rest as Partial<TreeEntry>), ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) };
+    // `null` removes a field (a file turned into a symlink has no content hash).
+    for (const [key, value] of Object.entries(rest)) if (value === null) delete (entry as unknown as Record<string, unknown>)[key];
     if (content !== undefined) {
       entry.size = Buffer.byteLength(content);
       entry.sha256 = createHash('sha256').update(content).digest('hex');
