@@ -30,7 +30,7 @@ import { buildImage } from '../../src/build/index.ts';
 import { OcibuildError } from '../../src/errors.ts';
 import { BuildahError, buildahAvailable, cachedBuildahBuild } from '../helpers/buildah.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
-import { diffConfigs, diffTrees, readImage, readImageConfig, readTree, unpackImage, type ImageConfigJson, type TreeEntry } from '../helpers/tree.ts';
+import { diffConfigs, diffTrees, readImageConfig, readTree, unpackImage, type ImageConfigJson, type TreeEntry } from '../helpers/tree.ts';
 
 const run = promisify(execFile);
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'dockerfiles-edge');
@@ -220,32 +220,32 @@ async function skopeoInspect(ref: string): Promise<{ Layers: string[]; Architect
 const toolsSkip = process.platform !== 'linux' ? 'needs Linux' : false;
 
 describe('images ocibuild writes for a Dockerfile are read by skopeo and umoci', { skip: toolsSkip }, () => {
-  for (const format of ['oci', 'docker'] as const) {
-    it(`--format ${format}: oci layout and docker-archive`, async () => {
-      const name = 'nginx-conf';
-      const spec = await readSpec(name);
-      const dir = path.join(work, `formats-${format}`);
-      const context = path.join(dir, 'context');
-      await prepareContext(name, spec, context);
-      const layout = path.join(dir, 'layout');
-      const archive = path.join(dir, 'image.tar');
-      const result = await ocibuild(context, spec, dir, [`oci:${layout}:latest`, `docker-archive:${archive}:example/app:latest`], format);
-      const { manifest } = await readImage(layout, 'latest');
-      const mediaType = (manifest as { mediaType?: string }).mediaType;
-      assert.equal(mediaType, format === 'oci' ? 'application/vnd.oci.image.manifest.v1+json' : 'application/vnd.docker.distribution.manifest.v2+json');
-      const fromLayout = await skopeoInspect(`oci:${layout}:latest`);
-      const fromArchive = await skopeoInspect(`docker-archive:${archive}`);
-      assert.equal(fromLayout.Layers.length, result.manifest.layers.length);
-      assert.deepEqual(fromArchive.Layers.length, fromLayout.Layers.length);
-      assert.equal(fromArchive.Architecture, fromLayout.Architecture);
-      assert.deepEqual(fromArchive.Env, fromLayout.Env);
-      // umoci reads OCI layouts; the docker-archive goes through skopeo into one first.
-      const converted = path.join(dir, 'converted');
-      await run('skopeo', ['--insecure-policy', 'copy', `docker-archive:${archive}`, `oci:${converted}:latest`]);
-      const treeLayout = await readTree((await unpackImage(layout, 'latest', path.join(dir, 'bundle-layout'))).rootfs);
-      const treeArchive = await readTree((await unpackImage(converted, 'latest', path.join(dir, 'bundle-archive'))).rootfs);
-      assert.deepEqual(diffTrees(treeLayout, treeArchive, { ignoreMtime: false }, ['oci layout', 'docker-archive']), []);
-      assert.ok(treeLayout.some((e) => e.path === '/etc/nginx/conf.d/default.conf' && e.uid === 101 && e.gid === 101));
-    });
-  }
+  // skopeo 1.9 (containers/image) only lists OCI manifests and indexes in an OCI layout's
+  // index.json, so the Docker format is checked through its usual container, docker-archive.
+  it('--format oci to an oci layout and --format docker to a docker-archive give the same files', async () => {
+    const name = 'nginx-conf';
+    const spec = await readSpec(name);
+    const dir = path.join(work, 'formats');
+    const context = path.join(dir, 'context');
+    await prepareContext(name, spec, context);
+    const layout = path.join(dir, 'layout');
+    const archive = path.join(dir, 'image.tar');
+    const oci = await ocibuild(context, spec, path.join(dir, 'oci'), `oci:${layout}:latest`, 'oci');
+    const docker = await ocibuild(context, spec, path.join(dir, 'docker'), `docker-archive:${archive}:example/app:latest`, 'docker');
+    assert.equal(oci.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(docker.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    const fromLayout = await skopeoInspect(`oci:${layout}:latest`);
+    const fromArchive = await skopeoInspect(`docker-archive:${archive}`);
+    assert.equal(fromLayout.Layers.length, oci.manifest.layers.length);
+    assert.equal(fromArchive.Layers.length, fromLayout.Layers.length);
+    assert.equal(fromArchive.Architecture, fromLayout.Architecture);
+    assert.deepEqual(fromArchive.Env, fromLayout.Env);
+    // umoci reads OCI layouts; the docker-archive goes through skopeo into one first.
+    const converted = path.join(dir, 'converted');
+    await run('skopeo', ['--insecure-policy', 'copy', `docker-archive:${archive}`, `oci:${converted}:latest`]);
+    const treeLayout = await readTree((await unpackImage(layout, 'latest', path.join(dir, 'bundle-layout'))).rootfs);
+    const treeArchive = await readTree((await unpackImage(converted, 'latest', path.join(dir, 'bundle-archive'))).rootfs);
+    assert.deepEqual(diffTrees(treeLayout, treeArchive, { ignoreMtime: true }, ['oci layout', 'docker-archive']), []);
+    assert.ok(treeLayout.some((e) => e.path === '/etc/nginx/conf.d/default.conf' && e.uid === 101 && e.gid === 101));
+  });
 });
