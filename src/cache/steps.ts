@@ -122,6 +122,7 @@ export class StepCache implements StepHooks {
     this.#memo = new FileDigestMemo(options.cache, memoNameFor(options.scope));
   }
 
+  /** Plan phase: the stage's first key chains on its parent stage's last key, or on the base (root key). */
   enterStage(state: StageState, parent: StageState | undefined, base: BaseImage | undefined): void {
     const key = parent
       ? this.#chain.get(parent)
@@ -132,6 +133,7 @@ export class StepCache implements StepHooks {
     this.#stageKeys.set(state.index, key);
   }
 
+  /** Plan phase: keys one step (a step whose inputs cannot be read is left uncached, with the steps after it). */
   async plan(state: StageState, ordinal: number, instruction: Instruction, context: StepPlanContext): Promise<void> {
     const parent = this.#chain.get(state);
     const layerStep = isLayerStep(instruction);
@@ -155,6 +157,7 @@ export class StepCache implements StepHooks {
     this.#stageKeys.set(state.index, planned.key);
   }
 
+  /** Starts the lookups of every keyed layer step, 8 at a time. */
   planned(): void {
     const queue = [...this.#planned.entries()].filter(([, p]) => p.layerStep && p.key !== undefined);
     let active = 0;
@@ -177,6 +180,7 @@ export class StepCache implements StepHooks {
     }
   }
 
+  /** Build phase: applies a hit, or runs the step and records its result. */
   async step(state: StageState, ordinal: number, instruction: Instruction, execute: () => Promise<void>): Promise<void> {
     const id = `${state.index}:${ordinal}`;
     const planned = this.#planned.get(id);
