@@ -1,0 +1,123 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
+import { fflateGzip } from '../../src/compress/index.ts';
+import { deflateBlock } from '../../src/compress/worker.ts';
+
+async function* chunked(data: Uint8Array, sizes: () => number): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < data.length; ) {
+    const n = Math.min(Math.max(1, sizes()), data.length - offset);
+    yield data.subarray(offset, offset + n);
+    offset += n;
+  }
+}
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of it) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Text, random and repeated runs mixed, so blocks end at many different bit offsets. */
+function mixed(size: number, seed: number): Buffer {
+  const rand = prng(seed);
+  const words = ['function', 'return', 'const', 'require(', ');\n', 'exports.', 'value', '{}', 'index', ' '];
+  const parts: Buffer[] = [];
+  let total = 0;
+  while (total < size) {
+    const kind = rand();
+    const n = 1 + Math.floor(rand() * 20_000);
+    const part =
+      kind < 0.4
+        ? Buffer.from(Array.from({ length: n / 4 }, () => words[Math.floor(rand() * words.length)]).join(''))
+        : kind < 0.7
+          ? randomBytes(n)
+          : Buffer.alloc(n, Math.floor(rand() * 256));
+    parts.push(part);
+    total += part.length;
+  }
+  return Buffer.concat(parts).subarray(0, size);
+}
+
+describe('parallel fflate gzip', () => {
+  const BLOCK = 64 * 1024;
+  const data = mixed(BLOCK * 23 + 777, 1);
+
+  it('gives the same bytes inline, with 1 and with 3 workers, for any input chunking', async () => {
+    const inline = await collect(fflateGzip({ blockSize: BLOCK, worker: false }).encode(chunked(data, () => BLOCK)));
+    const rand = prng(5);
+    const runs: [string, Buffer][] = [
+      ['1 worker, 1-block chunks', await collect(fflateGzip({ blockSize: BLOCK, workers: 1 }).encode(chunked(data, () => BLOCK)))],
+      ['3 workers, random chunks', await collect(fflateGzip({ blockSize: BLOCK, workers: 3 }).encode(chunked(data, () => Math.floor(rand() * 3 * BLOCK))))],
+      ['3 workers, tiny chunks', await collect(fflateGzip({ blockSize: BLOCK, workers: 3 }).encode(chunked(data, () => 1 + Math.floor(rand() * 700))))],
+      ['1 worker, whole input', await collect(fflateGzip({ blockSize: BLOCK, workers: 1 }).encode(chunked(data, () => data.length)))],
+      ['inline, odd chunks', await collect(fflateGzip({ blockSize: BLOCK, worker: false }).encode(chunked(data, () => BLOCK + 1)))],
+    ];
+    for (const [name, out] of runs) assert.equal(sha(out), sha(inline), name);
+    assert.ok(gunzipSync(inline).equals(data), 'node:zlib reads it');
+    const sys = spawnSync('gzip', ['-dc'], { input: inline, maxBuffer: 1 << 26 });
+    assert.equal(sys.status, 0, String(sys.stderr));
+    assert.ok(sys.stdout.equals(data), 'gzip -d reads it');
+    assert.ok(inline.length < data.length * 0.8, 'it compresses');
+  });
+
+  it('round-trips at levels 0, 1 and 9, exact multiples of the block size and the default block size', async () => {
+    for (const level of [0, 1, 9]) {
+      const out = await collect(fflateGzip({ blockSize: BLOCK, level, workers: 2 }).encode(chunked(data, () => 50_000)));
+      assert.ok(gunzipSync(out).equals(data), `level ${level}`);
+    }
+    const exact = data.subarray(0, BLOCK * 4);
+    const out = await collect(fflateGzip({ blockSize: BLOCK, workers: 2 }).encode(chunked(exact, () => 10_000)));
+    assert.ok(gunzipSync(out).equals(exact));
+    const big = mixed(3 * 1024 * 1024 + 5, 2);
+    const parallel = await collect(fflateGzip({ workers: 2 }).encode(chunked(big, () => 300_000)));
+    const inline = await collect(fflateGzip({ worker: false }).encode(chunked(big, () => 1 << 20)));
+    assert.equal(sha(parallel), sha(inline));
+    assert.ok(gunzipSync(parallel).equals(big));
+  });
+
+  it('ends every non-final block with a byte-aligned sync flush', () => {
+    const rand = prng(9);
+    let previous: Uint8Array | undefined;
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      const block = mixed(1 + Math.floor(rand() * 30_000), 100 + i);
+      const out = Buffer.concat(deflateBlock(block, previous?.subarray(-32768), 6, false));
+      assert.deepEqual([...out.subarray(-4)], [0, 0, 0xff, 0xff], `block ${i}`);
+      // The stream so far decodes to exactly the input so far (inflateRaw stops at the flush).
+      parts.push(out);
+      previous = block;
+    }
+    parts.push(...deflateBlock(new Uint8Array(0), previous?.subarray(-32768), 6, true));
+    assert.doesNotThrow(() => inflateRawSync(Buffer.concat(parts)));
+  });
+
+  it('pulls at most a few blocks ahead of what the consumer took', async () => {
+    let pulled = 0;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 200; i++) {
+        pulled += BLOCK;
+        yield mixed(BLOCK, 50 + i);
+      }
+    }
+    const iterator = fflateGzip({ blockSize: BLOCK, workers: 1 }).encode(endless())[Symbol.asyncIterator]();
+    for (let i = 0; i < 4; i++) await iterator.next();
+    await iterator.return?.(undefined);
+    assert.ok(pulled <= 7 * BLOCK, `pulled ${pulled / BLOCK} blocks`);
+  });
+});
