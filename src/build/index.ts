@@ -17,7 +17,7 @@ import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { Transport } from '../transports/types.ts';
-import { openSource, openDestination, releaseRegistryClient, type TransportOptions } from './targets.ts';
+import { openSource, openDestination, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
 import { basePlatforms } from './base.ts';
 import type { ConfigOptions } from './config.ts';
 import { assembleImage, type AssembledImage } from './assemble.ts';
@@ -200,6 +200,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}) };
     const source = memorySource({ description: 'build' });
     const images: { platform: Platform; image: AssembledImage }[] = [];
+    const ociImages: { platform: Platform; image: AssembledImage }[] = [];
     for (const platform of platforms) {
       throwIfAborted(options.signal);
       const plan = options.dockerfile !== undefined
@@ -207,18 +208,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         : await planFiles(options, platform, base, context);
       stats.layersBuilt += plan.steps.filter((s) => 'layer' in s && !s.cached).length;
       stats.layersCached += plan.steps.filter((s) => 'layer' in s && s.cached).length;
-      const image = assembleImage(
-        {
-          base: plan.base,
-          baseName: plan.baseName,
-          config: plan.config,
-          steps: plan.steps,
-          format,
-          created,
-          ...(options.annotations ? { annotations: options.annotations } : {}),
-        },
-        source,
-      );
+      const assembleAs = (as: 'oci' | 'docker') =>
+        assembleImage(
+          {
+            base: plan.base,
+            baseName: plan.baseName,
+            config: plan.config,
+            steps: plan.steps,
+            format: as,
+            created,
+            ...(options.annotations ? { annotations: options.annotations } : {}),
+          },
+          source,
+        );
+      const image = assembleAs(format);
+      // An OCI layout holds OCI manifests only (skopeo and umoci refuse Docker ones there, and
+      // containers/image converts when it writes one): oci: targets of a Docker-format build get the OCI form.
+      if (format === 'docker' && destinations.some((d) => parseTarget(d.target).kind === 'oci')) {
+        ociImages.push({ platform, image: assembleAs('oci') });
+      }
       stats.runsExecuted += plan.runsExecuted ?? 0;
       stats.steps.push(...(plan.stepReports ?? []));
       if (plan.shareConfig && destinations.some((d) => parseTarget(d.target).kind === 'registry')) {
@@ -231,7 +239,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     }
     Object.assign(stats, stepTotals(stats.steps));
     const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.annotations);
-    const result = await pushAll(source, top.digest, destinations, options, emit, stats);
+    const ociTop =
+      ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.annotations);
+    const digestFor = (dest: Destination): string => (ociTop && parseTarget(dest.target).kind === 'oci' ? ociTop.digest : top.digest);
+    const result = await pushAll(source, digestFor, destinations, options, emit, stats);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);
     if (options.imageNameWithDigestFile !== undefined) {
       const lines = destinations.flatMap((d) => {
@@ -324,14 +335,15 @@ function addIndex(
 
 async function pushAll(
   source: MemorySource,
-  digest: string,
-  destinations: ReturnType<typeof openDestination>[],
+  digestFor: (dest: Destination) => string,
+  destinations: Destination[],
   options: BuildOptions,
   emit: (e: BuildEvent) => void,
   stats: BuildStats,
 ): Promise<{ ref: string; digest: string }[]> {
   const results: { ref: string; digest: string }[] = [];
   for (const dest of destinations) {
+    const digest = digestFor(dest);
     const refs = dest.references(options.tags ?? []);
     if (await alreadyThere(dest, refs, digest, options)) {
       stats.manifestPutSkipped++;

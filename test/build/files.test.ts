@@ -140,7 +140,7 @@ test('reproducible: other checkout path, other mtimes, later wall clock give the
   assert.match(listing, /2023-11-14 22:13/);
 });
 
-test('docker format writes Docker v2.2 media types that skopeo accepts', async (t) => {
+test('docker format writes Docker v2.2 media types that skopeo accepts, and OCI form into OCI layouts', async (t) => {
   const dir = await tempDir(t);
   const src = path.join(dir, 'src');
   await makeTree(src, new Date(0));
@@ -151,6 +151,19 @@ test('docker format writes Docker v2.2 media types that skopeo accepts', async (
   assert.ok(result.manifest.layers.every((l) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
   const inspect = JSON.parse((await run('skopeo', ['inspect', `docker-archive:${archive}`])).stdout) as { Architecture: string };
   assert.equal(inspect.Architecture, 'amd64');
+
+  // An OCI layout target of a Docker-format build gets the OCI form (as containers/image writes it), so peers read it.
+  const layout = path.join(dir, 'layout');
+  const both = await buildImage(options(src, [`docker-archive:${path.join(dir, 'e.tar')}:x/y:z`, `oci:${layout}:t`], { format: 'docker' }));
+  assert.equal(both.digest, result.digest);
+  const ociTarget = both.targets.find((t) => t.ref.startsWith('oci:'));
+  assert.notEqual(ociTarget?.digest, result.digest);
+  const manifest = (await blob(layout, ociTarget?.digest ?? '')) as { mediaType: string; layers: { digest: string }[] };
+  validateOci('manifest', manifest);
+  assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  assert.deepEqual(manifest.layers.map((l) => l.digest), result.manifest.layers.map((l) => l.digest));
+  const fromLayout = JSON.parse((await run('skopeo', ['inspect', `oci:${layout}:t`])).stdout) as { Digest: string };
+  assert.equal(fromLayout.Digest, ociTarget?.digest);
 });
 
 test('bad input gets a typed error and leaves no output', async (t) => {
