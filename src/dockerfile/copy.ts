@@ -10,7 +10,7 @@
 
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { DockerfileError } from '../errors.ts';
+import { DockerfileError, OcibuildError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { LayerEntry } from '../layer/types.ts';
 import { createIgnoreMatcher } from './ignore.ts';
@@ -269,6 +269,25 @@ export interface PlaceOptions {
   destFs: StageFilesystem | undefined;
   /** Host files holding `fs` contents (from `StageFilesystem.extractFiles`). */
   extracted: ReadonlyMap<string, string>;
+  /** Where errors point. */
+  location?: DockerfileLocation;
+}
+
+/**
+ * Below the destination nothing is resolved (fsutil copies with Lstat), so a source directory
+ * that meets a symlink or file there cannot be merged: BuildKit fails with "cannot copy to
+ * non-directory" (moby/buildkit#2626) rather than replace e.g. Debian's `/bin -> usr/bin`.
+ */
+async function refuseDirectoryOverNonDirectory(item: CopyItem, base: string, destFs: StageFilesystem, location: DockerfileLocation | undefined): Promise<void> {
+  const join = (a: string, b: string): string => (a === '' ? b : `${a}/${b}`);
+  for (const n of item.nodes) {
+    if (n.type !== 'directory') continue;
+    const target = join(base, n.rel);
+    const existing = await destFs.lookup(target);
+    if (existing === undefined || existing.type === 'directory') continue;
+    const message = `cannot copy to non-directory: /${target} is a ${existing.type} in the image`;
+    throw location ? new DockerfileError(location, message) : new OcibuildError('ERR_INVALID_ARGUMENT', message);
+  }
 }
 
 function trimSlashes(p: string): string {
@@ -314,6 +333,7 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
         if (item.parentsRel !== undefined) put(base, item.root);
         else put(base, { ...item.root, mode: 0o755, uid: 0, gid: 0 }, '', premade);
       }
+      if ((base === '' || existing?.type === 'directory') && destFs) await refuseDirectoryOverNonDirectory(item, base, destFs, options.location);
       for (const n of item.nodes) put(join(base, n.rel), n, base);
     } else {
       const node = item.nodes[0] as SourceNode;

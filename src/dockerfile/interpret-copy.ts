@@ -126,7 +126,7 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   }
 
   await checkSeveralSources(state, i, items, dest);
-  const entries = await placeItems(items, { dest, owner, chmod, destFs: i.link ? undefined : state.fs, extracted });
+  const entries = await placeItems(items, { dest, owner, chmod, destFs: i.link ? undefined : state.fs, extracted, location: i.location });
   let createdBy = what;
   if (i.parents) createdBy += ' --parents';
   if (chown !== undefined) createdBy += ` --chown=${chown}`;
