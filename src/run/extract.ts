@@ -74,6 +74,12 @@ class LayerApplier {
   /** Directory metadata, applied last so children do not disturb mtimes and 0555 dirs stay writable. */
   private readonly dirs: { host: string; mode: number; mtime: Date }[] = [];
   private readonly ownership: 'chown' | 'record';
+  /**
+   * Parent directories already resolved inside the root (by member path). Cleared whenever a
+   * directory or symlink is removed or a symlink created, so a cached parent never goes through
+   * something that changed since it was checked.
+   */
+  private readonly parents = new Map<string, { hostPath: string; relative: string }>();
 
   constructor(
     private readonly root: string,
@@ -90,10 +96,16 @@ class LayerApplier {
   /** Host path of the parent (resolved inside the root, created when missing) and the final name. */
   private locate(parts: string[]): { parentHost: string; parentRel: string; host: string; rel: string; base: string } {
     const base = parts[parts.length - 1] ?? '';
-    const parent = resolveInRoot(this.root, parts.slice(0, -1).join('/'), { followFinal: true });
-    for (const missing of parent.missing) fs.mkdirSync(missing, { mode: 0o755 });
-    if (parent.exists && !fs.statSync(parent.hostPath).isDirectory()) {
-      throw new OcibuildError('ERR_LAYER', `layer entry ${parts.join('/')}: parent is not a directory`);
+    const key = parts.slice(0, -1).join('/');
+    let parent = this.parents.get(key);
+    if (parent === undefined) {
+      const resolved = resolveInRoot(this.root, key, { followFinal: true });
+      for (const missing of resolved.missing) fs.mkdirSync(missing, { mode: 0o755 });
+      if (resolved.exists && !fs.statSync(resolved.hostPath).isDirectory()) {
+        throw new OcibuildError('ERR_LAYER', `layer entry ${parts.join('/')}: parent is not a directory`);
+      }
+      parent = { hostPath: resolved.hostPath, relative: resolved.relative };
+      this.parents.set(key, parent);
     }
     const host = path.join(parent.hostPath, base);
     if (!isWithin(this.root, host)) throw new OcibuildError('ERR_PATH_ESCAPE', `layer entry ${parts.join('/')} resolves outside the rootfs`);
@@ -102,6 +114,7 @@ class LayerApplier {
   }
 
   whiteout(parts: string[], name: string): void {
+    this.parents.clear();
     const { parentHost, parentRel, base } = this.locate(parts);
     if (base === OPAQUE) {
       this.opaque(parentHost, parentRel);
@@ -137,13 +150,10 @@ class LayerApplier {
 
   /** Clears the way for a new entry of `kind` at `host`; a directory stays when a directory comes. */
   private clear(host: string, rel: string, keepDir: boolean): boolean {
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(host);
-    } catch {
-      return false;
-    }
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    if (st === undefined) return false;
     if (st.isDirectory() && keepDir) return true;
+    if (st.isDirectory() || st.isSymbolicLink()) this.parents.clear();
     if (st.isDirectory()) removeTree(host);
     else fs.unlinkSync(host);
     forgetOwners(this.options.owners, rel);
@@ -183,8 +193,9 @@ class LayerApplier {
     const mtime = header.mtime ?? new Date(0);
     switch (header.type) {
       case 'directory': {
+        // A new directory is 0700 until finish() gives it its mode: writable for its children.
         if (!this.clear(host, rel, true)) fs.mkdirSync(host, { mode: 0o700 });
-        fs.chmodSync(host, 0o700 | mode);
+        else fs.chmodSync(host, 0o700 | mode);
         this.own(host, rel, uid, gid, mode, false);
         this.dirs.push({ host, mode, mtime });
         stream.resume();
@@ -199,17 +210,20 @@ class LayerApplier {
         const fd = fs.openSync(host, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
         try {
           for await (const chunk of stream) fs.writeSync(fd, chunk as Uint8Array);
+          // Metadata through the descriptor: no more path lookups. Owner before mode (chown clears set-id bits).
+          if (this.ownership === 'chown') fs.fchownSync(fd, uid, gid);
+          else this.own(host, rel, uid, gid, mode, false);
+          fs.fchmodSync(fd, mode);
+          fs.futimesSync(fd, mtime, mtime);
         } finally {
           fs.closeSync(fd);
         }
-        this.own(host, rel, uid, gid, mode, false);
-        fs.chmodSync(host, mode);
-        fs.utimesSync(host, mtime, mtime);
         break;
       }
       case 'symlink': {
         stream.resume();
         this.clear(host, rel, false);
+        this.parents.clear();
         fs.symlinkSync(header.linkname ?? '', host);
         this.own(host, rel, uid, gid, undefined, true);
         fs.lutimesSync(host, mtime, mtime);
