@@ -151,6 +151,11 @@ export class DeflatePool {
     while (this.#workers.length < Math.min(count, this.size)) this.#start();
   }
 
+  /** Blocks submitted that no worker has started yet. */
+  get backlog(): number {
+    return this.#queue.length;
+  }
+
   /** Compresses a block on a worker; resolves with its DEFLATE chunks. */
   deflate(job: BlockJob): Promise<Uint8Array[]> {
     return new Promise((resolve, reject) => {
