@@ -18,7 +18,10 @@ import { removeRootfs } from '../run/owners.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import { StageRootfs, type RootfsLayer } from '../run/rootfs.ts';
+import { RootfsStore } from '../run/rootfs-store.ts';
 import { diffSnapshots } from '../run/snapshot.ts';
+import { undoFromSnapshots } from '../run/undo.ts';
+import { defaultCacheDir } from '../cache/store.ts';
 import type { Executor, Mount, OutputSink } from '../run/types.ts';
 import type { RunInstruction, Instruction } from './instructions.ts';
 import { layerTar, type LayerRef } from './interpret-fs.ts';
@@ -54,6 +57,8 @@ export interface RunSessionOptions {
   onWarning?: (message: string) => void;
   /** Aborts the running step. */
   signal?: AbortSignal;
+  /** Keeps stage root filesystems between builds (moved in at {@link RunSession.close}, taken back by the next build). */
+  rootfsStore?: RootfsStore;
 }
 
 /** Tells whether any stage the target needs contains RUN (directly or as a stage base's ONBUILD trigger). */
@@ -97,6 +102,7 @@ export class RunSession {
   private readonly host: HostInfo = inspectHost();
   private counter = 0;
   private probed = false;
+  private liveDir: Promise<string> | undefined;
 
   constructor(private readonly options: RunSessionOptions) {}
 
@@ -153,6 +159,7 @@ export class RunSession {
         mounts.push({ type: 'bind', source: file, target: command.script.path, readonly: true });
       }
       const before = await rootfs.currentSnapshot();
+      rootfs.beginRun();
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
         argv: command.argv,
@@ -177,10 +184,13 @@ export class RunSession {
       const mapping = (await this.options.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
       const clamp = this.options.sourceDateEpoch;
       const entries = diffSnapshots(before, after, { mapping, ...(clamp !== undefined ? { clampMtime: new Date(clamp * 1000) } : {}) });
-      if (entries.length === 0) return undefined;
+      if (entries.length === 0) {
+        rootfs.runUnchanged();
+        return undefined;
+      }
       await ensureReadable(entries, this.host, scratch);
       const layer = await this.options.writeLayer({ entries });
-      rootfs.markApplied(layer.descriptor.digest);
+      rootfs.markApplied(layer.descriptor.digest, undoFromSnapshots(before, after));
       return layer;
     } catch (error) {
       // A failed step leaves the rootfs in an unknown state: the next use rebuilds it.
@@ -198,22 +208,35 @@ export class RunSession {
     this.probed = true;
   }
 
-  /** Removes every rootfs this session created. */
+  /**
+   * Removes every rootfs this session created; with a {@link RunSessionOptions.rootfsStore}, stage
+   * trees that match their layer list are moved into the store for the next build instead.
+   */
   async close(): Promise<void> {
-    const all = [...this.pool, ...this.mountRoots.values()];
+    const store = this.options.rootfsStore;
+    const stages = [...this.pool];
+    const mounts = [...this.mountRoots.values()];
     this.pool.length = 0;
     this.mountRoots.clear();
     this.byStage.clear();
-    for (const r of all) await r.remove();
+    for (const r of stages) {
+      const state = store !== undefined ? r.storable() : undefined;
+      if (store !== undefined && state !== undefined) await store.put(r.dir, state);
+      else await r.remove();
+    }
+    for (const r of mounts) await r.remove();
+    if (this.liveDir !== undefined) await removeRootfs(await this.liveDir, this.host).catch(() => {});
   }
 
   private syncOptions(): { signal?: AbortSignal; onWarning?: (m: string) => void } {
     return { ...(this.options.signal ? { signal: this.options.signal } : {}), ...(this.options.onWarning ? { onWarning: this.options.onWarning } : {}) };
   }
 
-  private newRootfs(kind: string): StageRootfs {
-    const r = new StageRootfs(path.join(this.options.workDir, `rootfs-${kind}-${this.counter++}`), this.host);
-    return r;
+  private async newRootfs(kind: string): Promise<StageRootfs> {
+    const store = this.options.rootfsStore;
+    // With a store, trees live on its filesystem so that moving them in and out is a rename.
+    const base = store !== undefined ? await (this.liveDir ??= store.liveDir()) : this.options.workDir;
+    return new StageRootfs(path.join(base, `rootfs-${kind}-${this.counter++}`), this.host);
   }
 
   /**
@@ -230,8 +253,14 @@ export class RunSession {
       if (applied.length > keys.length || !applied.every((k, i) => keys[i] === k)) continue;
       if (best === undefined || applied.length > best.layers.length) best = r;
     }
-    const chosen = best ?? this.newRootfs(`stage${state.index}`);
-    if (best === undefined) this.pool.push(chosen);
+    let chosen = best;
+    if (chosen === undefined) {
+      chosen = await this.newRootfs(`stage${state.index}`);
+      this.pool.push(chosen);
+      // A tree an earlier build left keeps what it shares with this stage's layers.
+      const taken = await this.options.rootfsStore?.take(keys, chosen.dir);
+      if (taken !== undefined) chosen.adopt(taken);
+    }
     for (const [stage, r] of this.byStage) if (r === chosen) this.byStage.delete(stage);
     this.byStage.set(state.index, chosen);
     return chosen;
@@ -257,7 +286,7 @@ export class RunSession {
     const key = layers.map((l) => l.key).join(',');
     let r = this.mountRoots.get(key);
     if (r === undefined) {
-      r = this.newRootfs('mount');
+      r = await this.newRootfs('mount');
       this.mountRoots.set(key, r);
     }
     await r.sync(layers.map(rootfsLayer), this.syncOptions());
@@ -280,6 +309,19 @@ export interface RunBuildOptions {
 }
 
 /**
+ * The store of stage root filesystems kept between builds: on whenever the step cache is (the
+ * build has a local cache directory), in `DIR/rootfs/`, keeping `OCIBUILD_ROOTFS_KEEP` trees
+ * (default 4; 0 turns it off).
+ */
+function rootfsStoreFor(options: RunBuildOptions, host: InterpreterHost): RootfsStore | undefined {
+  if (options.cache === false || host.steps === undefined) return undefined;
+  const keepText = process.env.OCIBUILD_ROOTFS_KEEP;
+  const keep = keepText !== undefined && /^\d+$/.test(keepText) ? Number(keepText) : 4;
+  if (keep === 0) return undefined;
+  return new RootfsStore({ dir: path.join(defaultCacheDir(options.cache ?? {}), 'rootfs'), host: inspectHost(), keep });
+}
+
+/**
  * Creates the RUN session of one platform's Dockerfile build. When a stage the target needs
  * contains RUN, the executor is probed first, so an unusable machine fails before any work
  * with an {@link UnsupportedError} that says why and what to enable; without RUN nothing is probed.
@@ -292,6 +334,7 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
   for (const stage of graph.stages) if (stage.name !== undefined) names.set(stage.name, stage.index);
   const cacheRoot = options.cache !== false && options.cache?.dir !== undefined ? path.join(options.cache.dir, 'run-cache') : defaultRunCacheDir();
   const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
+  const rootfsStore = probed ? rootfsStoreFor(options, host) : undefined;
   const session = new RunSession({
     executor,
     workDir: host.workDir,
@@ -302,6 +345,7 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
     ...(options.secrets ? { secrets: options.secrets } : {}),
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(rootfsStore ? { rootfsStore } : {}),
   });
   if (probed) session.markProbed();
   return session;

@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OcibuildError } from '../errors.ts';
 import { isWithin, resolveInRoot } from './paths.ts';
+import type { UndoRecorder } from './undo.ts';
 
 /** Ownership (and set-id mode) an entry should have, keyed by root-relative path. */
 export interface RecordedOwner {
@@ -37,6 +38,8 @@ export interface ExtractOptions {
   owners?: Map<string, RecordedOwner>;
   /** Called for entries skipped on purpose (device nodes, fifos, unknown types). */
   onWarning?: (message: string) => void;
+  /** Receives what the layer added and the old metadata of directories it changed (see `undo.ts`). */
+  undo?: UndoRecorder;
 }
 
 /** What one layer extraction did. */
@@ -100,7 +103,14 @@ class LayerApplier {
     let parent = this.parents.get(key);
     if (parent === undefined) {
       const resolved = resolveInRoot(this.root, key, { followFinal: true });
-      for (const missing of resolved.missing) fs.mkdirSync(missing, { mode: 0o755 });
+      const undo = this.options.undo;
+      const first = resolved.missing[0];
+      if (undo !== undefined && first !== undefined) undo.directory(path.relative(this.root, path.dirname(first)));
+      for (const missing of resolved.missing) {
+        fs.mkdirSync(missing, { mode: 0o755 });
+        undo?.addedPath(path.relative(this.root, missing));
+      }
+      undo?.directory(resolved.relative);
       if (resolved.exists && !fs.statSync(resolved.hostPath).isDirectory()) {
         throw new OcibuildError('ERR_LAYER', `layer entry ${parts.join('/')}: parent is not a directory`);
       }
@@ -124,6 +134,9 @@ class LayerApplier {
     if (victim === '' || victim === '.' || victim === '..' || victim.includes('/')) {
       throw new OcibuildError('ERR_PATH_ESCAPE', `layer whiteout ${JSON.stringify(name)} names an invalid entry`);
     }
+    if (this.options.undo !== undefined && fs.lstatSync(path.join(parentHost, victim), { throwIfNoEntry: false }) !== undefined) {
+      this.options.undo.lossy = true;
+    }
     removeTree(path.join(parentHost, victim));
     forgetOwners(this.options.owners, parentRel === '' ? victim : `${parentRel}/${victim}`);
   }
@@ -140,6 +153,7 @@ class LayerApplier {
       const rel = dirRel === '' ? child.name : `${dirRel}/${child.name}`;
       const host = path.join(dirHost, child.name);
       if (!this.seen.has(rel)) {
+        if (this.options.undo !== undefined) this.options.undo.lossy = true;
         removeTree(host);
         forgetOwners(this.options.owners, rel);
       } else if (child.isDirectory()) {
@@ -151,8 +165,17 @@ class LayerApplier {
   /** Clears the way for a new entry of `kind` at `host`; a directory stays when a directory comes. */
   private clear(host: string, rel: string, keepDir: boolean): boolean {
     const st = fs.lstatSync(host, { throwIfNoEntry: false });
-    if (st === undefined) return false;
-    if (st.isDirectory() && keepDir) return true;
+    const undo = this.options.undo;
+    if (st === undefined) {
+      undo?.addedPath(rel);
+      return false;
+    }
+    if (st.isDirectory() && keepDir) {
+      undo?.directory(rel);
+      return true;
+    }
+    // Replacing what a lower layer (or this one) wrote cannot be undone.
+    if (undo !== undefined && !undo.isAdded(rel)) undo.lossy = true;
     if (st.isDirectory() || st.isSymbolicLink()) this.parents.clear();
     if (st.isDirectory()) removeTree(host);
     else fs.unlinkSync(host);
@@ -194,8 +217,13 @@ class LayerApplier {
     switch (header.type) {
       case 'directory': {
         // A new directory is 0700 until finish() gives it its mode: writable for its children.
-        if (!this.clear(host, rel, true)) fs.mkdirSync(host, { mode: 0o700 });
-        else fs.chmodSync(host, 0o700 | mode);
+        if (!this.clear(host, rel, true)) {
+          fs.mkdirSync(host, { mode: 0o700 });
+        } else {
+          // Rootless owners are set later inside the namespace; an undo could not give them back.
+          if (this.options.undo !== undefined && this.ownership === 'record' && (uid !== 0 || gid !== 0)) this.options.undo.lossy = true;
+          fs.chmodSync(host, 0o700 | mode);
+        }
         this.own(host, rel, uid, gid, mode, false);
         this.dirs.push({ host, mode, mtime });
         stream.resume();

@@ -1,10 +1,13 @@
 /**
  * A stage's live root filesystem: materialised once from the stage's layers and kept across its
  * RUN and COPY steps. A later call with more layers (a COPY's layer, say) applies only the new
- * ones; a RUN's own layer is already on disk and is just marked applied. When the on-disk state
- * cannot be brought forward (another layer list, or a rootless extraction stopped by a directory
- * owned by a subordinate id) the rootfs is rebuilt from scratch: all layers extracted first, then
- * owners applied in one namespace session, as `applyRecordedOwners` requires.
+ * ones; a RUN's own layer is already on disk and is just marked applied. When the directory holds
+ * layers above the common prefix with the wanted list, they are undone (`undo.ts`) when every one
+ * of them only added paths, which is how a tree kept from an earlier build (`rootfs-store.ts`)
+ * serves a rebuild after a source change. Otherwise (a lossy layer above the prefix, or a
+ * rootless extraction or undo stopped by a directory owned by a subordinate id) the rootfs is
+ * rebuilt from scratch: all layers extracted first, then owners applied in one namespace
+ * session, as `applyRecordedOwners` requires.
  * @module
  */
 import * as fs from 'node:fs/promises';
@@ -13,7 +16,9 @@ import { extractLayer, type RecordedOwner } from './extract.ts';
 import { inspectHost, type HostInfo } from './host.ts';
 import { applyRecordedOwners, removeRootfs } from './owners.ts';
 import { completeSnapshot } from './readable.ts';
+import type { StoredRootfs } from './rootfs-store.ts';
 import { takeSnapshot, type Snapshot } from './snapshot.ts';
+import { undoLayer, UndoRecorder, type LayerUndo } from './undo.ts';
 
 /** One layer to materialise: a stable key (its digest) and its uncompressed tar. */
 export interface RootfsLayer {
@@ -37,6 +42,8 @@ export interface RootfsStats {
   rebuilds: number;
   /** Layers applied on top of a live rootfs. */
   incremental: number;
+  /** Layers undone to reach a common prefix. */
+  undone: number;
 }
 
 function isPermissionError(error: unknown): boolean {
@@ -49,10 +56,14 @@ function isPermissionError(error: unknown): boolean {
  */
 export class StageRootfs {
   private applied: string[] = [];
+  /** Undo record per applied layer (`null`: that layer cannot be undone). */
+  private undo: (LayerUndo | null)[] = [];
   private exists = false;
+  /** A RUN changed the tree and did not finish: it matches no layer list. */
+  private dirty = false;
   private snapshot: Snapshot | undefined;
   /** What this rootfs has done so far. */
-  readonly stats: RootfsStats = { rebuilds: 0, incremental: 0 };
+  readonly stats: RootfsStats = { rebuilds: 0, incremental: 0, undone: 0 };
 
   /**
    * @param dir Host directory for the rootfs (created; must not be shared with anything else).
@@ -75,20 +86,24 @@ export class StageRootfs {
    */
   async sync(layers: readonly RootfsLayer[], options: SyncOptions = {}): Promise<void> {
     const keys = layers.map((l) => l.key);
-    const prefix = this.exists && this.applied.length <= keys.length && this.applied.every((k, i) => keys[i] === k);
-    if (prefix && this.applied.length === keys.length) return;
-    if (prefix) {
+    let common = 0;
+    while (common < this.applied.length && common < keys.length && this.applied[common] === keys[common]) common++;
+    const usable = this.exists && !this.dirty && common > 0 && this.undo.slice(common).every((u) => u !== null);
+    if (usable && common === this.applied.length && common === keys.length) return;
+    if (usable) {
       try {
+        this.rewind(common);
         for (const layer of layers.slice(this.applied.length)) {
           throwIfAborted(options.signal);
           await this.apply(layer, options);
-          this.applied.push(layer.key);
           this.stats.incremental++;
         }
         return;
       } catch (error) {
-        // A rootless caller cannot write into directories owned by subordinate ids: start over.
-        if (!isPermissionError(error)) {
+        // A rootless caller cannot write into directories owned by subordinate ids, and an undo
+        // that finds the tree not as recorded gives up: start over from the layers.
+        const rebuildable = isPermissionError(error) || (error instanceof OcibuildError && error.code === 'ERR_LAYER' && error.message.startsWith('cannot undo'));
+        if (!rebuildable) {
           await this.remove();
           throw error;
         }
@@ -97,9 +112,39 @@ export class StageRootfs {
     await this.rebuild(layers, options);
   }
 
-  /** Records that `key` (a RUN's layer) now sits on top: its changes are already on disk. */
-  markApplied(key: string): void {
+  /** Takes over a tree moved into {@link dir} from a store, holding `state`'s layers. */
+  adopt(state: StoredRootfs): void {
+    this.applied = [...state.chain];
+    this.undo = [...state.undo];
+    this.exists = true;
+    this.dirty = false;
+    this.snapshot = undefined;
+  }
+
+  /** The state to store the tree under, or undefined when it matches no layer list (a RUN failed in it). */
+  storable(): StoredRootfs | undefined {
+    if (!this.exists || this.dirty || this.applied.length === 0) return undefined;
+    return { chain: [...this.applied], undo: [...this.undo] };
+  }
+
+  /** Called before a RUN changes the tree: until {@link markApplied} or {@link runUnchanged} it matches no layer list. */
+  beginRun(): void {
+    this.dirty = true;
+  }
+
+  /** Ends a RUN that changed nothing (no layer). */
+  runUnchanged(): void {
+    this.dirty = false;
+  }
+
+  /**
+   * Records that `key` (a RUN's layer) now sits on top: its changes are already on disk.
+   * `undo` says how to take it off again (see `undoFromSnapshots`); null when it cannot be.
+   */
+  markApplied(key: string, undo: LayerUndo | null = null): void {
     this.applied.push(key);
+    this.undo.push(undo);
+    this.dirty = false;
   }
 
   /**
@@ -130,20 +175,45 @@ export class StageRootfs {
   /** Deletes the directory (also files owned by subordinate ids). */
   async remove(): Promise<void> {
     this.exists = false;
+    this.dirty = false;
     this.applied = [];
+    this.undo = [];
     this.snapshot = undefined;
     await removeRootfs(this.dir, this.host);
+  }
+
+  /** Undoes the layers above `keep` (all undoable), top first. */
+  private rewind(keep: number): void {
+    if (this.applied.length > keep) this.snapshot = undefined;
+    while (this.applied.length > keep) {
+      const undo = this.undo[this.undo.length - 1];
+      if (undo === null || undo === undefined) throw new OcibuildError('ERR_LAYER', `cannot undo layer ${this.applied[this.applied.length - 1]} in ${this.dir}`);
+      // Popped first: a failure half-way leaves a tree that matches nothing, and the caller rebuilds.
+      this.exists = false;
+      this.applied.pop();
+      this.undo.pop();
+      undoLayer(this.dir, undo, this.host.root);
+      this.exists = true;
+      this.stats.undone++;
+    }
   }
 
   private async apply(layer: RootfsLayer, options: SyncOptions): Promise<void> {
     this.snapshot = undefined;
     const owners = new Map<string, RecordedOwner>();
+    const undo = new UndoRecorder(this.dir);
+    // Half-applied, the tree matches no layer list until the layer is complete.
+    this.dirty = true;
     await extractLayer(this.dir, await layer.tar(), {
       ownership: this.host.root ? 'chown' : 'record',
       owners,
+      undo,
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     });
     await applyRecordedOwners(this.dir, owners, this.host);
+    this.applied.push(layer.key);
+    this.undo.push(undo.result());
+    this.dirty = false;
   }
 
   private async rebuild(layers: readonly RootfsLayer[], options: SyncOptions): Promise<void> {
@@ -155,12 +225,15 @@ export class StageRootfs {
     try {
       for (const layer of layers) {
         throwIfAborted(options.signal);
+        const undo = new UndoRecorder(this.dir);
         await extractLayer(this.dir, await layer.tar(), {
           ownership: this.host.root ? 'chown' : 'record',
           owners,
+          undo,
           ...(options.onWarning ? { onWarning: options.onWarning } : {}),
         });
         this.applied.push(layer.key);
+        this.undo.push(undo.result());
       }
       // Rootless: every file belongs to the caller until now; one session chowns them all.
       await applyRecordedOwners(this.dir, owners, this.host);
