@@ -10,18 +10,16 @@
  * included). Peers run under `/usr/bin/time -f %M`.
  * @module
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTree, prng, textLike } from './lib/data.ts';
+import { measure, nodeRunner, type Measurement } from './lib/measure.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
 const CHILD = 'OCIBUILD_BENCH_NODE_CHILD';
 const QUICK = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
 
@@ -29,7 +27,7 @@ if (process.env[CHILD]) {
   // Child: one build, reported as JSON on stdout.
   const { nodeApp, buildImage } = await import('../src/index.ts');
   const [dir, from, to, cacheDir] = JSON.parse(process.env[CHILD]) as string[];
-  // Loading the TypeScript sources through tsx costs ~60 MB of peak RSS by itself; report it.
+  // What loading the code costs before any work (the bundle: a few MB; through tsx: ~60 MB).
   const loadRssMb = process.resourceUsage().maxRSS / 1024;
   const started = performance.now();
   const options = await nodeApp(dir as string, { from, to, cache: { dir: cacheDir as string } });
@@ -40,37 +38,12 @@ if (process.env[CHILD]) {
   process.exit(0);
 }
 
-interface Timed {
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  peakRssMb: number;
-  code: number;
-}
-
-async function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
-  const hasTime = existsSync('/usr/bin/time');
-  const [command, ...args] = hasTime ? ['/usr/bin/time', '-f', 'BENCH_TIME %e %M', ...argv] : argv;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command as string, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - started) / 1000;
-      const match = /BENCH_TIME ([\d.]+) (\d+)/.exec(stderr);
-      resolve({ stdout, stderr, seconds, peakRssMb: match ? Number(match[2]) / 1024 : NaN, code: code ?? 1 });
-    });
-  });
-}
-
-function must(r: Timed, what: string): Timed {
+function must<T extends Measurement>(r: T, what: string): T {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   return r;
 }
+
+const timed = (argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> => measure(argv, { ...options, check: false });
 
 /** Generates the app: node_modules (with a v3 lockfile listing every package as production) and src/. */
 async function makeApp(dir: string): Promise<{ files: number; bytes: number }> {
@@ -116,12 +89,14 @@ try {
   console.log(`app: ${made.files} files, ${(made.bytes / 1e6).toFixed(1)} MB in node_modules${QUICK ? ' (quick)' : ''}; registry ${registry.host}`);
   const rows: Row[] = [{ scenario: 'cold build+push' }, { scenario: 'no-change rebuild' }, { scenario: 'one-file rebuild' }];
 
-  // ocibuild
+  // ocibuild, compiled (an esbuild bundle under plain node), as users run it
+  const runner = await nodeRunner(SELF, 'node-app');
+  console.log(`ocibuild runs as: ${runner.description}`);
   const cacheDir = path.join(tmp, 'ocibuild-cache');
   for (const [i, row] of rows.entries()) {
     if (i === 2) await editOneFile(app, 1);
     const env = { ...process.env, [CHILD]: JSON.stringify([app, from, `${registry.host}/ocibuild/app:1`, cacheDir]) };
-    const r = must(await timed([process.execPath, '--import', 'tsx', SELF], { env }), `ocibuild ${row.scenario}`);
+    const r = must(await timed(runner.argv, { env }), `ocibuild ${row.scenario}`);
     const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; presetSeconds: number; loadRssMb: number; rssMb: number; stats: { layersBuilt: number; layersCached: number; blobsUploaded: number } };
     row.ocibuild = {
       seconds: out.seconds,
@@ -134,6 +109,8 @@ try {
       uploaded: out.stats.blobsUploaded,
     };
   }
+
+  await runner.dispose();
 
   // buildah (same edit sequence on a fresh copy of the app)
   const hasBuildah = (await timed(['buildah', '--version']).catch(() => undefined))?.code === 0;
