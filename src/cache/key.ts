@@ -5,8 +5,8 @@
  * only the normalised mtime written to the tar does.
  * @module
  */
-import { createHash } from 'node:crypto';
 import type { ResolvedLayerEntry } from '../layer/types.ts';
+import { FieldHasher } from './field-hasher.ts';
 
 /** Version of the key encoding; bump it when the encoding or the writer's output changes. */
 export const LAYER_KEY_VERSION = 'ocibuild-layer-key/1';
@@ -30,56 +30,28 @@ export interface KeyedEntry {
 }
 
 /**
- * Accumulates a layer key. Every field is written as a 4-byte big-endian length and the UTF-8
- * bytes, so no two different inputs can encode the same (a path containing a separator
- * cannot imitate two fields).
+ * Accumulates a layer key in the `FieldHasher` encoding (length-prefixed fields), so no
+ * two different inputs can encode the same (a path containing a separator cannot imitate two
+ * fields).
  */
 export class LayerKeyBuilder {
-  readonly #hash = createHash('sha256');
+  readonly #fields = new FieldHasher();
 
   constructor(settings: LayerWriterSettings) {
-    this.#field(LAYER_KEY_VERSION);
-    this.#field(settings.compression);
-    this.#field(settings.encoder);
-    this.#field(settings.mediaType);
-  }
-
-  #field(value: string | number | undefined): void {
-    // undefined and '' must differ: a marker byte says which one it is.
-    if (value === undefined) {
-      this.#hash.update(Uint8Array.of(0));
-      return;
-    }
-    const bytes = Buffer.from(typeof value === 'number' ? String(value) : value, 'utf8');
-    const header = Buffer.alloc(5);
-    header[0] = 1;
-    header.writeUInt32BE(bytes.length, 1);
-    this.#hash.update(header);
-    this.#hash.update(bytes);
+    this.#fields.field(LAYER_KEY_VERSION).field(settings.compression).field(settings.encoder).field(settings.mediaType);
   }
 
   /** Adds one entry in write order. */
   add({ entry, contentDigest }: KeyedEntry): void {
-    this.#field('entry');
-    this.#field(entry.path);
-    this.#field(entry.type);
-    this.#field(entry.mode);
-    this.#field(entry.uid);
-    this.#field(entry.gid);
-    this.#field(entry.uname);
-    this.#field(entry.gname);
-    this.#field(entry.mtime);
-    this.#field(entry.size);
-    this.#field(entry.linkname);
-    this.#field(entry.devmajor);
-    this.#field(entry.devminor);
-    this.#field(contentDigest);
+    this.#fields.field('entry').field(entry.path).field(entry.type).field(entry.mode);
+    this.#fields.field(entry.uid).field(entry.gid).field(entry.uname).field(entry.gname);
+    this.#fields.field(entry.mtime).field(entry.size).field(entry.linkname);
+    this.#fields.field(entry.devmajor).field(entry.devminor).field(contentDigest);
   }
 
   /** The key as 64 lower-case hex digits. The builder must not be used afterwards. */
   digest(): string {
-    this.#field('end');
-    return this.#hash.digest('hex');
+    return this.#fields.field('end').hex();
   }
 }
 

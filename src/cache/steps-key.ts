@@ -4,7 +4,7 @@
  * or used, the platform, the content of its sources). Pure: no I/O. See `docs/cache.md`.
  * @module
  */
-import { createHash, type Hash } from 'node:crypto';
+import { FieldHasher } from './field-hasher.ts';
 
 /** Version of the step key encoding; bump it when the encoding or a step's output changes. */
 export const STEP_KEY_VERSION = 'ocibuild-step-key/1';
@@ -26,39 +26,6 @@ export interface StepInputs {
   sources: [string, string][];
   /** Other inputs (`from-stage`, `url-checksum`, mount sources...), name to value. */
   extra: Record<string, string>;
-}
-
-/** Writes length-prefixed fields into a hash: a field can never imitate two. */
-export class FieldHasher {
-  readonly #hash: Hash = createHash('sha256');
-
-  /** Adds one field; `undefined` and `''` encode differently. */
-  field(value: string | number | undefined): this {
-    if (value === undefined) {
-      this.#hash.update(Uint8Array.of(0));
-      return this;
-    }
-    const bytes = Buffer.from(typeof value === 'number' ? String(value) : value, 'utf8');
-    const header = Buffer.alloc(5);
-    header[0] = 1;
-    header.writeUInt32BE(bytes.length, 1);
-    this.#hash.update(header);
-    this.#hash.update(bytes);
-    return this;
-  }
-
-  /** Adds a map as a count followed by sorted name/value pairs. */
-  map(values: Readonly<Record<string, string>>): this {
-    const names = Object.keys(values).sort();
-    this.field(names.length);
-    for (const name of names) this.field(name).field(values[name]);
-    return this;
-  }
-
-  /** The digest as 64 lower-case hex digits. The hasher must not be used afterwards. */
-  hex(): string {
-    return this.#hash.digest('hex');
-  }
 }
 
 /** The key of a step from its inputs (64 hex digits). */
