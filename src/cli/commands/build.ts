@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions } from './shared.ts';
+import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions } from './shared.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -66,9 +66,8 @@ export const build: Command = {
     if (to.length === 0 && !values['no-push']) {
       throw new UsageError('--to TARGET is required (or --no-push to build without writing)');
     }
-    const format = str(values, 'format');
-    if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
-    const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+    const format = formatFlag(values);
+    const platforms = platformList(values);
     const labels = keyValues(list(values, 'label'), '--label');
     const target = str(values, 'target');
     const digestFile = str(values, 'digest-file');

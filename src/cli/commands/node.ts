@@ -5,8 +5,18 @@
  */
 import { resolve } from 'node:path';
 import { buildImage, nodeApp, type NodeAppOptions } from '../../index.ts';
-import { argvFlag, keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { configFlags, outputFlags, registryFlags, registryOptions } from './shared.ts';
+import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
+import {
+  configFlags,
+  configOptions,
+  formatFlag,
+  outputFlags,
+  platformsFlag,
+  PROGRESS_HELP,
+  REGISTRY_HELP,
+  registryFlags,
+  registryOptions,
+} from './shared.ts';
 import { createProgress, progressMode } from '../progress.ts';
 
 const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
@@ -40,12 +50,8 @@ Every option can also be set in package.json under "ocibuild" (flags win). Print
   --cache-max-size BYTES   evict least recently used cache blobs beyond this size
   --no-cache               do not use the local cache
   --offline                build from the cache only (see ocibuild warm); oci:/docker-archive: targets
-  --insecure-registry H    allow plain HTTP to host H (repeatable)
-  --ca FILE                extra CA certificate (PEM)
-  --skip-tls-verify        do not verify TLS certificates
-  --creds USER:PASS        registry credentials
-  --json                   progress as one JSON object per line on stderr
-  -q, --quiet              no progress output`;
+${REGISTRY_HELP}
+${PROGRESS_HELP}`;
 
 const nodeFlags = {
   from: { type: 'string' },
@@ -71,23 +77,18 @@ export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOp
   if (to.length) o.to = to;
   const tags = list(values, 'tag');
   if (tags.length) o.tags = tags;
-  set('entrypoint', argvFlag(str(values, 'entrypoint'), '--entrypoint'));
-  set('cmd', argvFlag(str(values, 'cmd'), '--cmd'));
-  const env = list(values, 'env');
-  if (env.length) o.env = keyValues(env, '--env');
-  set('workdir', str(values, 'workdir'));
-  set('user', str(values, 'user'));
-  const ports = list(values, 'expose');
-  if (ports.length) o.ports = ports;
-  const labels = list(values, 'label');
-  if (labels.length) o.labels = keyValues(labels, '--label');
-  const volumes = list(values, 'volume');
-  if (volumes.length) o.volumes = volumes;
-  const format = str(values, 'format');
-  if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
-  set('format', format as 'oci' | 'docker' | undefined);
-  const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
-  if (platforms.length) o.platforms = platforms.length === 1 && platforms[0] === 'all' ? 'all' : platforms;
+  // The preset names some config fields differently; --stop-signal is not one of its options.
+  const config = configOptions(values);
+  set('entrypoint', config.entrypoint);
+  set('cmd', config.cmd);
+  set('env', config.env);
+  set('workdir', config.workingDir);
+  set('user', config.user);
+  set('ports', config.exposedPorts);
+  set('labels', config.labels);
+  set('volumes', config.volumes);
+  set('format', formatFlag(values));
+  set('platforms', platformsFlag(values));
   set('creationTime', str(values, 'creation-time'));
   set('depsDir', str(values, 'deps-dir'));
   if (values['include-dev']) o.includeDevDependencies = true;

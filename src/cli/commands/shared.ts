@@ -73,9 +73,12 @@ export function registryOptions(values: Record<string, unknown>): Pick<BuildOpti
   };
 }
 
+/** Config edits as flags give them: a `ConfigOptions` whose `env` is always a map. */
+export type ConfigFlagOptions = Omit<ConfigOptions, 'env'> & { env?: Record<string, string> };
+
 /** Config edits from flags. */
-export function configOptions(values: Record<string, unknown>): ConfigOptions {
-  const config: ConfigOptions = {};
+export function configOptions(values: Record<string, unknown>): ConfigFlagOptions {
+  const config: ConfigFlagOptions = {};
   const entrypoint = argvFlag(str(values, 'entrypoint'), '--entrypoint');
   const cmd = argvFlag(str(values, 'cmd'), '--cmd');
   if (entrypoint) config.entrypoint = entrypoint;
@@ -97,19 +100,37 @@ export function configOptions(values: Record<string, unknown>): ConfigOptions {
   return config;
 }
 
+/** `--format` from flags: `oci`, `docker`, or undefined when not given (UsageError otherwise). */
+export function formatFlag(values: Record<string, unknown>): 'oci' | 'docker' | undefined {
+  const format = str(values, 'format');
+  if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
+  return format;
+}
+
+/** `--platform` values from flags (repeatable and comma-separated), in order. */
+export function platformList(values: Record<string, unknown>): string[] {
+  return list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+}
+
+/** `--platform` for a build from an image: the list, `all` alone for every platform of the base, undefined when not given. */
+export function platformsFlag(values: Record<string, unknown>): string[] | 'all' | undefined {
+  const platforms = platformList(values);
+  if (!platforms.length) return undefined;
+  return platforms.length === 1 && platforms[0] === 'all' ? 'all' : platforms;
+}
+
 /** Output options from flags. */
 export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile'> {
   const to = list(values, 'to');
   if (to.length === 0) throw new UsageError('--to TARGET is required (a registry reference, oci:PATH[:TAG] or docker-archive:PATH[:REF])');
-  const format = str(values, 'format');
-  if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError('--format must be oci or docker');
-  const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+  const format = formatFlag(values);
+  const platforms = platformsFlag(values);
   const digestFile = str(values, 'digest-file');
   return {
     to,
     tags: list(values, 'tag'),
     ...(format ? { format } : {}),
-    ...(platforms.length ? { platforms: platforms.length === 1 && platforms[0] === 'all' ? 'all' : platforms } : {}),
+    ...(platforms ? { platforms } : {}),
     ...(digestFile !== undefined ? { digestFile } : {}),
   };
 }

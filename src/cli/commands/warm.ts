@@ -4,8 +4,8 @@
  * @module
  */
 import { openCache, openSource, warmCache } from '../../index.ts';
-import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { registryFlags, registryOptions } from './shared.ts';
+import { parseFlags, str, UsageError, type Command } from '../util.ts';
+import { platformList, REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 import { humanBytes } from '../progress.ts';
 
 const help = `Usage: ocibuild warm REF... [--platform OS/ARCH]... [--cache-dir DIR]
@@ -16,10 +16,7 @@ name as their --from. Prints one line per image: REF DIGEST.
 
   --platform OS/ARCH       platforms to fetch from a multi-platform image (default all)
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
-  --insecure-registry H    allow plain HTTP to host H (repeatable)
-  --ca FILE                extra CA certificate (PEM)
-  --skip-tls-verify        do not verify TLS certificates
-  --creds USER:PASS        registry credentials
+${REGISTRY_HELP}
   --json                   one JSON object per image on stdout
   -q, --quiet              no progress output`;
 
@@ -39,7 +36,7 @@ export const warm: Command = {
     if (positionals.length === 0) throw new UsageError('name at least one image to warm');
     const dir = str(values, 'cache-dir');
     const cache = await openCache(dir !== undefined ? { dir } : {});
-    const platforms = list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
+    const platforms = platformList(values);
     const transportOptions = registryOptions(values);
     for (const ref of positionals) {
       const source = openSource(ref, transportOptions);
