@@ -3,6 +3,7 @@
  * flows, and a mismatch throws at the end of the stream (house style rule 8).
  * @module
  */
+import { concatBytes } from '../bytes.ts';
 import { DigestMismatchError, SizeMismatchError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { nodeHash } from '../hash/node.ts';
@@ -127,13 +128,7 @@ export async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8A
     chunks.push(chunk);
     total += chunk.byteLength;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 /** Hashes a stream, returning its digest and size (the stream is consumed). */

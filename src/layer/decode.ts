@@ -11,6 +11,7 @@
  * say); when a build needs their files, {@link openLayerBlob} fetches them from those URLs.
  * @module
  */
+import { concatBytes } from '../bytes.ts';
 import { externalDecoder, type ExternalCompression } from '../compress/external-stream.ts';
 import { nodeGunzip } from '../compress/node.ts';
 import type { ByteTransform, GzipDecoder } from '../compress/types.ts';
@@ -98,7 +99,7 @@ async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ hea
     seen.push(next.value);
     length += next.value.length;
   }
-  const head = seen.length === 1 ? (seen[0] as Uint8Array) : concat(seen, length);
+  const head = seen.length === 1 ? (seen[0] as Uint8Array) : concatBytes(seen, length);
   async function* stream(): AsyncGenerator<Uint8Array> {
     let finished = done;
     try {
@@ -116,16 +117,6 @@ async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ hea
     }
   }
   return { head, stream: stream() };
-}
-
-function concat(chunks: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
 }
 
 /** Options of {@link openLayerBlob}. */

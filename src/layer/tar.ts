@@ -3,6 +3,7 @@
  * Follows POSIX.1-2001 pax: `path`, `linkpath`, `size`, `uid`, `gid`, `uname`, `gname`, `mtime` records.
  * @module
  */
+import { concatBytes } from '../bytes.ts';
 import type { ResolvedLayerEntry, ResolvedEntryType } from './types.ts';
 
 /** Size of a tar block. */
@@ -66,19 +67,7 @@ function paxRecord(key: string, value: string): Uint8Array {
   const body = encoder.encode(` ${key}=${value}\n`);
   let length = body.length + 1;
   while (String(length).length + body.length !== length) length = String(length).length + body.length;
-  return concat([encoder.encode(String(length)), body]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes([encoder.encode(String(length)), body]);
 }
 
 interface HeaderFields {
@@ -178,7 +167,7 @@ export function encodeHeader(entry: ResolvedLayerEntry): Uint8Array {
   if (pax.length === 0) return header;
   // Sorted keys so the PAX body never depends on the order the checks ran in.
   pax.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const body = concat(pax.map(([k, v]) => paxRecord(k, v)));
+  const body = concatBytes(pax.map(([k, v]) => paxRecord(k, v)));
   const paxHeader = ustarBlock({
     ...fields,
     name: encoder.encode('PaxHeader'),
@@ -195,5 +184,5 @@ export function encodeHeader(entry: ResolvedLayerEntry): Uint8Array {
     devmajor: 0,
     devminor: 0,
   });
-  return concat([paxHeader, body, new Uint8Array(paddingFor(body.length)), header]);
+  return concatBytes([paxHeader, body, new Uint8Array(paddingFor(body.length)), header]);
 }

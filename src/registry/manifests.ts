@@ -8,6 +8,7 @@
  */
 import { DigestMismatchError, RegistryError } from '../errors.ts';
 import { hashBytes } from '../hash/index.ts';
+import { readAll } from '../image/verify.ts';
 import { nodeHash } from '../hash/node.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/mediatypes.ts';
@@ -22,7 +23,7 @@ import {
   type RepositoryLocation,
   type RequestOptions,
 } from './operation.ts';
-import type { RegistryResponse } from './http.ts';
+import type { RegistryResponse, SendOptions } from './http.ts';
 
 /** Largest manifest accepted (the limit distribution and containerd use). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -58,6 +59,18 @@ function manifestPath(repo: RepositoryLocation, reference: string): string {
   return `${repositoryPath(repo)}/manifests/${safe}`;
 }
 
+/** Reads a manifest response whole, failing as soon as it is declared or grows beyond MAX_MANIFEST_BYTES. */
+/** What a manifest GET and HEAD have in common: path, Accept list, pull scope, signal. */
+function manifestRequest(repo: RepositoryLocation, reference: string, options: RequestOptions): Omit<SendOptions, 'method' | 'accept' | 'what'> {
+  return {
+    registry: repo.registry,
+    path: manifestPath(repo, reference),
+    headers: { accept: MANIFEST_ACCEPT },
+    scopes: [pullScope(repo.repository)],
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
 async function readCapped(response: RegistryResponse, what: string): Promise<Uint8Array> {
   const declared = Number(header(response.headers, 'content-length') ?? NaN);
   const tooBig = () =>
@@ -66,24 +79,18 @@ async function readCapped(response: RegistryResponse, what: string): Promise<Uin
     response.body.destroy();
     throw tooBig();
   }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > MAX_MANIFEST_BYTES) {
-      response.body.destroy();
-      throw tooBig();
+  async function* capped(): AsyncGenerator<Uint8Array> {
+    let total = 0;
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+      total += chunk.byteLength;
+      if (total > MAX_MANIFEST_BYTES) {
+        response.body.destroy();
+        throw tooBig();
+      }
+      yield chunk;
     }
-    chunks.push(chunk);
   }
-  // A plain Uint8Array, not a Buffer: callers compare and store these bytes as they are.
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return readAll(capped());
 }
 
 /**
@@ -98,16 +105,7 @@ export async function getManifest(
   options: RequestOptions = {},
 ): Promise<RawManifest> {
   const what = `pull manifest ${reference} of ${repositoryName(repo)}`;
-  const response = await ctx.http.send({
-    registry: repo.registry,
-    method: 'GET',
-    path: manifestPath(repo, reference),
-    headers: { accept: MANIFEST_ACCEPT },
-    scopes: [pullScope(repo.repository)],
-    accept: [200],
-    what,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const response = await ctx.http.send({ ...manifestRequest(repo, reference, options), method: 'GET', accept: [200], what });
   const bytes = await readCapped(response, what);
   const byDigest = isDigest(reference);
   const headerDigest = header(response.headers, 'docker-content-digest');
@@ -136,14 +134,10 @@ export async function headManifest(
   options: RequestOptions = {},
 ): Promise<Descriptor | undefined> {
   const response = await ctx.http.send({
-    registry: repo.registry,
+    ...manifestRequest(repo, reference, options),
     method: 'HEAD',
-    path: manifestPath(repo, reference),
-    headers: { accept: MANIFEST_ACCEPT },
-    scopes: [pullScope(repo.repository)],
     accept: [200, 404],
     what: `check manifest ${reference} of ${repositoryName(repo)}`,
-    ...(options.signal ? { signal: options.signal } : {}),
   });
   await response.body.dump();
   if (response.statusCode === 404) return undefined;

@@ -9,7 +9,7 @@
 import { verifyStream } from '../image/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobBody } from '../transports/types.ts';
-import type { RegistryResponse } from './http.ts';
+import type { RegistryResponse, SendOptions } from './http.ts';
 import { withRetries } from './retry.ts';
 import {
   header,
@@ -139,7 +139,9 @@ async function uploadOnce(
   const what = `upload blob ${descriptor.digest} to ${repositoryName(repo)}`;
   let location = resolveLocation(session.headers['location'], session.url, what);
   const where = `upload of ${repositoryName(repo)} blob ${descriptor.digest}`;
-  const scopes = [pushScope(repo.repository)];
+  // Every request of the session: not retried alone (the caller retries the whole upload).
+  const send = (request: Pick<SendOptions, 'method' | 'path' | 'headers' | 'body' | 'accept'>): Promise<RegistryResponse> =>
+    ctx.http.send({ registry: repo.registry, scopes: [pushScope(repo.repository)], what, retry: false, ...(signal ? { signal } : {}), ...request });
   const source = (): AsyncIterable<Uint8Array> => {
     const raw = body instanceof Uint8Array ? single(body) : body();
     return counted(verifyStream(raw, descriptor, where), onProgress);
@@ -148,17 +150,12 @@ async function uploadOnce(
   const chunkSize = ctx.chunkSize === undefined ? undefined : Math.max(ctx.chunkSize, minChunk);
   try {
     if (chunkSize === undefined || descriptor.size <= chunkSize) {
-      const response = await ctx.http.send({
-        registry: repo.registry,
+      const response = await send({
         method: 'PUT',
         path: withQuery(location, 'digest', descriptor.digest),
         headers: { 'content-type': OCTET_STREAM, 'content-length': String(descriptor.size) },
         body: source,
-        scopes,
         accept: [201],
-        what,
-        retry: false,
-        ...(signal ? { signal } : {}),
       });
       await response.body.dump();
       return 'uploaded';
@@ -166,8 +163,7 @@ async function uploadOnce(
     let offset = 0;
     for await (const pieces of rechunk(source(), chunkSize)) {
       const length = pieces.reduce((n, p) => n + p.byteLength, 0);
-      const response = await ctx.http.send({
-        registry: repo.registry,
+      const response = await send({
         method: 'PATCH',
         path: location.toString(),
         headers: {
@@ -176,27 +172,13 @@ async function uploadOnce(
           'content-range': `${offset}-${offset + length - 1}`,
         },
         body: () => pieces.length === 1 ? pieces[0]! : single(...pieces),
-        scopes,
         accept: [202],
-        what,
-        retry: false,
-        ...(signal ? { signal } : {}),
       });
       await response.body.dump();
       offset += length;
       location = resolveLocation(response.headers['location'] ?? location.toString(), response.url, what);
     }
-    const response = await ctx.http.send({
-      registry: repo.registry,
-      method: 'PUT',
-      path: withQuery(location, 'digest', descriptor.digest),
-      headers: { 'content-length': '0' },
-      scopes,
-      accept: [201],
-      what,
-      retry: false,
-      ...(signal ? { signal } : {}),
-    });
+    const response = await send({ method: 'PUT', path: withQuery(location, 'digest', descriptor.digest), headers: { 'content-length': '0' }, accept: [201] });
     await response.body.dump();
     return 'uploaded';
   } catch (error) {
