@@ -7,24 +7,15 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { prng } from '../../test/helpers/data.ts';
+
+export { prng };
 
 /** Fast deterministic incompressible bytes (AES-CTR keystream). */
 export function randomSource(seed: string): (size: number) => Buffer {
   const key = createHash('sha256').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, key.subarray(0, 16));
   return (size) => cipher.update(Buffer.alloc(size));
-}
-
-/** Small seeded PRNG returning floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = (

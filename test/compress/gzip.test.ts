@@ -5,36 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { crc32, defaultGzipEncoder, fflateGzip, nodeGunzip, nodeGzip } from '../../src/compress/index.ts';
 import { crc32Portable } from '../../src/compress/crc32.ts';
 import type { GzipEncoder } from '../../src/compress/index.ts';
-
-async function* chunked(data: Uint8Array, sizes: () => number): AsyncGenerator<Uint8Array> {
-  let offset = 0;
-  while (offset < data.length) {
-    const n = Math.max(0, Math.min(sizes(), data.length - offset));
-    yield data.subarray(offset, offset + n);
-    offset += n;
-  }
-}
-
-async function collect(it: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const c of it) parts.push(c);
-  return Buffer.concat(parts);
-}
+import { chunked, collect, prng } from '../helpers/data.ts';
 
 function sha(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-// Seeded PRNG so a failure reproduces.
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function textLike(size: number, rand: () => number): Uint8Array {
