@@ -15,6 +15,7 @@ import { OcibuildError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BuiltLayer } from '../layer/types.ts';
 import type { BlobOrigin } from '../transports/types.ts';
+import { Semaphore } from '../registry/operation.ts';
 import type { Instruction } from '../dockerfile/instructions.ts';
 import { addLayer, type BaseImage, type StageState, type StepHooks, type StepPlanContext } from '../dockerfile/interpret-state.ts';
 import { FieldHasher } from './field-hasher.ts';
@@ -161,16 +162,13 @@ export class StepCache implements StepHooks {
   /** Starts the lookups of every keyed layer step, 8 at a time. */
   planned(): void {
     const queue = [...this.#planned.entries()].filter(([, p]) => p.layerStep && p.key !== undefined);
-    let active = 0;
-    const waiting: (() => void)[] = [];
+    const slots = new Semaphore(LOOKUP_CONCURRENCY);
     const limited = async <T>(fn: () => Promise<T>): Promise<T> => {
-      if (active >= LOOKUP_CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
-      active++;
+      const release = await slots.acquire();
       try {
         return await fn();
       } finally {
-        active--;
-        waiting.shift()?.();
+        release();
       }
     };
     // Every key is known now: a miss for one step never holds back the lookups of later ones.
