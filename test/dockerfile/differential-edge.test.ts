@@ -20,129 +20,52 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { buildImage } from '../../src/build/index.ts';
-import { OcibuildError } from '../../src/errors.ts';
-import { BuildahError, buildahAvailable, cachedBuildahBuild } from '../helpers/buildah.ts';
-import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
-import { diffConfigs, diffTrees, readImageConfig, readTree, unpackImage, type ImageConfigJson, type TreeEntry } from '../helpers/tree.ts';
+import { BuildahError, cachedBuildahBuild } from '../helpers/buildah.ts';
+import {
+  assertRejected,
+  assertSame,
+  BUILDAH_RUN_ARTIFACTS,
+  busyboxWorkspace,
+  compareImages,
+  fixtureRoot,
+  limiter,
+  listFixtures,
+  prepareContext,
+  readCaseSpec,
+  readOcibuild,
+  readReference,
+  runDifferentialSkip,
+  type ContextAdditions,
+  type Fixes,
+} from '../helpers/differential.ts';
+import { diffTrees, readTree, unpackImage } from '../helpers/tree.ts';
 
 const run = promisify(execFile);
-const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'dockerfiles-edge');
+const FIXTURES = fixtureRoot('dockerfiles-edge');
 
-/** Paths buildah's chroot RUN leaves in layers and BuildKit does not (see differential-run.test.ts). */
-const BUILDAH_RUN_ARTIFACTS = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/dev', '/proc', '/sys', '/run'];
-
-interface CaseSpec {
+interface CaseSpec extends ContextAdditions {
   buildArgs?: Record<string, string>;
   target?: string;
-  files?: Record<string, string>;
-  mkdirs?: string[];
-  symlinks?: Record<string, string>;
-  modes?: Record<string, string>;
   buildahDockerfile?: string;
-  fixes?: {
-    why: string;
-    tree?: Record<string, Partial<Record<keyof Omit<TreeEntry, 'mode'>, unknown>> & { mode?: string; remove?: boolean; content?: string }>;
-    config?: Record<string, unknown>;
-  };
+  fixes?: Fixes;
   ignore?: string[];
   why?: string;
   error?: string;
   line?: number;
 }
 
-const fixtureNames = (await fs.readdir(FIXTURES, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-
-async function readSpec(name: string): Promise<CaseSpec> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(FIXTURES, name, 'case.json'), 'utf8')) as CaseSpec;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw error;
-  }
-}
-
-/** Copies a fixture with umask-independent modes, then adds what git cannot keep. */
-async function prepareContext(name: string, spec: CaseSpec, dest: string): Promise<void> {
-  await fs.cp(path.join(FIXTURES, name), dest, { recursive: true, verbatimSymlinks: true, filter: (src) => path.basename(src) !== 'case.json' });
-  for (const dir of spec.mkdirs ?? []) await fs.mkdir(path.join(dest, dir), { recursive: true });
-  for (const [rel, text] of Object.entries(spec.files ?? {})) {
-    await fs.mkdir(path.dirname(path.join(dest, rel)), { recursive: true });
-    await fs.writeFile(path.join(dest, rel), text);
-  }
-  const walk = async (dir: string): Promise<void> => {
-    await fs.chmod(dir, 0o755);
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile()) await fs.chmod(full, ((await fs.stat(full)).mode & 0o111) !== 0 ? 0o755 : 0o644);
-    }
-  };
-  await walk(dest);
-  for (const [rel, target] of Object.entries(spec.symlinks ?? {})) await fs.symlink(target, path.join(dest, rel));
-  for (const [rel, mode] of Object.entries(spec.modes ?? {})) await fs.chmod(path.join(dest, rel), parseInt(mode, 8));
-}
-
-/** Applies `spec.fixes` to buildah's tree and config. */
-function applyFixes(spec: CaseSpec, tree: TreeEntry[], config: ImageConfigJson): { tree: TreeEntry[]; config: ImageConfigJson } {
-  const fixes = spec.fixes;
-  if (!fixes) return { tree, config };
-  const byPath = new Map(tree.map((e) => [e.path, { ...e }]));
-  for (const [p, fix] of Object.entries(fixes.tree ?? {})) {
-    if (fix.remove) {
-      for (const key of [...byPath.keys()]) if (key === p || key.startsWith(`${p}/`)) byPath.delete(key);
-      continue;
-    }
-    const { mode, remove: _remove, content, ...rest } = fix;
-    const old = byPath.get(p) ?? ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 } as TreeEntry);
-    const entry = { ...old, ...(rest as Partial<TreeEntry>), ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) };
-    // `null` removes a field (a file turned into a symlink has no content hash).
-    for (const [key, value] of Object.entries(rest)) if (value === null) delete (entry as unknown as Record<string, unknown>)[key];
-    if (content !== undefined) {
-      entry.size = Buffer.byteLength(content);
-      entry.sha256 = createHash('sha256').update(content).digest('hex');
-    }
-    byPath.set(p, entry);
-  }
-  const fixed = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { tree: fixed, config: { ...config, config: { ...config.config, ...fixes.config } } };
-}
-
-function limiter(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(job: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
-    active++;
-    try {
-      return await job();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
+const fixtureNames = await listFixtures(FIXTURES);
+const readSpec = (name: string): Promise<CaseSpec> => readCaseSpec<CaseSpec>(FIXTURES, name);
 const slot = limiter(2);
 
-let work: string;
-let base: BusyboxLayout;
-
-before(async () => {
-  work = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-differential-edge-'));
-  base = await buildBusyboxLayout(path.join(work, 'base'));
-});
-
-after(async () => {
-  if (work) await fs.rm(work, { recursive: true, force: true });
-});
+const workspace = busyboxWorkspace('ocibuild-differential-edge-');
 
 function ocibuild(context: string, spec: CaseSpec, dir: string, to: string | string[], format?: 'oci' | 'docker') {
+  const { base } = workspace;
   return buildImage({
     dockerfile: path.join(context, 'Dockerfile'),
     context,
@@ -154,9 +77,7 @@ function ocibuild(context: string, spec: CaseSpec, dir: string, to: string | str
   });
 }
 
-const skip = process.platform !== 'linux' ? 'RUN needs Linux' : !buildahAvailable() ? 'buildah is not installed: no reference build' : false;
-
-describe('edge-case Dockerfiles against buildah bud --isolation chroot', { concurrency: 2, skip }, () => {
+describe('edge-case Dockerfiles against buildah bud --isolation chroot', { concurrency: 2, skip: runDifferentialSkip() }, () => {
   it('has at least 20 fixtures that build', async () => {
     const building = (await Promise.all(fixtureNames.map(readSpec))).filter((s) => s.error === undefined);
     assert.ok(building.length >= 20, `${building.length} fixtures`);
@@ -164,9 +85,10 @@ describe('edge-case Dockerfiles against buildah bud --isolation chroot', { concu
   for (const name of fixtureNames) {
     it(name, async (t) => {
       const spec = await readSpec(name);
+      const { work, base } = workspace;
       const dir = path.join(work, name);
       const context = path.join(dir, 'context');
-      await prepareContext(name, spec, context);
+      await prepareContext(FIXTURES, name, context, spec);
       const buildah = () =>
         slot(() =>
           cachedBuildahBuild({
@@ -183,13 +105,7 @@ describe('edge-case Dockerfiles against buildah bud --isolation chroot', { concu
         );
       const out = path.join(dir, 'ocibuild');
       if (spec.error !== undefined) {
-        await assert.rejects(slot(() => ocibuild(context, spec, dir, `oci:${out}:latest`)), (error: unknown) => {
-          assert.ok(error instanceof OcibuildError, `expected an OcibuildError, got ${String(error)}`);
-          assert.match(error.message, new RegExp(spec.error as string, 'i'));
-          if (spec.line !== undefined) assert.match(error.message, new RegExp(`Dockerfile:${spec.line}\\b`), error.message);
-          return true;
-        });
-        await assert.rejects(fs.stat(path.join(out, 'index.json')), { code: 'ENOENT' }, 'nothing may be written to the target');
+        await assertRejected(slot(() => ocibuild(context, spec, dir, `oci:${out}:latest`)), new RegExp(spec.error, 'i'), spec.line, out);
         const verdict = await buildah().then(
           () => 'buildah 1.28 accepts it',
           (e: unknown) => (e instanceof BuildahError ? `buildah 1.28 rejects it too: ${e.message}` : `buildah failed: ${String(e)}`),
@@ -199,18 +115,13 @@ describe('edge-case Dockerfiles against buildah bud --isolation chroot', { concu
       }
       const reference = await buildah();
       await slot(() => ocibuild(context, spec, dir, `oci:${out}:latest`));
-      const unpacked = await readTree((await unpackImage(reference.layoutPath, reference.tag, path.join(dir, 'buildah-bundle'))).rootfs);
-      const expected = applyFixes(spec, unpacked, await readImageConfig(reference.layoutPath, reference.dockerTag));
-      const tree = await readTree((await unpackImage(out, 'latest', path.join(dir, 'ocibuild-bundle'))).rootfs);
-      const labels: [string, string] = ['buildah', 'ocibuild'];
-      const problems = [
-        ...diffTrees(expected.tree, tree, { ignoreMtime: true, ignore: [...BUILDAH_RUN_ARTIFACTS, ...(spec.ignore ?? [])] }, labels),
-        ...diffConfigs(expected.config, await readImageConfig(out, 'latest'), {}, labels),
-      ];
+      const expected = await readReference(dir, reference, spec.fixes);
+      const ignore = [...BUILDAH_RUN_ARTIFACTS, ...(spec.ignore ?? [])];
+      const problems = compareImages(expected, await readOcibuild(dir, out), ['buildah', 'ocibuild'], ignore);
       if (spec.fixes) t.diagnostic(`buildah result corrected: ${spec.fixes.why}`);
       if (spec.buildahDockerfile) t.diagnostic(`buildah built ${spec.buildahDockerfile}: ${spec.why ?? ''}`);
       if (spec.ignore) t.diagnostic(`not compared: ${spec.ignore.join(', ')} (${spec.why ?? 'no reason given'})`);
-      assert.deepEqual(problems, [], `${name}: ocibuild differs from buildah:\n  ${problems.join('\n  ')}`);
+      assertSame(name, 'buildah', problems);
     });
   }
 });
@@ -228,9 +139,9 @@ describe('images ocibuild writes for a Dockerfile are read by skopeo and umoci',
   it('--format oci to an oci layout and --format docker to a docker-archive give the same files', async () => {
     const name = 'nginx-conf';
     const spec = await readSpec(name);
-    const dir = path.join(work, 'formats');
+    const dir = path.join(workspace.work, 'formats');
     const context = path.join(dir, 'context');
-    await prepareContext(name, spec, context);
+    await prepareContext(FIXTURES, name, context, spec);
     const layout = path.join(dir, 'layout');
     const archive = path.join(dir, 'image.tar');
     const oci = await ocibuild(context, spec, path.join(dir, 'oci'), `oci:${layout}:latest`, 'oci');

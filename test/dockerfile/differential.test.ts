@@ -13,26 +13,30 @@
  * The error tests check that a rejected Dockerfile names its file and line and writes nothing.
  * @module
  */
-import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { OcibuildError } from '../../src/errors.ts';
 import { buildahAvailable, cachedBuildahBuild } from '../helpers/buildah.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 import {
-  diffConfigs,
-  diffLayerPattern,
-  diffTrees,
-  readImageConfig,
-  readTree,
-  treeChanges,
-  unpackImage,
-  type ImageConfigJson,
-  type TreeEntry,
-} from '../helpers/tree.ts';
+  assertRejected,
+  assertSame,
+  compareImages,
+  contentFields,
+  fixtureRoot,
+  historyPattern,
+  limiter,
+  listFixtures,
+  prepareContext,
+  readCaseSpec,
+  readOcibuild,
+  readReference,
+  sortByPath,
+  type Fixes,
+  type ImageResult,
+} from '../helpers/differential.ts';
+import { diffLayerPattern, readImageConfig, readTree, unpackImage, type ImageConfigJson, type TreeEntry } from '../helpers/tree.ts';
 
 // Loaded lazily so that a half-built interpreter fails each case on its own, and the buildah
 // side still runs.
@@ -42,7 +46,7 @@ async function buildImage(options: import('../../src/build/index.ts').BuildOptio
   return (await buildModule).buildImage(options);
 }
 
-const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures', 'dockerfiles');
+const FIXTURES = fixtureRoot('dockerfiles');
 
 /** The optional `case.json` of a fixture. */
 interface CaseSpec {
@@ -63,12 +67,7 @@ interface CaseSpec {
   /** Context modes to set after copying (git keeps only 0644/0755 files). */
   modes?: Record<string, string>;
   /** Corrections to buildah's result where it differs from Docker/BuildKit. */
-  fixes?: {
-    why: string;
-    /** Entries to set (mode in octal, `content` as text) or `remove`. */
-    tree?: Record<string, Partial<Omit<TreeEntry, 'mode'>> & { mode?: string; remove?: boolean; content?: string }>;
-    /** Config fields to set. */
-    config?: Record<string, unknown>;
+  fixes?: Fixes & {
     /** The history pattern (L=layer, E=empty_layer) BuildKit gives. */
     layers?: string;
   };
@@ -82,41 +81,7 @@ interface ExpectedResult {
   layers?: string;
 }
 
-const fixtureNames = (await fs.readdir(FIXTURES, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-
-async function readSpec(name: string): Promise<CaseSpec> {
-  try {
-    return JSON.parse(await fs.readFile(path.join(FIXTURES, name, 'case.json'), 'utf8')) as CaseSpec;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw error;
-  }
-}
-
-/**
- * Copies a fixture to a fresh context dir with modes that do not depend on the checkout's umask:
- * dirs 0755, files 0755 if executable else 0644, then `spec.modes`. Harness files stay out.
- */
-async function prepareContext(name: string, spec: CaseSpec, dest: string): Promise<void> {
-  await fs.cp(path.join(FIXTURES, name), dest, {
-    recursive: true,
-    verbatimSymlinks: true,
-    filter: (src) => !['case.json', 'expected.json'].includes(path.relative(path.join(FIXTURES, name), src)),
-  });
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        await fs.chmod(full, 0o755);
-        await walk(full);
-      } else if (entry.isFile()) {
-        await fs.chmod(full, ((await fs.stat(full)).mode & 0o111) !== 0 ? 0o755 : 0o644);
-      }
-    }
-  };
-  await walk(dest);
-  for (const [rel, mode] of Object.entries(spec.modes ?? {})) await fs.chmod(path.join(dest, rel), parseInt(mode, 8));
-}
+const fixtureNames = await listFixtures(FIXTURES);
 
 let work: string;
 let single: BusyboxLayout;
@@ -150,69 +115,26 @@ async function buildWithOcibuild(context: string, spec: CaseSpec, base: BusyboxL
   return out;
 }
 
-/** Applies `spec.fixes` to buildah's tree and config. */
-function applyFixes(spec: CaseSpec, tree: TreeEntry[], config: ImageConfigJson): { tree: TreeEntry[]; config: ImageConfigJson } {
-  const fixes = spec.fixes;
-  if (!fixes) return { tree, config };
-  const byPath = new Map(tree.map((e) => [e.path, { ...e }]));
-  for (const [p, fix] of Object.entries(fixes.tree ?? {})) {
-    if (fix.remove) {
-      byPath.delete(p);
-      continue;
-    }
-    const { mode, remove: _remove, content, ...rest } = fix;
-    const old = byPath.get(p) ?? ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 } as TreeEntry);
-    const entry: TreeEntry = { ...old, ...rest, ...(mode !== undefined ? { mode: parseInt(mode, 8) } : {}) };
-    if (content !== undefined) {
-      entry.size = Buffer.byteLength(content);
-      entry.sha256 = createHash('sha256').update(content).digest('hex');
-    }
-    byPath.set(p, entry);
-  }
-  const fixed = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { tree: fixed, config: { ...config, config: { ...config.config, ...fixes.config } } };
-}
-
 /** Turns `expected.json` into a full tree and config over the busybox base. */
-function expectedImage(expected: ExpectedResult): { tree: TreeEntry[]; config: ImageConfigJson } {
+function expectedImage(expected: ExpectedResult): ImageResult {
   const byPath = new Map(baseTree.map((e) => [e.path, e]));
   for (const p of expected.removed) byPath.delete(p);
   for (const c of expected.changes) {
     const entry: TreeEntry = { path: c.path, type: c.type, mode: parseInt(c.mode, 8), uid: c.uid, gid: c.gid, size: 0, mtime: 0 };
-    if (c.content !== undefined) {
-      const bytes = Buffer.from(c.content);
-      entry.size = bytes.length;
-      entry.sha256 = createHash('sha256').update(bytes).digest('hex');
-    }
+    if (c.content !== undefined) Object.assign(entry, contentFields(c.content));
     if (c.linkTarget !== undefined) entry.linkTarget = c.linkTarget;
     if (c.type === 'symlink') entry.mode = 0o777;
     byPath.set(c.path, entry);
   }
-  const tree = [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { tree, config: { ...baseConfig, config: { ...baseConfig.config, ...expected.config } } };
+  return { tree: sortByPath([...byPath.values()]), config: { ...baseConfig, config: { ...baseConfig.config, ...expected.config } } };
 }
 
-/** Runs `limit` async jobs at a time (buildah and ocibuild each use a core). */
-function limiter(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(job: () => Promise<T>): Promise<T> => {
-    if (active >= limit) await new Promise<void>((resolve) => queue.push(resolve));
-    active++;
-    try {
-      return await job();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
 const slot = limiter(2);
 
 describe('Dockerfile differential tests against buildah bud', { concurrency: 2 }, () => {
   for (const name of fixtureNames) {
     it(name, async (t) => {
-      const spec = await readSpec(name);
+      const spec = await readCaseSpec<CaseSpec>(FIXTURES, name);
       const reference = spec.reference ?? 'buildah';
       if (reference === 'buildah' && !buildahAvailable()) {
         t.skip('buildah is not installed: no reference build');
@@ -220,10 +142,9 @@ describe('Dockerfile differential tests against buildah bud', { concurrency: 2 }
       }
       const dir = path.join(work, name);
       const context = path.join(dir, 'context');
-      await prepareContext(name, spec, context);
+      await prepareContext(FIXTURES, name, context, spec);
       const base = spec.base === 'multi' ? multi : single;
-      let expectedTree: TreeEntry[];
-      let expectedConfig: ImageConfigJson;
+      let expected: ImageResult;
       let expectedLayers: string | undefined;
       if (reference === 'buildah') {
         const result = await slot(() =>
@@ -237,40 +158,31 @@ describe('Dockerfile differential tests against buildah bud', { concurrency: 2 }
             baseLayout: base,
           }),
         );
-        const unpacked = await unpackImage(result.layoutPath, result.tag, path.join(dir, 'buildah-bundle'));
-        const config = await readImageConfig(result.layoutPath, result.dockerTag);
-        ({ tree: expectedTree, config: expectedConfig } = applyFixes(spec, await readTree(unpacked.rootfs), config));
-        expectedLayers = spec.fixes?.layers;
-        if (expectedLayers === undefined) {
-          const history = config.history ?? [];
-          expectedLayers = history.map((h) => (h.empty_layer === true ? 'E' : 'L')).join('');
-        }
+        expected = await readReference(dir, result, spec.fixes);
+        // Fixes change config fields only, never the history.
+        expectedLayers = spec.fixes?.layers ?? historyPattern(expected.config);
       } else {
-        const expected = JSON.parse(await fs.readFile(path.join(FIXTURES, name, 'expected.json'), 'utf8')) as ExpectedResult;
-        ({ tree: expectedTree, config: expectedConfig } = expectedImage(expected));
-        expectedLayers = expected.layers === undefined ? undefined : 'L' + expected.layers;
+        const expectedJson = JSON.parse(await fs.readFile(path.join(FIXTURES, name, 'expected.json'), 'utf8')) as ExpectedResult;
+        expected = expectedImage(expectedJson);
+        expectedLayers = expectedJson.layers === undefined ? undefined : 'L' + expectedJson.layers;
       }
       const out = await slot(() => buildWithOcibuild(context, spec, base, path.join(dir, 'ocibuild')));
-      const tree = await readTree((await unpackImage(out, 'latest', path.join(dir, 'ocibuild-bundle'))).rootfs);
-      const config = await readImageConfig(out, 'latest', spec.platform);
+      const actual = await readOcibuild(dir, out, spec.platform);
       const labels: [string, string] = [reference === 'buildah' ? 'buildah' : 'expected', 'ocibuild'];
-      const problems = [
-        ...diffTrees(expectedTree, tree, { ignoreMtime: true }, labels),
-        ...diffConfigs(expectedConfig, config, {}, labels),
-      ];
+      const problems = compareImages(expected, actual, labels);
       if (expectedLayers !== undefined) {
-        const pattern = (config.history ?? []).map((h) => (h.empty_layer === true ? 'E' : 'L')).join('');
+        const pattern = historyPattern(actual.config);
         if (pattern !== expectedLayers) problems.push(`history pattern (L=layer, E=empty_layer): ${labels[0]}=${expectedLayers} ocibuild=${pattern}`);
-        problems.push(...diffLayerPattern(config, config, ['ocibuild', 'ocibuild']));
+        problems.push(...diffLayerPattern(actual.config, actual.config, ['ocibuild', 'ocibuild']));
       }
       if (reference === 'expected') t.diagnostic(`reference: expected.json (${spec.why ?? 'no reason given'})`);
       if (spec.fixes) t.diagnostic(`buildah result corrected: ${spec.fixes.why}`);
-      assert.deepEqual(problems, [], `${name}: ocibuild differs from ${labels[0]}:\n  ${problems.join('\n  ')}`);
+      assertSame(name, labels[0], problems);
     });
   }
 });
 
-/** Writes a context and expects ocibuild to reject it naming the Dockerfile and `line`, writing nothing. */
+/** Writes a context and expects ocibuild to reject it naming the Dockerfile and `line` (0: no line), writing nothing. */
 async function expectRejected(files: Record<string, string>, line: number, pattern: RegExp, extra: { target?: string } = {}): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-differential-error-'));
   try {
@@ -279,16 +191,8 @@ async function expectRejected(files: Record<string, string>, line: number, patte
     for (const [name, text] of Object.entries(files)) await fs.writeFile(path.join(context, name), text);
     const file = path.join(context, 'Dockerfile');
     const out = path.join(dir, 'out');
-    await assert.rejects(
-      buildImage({ dockerfile: { text: files.Dockerfile ?? '', file }, context, ...extra, to: `oci:${out}:latest` }),
-      (error: unknown) => {
-        assert.ok(error instanceof OcibuildError, `expected an OcibuildError, got ${String(error)}`);
-        assert.match(error.message, pattern);
-        if (line > 0) assert.match(error.message, new RegExp(`Dockerfile:${line}\\b`), `message should name Dockerfile:${line}: ${error.message}`);
-        return true;
-      },
-    );
-    await assert.rejects(fs.stat(path.join(out, 'index.json')), { code: 'ENOENT' }, 'nothing may be written to the target');
+    const build = buildImage({ dockerfile: { text: files.Dockerfile ?? '', file }, context, ...extra, to: `oci:${out}:latest` });
+    await assertRejected(build, pattern, line > 0 ? line : undefined, out);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
