@@ -6,14 +6,15 @@
  * prepares /proc, /dev, /sys, resolv.conf, hosts and the step's mounts, then `chroot`s.
  * @module
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { HOST_PATH, inspectHost, namespaceFlags, probeHost, type HostInfo } from './host.ts';
 import { planRun } from './plan.ts';
-import { encodeOps, SANDBOX_SCRIPT } from './sandbox-script.ts';
+import { encodeOps, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
 import type { Executor, IdMapping, ProbeResult, RunOptions, RunResult } from './types.ts';
 import { resolveUser } from './user.ts';
 
@@ -65,12 +66,63 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
       try {
         const user = resolveUser(runOptions.rootfs, runOptions.user);
         const plan = planRun(runOptions, { host: getHost(), user, scratch });
-        return await runSandbox(getHost(), runOptions, encodeOps(plan.ops), options.stderrTailBytes ?? 4096);
+        try {
+          return await runSandbox(getHost(), runOptions, encodeOps(plan.ops), options.stderrTailBytes ?? 4096);
+        } finally {
+          await tearDown(getHost(), plan.teardown);
+        }
       } finally {
         await fs.rm(scratch, { recursive: true, force: true });
       }
     },
   };
+}
+
+function isPermissionError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/**
+ * Removes the mount-point stubs and restores their parents' mtimes after the sandbox exited (its
+ * mounts went with its namespace). Mtimes go through `touch -d @S.NS`: Node's utimes takes
+ * seconds as a double and would lose the nanoseconds the next snapshot compares. Ops stopped by a
+ * directory owned by a subordinate id (rootless) are redone inside a user namespace.
+ */
+async function tearDown(host: HostInfo, ops: SandboxOp[]): Promise<void> {
+  const retry: SandboxOp[] = [];
+  for (const op of ops) {
+    try {
+      if (op.op === 'rmfile') {
+        // Only the empty regular file the plan created; anything else was the command's doing.
+        const st = fsSync.lstatSync(op.path, { throwIfNoEntry: false });
+        if (st?.isFile() && st.size === 0) fsSync.unlinkSync(op.path);
+      } else if (op.op === 'rmdir') {
+        try {
+          fsSync.rmdirSync(op.path);
+        } catch (error) {
+          if (isPermissionError(error)) throw error;
+          // Not empty (the command wrote into it) or already gone: keep it, as the script did.
+        }
+      } else if (op.op === 'mtime') {
+        const r = spawnSync('touch', ['-h', '-m', '-d', op.stamp, '--', op.path], { env: { PATH: HOST_PATH, LC_ALL: 'C' }, stdio: 'ignore' });
+        if (r.status !== 0) retry.push(op);
+      }
+    } catch (error) {
+      if (!isPermissionError(error)) throw error;
+      retry.push(op);
+    }
+  }
+  if (retry.length === 0 || host.root) return;
+  await new Promise<void>((resolve) => {
+    const child = spawn(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), host.tools.sh ?? '/bin/sh', '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...encodeOps(retry)], {
+      env: { PATH: HOST_PATH, LC_ALL: 'C' },
+      stdio: 'ignore',
+    });
+    // Best effort, as the script's own teardown was: a stub left behind shows up in the snapshot.
+    child.on('error', () => resolve());
+    child.on('close', () => resolve());
+  });
 }
 
 function runSandbox(host: HostInfo, options: RunOptions, args: string[], tailBytes: number): Promise<RunResult> {

@@ -29,15 +29,20 @@ export interface PlanContext {
   scratch: string;
 }
 
-/** A planned run: ops for the init script. */
+/** A planned run: ops for the init script, and the clean-up the caller does after it. */
 export interface RunPlan {
-  /** Set-up ops, the run op, then teardown ops. */
+  /** Set-up ops, then the run op. */
   ops: SandboxOp[];
+  /**
+   * Stub removals (`rmfile`, `rmdir`) and parent mtime restores (`mtime`), for after the sandbox
+   * has exited: its mounts went with its mount namespace, so nothing needs unmounting, and doing
+   * this from the caller saves a process per op inside the sandbox.
+   */
+  teardown: SandboxOp[];
 }
 
 class Planner {
   readonly setup: SandboxOp[] = [];
-  readonly mounted: string[] = [];
   readonly stubs: SandboxOp[] = [];
   /** Parents whose mtime the stubs disturb, with the mtime to put back. */
   readonly restore = new Map<string, string>();
@@ -72,11 +77,6 @@ class Planner {
     });
     return r.hostPath;
   }
-
-  mount(op: SandboxOp, target: string): void {
-    this.setup.push(op);
-    this.mounted.push(target);
-  }
 }
 
 function copyPrivate(source: string, scratch: string, name: string, mode: number): string {
@@ -91,18 +91,18 @@ function copyPrivate(source: string, scratch: string, name: string, mode: number
   return dest;
 }
 
-function planDev(p: Planner): void {
+function planDev(p: Planner, scratch: string): void {
   const dev = p.ensure('/dev', 'dir', true);
-  // A private tmpfs: nothing written to /dev during RUN can reach the rootfs or the host.
-  p.mount({ op: 'tmpfs', target: dev, options: 'mode=755,nosuid,size=65536k' }, dev);
-  for (const name of DEVICES) {
-    if (!fs.existsSync(`/dev/${name}`)) continue;
-    p.setup.push({ op: 'touch', path: `${dev}/${name}` });
-    p.setup.push({ op: 'rbind', source: `/dev/${name}`, target: `${dev}/${name}` });
-  }
-  p.setup.push({ op: 'mkdir', path: `${dev}/pts`, mode: 0o755 }, { op: 'devpts', target: `${dev}/pts` });
-  p.setup.push({ op: 'mkdir', path: `${dev}/shm`, mode: 0o1777 });
-  p.setup.push({ op: 'tmpfs', target: `${dev}/shm`, options: 'mode=1777,nosuid,nodev' });
+  // The skeleton (device mount points, pts, shm, the usual symlinks) is made here and copied in
+  // with one `cp -a`: one process in the sandbox instead of one per entry.
+  const skeleton = path.join(scratch, 'dev');
+  fs.mkdirSync(skeleton, { mode: 0o755 });
+  const devices = DEVICES.filter((name) => fs.existsSync(`/dev/${name}`));
+  for (const name of devices) fs.writeFileSync(path.join(skeleton, name), '', { mode: 0o644 });
+  fs.mkdirSync(path.join(skeleton, 'pts'));
+  fs.mkdirSync(path.join(skeleton, 'shm'));
+  fs.chmodSync(path.join(skeleton, 'pts'), 0o755);
+  fs.chmodSync(path.join(skeleton, 'shm'), 0o1777);
   const links: [string, string][] = [
     ['/proc/self/fd', 'fd'],
     ['/proc/self/fd/0', 'stdin'],
@@ -110,7 +110,13 @@ function planDev(p: Planner): void {
     ['/proc/self/fd/2', 'stderr'],
     ['pts/ptmx', 'ptmx'],
   ];
-  for (const [linkTarget, name] of links) p.setup.push({ op: 'symlink', linkTarget, path: `${dev}/${name}` });
+  for (const [linkTarget, name] of links) fs.symlinkSync(linkTarget, path.join(skeleton, name));
+  // A private tmpfs: nothing written to /dev during RUN can reach the rootfs or the host.
+  p.setup.push({ op: 'tmpfs', target: dev, options: 'mode=755,nosuid,size=65536k' });
+  p.setup.push({ op: 'copytree', source: skeleton, target: dev });
+  for (const name of devices) p.setup.push({ op: 'rbind', source: `/dev/${name}`, target: `${dev}/${name}` });
+  p.setup.push({ op: 'devpts', target: `${dev}/pts` });
+  p.setup.push({ op: 'tmpfs', target: `${dev}/shm`, options: 'mode=1777,nosuid,nodev' });
 }
 
 function planNetworkFiles(p: Planner, scratch: string): void {
@@ -120,8 +126,8 @@ function planNetworkFiles(p: Planner, scratch: string): void {
     if (r.exists && !fs.lstatSync(r.hostPath).isFile()) continue;
     const copy = copyPrivate(`/etc/${name}`, scratch, name, 0o644);
     const target = p.ensure(`/etc/${name}`, 'file', true);
-    p.mount({ op: 'rbind', source: copy, target }, target);
-    p.mount({ op: 'ro', target }, target);
+    p.setup.push({ op: 'rbind', source: copy, target });
+    p.setup.push({ op: 'ro', target });
   }
 }
 
@@ -131,8 +137,8 @@ function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
     case 'tmpfs': {
       const target = p.ensure(m.target, 'dir', true);
       const options = ['mode=1777', ...(m.size !== undefined ? [`size=${m.size}`] : [])].join(',');
-      p.mount({ op: 'tmpfs', target, options }, target);
-      if (m.readonly === true) p.mount({ op: 'ro', target }, target);
+      p.setup.push({ op: 'tmpfs', target, options });
+      if (m.readonly === true) p.setup.push({ op: 'ro', target });
       return;
     }
     case 'bind':
@@ -149,17 +155,17 @@ function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
         if (m.uid !== undefined || m.gid !== undefined) p.setup.push({ op: 'chown', owner: `${m.uid ?? 0}:${m.gid ?? 0}`, path: m.source });
         if (m.mode !== undefined) p.setup.push({ op: 'chmod', mode: m.mode, path: m.source });
       }
-      p.mount({ op: 'rbind', source: m.source, target }, target);
+      p.setup.push({ op: 'rbind', source: m.source, target });
       // BuildKit bind mounts are read-only unless `rw`; caches are writable.
-      if (m.readonly ?? m.type === 'bind') p.mount({ op: 'ro', target }, target);
+      if (m.readonly ?? m.type === 'bind') p.setup.push({ op: 'ro', target });
       return;
     }
     case 'secret': {
       const copy = copyPrivate(m.source, scratch, `secret-${index}`, m.mode ?? 0o400);
       if ((m.uid ?? 0) !== 0 || (m.gid ?? 0) !== 0) p.setup.push({ op: 'chown', owner: `${m.uid ?? 0}:${m.gid ?? 0}`, path: copy });
       const target = p.ensure(m.target, 'file', true);
-      p.mount({ op: 'rbind', source: copy, target }, target);
-      if (m.readonly ?? true) p.mount({ op: 'ro', target }, target);
+      p.setup.push({ op: 'rbind', source: copy, target });
+      if (m.readonly ?? true) p.setup.push({ op: 'ro', target });
       return;
     }
   }
@@ -211,18 +217,17 @@ export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   // WORKDIR stays in the image (Docker keeps it), so it is not a stub.
   p.ensure(options.workdir, 'dir', false);
   const proc = p.ensure('/proc', 'dir', true);
-  p.mount({ op: 'proc', target: proc }, proc);
+  p.setup.push({ op: 'proc', target: proc });
   const sys = p.ensure('/sys', 'dir', true);
-  p.mount({ op: 'sys', target: sys }, sys);
-  planDev(p);
+  p.setup.push({ op: 'sys', target: sys });
+  planDev(p, ctx.scratch);
   planNetworkFiles(p, ctx.scratch);
   (options.mounts ?? []).forEach((m, i) => planMount(p, m, i, ctx.scratch));
   if (options.network === 'none') p.setup.push({ op: 'lo' });
   const sh = resolveInRoot(rootfs, '/bin/sh', { followFinal: true }).exists;
   const run: SandboxOp = { op: 'run', argv: commandLine(options, ctx, rootfs, sh) };
-  const umounts: SandboxOp[] = [...new Set(p.mounted)].reverse().map((target) => ({ op: 'umount', target }));
   // Creating and removing stubs touches their parents' mtimes; put them back so an untouched
   // /etc does not show up as changed in the snapshot.
   const restore: SandboxOp[] = [...p.restore].map(([dir, stamp]) => ({ op: 'mtime', path: dir, stamp }));
-  return { ops: [...p.setup, run, ...umounts, ...p.stubs.reverse(), ...restore] };
+  return { ops: [...p.setup, run], teardown: [...p.stubs.reverse(), ...restore] };
 }

@@ -11,6 +11,7 @@ export type SandboxOp =
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'touch'; path: string }
   | { op: 'rbind'; source: string; target: string }
+  | { op: 'copytree'; source: string; target: string }
   | { op: 'ro'; target: string }
   | { op: 'proc'; target: string }
   | { op: 'sys'; target: string }
@@ -43,7 +44,8 @@ export function encodeOps(ops: SandboxOp[]): string[] {
         out.push(o.op, o.path);
         break;
       case 'rbind':
-        out.push('rbind', o.source, o.target);
+      case 'copytree':
+        out.push(o.op, o.source, o.target);
         break;
       case 'ro':
       case 'proc':
@@ -90,6 +92,7 @@ while [ $# -gt 0 ]; do
     mkdir) [ -d "$1" ] || mkdir -m "$2" "$1" || fail "cannot create directory $1"; shift 2 ;;
     touch) [ -e "$1" ] || : > "$1" || fail "cannot create mount point $1"; shift ;;
     rbind) mount --rbind "$1" "$2" || fail "cannot bind $1 to $2"; shift 2 ;;
+    copytree) cp -a "$1/." "$2/" || fail "cannot copy $1 to $2"; shift 2 ;;
     ro) mount -o remount,bind,ro "$1" 2>/dev/null || mount -o remount,bind,ro,nosuid,nodev,noexec "$1" 2>/dev/null || mount -o remount,bind,ro,nosuid,nodev "$1" || fail "cannot make $1 read-only"; shift ;;
     proc) mount -t proc -o nosuid,nodev,noexec proc "$1" || fail "cannot mount proc on $1"; shift ;;
     sys)
