@@ -10,16 +10,15 @@
  * Targets (issue 7): no-change rebuild at most 0.1x buildah, one-file change at most 0.2x.
  * @module
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measure, nodeRunner, type Measurement } from './lib/measure.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
 const CHILD = 'OCIBUILD_BENCH_CACHE_CHILD';
 const QUICK = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
 
@@ -41,31 +40,12 @@ if (process.env[CHILD]) {
   process.exit(0);
 }
 
-interface Timed {
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  code: number;
-}
-
-function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
-  const [command, ...args] = argv;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command as string, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, stderr, seconds: (performance.now() - started) / 1000, code: code ?? 1 }));
-  });
-}
-
-function must(r: Timed, what: string): Timed {
+function must<T extends Measurement>(r: T, what: string): T {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-3000)}`);
   return r;
 }
+
+const timed = (argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> => measure(argv, { ...options, check: false });
 
 function dockerfile(packages: number): string {
   return [
@@ -94,6 +74,8 @@ const packages = QUICK ? 300 : 1500;
 const rounds = QUICK ? 1 : 3;
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-cache-'));
 const registry = await startRegistry();
+// ocibuild runs compiled (an esbuild bundle under plain node), as users run it.
+const runner = await nodeRunner(SELF, 'cache');
 try {
   const base = await buildBusyboxLayout(path.join(tmp, 'busybox'));
   await pushLayoutToRegistry(base.layoutPath, base.tag, registry.host, 'base/busybox');
@@ -106,7 +88,7 @@ try {
   let tag = 0;
   const ocibuild = async (cacheDir: string): Promise<{ seconds: number; processSeconds: number; runsExecuted: number; layersBuilt: number }> => {
     const env = { ...process.env, [CHILD]: JSON.stringify([context, from, `${registry.host}/ocibuild/app:${tag++}`, cacheDir]) };
-    const r = must(await timed([process.execPath, '--import', 'tsx', SELF], { env }), 'ocibuild build');
+    const r = must(await timed(runner.argv, { env }), 'ocibuild build');
     const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; runsExecuted: number; layersBuilt: number };
     return { ...out, processSeconds: r.seconds };
   };
@@ -153,6 +135,7 @@ try {
     console.log(`| ${scenario} | ${o.toFixed(2)} | ${p.toFixed(2)} | ${median(r.runs)} | ${median(r.built)} | ${Number.isNaN(b) ? 'n/a' : b.toFixed(2)} | ${(o / b).toFixed(3)} | ${(p / b).toFixed(3)} | ${targets[scenario] !== undefined ? `<= ${targets[scenario]}` : ''} |`);
   }
 } finally {
+  await runner.dispose();
   await registry.stop();
   await fs.rm(tmp, { recursive: true, force: true });
 }

@@ -9,17 +9,15 @@
  * Targets (issue 6): at most 0.7x buildah's time, peak RSS under 200 MB.
  * @module
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measure, nodeRunner, type Measurement } from './lib/measure.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROOT = path.resolve(path.dirname(SELF), '..');
 const CHILD = 'OCIBUILD_BENCH_RUN_CHILD';
 const QUICK = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
 
@@ -42,37 +40,12 @@ if (process.env[CHILD]) {
   process.exit(0);
 }
 
-interface Timed {
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  peakRssMb: number;
-  code: number;
-}
-
-async function timed(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
-  const hasTime = existsSync('/usr/bin/time');
-  const [command, ...args] = hasTime ? ['/usr/bin/time', '-f', 'BENCH_TIME %e %M', ...argv] : argv;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command as string, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = (performance.now() - started) / 1000;
-      const match = /BENCH_TIME ([\d.]+) (\d+)/.exec(stderr);
-      resolve({ stdout, stderr, seconds, peakRssMb: match ? Number(match[2]) / 1024 : NaN, code: code ?? 1 });
-    });
-  });
-}
-
-function must(r: Timed, what: string): Timed {
+function must<T extends Measurement>(r: T, what: string): T {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-3000)}`);
   return r;
 }
+
+const timed = (argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> => measure(argv, { ...options, check: false });
 
 /** The benchmark Dockerfile: N files created, some deleted, a directory replaced, files appended to. */
 function dockerfile(n: number): string {
@@ -91,6 +64,8 @@ function dockerfile(n: number): string {
 const n = QUICK ? 600 : 3000;
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-run-'));
 const registry = await startRegistry();
+// ocibuild runs compiled (an esbuild bundle under plain node), as users run it.
+const runner = await nodeRunner(SELF, 'dockerfile-run');
 try {
   const base = await buildBusyboxLayout(path.join(tmp, 'busybox'));
   await pushLayoutToRegistry(base.layoutPath, base.tag, registry.host, 'base/busybox');
@@ -104,7 +79,7 @@ try {
   const ours: { seconds: number; processSeconds: number; rssMb: number; loadRssMb: number; layers: number }[] = [];
   for (let i = 0; i < rounds; i++) {
     const env = { ...process.env, [CHILD]: JSON.stringify([context, from, `${registry.host}/ocibuild/run:${i}`, path.join(tmp, `cache-${i}`)]) };
-    const r = must(await timed([process.execPath, '--import', 'tsx', SELF], { env }), 'ocibuild build');
+    const r = must(await timed(runner.argv, { env }), 'ocibuild build');
     const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; rssMb: number; loadRssMb: number; layers: number };
     ours.push({ seconds: out.seconds, processSeconds: r.seconds, rssMb: Number.isNaN(r.peakRssMb) ? out.rssMb : r.peakRssMb, loadRssMb: out.loadRssMb, layers: out.layers });
   }
@@ -131,10 +106,11 @@ try {
   const b = theirs.length > 0 ? median(theirs.map((x) => x.seconds)) : NaN;
   console.log('| tool | build+push s (median) | process s | peak RSS MB | layers |');
   console.log('|---|---|---|---|---|');
-  console.log(`| ocibuild | ${o.toFixed(2)} | ${op.toFixed(2)} | ${Math.max(...ours.map((x) => x.rssMb)).toFixed(0)} (tsx load ${ours[0]?.loadRssMb.toFixed(0)}) | ${ours[0]?.layers} |`);
+  console.log(`| ocibuild | ${o.toFixed(2)} | ${op.toFixed(2)} | ${Math.max(...ours.map((x) => x.rssMb)).toFixed(0)} (code load ${ours[0]?.loadRssMb.toFixed(0)}) | ${ours[0]?.layers} |`);
   if (theirs.length > 0) console.log(`| buildah bud + push | ${b.toFixed(2)} | ${b.toFixed(2)} | ${Math.max(...theirs.map((x) => x.rssMb)).toFixed(0)} | |`);
   if (theirs.length > 0) console.log(`\nratio ocibuild/buildah: ${(o / b).toFixed(2)} (build), ${(op / b).toFixed(2)} (whole process); target <= 0.7, RSS < 200 MB`);
 } finally {
+  await runner.dispose();
   await registry.stop();
   await fs.rm(tmp, { recursive: true, force: true });
 }
