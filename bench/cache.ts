@@ -14,7 +14,7 @@ import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, nodeRunner, type Measurement } from './lib/measure.ts';
+import { measure, nodeRunner } from './lib/measure.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
 
@@ -39,13 +39,6 @@ if (process.env[CHILD]) {
   process.stdout.write(JSON.stringify({ seconds, digest: result.digest, runsExecuted, layersBuilt, stepsCached }) + '\n');
   process.exit(0);
 }
-
-function must<T extends Measurement>(r: T, what: string): T {
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-3000)}`);
-  return r;
-}
-
-const timed = (argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> => measure(argv, { ...options, check: false });
 
 function dockerfile(packages: number): string {
   return [
@@ -88,20 +81,17 @@ try {
   let tag = 0;
   const ocibuild = async (cacheDir: string): Promise<{ seconds: number; processSeconds: number; runsExecuted: number; layersBuilt: number }> => {
     const env = { ...process.env, [CHILD]: JSON.stringify([context, from, `${registry.host}/ocibuild/app:${tag++}`, cacheDir]) };
-    const r = must(await timed(runner.argv, { env }), 'ocibuild build');
+    const r = await measure(runner.argv, { env });
     const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; runsExecuted: number; layersBuilt: number };
     return { ...out, processSeconds: r.seconds };
   };
   const buildah = async (root: string): Promise<number> => {
     const storage = ['--storage-driver', 'vfs', '--root', path.join(root, 'root'), '--runroot', path.join(root, 'run')];
-    const bud = must(
-      await timed(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-t', 'bench-cache', '.'], { cwd: context }),
-      'buildah bud',
-    );
-    const push = must(await timed(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-cache', `docker://${registry.host}/buildah/app:${tag++}`]), 'buildah push');
+    const bud = await measure(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-t', 'bench-cache', '.'], { cwd: context });
+    const push = await measure(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-cache', `docker://${registry.host}/buildah/app:${tag++}`]);
     return bud.seconds + push.seconds;
   };
-  const hasBuildah = (await timed(['buildah', '--version']).catch(() => undefined))?.code === 0;
+  const hasBuildah = (await measure(['buildah', '--version'], { check: false }).catch(() => undefined))?.code === 0;
 
   const results: Record<string, { ours: number[]; process: number[]; theirs: number[]; runs: number[]; built: number[] }> = {};
   const record = (scenario: string, ours: Awaited<ReturnType<typeof ocibuild>>, theirs: number | undefined): void => {

@@ -13,7 +13,7 @@ import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, nodeRunner, type Measurement } from './lib/measure.ts';
+import { measure, nodeRunner } from './lib/measure.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
 
@@ -39,13 +39,6 @@ if (process.env[CHILD]) {
   process.stdout.write(JSON.stringify({ seconds, digest: result.digest, layers: result.manifest.layers.length, rssMb: process.resourceUsage().maxRSS / 1024, loadRssMb }) + '\n');
   process.exit(0);
 }
-
-function must<T extends Measurement>(r: T, what: string): T {
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-3000)}`);
-  return r;
-}
-
-const timed = (argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> => measure(argv, { ...options, check: false });
 
 /** The benchmark Dockerfile: N files created, some deleted, a directory replaced, files appended to. */
 function dockerfile(n: number): string {
@@ -79,22 +72,19 @@ try {
   const ours: { seconds: number; processSeconds: number; rssMb: number; loadRssMb: number; layers: number }[] = [];
   for (let i = 0; i < rounds; i++) {
     const env = { ...process.env, [CHILD]: JSON.stringify([context, from, `${registry.host}/ocibuild/run:${i}`, path.join(tmp, `cache-${i}`)]) };
-    const r = must(await timed(runner.argv, { env }), 'ocibuild build');
+    const r = await measure(runner.argv, { env });
     const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; rssMb: number; loadRssMb: number; layers: number };
     ours.push({ seconds: out.seconds, processSeconds: r.seconds, rssMb: Number.isNaN(r.peakRssMb) ? out.rssMb : r.peakRssMb, loadRssMb: out.loadRssMb, layers: out.layers });
   }
 
   const theirs: { seconds: number; rssMb: number }[] = [];
-  const hasBuildah = (await timed(['buildah', '--version']).catch(() => undefined))?.code === 0;
+  const hasBuildah = (await measure(['buildah', '--version'], { check: false }).catch(() => undefined))?.code === 0;
   if (hasBuildah) {
     for (let i = 0; i < rounds; i++) {
       // Fresh storage per round: a cold build, as ocibuild's (no layer cache for RUN).
       const storage = ['--storage-driver', 'vfs', '--root', path.join(tmp, `buildah-root-${i}`), '--runroot', path.join(tmp, `buildah-run-${i}`)];
-      const bud = must(
-        await timed(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-t', 'bench-run', '.'], { cwd: context }),
-        'buildah bud',
-      );
-      const push = must(await timed(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-run', `docker://${registry.host}/buildah/run:${i}`]), 'buildah push');
+      const bud = await measure(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-t', 'bench-run', '.'], { cwd: context });
+      const push = await measure(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-run', `docker://${registry.host}/buildah/run:${i}`]);
       theirs.push({ seconds: bud.seconds + push.seconds, rssMb: Math.max(bud.peakRssMb, push.peakRssMb) });
       await fs.rm(path.join(tmp, `buildah-root-${i}`), { recursive: true, force: true });
     }

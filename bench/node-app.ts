@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTree, prng, textLike } from './lib/data.ts';
-import { measure, nodeRunner, type Measurement } from './lib/measure.ts';
+import { measure, nodeRunner } from './lib/measure.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
 
@@ -37,13 +37,6 @@ if (process.env[CHILD]) {
   process.stdout.write(JSON.stringify({ seconds, presetSeconds, digest: result.digest, stats: result.stats, rssMb: process.resourceUsage().maxRSS / 1024, loadRssMb }) + '\n');
   process.exit(0);
 }
-
-function must<T extends Measurement>(r: T, what: string): T {
-  if (r.code !== 0) throw new Error(`${what} failed (${r.code}):\n${r.stderr.slice(-2000)}`);
-  return r;
-}
-
-const timed = (argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Measurement> => measure(argv, { ...options, check: false });
 
 /** Generates the app: node_modules (with a v3 lockfile listing every package as production) and src/. */
 async function makeApp(dir: string): Promise<{ files: number; bytes: number }> {
@@ -96,7 +89,7 @@ try {
   for (const [i, row] of rows.entries()) {
     if (i === 2) await editOneFile(app, 1);
     const env = { ...process.env, [CHILD]: JSON.stringify([app, from, `${registry.host}/ocibuild/app:1`, cacheDir]) };
-    const r = must(await timed(runner.argv, { env }), `ocibuild ${row.scenario}`);
+    const r = await measure(runner.argv, { env });
     const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { seconds: number; presetSeconds: number; loadRssMb: number; rssMb: number; stats: { layersBuilt: number; layersCached: number; blobsUploaded: number } };
     row.ocibuild = {
       seconds: out.seconds,
@@ -113,29 +106,26 @@ try {
   await runner.dispose();
 
   // buildah (same edit sequence on a fresh copy of the app)
-  const hasBuildah = (await timed(['buildah', '--version']).catch(() => undefined))?.code === 0;
+  const hasBuildah = (await measure(['buildah', '--version'], { check: false }).catch(() => undefined))?.code === 0;
   if (hasBuildah) {
     await editOneFile(app, 2); // keep the trees comparable: buildah's third round also sees a new edit
     const storage = ['--storage-driver', 'vfs', '--root', path.join(tmp, 'buildah-root'), '--runroot', path.join(tmp, 'buildah-run')];
     for (const [i, row] of rows.entries()) {
       if (i === 2) await editOneFile(app, 3);
-      const bud = must(
-        await timed(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-f', 'Dockerfile.bench', '-t', 'bench-app', '.'], { cwd: app }),
-        `buildah bud ${row.scenario}`,
-      );
-      const push = must(await timed(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-app', `docker://${registry.host}/buildah/app:1`]), 'buildah push');
+      const bud = await measure(['buildah', ...storage, 'bud', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--timestamp', '0', '--build-arg', `BASE=${from}`, '-f', 'Dockerfile.bench', '-t', 'bench-app', '.'], { cwd: app });
+      const push = await measure(['buildah', ...storage, 'push', '--tls-verify=false', 'bench-app', `docker://${registry.host}/buildah/app:1`]);
       row.buildah = { seconds: bud.seconds + push.seconds, rssMb: Math.max(bud.peakRssMb, push.peakRssMb) };
     }
   }
 
   // containerify (no cache of its own: every round is a full build)
   const containerify = ['npm', 'exec', '--yes', 'containerify@4.1.0', '--'];
-  const probe = await timed([...containerify, '--version']).catch(() => undefined);
+  const probe = await measure([...containerify, '--version'], { check: false }).catch(() => undefined);
   if (probe?.code === 0) {
     const folder = path.join(tmp, 'containerify-app');
     await fs.cp(app, folder, { recursive: true, verbatimSymlinks: true });
     for (const row of rows) {
-      const r = await timed([...containerify, '--registry', `http://${registry.host}/v2/`, '--fromImage', 'base/busybox:latest', '--toImage', 'containerify/app:1', '--folder', folder, '--allowNoPushAuth', '--setTimeStamp', '1970-01-01T00:00:00Z']);
+      const r = await measure([...containerify, '--registry', `http://${registry.host}/v2/`, '--fromImage', 'base/busybox:latest', '--toImage', 'containerify/app:1', '--folder', folder, '--allowNoPushAuth', '--setTimeStamp', '1970-01-01T00:00:00Z'], { check: false });
       if (r.code === 0) row.containerify = { seconds: r.seconds, rssMb: r.peakRssMb };
     }
   } else {
