@@ -11,12 +11,10 @@
  * @module
  */
 import * as fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, nodeRunner } from './lib/measure.ts';
-import { startRegistry } from '../test/helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
+import { measure } from './lib/measure.ts';
+import { benchWorkspace } from './lib/workspace.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const CHILD = 'OCIBUILD_BENCH_CACHE_CHILD';
@@ -65,14 +63,9 @@ async function writeApp(dir: string, files: number): Promise<void> {
 
 const packages = QUICK ? 300 : 1500;
 const rounds = QUICK ? 1 : 3;
-const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-cache-'));
-const registry = await startRegistry();
-// ocibuild runs compiled (an esbuild bundle under plain node), as users run it.
-const runner = await nodeRunner(SELF, 'cache');
+const ws = await benchWorkspace('cache', SELF);
+const { tmp, registry, from, runner } = ws;
 try {
-  const base = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-  await pushLayoutToRegistry(base.layoutPath, base.tag, registry.host, 'base/busybox');
-  const from = `${registry.host}/base/busybox:latest`;
   const context = path.join(tmp, 'context');
   await writeApp(context, 200);
   await fs.writeFile(path.join(context, 'Dockerfile'), dockerfile(packages));
@@ -125,7 +118,5 @@ try {
     console.log(`| ${scenario} | ${o.toFixed(2)} | ${p.toFixed(2)} | ${median(r.runs)} | ${median(r.built)} | ${Number.isNaN(b) ? 'n/a' : b.toFixed(2)} | ${(o / b).toFixed(3)} | ${(p / b).toFixed(3)} | ${targets[scenario] !== undefined ? `<= ${targets[scenario]}` : ''} |`);
   }
 } finally {
-  await runner.dispose();
-  await registry.stop();
-  await fs.rm(tmp, { recursive: true, force: true });
+  await ws.close();
 }

@@ -10,12 +10,10 @@
  * @module
  */
 import * as fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, nodeRunner } from './lib/measure.ts';
-import { startRegistry } from '../test/helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
+import { measure } from './lib/measure.ts';
+import { benchWorkspace } from './lib/workspace.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const CHILD = 'OCIBUILD_BENCH_RUN_CHILD';
@@ -55,14 +53,9 @@ function dockerfile(n: number): string {
 }
 
 const n = QUICK ? 600 : 3000;
-const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-run-'));
-const registry = await startRegistry();
-// ocibuild runs compiled (an esbuild bundle under plain node), as users run it.
-const runner = await nodeRunner(SELF, 'dockerfile-run');
+const ws = await benchWorkspace('dockerfile-run', SELF);
+const { tmp, registry, from, runner } = ws;
 try {
-  const base = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-  await pushLayoutToRegistry(base.layoutPath, base.tag, registry.host, 'base/busybox');
-  const from = `${registry.host}/base/busybox:latest`;
   const context = path.join(tmp, 'context');
   await fs.mkdir(context);
   await fs.writeFile(path.join(context, 'Dockerfile'), dockerfile(n));
@@ -100,7 +93,5 @@ try {
   if (theirs.length > 0) console.log(`| buildah bud + push | ${b.toFixed(2)} | ${b.toFixed(2)} | ${Math.max(...theirs.map((x) => x.rssMb)).toFixed(0)} | |`);
   if (theirs.length > 0) console.log(`\nratio ocibuild/buildah: ${(o / b).toFixed(2)} (build), ${(op / b).toFixed(2)} (whole process); target <= 0.7, RSS < 200 MB`);
 } finally {
-  await runner.dispose();
-  await registry.stop();
-  await fs.rm(tmp, { recursive: true, force: true });
+  await ws.close();
 }

@@ -11,13 +11,11 @@
  * @module
  */
 import * as fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTree, prng, textLike } from './lib/data.ts';
-import { measure, nodeRunner } from './lib/measure.ts';
-import { startRegistry } from '../test/helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../test/helpers/busybox.ts';
+import { measure } from './lib/measure.ts';
+import { benchWorkspace } from './lib/workspace.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const CHILD = 'OCIBUILD_BENCH_NODE_CHILD';
@@ -71,19 +69,15 @@ interface Row {
   containerify?: { seconds: number; rssMb: number };
 }
 
-const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bench-node-'));
-const registry = await startRegistry();
+const ws = await benchWorkspace('node-app', SELF);
+const { tmp, registry, from, runner } = ws;
 try {
-  const base = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-  await pushLayoutToRegistry(base.layoutPath, base.tag, registry.host, 'base/busybox');
-  const from = `${registry.host}/base/busybox:latest`;
   const app = path.join(tmp, 'app');
   const made = await makeApp(app);
   console.log(`app: ${made.files} files, ${(made.bytes / 1e6).toFixed(1)} MB in node_modules${QUICK ? ' (quick)' : ''}; registry ${registry.host}`);
   const rows: Row[] = [{ scenario: 'cold build+push' }, { scenario: 'no-change rebuild' }, { scenario: 'one-file rebuild' }];
 
   // ocibuild, compiled (an esbuild bundle under plain node), as users run it
-  const runner = await nodeRunner(SELF, 'node-app');
   console.log(`ocibuild runs as: ${runner.description}`);
   const cacheDir = path.join(tmp, 'ocibuild-cache');
   for (const [i, row] of rows.entries()) {
@@ -102,8 +96,6 @@ try {
       uploaded: out.stats.blobsUploaded,
     };
   }
-
-  await runner.dispose();
 
   // buildah (same edit sequence on a fresh copy of the app)
   const hasBuildah = (await measure(['buildah', '--version'], { check: false }).catch(() => undefined))?.code === 0;
@@ -145,6 +137,5 @@ try {
   }
   console.log('\ntargets: cold <= 0.5x buildah, one-file <= 0.15x, ocibuild peak RSS < 150 MB');
 } finally {
-  await registry.stop();
-  await fs.rm(tmp, { recursive: true, force: true });
+  await ws.close();
 }
