@@ -28,7 +28,6 @@ import { cachedSource } from '../cache/source.ts';
 import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
-import { parseTarget } from '../transports/target.ts';
 import type { Executor } from '../run/types.ts';
 
 /** Progress events of a build. */
@@ -188,7 +187,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     steps: [],
   };
   if (options.offline) {
-    const remote = targets.filter((t) => parseTarget(t).kind === 'registry');
+    const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
     if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
   }
   let cache: LocalCache | undefined;
@@ -224,12 +223,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       const image = assembleAs(format);
       // An OCI layout holds OCI manifests only (skopeo and umoci refuse Docker ones there, and
       // containers/image converts when it writes one): oci: targets of a Docker-format build get the OCI form.
-      if (format === 'docker' && destinations.some((d) => parseTarget(d.target).kind === 'oci')) {
+      if (format === 'docker' && destinations.some((d) => d.parsed.kind === 'oci')) {
         ociImages.push({ platform, image: assembleAs('oci') });
       }
       stats.runsExecuted += plan.runsExecuted ?? 0;
       stats.steps.push(...(plan.stepReports ?? []));
-      if (plan.shareConfig && destinations.some((d) => parseTarget(d.target).kind === 'registry')) {
+      if (plan.shareConfig && destinations.some((d) => d.parsed.kind === 'registry')) {
         // With a cache repo, the config is kept there too, so another machine's push mounts it.
         const bytes = encodeConfig(image.config);
         const origin = await plan.shareConfig(image.configDescriptor, bytes);
@@ -241,12 +240,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.annotations);
     const ociTop =
       ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.annotations);
-    const digestFor = (dest: Destination): string => (ociTop && parseTarget(dest.target).kind === 'oci' ? ociTop.digest : top.digest);
+    const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
     const result = await pushAll(source, digestFor, destinations, options, emit, stats);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);
     if (options.imageNameWithDigestFile !== undefined) {
       const lines = destinations.flatMap((d) => {
-        const t = parseTarget(d.target);
+        const t = d.parsed;
         return t.kind === 'registry' && t.ref ? [`${t.ref.withoutTag().withoutDigest().toString()}@${top.digest}`] : [];
       });
       await writeAtomic(options.imageNameWithDigestFile, lines.map((l) => `${l}\n`).join(''));
@@ -375,8 +374,8 @@ async function pushAll(
  * True when every tag of a registry target already names `digest`: the registry then has the
  * manifest and, by its own checks at PUT time, every blob, so the push can be skipped whole.
  */
-async function alreadyThere(dest: ReturnType<typeof openDestination>, refs: (string | undefined)[], digest: string, options: BuildOptions): Promise<boolean> {
-  if (parseTarget(dest.target).kind !== 'registry' || refs.some((r) => r === undefined)) return false;
+async function alreadyThere(dest: Destination, refs: (string | undefined)[], digest: string, options: BuildOptions): Promise<boolean> {
+  if (dest.parsed.kind !== 'registry' || refs.some((r) => r === undefined)) return false;
   const transport = dest.open();
   try {
     for (const ref of refs) {

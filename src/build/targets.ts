@@ -36,6 +36,8 @@ export interface TransportOptions {
 export interface Destination {
   /** The target string as given. */
   target: string;
+  /** The target, parsed. */
+  parsed: Target;
   /** The references to push under (tag from the target, plus extra tags). */
   references(extraTags: readonly string[]): (string | undefined)[];
   /** Opens the transport. */
@@ -88,6 +90,7 @@ export function openDestination(targetString: string, options: TransportOptions)
   const target = parseTarget(targetString);
   return {
     target: targetString,
+    parsed: target,
     references(extraTags) {
       // A docker-archive names its image by repo:tag; extra tags apply to registries and layouts.
       if (target.kind === 'docker-archive') return [target.reference];
