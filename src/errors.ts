@@ -29,7 +29,10 @@ export type ErrorCode =
   | 'ERR_DOCKERFILE'
   | 'ERR_RUN'
   | 'ERR_UNSUPPORTED'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  | 'ERR_LIMIT_EXCEEDED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_LOCKED';
 
 /** Options accepted by every ocibuild error constructor. */
 export interface OcibuildErrorOptions {
@@ -141,6 +144,36 @@ export class DockerfileError extends OcibuildError {
     this.file = location.file;
     this.line = location.line;
     this.column = location.column;
+  }
+}
+
+/**
+ * Input from outside (a registry body, a tar header, a Dockerfile expansion, a layer's size) went
+ * past one of the documented bounds (docs/limits.md). `limit` names the bound, `value` is its
+ * setting; the message says where it was hit and how to raise it.
+ */
+export class LimitExceededError extends OcibuildError {
+  /** Name of the limit, as documented (e.g. `maxConfigBytes`). */
+  readonly limit: string;
+  /** The limit's value in force. */
+  readonly value: number;
+  constructor(limit: string, value: number, message: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_LIMIT_EXCEEDED', message, options);
+    this.limit = limit;
+    this.value = value;
+  }
+}
+
+/** A peer (registry, helper process) did not answer or stopped sending within the allowed time. */
+export class TimeoutError extends OcibuildError {
+  /** Which wait ran out (`connect`, `idle`, ...). */
+  readonly phase: string;
+  /** The timeout in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(phase: string, timeoutMs: number, message: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_TIMEOUT', message, options);
+    this.phase = phase;
+    this.timeoutMs = timeoutMs;
   }
 }
 
