@@ -10,6 +10,7 @@
  */
 import { RegistryError, OcibuildError } from '../errors.ts';
 import type { Credential, CredentialProvider } from './types.ts';
+import { readLimited } from './limits.ts';
 import { errorFromNetwork, readErrorText, safeUrl, type ResponseLike } from './response-errors.ts';
 import { parseRetryAfter, setRetryAfter } from './retry.ts';
 import { challengeScopes, type AuthChallenge } from './www-authenticate.ts';
@@ -30,6 +31,10 @@ export interface AuthenticatorOptions {
   allowsPlainHttp(registry: string): boolean;
   /** Sent as `client_id` in OAuth2 POSTs. */
   clientId?: string;
+  /** Largest token response read (default 1 MiB). */
+  maxTokenResponseBytes?: number;
+  /** The timeouts in force, for messages. */
+  timeouts?: { connectTimeoutMs?: number; idleTimeoutMs?: number };
 }
 
 /** Default token lifetime when the token service does not say (distribution token spec: 60 s). */
@@ -206,11 +211,11 @@ export class Authenticator {
     try {
       response = await this.#options.request(url, { method, headers, ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
     } catch (error) {
-      throw errorFromNetwork(error, `get a token for ${registry}`, realm);
+      throw errorFromNetwork(error, `get a token for ${registry}`, realm, this.#options.timeouts);
     }
     const where = safeUrl(realm);
     if (response.statusCode !== 200) {
-      await readErrorText(response.body);
+      await readErrorText(response.body, 4096);
       const status = response.statusCode;
       const denied = status === 401 || status === 403;
       const error = new RegistryError(
@@ -223,7 +228,13 @@ export class Authenticator {
       setRetryAfter(error, parseRetryAfter(response.headers['retry-after']));
       throw error;
     }
-    const text = await readErrorText(response.body);
+    const max = this.#options.maxTokenResponseBytes ?? 1024 * 1024;
+    let text: string;
+    try {
+      text = Buffer.from(await readLimited(response, 'maxTokenResponseBytes', max, `get a token for ${registry}`, `the response of ${where}`)).toString('utf8');
+    } catch (error) {
+      throw errorFromNetwork(error, `get a token for ${registry}`, realm, this.#options.timeouts);
+    }
     let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       doc = JSON.parse(text) as typeof doc;

@@ -5,6 +5,7 @@
  */
 import { markVerified, verifyStream } from '../image/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { isConfigMediaType, limitExceeded } from './limits.ts';
 import { errorFromNetwork } from './response-errors.ts';
 import { backoffDelay, isRetryable, sleep } from './retry.ts';
 import {
@@ -39,6 +40,8 @@ export async function hasBlob(ctx: OperationContext, repo: RepositoryLocation, d
  * blob rejects here with `ERR_REGISTRY_NOT_FOUND`. A dropped connection is resumed with
  * `Range: bytes=N-` (or by skipping N bytes when the registry ignores ranges), within the
  * retry policy. Holds one download slot of the registry until the stream ends or is abandoned.
+ * An image config (read whole by its users) declared larger than `maxConfigBytes` is refused
+ * with `LimitExceededError` before any request.
  */
 export async function getBlob(
   ctx: OperationContext,
@@ -47,8 +50,12 @@ export async function getBlob(
   options: TransferOptions = {},
 ): Promise<AsyncIterable<Uint8Array>> {
   const { signal, onProgress } = options;
-  const release = await ctx.downloads(repo.registry).acquire(signal);
   const what = `pull blob ${descriptor.digest} from ${repositoryName(repo)}`;
+  const maxConfig = ctx.http.limits.maxConfigBytes;
+  if (isConfigMediaType(descriptor.mediaType) && descriptor.size > maxConfig) {
+    throw limitExceeded('maxConfigBytes', maxConfig, what, `the image config (${descriptor.size} bytes declared)`);
+  }
+  const release = await ctx.downloads(repo.registry).acquire(signal);
   const fetchFrom = (offset: number) =>
     ctx.http.send({
       registry: repo.registry,
@@ -89,7 +96,7 @@ export async function getBlob(
         }
         return;
       } catch (error) {
-        if (resumes >= policy.count || signal?.aborted || !isRetryable(error)) throw errorFromNetwork(error, what, response.url);
+        if (resumes >= policy.count || signal?.aborted || !isRetryable(error)) throw errorFromNetwork(error, what, response.url, ctx.http.limits);
         await sleep(backoffDelay(resumes, policy), signal);
         resumes++;
         response = await fetchFrom(received);

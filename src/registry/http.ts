@@ -11,12 +11,17 @@ import { OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
 import type { CredentialProvider } from './types.ts';
+import { resolveLimits, type RegistryLimits } from './limits.ts';
 import { errorFromNetwork, errorFromResponse, isNotTlsServer, readErrorText, type ResponseLike } from './response-errors.ts';
 import { DEFAULT_RETRY_POLICY, withRetries, type RetryPolicy } from './retry.ts';
+import { watchdogInterceptor } from './watchdog.ts';
 import { parseWwwAuthenticate } from './www-authenticate.ts';
 
-/** Connection settings of the HTTP layer. */
-export interface HttpOptions {
+/**
+ * Connection settings of the HTTP layer, and the bounds on what a registry may send
+ * ({@link RegistryLimits}: sizes, connect, idle and low-speed timeouts; see docs/limits.md).
+ */
+export interface HttpOptions extends Partial<RegistryLimits> {
   /** Credential provider. */
   credentials?: CredentialProvider;
   /** Registries (host or host:port) that may be reached over plain HTTP, after HTTPS is tried. */
@@ -25,13 +30,16 @@ export interface HttpOptions {
   ca?: string | string[];
   /** Do not verify TLS certificates (explicit opt-in). */
   skipTlsVerify?: boolean;
-  /** Time allowed for response headers, and between body chunks, in ms (default 60,000). */
+  /** Older name of `idleTimeoutMs` (used when that is not given). */
   timeoutMs?: number;
   /** Retry policy overrides. */
   retries?: Partial<Pick<RetryPolicy, 'count' | 'maxDelayMs' | 'baseDelayMs' | 'maxTotalMs'>>;
   /** `User-Agent` header. */
   userAgent?: string;
-  /** A dispatcher to use instead of the client's own Agent (tests, proxies). */
+  /**
+   * A dispatcher to use instead of the client's own Agent (tests, proxies). Its own connect and
+   * header timeouts apply; the idle and low-speed watch on response bodies is added to it.
+   */
   dispatcher?: Dispatcher;
 }
 
@@ -101,6 +109,8 @@ export class RegistryHttp {
   readonly auth: Authenticator;
   /** The retry policy in force. */
   readonly retryPolicy: RetryPolicy;
+  /** The size and time bounds in force. */
+  readonly limits: RegistryLimits;
   readonly #dispatcher: Dispatcher;
   readonly #ownAgent: Agent | undefined;
   readonly #insecure: Set<string>;
@@ -108,23 +118,25 @@ export class RegistryHttp {
   readonly #bases = new Map<string, Promise<URL>>();
 
   constructor(options: HttpOptions = {}) {
-    const timeout = options.timeoutMs ?? 60_000;
+    const limits = resolveLimits(options);
+    this.limits = limits;
+    const watchdog = watchdogInterceptor({ windowMs: limits.idleTimeoutMs, minBytesPerSecond: limits.minBytesPerSecond });
     if (options.dispatcher) {
-      this.#dispatcher = options.dispatcher;
+      this.#dispatcher = options.dispatcher.compose(watchdog);
     } else {
       const extra = loadCa(options.ca);
       this.#ownAgent = new Agent({
         keepAliveTimeout: 30_000,
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
+        headersTimeout: limits.idleTimeoutMs,
+        bodyTimeout: limits.idleTimeoutMs,
         connect: {
-          timeout: Math.min(timeout, 30_000),
+          timeout: limits.connectTimeoutMs,
           rejectUnauthorized: !options.skipTlsVerify,
           // `ca` replaces Node's roots, so keep them next to the extra ones.
           ...(extra ? { ca: [...rootCertificates, ...extra] } : {}),
         },
       });
-      this.#dispatcher = this.#ownAgent;
+      this.#dispatcher = this.#ownAgent.compose(watchdog);
     }
     this.#insecure = new Set(options.insecure ?? []);
     this.#userAgent = options.userAgent ?? 'ocibuild';
@@ -133,6 +145,8 @@ export class RegistryHttp {
       ...(options.credentials ? { credentials: options.credentials } : {}),
       request: (url, init) => this.#raw(url, init.method as Dispatcher.HttpMethod, init.headers, init.body, init.signal),
       allowsPlainHttp: (registry) => this.allowsPlainHttp(registry),
+      maxTokenResponseBytes: limits.maxTokenResponseBytes,
+      timeouts: limits,
     });
   }
 
@@ -174,18 +188,18 @@ export class RegistryHttp {
         // Loopback falls back only for "not a TLS server"; a listed insecure host on any failure
         // of HTTPS (as Docker does for insecure registries).
         if (scheme === 'https' && plainAllowed && (!loopback || isNotTlsServer(error))) continue;
-        throw errorFromNetwork(error, `ping registry ${registry}`, url);
+        throw errorFromNetwork(error, `ping registry ${registry}`, url, this.limits);
       }
       const challenges = response.statusCode === 401 ? parseWwwAuthenticate(response.headers['www-authenticate']) : [];
       await response.body.dump?.();
       if (response.statusCode >= 500) {
         // Let the retry loop see a transient failure.
-        throw await errorFromResponse(response, `ping registry ${registry}`, url);
+        throw await errorFromResponse(response, `ping registry ${registry}`, url, this.limits.maxErrorBodyBytes);
       }
       this.auth.setChallenges(registry, challenges);
       return new URL(`${scheme}://${host}`);
     }
-    throw errorFromNetwork(lastError, `ping registry ${registry}`, new URL(`https://${host}/v2/`));
+    throw errorFromNetwork(lastError, `ping registry ${registry}`, new URL(`https://${host}/v2/`), this.limits);
   }
 
   /** Sends one request with auth, redirects, error mapping and (unless disabled) retries. */
@@ -203,7 +217,7 @@ export class RegistryHttp {
       const response = await this.#exchange(url, options, authorization, base.origin);
       if (response.statusCode === 401 && !reauthorized) {
         const challenges = parseWwwAuthenticate(response.headers['www-authenticate']);
-        const text = await readErrorText(response.body);
+        const text = await readErrorText(response.body, this.limits.maxErrorBodyBytes);
         const next = await this.auth.reauthorize(registry, scopes, challenges, authorization, signal);
         if (next !== undefined) {
           authorization = next;
@@ -213,7 +227,7 @@ export class RegistryHttp {
         throw await errorFromResponse({ statusCode: 401, headers: response.headers, body: textBody(text) }, options.what, response.url);
       }
       if (options.accept.includes(response.statusCode)) return response;
-      throw await errorFromResponse(response, options.what, response.url);
+      throw await errorFromResponse(response, options.what, response.url, this.limits.maxErrorBodyBytes);
     }
   }
 
@@ -244,7 +258,7 @@ export class RegistryHttp {
         response = await this.#rawResponse(url, method, headers, payload, options.signal);
       } catch (error) {
         if (bodyError !== undefined) throw bodyError;
-        throw errorFromNetwork(error, options.what, url);
+        throw errorFromNetwork(error, options.what, url, this.limits);
       }
       const location = response.headers['location'];
       if (REDIRECTS.has(response.statusCode) && typeof location === 'string' && hop < MAX_REDIRECTS) {

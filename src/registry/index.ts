@@ -13,4 +13,6 @@ export type { ListTagsOptions, PutManifestResult, ReferrersOptions } from './man
 export { parseWwwAuthenticate, challengeScopes } from './www-authenticate.ts';
 export type { AuthChallenge } from './www-authenticate.ts';
 export { DEFAULT_RETRY_POLICY, parseRetryAfter } from './retry.ts';
+export { DEFAULT_REGISTRY_LIMITS } from './limits.ts';
+export type { RegistryLimits } from './limits.ts';
 export type { RetryPolicy } from './retry.ts';

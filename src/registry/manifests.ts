@@ -6,9 +6,10 @@
  * its fallback tag scheme.
  * @module
  */
-import { DigestMismatchError, RegistryError } from '../errors.ts';
+import { DigestMismatchError, LimitExceededError, RegistryError } from '../errors.ts';
+import { DEFAULT_REGISTRY_LIMITS, limitExceeded, readLimited } from './limits.ts';
+import { safeUrl } from './response-errors.ts';
 import { hashBytes } from '../hash/index.ts';
-import { readAll } from '../image/verify.ts';
 import { nodeHash } from '../hash/node.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/mediatypes.ts';
@@ -25,8 +26,8 @@ import {
 } from './operation.ts';
 import type { RegistryResponse, SendOptions } from './http.ts';
 
-/** Largest manifest accepted (the limit distribution and containerd use). */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Largest manifest accepted by default (the limit distribution and containerd use); see `maxManifestBytes`. */
+export const MAX_MANIFEST_BYTES = DEFAULT_REGISTRY_LIMITS.maxManifestBytes;
 
 /** The Accept header of manifest requests. */
 export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');
@@ -59,7 +60,6 @@ function manifestPath(repo: RepositoryLocation, reference: string): string {
   return `${repositoryPath(repo)}/manifests/${safe}`;
 }
 
-/** Reads a manifest response whole, failing as soon as it is declared or grows beyond MAX_MANIFEST_BYTES. */
 /** What a manifest GET and HEAD have in common: path, Accept list, pull scope, signal. */
 function manifestRequest(repo: RepositoryLocation, reference: string, options: RequestOptions): Omit<SendOptions, 'method' | 'accept' | 'what'> {
   return {
@@ -71,26 +71,10 @@ function manifestRequest(repo: RepositoryLocation, reference: string, options: R
   };
 }
 
-async function readCapped(response: RegistryResponse, what: string): Promise<Uint8Array> {
-  const declared = Number(header(response.headers, 'content-length') ?? NaN);
-  const tooBig = () =>
-    new RegistryError('ERR_REGISTRY', `${what}: manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, { url: response.url.toString() });
-  if (declared > MAX_MANIFEST_BYTES) {
-    response.body.destroy();
-    throw tooBig();
-  }
-  async function* capped(): AsyncGenerator<Uint8Array> {
-    let total = 0;
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      total += chunk.byteLength;
-      if (total > MAX_MANIFEST_BYTES) {
-        response.body.destroy();
-        throw tooBig();
-      }
-      yield chunk;
-    }
-  }
-  return readAll(capped());
+/** Reads a manifest response whole, failing as soon as it is declared or grows beyond `maxManifestBytes`. */
+function readCapped(ctx: OperationContext, response: RegistryResponse, what: string): Promise<Uint8Array> {
+  const max = ctx.http.limits.maxManifestBytes;
+  return readLimited(response, 'maxManifestBytes', max, what, `the manifest at ${safeUrl(response.url)}`);
 }
 
 /**
@@ -106,7 +90,7 @@ export async function getManifest(
 ): Promise<RawManifest> {
   const what = `pull manifest ${reference} of ${repositoryName(repo)}`;
   const response = await ctx.http.send({ ...manifestRequest(repo, reference, options), method: 'GET', accept: [200], what });
-  const bytes = await readCapped(response, what);
+  const bytes = await readCapped(ctx, response, what);
   const byDigest = isDigest(reference);
   const headerDigest = header(response.headers, 'docker-content-digest');
   const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
@@ -175,9 +159,9 @@ export async function putManifest(
   const where = `${repositoryName(repo)} manifest ${reference ?? manifest.digest}`;
   const actual = digestOf(manifest.bytes, parseDigest(manifest.digest).algorithm);
   if (actual !== manifest.digest) throw new DigestMismatchError(manifest.digest, actual, where);
-  if (manifest.bytes.byteLength > MAX_MANIFEST_BYTES) {
-    throw new RegistryError('ERR_REGISTRY', `push ${where}: manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
-  }
+  const max = ctx.http.limits.maxManifestBytes;
+  // Registries refuse larger ones too (distribution: 4 MiB), after the whole upload.
+  if (manifest.bytes.byteLength > max) throw limitExceeded('maxManifestBytes', max, `push ${where}`, 'the manifest');
   const target = reference ?? manifest.digest;
   if (reference !== undefined && !isDigest(reference)) {
     const existing = await headManifest(ctx, repo, reference, options).catch(() => undefined);
@@ -219,12 +203,18 @@ export function nextLink(link: string | string[] | undefined): string | undefine
   return undefined;
 }
 
-/** Lists every tag of a repository, following `Link` pagination. */
+/**
+ * Lists every tag of a repository, following `Link` pagination: each page is capped at
+ * `maxTagPageBytes` and at most `maxTagPages` pages are followed (`LimitExceededError` past
+ * either), so a registry whose `Link` keeps naming new pages cannot hold the client forever.
+ */
 export async function listTags(ctx: OperationContext, repo: RepositoryLocation, options: ListTagsOptions = {}): Promise<string[]> {
+  const { maxTagPageBytes, maxTagPages } = ctx.http.limits;
+  const what = `list tags of ${repositoryName(repo)}`;
   const tags: string[] = [];
   let path = `${repositoryPath(repo)}/tags/list${options.pageSize ? `?n=${options.pageSize}` : ''}`;
   const seen = new Set<string>();
-  for (let page = 0; page < 100_000; page++) {
+  for (let page = 1; ; page++) {
     const response = await ctx.http.send({
       registry: repo.registry,
       method: 'GET',
@@ -232,16 +222,30 @@ export async function listTags(ctx: OperationContext, repo: RepositoryLocation, 
       headers: { accept: 'application/json' },
       scopes: [pullScope(repo.repository)],
       accept: [200],
-      what: `list tags of ${repositoryName(repo)}`,
+      what,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    const doc = (await response.body.json()) as { tags?: unknown };
-    if (Array.isArray(doc.tags)) for (const tag of doc.tags) if (typeof tag === 'string') tags.push(tag);
+    const where = safeUrl(response.url);
+    const bytes = await readLimited(response, 'maxTagPageBytes', maxTagPageBytes, what, `the tag page at ${where}`);
+    let doc: { tags?: unknown };
+    try {
+      doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { tags?: unknown };
+    } catch (error) {
+      throw new RegistryError('ERR_REGISTRY', `${what}: the tag page at ${where} is not JSON`, { url: where, cause: error });
+    }
+    if (Array.isArray(doc?.tags)) for (const tag of doc.tags) if (typeof tag === 'string') tags.push(tag);
     const next = nextLink(response.headers['link']);
     if (!next) break;
     const url = new URL(next, response.url).toString();
     // A registry that links a page to itself would loop forever.
     if (seen.has(url)) break;
+    if (page >= maxTagPages) {
+      throw new LimitExceededError(
+        'maxTagPages',
+        maxTagPages,
+        `${what}: the registry still links a next page after ${maxTagPages} pages (at ${where}); raise the registry client option maxTagPages if this is expected`,
+      );
+    }
     seen.add(url);
     path = url;
   }
@@ -280,7 +284,7 @@ export async function listReferrers(
   let manifests: Descriptor[];
   const contentType = stripParameters(header(response.headers, 'content-type'));
   if (response.statusCode === 200 && contentType === OCI_INDEX) {
-    const bytes = await readCapped(response, `referrers of ${digest}`);
+    const bytes = await readCapped(ctx, response, `list referrers of ${digest}`);
     manifests = indexManifests(bytes);
   } else {
     await response.body.dump();

@@ -4,7 +4,7 @@
  * @module
  */
 import type { ErrorCode } from '../errors.ts';
-import { RegistryError } from '../errors.ts';
+import { OcibuildError, RegistryError, TimeoutError } from '../errors.ts';
 import { errorCodes, parseRetryAfter, setRetryAfter } from './retry.ts';
 
 /** The JSON error body of the distribution spec: `{ errors: [{ code, message, detail }] }`. */
@@ -15,7 +15,7 @@ export interface RegistryErrorBody {
   messages: string[];
 }
 
-/** Largest error body read (registries send a few hundred bytes; a proxy may send a page). */
+/** Default bytes of an error body read (registries send a few hundred bytes; a proxy may send a page). */
 const MAX_ERROR_BODY = 64 * 1024;
 
 /** A URL for messages: no user info, no query string (upload `_state` tokens and signed storage URLs live there). */
@@ -61,30 +61,42 @@ export function codeForStatus(status: number): ErrorCode {
 export interface ResponseLike {
   statusCode: number;
   headers: Record<string, string | string[] | undefined>;
-  body: AsyncIterable<Uint8Array> & { dump?: () => Promise<void> };
+  body: AsyncIterable<Uint8Array> & { dump?: () => Promise<void>; destroy?: () => unknown };
 }
 
-/** Reads at most {@link MAX_ERROR_BODY} bytes of a body as text and discards the rest. */
-export async function readErrorText(body: ResponseLike['body']): Promise<string> {
+/**
+ * Reads at most `max` bytes of a body as text. The rest is not read: the connection is dropped
+ * instead, so an endless error body costs nothing (a registry's own are a few hundred bytes).
+ */
+export async function readErrorText(body: ResponseLike['body'], max: number = MAX_ERROR_BODY): Promise<string> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
     for await (const chunk of body) {
-      if (total < MAX_ERROR_BODY) chunks.push(chunk);
+      chunks.push(chunk);
       total += chunk.byteLength;
+      if (total >= max) {
+        body.destroy?.();
+        break;
+      }
     }
   } catch {
     // a broken error body still leaves the status to report
   }
-  return Buffer.concat(chunks).toString('utf8').slice(0, MAX_ERROR_BODY);
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
 /**
  * Builds the error for a response with an unexpected status. `what` says what was attempted
  * (`pull manifest latest of library/busybox`). Reads (and so consumes) the body.
  */
-export async function errorFromResponse(response: ResponseLike, what: string, url: string | URL): Promise<RegistryError> {
-  const text = response.statusCode === 204 ? '' : await readErrorText(response.body);
+export async function errorFromResponse(
+  response: ResponseLike,
+  what: string,
+  url: string | URL,
+  maxErrorBodyBytes: number = MAX_ERROR_BODY,
+): Promise<RegistryError> {
+  const text = response.statusCode === 204 ? '' : await readErrorText(response.body, maxErrorBodyBytes);
   const body = parseErrorBody(text);
   const status = response.statusCode;
   const detail = body.codes.length > 0
@@ -115,11 +127,44 @@ export function isNotTlsServer(error: unknown): boolean {
   );
 }
 
-/** Wraps a network failure (connection refused, reset, TLS) as a `RegistryError` naming the URL. */
-export function errorFromNetwork(error: unknown, what: string, url: string | URL): RegistryError {
-  if (error instanceof RegistryError) return error;
+/** The undici error codes of its own timeouts, and the phase each is reported as. */
+const UNDICI_TIMEOUTS: Record<string, string> = {
+  UND_ERR_CONNECT_TIMEOUT: 'connect',
+  UND_ERR_HEADERS_TIMEOUT: 'idle',
+  UND_ERR_BODY_TIMEOUT: 'idle',
+};
+
+/** The option that sets the timeout of each phase, named in messages. */
+const TIMEOUT_OPTION: Record<string, string> = { connect: 'connectTimeoutMs', idle: 'idleTimeoutMs' };
+
+/**
+ * Wraps a network failure (connection refused, reset, TLS) as a `RegistryError` naming the URL;
+ * a timeout (undici's connect, headers and body timeouts, or the watchdog's) becomes a
+ * `TimeoutError`, and other ocibuild errors pass through. `timeouts` gives the settings in force
+ * for the message.
+ */
+export function errorFromNetwork(
+  error: unknown,
+  what: string,
+  url: string | URL,
+  timeouts: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {},
+): OcibuildError {
+  if (error instanceof TimeoutError) {
+    return new TimeoutError(error.phase, error.timeoutMs, `${what}: ${error.message}`, { cause: error });
+  }
+  if (error instanceof OcibuildError) return error;
   const where = safeUrl(url);
   const codes = errorCodes(error);
+  const phase = codes.map((c) => UNDICI_TIMEOUTS[c]).find((p) => p !== undefined);
+  if (phase !== undefined) {
+    const option = TIMEOUT_OPTION[phase]!;
+    const ms = phase === 'connect' ? timeouts.connectTimeoutMs : timeouts.idleTimeoutMs;
+    const after = ms === undefined ? '' : ` within ${ms} ms`;
+    const doing = phase === 'connect' ? 'could not connect to' : 'got no data from';
+    return new TimeoutError(phase, ms ?? 0, `${what}: ${doing} ${where}${after}; raise the registry client option ${option} if the registry is this slow`, {
+      cause: error,
+    });
+  }
   const reason = codes[codes.length - 1] ?? (error as Error)?.message ?? String(error);
   if (isTlsFailure(error)) {
     return new RegistryError('ERR_REGISTRY_TLS', `${what}: TLS failure talking to ${where} (${reason}); pass the registry's CA with \`ca\`, or skipTlsVerify`, {

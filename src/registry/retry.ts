@@ -5,7 +5,7 @@
  * request is retried by its operation's loop, never also by a loop around it.
  * @module
  */
-import { OcibuildError, RegistryError, throwIfAborted } from '../errors.ts';
+import { OcibuildError, RegistryError, TimeoutError, throwIfAborted } from '../errors.ts';
 
 /** How often and how long to retry. */
 export interface RetryPolicy {
@@ -83,8 +83,13 @@ export function errorCodes(error: unknown): string[] {
   return codes;
 }
 
-/** True when a failure is transient: a network reset/timeout, a retryable status or registry code. */
+/**
+ * True when a failure is transient: a network reset/timeout, a retryable status or registry code.
+ * A `TimeoutError` is retried like a reset (a new connection may well be faster); the retry
+ * policy's count and `maxTotalMs` bound the whole.
+ */
 export function isRetryable(error: unknown): boolean {
+  if (error instanceof TimeoutError) return true;
   if (error instanceof RegistryError) {
     if (error.status !== undefined && RETRYABLE_STATUSES.has(error.status)) return true;
     if (error.registryCodes.some((c) => RETRYABLE_REGISTRY_CODES.has(c))) return true;

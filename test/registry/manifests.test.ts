@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/index.ts';
 import { MAX_MANIFEST_BYTES } from '../../src/registry/manifests.ts';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
+import { LimitExceededError } from '../../src/errors.ts';
 import { sha256 } from './fixtures.ts';
 
 /** A JSON manifest of exactly `size` bytes. */
@@ -49,8 +50,11 @@ describe('manifest size cap', () => {
   });
 
   const tooBig = (error: unknown): boolean => {
-    assert.equal((error as { code?: string }).code, 'ERR_REGISTRY');
-    assert.match((error as Error).message, new RegExp(`manifest is larger than ${MAX_MANIFEST_BYTES} bytes`));
+    assert.ok(error instanceof LimitExceededError, String(error));
+    assert.equal(error.code, 'ERR_LIMIT_EXCEEDED');
+    assert.equal(error.limit, 'maxManifestBytes');
+    assert.equal(error.value, MAX_MANIFEST_BYTES);
+    assert.match(error.message, new RegExp(`larger than maxManifestBytes \\(${MAX_MANIFEST_BYTES} bytes\\); raise the registry client option maxManifestBytes`));
     return true;
   };
 
