@@ -8,7 +8,8 @@
  */
 import { DigestMismatchError, LimitExceededError, RegistryError } from '../errors.ts';
 import { DEFAULT_REGISTRY_LIMITS, limitExceeded, readLimited } from './limits.ts';
-import { safeUrl } from './response-errors.ts';
+import { errorFromNetwork, safeUrl } from './response-errors.ts';
+import { withRetries } from './retry.ts';
 import { hashBytes } from '../hash/index.ts';
 import { nodeHash } from '../hash/node.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
@@ -72,9 +73,13 @@ function manifestRequest(repo: RepositoryLocation, reference: string, options: R
 }
 
 /** Reads a manifest response whole, failing as soon as it is declared or grows beyond `maxManifestBytes`. */
-function readCapped(ctx: OperationContext, response: RegistryResponse, what: string): Promise<Uint8Array> {
+async function readCapped(ctx: OperationContext, response: RegistryResponse, what: string): Promise<Uint8Array> {
   const max = ctx.http.limits.maxManifestBytes;
-  return readLimited(response, 'maxManifestBytes', max, what, `the manifest at ${safeUrl(response.url)}`);
+  try {
+    return await readLimited(response, 'maxManifestBytes', max, what, `the manifest at ${safeUrl(response.url)}`);
+  } catch (error) {
+    throw errorFromNetwork(error, what, response.url, ctx.http.limits);
+  }
 }
 
 /**
@@ -89,8 +94,15 @@ export async function getManifest(
   options: RequestOptions = {},
 ): Promise<RawManifest> {
   const what = `pull manifest ${reference} of ${repositoryName(repo)}`;
-  const response = await ctx.http.send({ ...manifestRequest(repo, reference, options), method: 'GET', accept: [200], what });
-  const bytes = await readCapped(ctx, response, what);
+  // The body is part of the attempt: a manifest that stalls or drops mid-body is asked for again.
+  const { response, bytes } = await withRetries(
+    async () => {
+      const response = await ctx.http.send({ ...manifestRequest(repo, reference, options), method: 'GET', accept: [200], what, retry: false });
+      return { response, bytes: await readCapped(ctx, response, what) };
+    },
+    ctx.http.retryPolicy,
+    options.signal,
+  );
   const byDigest = isDigest(reference);
   const headerDigest = header(response.headers, 'docker-content-digest');
   const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
