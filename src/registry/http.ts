@@ -258,6 +258,7 @@ export class RegistryHttp {
         response = await this.#rawResponse(url, method, headers, payload, options.signal);
       } catch (error) {
         if (bodyError !== undefined) throw bodyError;
+        if (options.signal?.aborted) throw new OcibuildError('ERR_ABORTED', `${options.what}: aborted`, { cause: options.signal.reason });
         throw errorFromNetwork(error, options.what, url, this.limits);
       }
       const location = response.headers['location'];

@@ -37,6 +37,13 @@ export type PutBlobResult = 'uploaded' | 'mounted';
 const OCTET_STREAM = 'application/octet-stream';
 
 /**
+ * How long the clean-up `DELETE` of an abandoned upload session may take. It runs after the
+ * caller's signal has fired (an interrupted push), so it has its own short bound: Ctrl-C must
+ * not wait on a registry that does not answer.
+ */
+export const CANCEL_UPLOAD_WAIT_MS = 5_000;
+
+/**
  * Uploads a blob from a restartable body, verified against `descriptor` while it streams (a
  * mismatch aborts the request before the registry can commit it). With `mountFrom`, asks for
  * a cross-repository mount first and continues as a normal upload in the session the registry
@@ -72,7 +79,7 @@ export async function mountBlob(
   await response.body.dump();
   if (response.statusCode === 201) return true;
   const location = header(response.headers, 'location');
-  if (location) await cancelSession(ctx, repo, new URL(location, response.url), options);
+  if (location) await cancelSession(ctx, repo, new URL(location, response.url));
   return false;
 }
 
@@ -107,7 +114,12 @@ async function startSession(
   });
 }
 
-async function cancelSession(ctx: OperationContext, repo: RepositoryLocation, location: URL, options: RequestOptions): Promise<void> {
+/**
+ * Cancels an upload session (`DELETE` on its URL), best effort: registries expire abandoned
+ * sessions themselves, so a failure here is not reported. Uses its own bounded signal, not the
+ * caller's, which may be the very abort that made the session abandoned.
+ */
+async function cancelSession(ctx: OperationContext, repo: RepositoryLocation, location: URL): Promise<void> {
   try {
     const response = await ctx.http.send({
       registry: repo.registry,
@@ -117,11 +129,11 @@ async function cancelSession(ctx: OperationContext, repo: RepositoryLocation, lo
       accept: [200, 202, 204, 404],
       what: `cancel upload to ${repositoryName(repo)}`,
       retry: false,
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: AbortSignal.timeout(CANCEL_UPLOAD_WAIT_MS),
     });
     await response.body.dump();
   } catch {
-    // Best effort: registries expire abandoned sessions themselves.
+    // Best effort (see above).
   }
 }
 
@@ -182,8 +194,8 @@ async function uploadOnce(
     await response.body.dump();
     return 'uploaded';
   } catch (error) {
-    // Leave no half-written session behind (best effort; skipped once aborted).
-    if (!signal?.aborted) await cancelSession(ctx, repo, location, options);
+    // Leave no half-written session behind, an interrupted one included.
+    await cancelSession(ctx, repo, location);
     throw error;
   }
 }
