@@ -5,9 +5,15 @@
  * Writing is staged: a new layout is built in a sibling temporary directory that `commit()`
  * renames into place; an existing layout receives blobs one by one (temp file + rename, verified,
  * invisible until referenced) and a new `index.json` (temp file + rename) on `commit()`.
+ *
+ * Several processes may write one layout at once: `index.json` is re-read and rewritten under
+ * a lock file (`index.json.lock`, see `layout-lock.ts`), and a new layout that another process
+ * created first is merged into rather than refused, so no tag is lost. Folders and files are
+ * created with the process umask (0755/0644 under 022), as skopeo and umoci do. Temp files left
+ * by a killed writer are removed by the next one (`layout-cleanup.ts`).
  * @module
  */
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DigestMismatchError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
@@ -17,10 +23,12 @@ import type { HashFactory } from '../hash/types.ts';
 import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../image/files.ts';
 import { outlineManifest } from '../image/sniff.ts';
 import { hashFactoryFor, readVerified, verifyStream } from '../image/verify.ts';
+import { removeAbandonedTemps } from './layout-cleanup.ts';
+import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
+import { withFileLock } from './layout-lock.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
-/** The annotation that names a manifest in `index.json` (the layout's "tag"). */
-export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+export { REF_NAME_ANNOTATION } from './layout-index.ts';
 
 /** Options of {@link ociLayout}. */
 export interface OciLayoutOptions {
@@ -28,6 +36,8 @@ export interface OciLayoutOptions {
   create?: boolean;
   /** Hash implementation for verification (default node:crypto). */
   hash?: HashFactory;
+  /** Longest wait for another process's lock on `index.json`, in ms (default 60,000); then `ERR_LOCKED`. */
+  lockWaitMs?: number;
 }
 
 /** An OCI layout transport; `commit()` and `close()` are always present. */
@@ -48,16 +58,6 @@ export interface OciLayoutTransport extends Transport {
  */
 export function ociLayout(path: string, options: OciLayoutOptions = {}): OciLayoutTransport {
   return new OciLayout(resolve(path), options);
-}
-
-type IndexOp =
-  | { kind: 'tag'; tag: string; descriptor: Descriptor }
-  | { kind: 'untagged'; descriptor: Descriptor; explicit: boolean };
-
-interface IndexDocument {
-  schemaVersion?: number;
-  manifests: Descriptor[];
-  [extra: string]: unknown;
 }
 
 type Mode = 'existing' | 'absent' | 'new';
@@ -185,18 +185,48 @@ class OciLayout implements OciLayoutTransport {
       const index = applyOps({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }, this.#ops, this.#children);
       await writeFile(join(staging, 'oci-layout'), JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
       await writeFile(join(staging, 'index.json'), JSON.stringify(index));
+      let merged = false;
       try {
         // rename(2) replaces an empty directory but fails on a non-empty one, so a layout that
         // appeared meanwhile is never overwritten.
         await rename(staging, this.path);
       } catch (error) {
-        throw new OcibuildError('ERR_TRANSPORT', `${this.description}: cannot move the new layout into place`, { cause: error });
+        // Another writer created the layout first (a parallel push): add to it instead.
+        if (!(isErrno(error, 'ENOTEMPTY') || isErrno(error, 'EEXIST')) || !(await isLayout(this.path))) {
+          throw new OcibuildError('ERR_TRANSPORT', `${this.description}: cannot move the new layout into place`, { cause: error });
+        }
+        await moveBlobs(join(staging, 'blobs'), join(this.path, 'blobs'));
+        merged = true;
       }
-      this.#index = index;
       this.#staging = undefined;
       this.#mode = 'existing';
+      if (merged) {
+        try {
+          await this.#updateIndex(options);
+        } finally {
+          await rm(staging, { recursive: true, force: true });
+        }
+      } else {
+        this.#index = index;
+      }
     } else {
-      // Re-read index.json so tags written by someone else since we opened it are kept.
+      await this.#updateIndex(options);
+    }
+    this.#ops = [];
+    this.#children.clear();
+  }
+
+  /**
+   * Applies this session's tag and manifest changes to `index.json` under the layout's lock,
+   * re-reading it there so that tags written by other processes since we opened it are kept.
+   */
+  async #updateIndex(options: OperationOptions): Promise<void> {
+    const lockOptions = {
+      where: this.description,
+      ...(this.#options.lockWaitMs === undefined ? {} : { waitMs: this.#options.lockWaitMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    };
+    this.#index = await withFileLock(join(this.path, 'index.json.lock'), lockOptions, async () => {
       const index = applyOps(await this.#readIndex(), this.#ops, this.#children);
       const tmp = join(this.path, tempName('.index.json'));
       try {
@@ -206,10 +236,8 @@ class OciLayout implements OciLayoutTransport {
         await rm(tmp, { force: true });
         throw error;
       }
-      this.#index = index;
-    }
-    this.#ops = [];
-    this.#children.clear();
+      return index;
+    });
   }
 
   async close(): Promise<void> {
@@ -282,14 +310,20 @@ class OciLayout implements OciLayoutTransport {
     this.#assertOpen();
     this.#writable ??= (async () => {
       await this.#ready();
+      // What a killed writer left here is ours to clear before adding more.
+      await removeAbandonedTemps(this.path);
       if (this.#mode !== 'absent') return;
       if (this.#options.create === false) {
         throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no OCI layout here (create is false)`);
       }
       await mkdir(dirname(this.path), { recursive: true });
-      // A sibling directory is on the same file system, so commit() is one rename.
-      this.#staging = await mkdtemp(join(dirname(this.path), `.${basename(this.path)}.tmp-`));
-      await mkdir(join(this.#staging, 'blobs'));
+      // A sibling directory is on the same file system, so commit() is one rename. Not mkdtemp:
+      // its 0700 would become the layout's mode; this one follows the umask, as skopeo's does.
+      // The name records our pid, so a later run can tell when it was abandoned.
+      const staging = join(dirname(this.path), tempName(`.${basename(this.path)}.tmp`));
+      await mkdir(staging);
+      this.#staging = staging;
+      await mkdir(join(staging, 'blobs'));
       this.#mode = 'new';
     })();
     return this.#writable;
@@ -334,33 +368,23 @@ class OciLayout implements OciLayoutTransport {
   }
 }
 
-/** Applies tag moves and untagged additions to an index document, returning a new document. */
-function applyOps(base: IndexDocument, ops: readonly IndexOp[], children: ReadonlySet<string>): IndexDocument {
-  let manifests = [...base.manifests];
-  const tagged = new Set(ops.filter((op) => op.kind === 'tag').map((op) => op.descriptor.digest));
-  for (const op of ops) {
-    if (op.kind === 'tag') {
-      // A tag names one manifest: adding it again moves it; other tags stay.
-      manifests = manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== op.tag);
-      manifests.push({ ...op.descriptor, annotations: { [REF_NAME_ANNOTATION]: op.tag } });
-    } else if (op.explicit || (!children.has(op.descriptor.digest) && !tagged.has(op.descriptor.digest))) {
-      // Manifests stored by digest only are listed untagged (as skopeo does for `oci:PATH`),
-      // except index children, which the index already references.
-      const present = op.explicit
-        ? manifests.some((d) => d.digest === op.descriptor.digest && d.annotations?.[REF_NAME_ANNOTATION] === undefined)
-        : manifests.some((d) => d.digest === op.descriptor.digest);
-      if (!present) {
-        manifests.push({ ...op.descriptor });
-      }
-    }
-  }
-  return { ...base, schemaVersion: base.schemaVersion ?? 2, manifests };
+/** True when `path` holds an OCI layout (its `oci-layout` file). */
+async function isLayout(path: string): Promise<boolean> {
+  return stat(join(path, 'oci-layout')).then(
+    (info) => info.isFile(),
+    () => false,
+  );
 }
 
-function validateTag(tag: string, where: string): void {
-  // The layout allows any ref.name; refuse only what cannot round-trip through `oci:PATH:TAG`.
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(tag)) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: invalid tag ${JSON.stringify(tag)}`);
+/** Moves every blob of a staging `blobs/` folder that `to` lacks into it (same file system). */
+async function moveBlobs(from: string, to: string): Promise<void> {
+  for (const algorithm of await readdir(from)) {
+    await mkdir(join(to, algorithm), { recursive: true });
+    for (const name of await readdir(join(from, algorithm))) {
+      const target = join(to, algorithm, name);
+      // An existing blob has the same digest, so the same bytes: keep it.
+      if (await stat(target).then(() => true, () => false)) continue;
+      await rename(join(from, algorithm, name), target);
+    }
   }
 }
