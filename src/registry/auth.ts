@@ -10,6 +10,7 @@
  */
 import { RegistryError, OcibuildError } from '../errors.ts';
 import type { Credential, CredentialProvider } from './types.ts';
+import { noCredentialsText, rejectedText } from './auth-messages.ts';
 import { readLimited } from './limits.ts';
 import { errorFromNetwork, readErrorText, safeUrl, type ResponseLike } from './response-errors.ts';
 import { parseRetryAfter, setRetryAfter } from './retry.ts';
@@ -218,11 +219,10 @@ export class Authenticator {
       await readErrorText(response.body, 4096);
       const status = response.statusCode;
       const denied = status === 401 || status === 403;
+      const why = credential === undefined ? noCredentialsText(registry, this.#options.credentials) : rejectedText(registry, credential, `its token service ${where}`);
       const error = new RegistryError(
         denied ? 'ERR_REGISTRY_UNAUTHORIZED' : 'ERR_REGISTRY',
-        denied
-          ? `authentication to ${registry} failed: token service ${where} answered HTTP ${status}${credential ? ' (check the credentials)' : ' (no credentials found)'}`
-          : `token service ${where} for ${registry} answered HTTP ${status}`,
+        denied ? `${why} (HTTP ${status})` : `token service ${where} for ${registry} answered HTTP ${status}`,
         { status, url: where },
       );
       setRetryAfter(error, parseRetryAfter(response.headers['retry-after']));

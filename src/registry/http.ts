@@ -10,6 +10,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
+import { explainUnauthorized } from './auth-messages.ts';
 import type { CredentialProvider } from './types.ts';
 import { resolveLimits, type RegistryLimits } from './limits.ts';
 import { errorFromNetwork, errorFromResponse, isNotTlsServer, readErrorText, type ResponseLike } from './response-errors.ts';
@@ -116,6 +117,7 @@ export class RegistryHttp {
   readonly #insecure: Set<string>;
   readonly #userAgent: string;
   readonly #bases = new Map<string, Promise<URL>>();
+  readonly #credentials: CredentialProvider | undefined;
 
   constructor(options: HttpOptions = {}) {
     const limits = resolveLimits(options);
@@ -138,6 +140,7 @@ export class RegistryHttp {
       });
       this.#dispatcher = this.#ownAgent.compose(watchdog);
     }
+    this.#credentials = options.credentials;
     this.#insecure = new Set(options.insecure ?? []);
     this.#userAgent = options.userAgent ?? 'ocibuild';
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...definedOnly(options.retries ?? {}) };
@@ -223,11 +226,15 @@ export class RegistryHttp {
           authorization = next;
           continue;
         }
-        // Nothing new to send: report this 401 with the registry's error body.
-        throw await errorFromResponse({ statusCode: 401, headers: response.headers, body: textBody(text) }, options.what, response.url);
+        // Nothing new to send: report this 401 with the registry's error body, and why.
+        const error = await errorFromResponse({ statusCode: 401, headers: response.headers, body: textBody(text) }, options.what, response.url);
+        throw explainUnauthorized(error, registry, await this.auth.credential(registry).catch(() => undefined), this.#credentials);
       }
       if (options.accept.includes(response.statusCode)) return response;
-      throw await errorFromResponse(response, options.what, response.url, this.limits.maxErrorBodyBytes);
+      const error = await errorFromResponse(response, options.what, response.url, this.limits.maxErrorBodyBytes);
+      throw response.statusCode === 401
+        ? explainUnauthorized(error, registry, await this.auth.credential(registry).catch(() => undefined), this.#credentials)
+        : error;
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BuildEvent, BuildOptions, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
-import { chainCredentials, defaultCredentials, staticCredentials } from '../../index.ts';
+import { chainCredentials, defaultCredentials, fixedCredentials, staticCredentials } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
 
 /** Help lines of {@link registryFlags}. */
@@ -59,8 +59,7 @@ export function registryOptions(values: Record<string, unknown>): Pick<BuildOpti
     const colon = creds.indexOf(':');
     if (colon <= 0) throw new UsageError('--creds expects USER:PASSWORD');
     const credential: Credential = { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
-    const fixed: CredentialProvider = async () => credential;
-    credentials = chainCredentials(fixed, defaultCredentials());
+    credentials = chainCredentials(fixedCredentials(credential, { source: '--creds' }), defaultCredentials());
   }
   void staticCredentials;
   return {

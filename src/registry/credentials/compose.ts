@@ -6,22 +6,39 @@ import type { Credential, CredentialProvider } from '../types.ts';
 import { containersAuthCredentials } from './containers-auth.ts';
 import { dockerConfigCredentials } from './docker-config.ts';
 import { lookupScopes, authFileKeyToScope } from './auth-entries.ts';
+import { sourcesOf, withCredentialSource, withProviderSources } from './source.ts';
+
+/** Options of {@link staticCredentials} and {@link fixedCredentials}. */
+export interface StaticCredentialsOptions {
+  /** Names these credentials in messages (`--creds`); default `static credentials`. Never put a secret here. */
+  source?: string;
+}
 
 /**
  * Provides fixed credentials keyed by registry host (`localhost:5000`, `ghcr.io`), or by
  * `host/namespace` for one part of a registry. Keys are normalised like config.json keys, so
  * `https://index.docker.io/v1/` and `docker.io` are the same entry.
  */
-export function staticCredentials(map: Record<string, Credential>): CredentialProvider {
+export function staticCredentials(map: Record<string, Credential>, options: StaticCredentialsOptions = {}): CredentialProvider {
+  const source = options.source ?? 'static credentials';
   const byScope = new Map<string, Credential>();
   for (const [key, credential] of Object.entries(map)) byScope.set(authFileKeyToScope(key), credential);
-  return async (registry) => {
+  return withProviderSources(async (registry) => {
     for (const scope of lookupScopes(registry)) {
       const credential = byScope.get(scope);
-      if (credential !== undefined) return credential;
+      if (credential !== undefined) return withCredentialSource({ ...credential }, source);
     }
     return undefined;
-  };
+  }, [`${source} (for ${[...byScope.keys()].join(', ') || 'no registry'})`]);
+}
+
+/**
+ * Provides one credential for every registry (what a `--creds USER:PASSWORD` flag means).
+ * `options.source` names it in messages, so a rejection says which credentials were refused.
+ */
+export function fixedCredentials(credential: Credential, options: StaticCredentialsOptions = {}): CredentialProvider {
+  const source = options.source ?? 'static credentials';
+  return withProviderSources(async () => withCredentialSource({ ...credential }, source), [source]);
 }
 
 /**
@@ -29,13 +46,14 @@ export function staticCredentials(map: Record<string, Credential>): CredentialPr
  * not skipped: a broken credential helper should be fixed, not silently bypassed.
  */
 export function chainCredentials(...providers: CredentialProvider[]): CredentialProvider {
-  return async (registry) => {
+  const sources = providers.flatMap((provider) => sourcesOf(provider) ?? ['a credential provider passed in']);
+  return withProviderSources(async (registry) => {
     for (const provider of providers) {
       const credential = await provider(registry);
       if (credential !== undefined) return credential;
     }
     return undefined;
-  };
+  }, sources);
 }
 
 /** Options of {@link defaultCredentials}. */

@@ -8,6 +8,7 @@ import type { Credential, CredentialProvider } from '../types.ts';
 import { authFileKeyToScope, decodeAuthEntry, findCredHelper, helperServerUrl, hostOf, lookupScopes, type AuthFile } from './auth-entries.ts';
 import { readAuthFile } from './docker-config.ts';
 import { runCredentialHelper } from './helper.ts';
+import { withCredentialSource, withProviderSources } from './source.ts';
 
 /** Options of {@link containersAuthCredentials}. */
 export interface ContainersAuthOptions {
@@ -43,11 +44,12 @@ async function lookupAuthFile(
   const host = hostOf(registry);
   const helper = findCredHelper(config.credHelpers, host);
   if (helper !== undefined) {
-    return runCredentialHelper(helper, helperServerUrl(host), {
+    const credential = await runCredentialHelper(helper, helperServerUrl(host), {
       env: options.env,
       timeoutMs: options.helperTimeoutMs,
       configuredIn: file,
     });
+    return withCredentialSource(credential, `credential helper docker-credential-${helper} (named in ${file})`);
   }
   const auths = config.auths ?? {};
   const keys = Object.keys(auths);
@@ -55,7 +57,7 @@ async function lookupAuthFile(
     const key = keys.find((k) => authFileKeyToScope(k) === scope);
     if (key === undefined) continue;
     const credential = decodeAuthEntry(auths[key], `${file}: auths[${JSON.stringify(key)}]`);
-    if (credential !== undefined) return credential;
+    if (credential !== undefined) return withCredentialSource(credential, `${file} (auths[${JSON.stringify(key)}])`);
   }
   return undefined;
 }
@@ -69,7 +71,9 @@ async function lookupAuthFile(
 export function containersAuthCredentials(options: ContainersAuthOptions = {}): CredentialProvider {
   const files = containersAuthPaths(options);
   const loaded = new Map<string, Promise<AuthFile | undefined>>();
-  return async (registry) => {
+  const env = options.env ?? process.env;
+  const named = files.map((file) => (file === env.REGISTRY_AUTH_FILE ? `${file} ($REGISTRY_AUTH_FILE)` : file));
+  return withProviderSources(async (registry) => {
     for (const file of files) {
       let config = loaded.get(file);
       if (config === undefined) {
@@ -82,5 +86,5 @@ export function containersAuthCredentials(options: ContainersAuthOptions = {}): 
       if (credential !== undefined) return credential;
     }
     return undefined;
-  };
+  }, [`containers auth files ${named.join(', ')} and the credential helpers they name`]);
 }

@@ -17,6 +17,7 @@ import {
   type AuthFile,
 } from './auth-entries.ts';
 import { runCredentialHelper } from './helper.ts';
+import { withCredentialSource, withProviderSources } from './source.ts';
 
 /** Options of {@link dockerConfigCredentials}. */
 export interface DockerConfigOptions {
@@ -64,16 +65,18 @@ export async function lookupDockerStyle(
   options: { env?: NodeJS.ProcessEnv; helperTimeoutMs?: number },
 ): Promise<Credential | undefined> {
   const helperOptions = { env: options.env, timeoutMs: options.helperTimeoutMs, configuredIn: file };
+  const fromHelper = (name: string) => `credential helper docker-credential-${name} (named in ${file})`;
   const helper = findCredHelper(config.credHelpers, host);
-  if (helper !== undefined) return runCredentialHelper(helper, helperServerUrl(host), helperOptions);
+  if (helper !== undefined) return withCredentialSource(await runCredentialHelper(helper, helperServerUrl(host), helperOptions), fromHelper(helper));
   const auths = config.auths ?? {};
   const key = findDockerAuthKey(auths, host);
   if (key !== undefined) {
     const credential = decodeAuthEntry(auths[key], `${file}: auths[${JSON.stringify(key)}]`);
-    if (credential !== undefined) return credential;
+    if (credential !== undefined) return withCredentialSource(credential, `${file} (auths[${JSON.stringify(key)}])`);
   }
   if (config.credsStore !== undefined && config.credsStore !== '') {
-    return runCredentialHelper(config.credsStore, helperServerUrl(host), helperOptions);
+    const store = config.credsStore;
+    return withCredentialSource(await runCredentialHelper(store, helperServerUrl(host), helperOptions), fromHelper(store));
   }
   return undefined;
 }
@@ -95,7 +98,9 @@ export function dockerConfigPath(options: DockerConfigOptions = {}): string {
 export function dockerConfigCredentials(options: DockerConfigOptions = {}): CredentialProvider {
   const file = dockerConfigPath(options);
   let config: Promise<AuthFile | undefined> | undefined;
-  return async (registry) => {
+  const env = options.env ?? process.env;
+  const how = options.configDir !== undefined ? '' : env.DOCKER_CONFIG ? ' ($DOCKER_CONFIG)' : ' (set DOCKER_CONFIG to use another)';
+  return withProviderSources(async (registry) => {
     config ??= readAuthFile(file);
     const loaded = await config;
     if (loaded === undefined) return undefined;
@@ -103,5 +108,5 @@ export function dockerConfigCredentials(options: DockerConfigOptions = {}): Cred
       env: options.env,
       helperTimeoutMs: options.helperTimeoutMs,
     });
-  };
+  }, [`Docker config ${file}${how} and the credential helpers it names`]);
 }

@@ -89,12 +89,11 @@ export async function runCredentialHelper(
   if (code !== 0) {
     const output = `${stdout}\n${stderr}`.trim();
     if (NOT_FOUND.test(output)) return undefined;
-    // On failure a helper prints an error, not a credential; quote a bounded first line to help the user.
-    const firstLine = (output.split('\n')[0] ?? '').slice(0, 200);
-    const detail = firstLine === '' ? '' : `: ${firstLine}`;
+    // Never quoted: a helper that fails half-way may have printed the secret it was handing over.
     throw new OcibuildError(
       'ERR_CREDENTIALS',
-      `credential helper ${program} failed with exit code ${code ?? 'signal'} for ${serverUrl}${where}${detail}`,
+      `credential helper ${program} failed with exit code ${code ?? 'signal'} for ${serverUrl}${where}; ` +
+        `its output is not shown, as it may hold a credential (run \`echo ${serverUrl} | ${program} get\` to see it)`,
     );
   }
   let answer: unknown;

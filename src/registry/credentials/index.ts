@@ -5,5 +5,12 @@
  */
 export { dockerConfigCredentials, dockerConfigPath, type DockerConfigOptions } from './docker-config.ts';
 export { containersAuthCredentials, containersAuthPaths, type ContainersAuthOptions } from './containers-auth.ts';
-export { staticCredentials, chainCredentials, defaultCredentials, type DefaultCredentialsOptions } from './compose.ts';
+export {
+  staticCredentials,
+  fixedCredentials,
+  chainCredentials,
+  defaultCredentials,
+  type DefaultCredentialsOptions,
+  type StaticCredentialsOptions,
+} from './compose.ts';
 export { runCredentialHelper, DEFAULT_HELPER_TIMEOUT_MS, type CredentialHelperOptions } from './helper.ts';
