@@ -143,6 +143,35 @@ describe('OCI layout: parallel writers, umask, leftovers of killed writers', () 
     assert.deepEqual((await readdir(path)).sort(), [`.ocibuild-blob-${live}-${hex}`, 'blobs', 'index.json', 'oci-layout']);
   });
 
+  for (const existing of [false, true]) {
+    it(`kill -9 while writing ${existing ? 'into an existing' : 'a new'} layout leaves nothing that looks complete; the next run clears it`, { timeout: 60_000 }, async () => {
+      const path = join(dir, `killed-${existing}`);
+      if (existing) await push(path, 'killed-base', 'base');
+      const before = existing ? await readFile(join(path, 'index.json'), 'utf8') : undefined;
+      const child = spawn(process.execPath, ['--import', 'tsx', WRITER, path, 'victim', '1', 'slow'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('writing') && resolve());
+        child.on('exit', () => reject(new Error('the writer ended before it was killed')));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('close', resolve));
+      const leftovers = async (): Promise<string[]> => [
+        ...(await readdir(dir)).filter((n) => n.startsWith(`.killed-${existing}`)),
+        ...(await readdir(path).catch(() => [] as string[])).filter((n) => n.startsWith('.') || n.endsWith('.lock')),
+      ];
+      if (existing) {
+        assert.equal(await readFile(join(path, 'index.json'), 'utf8'), before, 'index.json untouched');
+      } else {
+        await assert.rejects(stat(path), 'no layout appeared at the target');
+      }
+      assert.ok((await leftovers()).length > 0, 'the killed writer left its temp files');
+      await push(path, 'after-kill', 'next');
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(await tagsOf(path), existing ? ['base', 'next'] : ['next']);
+    });
+  }
+
   it('waits for a lock held by a live process, then fails with ERR_LOCKED naming it', { timeout: 30_000 }, async () => {
     const path = join(dir, 'locked');
     await push(path, 'locked-1', 'v1');
