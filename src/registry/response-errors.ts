@@ -155,6 +155,10 @@ export function errorFromNetwork(
   if (error instanceof OcibuildError) return error;
   const where = safeUrl(url);
   const codes = errorCodes(error);
+  // undici's own abort (the caller's signal fired): not a network failure.
+  if (codes.includes('UND_ERR_ABORTED') || (error as { name?: unknown })?.name === 'AbortError') {
+    return new OcibuildError('ERR_ABORTED', `${what}: aborted`, { cause: error });
+  }
   const phase = codes.map((c) => UNDICI_TIMEOUTS[c]).find((p) => p !== undefined);
   if (phase !== undefined) {
     const option = TIMEOUT_OPTION[phase]!;

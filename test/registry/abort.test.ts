@@ -73,6 +73,22 @@ describe('aborting a push cancels its upload session', () => {
     });
   }
 
+  it('aborting a download mid-body rejects the stream with ERR_ABORTED', { timeout: 30_000 }, async () => {
+    const image = makeImage('abort-download', 2_000_000);
+    const repo = { registry: proxy.host, repository: 'abort/download' };
+    await client.putBlob(repo, image.layerDescriptor, image.layer);
+    const stop = new AbortController();
+    const stream = await client.getBlob(repo, image.layerDescriptor, { signal: stop.signal });
+    const read = (async () => {
+      for await (const _chunk of stream) {
+        stop.abort();
+        // Give undici the turn in which it tears the request down.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    await assert.rejects(read, (error: unknown) => error instanceof OcibuildError && error.code === 'ERR_ABORTED');
+  });
+
   it('an open session answers 204 to the same status check (the check can tell)', async () => {
     const start = await fetch(new URL('/v2/abort/control/blobs/uploads/', registry.url), { method: 'POST' });
     assert.equal(start.status, 202);
