@@ -15,7 +15,7 @@
  */
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DigestMismatchError, OcibuildError, throwIfAborted } from '../errors.ts';
+import { DigestMismatchError, LimitExceededError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { OCI_INDEX, OCI_LAYOUT_VERSION, isIndexMediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
@@ -24,6 +24,7 @@ import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../image/f
 import { outlineManifest } from '../image/sniff.ts';
 import { hashFactoryFor, readVerified, verifyStream } from '../image/verify.ts';
 import { removeAbandonedTemps } from './layout-cleanup.ts';
+import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
 import { withFileLock } from './layout-lock.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
@@ -38,7 +39,16 @@ export interface OciLayoutOptions {
   hash?: HashFactory;
   /** Longest wait for another process's lock on `index.json`, in ms (default 60,000); then `ERR_LOCKED`. */
   lockWaitMs?: number;
+  /** Largest manifest or index read whole, in bytes (default 4 MiB, as for registries); then `ERR_LIMIT_EXCEEDED`. */
+  maxManifestBytes?: number;
+  /** Largest `index.json` read, in bytes (default 64 MiB: about 200,000 tags); then `ERR_LIMIT_EXCEEDED`. */
+  maxIndexBytes?: number;
 }
+
+/** Default of {@link OciLayoutOptions.maxManifestBytes}. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Default of {@link OciLayoutOptions.maxIndexBytes}. */
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
 /** An OCI layout transport; `commit()` and `close()` are always present. */
 export interface OciLayoutTransport extends Transport {
@@ -108,6 +118,7 @@ class OciLayout implements OciLayoutTransport {
       throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no manifest tagged ${JSON.stringify(reference)}`);
     }
     const where = `${this.description} manifest ${entry.digest}`;
+    this.#checkManifestSize(entry.size, where);
     const bytes = await readVerified(await this.#openBlob(entry, options), entry, where, this.#options.hash);
     const mediaType = entry.mediaType !== undefined && entry.mediaType !== '' ? entry.mediaType : outlineManifest(bytes, where).mediaType;
     return { mediaType, digest: entry.digest, bytes };
@@ -292,10 +303,16 @@ class OciLayout implements OciLayoutTransport {
 
   async #readIndex(): Promise<IndexDocument> {
     const file = join(this.path, 'index.json');
+    const max = this.#options.maxIndexBytes ?? MAX_INDEX_BYTES;
     let doc: unknown;
     try {
+      const size = (await stat(file)).size;
+      if (size > max) {
+        throw new LimitExceededError('maxIndexBytes', max, `${this.description}: index.json is ${size} bytes, larger than maxIndexBytes (${max}); raise the ociLayout option maxIndexBytes if this is expected`);
+      }
       doc = JSON.parse(await readFile(file, 'utf8'));
     } catch (error) {
+      if (error instanceof LimitExceededError) throw error;
       throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: cannot read index.json`, { cause: error });
     }
     const manifests = (doc as { manifests?: unknown } | null)?.manifests;
@@ -359,32 +376,21 @@ class OciLayout implements OciLayoutTransport {
       if (isErrno(error, 'ENOENT')) throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: manifest ${digest} not found`, { cause: error });
       throw error;
     }
-    return await readVerified(await this.#openBlob({ mediaType: '', digest, size }, options), { digest, size }, `${this.description} manifest ${digest}`, this.#options.hash);
+    const where = `${this.description} manifest ${digest}`;
+    this.#checkManifestSize(size, where);
+    return await readVerified(await this.#openBlob({ mediaType: '', digest, size }, options), { digest, size }, where, this.#options.hash);
+  }
+
+  /** Manifests are read whole into memory: refuse one declared (or stored) over the limit first. */
+  #checkManifestSize(size: number, where: string): void {
+    const max = this.#options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+    if (size > max) {
+      throw new LimitExceededError('maxManifestBytes', max, `${where}: ${size} bytes is larger than maxManifestBytes (${max}); raise the ociLayout option maxManifestBytes if this is expected`);
+    }
   }
 
   /** index.json entries as they will be after commit (reads see the writer's own changes). */
   #currentEntries(): Descriptor[] {
     return applyOps(this.#index, this.#ops, this.#children).manifests;
-  }
-}
-
-/** True when `path` holds an OCI layout (its `oci-layout` file). */
-async function isLayout(path: string): Promise<boolean> {
-  return stat(join(path, 'oci-layout')).then(
-    (info) => info.isFile(),
-    () => false,
-  );
-}
-
-/** Moves every blob of a staging `blobs/` folder that `to` lacks into it (same file system). */
-async function moveBlobs(from: string, to: string): Promise<void> {
-  for (const algorithm of await readdir(from)) {
-    await mkdir(join(to, algorithm), { recursive: true });
-    for (const name of await readdir(join(from, algorithm))) {
-      const target = join(to, algorithm, name);
-      // An existing blob has the same digest, so the same bytes: keep it.
-      if (await stat(target).then(() => true, () => false)) continue;
-      await rename(join(from, algorithm, name), target);
-    }
   }
 }
