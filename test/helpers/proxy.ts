@@ -17,7 +17,9 @@ export type Fault =
   /** Answer with this status without asking the registry (503, 429 with `retryAfter` seconds...). */
   | { kind: 'status'; status: number; retryAfter?: number }
   /** Flip one byte of the response body (at `offset`, default the middle of the first chunk). */
-  | { kind: 'corrupt'; offset?: number };
+  | { kind: 'corrupt'; offset?: number }
+  /** Send the response body `bytes` at a time, one piece every `everyMs` (a registry too slow to use). */
+  | { kind: 'trickle'; bytes: number; everyMs: number };
 
 /** A fault and the requests it applies to. */
 export interface FaultRule {
@@ -214,6 +216,7 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
       record.status = response.statusCode ?? 0;
       res.writeHead(response.statusCode ?? 502, response.statusMessage, response.headers);
       let corrupted = false;
+      let trickling = false;
       response.on('data', (chunk: Buffer) => {
         let out = chunk;
         if (fault?.kind === 'corrupt' && !corrupted && method === 'GET' && chunk.length > 0) {
@@ -236,12 +239,35 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
           response.destroy();
           return;
         }
+        if (fault?.kind === 'trickle' && (trickling || fire())) {
+          trickling = true;
+          response.pause();
+          const { bytes, everyMs } = fault;
+          let offset = 0;
+          const timer = setInterval(() => {
+            if (res.destroyed) {
+              clearInterval(timer);
+              response.destroy();
+              return;
+            }
+            const piece = out.subarray(offset, offset + bytes);
+            offset += piece.length;
+            record.responseBytes += piece.length;
+            res.write(piece);
+            if (offset >= out.length) {
+              clearInterval(timer);
+              response.resume();
+            }
+          }, everyMs);
+          return;
+        }
         record.responseBytes += out.length;
         if (!res.write(out)) {
           response.pause();
           res.once('drain', () => response.resume());
         }
       });
+      // A trickled chunk holds the upstream paused until its last piece is written, so 'end' comes after it.
       response.on('end', () => res.end());
       response.on('error', () => req.socket.destroy());
     });

@@ -1,6 +1,6 @@
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { RegistryError } from '../../src/errors.ts';
+import { RegistryError, TimeoutError } from '../../src/errors.ts';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/index.ts';
 import { startRegistry, stopAll, type TestRegistry } from '../helpers/registry.ts';
 import { startProxy, type TestProxy } from '../helpers/proxy.ts';
@@ -119,6 +119,39 @@ describe('registry client under injected faults (counting proxy in front of dock
       assert.deepEqual(await collect(await second), image.layer);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('cuts a download trickled far below minBytesPerSecond and resumes it with Range', { timeout: 30_000 }, async () => {
+    const { r, image } = await pushed('trickle', 200_000);
+    const slow = createRegistryClient({ idleTimeoutMs: 1000, minBytesPerSecond: 10_000, retries: { baseDelayMs: 10, maxDelayMs: 100, count: 2 } });
+    try {
+      proxy.setRules([{ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'trickle', bytes: 100, everyMs: 100 } }]);
+      const start = Date.now();
+      assert.deepEqual(await collect(await slow.getBlob(r, image.layerDescriptor)), image.layer);
+      assert.ok(Date.now() - start < 10_000, `took ${Date.now() - start} ms`);
+      const gets = proxy.stats().records.filter((x) => x.method === 'GET' && x.kind === 'blob');
+      assert.equal(gets.length, 2, 'one cut, one resumed request');
+      assert.ok(gets[0]!.responseBytes > 0 && gets[0]!.responseBytes < image.layer.length, `${gets[0]!.responseBytes} bytes before the cut`);
+      assert.equal(gets[1]!.responseBytes, image.layer.length - gets[0]!.responseBytes, 'the rest only, from a Range request');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('fails with a TimeoutError when every attempt trickles', { timeout: 30_000 }, async () => {
+    const { r, image } = await pushed('trickle-always', 200_000);
+    const slow = createRegistryClient({ idleTimeoutMs: 500, minBytesPerSecond: 10_000, retries: { baseDelayMs: 10, maxDelayMs: 100, count: 2 } });
+    try {
+      proxy.setRules([{ method: 'GET', path: /\/blobs\/sha256:/, fault: { kind: 'trickle', bytes: 100, everyMs: 100 }, times: 100 }]);
+      const stream = await slow.getBlob(r, image.layerDescriptor);
+      await assert.rejects(collect(stream), (error: unknown) => error instanceof TimeoutError && error.phase === 'low-speed');
+      // The proxy records a request when its connection closes, a moment after the client cut it.
+      const gets = () => proxy.stats().records.filter((x) => x.method === 'GET' && x.kind === 'blob').length;
+      for (let i = 0; i < 40 && gets() < 3; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      assert.equal(gets(), 3, 'the first request and two resumptions');
+    } finally {
+      await slow.close();
     }
   });
 });
