@@ -133,7 +133,9 @@ describe('registry client under injected faults (counting proxy in front of dock
       const gets = proxy.stats().records.filter((x) => x.method === 'GET' && x.kind === 'blob');
       assert.equal(gets.length, 2, 'one cut, one resumed request');
       assert.ok(gets[0]!.responseBytes > 0 && gets[0]!.responseBytes < image.layer.length, `${gets[0]!.responseBytes} bytes before the cut`);
-      assert.equal(gets[1]!.responseBytes, image.layer.length - gets[0]!.responseBytes, 'the rest only, from a Range request');
+      // The rest only, from a Range request (the proxy may count a last piece the client never read).
+      assert.ok(gets[1]!.responseBytes < image.layer.length, `${gets[1]!.responseBytes} bytes resumed`);
+      assert.ok(gets[0]!.responseBytes + gets[1]!.responseBytes >= image.layer.length);
     } finally {
       await slow.close();
     }
