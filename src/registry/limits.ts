@@ -6,7 +6,7 @@
  * option, so the message itself says how to raise it (docs/limits.md).
  * @module
  */
-import { LimitExceededError } from '../errors.ts';
+import { LimitExceededError, OcibuildError } from '../errors.ts';
 import { DOCKER_CONFIG, OCI_CONFIG } from '../oci/mediatypes.ts';
 import type { ResponseLike } from './response-errors.ts';
 
@@ -52,7 +52,11 @@ export const DEFAULT_REGISTRY_LIMITS: Readonly<RegistryLimits> = Object.freeze({
   minBytesPerSecond: 1024,
 });
 
-/** The limits in force: defaults overridden by every defined, valid field of `options`. */
+/**
+ * The limits in force: defaults overridden by every defined field of `options`. Throws
+ * `ERR_INVALID_ARGUMENT` for a negative, non-finite or zero value (0 is allowed for
+ * `minBytesPerSecond` only, where it turns the check off).
+ */
 export function resolveLimits(options: Partial<RegistryLimits> & { timeoutMs?: number | undefined }): RegistryLimits {
   const limits: RegistryLimits = { ...DEFAULT_REGISTRY_LIMITS };
   // `timeoutMs` is the older name of the idle timeout.
@@ -62,7 +66,7 @@ export function resolveLimits(options: Partial<RegistryLimits> & { timeoutMs?: n
     if (value === undefined) continue;
     const zeroAllowed = key === 'minBytesPerSecond';
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
-      throw new RangeError(`registry client option ${key} must be a positive number, got ${String(value)}`);
+      throw new OcibuildError('ERR_INVALID_ARGUMENT', `registry client option ${key} must be a positive number, got ${String(value)}`);
     }
     limits[key] = value;
   }

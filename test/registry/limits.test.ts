@@ -8,7 +8,7 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LimitExceededError, RegistryError } from '../../src/errors.ts';
+import { LimitExceededError, OcibuildError, RegistryError } from '../../src/errors.ts';
 import { OCI_CONFIG } from '../../src/oci/mediatypes.ts';
 import { createRegistryClient, DEFAULT_REGISTRY_LIMITS, type RegistryClientOptions } from '../../src/registry/index.ts';
 
@@ -168,7 +168,10 @@ describe('registry response limits', () => {
   });
 
   it('rejects invalid limit settings', () => {
-    assert.throws(() => createRegistryClient({ maxManifestBytes: -1 }), RangeError);
-    assert.throws(() => createRegistryClient({ idleTimeoutMs: 0 }), RangeError);
+    const invalid = (error: unknown) => error instanceof OcibuildError && error.code === 'ERR_INVALID_ARGUMENT';
+    assert.throws(() => createRegistryClient({ maxManifestBytes: -1 }), invalid);
+    assert.throws(() => createRegistryClient({ idleTimeoutMs: 0 }), invalid);
+    assert.throws(() => createRegistryClient({ maxTagPages: Number.NaN }), invalid);
+    createRegistryClient({ minBytesPerSecond: 0 }).close().catch(() => undefined);
   });
 });
