@@ -17,12 +17,13 @@ import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { Transport } from '../transports/types.ts';
-import { openSource, openDestination, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
+import { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
 import { basePlatforms } from './base.ts';
 import type { ConfigOptions } from './config.ts';
 import { assembleImage, type AssembledImage } from './assemble.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
+import { assertRegistryReachable, assertTargetWritable, describeFsError, targetFailure } from './preflight.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
@@ -153,7 +154,21 @@ export interface BuildResult {
   stats: BuildStats;
 }
 
-/** Builds an image and writes it to every target. Nothing is written to a target when the build fails. */
+/**
+ * Builds an image and writes it to every target.
+ *
+ * Before any work, every target string is parsed and every `oci:`/`docker-archive:` target is
+ * checked for a writable location (`ERR_TRANSPORT` naming the target as written). Every failure
+ * rejects with an {@link OcibuildError}: `ERR_ABORTED` after `signal` aborts, `ERR_IO` for a
+ * file-system failure outside the targets; temporary files are removed in every case.
+ *
+ * Targets are written one after another, in the order given, after the whole image is built.
+ * When the build fails before that, no target is touched. When target N fails, targets before it
+ * hold the image (each announced by a `target-done` event); target N holds nothing new, except
+ * that a registry may keep blobs already uploaded (unreferenced) and, with several tags, the tags
+ * pushed before the failing one; an `oci:` or `docker-archive:` target is unchanged (its output is
+ * staged and renamed into place). Targets after N are not touched.
+ */
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const targets = Array.isArray(options.to) ? options.to : [options.to];
@@ -166,8 +181,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   // Validate every target before any work, so a typo fails fast and writes nothing.
   const destinations = targets.map((t) => openDestination(t, options));
+  for (const destination of destinations) await assertTargetWritable(destination.parsed);
+  if (options.offline) {
+    const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
+    if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
+  }
+  throwIfAborted(options.signal);
   const ownWorkDir = options.workDir === undefined;
-  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')));
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')).catch((error: unknown) => {
+    throw new OcibuildError('ERR_IO', `cannot create a temporary folder in ${tmpdir()}: ${describeFsError(error)}`, { cause: error });
+  }));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   const stats: BuildStats = {
@@ -186,12 +209,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     stepsFromRegistry: 0,
     steps: [],
   };
-  if (options.offline) {
-    const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
-    if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
-  }
   let cache: LocalCache | undefined;
   try {
+    for (const destination of destinations) {
+      if (destination.parsed.kind === 'registry') await assertRegistryReachable(destination.parsed, registryClientFor(options), options.signal);
+    }
     cache = await cacheFor(options);
     if (from !== 'scratch') base = openSource(from, options);
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
@@ -265,12 +287,22 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     };
     if (images.length > 1) out.index = JSON.parse(new TextDecoder().decode(top.bytes)) as ImageIndex;
     return out;
+  } catch (error) {
+    throw typedFailure(error, options.signal);
   } finally {
     await base?.transport.close?.();
     for (const cleanup of cleanups) await cleanup().catch(() => {});
     await releaseRegistryClient(options);
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Every failure as a typed error: an abort is `ERR_ABORTED`, a stray system error `ERR_IO` with its cause. */
+function typedFailure(error: unknown, signal: AbortSignal | undefined): OcibuildError {
+  if (error instanceof OcibuildError) return error;
+  if (signal?.aborted) return new OcibuildError('ERR_ABORTED', 'build aborted', { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new OcibuildError('ERR_IO', `build failed: ${message}`, { cause: error });
 }
 
 function signalOpt(options: BuildOptions): { signal?: AbortSignal } {
@@ -363,6 +395,8 @@ async function pushAll(
         else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
         emit({ type: 'copy', target: dest.target, event });
       },
+    }).catch((error: unknown) => {
+      throw targetFailure(dest.target, error);
     });
     emit({ type: 'target-done', target: dest.target, digest: copied.digest });
     results.push({ ref: dest.target, digest: copied.digest });

@@ -15,8 +15,7 @@
  * uncompressed bytes but labels them gzip; the honest type lets a destination see what it gets).
  * @module
  */
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -297,16 +296,26 @@ class DockerArchive implements DockerArchiveTransport {
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = join(dirname(this.path), tempName(`.${basename(this.path)}`));
     this.#tmpTar = tmp;
+    // Opened before the pipeline so that a refused open (EACCES, ENOSPC) rejects here, and the
+    // feeding loop below is stopped by `stop` whenever the pipeline fails: a feed left waiting on
+    // a destroyed entry would never settle and the pipeline's rejection would go unhandled.
+    const handle = await open(tmp, 'wx', 0o644);
     const pack = tar.pack();
-    const written = pipeline(pack, createWriteStream(tmp, { mode: 0o644 }), options.signal === undefined ? {} : { signal: options.signal });
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const written = pipeline(pack, handle.createWriteStream(), { signal: stop.signal });
+    written.catch((error: unknown) => stop.abort(error));
     // Fixed metadata so the same image always gives the same tarball.
     const header = { mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
     try {
       for (const file of files) {
+        throwIfAborted(stop.signal);
         const entry = pack.entry({ ...header, name: file.name, size: file.size });
-        const finished = once(entry, 'finish');
-        for await (const chunk of readFileStream(await this.#spillPath(file.digest))) {
-          if (!entry.write(chunk)) await once(entry, 'drain');
+        const finished = once(entry, 'finish', { signal: stop.signal });
+        finished.catch(() => undefined);
+        for await (const chunk of readFileStream(await this.#spillPath(file.digest), { signal: stop.signal })) {
+          if (!entry.write(chunk)) await once(entry, 'drain', { signal: stop.signal });
         }
         entry.end();
         await finished;
@@ -318,9 +327,17 @@ class DockerArchive implements DockerArchiveTransport {
       await rename(tmp, this.path);
       this.#tmpTar = undefined;
     } catch (error) {
+      stop.abort(error);
       pack.destroy();
-      await written.catch(() => undefined);
-      throw error;
+      const failure = await written.then(() => undefined, (e: unknown) => e);
+      await handle.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      this.#tmpTar = undefined;
+      if (options.signal?.aborted) throw new OcibuildError('ERR_ABORTED', `writing ${this.description} aborted`, { cause: options.signal.reason });
+      // The pipeline's own error says why the file could not be written; the feed's is only "aborted".
+      throw failure !== undefined && !(error instanceof OcibuildError) ? failure : error;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
     }
     this.#images.clear();
   }

@@ -1,0 +1,121 @@
+/**
+ * Checks made on a build's file targets before any work starts, and the wording of a target
+ * that failed while being written: both name the target as the user wrote it, never the
+ * temporary file or staging folder behind it.
+ * @module
+ */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { OcibuildError, RegistryError } from '../errors.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { Target } from '../transports/target.ts';
+
+/** Short words for the errno codes a write meets (the temp path in Node's message is internal). */
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a parent of the path is not a folder',
+  EISDIR: 'the path is a folder',
+  ENOENT: 'no such file or folder',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'the path exists',
+  EMFILE: 'too many open files',
+};
+
+/** `permission denied (EACCES)` for a Node file-system error, else its message. */
+export function describeFsError(error: unknown): string {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `${ERRNO_WORDS[code] ?? 'file-system error'} (${code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function statOrUndefined(path: string): Promise<Awaited<ReturnType<typeof stat>> | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The nearest existing ancestor of `path` (itself excluded) and whether it is a folder. */
+async function nearestAncestor(path: string): Promise<{ path: string; isDirectory: boolean }> {
+  let current = dirname(path);
+  for (;;) {
+    const info = await statOrUndefined(current);
+    if (info !== undefined) return { path: current, isDirectory: info.isDirectory() };
+    const up = dirname(current);
+    if (up === current) return { path: current, isDirectory: true };
+    current = up;
+  }
+}
+
+/**
+ * Throws `ERR_TRANSPORT` naming `target.input` when a file target cannot be written: a
+ * `docker-archive:` whose path is a folder, an `oci:` whose path is a file, or a location whose
+ * nearest existing folder the process may not write to (new layouts and tarballs are staged next
+ * to the target, then renamed). Registry targets are not checked here.
+ */
+export async function assertTargetWritable(target: Target): Promise<void> {
+  if (target.kind === 'registry' || target.path === undefined) return;
+  const path = resolve(target.path);
+  const fail = (reason: string, cause?: unknown): never => {
+    throw new OcibuildError('ERR_TRANSPORT', `cannot write ${target.input}: ${reason}`, cause === undefined ? {} : { cause });
+  };
+  try {
+    const own = await statOrUndefined(path);
+    if (own !== undefined) {
+      if (target.kind === 'docker-archive' && own.isDirectory()) fail('the path is a folder; a docker-archive is a file');
+      if (target.kind === 'oci' && !own.isDirectory()) fail('the path is a file; an OCI layout is a folder');
+    }
+    // An existing layout takes blobs inside it; anything else is staged in the parent folder.
+    const folder = own !== undefined && target.kind === 'oci' ? { path, isDirectory: true } : await nearestAncestor(path);
+    if (!folder.isDirectory) fail(`${folder.path} is not a folder`);
+    try {
+      await access(folder.path, constants.W_OK | constants.X_OK);
+    } catch (error) {
+      fail(`${describeFsError(error)} in ${folder.path}`, error);
+    }
+  } catch (error) {
+    if (error instanceof OcibuildError) throw error;
+    fail(describeFsError(error), error);
+  }
+}
+
+/**
+ * The error a target's write failed with, as the build reports it: typed errors pass through
+ * (they already name their transport); anything else becomes `ERR_TRANSPORT` naming the target
+ * as written, with the original as `cause`.
+ */
+export function targetFailure(target: string, error: unknown): OcibuildError {
+  if (error instanceof OcibuildError) return error;
+  return new OcibuildError('ERR_TRANSPORT', `cannot write ${target}: ${describeFsError(error)}`, { cause: error });
+}
+
+/**
+ * Checks a registry target before work starts: the registry answers `/v2/`, and the target's
+ * tag can be looked up with the credentials at hand (a refused login fails here rather than
+ * after the build). Registry errors keep their class and code; the message names the target.
+ */
+export async function assertRegistryReachable(target: Target, client: RegistryClient, signal: AbortSignal | undefined): Promise<void> {
+  if (target.kind !== 'registry' || target.ref === undefined) return;
+  const ref = target.ref;
+  const options = signal === undefined ? {} : { signal };
+  try {
+    await client.ping(ref.registry, options);
+    await client.headManifest({ registry: ref.registry, repository: ref.repository }, ref.digest ?? ref.tag ?? 'latest', options);
+  } catch (error) {
+    if (error instanceof RegistryError) {
+      throw new RegistryError(error.code, `cannot write ${target.input}: ${error.message}`, {
+        cause: error,
+        ...(error.status === undefined ? {} : { status: error.status }),
+        registryCodes: error.registryCodes,
+        ...(error.url === undefined ? {} : { url: error.url }),
+      });
+    }
+    throw targetFailure(target.input, error);
+  }
+}
