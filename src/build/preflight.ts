@@ -10,27 +10,9 @@ import { dirname, resolve } from 'node:path';
 import { OcibuildError, RegistryError } from '../errors.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Target } from '../transports/target.ts';
+import { describeFsError } from '../image/files.ts';
 
-/** Short words for the errno codes a write meets (the temp path in Node's message is internal). */
-const ERRNO_WORDS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOTDIR: 'a parent of the path is not a folder',
-  EISDIR: 'the path is a folder',
-  ENOENT: 'no such file or folder',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  EEXIST: 'the path exists',
-  EMFILE: 'too many open files',
-};
-
-/** `permission denied (EACCES)` for a Node file-system error, else its message. */
-export function describeFsError(error: unknown): string {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `${ERRNO_WORDS[code] ?? 'file-system error'} (${code})`;
-  return error instanceof Error ? error.message : String(error);
-}
+export { describeFsError };
 
 async function statOrUndefined(path: string): Promise<Awaited<ReturnType<typeof stat>> | undefined> {
   try {

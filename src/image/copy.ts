@@ -13,6 +13,7 @@ import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import type { BlobOrigin, Transport } from '../transports/types.ts';
 import { hashFactoryFor, markVerified, verifiedTarget } from './verify.ts';
+import { describeFsError } from './files.ts';
 
 /** Kinds of {@link CopyEvent}. */
 export type CopyEventType = 'blob-skipped' | 'blob-mounted' | 'blob-progress' | 'blob-done' | 'manifest-pushed';
@@ -96,6 +97,8 @@ export async function copyImage(
     if (options.signal?.aborted && !(error instanceof OcibuildError)) {
       throw new OcibuildError('ERR_ABORTED', `copy to ${dst.description} aborted`, { cause: error });
     }
+    // A file-system error's message names a temp or staging path; say which destination failed.
+    if (!(error instanceof OcibuildError)) throw new OcibuildError('ERR_TRANSPORT', `cannot write ${dst.description}: ${describeFsError(error)}`, { cause: error });
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
