@@ -1,17 +1,22 @@
 #!/usr/bin/env node
 /**
  * The `ocibuild` command: a thin layer over the public API.
- * Exit codes: 0 success, 1 failure, 2 usage error.
+ * Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted (SIGINT or SIGTERM).
  * @module
  */
 import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
 import { describeError, UsageError, type CommandIO } from './util.ts';
+import { watchInterrupts } from './interrupt.ts';
+
+const interrupts = watchInterrupts(process.stderr);
 
 const io: CommandIO = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  write: (data) => process.stdout.write(data),
   isTTY: Boolean(process.stderr.isTTY),
+  signal: interrupts.signal,
 };
 
 function mainHelp(): string {
@@ -51,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest, io);
   } catch (error) {
+    // Whatever the abort made fail, the user pressed Ctrl-C: one word, not the error it caused.
+    if (interrupts.signal.aborted) {
+      io.err('interrupted');
+      if (process.env.OCIBUILD_DEBUG) io.err(describeError(error));
+      return 130;
+    }
     if (error instanceof UsageError) {
       io.err(`ocibuild ${command.name}: ${error.message}\nRun \`ocibuild ${command.name} --help\` for usage.`);
       return 2;
@@ -62,3 +73,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv.slice(2));
+interrupts.dispose();

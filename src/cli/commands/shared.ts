@@ -162,3 +162,20 @@ export function formatBytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/**
+ * Remembers the targets a build finished (`target-done`), so that after a failure the CLI can say
+ * which targets hold the new image: targets are written in order and a failure stops the rest.
+ */
+export function targetLog(sink: (event: BuildEvent) => void): { onEvent: (event: BuildEvent) => void; reportFailure: (io: CommandIO) => void } {
+  const written: string[] = [];
+  return {
+    onEvent(event) {
+      if (event.type === 'target-done') written.push(event.target);
+      sink(event);
+    },
+    reportFailure(io) {
+      if (written.length > 0) io.err(`written before the failure: ${written.join(', ')}`);
+    },
+  };
+}
