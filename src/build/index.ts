@@ -227,6 +227,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       const plan = options.dockerfile !== undefined
         ? await planDockerfile(options, platform, context)
         : await planFiles(options, platform, base, context);
+      // A base that leaves its platform empty (crane append onto scratch) is built for `platform`.
+      if (plan.config.os === '' || plan.config.architecture === '') {
+        const p = normalizePlatform(platform);
+        plan.config.os ||= p.os;
+        plan.config.architecture ||= p.architecture;
+        if (p.variant !== undefined && plan.config.variant === undefined) plan.config.variant = p.variant;
+      }
       stats.layersBuilt += plan.steps.filter((s) => 'layer' in s && !s.cached).length;
       stats.layersCached += plan.steps.filter((s) => 'layer' in s && s.cached).length;
       const assembleAs = (as: 'oci' | 'docker') =>
@@ -318,6 +325,10 @@ async function cacheFor(options: BuildOptions): Promise<LocalCache | undefined> 
   return openCache(options.cache ?? {});
 }
 
+function from(options: BuildOptions): string {
+  return options.from ?? 'scratch';
+}
+
 async function choosePlatforms(
   options: BuildOptions,
   base: { transport: Transport; reference: string | undefined } | undefined,
@@ -325,7 +336,11 @@ async function choosePlatforms(
   const requested = options.platforms;
   if (requested === 'all') {
     if (!base) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'platforms "all" needs a base image (not scratch)');
-    return basePlatforms(base.transport, base.reference, signalOpt(options));
+    const all = await basePlatforms(base.transport, base.reference, signalOpt(options));
+    if (all.length === 0) {
+      throw new OcibuildError('ERR_INVALID_ARGUMENT', `platforms "all": the base ${from(options)} does not say its platform (empty os and architecture in its config); name the platforms to build`);
+    }
+    return all;
   }
   if (requested !== undefined && requested.length > 0) {
     const seen = new Set<string>();

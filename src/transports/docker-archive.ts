@@ -24,7 +24,8 @@ import tar from 'tar-stream';
 import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { encodeManifest, parseManifest } from '../oci/manifest.ts';
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_ZSTD, isGzipLayer } from '../oci/mediatypes.ts';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST, isGzipLayer } from '../oci/mediatypes.ts';
+import { artifactTypeOf, isZstdLayer } from '../image/kinds.ts';
 import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { nodeHash } from '../hash/node.ts';
@@ -54,6 +55,12 @@ export interface DockerArchiveTransport extends Transport, IndexCapability {
   readonly path: string;
   /** Always false: an index is refused with `ERR_UNSUPPORTED`. */
   readonly acceptsIndex: false;
+  /** Always false: `docker load` reads container images only; an OCI artifact is refused. */
+  readonly acceptsArtifacts: false;
+  /** Always false: `docker load` reads gzip or uncompressed layers; a zstd layer is refused. */
+  readonly acceptsZstd: false;
+  /** Always true: the archive holds every layer, so foreign layers are fetched from their URLs. */
+  readonly needsForeignLayers: true;
   /** Writes the tarball (temp file + rename). */
   commit(options?: OperationOptions): Promise<void>;
   /** Removes spilled blobs and any unfinished tarball. Safe to call twice. */
@@ -90,6 +97,9 @@ class DockerArchive implements DockerArchiveTransport {
   readonly path: string;
   readonly description: string;
   readonly acceptsIndex = false as const;
+  readonly acceptsArtifacts = false as const;
+  readonly acceptsZstd = false as const;
+  readonly needsForeignLayers = true as const;
   readonly #options: DockerArchiveOptions;
   #reader: Promise<Reader> | undefined;
   readonly #synthesised = new Map<number, Promise<RawManifest>>();
@@ -210,6 +220,9 @@ class DockerArchive implements DockerArchiveTransport {
     const config = await this.#describeMember(members, entry.Config, DOCKER_CONFIG);
     const layers: Descriptor[] = [];
     for (const layer of entry.Layers) layers.push(await this.#describeMember(members, layer, undefined));
+    // A Docker v2.2 manifest has no zstd layer type: an archive holding zstd layers (written by
+    // other tools) is described with an OCI manifest, which has one.
+    if (layers.some(isZstdLayer)) return encodeManifest({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, mediaType: OCI_CONFIG }, layers });
     return encodeManifest({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers });
   }
 
@@ -260,6 +273,14 @@ class DockerArchive implements DockerArchiveTransport {
     const parsed = parseManifest(manifest);
     if (parsed.kind === 'index') {
       throw new UnsupportedError(`${this.description} holds one single-platform image; choose a platform instead of copying an index`);
+    }
+    const artifact = artifactTypeOf(parsed.manifest);
+    if (artifact !== undefined) {
+      throw new UnsupportedError(`${this.description} holds container images only; manifest ${manifest.digest} is an OCI artifact (${artifact})`);
+    }
+    const zstd = parsed.manifest.layers.find(isZstdLayer);
+    if (zstd !== undefined) {
+      throw new UnsupportedError(`${this.description}: layer ${zstd.digest} is zstd-compressed; docker load reads gzip or uncompressed layers only`);
     }
     const image = this.#images.get(manifest.digest) ?? { manifest, parsed: parsed.manifest, tags: new Set<string>() };
     if (reference !== undefined && reference !== '') {

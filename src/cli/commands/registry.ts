@@ -4,7 +4,9 @@
  * @module
  */
 import {
+  artifactTypeOf,
   copyImage,
+  OcibuildError,
   hostPlatform,
   selectManifest,
   openDestination,
@@ -98,6 +100,28 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
         }
         if (parsed.kind === 'index') {
           io.out(JSON.stringify({ Digest: top.digest, MediaType: top.mediaType, Manifests: parsed.index.manifests }, null, 2));
+          return 0;
+        }
+        const artifactType = artifactTypeOf(parsed.manifest);
+        if (artifactType !== undefined) {
+          // Not a container image: its config is not an image config, so it is described, not parsed.
+          if (values.config) throw new OcibuildError('ERR_UNSUPPORTED', `${positionals[0] as string} is an OCI artifact (${artifactType}), not an image: it has no image config`);
+          const { config, layers, annotations } = parsed.manifest;
+          io.out(
+            JSON.stringify(
+              {
+                Digest: parsed.raw.digest,
+                MediaType: parsed.raw.mediaType,
+                Artifact: true,
+                ArtifactType: artifactType,
+                Config: config,
+                Layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+                ...(annotations ? { Annotations: annotations } : {}),
+              },
+              null,
+              2,
+            ),
+          );
           return 0;
         }
         const config = parseConfig(await readAll(await src.transport.getBlob(parsed.manifest.config, signalOf(io))));
