@@ -80,7 +80,11 @@ export interface BuildOptions extends TransportOptions {
   encoder?: GzipEncoder;
   /** Directory for temporary layer files (default: a fresh one under the OS temp dir). */
   workDir?: string;
-  /** Writes the image digest to this file after a successful build (kaniko's `--digest-file`). */
+  /**
+   * Writes the image digest to this file after a successful build (kaniko's `--digest-file`).
+   * When targets hold different digests (`format: 'docker'` with an `oci:` target, which gets the
+   * OCI form), the file has one `DIGEST TARGET` line per target instead.
+   */
   digestFile?: string;
   /** Writes one `REPOSITORY@DIGEST` line per registry target (kaniko's `--image-name-with-digest-file`). */
   imageNameWithDigestFile?: string;
@@ -271,7 +275,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
     const result = await pushAll(source, digestFor, destinations, options, emit, stats);
-    if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);
+    if (options.digestFile !== undefined) await writeAtomic(options.digestFile, digestFileText(result, top.digest));
     if (options.imageNameWithDigestFile !== undefined) {
       const lines = destinations.flatMap((d) => {
         const t = d.parsed;
@@ -435,6 +439,18 @@ async function alreadyThere(dest: Destination, refs: (string | undefined)[], dig
   } finally {
     await transport.close?.();
   }
+}
+
+/**
+ * The `digestFile` text: the one digest every target holds (no newline, as kaniko writes it), or,
+ * when targets hold different documents (a Docker-format build also written to an `oci:` layout,
+ * which gets the OCI form), one `DIGEST TARGET` line per target.
+ */
+export function digestFileText(targets: readonly { ref: string; digest: string }[], digest: string): string {
+  const distinct = new Set(targets.map((t) => t.digest));
+  if (distinct.size === 0) return digest;
+  if (distinct.size === 1) return [...distinct][0] as string;
+  return targets.map((t) => `${t.digest} ${t.ref}\n`).join('');
 }
 
 async function writeAtomic(file: string, text: string): Promise<void> {

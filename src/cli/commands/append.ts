@@ -5,7 +5,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions, targetLog } from './shared.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -63,7 +63,7 @@ export const append: Command = {
       log.reportFailure(io);
       throw error;
     });
-    io.out(result.digest);
+    io.out(digestLines(result));
     return 0;
   },
 };

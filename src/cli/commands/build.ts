@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
 import type { BuildEvent } from '../../index.ts';
-import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions, targetLog } from './shared.ts';
+import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -111,7 +111,7 @@ export const build: Command = {
       log.reportFailure(io);
       throw error;
     });
-    io.out(result.digest);
+    io.out(digestLines(result));
     return 0;
   },
 };

@@ -17,6 +17,7 @@ import {
   registryFlags,
   registryOptions,
   targetLog,
+  digestLines,
 } from './shared.ts';
 import { createProgress, progressMode } from '../progress.ts';
 
@@ -128,7 +129,7 @@ export const node: Command = {
       const result = await buildImage(options);
       reporter.done();
       if (values.json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
-      io.out(result.digest);
+      io.out(digestLines(result));
       return 0;
     } catch (error) {
       reporter.done();

@@ -3,7 +3,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import type { BuildEvent, BuildOptions, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
+import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
 import { chainCredentials, defaultCredentials, staticCredentials } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
 
@@ -178,4 +178,14 @@ export function targetLog(sink: (event: BuildEvent) => void): { onEvent: (event:
       if (written.length > 0) io.err(`written before the failure: ${written.join(', ')}`);
     },
   };
+}
+
+/**
+ * What stdout names: the digest every target holds, or one `DIGEST TARGET` line per target when
+ * they differ (a Docker-format build written to a registry and an `oci:` layout).
+ */
+export function digestLines(result: BuildResult): string {
+  const distinct = new Set(result.targets.map((t) => t.digest));
+  if (distinct.size <= 1) return [...distinct][0] ?? result.digest;
+  return result.targets.map((t) => `${t.digest} ${t.ref}`).join('\n');
 }
