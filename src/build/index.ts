@@ -3,7 +3,7 @@
  * result to every target. One platform or several (then an index is pushed).
  * @module
  */
-import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { rm, writeFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname, basename } from 'node:path';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
@@ -23,6 +23,7 @@ import type { ConfigOptions } from './config.ts';
 import { assembleImage, type AssembledImage } from './assemble.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
+import { makeOwnedTempDir, sweepStaleTempDirs } from './sweep.ts';
 import { assertRegistryReachable, assertTargetWritable, describeFsError, targetFailure } from './preflight.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
@@ -192,7 +193,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   }
   throwIfAborted(options.signal);
   const ownWorkDir = options.workDir === undefined;
-  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')).catch((error: unknown) => {
+  if (ownWorkDir) await sweepStaleTempDirs();
+  const workDir = options.workDir ?? (await makeOwnedTempDir('build-').catch((error: unknown) => {
     throw new OcibuildError('ERR_IO', `cannot create a temporary folder in ${tmpdir()}: ${describeFsError(error)}`, { cause: error });
   }));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;

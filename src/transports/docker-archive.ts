@@ -31,7 +31,7 @@ import type { HashFactory } from '../hash/types.ts';
 import { nodeHash } from '../hash/node.ts';
 import { parseReference } from '../reference.ts';
 import type { IndexCapability } from '../image/copy.ts';
-import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../image/files.ts';
+import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../image/files.ts';
 import { indexTar, resolveMember, type TarMember } from '../image/tar-index.ts';
 import { hashFactoryFor, readAll, verifyStream } from '../image/verify.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
@@ -315,6 +315,7 @@ class DockerArchive implements DockerArchiveTransport {
       entries.push({ Config: configName, RepoTags: [...new Set([...image.tags, ...extra])], Layers: layerNames });
     }
     await mkdir(dirname(this.path), { recursive: true });
+    await sweepStaleTempFiles(dirname(this.path), `.${basename(this.path)}`);
     const tmp = join(dirname(this.path), tempName(`.${basename(this.path)}`));
     this.#tmpTar = tmp;
     // Opened before the pipeline so that a refused open (EACCES, ENOSPC) rejects here, and the
@@ -377,7 +378,7 @@ class DockerArchive implements DockerArchiveTransport {
 
   #spillDir(): Promise<string> {
     this.#assertOpen();
-    this.#spill ??= mkdtemp(join(this.#options.tempDir ?? tmpdir(), 'ocibuild-docker-archive-'));
+    this.#spill ??= mkdtemp(join(this.#options.tempDir ?? tmpdir(), `ocibuild-${process.pid}-docker-archive-`));
     return this.#spill;
   }
 
