@@ -24,15 +24,15 @@ import tar from 'tar-stream';
 import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { encodeManifest, parseManifest } from '../oci/manifest.ts';
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST, isGzipLayer } from '../oci/mediatypes.ts';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import { artifactTypeOf, isZstdLayer } from '../image/kinds.ts';
 import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { nodeHash } from '../hash/node.ts';
-import { parseReference } from '../reference.ts';
 import type { IndexCapability } from '../image/copy.ts';
 import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../image/files.ts';
 import { indexTar, resolveMember, type TarMember } from '../image/tar-index.ts';
+import { isArchiveEntry, layerFileName, normalizeName, repoTag, startsWith, type ArchiveEntry } from './docker-archive-names.ts';
 import { hashFactoryFor, readAll, verifyStream } from '../image/verify.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
@@ -72,12 +72,6 @@ export function dockerArchive(path: string, options: DockerArchiveOptions = {}):
   return new DockerArchive(resolve(path), options);
 }
 
-/** One entry of `manifest.json`. */
-interface ArchiveEntry {
-  Config: string;
-  RepoTags: string[] | null;
-  Layers: string[];
-}
 
 interface Reader {
   members: Map<string, TarMember>;
@@ -385,47 +379,5 @@ class DockerArchive implements DockerArchiveTransport {
   async #spillPath(digest: string): Promise<string> {
     const { algorithm, hex } = parseDigest(digest);
     return join(await this.#spillDir(), `${algorithm}-${hex}`);
-  }
-}
-
-function isArchiveEntry(value: unknown): value is ArchiveEntry {
-  if (typeof value !== 'object' || value === null) return false;
-  const e = value as Record<string, unknown>;
-  const tags = e['RepoTags'];
-  return (
-    typeof e['Config'] === 'string' &&
-    Array.isArray(e['Layers']) &&
-    e['Layers'].every((l) => typeof l === 'string') &&
-    (tags === undefined || tags === null || (Array.isArray(tags) && tags.every((t) => typeof t === 'string')))
-  );
-}
-
-function startsWith(bytes: Uint8Array | undefined, magic: number[]): boolean {
-  return bytes !== undefined && magic.every((b, i) => bytes[i] === b);
-}
-
-/** Layer file name by compression, so tools that look at names see what the bytes are. */
-function layerFileName(layer: Descriptor): string {
-  const hex = parseDigest(layer.digest).hex;
-  if (isGzipLayer(layer.mediaType)) return `${hex}.tar.gz`;
-  if (layer.mediaType.endsWith('+zstd')) return `${hex}.tar.zst`;
-  return `${hex}.tar`;
-}
-
-/** `RepoTags` form of a reference, as `docker save` writes it (`busybox:latest`, `localhost:5000/app:1`). */
-function repoTag(reference: string, where: string): string {
-  const ref = parseReference(reference);
-  if (ref.digest !== undefined && ref.tag === undefined) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: ${JSON.stringify(reference)} has a digest but no tag; RepoTags need name:tag`);
-  }
-  return ref.withoutDigest().familiar();
-}
-
-/** Normalised `registry/repository:tag` for matching names however they were spelt. */
-function normalizeName(name: string): string {
-  try {
-    return parseReference(name).withoutDigest().normalized();
-  } catch {
-    return name;
   }
 }
