@@ -11,6 +11,13 @@ import { watchInterrupts } from './interrupt.ts';
 
 const interrupts = watchInterrupts(process.stderr);
 
+// A last net: the API handles every promise it makes, but a stray rejection (a bug, a plugin's
+// credential helper) still ends the command with one line and exit 1, not a stack dump.
+process.on('unhandledRejection', (error) => {
+  process.stderr.write(`${interrupts.signal.aborted ? 'interrupted' : describeError(error)}\n`);
+  process.exit(interrupts.signal.aborted ? 130 : 1);
+});
+
 const io: CommandIO = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
