@@ -1,6 +1,6 @@
 // Ctrl-C (SIGINT) and SIGTERM during a CLI build: the process prints `interrupted`, exits 130
 // soon (not when the slow work would have ended), and leaves no ocibuild-* folder in its TMPDIR
-// and nothing next to its targets.
+// and nothing next to its targets; on a terminal the cursor that progress bars hid is shown again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -141,4 +141,43 @@ test('SIGINT and SIGTERM during a slow RUN: interrupted, exit 130, no debris', {
     assert.deepEqual(await fs.readdir(out), [], `${signal}: something was left next to the targets`);
     assert.throws(() => execFileSync('pgrep', ['-f', token]), `${signal}: the RUN step is still running`);
   }
+});
+
+test('SIGINT while progress bars are drawn on a terminal: the cursor is shown again', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-interrupt-'));
+  const registry = await startRegistry();
+  const proxy = await stallingProxy(registry.url);
+  t.after(async () => {
+    await proxy.stop();
+    await registry.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const base = await buildBusyboxLayout(path.join(dir, 'base'));
+  const app = path.join(dir, 'app');
+  const tmp = path.join(dir, 'tmp');
+  await fs.mkdir(app);
+  await fs.mkdir(tmp);
+  await fs.writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', main: 'index.js' }));
+  await fs.writeFile(path.join(app, 'package-lock.json'), JSON.stringify({ name: 'app', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'app', version: '1.0.0' } } }));
+  await fs.writeFile(path.join(app, 'index.js'), 'console.log(1)\n');
+  await fs.writeFile(path.join(app, 'big.bin'), Buffer.alloc(2 * 1024 * 1024, 3));
+  // `script` gives the CLI a terminal, so it draws bars (and hides the cursor); `exec` makes the
+  // CLI the direct child of `script`, so the signal reaches it alone.
+  const command = ['exec', process.execPath, '--import', 'tsx', main, 'node', app, '--from', `oci:${base.layoutPath}:${base.tag}`, '--to', `${proxy.host}/app/node:1`]
+    .map((w) => `'${w.replace(/'/g, `'\\''`)}'`)
+    .join(' ')
+    .replace(/^'exec'/, 'exec');
+  const pty = spawn('script', ['-qfec', command, '/dev/null'], { cwd: root, env: { ...process.env, TMPDIR: tmp, TERM: 'xterm', COLUMNS: '100' } });
+  let output = '';
+  pty.stdout.on('data', (d: Buffer) => (output += d.toString('latin1')));
+  const closed = new Promise<number | null>((resolve) => pty.on('close', (code) => resolve(code)));
+  await waitFor('a blob upload to stall', () => proxy.stalled() > 0);
+  await waitFor('the cursor to be hidden', () => output.includes('\u001b[?25l'));
+  const cliPid = execFileSync('pgrep', ['-P', String(pty.pid)], { encoding: 'utf8' }).trim().split('\n')[0] as string;
+  process.kill(Number(cliPid), 'SIGINT');
+  const code = await closed;
+  assert.equal(code, 130, output);
+  assert.ok(output.lastIndexOf('\u001b[?25h') > output.lastIndexOf('\u001b[?25l'), 'the cursor was left hidden');
+  assert.match(output, /\ninterrupted\r?\n(\u001b\[\?25h)?$/);
+  assert.deepEqual(await ocibuildEntries(tmp), []);
 });
