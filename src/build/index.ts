@@ -448,7 +448,7 @@ async function alreadyThere(dest: Destination, refs: (string | undefined)[], dig
  * when targets hold different documents (a Docker-format build also written to an `oci:` layout,
  * which gets the OCI form), one `DIGEST TARGET` line per target.
  */
-export function digestFileText(targets: readonly { ref: string; digest: string }[], digest: string): string {
+function digestFileText(targets: readonly { ref: string; digest: string }[], digest: string): string {
   const distinct = new Set(targets.map((t) => t.digest));
   if (distinct.size === 0) return digest;
   if (distinct.size === 1) return [...distinct][0] as string;

@@ -50,3 +50,18 @@ test('a target that fails after others were written: the CLI names the written o
   assert.ok((await fs.stat(path.join(dir, 'first/index.json'))).isFile());
   assert.deepEqual((await fs.readdir(dir)).sort(), ['ctx', 'first']);
 });
+
+test('an unwritable target: one line naming it, exit 1, nothing written', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-cli-targets-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const ctx = path.join(dir, 'ctx');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /Dockerfile\n');
+  await fs.writeFile(path.join(dir, 'file'), 'x');
+  for (const target of [`docker-archive:${dir}/file/x.tar`, `oci:${dir}/file/layout`, `oci:${dir}/file`]) {
+    const result = await cli(['build', ctx, '--to', target]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr, `error [ERR_TRANSPORT]: cannot write ${target}: ${target.endsWith('/file') ? 'the path is a file; an OCI layout is a folder' : 'a parent of the path is not a folder (ENOTDIR)'}\n`);
+  }
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['ctx', 'file']);
+});
