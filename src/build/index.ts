@@ -236,9 +236,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       // A base that leaves its platform empty (crane append onto scratch) is built for `platform`.
       if (plan.config.os === '' || plan.config.architecture === '') {
         const p = normalizePlatform(platform);
-        plan.config.os ||= p.os;
-        plan.config.architecture ||= p.architecture;
-        if (p.variant !== undefined && plan.config.variant === undefined) plan.config.variant = p.variant;
+        const filled = { ...plan.config, os: plan.config.os || p.os, architecture: plan.config.architecture || p.architecture };
+        if (p.variant !== undefined && filled.variant === undefined) filled.variant = p.variant;
+        plan.config = filled;
       }
       stats.layersBuilt += plan.steps.filter((s) => 'layer' in s && !s.cached).length;
       stats.layersCached += plan.steps.filter((s) => 'layer' in s && s.cached).length;
