@@ -104,8 +104,8 @@ export async function copyImage(
     if (options.signal?.aborted && !(error instanceof OcibuildError)) {
       throw new OcibuildError('ERR_ABORTED', `copy to ${dst.description} aborted`, { cause: error });
     }
-    // A file-system error's message names a temp or staging path; say which destination failed.
-    if (!(error instanceof OcibuildError)) throw new OcibuildError('ERR_TRANSPORT', `cannot write ${dst.description}: ${describeFsError(error)}`, { cause: error });
+    // A file-system error's message names a temp or staging path; say which copy failed instead.
+    if (!(error instanceof OcibuildError)) throw new OcibuildError('ERR_TRANSPORT', `copy to ${dst.description} failed: ${describeFsError(error)}`, { cause: error });
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
