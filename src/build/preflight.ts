@@ -68,11 +68,16 @@ export async function assertTargetWritable(target: Target): Promise<void> {
 }
 
 /**
- * The error a target's write failed with, as the build reports it: typed errors pass through
- * (they already name their transport); anything else becomes `ERR_TRANSPORT` naming the target
- * as written, with the original as `cause`.
+ * The error a target's write failed with, as the build reports it: typed errors keep their code
+ * (and their class); anything else becomes `ERR_TRANSPORT`. The message names the target as
+ * written, with the original as `cause`.
  */
 export function targetFailure(target: string, error: unknown): OcibuildError {
+  // A plain OcibuildError that names the resolved path only is re-worded to name the target as
+  // written (same code); subclasses keep their class, which callers may test with instanceof.
+  if (error instanceof OcibuildError && error.constructor === OcibuildError && !error.message.includes(target) && error.code !== 'ERR_ABORTED') {
+    return new OcibuildError(error.code, `cannot write ${target}: ${error.message}`, { cause: error });
+  }
   if (error instanceof OcibuildError) return error;
   return new OcibuildError('ERR_TRANSPORT', `cannot write ${target}: ${describeFsError(error)}`, { cause: error });
 }
