@@ -3,15 +3,14 @@
  * result to every target. One platform or several (then an index is pushed).
  * @module
  */
-import { rm, writeFile, rename } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, dirname, basename } from 'node:path';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { encodeManifest } from '../oci/manifest.ts';
 import { FORMATS } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.ts';
-import { copyImage, type CopyEvent } from '../image/copy.ts';
+import type { CopyEvent } from '../image/copy.ts';
 import { memorySource, type MemorySource } from '../image/memory.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
@@ -24,7 +23,8 @@ import { assembleImage, type AssembledImage } from './assemble.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
 import { makeOwnedTempDir, sweepStaleTempDirs } from './sweep.ts';
-import { assertRegistryReachable, assertTargetWritable, describeFsError, targetFailure } from './preflight.ts';
+import { assertFileWritable, assertRegistryReachable, assertTargetWritable, describeFsError } from './preflight.ts';
+import { digestFileText, pushAll, writeAtomic } from './push.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
@@ -187,6 +187,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Validate every target before any work, so a typo fails fast and writes nothing.
   const destinations = targets.map((t) => openDestination(t, options));
   for (const destination of destinations) await assertTargetWritable(destination.parsed);
+  if (options.digestFile !== undefined) await assertFileWritable(options.digestFile, `digestFile ${options.digestFile}`);
+  if (options.imageNameWithDigestFile !== undefined) await assertFileWritable(options.imageNameWithDigestFile, `imageNameWithDigestFile ${options.imageNameWithDigestFile}`);
   if (options.offline) {
     const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
     if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
@@ -383,80 +385,4 @@ function addIndex(
   const raw = encodeManifest(index);
   source.addManifest(raw);
   return raw;
-}
-
-async function pushAll(
-  source: MemorySource,
-  digestFor: (dest: Destination) => string,
-  destinations: Destination[],
-  options: BuildOptions,
-  emit: (e: BuildEvent) => void,
-  stats: BuildStats,
-): Promise<{ ref: string; digest: string }[]> {
-  const results: { ref: string; digest: string }[] = [];
-  for (const dest of destinations) {
-    const digest = digestFor(dest);
-    const refs = dest.references(options.tags ?? []);
-    if (await alreadyThere(dest, refs, digest, options)) {
-      stats.manifestPutSkipped++;
-      emit({ type: 'manifest-skipped', target: dest.target, digest });
-      emit({ type: 'target-done', target: dest.target, digest });
-      results.push({ ref: dest.target, digest });
-      continue;
-    }
-    const transport = dest.open();
-    const copied = await copyImage(source, digest, transport, refs, {
-      ...signalOpt(options),
-      onEvent: (event) => {
-        if (event.type === 'blob-done') {
-          stats.blobsUploaded++;
-          stats.bytesUploaded += event.bytes ?? 0;
-        } else if (event.type === 'blob-skipped') stats.blobsSkipped++;
-        else if (event.type === 'blob-mounted') stats.blobsMounted++;
-        else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
-        emit({ type: 'copy', target: dest.target, event });
-      },
-    }).catch((error: unknown) => {
-      throw targetFailure(dest.target, error);
-    });
-    emit({ type: 'target-done', target: dest.target, digest: copied.digest });
-    results.push({ ref: dest.target, digest: copied.digest });
-  }
-  return results;
-}
-
-/**
- * True when every tag of a registry target already names `digest`: the registry then has the
- * manifest and, by its own checks at PUT time, every blob, so the push can be skipped whole.
- */
-async function alreadyThere(dest: Destination, refs: (string | undefined)[], digest: string, options: BuildOptions): Promise<boolean> {
-  if (dest.parsed.kind !== 'registry' || refs.some((r) => r === undefined)) return false;
-  const transport = dest.open();
-  try {
-    for (const ref of refs) {
-      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch(() => undefined);
-      if (existing?.digest !== digest) return false;
-    }
-    return true;
-  } finally {
-    await transport.close?.();
-  }
-}
-
-/**
- * The `digestFile` text: the one digest every target holds (no newline, as kaniko writes it), or,
- * when targets hold different documents (a Docker-format build also written to an `oci:` layout,
- * which gets the OCI form), one `DIGEST TARGET` line per target.
- */
-function digestFileText(targets: readonly { ref: string; digest: string }[], digest: string): string {
-  const distinct = new Set(targets.map((t) => t.digest));
-  if (distinct.size === 0) return digest;
-  if (distinct.size === 1) return [...distinct][0] as string;
-  return targets.map((t) => `${t.digest} ${t.ref}\n`).join('');
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  await writeFile(temp, text);
-  await rename(temp, file);
 }

@@ -68,6 +68,31 @@ export async function assertTargetWritable(target: Target): Promise<void> {
 }
 
 /**
+ * Throws `ERR_IO` naming `label` (`digestFile /out/digest`) when `file` cannot be written: it is a
+ * folder, or the nearest existing folder above it is not writable. Checked before work so that a
+ * build does not fail at its very end over a typo in an output path.
+ */
+export async function assertFileWritable(file: string, label: string): Promise<void> {
+  const path = resolve(file);
+  const fail = (reason: string, cause?: unknown): never => {
+    throw new OcibuildError('ERR_IO', `cannot write ${label}: ${reason}`, cause === undefined ? {} : { cause });
+  };
+  try {
+    if ((await statOrUndefined(path))?.isDirectory()) fail('the path is a folder');
+    const folder = await nearestAncestor(path);
+    if (!folder.isDirectory) fail(`${folder.path} is not a folder`);
+    try {
+      await access(folder.path, constants.W_OK | constants.X_OK);
+    } catch (error) {
+      fail(`${describeFsError(error)} in ${folder.path}`, error);
+    }
+  } catch (error) {
+    if (error instanceof OcibuildError) throw error;
+    fail(describeFsError(error), error);
+  }
+}
+
+/**
  * The error a target's write failed with, as the build reports it: typed errors keep their code
  * (and their class); anything else becomes `ERR_TRANSPORT`. The message names the target as
  * written, with the original as `cause`.

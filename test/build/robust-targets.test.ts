@@ -117,5 +117,12 @@ test('a target whose parent is a regular file: rejected before any work, naming 
     );
     assert.equal(steps, 0, `${to}: work started before the target was checked`);
   }
+  // The digest file too: checked before work, named as given.
+  let events = 0;
+  await assert.rejects(
+    buildImage({ to: `oci:${dir}/layout`, digestFile: `${file}/digest`, layers: [], onEvent: () => events++ }),
+    (error: unknown) => error instanceof OcibuildError && error.code === 'ERR_IO' && error.message.includes(`digestFile ${file}/digest`),
+  );
+  assert.equal(events, 0);
   assert.deepEqual((await fs.readdir(dir)).sort(), ['file']);
 });
