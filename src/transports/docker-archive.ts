@@ -328,6 +328,9 @@ class DockerArchive implements DockerArchiveTransport {
       for (const file of files) {
         throwIfAborted(stop.signal);
         const entry = pack.entry({ ...header, name: file.name, size: file.size });
+        // Destroying the pack (the pipeline failed or was aborted) errors the open entry after the
+        // `once` waits have let go of it; the pipeline reports the failure, so this one is dropped.
+        entry.on('error', () => undefined);
         const finished = once(entry, 'finish', { signal: stop.signal });
         finished.catch(() => undefined);
         for await (const chunk of readFileStream(await this.#spillPath(file.digest), { signal: stop.signal })) {
