@@ -73,6 +73,8 @@ test('every target kind in an unwritable folder: typed rejection naming the targ
     { to: [`oci:${locked}/layout:v1`] },
     { to: [`oci:${locked}`] },
     { to: [`${registry.host}/app/x:v1`] },
+    // A registry that is not there (nothing listens on port 1).
+    { to: ['127.0.0.1:1/app/x:v1'] },
     // Two targets, the second unwritable: refused before the first is written.
     { to: [`oci:${tmp}/first`, `docker-archive:${locked}/second.tar`] },
     // copyImage has no pre-check: the write itself fails.
@@ -97,6 +99,7 @@ test('every target kind in an unwritable folder: typed rejection naming the targ
       assert.doesNotMatch(o.message ?? '', /\.tmp-|ocibuild-blob|\.out\.tar-/, label);
     }
     if (o.case.to?.[0]?.includes(registry.host)) assert.equal(o.code, 'ERR_REGISTRY_UNAUTHORIZED', label);
+    else if (o.case.to?.[0]?.startsWith('127.0.0.1:1/')) assert.equal(o.code, 'ERR_REGISTRY', label);
     else if (o.case.to) assert.equal(o.code, 'ERR_TRANSPORT', label);
   }
   assert.deepEqual((await fs.readdir(tmp)).filter((n) => !n.startsWith('tsx-')), [], 'temp dir left with debris');
