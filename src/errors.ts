@@ -32,7 +32,8 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_LIMIT_EXCEEDED'
   | 'ERR_TIMEOUT'
-  | 'ERR_LOCKED';
+  | 'ERR_LOCKED'
+  | 'ERR_IO';
 
 /** Options accepted by every ocibuild error constructor. */
 export interface OcibuildErrorOptions {

@@ -53,7 +53,7 @@ export function scratchBase(platform: Platform): ResolvedBase {
   };
 }
 
-/** Lists the platforms of the image `reference` names (one entry for a single manifest). */
+/** Lists the platforms of the image `reference` names (one entry for a single manifest, none when its config leaves the platform empty). */
 export async function basePlatforms(transport: Transport, reference: string | undefined, options: OperationOptions = {}): Promise<Platform[]> {
   const top = parseManifest(await transport.getManifest(reference ?? '', options));
   if (top.kind === 'index') {
@@ -62,6 +62,8 @@ export async function basePlatforms(transport: Transport, reference: string | un
       .map((d) => normalizePlatform(d.platform as Platform));
   }
   const config = parseConfig(await readAll(await transport.getBlob(top.manifest.config, options)));
+  // An empty os or architecture (crane append onto scratch) is an unknown platform: none listed.
+  if (config.os === '' || config.architecture === '') return [];
   const p: Platform = { os: config.os, architecture: config.architecture };
   if (config.variant !== undefined) p.variant = config.variant;
   return [normalizePlatform(p)];

@@ -3,26 +3,28 @@
  * result to every target. One platform or several (then an index is pushed).
  * @module
  */
-import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, dirname, basename } from 'node:path';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { encodeManifest } from '../oci/manifest.ts';
 import { FORMATS } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.ts';
-import { copyImage, type CopyEvent } from '../image/copy.ts';
+import type { CopyEvent } from '../image/copy.ts';
 import { memorySource, type MemorySource } from '../image/memory.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { Transport } from '../transports/types.ts';
-import { openSource, openDestination, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
+import { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
 import { basePlatforms } from './base.ts';
 import type { ConfigOptions } from './config.ts';
 import { assembleImage, type AssembledImage } from './assemble.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
+import { makeOwnedTempDir, sweepStaleTempDirs } from './sweep.ts';
+import { assertFileWritable, assertRegistryReachable, assertTargetWritable, describeFsError } from './preflight.ts';
+import { digestFileText, pushAll, writeAtomic } from './push.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
@@ -79,7 +81,11 @@ export interface BuildOptions extends TransportOptions {
   encoder?: GzipEncoder;
   /** Directory for temporary layer files (default: a fresh one under the OS temp dir). */
   workDir?: string;
-  /** Writes the image digest to this file after a successful build (kaniko's `--digest-file`). */
+  /**
+   * Writes the image digest to this file after a successful build (kaniko's `--digest-file`).
+   * When targets hold different digests (`format: 'docker'` with an `oci:` target, which gets the
+   * OCI form), the file has one `DIGEST TARGET` line per target instead.
+   */
   digestFile?: string;
   /** Writes one `REPOSITORY@DIGEST` line per registry target (kaniko's `--image-name-with-digest-file`). */
   imageNameWithDigestFile?: string;
@@ -153,7 +159,21 @@ export interface BuildResult {
   stats: BuildStats;
 }
 
-/** Builds an image and writes it to every target. Nothing is written to a target when the build fails. */
+/**
+ * Builds an image and writes it to every target.
+ *
+ * Before any work, every target string is parsed and every `oci:`/`docker-archive:` target is
+ * checked for a writable location (`ERR_TRANSPORT` naming the target as written). Every failure
+ * rejects with an {@link OcibuildError}: `ERR_ABORTED` after `signal` aborts, `ERR_IO` for a
+ * file-system failure outside the targets; temporary files are removed in every case.
+ *
+ * Targets are written one after another, in the order given, after the whole image is built.
+ * When the build fails before that, no target is touched. When target N fails, targets before it
+ * hold the image (each announced by a `target-done` event); target N holds nothing new, except
+ * that a registry may keep blobs already uploaded (unreferenced) and, with several tags, the tags
+ * pushed before the failing one; an `oci:` or `docker-archive:` target is unchanged (its output is
+ * staged and renamed into place). Targets after N are not touched.
+ */
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const targets = Array.isArray(options.to) ? options.to : [options.to];
@@ -166,8 +186,19 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const emit = options.onEvent ?? (() => {});
   // Validate every target before any work, so a typo fails fast and writes nothing.
   const destinations = targets.map((t) => openDestination(t, options));
+  for (const destination of destinations) await assertTargetWritable(destination.parsed);
+  if (options.digestFile !== undefined) await assertFileWritable(options.digestFile, `digestFile ${options.digestFile}`);
+  if (options.imageNameWithDigestFile !== undefined) await assertFileWritable(options.imageNameWithDigestFile, `imageNameWithDigestFile ${options.imageNameWithDigestFile}`);
+  if (options.offline) {
+    const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
+    if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
+  }
+  throwIfAborted(options.signal);
   const ownWorkDir = options.workDir === undefined;
-  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')));
+  if (ownWorkDir) await sweepStaleTempDirs();
+  const workDir = options.workDir ?? (await makeOwnedTempDir('build-').catch((error: unknown) => {
+    throw new OcibuildError('ERR_IO', `cannot create a temporary folder in ${tmpdir()}: ${describeFsError(error)}`, { cause: error });
+  }));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   const stats: BuildStats = {
@@ -186,12 +217,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     stepsFromRegistry: 0,
     steps: [],
   };
-  if (options.offline) {
-    const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
-    if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
-  }
   let cache: LocalCache | undefined;
   try {
+    for (const destination of destinations) {
+      if (destination.parsed.kind === 'registry') await assertRegistryReachable(destination.parsed, registryClientFor(options), options.signal);
+    }
     cache = await cacheFor(options);
     if (from !== 'scratch') base = openSource(from, options);
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
@@ -205,6 +235,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       const plan = options.dockerfile !== undefined
         ? await planDockerfile(options, platform, context)
         : await planFiles(options, platform, base, context);
+      // A base that leaves its platform empty (crane append onto scratch) is built for `platform`.
+      if (plan.config.os === '' || plan.config.architecture === '') {
+        const p = normalizePlatform(platform);
+        const filled = { ...plan.config, os: plan.config.os || p.os, architecture: plan.config.architecture || p.architecture };
+        if (p.variant !== undefined && filled.variant === undefined) filled.variant = p.variant;
+        plan.config = filled;
+      }
       stats.layersBuilt += plan.steps.filter((s) => 'layer' in s && !s.cached).length;
       stats.layersCached += plan.steps.filter((s) => 'layer' in s && s.cached).length;
       const assembleAs = (as: 'oci' | 'docker') =>
@@ -242,7 +279,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
     const result = await pushAll(source, digestFor, destinations, options, emit, stats);
-    if (options.digestFile !== undefined) await writeAtomic(options.digestFile, top.digest);
+    if (options.digestFile !== undefined) await writeAtomic(options.digestFile, digestFileText(result, top.digest));
     if (options.imageNameWithDigestFile !== undefined) {
       const lines = destinations.flatMap((d) => {
         const t = d.parsed;
@@ -265,12 +302,22 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     };
     if (images.length > 1) out.index = JSON.parse(new TextDecoder().decode(top.bytes)) as ImageIndex;
     return out;
+  } catch (error) {
+    throw typedFailure(error, options.signal);
   } finally {
     await base?.transport.close?.();
     for (const cleanup of cleanups) await cleanup().catch(() => {});
     await releaseRegistryClient(options);
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** Every failure as a typed error: an abort is `ERR_ABORTED`, a stray system error `ERR_IO` with its cause. */
+function typedFailure(error: unknown, signal: AbortSignal | undefined): OcibuildError {
+  if (error instanceof OcibuildError) return error;
+  if (signal?.aborted) return new OcibuildError('ERR_ABORTED', 'build aborted', { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new OcibuildError('ERR_IO', `build failed: ${message}`, { cause: error });
 }
 
 function signalOpt(options: BuildOptions): { signal?: AbortSignal } {
@@ -286,6 +333,10 @@ async function cacheFor(options: BuildOptions): Promise<LocalCache | undefined> 
   return openCache(options.cache ?? {});
 }
 
+function from(options: BuildOptions): string {
+  return options.from ?? 'scratch';
+}
+
 async function choosePlatforms(
   options: BuildOptions,
   base: { transport: Transport; reference: string | undefined } | undefined,
@@ -293,7 +344,11 @@ async function choosePlatforms(
   const requested = options.platforms;
   if (requested === 'all') {
     if (!base) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'platforms "all" needs a base image (not scratch)');
-    return basePlatforms(base.transport, base.reference, signalOpt(options));
+    const all = await basePlatforms(base.transport, base.reference, signalOpt(options));
+    if (all.length === 0) {
+      throw new OcibuildError('ERR_INVALID_ARGUMENT', `platforms "all": the base ${from(options)} does not say its platform (empty os and architecture in its config); name the platforms to build`);
+    }
+    return all;
   }
   if (requested !== undefined && requested.length > 0) {
     const seen = new Set<string>();
@@ -330,66 +385,4 @@ function addIndex(
   const raw = encodeManifest(index);
   source.addManifest(raw);
   return raw;
-}
-
-async function pushAll(
-  source: MemorySource,
-  digestFor: (dest: Destination) => string,
-  destinations: Destination[],
-  options: BuildOptions,
-  emit: (e: BuildEvent) => void,
-  stats: BuildStats,
-): Promise<{ ref: string; digest: string }[]> {
-  const results: { ref: string; digest: string }[] = [];
-  for (const dest of destinations) {
-    const digest = digestFor(dest);
-    const refs = dest.references(options.tags ?? []);
-    if (await alreadyThere(dest, refs, digest, options)) {
-      stats.manifestPutSkipped++;
-      emit({ type: 'manifest-skipped', target: dest.target, digest });
-      emit({ type: 'target-done', target: dest.target, digest });
-      results.push({ ref: dest.target, digest });
-      continue;
-    }
-    const transport = dest.open();
-    const copied = await copyImage(source, digest, transport, refs, {
-      ...signalOpt(options),
-      onEvent: (event) => {
-        if (event.type === 'blob-done') {
-          stats.blobsUploaded++;
-          stats.bytesUploaded += event.bytes ?? 0;
-        } else if (event.type === 'blob-skipped') stats.blobsSkipped++;
-        else if (event.type === 'blob-mounted') stats.blobsMounted++;
-        else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
-        emit({ type: 'copy', target: dest.target, event });
-      },
-    });
-    emit({ type: 'target-done', target: dest.target, digest: copied.digest });
-    results.push({ ref: dest.target, digest: copied.digest });
-  }
-  return results;
-}
-
-/**
- * True when every tag of a registry target already names `digest`: the registry then has the
- * manifest and, by its own checks at PUT time, every blob, so the push can be skipped whole.
- */
-async function alreadyThere(dest: Destination, refs: (string | undefined)[], digest: string, options: BuildOptions): Promise<boolean> {
-  if (dest.parsed.kind !== 'registry' || refs.some((r) => r === undefined)) return false;
-  const transport = dest.open();
-  try {
-    for (const ref of refs) {
-      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch(() => undefined);
-      if (existing?.digest !== digest) return false;
-    }
-    return true;
-  } finally {
-    await transport.close?.();
-  }
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  await writeFile(temp, text);
-  await rename(temp, file);
 }

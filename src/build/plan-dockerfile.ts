@@ -18,6 +18,7 @@ import { planStages } from '../dockerfile/stages.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
+import { linuxExecutor } from '../run/linux.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
 import { createStepCache } from '../cache/steps-setup.ts';
 import { resolveBase, scratchBase, scratchConfig, type ResolvedBase } from './base.ts';
@@ -156,7 +157,9 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     : undefined;
   if (stepCache) host.steps = stepCache;
 
-  const runs = await createRunSession(options, host, graph);
+  // The default executor keeps its per-step scratch in the build's work folder, so an
+  // interrupted or killed build leaves nothing of it elsewhere in the temp dir.
+  const runs = await createRunSession({ ...options, executor: options.executor ?? linuxExecutor({ tmpdir: context.workDir }) }, host, graph);
   let runsExecuted = 0;
   host.runStep = (...args) => {
     runsExecuted++;

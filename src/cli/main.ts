@@ -1,17 +1,29 @@
 #!/usr/bin/env node
 /**
  * The `ocibuild` command: a thin layer over the public API.
- * Exit codes: 0 success, 1 failure, 2 usage error.
+ * Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted (SIGINT or SIGTERM).
  * @module
  */
 import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
 import { describeError, UsageError, type CommandIO } from './util.ts';
+import { watchInterrupts } from './interrupt.ts';
+
+const interrupts = watchInterrupts(process.stderr);
+
+// A last net: the API handles every promise it makes, but a stray rejection (a bug, a plugin's
+// credential helper) still ends the command with one line and exit 1, not a stack dump.
+process.on('unhandledRejection', (error) => {
+  process.stderr.write(`${interrupts.signal.aborted ? 'interrupted' : describeError(error)}\n`);
+  process.exit(interrupts.signal.aborted ? 130 : 1);
+});
 
 const io: CommandIO = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  write: (data) => process.stdout.write(data),
   isTTY: Boolean(process.stderr.isTTY),
+  signal: interrupts.signal,
 };
 
 function mainHelp(): string {
@@ -51,6 +63,12 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest, io);
   } catch (error) {
+    // Whatever the abort made fail, the user pressed Ctrl-C: one word, not the error it caused.
+    if (interrupts.signal.aborted) {
+      io.err('interrupted');
+      if (process.env.OCIBUILD_DEBUG) io.err(describeError(error));
+      return 130;
+    }
     if (error instanceof UsageError) {
       io.err(`ocibuild ${command.name}: ${error.message}\nRun \`ocibuild ${command.name} --help\` for usage.`);
       return 2;
@@ -62,3 +80,4 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv.slice(2));
+interrupts.dispose();

@@ -33,6 +33,15 @@ export interface CommandIO {
   err: (text: string) => void;
   /** True when stderr is a terminal. */
   isTTY: boolean;
+  /** Standard output, byte for byte (no newline added); `out` is used when absent. */
+  write?: (data: Uint8Array) => void;
+  /** Aborted on SIGINT/SIGTERM: commands pass it to every long operation. */
+  signal?: AbortSignal;
+}
+
+/** `{ signal }` of the command's IO, to spread into API options. */
+export function signalOf(io: CommandIO): { signal?: AbortSignal } {
+  return io.signal === undefined ? {} : { signal: io.signal };
 }
 
 /** `parseArgs` with usage errors turned into {@link UsageError}. */

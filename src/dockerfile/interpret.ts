@@ -67,6 +67,11 @@ export async function interpretStages(graph: StageGraph, host: InterpreterHost):
   }
   if (!host.runStep) assertNoRun(graph, imageTriggers);
 
+  // 2a. Apply every config-only instruction of every needed stage (ENV, EXPOSE, ARG, ... with
+  // their variable expansion) and check every --from, so a bad line anywhere fails before the
+  // first layer is written (BuildKit converts the whole file to LLB before it runs anything).
+  await walkStages(graph, host, bases, imageTriggers, names, 'validate');
+
   // 2. With a step cache, compute every step key first (config-only steps applied, nothing
   // else run), so cache lookups for all steps can go out at once.
   if (host.steps) {
@@ -86,7 +91,7 @@ async function walkStages(
   bases: ReadonlyMap<number, BaseImage>,
   imageTriggers: ReadonlyMap<number, Instruction[]>,
   names: ReadonlyMap<string, number>,
-  mode: 'plan' | 'build',
+  mode: 'validate' | 'plan' | 'build',
 ): Promise<Map<number, StageState>> {
   const states = new Map<number, StageState>();
   for (const index of graph.order) {
@@ -100,7 +105,8 @@ async function walkStages(
         : (imageTriggers.get(index) ?? []);
     for (const [ordinal, instruction] of [...triggers, ...stage.instructions].entries()) {
       throwIfAborted(host.signal);
-      if (mode === 'plan') await planStep(state, ordinal, instruction, graph, names);
+      if (mode === 'validate') validateStep(state, instruction, graph, names);
+      else if (mode === 'plan') await planStep(state, ordinal, instruction, graph, names);
       else if (host.steps && isLayerStep(instruction)) {
         await host.steps.step(state, ordinal, instruction, () => dispatch(state, instruction, graph, names, states));
       } else await dispatch(state, instruction, graph, names, states);
@@ -112,6 +118,23 @@ async function walkStages(
 
 function isLayerStep(i: Instruction): boolean {
   return i.kind === 'run' || i.kind === 'copy' || i.kind === 'add' || i.kind === 'workdir';
+}
+
+/**
+ * Validate phase of one step: config-only instructions are applied (to a state that is thrown
+ * away), WORKDIR only sets the path, COPY --from is resolved; nothing touches a file system.
+ */
+function validateStep(state: StageState, instruction: Instruction, graph: StageGraph, names: ReadonlyMap<string, number>): void {
+  if (instruction.kind === 'run') return;
+  if (instruction.kind === 'copy' || instruction.kind === 'add') {
+    if (instruction.kind === 'copy' && instruction.from !== undefined) resolveCopyFrom(instruction, graph.stages, names, state.index);
+    return;
+  }
+  if (instruction.kind === 'workdir') {
+    (state.config.config ??= {}).WorkingDir = workdirPath(state, instruction);
+    return;
+  }
+  applyMetadata(state, instruction);
 }
 
 /** Plan phase of one step: layer steps are only keyed; config-only steps are applied, then keyed. */

@@ -7,12 +7,14 @@
  */
 import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { encodeManifest, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
-import { DOCKER_LAYER_FOREIGN, OCI_LAYER_NONDIST_GZIP } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import type { BlobOrigin, Transport } from '../transports/types.ts';
 import { hashFactoryFor, markVerified, verifiedTarget } from './verify.ts';
+import { describeFsError } from './files.ts';
+import { fetchForeignLayer } from './foreign.ts';
+import { artifactTypeOf, dockerLayersProblem, isDockerManifest, isForeignLayer, isZstdLayer } from './kinds.ts';
 
 /** Kinds of {@link CopyEvent}. */
 export type CopyEventType = 'blob-skipped' | 'blob-mounted' | 'blob-progress' | 'blob-done' | 'manifest-pushed';
@@ -61,10 +63,16 @@ export interface BlobOriginLookup {
   blobOrigin(descriptor: Descriptor): BlobOrigin | undefined;
 }
 
-/** A destination that declares it cannot store an index (docker-archive). */
+/** What a destination can hold, when it is less than a registry (docker-archive). */
 export interface IndexCapability {
   /** False when the transport holds single-platform images only. */
   readonly acceptsIndex?: boolean;
+  /** False when it holds container images only, not OCI artifacts (a manifest whose config is not an image config). */
+  readonly acceptsArtifacts?: boolean;
+  /** False when it cannot hold zstd layers. */
+  readonly acceptsZstd?: boolean;
+  /** True when it must hold foreign layers itself: they are then fetched from their URLs. */
+  readonly needsForeignLayers?: boolean;
 }
 
 /**
@@ -96,16 +104,13 @@ export async function copyImage(
     if (options.signal?.aborted && !(error instanceof OcibuildError)) {
       throw new OcibuildError('ERR_ABORTED', `copy to ${dst.description} aborted`, { cause: error });
     }
+    // A file-system error's message names a temp or staging path; say which copy failed instead.
+    if (!(error instanceof OcibuildError)) throw new OcibuildError('ERR_TRANSPORT', `copy to ${dst.description} failed: ${describeFsError(error)}`, { cause: error });
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await dst.close?.();
   }
-}
-
-/** Layers that are not distributed with the image (Windows base layers) stay where their URLs say. */
-function isForeign(descriptor: Descriptor): boolean {
-  return (descriptor.mediaType === DOCKER_LAYER_FOREIGN || descriptor.mediaType === OCI_LAYER_NONDIST_GZIP) && (descriptor.urls?.length ?? 0) > 0;
 }
 
 class Copier {
@@ -154,7 +159,10 @@ class Copier {
       wanted === 'all'
         ? top.index.manifests
         : top.index.manifests.filter((d) => d.platform !== undefined && wanted.some((p) => platformMatches(p, d.platform as Platform)));
-    const available = top.index.manifests.flatMap((d) => (d.platform === undefined ? [] : [formatPlatform(d.platform)]));
+    // A child whose platform is empty (crane writes "" for unknown) cannot match a filter: say so.
+    const available = top.index.manifests.flatMap((d) =>
+      d.platform === undefined ? [] : [d.platform.os === '' || d.platform.architecture === '' ? 'a manifest of unknown platform (empty os/architecture)' : formatPlatform(d.platform)],
+    );
     if (selected.length === 0) {
       throw new OcibuildError(
         'ERR_NOT_FOUND',
@@ -185,13 +193,35 @@ class Copier {
         node.index.manifests.map((d) => this.track((async () => this.copyTree(await this.#fetchChild(d), [undefined]))())),
       );
     } else {
-      const blobs = [node.manifest.config, ...node.manifest.layers].filter((d) => !isForeign(d));
+      this.#checkManifest(node);
+      // Foreign layers stay where their URLs say, unless the destination must hold them.
+      const keepForeign = (this.#dst as IndexCapability).needsForeignLayers === true;
+      const blobs = [node.manifest.config, ...node.manifest.layers].filter((d) => keepForeign || !isForeignLayer(d));
       await Promise.all(blobs.map((d) => this.#copyBlob(d)));
     }
     for (const ref of refs) {
       throwIfAborted(this.#signal);
       await this.scoped((signal) => this.#dst.putManifest(node.raw, ref, { signal }));
       this.#emit({ type: 'manifest-pushed', digest: node.raw.digest, ...(ref === undefined ? {} : { reference: ref }) });
+    }
+  }
+
+  /** Refuses, before any of its blobs moves, a manifest the destination cannot hold or that is malformed for its type. */
+  #checkManifest(node: Extract<ParsedManifest, { kind: 'manifest' }>): void {
+    const where = `${this.#src.description} manifest ${node.raw.digest}`;
+    const { layers } = node.manifest;
+    if (isDockerManifest(node.raw.mediaType)) {
+      const problem = dockerLayersProblem(layers);
+      if (problem !== undefined) throw new UnsupportedError(`${where} is a Docker v2.2 manifest but its ${problem}`);
+    }
+    const dst = this.#dst as IndexCapability;
+    const artifact = artifactTypeOf(node.manifest);
+    if (artifact !== undefined && dst.acceptsArtifacts === false) {
+      throw new UnsupportedError(`${where} is an OCI artifact (${artifact}), not a container image; ${this.#dst.description} holds container images only`);
+    }
+    const zstd = layers.find(isZstdLayer);
+    if (zstd !== undefined && dst.acceptsZstd === false) {
+      throw new UnsupportedError(`${where}: layer ${zstd.digest} is zstd-compressed, which ${this.#dst.description} cannot hold (docker load reads gzip or uncompressed layers); copy it to a registry or an oci: layout instead`);
     }
   }
 
@@ -271,9 +301,21 @@ class Copier {
       }
     }
     const src = this.#src;
+    const hash = this.#options.hash;
+    // A foreign layer comes from its URLs (a registry does not serve it); a source that stores it
+    // (an OCI layout holding the blob) is the fallback.
+    const open = isForeignLayer(descriptor)
+      ? () =>
+          fetchForeignLayer(descriptor, { signal, ...(hash ? { hash } : {}) }).catch(async (error: unknown) => {
+            if (signal.aborted) throw error;
+            return src.getBlob(descriptor, { signal }).catch(() => {
+              throw error;
+            });
+          })
+      : () => src.getBlob(descriptor, { signal });
     await this.#dst.putBlob(
       descriptor,
-      () => openLater(() => src.getBlob(descriptor, { signal })),
+      () => openLater(open),
       { signal, onProgress: (bytes) => this.#emit({ type: 'blob-progress', digest, bytes, total: size }) },
     );
     this.#emit({ type: 'blob-done', digest, bytes: size, total: size });

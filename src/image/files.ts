@@ -4,7 +4,7 @@
  * @module
  */
 import { createReadStream, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { OcibuildError } from '../errors.ts';
@@ -166,4 +166,56 @@ export async function* readFileStream(path: string, options: ReadFileOptions = {
 /** True when `error` is a Node file-system error with `code`. */
 export function isErrno(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+}
+
+/** Short words for the errno codes a write meets (the temp path in Node's message is internal). */
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a parent of the path is not a folder',
+  EISDIR: 'the path is a folder',
+  ENOENT: 'no such file or folder',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'the path exists',
+  EMFILE: 'too many open files',
+};
+
+/** `permission denied (EACCES)` for a Node file-system error, else its message. */
+export function describeFsError(error: unknown): string {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return `${ERRNO_WORDS[code] ?? 'file-system error'} (${code})`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** True when a process with this id exists (EPERM: it exists but belongs to another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return isErrno(error, 'EPERM');
+  }
+}
+
+/**
+ * Removes the files {@link tempName} made with `prefix` in `dir` whose process is gone: what a
+ * killed writer left next to its target. Best effort, never throws.
+ */
+export async function sweepStaleTempFiles(dir: string, prefix: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(`${prefix}-`)) continue;
+    const match = /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(prefix.length + 1));
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
 }

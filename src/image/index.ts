@@ -4,6 +4,7 @@
  */
 export { copyImage } from './copy.ts';
 export type { BlobOriginLookup, CopyEvent, CopyEventType, CopyOptions, CopyResult, IndexCapability } from './copy.ts';
+export { artifactTypeOf } from './kinds.ts';
 export { memorySource } from './memory.ts';
 export type { MemoryBlobOrigin, MemorySource, MemorySourceOptions } from './memory.ts';
 export { digestStream, hashFactoryFor, readAll, readVerified, verifyStream } from './verify.ts';

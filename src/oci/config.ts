@@ -29,8 +29,10 @@ export function parseConfig(bytes: Uint8Array): ImageConfig {
 /** Validates an in-memory config the way {@link parseConfig} does. Throws `ERR_INVALID_CONFIG`. */
 export function validateConfig(doc: unknown): asserts doc is ImageConfig {
   if (!isObject(doc)) throw invalid('', 'is not a JSON object');
+  // Required, but may be empty: `crane append` onto scratch writes "" for both, and crane,
+  // skopeo and regctl read such images. Empty means unknown; code that needs a platform says so.
   for (const key of ['architecture', 'os'] as const) {
-    if (typeof doc[key] !== 'string' || doc[key] === '') throw invalid(key, 'must be a non-empty string');
+    if (typeof doc[key] !== 'string') throw invalid(key, 'must be a string');
   }
   for (const key of ['created', 'author', 'variant', 'os.version'] as const) {
     if (doc[key] !== undefined && typeof doc[key] !== 'string') throw invalid(key, 'must be a string');

@@ -15,8 +15,7 @@
  * uncompressed bytes but labels them gzip; the honest type lets a destination see what it gets).
  * @module
  */
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -25,14 +24,15 @@ import tar from 'tar-stream';
 import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { encodeManifest, parseManifest } from '../oci/manifest.ts';
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_ZSTD, isGzipLayer } from '../oci/mediatypes.ts';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST } from '../oci/mediatypes.ts';
+import { artifactTypeOf, isZstdLayer } from '../image/kinds.ts';
 import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { nodeHash } from '../hash/node.ts';
-import { parseReference } from '../reference.ts';
 import type { IndexCapability } from '../image/copy.ts';
-import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../image/files.ts';
+import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../image/files.ts';
 import { indexTar, resolveMember, type TarMember } from '../image/tar-index.ts';
+import { isArchiveEntry, layerFileName, normalizeName, repoTag, startsWith, type ArchiveEntry } from './docker-archive-names.ts';
 import { hashFactoryFor, readAll, verifyStream } from '../image/verify.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
@@ -55,6 +55,12 @@ export interface DockerArchiveTransport extends Transport, IndexCapability {
   readonly path: string;
   /** Always false: an index is refused with `ERR_UNSUPPORTED`. */
   readonly acceptsIndex: false;
+  /** Always false: `docker load` reads container images only; an OCI artifact is refused. */
+  readonly acceptsArtifacts: false;
+  /** Always false: `docker load` reads gzip or uncompressed layers; a zstd layer is refused. */
+  readonly acceptsZstd: false;
+  /** Always true: the archive holds every layer, so foreign layers are fetched from their URLs. */
+  readonly needsForeignLayers: true;
   /** Writes the tarball (temp file + rename). */
   commit(options?: OperationOptions): Promise<void>;
   /** Removes spilled blobs and any unfinished tarball. Safe to call twice. */
@@ -66,12 +72,6 @@ export function dockerArchive(path: string, options: DockerArchiveOptions = {}):
   return new DockerArchive(resolve(path), options);
 }
 
-/** One entry of `manifest.json`. */
-interface ArchiveEntry {
-  Config: string;
-  RepoTags: string[] | null;
-  Layers: string[];
-}
 
 interface Reader {
   members: Map<string, TarMember>;
@@ -91,6 +91,9 @@ class DockerArchive implements DockerArchiveTransport {
   readonly path: string;
   readonly description: string;
   readonly acceptsIndex = false as const;
+  readonly acceptsArtifacts = false as const;
+  readonly acceptsZstd = false as const;
+  readonly needsForeignLayers = true as const;
   readonly #options: DockerArchiveOptions;
   #reader: Promise<Reader> | undefined;
   readonly #synthesised = new Map<number, Promise<RawManifest>>();
@@ -211,6 +214,9 @@ class DockerArchive implements DockerArchiveTransport {
     const config = await this.#describeMember(members, entry.Config, DOCKER_CONFIG);
     const layers: Descriptor[] = [];
     for (const layer of entry.Layers) layers.push(await this.#describeMember(members, layer, undefined));
+    // A Docker v2.2 manifest has no zstd layer type: an archive holding zstd layers (written by
+    // other tools) is described with an OCI manifest, which has one.
+    if (layers.some(isZstdLayer)) return encodeManifest({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, mediaType: OCI_CONFIG }, layers });
     return encodeManifest({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers });
   }
 
@@ -262,6 +268,14 @@ class DockerArchive implements DockerArchiveTransport {
     if (parsed.kind === 'index') {
       throw new UnsupportedError(`${this.description} holds one single-platform image; choose a platform instead of copying an index`);
     }
+    const artifact = artifactTypeOf(parsed.manifest);
+    if (artifact !== undefined) {
+      throw new UnsupportedError(`${this.description} holds container images only; manifest ${manifest.digest} is an OCI artifact (${artifact})`);
+    }
+    const zstd = parsed.manifest.layers.find(isZstdLayer);
+    if (zstd !== undefined) {
+      throw new UnsupportedError(`${this.description}: layer ${zstd.digest} is zstd-compressed; docker load reads gzip or uncompressed layers only`);
+    }
     const image = this.#images.get(manifest.digest) ?? { manifest, parsed: parsed.manifest, tags: new Set<string>() };
     if (reference !== undefined && reference !== '') {
       // A name belongs to one image: pushing it again moves it.
@@ -295,18 +309,32 @@ class DockerArchive implements DockerArchiveTransport {
       entries.push({ Config: configName, RepoTags: [...new Set([...image.tags, ...extra])], Layers: layerNames });
     }
     await mkdir(dirname(this.path), { recursive: true });
+    await sweepStaleTempFiles(dirname(this.path), `.${basename(this.path)}`);
     const tmp = join(dirname(this.path), tempName(`.${basename(this.path)}`));
     this.#tmpTar = tmp;
+    // Opened before the pipeline so that a refused open (EACCES, ENOSPC) rejects here, and the
+    // feeding loop below is stopped by `stop` whenever the pipeline fails: a feed left waiting on
+    // a destroyed entry would never settle and the pipeline's rejection would go unhandled.
+    const handle = await open(tmp, 'wx', 0o644);
     const pack = tar.pack();
-    const written = pipeline(pack, createWriteStream(tmp, { mode: 0o644 }), options.signal === undefined ? {} : { signal: options.signal });
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const written = pipeline(pack, handle.createWriteStream(), { signal: stop.signal });
+    written.catch((error: unknown) => stop.abort(error));
     // Fixed metadata so the same image always gives the same tarball.
     const header = { mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
     try {
       for (const file of files) {
+        throwIfAborted(stop.signal);
         const entry = pack.entry({ ...header, name: file.name, size: file.size });
-        const finished = once(entry, 'finish');
-        for await (const chunk of readFileStream(await this.#spillPath(file.digest))) {
-          if (!entry.write(chunk)) await once(entry, 'drain');
+        // Destroying the pack (the pipeline failed or was aborted) errors the open entry after the
+        // `once` waits have let go of it; the pipeline reports the failure, so this one is dropped.
+        entry.on('error', () => undefined);
+        const finished = once(entry, 'finish', { signal: stop.signal });
+        finished.catch(() => undefined);
+        for await (const chunk of readFileStream(await this.#spillPath(file.digest), { signal: stop.signal })) {
+          if (!entry.write(chunk)) await once(entry, 'drain', { signal: stop.signal });
         }
         entry.end();
         await finished;
@@ -318,9 +346,17 @@ class DockerArchive implements DockerArchiveTransport {
       await rename(tmp, this.path);
       this.#tmpTar = undefined;
     } catch (error) {
+      stop.abort(error);
       pack.destroy();
-      await written.catch(() => undefined);
-      throw error;
+      const failure = await written.then(() => undefined, (e: unknown) => e);
+      await handle.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      this.#tmpTar = undefined;
+      if (options.signal?.aborted) throw new OcibuildError('ERR_ABORTED', `writing ${this.description} aborted`, { cause: options.signal.reason });
+      // The pipeline's own error says why the file could not be written; the feed's is only "aborted".
+      throw failure !== undefined && !(error instanceof OcibuildError) ? failure : error;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
     }
     this.#images.clear();
   }
@@ -339,54 +375,12 @@ class DockerArchive implements DockerArchiveTransport {
 
   #spillDir(): Promise<string> {
     this.#assertOpen();
-    this.#spill ??= mkdtemp(join(this.#options.tempDir ?? tmpdir(), 'ocibuild-docker-archive-'));
+    this.#spill ??= mkdtemp(join(this.#options.tempDir ?? tmpdir(), `ocibuild-${process.pid}-docker-archive-`));
     return this.#spill;
   }
 
   async #spillPath(digest: string): Promise<string> {
     const { algorithm, hex } = parseDigest(digest);
     return join(await this.#spillDir(), `${algorithm}-${hex}`);
-  }
-}
-
-function isArchiveEntry(value: unknown): value is ArchiveEntry {
-  if (typeof value !== 'object' || value === null) return false;
-  const e = value as Record<string, unknown>;
-  const tags = e['RepoTags'];
-  return (
-    typeof e['Config'] === 'string' &&
-    Array.isArray(e['Layers']) &&
-    e['Layers'].every((l) => typeof l === 'string') &&
-    (tags === undefined || tags === null || (Array.isArray(tags) && tags.every((t) => typeof t === 'string')))
-  );
-}
-
-function startsWith(bytes: Uint8Array | undefined, magic: number[]): boolean {
-  return bytes !== undefined && magic.every((b, i) => bytes[i] === b);
-}
-
-/** Layer file name by compression, so tools that look at names see what the bytes are. */
-function layerFileName(layer: Descriptor): string {
-  const hex = parseDigest(layer.digest).hex;
-  if (isGzipLayer(layer.mediaType)) return `${hex}.tar.gz`;
-  if (layer.mediaType.endsWith('+zstd')) return `${hex}.tar.zst`;
-  return `${hex}.tar`;
-}
-
-/** `RepoTags` form of a reference, as `docker save` writes it (`busybox:latest`, `localhost:5000/app:1`). */
-function repoTag(reference: string, where: string): string {
-  const ref = parseReference(reference);
-  if (ref.digest !== undefined && ref.tag === undefined) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: ${JSON.stringify(reference)} has a digest but no tag; RepoTags need name:tag`);
-  }
-  return ref.withoutDigest().familiar();
-}
-
-/** Normalised `registry/repository:tag` for matching names however they were spelt. */
-function normalizeName(name: string): string {
-  try {
-    return parseReference(name).withoutDigest().normalized();
-  } catch {
-    return name;
   }
 }

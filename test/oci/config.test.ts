@@ -31,10 +31,16 @@ describe('parseConfig', () => {
     assert.deepEqual(parsed['container_config'], { Hostname: 'abc' });
   });
 
+  it('reads an empty os and architecture as unknown (crane append onto scratch writes them)', () => {
+    const parsed = parseConfig(enc({ ...base, os: '', architecture: '' }));
+    assert.equal(parsed.os, '');
+    assert.equal(parsed.architecture, '');
+  });
+
   const broken: [name: string, doc: unknown, pattern: RegExp][] = [
     ['not JSON', '{', /JSON/],
     ['an array', '[]', /not a JSON object/],
-    ['no os', { ...base, os: undefined }, /field os must be a non-empty string/],
+    ['no os', { ...base, os: undefined }, /field os must be a string/],
     ['numeric architecture', { ...base, architecture: 64 }, /field architecture/],
     ['no rootfs', { ...base, rootfs: undefined }, /field rootfs must be an object/],
     ['rootfs of another type', { ...base, rootfs: { type: 'x', diff_ids: [] } }, /field rootfs\.type must be "layers"/],

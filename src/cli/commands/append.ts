@@ -4,8 +4,8 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
-import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions } from './shared.ts';
+import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -50,15 +50,20 @@ export const append: Command = {
     const { values, positionals } = parseFlags(argv, { from: { type: 'string' }, layer: { type: 'string', multiple: true }, ...configFlags, ...outputFlags, ...registryFlags }, false);
     void positionals;
     const layers = list(values, 'layer').map((v) => parseLayerFlag(v));
+    const log = targetLog(progress(values, io));
     const result = await buildImage({
       from: str(values, 'from') ?? 'scratch',
       layers,
       config: configOptions(values),
       ...outputOptions(values),
       ...registryOptions(values),
-      onEvent: progress(values, io),
+      onEvent: log.onEvent,
+      ...signalOf(io),
+    }).catch((error: unknown) => {
+      log.reportFailure(io);
+      throw error;
     });
-    io.out(result.digest);
+    io.out(digestLines(result));
     return 0;
   },
 };

@@ -5,8 +5,9 @@
  */
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
-import { keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions } from './shared.ts';
+import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
+import type { BuildEvent } from '../../index.ts';
+import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -29,6 +30,7 @@ Prints the image digest.
   --cache-repo REF         registry repository shared by machines for step results (e.g. registry.example/team/cache)
   --cache-ttl DURATION     ignore cached steps older than this (seconds, or 30m, 6h, 7d)
   --no-push-cache          use the cache repo but do not push new step results to it
+  -v, --verbose            also show cache misses on a cold cache and steps that cannot be cached
 ${REGISTRY_HELP}
 ${PROGRESS_HELP}`;
 
@@ -53,6 +55,7 @@ export const build: Command = {
       'cache-repo': { type: 'string' },
       'cache-ttl': { type: 'string' },
       'no-push-cache': { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
       ...outputFlags,
       ...registryFlags,
     });
@@ -76,6 +79,10 @@ export const build: Command = {
     const cacheTtl = str(values, 'cache-ttl');
     const cacheFlags = cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || values['no-push-cache'] === true;
     const show = progress(values, io);
+    const log = targetLog((event) => {
+      if (event.type === 'step') showStep(event, values, io);
+      else show(event);
+    });
     const result = await buildImage({
       dockerfile: resolve(context, dockerfile),
       context,
@@ -98,14 +105,30 @@ export const build: Command = {
             },
           }
         : {}),
-      onEvent: (event) => {
-        if (event.type === 'step' && !values.quiet && !values.json) {
-          const why = event.status === 'hit' ? `(${event.source})` : event.reason ? `(${event.reason})` : '';
-          io.err(`step ${event.status} ${why}: ${event.instruction}`);
-        } else show(event);
-      },
+      onEvent: log.onEvent,
+      ...signalOf(io),
+    }).catch((error: unknown) => {
+      log.reportFailure(io);
+      throw error;
     });
-    io.out(result.digest);
+    io.out(digestLines(result));
     return 0;
   },
 };
+
+/**
+ * One step's cache outcome. A miss with nothing to explain (a cold cache: no record for the key)
+ * and steps that cannot be cached are shown only with `--verbose`, so a first build does not
+ * list every step as a miss; hits and explained misses (`source app.js changed`) are always shown.
+ */
+function showStep(event: Extract<BuildEvent, { type: 'step' }>, values: Record<string, unknown>, io: CommandIO): void {
+  if (values.quiet) return;
+  if (values.json) {
+    io.err(JSON.stringify(event));
+    return;
+  }
+  const unexplained = event.status === 'uncached' || event.reason === undefined || event.reason === 'no record for key';
+  if (event.status !== 'hit' && unexplained && !values.verbose) return;
+  const why = event.status === 'hit' ? `(${event.source})` : event.reason ? `(${event.reason})` : '';
+  io.err(`step ${event.status} ${why}: ${event.instruction}`);
+}

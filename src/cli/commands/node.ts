@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { buildImage, nodeApp, type NodeAppOptions } from '../../index.ts';
-import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
+import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import {
   configFlags,
   configOptions,
@@ -16,6 +16,8 @@ import {
   REGISTRY_HELP,
   registryFlags,
   registryOptions,
+  targetLog,
+  digestLines,
 } from './shared.ts';
 import { createProgress, progressMode } from '../progress.ts';
 
@@ -120,16 +122,18 @@ export const node: Command = {
     if (positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${positionals.length}`);
     const dir = resolve(positionals[0] ?? '.');
     const reporter = createProgress(progressMode(values, io), io);
+    const log = targetLog(reporter.onEvent);
     try {
-      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: reporter.onEvent });
+      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: log.onEvent, ...signalOf(io) });
       if (!values.quiet && !values.json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
       const result = await buildImage(options);
       reporter.done();
       if (values.json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
-      io.out(result.digest);
+      io.out(digestLines(result));
       return 0;
     } catch (error) {
       reporter.done();
+      log.reportFailure(io);
       throw error;
     }
   },

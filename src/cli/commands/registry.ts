@@ -4,7 +4,9 @@
  * @module
  */
 import {
+  artifactTypeOf,
   copyImage,
+  OcibuildError,
   hostPlatform,
   selectManifest,
   openDestination,
@@ -18,7 +20,7 @@ import {
   releaseRegistryClient,
   type TransportOptions,
 } from '../../index.ts';
-import { parseFlags, str, UsageError, type Command } from '../util.ts';
+import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 
 const common = `\n${REGISTRY_HELP}`;
@@ -52,6 +54,7 @@ reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Pri
       const dst = openDestination(dstText, options);
       try {
         const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
+          ...signalOf(io),
           ...(platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
         });
         io.out(result.digest);
@@ -81,9 +84,11 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
     return withClient(options, async () => {
       const src = openSource(positionals[0] as string, options);
       try {
-        const top = await src.transport.getManifest(src.reference ?? '');
+        const top = await src.transport.getManifest(src.reference ?? '', signalOf(io));
         if (values.raw) {
-          io.out(new TextDecoder().decode(top.bytes));
+          // The stored bytes exactly, so `| sha256sum` gives the digest (skopeo inspect --raw does the same).
+          if (io.write) io.write(top.bytes);
+          else io.out(new TextDecoder().decode(top.bytes));
           return 0;
         }
         let parsed = parseManifest(top);
@@ -91,13 +96,35 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
         if (parsed.kind === 'index' && (values.config || wanted)) {
           const child = selectManifest(parsed.index, wanted ? parsePlatform(wanted) : hostPlatform());
           if (!child) throw new UsageError(`no manifest for platform ${wanted ?? 'of this host'} in the index`);
-          parsed = parseManifest(await src.transport.getManifest(child.digest), child.mediaType);
+          parsed = parseManifest(await src.transport.getManifest(child.digest, signalOf(io)), child.mediaType);
         }
         if (parsed.kind === 'index') {
           io.out(JSON.stringify({ Digest: top.digest, MediaType: top.mediaType, Manifests: parsed.index.manifests }, null, 2));
           return 0;
         }
-        const config = parseConfig(await readAll(await src.transport.getBlob(parsed.manifest.config)));
+        const artifactType = artifactTypeOf(parsed.manifest);
+        if (artifactType !== undefined) {
+          // Not a container image: its config is not an image config, so it is described, not parsed.
+          if (values.config) throw new OcibuildError('ERR_UNSUPPORTED', `${positionals[0] as string} is an OCI artifact (${artifactType}), not an image: it has no image config`);
+          const { config, layers, annotations } = parsed.manifest;
+          io.out(
+            JSON.stringify(
+              {
+                Digest: parsed.raw.digest,
+                MediaType: parsed.raw.mediaType,
+                Artifact: true,
+                ArtifactType: artifactType,
+                Config: config,
+                Layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+                ...(annotations ? { Annotations: annotations } : {}),
+              },
+              null,
+              2,
+            ),
+          );
+          return 0;
+        }
+        const config = parseConfig(await readAll(await src.transport.getBlob(parsed.manifest.config, signalOf(io))));
         if (values.config) {
           io.out(JSON.stringify(config, null, 2));
           return 0;
@@ -142,7 +169,7 @@ Lists the tags of REPO (host/repository), one per line.${common}`,
     const ref = parseReference((positionals[0] as string).replace(/^docker:\/\//, ''));
     const options: TransportOptions = registryOptions(values);
     return withClient(options, async () => {
-      const list = await registryClientFor(options).listTags({ registry: ref.registry, repository: ref.repository });
+      const list = await registryClientFor(options).listTags({ registry: ref.registry, repository: ref.repository }, signalOf(io));
       for (const tag of list) io.out(tag);
       return 0;
     });

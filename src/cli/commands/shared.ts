@@ -3,8 +3,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import type { BuildEvent, BuildOptions, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
-import { chainCredentials, defaultCredentials, fixedCredentials, staticCredentials } from '../../index.ts';
+import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
+import { chainCredentials, defaultCredentials, fixedCredentials } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
 
 /** Help lines of {@link registryFlags}. */
@@ -61,7 +61,6 @@ export function registryOptions(values: Record<string, unknown>): Pick<BuildOpti
     const credential: Credential = { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
     credentials = chainCredentials(fixedCredentials(credential, { source: '--creds' }), defaultCredentials());
   }
-  void staticCredentials;
   return {
     registries: {
       ...(insecure.length ? { insecure } : {}),
@@ -160,4 +159,31 @@ export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Remembers the targets a build finished (`target-done`), so that after a failure the CLI can say
+ * which targets hold the new image: targets are written in order and a failure stops the rest.
+ */
+export function targetLog(sink: (event: BuildEvent) => void): { onEvent: (event: BuildEvent) => void; reportFailure: (io: CommandIO) => void } {
+  const written: string[] = [];
+  return {
+    onEvent(event) {
+      if (event.type === 'target-done') written.push(event.target);
+      sink(event);
+    },
+    reportFailure(io) {
+      if (written.length > 0) io.err(`written before the failure: ${written.join(', ')}`);
+    },
+  };
+}
+
+/**
+ * What stdout names: the digest every target holds, or one `DIGEST TARGET` line per target when
+ * they differ (a Docker-format build written to a registry and an `oci:` layout).
+ */
+export function digestLines(result: BuildResult): string {
+  const distinct = new Set(result.targets.map((t) => t.digest));
+  if (distinct.size <= 1) return [...distinct][0] ?? result.digest;
+  return result.targets.map((t) => `${t.digest} ${t.ref}`).join('\n');
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { openCache, openSource, warmCache } from '../../index.ts';
-import { parseFlags, str, UsageError, type Command } from '../util.ts';
+import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { platformList, REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 import { humanBytes } from '../progress.ts';
 
@@ -43,6 +43,7 @@ export const warm: Command = {
       try {
         const result = await warmCache(source.transport, source.reference ?? '', ref, cache, {
           ...(platforms.length ? { platforms } : {}),
+          ...signalOf(io),
           onBlob: (d, already) => {
             if (!values.quiet && !values.json) io.err(`${already ? 'cached ' : 'fetched'} ${d.digest} ${humanBytes(d.size)}`);
           },

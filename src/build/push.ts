@@ -1,0 +1,124 @@
+/**
+ * Writing a built image to the build's targets, one after another, and the small output files
+ * (digest file) written after them.
+ * @module
+ */
+import { rm, writeFile, rename } from 'node:fs/promises';
+import { join, dirname, basename } from 'node:path';
+import { OcibuildError } from '../errors.ts';
+import { copyImage, type CopyEvent } from '../image/copy.ts';
+import type { MemorySource } from '../image/memory.ts';
+import type { Destination, TransportOptions } from './targets.ts';
+import { describeFsError, targetFailure } from './preflight.ts';
+
+/** The events pushing emits (a subset of the build's). */
+export type PushEvent =
+  | { type: 'copy'; target: string; event: CopyEvent }
+  | { type: 'target-done'; target: string; digest: string }
+  | { type: 'manifest-skipped'; target: string; digest: string };
+
+/** The counters pushing updates (a subset of the build's stats). */
+export interface PushStats {
+  /** Blobs uploaded. */
+  blobsUploaded: number;
+  /** Bytes of the blobs uploaded. */
+  bytesUploaded: number;
+  /** Blobs a target already had. */
+  blobsSkipped: number;
+  /** Blobs mounted from another repository. */
+  blobsMounted: number;
+  /** Manifest (and index) PUTs made. */
+  manifestsPushed: number;
+  /** Targets whose tags already pointed at the result. */
+  manifestPutSkipped: number;
+}
+
+function signalOpt(options: { signal?: AbortSignal }): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+/**
+ * Writes the built image to every destination, in order: `digestFor` says which document each
+ * gets. A failure stops at that target (see `buildImage` for what is then left).
+ */
+export async function pushAll(
+  source: MemorySource,
+  digestFor: (dest: Destination) => string,
+  destinations: Destination[],
+  options: TransportOptions & { tags?: string[]; signal?: AbortSignal },
+  emit: (e: PushEvent) => void,
+  stats: PushStats,
+): Promise<{ ref: string; digest: string }[]> {
+  const results: { ref: string; digest: string }[] = [];
+  for (const dest of destinations) {
+    const digest = digestFor(dest);
+    const refs = dest.references(options.tags ?? []);
+    if (await alreadyThere(dest, refs, digest, options)) {
+      stats.manifestPutSkipped++;
+      emit({ type: 'manifest-skipped', target: dest.target, digest });
+      emit({ type: 'target-done', target: dest.target, digest });
+      results.push({ ref: dest.target, digest });
+      continue;
+    }
+    const transport = dest.open();
+    const copied = await copyImage(source, digest, transport, refs, {
+      ...signalOpt(options),
+      onEvent: (event) => {
+        if (event.type === 'blob-done') {
+          stats.blobsUploaded++;
+          stats.bytesUploaded += event.bytes ?? 0;
+        } else if (event.type === 'blob-skipped') stats.blobsSkipped++;
+        else if (event.type === 'blob-mounted') stats.blobsMounted++;
+        else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
+        emit({ type: 'copy', target: dest.target, event });
+      },
+    }).catch((error: unknown) => {
+      throw targetFailure(dest.target, error);
+    });
+    emit({ type: 'target-done', target: dest.target, digest: copied.digest });
+    results.push({ ref: dest.target, digest: copied.digest });
+  }
+  return results;
+}
+
+/**
+ * True when every tag of a registry target already names `digest`: the registry then has the
+ * manifest and, by its own checks at PUT time, every blob, so the push can be skipped whole.
+ */
+async function alreadyThere(dest: Destination, refs: (string | undefined)[], digest: string, options: { signal?: AbortSignal }): Promise<boolean> {
+  if (dest.parsed.kind !== 'registry' || refs.some((r) => r === undefined)) return false;
+  const transport = dest.open();
+  try {
+    for (const ref of refs) {
+      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch(() => undefined);
+      if (existing?.digest !== digest) return false;
+    }
+    return true;
+  } finally {
+    await transport.close?.();
+  }
+}
+
+/**
+ * The `digestFile` text: the one digest every target holds (no newline, as kaniko writes it), or,
+ * when targets hold different documents (a Docker-format build also written to an `oci:` layout,
+ * which gets the OCI form), one `DIGEST TARGET` line per target.
+ */
+export function digestFileText(targets: readonly { ref: string; digest: string }[], digest: string): string {
+  const distinct = new Set(targets.map((t) => t.digest));
+  if (distinct.size === 0) return digest;
+  if (distinct.size === 1) return [...distinct][0] as string;
+  return targets.map((t) => `${t.digest} ${t.ref}\n`).join('');
+}
+
+/** Writes `text` to `file` through a temp file and a rename; `ERR_IO` naming `file` on failure. */
+export async function writeAtomic(file: string, text: string): Promise<void> {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temp, text);
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw new OcibuildError('ERR_IO', `cannot write ${file}: ${describeFsError(error)}`, { cause: error });
+  }
+}
