@@ -72,10 +72,12 @@ function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseIm
   const handle: BaseHandle = { resolved, name };
   return {
     config: resolved.config,
-    layers: resolved.layers.map((d) => ({
+    layers: resolved.layers.map((d, i) => ({
       key: d.digest,
       mediaType: d.mediaType,
       descriptor: d,
+      // resolveBase checked that there is one diff_ids entry per layer: extraction verifies it.
+      ...(resolved.config.rootfs.diff_ids[i] !== undefined ? { diffId: resolved.config.rootfs.diff_ids[i] } : {}),
       open: async () => {
         if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
         return transport.getBlob(d);

@@ -25,6 +25,8 @@ export interface LayerRef {
   open(): Promise<AsyncIterable<Uint8Array>>;
   /** The layer's descriptor when known: its `urls` let a foreign layer be fetched when the source lacks it. */
   descriptor?: Descriptor;
+  /** The layer's diffID (its `diff_ids` entry) when known: reading the layer verifies it. */
+  diffId?: string;
 }
 
 /** Entry types the view distinguishes. */
@@ -112,7 +114,7 @@ function typeOf(header: tar.Headers): FsEntryType {
  */
 export async function layerTar(ref: LayerRef): Promise<AsyncIterable<Uint8Array>> {
   const body = ref.descriptor === undefined ? await ref.open() : await openLayerBlob(ref.descriptor, () => ref.open());
-  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}` });
+  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}`, diffId: ref.diffId });
 }
 
 /** Reads every header of a tar stream, calling `onEntry` (which may consume the body). */

@@ -156,6 +156,6 @@ export function setEnv(state: StageState, key: string, value: string): void {
 /** Appends a written (or cached) layer to the stage: history step and file system view. */
 export function addLayer(state: StageState, layer: BuiltLayer, createdBy: string, cache?: { cached: boolean; origin?: BlobOrigin }): void {
   state.steps.push({ layer, createdBy, ...(cache?.cached ? { cached: true } : {}), ...(cache?.origin ? { origin: cache.origin } : {}) });
-  state.fs = state.fs.append({ key: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, open: async () => layer.open() });
+  state.fs = state.fs.append({ key: layer.descriptor.digest, mediaType: layer.descriptor.mediaType, diffId: layer.diffId, open: async () => layer.open() });
   state.host.onLayer?.(layer, createdBy, cache?.cached ?? false);
 }
