@@ -97,13 +97,20 @@ export function replaceFirstPattern(pattern: string, value: string, replacement:
   return value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length);
 }
 
+/** A result grew past the caller's length bound (the caller turns it into its own error). */
+export class LengthLimitError extends Error {
+  constructor(readonly maxLength: number) {
+    super(`result longer than ${maxLength} characters`);
+  }
+}
+
 /**
  * `${v//p/r}`: replaces every match like Go's `Regexp.ReplaceAllString`, which BuildKit uses:
  * an empty match right after a match is not replaced, and `$0`, `$name`, `${name}` and `$$` in
  * the replacement are template references (this pattern has no groups, so only `$0` and `$$`
- * produce text).
+ * produce text). Throws {@link LengthLimitError} as soon as the result passes `maxLength`.
  */
-export function replaceAllPattern(pattern: string, value: string, replacement: string): string {
+export function replaceAllPattern(pattern: string, value: string, replacement: string, maxLength = Infinity): string {
   const re = shellPatternToRegExp(pattern, true, false);
   let out = '';
   let lastMatchEnd = 0;
@@ -116,6 +123,8 @@ export function replaceAllPattern(pattern: string, value: string, replacement: s
     const end = start + m[0].length;
     out += value.slice(lastMatchEnd, start);
     if (end > lastMatchEnd || start === 0) out += expandGoTemplate(replacement, m[0]);
+    // Checked as it grows: `${v//?/$v}` would otherwise build a square of the value first.
+    if (out.length > maxLength) throw new LengthLimitError(maxLength);
     lastMatchEnd = end;
     const width = searchPos < value.length ? String.fromCodePoint(value.codePointAt(searchPos)!).length : 1;
     if (searchPos + width > end) searchPos += width;
