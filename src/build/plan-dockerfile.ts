@@ -5,9 +5,10 @@
  * Nothing is written to any target here.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
 import { OcibuildError } from '../errors.ts';
+import { isWithin } from '../run/paths.ts';
 import { formatPlatform, hostPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { writeLayer } from '../layer/write.ts';
@@ -61,10 +62,26 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   }
   const full = path.resolve(contextDir, spec);
   try {
-    return { text: await readFile(full, 'utf8'), file: spec, path: full };
+    return { text: await readFile(await dockerfileInContext(full, contextDir, spec), 'utf8'), file: spec, path: full };
   } catch (error) {
+    if (error instanceof OcibuildError) throw error;
     throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `cannot read Dockerfile ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
   }
+}
+
+/**
+ * The path to read for a Dockerfile at `full`: one inside the context must stay inside it once
+ * symlinks are resolved, so a context (a cloned repository, say) cannot make the build read, and
+ * quote in parse errors, a file of the user such as `Dockerfile -> ~/.ssh/id_rsa`. A path the
+ * caller gave outside the context is the caller's own choice and is read as given.
+ */
+async function dockerfileInContext(full: string, contextDir: string, spec: string): Promise<string> {
+  if (!isWithin(contextDir, full)) return full;
+  const [real, realContext] = await Promise.all([realpath(full), realpath(contextDir)]);
+  if (!isWithin(realContext, real)) {
+    throw new OcibuildError('ERR_PATH_ESCAPE', `Dockerfile ${spec} is a symlink to a file outside the build context; refusing to read it`);
+  }
+  return real;
 }
 
 function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseImage {
