@@ -12,6 +12,7 @@ import type { HashFactory } from '../hash/types.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
 import { verifyStream } from './verify.ts';
+import { processTag } from '../temp.ts';
 
 /** Options of {@link writeVerifiedFile}. */
 export interface WriteVerifiedOptions extends OperationOptions {
@@ -21,11 +22,14 @@ export interface WriteVerifiedOptions extends OperationOptions {
   where: string;
   /** Hash implementation. */
   hash?: HashFactory;
+  /** Mode of the new file (default 0644; the cache asks for 0600). */
+  mode?: number;
 }
 
 /** A unique name for a temporary file or directory. */
 export function tempName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+  // The tag (pid and start time) lets a later run tell a dead writer's leftovers (see temp.ts).
+  return `${prefix}-${processTag()}-${randomBytes(6).toString('hex')}`;
 }
 
 /**
@@ -58,7 +62,7 @@ export async function writeVerifiedFile(
   const iterator = verifyStream(body(), descriptor, options.where, options.hash)[Symbol.asyncIterator]();
   try {
     await mkdir(dirname(path), { recursive: true });
-    const file = await open(tmp, 'wx', 0o644);
+    const file = await open(tmp, 'wx', options.mode ?? 0o644);
     handle = file;
     // Sized to the blob, so a small config or manifest does not allocate a whole batch.
     const capacity = Math.max(1, Math.min(WRITE_BATCH, descriptor.size));

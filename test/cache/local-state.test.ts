@@ -1,0 +1,189 @@
+/**
+ * Local state is private and self-cleaning: under umask 000 every directory of the cache (and a
+ * build's work directory) is 0700 and every file 0600; what a SIGKILLed process left (its work
+ * directory in the temp dir, its temp directory and partial blob in the cache) is removed by the
+ * next run, while a live process's entries, another user's and symlinks stay.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { openCache } from '../../src/cache/store.ts';
+import { writeLayer } from '../../src/layer/write.ts';
+import { OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
+import { makeWorkDir, processTag, removeStaleTemps } from '../../src/temp.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+let tmp: string;
+before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-local-state-'));
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** Every path under `root` (itself included) with its permission bits. */
+function modes(root: string): Map<string, { mode: number; dir: boolean }> {
+  const out = new Map<string, { mode: number; dir: boolean }>();
+  const walk = (p: string): void => {
+    const st = fs.lstatSync(p);
+    out.set(path.relative(root, p) || '.', { mode: st.mode & 0o7777, dir: st.isDirectory() });
+    if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name));
+  };
+  walk(root);
+  return out;
+}
+
+/** Runs `fn` with the process umask set to `mask`. */
+async function withUmask<T>(mask: number, fn: () => Promise<T>): Promise<T> {
+  const saved = process.umask(mask);
+  try {
+    return await fn();
+  } finally {
+    process.umask(saved);
+  }
+}
+
+describe('local state: modes whatever the umask', () => {
+  it('creates the cache 0700/0600 under umask 000', async () => {
+    const dir = path.join(tmp, 'umask', 'nested', 'cache');
+    await withUmask(0, async () => {
+      const cache = await openCache({ dir });
+      const blob = new TextEncoder().encode('layer bytes that could hold a secret');
+      const descriptor = { mediaType: OCI_LAYER_GZIP, digest: sha256(blob), size: blob.length };
+      await cache.putBlob(descriptor, async function* () {
+        yield blob;
+      });
+      const manifest = new TextEncoder().encode('{"schemaVersion":2}');
+      await cache.putManifest({ mediaType: OCI_MANIFEST, digest: sha256(manifest), bytes: manifest });
+      await cache.putReference('example/app', 'latest', { mediaType: OCI_MANIFEST, digest: sha256(manifest), bytes: manifest });
+      await cache.putLayer('k'.repeat(64), { descriptor, diffId: descriptor.digest, uncompressedSize: 1, entryCount: 1 });
+      await cache.writeJson('steps', 's'.repeat(64), { secret: 'build arg value' });
+      const temp = await cache.makeTempDir();
+      // A layer written elsewhere under the same umask, then adopted.
+      const work = await makeWorkDir(path.join(tmp, 'umask-work'));
+      const layer = await writeLayer({ entries: [{ path: 'f', content: 'x' }] }, { directory: work });
+      assert.equal(fs.statSync(work).mode & 0o777, 0o700);
+      assert.equal(fs.statSync(layer.path).mode & 0o777, 0o600);
+      await cache.adoptFile(layer.path, layer.descriptor.digest);
+      const loose = path.join(tmp, 'loose');
+      fs.writeFileSync(loose, 'made 0666 by the umask', { mode: 0o666 });
+      const looseBytes = fs.readFileSync(loose);
+      await cache.adoptFile(loose, sha256(looseBytes));
+      assert.ok(fs.existsSync(temp));
+    });
+    const seen = modes(dir);
+    assert.ok(seen.size > 10, `only ${seen.size} entries`);
+    for (const [p, { mode, dir: isDir }] of seen) assert.equal(mode, isDir ? 0o700 : 0o600, `${p} is ${mode.toString(8)}`);
+    // The parents the cache created are private too (XDG asks 0700 for ~/.cache).
+    assert.equal(fs.statSync(path.join(tmp, 'umask', 'nested')).mode & 0o777, 0o700);
+  });
+
+  it('closes an existing cache directory that others could enter', async () => {
+    const dir = path.join(tmp, 'open-cache');
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    await openCache({ dir });
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+  });
+});
+
+/** A child process that leaves a work dir, a cache temp dir and a partial blob, then waits. */
+function spawnWriter(parent: string, cacheDir: string): Promise<{ child: ChildProcess; left: { work: string; temp: string } }> {
+  const script = `
+    const { makeWorkDir } = await import(${JSON.stringify(path.join(repo, 'src/temp.ts'))});
+    const { openCache } = await import(${JSON.stringify(path.join(repo, 'src/cache/store.ts'))});
+    const fs = await import('node:fs');
+    const work = await makeWorkDir(${JSON.stringify(parent)});
+    fs.writeFileSync(work + '/layer.tmp', 'half a layer');
+    const cache = await openCache({ dir: ${JSON.stringify(cacheDir)} });
+    const temp = await cache.makeTempDir();
+    // A blob that never finishes: its temp file stays in DIR/tmp.
+    cache.putBlob({ mediaType: 'application/octet-stream', digest: 'sha256:' + 'a'.repeat(64), size: 1 << 20 }, async function* () {
+      yield new Uint8Array(1000);
+      await new Promise(() => {});
+    }).catch(() => {});
+    setTimeout(() => console.log(JSON.stringify({ work, temp })), 300);
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve({ child, left: JSON.parse(out) as { work: string; temp: string } });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`writer exited with ${code} before reporting`)));
+  });
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('local state: leftovers of killed processes', () => {
+  it('the next run removes what a SIGKILLed build left, and nothing of a live one', async () => {
+    const parent = path.join(tmp, 'stale-tmp');
+    const cacheDir = path.join(tmp, 'stale-cache');
+    const killed = await spawnWriter(parent, cacheDir);
+    const live = await spawnWriter(parent, cacheDir);
+    try {
+      await kill(killed.child);
+      const partials = (): string[] => fs.readdirSync(path.join(cacheDir, 'tmp')).filter((n) => n.startsWith('.ocibuild-blob-'));
+      assert.equal(partials().length, 2, 'each writer left a partial blob');
+      for (const p of [killed.left.work, killed.left.temp, live.left.work, live.left.temp]) assert.ok(fs.existsSync(p), p);
+
+      // Entries that look stale but are not ours to remove: a symlink, and (as root) another user's.
+      const deadTag = `999999999.1.1`;
+      const symlink = path.join(parent, `ocibuild-${deadTag}-link`);
+      fs.symlinkSync(cacheDir, symlink);
+      const foreign = path.join(parent, `ocibuild-${deadTag}-foreign`);
+      fs.mkdirSync(foreign);
+      if (process.getuid?.() === 0) fs.chownSync(foreign, 65534, 65534);
+
+      // The next run: a build's work dir and a cache open.
+      const mine = await makeWorkDir(parent);
+      await openCache({ dir: cacheDir });
+
+      assert.equal(fs.existsSync(killed.left.work), false, 'killed work dir removed');
+      assert.equal(fs.existsSync(killed.left.temp), false, 'killed cache temp dir removed');
+      assert.equal(partials().length, 1, 'the killed partial blob is removed, the live one stays');
+      for (const p of [live.left.work, live.left.temp, mine]) assert.ok(fs.existsSync(p), `${p} kept`);
+      assert.ok(fs.lstatSync(symlink).isSymbolicLink(), 'symlink kept');
+      assert.equal(fs.existsSync(cacheDir), true, 'symlink target untouched');
+      if (process.getuid?.() === 0) assert.ok(fs.existsSync(foreign), "another user's entry kept");
+    } finally {
+      if (live.child.exitCode === null) await kill(live.child);
+    }
+    // Once the live writer is killed too, its entries go as well.
+    await openCache({ dir: cacheDir });
+    await makeWorkDir(parent);
+    assert.equal(fs.existsSync(live.left.work), false);
+    assert.equal(fs.existsSync(live.left.temp), false);
+  });
+
+  it('judges entries by process start time (a reused pid is not alive) and other namespaces by age', async () => {
+    const parent = path.join(tmp, 'tags');
+    fs.mkdirSync(parent);
+    const [pid, start, ns] = processTag().split('.');
+    assert.ok(start !== undefined && ns !== undefined, `tag ${processTag()} has a start time and a namespace`);
+    // Our own pid with another start time: the process that made it is gone.
+    const reused = path.join(parent, `ocibuild-${pid}.${Number(start) + 1}.${ns}-x`);
+    // Another PID namespace: kept until it is older than the bound.
+    const otherNs = path.join(parent, `ocibuild-${pid}.${start}.${Number(ns) + 1}-x`);
+    const otherNsOld = path.join(parent, `ocibuild-${pid}.${start}.${Number(ns) + 1}-old`);
+    const ours = path.join(parent, `ocibuild-${processTag()}-x`);
+    for (const d of [reused, otherNs, otherNsOld, ours]) fs.mkdirSync(d);
+    const old = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(otherNsOld, old, old);
+    const removed = await removeStaleTemps(parent, 'ocibuild-', { unjudgedAfterMs: 3600_000 });
+    assert.deepEqual(removed.sort(), [otherNsOld, reused].sort());
+  });
+});
