@@ -16,7 +16,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 /** Mode of every private directory ocibuild creates (cache, temp). */
@@ -145,15 +144,3 @@ export async function removeStaleTemps(parent: string, prefix: string, options: 
   return removed;
 }
 
-/** Age after which a temp directory whose process cannot be judged (another PID namespace) is removed. */
-const UNJUDGED_TEMP_MS = 24 * 3600 * 1000;
-
-/**
- * Creates a build's private work directory `PARENT/PREFIX<tag>-<random>` (default
- * `os.tmpdir()/ocibuild-...`), first removing the ones that builds killed before they could
- * clean up left there (same user, process gone; see {@link removeStaleTemps}).
- */
-export async function makeWorkDir(parent: string = tmpdir(), prefix = 'ocibuild-', options: RemoveStaleOptions = {}): Promise<string> {
-  await removeStaleTemps(parent, prefix, { unjudgedAfterMs: UNJUDGED_TEMP_MS, ...options });
-  return makePrivateTempDir(parent, prefix);
-}

@@ -3,7 +3,8 @@
  * result to every target. One platform or several (then an index is pushed).
  * @module
  */
-import { rm, writeFile, rename } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, dirname, basename } from 'node:path';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { encodeManifest } from '../oci/manifest.ts';
@@ -28,7 +29,6 @@ import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
-import { makeWorkDir } from '../temp.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -167,8 +167,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // Validate every target before any work, so a typo fails fast and writes nothing.
   const destinations = targets.map((t) => openDestination(t, options));
   const ownWorkDir = options.workDir === undefined;
-  // Named after this process: what a killed build left in the temp dir goes at the next build.
-  const workDir = options.workDir ?? (await makeWorkDir());
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'ocibuild-')));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   const stats: BuildStats = {

@@ -129,7 +129,7 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
  */
 async function removeDeadWriters(tmp: string): Promise<void> {
   await removeStaleTemps(tmp, '', { unjudgedAfterMs: STALE_TEMP_MS });
-  await removeStaleTemps(tmp, '.ocibuild-blob-', { unjudgedAfterMs: STALE_TEMP_MS });
+  await removeStaleTemps(tmp, '.ocibuild-blob-', { unjudgedAfterMs: STALE_TEMP_MS }); // older versions
 }
 
 /** Creates `dir` (and missing parents) 0700; a cache root of ours that others can enter is closed. */
@@ -216,12 +216,19 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
     },
     async putBlob(descriptor, body, opts = {}) {
       if (await hasBlob(descriptor.digest, descriptor.size)) return;
-      await writeVerifiedFile(blobPath(descriptor.digest), descriptor, body, {
-        ...opts,
-        tempDir: tmp,
-        where: `cache ${dir} blob ${descriptor.digest}`,
-        mode: PRIVATE_FILE_MODE,
-      });
+      // In a directory named after this process: a killed writer's partial blob is found by the
+      // next openCache (removeDeadWriters), however the helper names its temp file.
+      const tempDir = await makePrivateTempDir(tmp, '');
+      try {
+        await writeVerifiedFile(blobPath(descriptor.digest), descriptor, body, {
+          ...opts,
+          tempDir,
+          where: `cache ${dir} blob ${descriptor.digest}`,
+          mode: PRIVATE_FILE_MODE,
+        });
+      } finally {
+        await fs.rm(tempDir, { recursive: true, force: true });
+      }
     },
     async adoptFile(file, digest) {
       const target = blobPath(digest);

@@ -12,7 +12,6 @@ import type { HashFactory } from '../hash/types.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
 import { verifyStream } from './verify.ts';
-import { processTag } from '../temp.ts';
 
 /** Options of {@link writeVerifiedFile}. */
 export interface WriteVerifiedOptions extends OperationOptions {
@@ -28,8 +27,7 @@ export interface WriteVerifiedOptions extends OperationOptions {
 
 /** A unique name for a temporary file or directory. */
 export function tempName(prefix: string): string {
-  // The tag (pid and start time) lets a later run tell a dead writer's leftovers (see temp.ts).
-  return `${prefix}-${processTag()}-${randomBytes(6).toString('hex')}`;
+  return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Local state is private and self-cleaning: under umask 000 every directory of the cache (and a
- * build's work directory) is 0700 and every file 0600; what a SIGKILLed process left (its work
- * directory in the temp dir, its temp directory and partial blob in the cache) is removed by the
- * next run, while a live process's entries, another user's and symlinks stay.
+ * temp directory) is 0700 and every file 0600; what a SIGKILLed process left in the cache (its
+ * temp directory, its partial blob, its live rootfs directory) is removed by the next run, while
+ * a live process's entries, another user's and symlinks stay.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { openCache } from '../../src/cache/store.ts';
 import { writeLayer } from '../../src/layer/write.ts';
 import { OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
-import { makeWorkDir, processTag, removeStaleTemps } from '../../src/temp.ts';
+import { inspectHost } from '../../src/run/host.ts';
+import { RootfsStore } from '../../src/run/rootfs-store.ts';
+import { makePrivateTempDir, processTag, removeStaleTemps } from '../../src/temp.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let tmp: string;
@@ -65,8 +67,8 @@ describe('local state: modes whatever the umask', () => {
       await cache.writeJson('steps', 's'.repeat(64), { secret: 'build arg value' });
       const temp = await cache.makeTempDir();
       // A layer written elsewhere under the same umask, then adopted.
-      const work = await makeWorkDir(path.join(tmp, 'umask-work'));
-      const layer = await writeLayer({ entries: [{ path: 'f', content: 'x' }] }, { directory: work });
+      const work = await makePrivateTempDir(path.join(tmp, 'umask-work'), 'ocibuild-');
+      const layer = await writeLayer({ entries: [{ type: 'file', path: 'f', source: new TextEncoder().encode('x') }] }, { directory: work });
       assert.equal(fs.statSync(work).mode & 0o777, 0o700);
       assert.equal(fs.statSync(layer.path).mode & 0o777, 0o600);
       await cache.adoptFile(layer.path, layer.descriptor.digest);
@@ -92,22 +94,24 @@ describe('local state: modes whatever the umask', () => {
   });
 });
 
-/** A child process that leaves a work dir, a cache temp dir and a partial blob, then waits. */
-function spawnWriter(parent: string, cacheDir: string): Promise<{ child: ChildProcess; left: { work: string; temp: string } }> {
+/** A child process that leaves a cache temp dir, a partial blob and a live rootfs dir, then waits. */
+function spawnWriter(cacheDir: string): Promise<{ child: ChildProcess; left: { temp: string; live: string } }> {
   const script = `
-    const { makeWorkDir } = await import(${JSON.stringify(path.join(repo, 'src/temp.ts'))});
     const { openCache } = await import(${JSON.stringify(path.join(repo, 'src/cache/store.ts'))});
+    const { RootfsStore } = await import(${JSON.stringify(path.join(repo, 'src/run/rootfs-store.ts'))});
+    const { inspectHost } = await import(${JSON.stringify(path.join(repo, 'src/run/host.ts'))});
     const fs = await import('node:fs');
-    const work = await makeWorkDir(${JSON.stringify(parent)});
-    fs.writeFileSync(work + '/layer.tmp', 'half a layer');
     const cache = await openCache({ dir: ${JSON.stringify(cacheDir)} });
     const temp = await cache.makeTempDir();
-    // A blob that never finishes: its temp file stays in DIR/tmp.
+    fs.writeFileSync(temp + '/layer', 'half a layer');
+    const live = await new RootfsStore({ dir: ${JSON.stringify(path.join(cacheDir, 'rootfs'))}, host: inspectHost() }).liveDir();
+    fs.mkdirSync(live + '/stage-0/etc', { recursive: true });
+    // A blob that never finishes: its temp file stays under DIR/tmp.
     cache.putBlob({ mediaType: 'application/octet-stream', digest: 'sha256:' + 'a'.repeat(64), size: 1 << 20 }, async function* () {
       yield new Uint8Array(1000);
       await new Promise(() => {});
     }).catch(() => {});
-    setTimeout(() => console.log(JSON.stringify({ work, temp })), 300);
+    setTimeout(() => console.log(JSON.stringify({ temp, live })), 300);
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -115,7 +119,7 @@ function spawnWriter(parent: string, cacheDir: string): Promise<{ child: ChildPr
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('\n')) resolve({ child, left: JSON.parse(out) as { work: string; temp: string } });
+      if (out.includes('\n')) resolve({ child, left: JSON.parse(out) as { temp: string; live: string } });
     });
     child.on('error', reject);
     child.on('exit', (code) => reject(new Error(`writer exited with ${code} before reporting`)));
@@ -129,44 +133,52 @@ async function kill(child: ChildProcess): Promise<void> {
 }
 
 describe('local state: leftovers of killed processes', () => {
-  it('the next run removes what a SIGKILLed build left, and nothing of a live one', async () => {
-    const parent = path.join(tmp, 'stale-tmp');
+  it('the next run removes what a SIGKILLed build left in the cache, and nothing of a live one', async () => {
     const cacheDir = path.join(tmp, 'stale-cache');
-    const killed = await spawnWriter(parent, cacheDir);
-    const live = await spawnWriter(parent, cacheDir);
+    const store = new RootfsStore({ dir: path.join(cacheDir, 'rootfs'), host: inspectHost() });
+    const killed = await spawnWriter(cacheDir);
+    const live = await spawnWriter(cacheDir);
+    /** Partial blobs: files under the writers' temp directories in DIR/tmp. */
+    const partials = (): string[] =>
+      fs.readdirSync(path.join(cacheDir, 'tmp')).flatMap((d) => {
+        const full = path.join(cacheDir, 'tmp', d);
+        return fs.statSync(full).isDirectory() ? fs.readdirSync(full).filter((n) => n.startsWith('.ocibuild-blob-')) : [];
+      });
     try {
       await kill(killed.child);
-      const partials = (): string[] => fs.readdirSync(path.join(cacheDir, 'tmp')).filter((n) => n.startsWith('.ocibuild-blob-'));
       assert.equal(partials().length, 2, 'each writer left a partial blob');
-      for (const p of [killed.left.work, killed.left.temp, live.left.work, live.left.temp]) assert.ok(fs.existsSync(p), p);
+      for (const p of [killed.left.temp, killed.left.live, live.left.temp, live.left.live]) assert.ok(fs.existsSync(p), p);
 
       // Entries that look stale but are not ours to remove: a symlink, and (as root) another user's.
-      const deadTag = `999999999.1.1`;
-      const symlink = path.join(parent, `ocibuild-${deadTag}-link`);
-      fs.symlinkSync(cacheDir, symlink);
-      const foreign = path.join(parent, `ocibuild-${deadTag}-foreign`);
+      const deadTag = '999999999.1.1';
+      const symlink = path.join(cacheDir, 'tmp', `${deadTag}-link`);
+      const target = path.join(tmp, 'symlink-target');
+      fs.mkdirSync(target);
+      fs.symlinkSync(target, symlink);
+      const foreign = path.join(cacheDir, 'tmp', `${deadTag}-foreign`);
       fs.mkdirSync(foreign);
       if (process.getuid?.() === 0) fs.chownSync(foreign, 65534, 65534);
 
-      // The next run: a build's work dir and a cache open.
-      const mine = await makeWorkDir(parent);
+      // The next run: a cache open, a RUN session's live directory.
       await openCache({ dir: cacheDir });
+      const mine = await store.liveDir();
 
-      assert.equal(fs.existsSync(killed.left.work), false, 'killed work dir removed');
-      assert.equal(fs.existsSync(killed.left.temp), false, 'killed cache temp dir removed');
+      assert.equal(fs.existsSync(killed.left.temp), false, 'killed temp dir removed');
+      assert.equal(fs.existsSync(killed.left.live), false, 'killed live rootfs dir removed');
       assert.equal(partials().length, 1, 'the killed partial blob is removed, the live one stays');
-      for (const p of [live.left.work, live.left.temp, mine]) assert.ok(fs.existsSync(p), `${p} kept`);
+      for (const p of [live.left.temp, live.left.live, mine]) assert.ok(fs.existsSync(p), `${p} kept`);
       assert.ok(fs.lstatSync(symlink).isSymbolicLink(), 'symlink kept');
-      assert.equal(fs.existsSync(cacheDir), true, 'symlink target untouched');
+      assert.ok(fs.existsSync(target), 'symlink target untouched');
       if (process.getuid?.() === 0) assert.ok(fs.existsSync(foreign), "another user's entry kept");
     } finally {
       if (live.child.exitCode === null) await kill(live.child);
     }
     // Once the live writer is killed too, its entries go as well.
     await openCache({ dir: cacheDir });
-    await makeWorkDir(parent);
-    assert.equal(fs.existsSync(live.left.work), false);
+    await store.liveDir();
     assert.equal(fs.existsSync(live.left.temp), false);
+    assert.equal(fs.existsSync(live.left.live), false);
+    assert.equal(partials().length, 0);
   });
 
   it('judges entries by process start time (a reused pid is not alive) and other namespaces by age', async () => {
