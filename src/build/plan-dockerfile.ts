@@ -13,6 +13,7 @@ import { formatPlatform, hostPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { writeLayer } from '../layer/write.ts';
 import type { LayerSpec } from '../layer/types.ts';
+import type { TarLimits } from '../layer/tar-guard.ts';
 import { parseInstructions } from '../dockerfile/index.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
@@ -84,7 +85,7 @@ async function dockerfileInContext(full: string, contextDir: string, spec: strin
   return real;
 }
 
-function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseImage {
+function baseImageFrom(resolved: ResolvedBase, name: string | undefined, limits?: Partial<TarLimits>): BaseImage {
   const transport = resolved.transport;
   const handle: BaseHandle = { resolved, name };
   return {
@@ -95,6 +96,7 @@ function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseIm
       descriptor: d,
       // resolveBase checked that there is one diff_ids entry per layer: extraction verifies it.
       ...(resolved.config.rootfs.diff_ids[i] !== undefined ? { diffId: resolved.config.rootfs.diff_ids[i] } : {}),
+      ...(limits !== undefined ? { limits } : {}),
       open: async () => {
         if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
         return transport.getBlob(d);
@@ -145,7 +147,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
           context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), ...(resolved.digest ? { digest: resolved.digest } : {}) });
-          return baseImageFrom(resolved, source.name);
+          return baseImageFrom(resolved, source.name, options.layerLimits);
         })();
         s.images.set(key, image);
       }

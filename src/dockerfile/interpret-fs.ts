@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OcibuildError } from '../errors.ts';
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
+import type { TarLimits } from '../layer/tar-guard.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 /** One layer of a stage: a way to open its (possibly compressed) blob. */
@@ -27,6 +28,8 @@ export interface LayerRef {
   descriptor?: Descriptor;
   /** The layer's diffID (its `diff_ids` entry) when known: reading the layer verifies it. */
   diffId?: string;
+  /** Bounds on the layer's tar (`guardTarStream`); default `DEFAULT_TAR_LIMITS`. */
+  limits?: Partial<TarLimits>;
 }
 
 /** Entry types the view distinguishes. */
@@ -114,7 +117,7 @@ function typeOf(header: tar.Headers): FsEntryType {
  */
 export async function layerTar(ref: LayerRef): Promise<AsyncIterable<Uint8Array>> {
   const body = ref.descriptor === undefined ? await ref.open() : await openLayerBlob(ref.descriptor, () => ref.open());
-  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}`, diffId: ref.diffId });
+  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}`, diffId: ref.diffId, limits: ref.limits });
 }
 
 /** Reads every header of a tar stream, calling `onEntry` (which may consume the body). */
