@@ -44,7 +44,7 @@ export interface ExpandOptions {
    */
   heredocOperators?: boolean;
   /**
-   * Longest result allowed, in UTF-16 code units; default {@link DEFAULT_MAX_EXPANSION_LENGTH}.
+   * Longest result allowed, in UTF-16 code units; default 1 MiB (`DEFAULT_MAX_EXPANSION_LENGTH`).
    * Past it the expansion stops with a {@link WordExpansionError} whose `cause` is a
    * `LimitExceededError` (limit `maxExpansionLength`), before the text is built: a chain of
    * ARGs that doubles at each line ends there instead of exhausting memory.
