@@ -15,7 +15,7 @@ import type { OcibuildErrorOptions } from '../errors.ts';
 import type { EscapeToken } from './ast.ts';
 import { isDigit, isLetter, isSpace } from './parse-text.ts';
 import {
-  LengthLimitError,
+  ExpansionLimitError,
   PatternError,
   replaceAllPattern,
   replaceFirstPattern,
@@ -95,9 +95,10 @@ export function expandWithMatches(word: string, env: ExpansionEnv, options: Expa
     return { result, words, matched: lexer.matched, unmatched: lexer.unmatched };
   } catch (err) {
     if (err instanceof SyntaxProblem) throw new WordExpansionError(word, err.message);
-    if (err instanceof LengthLimitError) {
-      const max = err.maxLength;
-      const limit = new LimitExceededError('maxExpansionLength', max, `expansion is longer than ${max} characters (limit maxExpansionLength)`);
+    if (err instanceof ExpansionLimitError) {
+      const what =
+        err.limit === 'maxExpansionLength' ? `expansion is longer than ${err.value} characters` : `pattern matching takes more than ${err.value} steps`;
+      const limit = new LimitExceededError(err.limit, err.value, `${what} (limit ${err.limit})`);
       throw new WordExpansionError(shorten(word), limit.message, { cause: limit });
     }
     throw err;
@@ -179,7 +180,7 @@ class Lexer {
 
   /** Returns `text`, or throws when it is past the length bound. */
   private bounded(text: string): string {
-    if (text.length > this.maxLength) throw new LengthLimitError(this.maxLength);
+    if (text.length > this.maxLength) throw new ExpansionLimitError('maxExpansionLength', this.maxLength);
     return text;
   }
 
