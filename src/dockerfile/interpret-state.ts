@@ -6,6 +6,7 @@
  * @module
  */
 
+import { DockerfileError, LimitExceededError, type DockerfileLocation } from '../errors.ts';
 import { mergeEnv } from '../oci/config.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
@@ -249,6 +250,40 @@ export function setArg(state: StageState, name: string, value: string | undefine
   if (cache.positions.has(name)) return;
   if (value === undefined) cache.merged.delete(name);
   else cache.merged.set(name, value);
+}
+
+/**
+ * Most characters of ENV, LABEL and ARG text a stage may hold, counted as each instruction sets
+ * them (a replaced value still counts) on top of what its config and ARGs held when it started.
+ * One expansion is bounded by itself (1 MiB); this bounds the sum, so 20,000 lines that each
+ * reference one big value cannot build a config no registry (and no ocibuild, `maxConfigBytes`)
+ * would take, nor exhaust memory when it is serialised. Equal to the registry client's default
+ * config bound.
+ */
+export const MAX_STAGE_METADATA_LENGTH = 32 * 1024 * 1024;
+
+const metadataLength = new WeakMap<StageState, number>();
+
+function startingMetadata(state: StageState): number {
+  let total = 0;
+  for (const entry of state.config.config?.Env ?? []) total += entry.length;
+  for (const [k, v] of Object.entries(state.config.config?.Labels ?? {})) total += k.length + v.length;
+  for (const [k, v] of state.args) total += k.length + v.length;
+  return total;
+}
+
+/**
+ * Counts `added` characters of ENV/LABEL/ARG text against {@link MAX_STAGE_METADATA_LENGTH};
+ * throws a {@link DockerfileError} at `location`, caused by a `LimitExceededError`
+ * (`maxStageMetadataLength`), when the stage passes it.
+ */
+export function chargeMetadata(state: StageState, added: number, location: DockerfileLocation): void {
+  const total = (metadataLength.get(state) ?? startingMetadata(state)) + added;
+  if (total > MAX_STAGE_METADATA_LENGTH) {
+    const message = `ENV, LABEL and ARG values of this stage pass ${MAX_STAGE_METADATA_LENGTH} characters (limit maxStageMetadataLength)`;
+    throw new DockerfileError(location, message, { cause: new LimitExceededError('maxStageMetadataLength', MAX_STAGE_METADATA_LENGTH, message) });
+  }
+  metadataLength.set(state, total);
 }
 
 /** Appends a written (or cached) layer to the stage: history step and file system view. */

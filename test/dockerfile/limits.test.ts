@@ -63,6 +63,21 @@ describe('Dockerfile bounds: variable expansion', () => {
     await assert.rejects(interpret([...doubling('ARG', 40), 'FROM scratch'].join('\n')), assertLimitAt(21));
   });
 
+  it('many lines that each reference one big value stop at the stage total (maxStageMetadataLength)', async () => {
+    // v19 holds 512 KiB; 80 ENV copies of it would be 40 MiB of config.
+    const lines = ['FROM scratch', ...doubling('ARG', 19), ...Array.from({ length: 80 }, (_, i) => `ENV e${i}=$v19`)];
+    await assert.rejects(interpret(lines.join('\n')), (e: unknown) => {
+      assert.ok(e instanceof DockerfileError, String(e));
+      assert.equal(limitCause(e)?.limit, 'maxStageMetadataLength');
+      // ARGs (lines 2-20) hold 1 MiB, each ENV adds 0.5 MiB: the 62nd ENV (line 20 + 62) passes 32 MiB.
+      assert.equal(e.line, 20 + 62);
+      return true;
+    });
+    // The same through LABEL.
+    const labels = ['FROM scratch', ...doubling('ARG', 19), ...Array.from({ length: 80 }, (_, i) => `LABEL l${i}=$v19`)];
+    await assert.rejects(interpret(labels.join('\n')), (e: unknown) => limitCause(e)?.limit === 'maxStageMetadataLength');
+  });
+
   it('values under the limit still work', async () => {
     const result = await interpret(['FROM scratch', ...doubling('ENV', 20)].join('\n'));
     const env = result.config.config?.Env ?? [];
