@@ -15,7 +15,7 @@
  * ```
  * Layer blobs and step records can hold private data (a file a RUN step wrote, an ARG value),
  * so every directory is created 0700 and every file 0600 whatever the umask, and an existing
- * cache directory of the user that others could read is closed to them when opened. What a
+ * cache directory of the user that every user could enter is closed to others when opened. What a
  * killed writer left in `tmp/` is removed by the next {@link openCache} once its process is gone.
  * @module
  */
@@ -132,12 +132,16 @@ async function removeDeadWriters(tmp: string): Promise<void> {
   await removeStaleTemps(tmp, '.ocibuild-blob-', { unjudgedAfterMs: STALE_TEMP_MS }); // older versions
 }
 
-/** Creates `dir` (and missing parents) 0700; a cache root of ours that others can enter is closed. */
+/**
+ * Creates `dir` (and missing parents) 0700. An existing cache root of ours that every user can
+ * enter (one made by an older version under umask 022) loses its bits for others; group bits
+ * stay, as a cache shared by a group on purpose needs them.
+ */
 async function makePrivateDir(dir: string, root = false): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   if (!root) return;
   const st = await fs.stat(dir);
-  if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) await fs.chmod(dir, PRIVATE_DIR_MODE);
+  if ((st.mode & 0o007) !== 0 && st.uid === process.getuid?.()) await fs.chmod(dir, st.mode & 0o7770);
 }
 
 /**

@@ -85,12 +85,15 @@ describe('local state: modes whatever the umask', () => {
     assert.equal(fs.statSync(path.join(tmp, 'umask', 'nested')).mode & 0o777, 0o700);
   });
 
-  it('closes an existing cache directory that others could enter', async () => {
+  it('closes an existing cache directory to others, keeping group bits set on purpose', async () => {
     const dir = path.join(tmp, 'open-cache');
-    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.mkdirSync(dir);
     fs.chmodSync(dir, 0o755);
     await openCache({ dir });
-    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o750);
+    fs.chmodSync(dir, 0o2770);
+    await openCache({ dir });
+    assert.equal(fs.statSync(dir).mode & 0o7777, 0o2770);
   });
 });
 
