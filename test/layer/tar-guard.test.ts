@@ -204,6 +204,22 @@ describe('tar bounds: size and members', () => {
   });
 });
 
+describe('tar bounds: what the file system refuses', () => {
+  it('a member name the kernel refuses (a component over NAME_MAX) is a typed ERR_LAYER, on both rootfs paths', async () => {
+    const longName = `${'n'.repeat(300)}`;
+    const hostile = Buffer.concat([member('PaxHeader', 'x', Buffer.from(paxRecord('path', longName))), member('short', '0', Buffer.from('x')), END]);
+    const fine = Buffer.concat([member('ok', '0', Buffer.from('x')), END]);
+    const dir = path.join(tmp, 'stage-name-max');
+    const rootfs = new StageRootfs(dir);
+    const layer = (key: string, bytes: Buffer) => ({ key, tar: async () => openLayerTar(OCI_LAYER_TAR, once(bytes)) });
+    // Rebuild path (nothing applied yet), then the incremental path (on top of a live tree).
+    await assert.rejects(rootfs.sync([layer('sha256:long', hostile)]), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_LAYER' && /ENAMETOOLONG|name too long/i.test(e.message));
+    await rootfs.sync([layer('sha256:ok', fine)]);
+    await assert.rejects(rootfs.sync([layer('sha256:ok', fine), layer('sha256:long', hostile)]), { code: 'ERR_LAYER' });
+    assert.equal(fs.existsSync(dir), false);
+  });
+});
+
 describe('tar bounds: diffID', () => {
   const layer = Buffer.concat([member('etc/passwd', '0', Buffer.from('root:x:0:0::/root:/bin/sh\n')), END]);
   const wrong = sha256(Buffer.from('something else'));
