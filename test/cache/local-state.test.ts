@@ -18,6 +18,7 @@ import { OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
 import { inspectHost } from '../../src/run/host.ts';
 import { RootfsStore } from '../../src/run/rootfs-store.ts';
 import { makePrivateTempDir, processTag, removeStaleTemps } from '../../src/temp.ts';
+import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let tmp: string;
@@ -153,7 +154,8 @@ describe('local state: leftovers of killed processes', () => {
       for (const p of [killed.left.temp, killed.left.live, live.left.temp, live.left.live]) assert.ok(fs.existsSync(p), p);
 
       // Entries that look stale but are not ours to remove: a symlink, and (as root) another user's.
-      const deadTag = '999999999.1.1';
+      // A dead pid in this PID namespace: only the symlink and owner rules can keep these.
+      const deadTag = `999999999.1.${processTag().split('.')[2]}`;
       const symlink = path.join(cacheDir, 'tmp', `${deadTag}-link`);
       const target = path.join(tmp, 'symlink-target');
       fs.mkdirSync(target);
@@ -200,5 +202,57 @@ describe('local state: leftovers of killed processes', () => {
     fs.utimesSync(otherNsOld, old, old);
     const removed = await removeStaleTemps(parent, 'ocibuild-', { unjudgedAfterMs: 3600_000 });
     assert.deepEqual(removed.sort(), [otherNsOld, reused].sort());
+  });
+});
+
+describe('local state: as an unprivileged user', () => {
+  it('creates its cache 0700/0600 under umask 000 and removes only its own dead entries from a shared dir', { skip: !isRoot() && 'needs root to switch users' }, async () => {
+    const user = ensureUnprivilegedUser();
+    const shared = path.join(tmp, 'shared');
+    fs.mkdirSync(shared);
+    fs.chmodSync(tmp, 0o755);
+    fs.chmodSync(shared, 0o1777); // like /tmp
+    // A pid no process has, in this PID namespace (the user's process shares it): judged dead.
+    const deadTag = `999999998.1.${processTag().split('.')[2]}`;
+    const rootsEntry = path.join(shared, `ocibuild-${deadTag}-root`);
+    fs.mkdirSync(rootsEntry);
+    const usersEntry = path.join(shared, `ocibuild-${deadTag}-user`);
+    fs.mkdirSync(usersEntry);
+    fs.chownSync(usersEntry, user.uid, user.gid);
+    const script = path.join(user.home, `local-state-${process.pid}.mts`);
+    fs.writeFileSync(
+      script,
+      `
+      process.umask(0);
+      const { openCache } = await import(${JSON.stringify(path.join(repo, 'src/cache/store.ts'))});
+      const { removeStaleTemps } = await import(${JSON.stringify(path.join(repo, 'src/temp.ts'))});
+      const fs = await import('node:fs');
+      const dir = process.env.HOME + '/cache-${process.pid}';
+      const cache = await openCache({ dir });
+      const bytes = new TextEncoder().encode('private');
+      const digest = 'sha256:' + (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
+      await cache.putBlob({ mediaType: 'application/octet-stream', digest, size: bytes.length }, async function* () { yield bytes; });
+      await cache.writeJson('steps', 'x', { a: 1 });
+      await cache.makeTempDir();
+      const modes = {};
+      const walk = (p) => { const st = fs.lstatSync(p); modes[p.slice(dir.length) || '.'] = (st.isDirectory() ? 'd' : 'f') + (st.mode & 0o777).toString(8); if (st.isDirectory()) for (const n of fs.readdirSync(p)) walk(p + '/' + n); };
+      walk(dir);
+      const removed = await removeStaleTemps(${JSON.stringify(shared)}, 'ocibuild-');
+      console.log(JSON.stringify({ modes, removed }));
+      fs.rmSync(dir, { recursive: true, force: true });
+      `,
+    );
+    fs.chownSync(script, user.uid, user.gid);
+    try {
+      const result = await runAs(user, tsxArgv(script), { cwd: user.home, timeoutMs: 60_000 });
+      assert.equal(result.exitCode, 0, result.stderr);
+      const { modes: seen, removed } = JSON.parse(result.stdout) as { modes: Record<string, string>; removed: string[] };
+      assert.ok(Object.keys(seen).length >= 6, JSON.stringify(seen));
+      for (const [p, mode] of Object.entries(seen)) assert.ok(mode === 'd700' || mode === 'f600', `${p}: ${mode}`);
+      assert.deepEqual(removed, [usersEntry]);
+      assert.ok(fs.existsSync(rootsEntry), "root's entry is not the user's to remove");
+    } finally {
+      fs.rmSync(script, { force: true });
+    }
   });
 });
