@@ -14,6 +14,7 @@ import type { CopyEvent } from '../image/copy.ts';
 import { memorySource, type MemorySource } from '../image/memory.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
+import type { TarLimits } from '../layer/tar-guard.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { Transport } from '../transports/types.ts';
 import { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
@@ -101,6 +102,12 @@ export interface BuildOptions extends TransportOptions {
   executor?: Executor;
   /** Secrets for `RUN --mount=type=secret,id=ID`: a host file or an environment variable of this process. Never written to a layer or the history. */
   secrets?: Record<string, { file?: string; env?: string }>;
+  /**
+   * Bounds on the base-image layers a build reads (for RUN, `COPY --from` and the like): PAX and
+   * long-name header size, uncompressed size, member count; missing fields keep
+   * `DEFAULT_TAR_LIMITS` (docs/limits.md). Past one, the build fails with `LimitExceededError`.
+   */
+  layerLimits?: Partial<TarLimits>;
   /** Aborts the build. */
   signal?: AbortSignal;
   /** Receives progress events. */

@@ -5,13 +5,15 @@
  * Nothing is written to any target here.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
 import { OcibuildError } from '../errors.ts';
+import { isWithin } from '../run/paths.ts';
 import { formatPlatform, hostPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { writeLayer } from '../layer/write.ts';
 import type { LayerSpec } from '../layer/types.ts';
+import type { TarLimits } from '../layer/tar-guard.ts';
 import { parseInstructions } from '../dockerfile/index.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
@@ -62,21 +64,40 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   }
   const full = path.resolve(contextDir, spec);
   try {
-    return { text: await readFile(full, 'utf8'), file: spec, path: full };
+    return { text: await readFile(await dockerfileInContext(full, contextDir, spec), 'utf8'), file: spec, path: full };
   } catch (error) {
+    if (error instanceof OcibuildError) throw error;
     throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `cannot read Dockerfile ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
   }
 }
 
-function baseImageFrom(resolved: ResolvedBase, name: string | undefined): BaseImage {
+/**
+ * The path to read for a Dockerfile at `full`: one inside the context must stay inside it once
+ * symlinks are resolved, so a context (a cloned repository, say) cannot make the build read, and
+ * quote in parse errors, a file of the user such as `Dockerfile -> ~/.ssh/id_rsa`. A path the
+ * caller gave outside the context is the caller's own choice and is read as given.
+ */
+async function dockerfileInContext(full: string, contextDir: string, spec: string): Promise<string> {
+  if (!isWithin(contextDir, full)) return full;
+  const [real, realContext] = await Promise.all([realpath(full), realpath(contextDir)]);
+  if (!isWithin(realContext, real)) {
+    throw new OcibuildError('ERR_PATH_ESCAPE', `Dockerfile ${spec} is a symlink to a file outside the build context; refusing to read it`);
+  }
+  return real;
+}
+
+function baseImageFrom(resolved: ResolvedBase, name: string | undefined, limits?: Partial<TarLimits>): BaseImage {
   const transport = resolved.transport;
   const handle: BaseHandle = { resolved, name };
   return {
     config: resolved.config,
-    layers: resolved.layers.map((d) => ({
+    layers: resolved.layers.map((d, i) => ({
       key: d.digest,
       mediaType: d.mediaType,
       descriptor: d,
+      // resolveBase checked that there is one diff_ids entry per layer: extraction verifies it.
+      ...(resolved.config.rootfs.diff_ids[i] !== undefined ? { diffId: resolved.config.rootfs.diff_ids[i] } : {}),
+      ...(limits !== undefined ? { limits } : {}),
       open: async () => {
         if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
         return transport.getBlob(d);
@@ -127,7 +148,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
           context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), ...(resolved.digest ? { digest: resolved.digest } : {}) });
-          return baseImageFrom(resolved, source.name);
+          return baseImageFrom(resolved, source.name, options.layerLimits);
         })();
         s.images.set(key, image);
       }

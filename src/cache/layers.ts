@@ -228,7 +228,7 @@ async function writeEntries(
       }
     }
     const file = path.join(tempDir, 'layer');
-    const handle = await fs.open(file, 'wx');
+    const handle = await fs.open(file, 'wx', 0o600);
     let size = 0;
     try {
       for await (const chunk of settings.compression === 'gzip' ? encoder.encode(tapTar()) : tapTar()) {

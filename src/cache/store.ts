@@ -11,11 +11,15 @@
  * DIR/refs/HEX.json              {"name","reference","digest","mediaType"} (HEX = sha256 of name + reference)
  * DIR/layers/HEX.json            a computed layer (HEX = its input key)
  * DIR/memo/HEX.json              stat → content digest memo of one layer's host files
- * DIR/tmp/                       temp files of running writers
+ * DIR/tmp/                       temp files of running writers (named after their process: temp.ts)
  * ```
+ * Layer blobs and step records can hold private data (a file a RUN step wrote, an ARG value),
+ * so every directory is created 0700 and every file 0600 whatever the umask, and an existing
+ * cache directory of the user that every user could enter is closed to others when opened. What a
+ * killed writer left in `tmp/` is removed by the next {@link openCache} once its process is gone.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +29,7 @@ import type { Descriptor, RawManifest } from '../oci/types.ts';
 import { readFileStream, writeVerifiedFile } from '../image/files.ts';
 import { verifyStream } from '../image/verify.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
+import { makePrivateTempDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, removeStaleTemps, tempName } from '../temp.ts';
 
 /** Options of {@link openCache}. */
 export interface CacheOptions {
@@ -116,20 +121,48 @@ const isMissing = (error: unknown): boolean => {
 /** Temp files older than this belong to a crashed writer. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
 
-/** Opens (creating when needed) a cache directory. */
+/**
+ * Removes what killed writers left in `tmp` (partial blobs, temp directories) once their process
+ * is gone; a live writer's entries stay however old. Names without a start time (older versions)
+ * and those of another PID namespace (a cache volume shared by containers) go after an hour
+ * without change, as every temp entry did before.
+ */
+async function removeDeadWriters(tmp: string): Promise<void> {
+  await removeStaleTemps(tmp, '', { unjudgedAfterMs: STALE_TEMP_MS });
+  await removeStaleTemps(tmp, '.ocibuild-blob-', { unjudgedAfterMs: STALE_TEMP_MS }); // older versions
+}
+
+/**
+ * Creates `dir` (and missing parents) 0700. An existing cache root of ours that every user can
+ * enter (one made by an older version under umask 022) loses its bits for others; group bits
+ * stay, as a cache shared by a group on purpose needs them.
+ */
+async function makePrivateDir(dir: string, root = false): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  if (!root) return;
+  const st = await fs.stat(dir);
+  if ((st.mode & 0o007) !== 0 && st.uid === process.getuid?.()) await fs.chmod(dir, st.mode & 0o7770);
+}
+
+/**
+ * Opens (creating when needed) a cache directory: directories 0700, files 0600 whatever the
+ * umask; temp entries of writers that were killed are removed (see `removeStaleTemps`).
+ */
 export async function openCache(options: CacheOptions = {}): Promise<LocalCache> {
   const dir = defaultCacheDir(options);
   const tmp = path.join(dir, 'tmp');
-  await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
-  await fs.mkdir(tmp, { recursive: true });
+  await makePrivateDir(dir, true);
+  await makePrivateDir(path.join(dir, 'blobs', 'sha256'));
+  await makePrivateDir(tmp);
+  await removeDeadWriters(tmp);
   const blobPath = (digest: string): string => path.join(dir, 'blobs', 'sha256', hex(digest));
-  const tempFile = (): string => path.join(tmp, `${process.pid}-${randomBytes(8).toString('hex')}.tmp`);
+  const tempFile = (): string => path.join(tmp, tempName('', '.tmp'));
 
   async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await makePrivateDir(path.dirname(file));
     const temp = tempFile();
     try {
-      await fs.writeFile(temp, data);
+      await fs.writeFile(temp, data, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
       await fs.rename(temp, file);
     } catch (error) {
       await fs.rm(temp, { force: true });
@@ -187,17 +220,32 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
     },
     async putBlob(descriptor, body, opts = {}) {
       if (await hasBlob(descriptor.digest, descriptor.size)) return;
-      await writeVerifiedFile(blobPath(descriptor.digest), descriptor, body, { ...opts, tempDir: tmp, where: `cache ${dir} blob ${descriptor.digest}` });
+      // In a directory named after this process: a killed writer's partial blob is found by the
+      // next openCache (removeDeadWriters), however the helper names its temp file.
+      const tempDir = await makePrivateTempDir(tmp, '');
+      try {
+        await writeVerifiedFile(blobPath(descriptor.digest), descriptor, body, {
+          ...opts,
+          tempDir,
+          where: `cache ${dir} blob ${descriptor.digest}`,
+          mode: PRIVATE_FILE_MODE,
+        });
+      } finally {
+        await fs.rm(tempDir, { recursive: true, force: true });
+      }
     },
     async adoptFile(file, digest) {
       const target = blobPath(digest);
       try {
+        // Before the rename: the file was written elsewhere, under whatever umask.
+        await fs.chmod(file, PRIVATE_FILE_MODE);
         await fs.rename(file, target);
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'EXDEV') throw error;
         const temp = tempFile();
         try {
           await fs.copyFile(file, temp);
+          await fs.chmod(temp, PRIVATE_FILE_MODE);
           await fs.rename(temp, target);
         } finally {
           await fs.rm(temp, { force: true });
@@ -260,7 +308,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
       await writeAtomic(path.join(dir, kind, `${name}.json`), JSON.stringify(value));
     },
     async makeTempDir() {
-      return fs.mkdtemp(path.join(tmp, `${process.pid}-`));
+      return makePrivateTempDir(tmp, '');
     },
     async prune(opts = {}) {
       return pruneDirectory(dir, opts.maxBytes ?? options.maxBytes, opts.graceMs ?? 60_000);
@@ -270,12 +318,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
 
 async function pruneDirectory(dir: string, maxBytes: number | undefined, graceMs: number): Promise<number> {
   const now = Date.now();
-  const tmp = path.join(dir, 'tmp');
-  for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
-    const file = path.join(tmp, name);
-    const st = await fs.lstat(file).catch(() => undefined);
-    if (st !== undefined && now - st.mtimeMs > STALE_TEMP_MS) await fs.rm(file, { recursive: true, force: true });
-  }
+  await removeDeadWriters(path.join(dir, 'tmp'));
   if (maxBytes === undefined) return 0;
   const blobDir = path.join(dir, 'blobs', 'sha256');
   const blobs: { file: string; size: number; used: number }[] = [];

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OcibuildError } from '../errors.ts';
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
+import type { TarLimits } from '../layer/tar-guard.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 /** One layer of a stage: a way to open its (possibly compressed) blob. */
@@ -25,6 +26,10 @@ export interface LayerRef {
   open(): Promise<AsyncIterable<Uint8Array>>;
   /** The layer's descriptor when known: its `urls` let a foreign layer be fetched when the source lacks it. */
   descriptor?: Descriptor;
+  /** The layer's diffID (its `diff_ids` entry) when known: reading the layer verifies it. */
+  diffId?: string;
+  /** Bounds on the layer's tar (`guardTarStream`); default `DEFAULT_TAR_LIMITS`. */
+  limits?: Partial<TarLimits>;
 }
 
 /** Entry types the view distinguishes. */
@@ -112,7 +117,7 @@ function typeOf(header: tar.Headers): FsEntryType {
  */
 export async function layerTar(ref: LayerRef): Promise<AsyncIterable<Uint8Array>> {
   const body = ref.descriptor === undefined ? await ref.open() : await openLayerBlob(ref.descriptor, () => ref.open());
-  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}` });
+  return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}`, diffId: ref.diffId, limits: ref.limits });
 }
 
 /** Reads every header of a tar stream, calling `onEntry` (which may consume the body). */

@@ -13,7 +13,7 @@ import type { ArgInstruction, CommandInstruction, HealthcheckInstruction, Instru
 import { expandAt } from './stages.ts';
 import { expandWords, WordExpansionError } from './shell.ts';
 import type { StageState } from './interpret-state.ts';
-import { expansionEnv, setEnv } from './interpret-state.ts';
+import { chargeMetadata, expansionEnv, setArg, setEnv } from './interpret-state.ts';
 
 /** BuildKit's default shell on Linux. */
 export const DEFAULT_SHELL: readonly string[] = ['/bin/sh', '-c'];
@@ -96,21 +96,21 @@ function healthHistory(i: HealthcheckInstruction): string {
 
 function applyPairs(state: StageState, i: PairsInstruction): string {
   const env = expansionEnv(state);
-  const done: string[] = [];
   const escape = state.host.escape;
-  for (const pair of i.pairs) {
-    const key = expandAt(pair.key, env, escape, i.location);
-    const value = expandAt(pair.value, env, escape, i.location);
-    done.push(`${key}=${value}`);
+  // Every pair expands with the values from before the instruction (BuildKit), so all are
+  // expanded before any is set: the expansion map follows the stage's changes.
+  const pairs = i.pairs.map((pair) => [expandAt(pair.key, env, escape, i.location), expandAt(pair.value, env, escape, i.location)] as const);
+  chargeMetadata(state, pairs.reduce((n, [k, v]) => n + k.length + v.length + 1, 0), i.location);
+  for (const [key, value] of pairs) {
     if (i.kind === 'env') {
       if (key === '') throw new DockerfileError(i.location, 'ENV names can not be blank');
       setEnv(state, key, value);
     } else {
-      const c = containerConfig(state);
-      c.Labels = { ...(c.Labels ?? {}), [key]: value };
+      // In place (the stage owns its config): a copy per LABEL would make many LABELs quadratic.
+      (containerConfig(state).Labels ??= {})[key] = value;
     }
   }
-  return `${i.kind.toUpperCase()} ${done.join(' ')}`;
+  return `${i.kind.toUpperCase()} ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`;
 }
 
 function applyArg(state: StageState, i: ArgInstruction): string {
@@ -121,8 +121,8 @@ function applyArg(state: StageState, i: ArgInstruction): string {
     if (Object.hasOwn(buildArgs, arg.name)) value = buildArgs[arg.name];
     else if (arg.value !== undefined) value = expandAt(arg.value, expansionEnv(state), escape, i.location);
     else value = globalArgs.get(arg.name);
-    if (value !== undefined) state.args.set(arg.name, value);
-    else state.args.delete(arg.name);
+    if (value !== undefined) chargeMetadata(state, arg.name.length + value.length, i.location);
+    setArg(state, arg.name, value);
     parts.push(value !== undefined ? `${arg.name}=${value}` : arg.name);
   }
   return `ARG ${parts.join(' ')}`;

@@ -19,7 +19,7 @@ import { StageFilesystem } from './interpret-fs.ts';
 import { applyMetadata } from './interpret-meta.ts';
 import { applyCopy, applyWorkdir, workdirPath } from './interpret-copy.ts';
 import type { BaseImage, InterpreterHost, StageState, StepHooks, StepPlanContext } from './interpret-state.ts';
-import { addLayer } from './interpret-state.ts';
+import { addLayer, ArgScope } from './interpret-state.ts';
 
 /** Docker's default PATH, added when the base image has none (BuildKit does the same). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -170,7 +170,7 @@ function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage 
       root: parent.root,
       steps: [...parent.steps],
       fs: parent.fs,
-      args: new Map(parent.args),
+      args: new ArgScope(parent.args),
       cmdSet: false,
       platform: parent.platform,
     };
@@ -185,7 +185,7 @@ function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage 
       root: b,
       steps: [],
       fs: new StageFilesystem(b.layers, host.cache),
-      args: new Map(),
+      args: new ArgScope(),
       cmdSet: false,
       platform: stage.platform ?? host.platform,
     };

@@ -10,11 +10,12 @@
  * @module
  */
 
-import { OcibuildError } from '../errors.ts';
+import { LimitExceededError, OcibuildError } from '../errors.ts';
 import type { OcibuildErrorOptions } from '../errors.ts';
 import type { EscapeToken } from './ast.ts';
 import { isDigit, isLetter, isSpace } from './parse-text.ts';
 import {
+  ExpansionLimitError,
   PatternError,
   replaceAllPattern,
   replaceFirstPattern,
@@ -42,7 +43,17 @@ export interface ExpandOptions {
    * word. Used by the parser to find here-doc delimiters.
    */
   heredocOperators?: boolean;
+  /**
+   * Longest result allowed, in UTF-16 code units; default 1 MiB (`DEFAULT_MAX_EXPANSION_LENGTH`).
+   * Past it the expansion stops with a {@link WordExpansionError} whose `cause` is a
+   * `LimitExceededError` (limit `maxExpansionLength`), before the text is built: a chain of
+   * ARGs that doubles at each line ends there instead of exhausting memory.
+   */
+  maxLength?: number;
 }
+
+/** Default bound on one expanded word: 1 MiB of text (docs/limits.md). */
+export const DEFAULT_MAX_EXPANSION_LENGTH = 1024 * 1024;
 
 /** The full outcome of one expansion. */
 export interface ExpansionResult {
@@ -84,8 +95,19 @@ export function expandWithMatches(word: string, env: ExpansionEnv, options: Expa
     return { result, words, matched: lexer.matched, unmatched: lexer.unmatched };
   } catch (err) {
     if (err instanceof SyntaxProblem) throw new WordExpansionError(word, err.message);
+    if (err instanceof ExpansionLimitError) {
+      const what =
+        err.limit === 'maxExpansionLength' ? `expansion is longer than ${err.value} characters` : `pattern matching takes more than ${err.value} steps`;
+      const limit = new LimitExceededError(err.limit, err.value, `${what} (limit ${err.limit})`);
+      throw new WordExpansionError(shorten(word), limit.message, { cause: limit });
+    }
     throw err;
   }
+}
+
+/** The word for a message: a hostile one can be long itself. */
+function shorten(word: string): string {
+  return word.length <= 200 ? word : `${word.slice(0, 200)}...`;
 }
 
 /** Internal failure carrying BuildKit's message; wrapped into {@link WordExpansionError}. */
@@ -143,6 +165,7 @@ class Lexer {
   private pos = 0;
   private readonly escape: string;
   private rawEscapes: boolean;
+  private readonly maxLength: number;
 
   constructor(
     word: string,
@@ -152,6 +175,13 @@ class Lexer {
     this.chars = Array.from(word);
     this.escape = options.escape ?? '\\';
     this.rawEscapes = options.rawEscapes ?? false;
+    this.maxLength = options.maxLength ?? DEFAULT_MAX_EXPANSION_LENGTH;
+  }
+
+  /** Returns `text`, or throws when it is past the length bound. */
+  private bounded(text: string): string {
+    if (text.length > this.maxLength) throw new ExpansionLimitError('maxExpansionLength', this.maxLength);
+    return text;
   }
 
   private peek(): string | undefined {
@@ -179,7 +209,7 @@ class Lexer {
         const special = this.specialHandler(ch);
         if (special) {
           const text = special();
-          result += text;
+          result = this.bounded(result + text);
           // Expanded values are split on spaces; quoted text stays one word.
           if (ch === '$') words.addString(text);
           else words.addRawString(text);
@@ -243,7 +273,7 @@ class Lexer {
         return raw ? result + '"' : result;
       }
       if (peeked === '$') {
-        result += this.processDollar();
+        result = this.bounded(result + this.processDollar());
         continue;
       }
       let ch = this.next()!;
@@ -345,7 +375,7 @@ class Lexer {
     const { value, set } = this.getEnv(name);
     if (this.options.skipUnsetEnv && !set) return `\${${name}/${pattern}/${replacement}}`;
     return this.withPattern(pattern, () =>
-      replaceAll ? replaceAllPattern(pattern, value, replacement) : replaceFirstPattern(pattern, value, replacement),
+      this.bounded(replaceAll ? replaceAllPattern(pattern, value, replacement, this.maxLength) : replaceFirstPattern(pattern, value, replacement)),
     );
   }
 

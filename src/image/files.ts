@@ -21,6 +21,8 @@ export interface WriteVerifiedOptions extends OperationOptions {
   where: string;
   /** Hash implementation. */
   hash?: HashFactory;
+  /** Mode of the new file (default 0644; the cache asks for 0600). */
+  mode?: number;
 }
 
 /** A unique name for a temporary file or directory. */
@@ -58,7 +60,7 @@ export async function writeVerifiedFile(
   const iterator = verifyStream(body(), descriptor, options.where, options.hash)[Symbol.asyncIterator]();
   try {
     await mkdir(dirname(path), { recursive: true });
-    const file = await open(tmp, 'wx', 0o644);
+    const file = await open(tmp, 'wx', options.mode ?? 0o644);
     handle = file;
     // Sized to the blob, so a small config or manifest does not allocate a whole batch.
     const capacity = Math.max(1, Math.min(WRITE_BATCH, descriptor.size));

@@ -7,7 +7,8 @@
 import { createRequire } from 'node:module';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { LimitExceededError, OcibuildError } from '../errors.ts';
+import { DEFAULT_TAR_LIMITS, type TarLimits } from '../layer/tar-guard.ts';
 
 /** A member of a tar file. */
 export interface TarMember {
@@ -50,9 +51,15 @@ export function normalizeMemberName(name: string): string {
 
 /**
  * Reads all member headers of the tar file at `path`. `where` names the file in errors.
- * Throws `ERR_UNSUPPORTED` for a compressed tar and `ERR_INVALID_ARGUMENT` for a corrupt one.
+ * Throws `ERR_UNSUPPORTED` for a compressed tar and `ERR_INVALID_ARGUMENT` for a corrupt one;
+ * `LimitExceededError` for an extended header over `limits.maxHeaderBytes` (read into memory)
+ * or more members than `limits.maxEntries` (kept in the index), defaults `DEFAULT_TAR_LIMITS`.
  */
-export async function indexTar(path: string, where: string): Promise<Map<string, TarMember>> {
+export async function indexTar(
+  path: string,
+  where: string,
+  limits: Pick<TarLimits, 'maxHeaderBytes' | 'maxEntries'> = DEFAULT_TAR_LIMITS,
+): Promise<Map<string, TarMember>> {
   const members = new Map<string, TarMember>();
   const file = await open(path, 'r');
   try {
@@ -81,6 +88,17 @@ export async function indexTar(path: string, where: string): Promise<Map<string,
         throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: truncated tar member at byte ${offset}`);
       }
       offset = dataOffset + Math.ceil(declared / BLOCK) * BLOCK;
+      const extended = header.type === 'pax-header' || header.type === 'pax-global-header' || header.type === 'gnu-long-path' || header.type === 'gnu-long-link-path';
+      if (extended && declared > limits.maxHeaderBytes) {
+        throw new LimitExceededError(
+          'maxHeaderBytes',
+          limits.maxHeaderBytes,
+          `${where}: ${header.type} of ${declared} bytes at byte ${dataOffset - BLOCK} is over the ${limits.maxHeaderBytes}-byte limit (tar limit maxHeaderBytes)`,
+        );
+      }
+      if (!extended && members.size >= limits.maxEntries) {
+        throw new LimitExceededError('maxEntries', limits.maxEntries, `${where} has more than ${limits.maxEntries} members (tar limit maxEntries)`);
+      }
       switch (header.type) {
         case 'pax-header':
           pax = headers.decodePax(await readRange(file, dataOffset, declared));

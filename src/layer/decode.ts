@@ -19,6 +19,7 @@ import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { verifyStream } from '../image/verify.ts';
 import { DOCKER_LAYER_FOREIGN } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { guardTarStream, type TarLimits } from './tar-guard.ts';
 
 /** How a layer blob is compressed. */
 export type LayerCompression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
@@ -49,6 +50,10 @@ export interface OpenLayerTarOptions {
   external?: (kind: ExternalCompression, where: string) => ByteTransform;
   /** Names the layer in errors (default: the descriptor's digest, else "layer"). */
   where?: string;
+  /** Bounds on the uncompressed tar (PAX headers, total size, members); defaults in `DEFAULT_TAR_LIMITS`. */
+  limits?: Partial<TarLimits> | undefined;
+  /** The layer's diffID (its `diff_ids` entry): the uncompressed stream must hash to it. */
+  diffId?: string | undefined;
 }
 
 /**
@@ -56,12 +61,14 @@ export interface OpenLayerTarOptions {
  * media type; the blob's first bytes decide the decoder (gzip, zstd, xz, bzip2 or none), so a
  * mislabelled blob is still read; a media type that is no layer at all (a JSON config, say)
  * throws `ERR_LAYER` rather than being parsed as a tar. Errors surface when the stream is read:
- * a missing zstd program as `UnsupportedError`, corrupt data as `ERR_LAYER`.
+ * a missing zstd program as `UnsupportedError`, corrupt data as `ERR_LAYER`, a bound of
+ * `options.limits` passed as `LimitExceededError` (see `guardTarStream`), and, once the stream
+ * has been read to its end, a `DigestMismatchError` when it does not hash to `options.diffId`.
  */
 export function openLayerTar(layer: Descriptor | string, blob: AsyncIterable<Uint8Array>, options: OpenLayerTarOptions = {}): AsyncIterable<Uint8Array> {
   const mediaType = typeof layer === 'string' ? layer : layer.mediaType;
   const where = options.where ?? (typeof layer === 'string' ? 'layer' : `layer ${layer.digest}`);
-  return decodeLayer(mediaType, blob, where, options);
+  return guardTarStream(decodeLayer(mediaType, blob, where, options), { where, limits: options.limits, diffId: options.diffId });
 }
 
 async function* decodeLayer(mediaType: string, blob: AsyncIterable<Uint8Array>, where: string, options: OpenLayerTarOptions): AsyncGenerator<Uint8Array> {

@@ -20,3 +20,5 @@ export { compileGlob, matchesAny } from './glob.ts';
 export type { GlobMatcher } from './glob.ts';
 export { normalizeLayerPath } from './paths.ts';
 export { encodeHeader, tarName } from './tar.ts';
+export { DEFAULT_TAR_LIMITS, guardTarStream } from './tar-guard.ts';
+export type { GuardTarOptions, TarLimits } from './tar-guard.ts';

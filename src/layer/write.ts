@@ -123,8 +123,9 @@ export async function writeLayer(spec: LayerSpec, options: WriteLayerOptions = {
   }
 
   const temp = path.join(directory, `.ocibuild-layer-${randomUUID()}.tmp`);
-  await fs.mkdir(directory, { recursive: true });
-  const handle = await fs.open(temp, 'wx');
+  await fs.mkdir(directory, { recursive: true, mode: 0o700 });
+  // Private whatever the umask: a layer holds what a build put in it (the cache adopts this file).
+  const handle = await fs.open(temp, 'wx', 0o600);
   let size = 0;
   let finalPath: string;
   let diffId: string;

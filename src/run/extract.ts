@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OcibuildError } from '../errors.ts';
+import { guardTarStream, type TarLimits } from '../layer/tar-guard.ts';
 import { isWithin, resolveInRoot } from './paths.ts';
 import type { UndoRecorder } from './undo.ts';
 
@@ -40,6 +41,10 @@ export interface ExtractOptions {
   onWarning?: (message: string) => void;
   /** Receives what the layer added and the old metadata of directories it changed (see `undo.ts`). */
   undo?: UndoRecorder;
+  /** Bounds on the tar (see `guardTarStream`); defaults in `DEFAULT_TAR_LIMITS`. */
+  limits?: Partial<TarLimits>;
+  /** The layer's diffID: the tar must hash to it, or the extraction fails (and must not be used). */
+  diffId?: string;
 }
 
 /** What one layer extraction did. */
@@ -297,8 +302,10 @@ class LayerApplier {
 
 /**
  * Applies one uncompressed layer tar to `rootfs` (which must exist). Throws `ERR_PATH_ESCAPE`
- * for members that try to leave the root, `ERR_LAYER` for malformed ones; skips device nodes
- * and fifos with a warning.
+ * for members that try to leave the root, `ERR_LAYER` for malformed ones, `ERR_LIMIT_EXCEEDED`
+ * past a tar bound and `ERR_DIGEST_MISMATCH` when the tar does not hash to `options.diffId`;
+ * after any error the rootfs holds a partial layer and MUST be discarded (`StageRootfs` removes
+ * it). Skips device nodes and fifos with a warning.
  */
 export async function extractLayer(rootfs: string, tarStream: AsyncIterable<Uint8Array>, options: ExtractOptions = {}): Promise<ExtractResult> {
   const root = path.resolve(rootfs);
@@ -312,7 +319,10 @@ export async function extractLayer(rootfs: string, tarStream: AsyncIterable<Uint
       entries++;
     }
   })();
-  const [piped, consumed] = await Promise.allSettled([pipeline(Readable.from(tarStream), extract), consume]);
+  const guarded = guardTarStream(tarStream, { where: `layer for ${root}`, limits: options.limits, diffId: options.diffId });
+  const [piped, consumed] = await Promise.allSettled([pipeline(Readable.from(guarded), extract), consume]);
+  // A bound or diffID error of the guard says more than the premature close it causes.
+  if (piped.status === 'rejected' && piped.reason instanceof OcibuildError) throw piped.reason;
   // The applier's own error (an escape, say) matters more than the premature close it causes.
   if (consumed.status === 'rejected') throw consumed.reason;
   if (piped.status === 'rejected') throw new OcibuildError('ERR_LAYER', `cannot read layer tar for ${root}: ${String(piped.reason)}`, { cause: piped.reason });

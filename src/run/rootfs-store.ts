@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { HostInfo } from './host.ts';
+import { makePrivateTempDir, removeStaleTemps } from '../temp.ts';
 import { removeRootfs } from './owners.ts';
 import type { LayerUndo } from './undo.ts';
 
@@ -78,8 +79,9 @@ export class RootfsStore {
 
   /** Creates a private directory for a build's live trees, on the store's filesystem. */
   async liveDir(): Promise<string> {
-    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    return fs.mkdtemp(path.join(this.dir, 'live-'));
+    // Named after this process (temp.ts): a killed build's live trees go at the next build.
+    await removeStaleTemps(this.dir, 'live-', { remove: (dir) => removeRootfs(dir, this.host), unjudgedAfterMs: STALE_MS });
+    return makePrivateTempDir(this.dir, 'live-');
   }
 
   /**
@@ -126,7 +128,7 @@ export class RootfsStore {
       await fs.mkdir(staging, { mode: 0o700 });
       await fs.rename(tree, path.join(staging, 'tree'));
       const meta: Meta = { schema: 'ocibuild.rootfs/1', identity: this.identity, stored: new Date().toISOString(), chain: state.chain, undo: state.undo };
-      await fs.writeFile(path.join(staging, 'meta.json'), JSON.stringify(meta));
+      await fs.writeFile(path.join(staging, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
       await fs.rename(staging, path.join(this.dir, `e-${token()}`));
     } catch {
       await removeRootfs(tree, this.host).catch(() => {});
@@ -169,9 +171,10 @@ export class RootfsStore {
       }
       await removeRootfs(doomed, this.host).catch(() => {});
     }
-    // Leftovers of crashed builds (live trees, half-moved entries) once they are a day old.
+    // Leftovers of crashed builds (half-moved entries, live trees of older versions) once they
+    // are a day old; tagged live trees are judged by their process in liveDir().
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
-      if (!/^(live|taken|tmp|del)-/.test(name)) continue;
+      if (!/^(live-[^-]*$|(taken|tmp|del)-)/.test(name)) continue;
       const st = await fs.lstat(path.join(this.dir, name)).catch(() => undefined);
       if (st !== undefined && Date.now() - st.mtimeMs > STALE_MS) await removeRootfs(path.join(this.dir, name), this.host).catch(() => {});
     }

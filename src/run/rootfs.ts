@@ -46,6 +46,12 @@ export interface RootfsStats {
   undone: number;
 }
 
+/** A typed error for a failed materialisation: a layer can make the file system refuse (a name over NAME_MAX, say). */
+function layerError(error: unknown, dir: string): OcibuildError {
+  if (error instanceof OcibuildError) return error;
+  return new OcibuildError('ERR_LAYER', `cannot materialise the stage rootfs in ${dir}: ${(error as Error).message}`, { cause: error });
+}
+
 function isPermissionError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'EACCES' || code === 'EPERM';
@@ -105,7 +111,7 @@ export class StageRootfs {
         const rebuildable = isPermissionError(error) || (error instanceof OcibuildError && error.code === 'ERR_LAYER' && error.message.startsWith('cannot undo'));
         if (!rebuildable) {
           await this.remove();
-          throw error;
+          throw layerError(error, this.dir);
         }
       }
     }
@@ -239,8 +245,7 @@ export class StageRootfs {
       await applyRecordedOwners(this.dir, owners, this.host);
     } catch (error) {
       await this.remove();
-      if (error instanceof OcibuildError) throw error;
-      throw new OcibuildError('ERR_LAYER', `cannot materialise the stage rootfs in ${this.dir}: ${(error as Error).message}`, { cause: error });
+      throw layerError(error, this.dir);
     }
   }
 }
