@@ -62,9 +62,10 @@ describe('aborting a push cancels its upload session', () => {
       const records = proxy.stats().records;
       const deletes = records.filter((r) => r.method === 'DELETE' && r.kind === 'upload');
       assert.equal(deletes.length, 1, records.map((r) => `${r.method} ${r.path} ${r.status}`).join('\n'));
-      // After an interrupted PATCH the session is still open and the DELETE ends it (204);
-      // distribution drops a session whose monolithic PUT broke off by itself (404).
-      assert.equal(deletes[0]!.status, chunked ? 204 : 404);
+      // After an interrupted PATCH the session is usually still open and the DELETE ends it (204);
+      // distribution drops a session whose request broke off by itself (404), which on a loaded
+      // machine can happen before the DELETE arrives for a PATCH too. Either way it must be gone.
+      assert.ok([204, 404].includes(deletes[0]!.status), `DELETE answered ${deletes[0]!.status}`);
       const sessionPath = deletes[0]!.path;
       assert.equal(await uploadStatus(registry, sessionPath), 404);
       // The blob was never committed.
