@@ -29,6 +29,8 @@ import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
+import type { S2iOptions } from '../s2i/types.ts';
+import { planS2i } from '../s2i/plan.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -58,6 +60,11 @@ export interface BuildOptions extends TransportOptions {
   buildArgs?: Record<string, string>;
   /** Stage to build (default: the last). */
   target?: string;
+  /**
+   * Source-to-image build: the builder image is the base and its `assemble` script turns
+   * `source` into one layer (see docs/s2i.md). Excludes `from`, `layers` and `dockerfile`.
+   */
+  s2i?: S2iOptions;
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
   /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */
@@ -186,6 +193,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     stepsFromRegistry: 0,
     steps: [],
   };
+  if (options.s2i !== undefined && (options.from !== undefined || options.layers !== undefined || options.dockerfile !== undefined)) {
+    throw new OcibuildError('ERR_INVALID_ARGUMENT', 'buildImage: s2i builds take their base from s2i.builder: from, layers and dockerfile must not be set');
+  }
   if (options.offline) {
     const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
     if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
@@ -202,9 +212,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const ociImages: { platform: Platform; image: AssembledImage }[] = [];
     for (const platform of platforms) {
       throwIfAborted(options.signal);
-      const plan = options.dockerfile !== undefined
-        ? await planDockerfile(options, platform, context)
-        : await planFiles(options, platform, base, context);
+      const plan = options.s2i !== undefined
+        ? await planS2i(options, options.s2i, platform, context)
+        : options.dockerfile !== undefined
+          ? await planDockerfile(options, platform, context)
+          : await planFiles(options, platform, base, context);
       stats.layersBuilt += plan.steps.filter((s) => 'layer' in s && !s.cached).length;
       stats.layersCached += plan.steps.filter((s) => 'layer' in s && s.cached).length;
       const assembleAs = (as: 'oci' | 'docker') =>

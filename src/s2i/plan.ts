@@ -1,0 +1,132 @@
+/**
+ * The plan of an s2i build for one platform (`buildImage({ s2i })`): the builder image as the
+ * base, one layer holding what `assemble` changed (the uploaded sources and scripts included,
+ * as in the container s2i commits), and the builder's config with `Cmd` set to the `run`
+ * script, the build environment, and s2i's labels.
+ * @module
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { BuildOptions } from '../build/index.ts';
+import type { PlanContext, PlatformPlan } from '../build/plan-files.ts';
+import { openSource } from '../build/targets.ts';
+import { resolveBase } from '../build/base.ts';
+import { applyConfigOptions } from '../build/config.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import type { Platform } from '../oci/types.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import { writeLayer } from '../layer/write.ts';
+import { assertExecutorUsable } from '../dockerfile/run-step.ts';
+import { inspectHost } from '../run/host.ts';
+import { linuxExecutor } from '../run/linux.ts';
+import { removeRootfs } from '../run/owners.ts';
+import { ensureReadable } from '../run/readable.ts';
+import { StageRootfs } from '../run/rootfs.ts';
+import { diffSnapshots } from '../run/snapshot.ts';
+import { S2iError } from './errors.ts';
+import { mergeEnv, parseEnvironmentFile } from './environment.ts';
+import { outputLabels } from './labels.ts';
+import { rootfsLayers, runScript } from './sandbox.ts';
+import { locateScripts, scriptPath } from './scripts.ts';
+import { prepareSource } from './source.ts';
+import type { S2iOptions } from './types.ts';
+import { writeUpload } from './upload.ts';
+import { checkAllowedUsers, parseUidRanges } from './users.ts';
+import { previousArtifacts } from './incremental.ts';
+import { destinationOf, inImage } from './builder.ts';
+
+async function readEnvironment(file: string, name: string, required: boolean): Promise<[string, string][]> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new S2iError('ERR_INVALID_ARGUMENT', `s2i: cannot read ${name}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseEnvironmentFile(text, name);
+}
+
+/** Plans the s2i build `s2i` (part of `options`, whose registry client it shares) for `platform`: runs `assemble` and returns the image parts. */
+export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: Platform, context: PlanContext): Promise<PlatformPlan> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  const ranges = s2i.allowedUids !== undefined ? parseUidRanges(s2i.allowedUids) : undefined;
+  const builder = openSource(s2i.builder, options);
+  context.cleanups.push(async () => builder.transport.close?.());
+  const base = await resolveBase(builder.transport, builder.reference, platform, signal);
+  context.emit({ type: 'resolve', from: s2i.builder, platform: formatPlatform(platform), ...(base.digest ? { digest: base.digest } : {}) });
+  const config = base.config.config ?? {};
+  const labels = config.Labels ?? {};
+  const assembleUser = s2i.assembleUser ?? (labels['io.openshift.s2i.assemble-user'] || undefined);
+  if (ranges !== undefined) checkAllowedUsers(s2i.builder, ranges, { image: config.User, assemble: assembleUser, onBuild: config.OnBuild ?? undefined });
+  const destination = destinationOf(s2i.destination, labels);
+  const executor = options.executor ?? linuxExecutor();
+  await assertExecutorUsable(executor);
+  const host = inspectHost();
+  const scratch = await fs.mkdtemp(path.join(context.workDir, 's2i-'));
+  const rootfs = new StageRootfs(path.join(scratch, 'rootfs'), host);
+  try {
+    const source = await prepareSource({ source: s2i.source, copy: s2i.copy, ref: s2i.ref, contextDir: s2i.contextDir, exclude: s2i.exclude, scratch });
+    const extra = [
+      ...(await readEnvironment(path.join(source.dir, '.s2i', 'environment'), '.s2i/environment', false)),
+      ...(s2i.environmentFile !== undefined ? await readEnvironment(s2i.environmentFile, s2i.environmentFile, true) : []),
+      ...Object.entries(s2i.env ?? {}),
+    ];
+    const env = mergeEnv(config.Env ?? undefined, extra);
+    await rootfs.sync(rootfsLayers(builder.transport, base.layers), signal);
+    const scripts = await locateScripts(
+      { scriptsUrl: s2i.scriptsUrl, sourceDir: source.dir, labels, env: config.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
+      ['assemble', 'run'],
+      ['save-artifacts'],
+    );
+    const uploadDir = path.join(scratch, 'upload');
+    await fs.mkdir(uploadDir);
+    const user = assembleUser ?? (config.User || undefined);
+    const workdir = config.WorkingDir || '/';
+    const common = { executor, env, workdir, destination, network: s2i.network, signal: options.signal, stdout: s2i.stdout, stderr: s2i.stderr };
+    let runs = 0;
+    if (s2i.incremental) {
+      const got = await previousArtifacts({ options, s2i, platform, scripts, user, common, file: path.join(uploadDir, 'artifacts.tar'), scratch, created: context.created });
+      runs += got.runs;
+    }
+    await writeUpload({ dir: uploadDir, source, scripts, mtime: context.created, signal: options.signal });
+    const before = await rootfs.takeSnapshot();
+    const assemble = scriptPath(scripts.get('assemble') as NonNullable<ReturnType<typeof scripts.get>>, 'assemble', destination);
+    await runScript({ ...common, rootfs: rootfs.dir, script: 'assemble', command: assemble, user, uploadDir });
+    runs += 1;
+    const after = await rootfs.takeSnapshot();
+    const mapping = (await executor.ownerMapping?.()) ?? { uids: [], gids: [] };
+    const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
+    const entries = diffSnapshots(before, after, { mapping, ...(epoch !== undefined ? { clampMtime: new Date(epoch * 1000) } : {}) });
+    await ensureReadable(entries, host, scratch);
+    const createdBy = `s2i build ${s2i.source} ${s2i.builder}: ${assemble}`;
+    const layer = await writeLayer({ entries }, {
+      directory: context.workDir,
+      sourceDateEpoch: context.created,
+      ...(options.encoder ? { encoder: options.encoder } : {}),
+      ...signal,
+    });
+    context.emit({ type: 'layer-built', platform: formatPlatform(platform), digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy });
+    const run = scriptPath(scripts.get('run') as NonNullable<ReturnType<typeof scripts.get>>, 'run', destination);
+    const targets = Array.isArray(options.to) ? options.to : [options.to];
+    const displayName = s2i.displayName ?? targets[0];
+    const edited = {
+      ...base.config,
+      config: {
+        ...config,
+        Cmd: [run],
+        Env: env,
+        Labels: outputLabels(labels, { builder: s2i.builder, info: source.info, displayName, description: s2i.description }),
+      },
+    };
+    return {
+      base,
+      baseName: builder.name,
+      config: applyConfigOptions(edited, options.config ?? {}),
+      steps: [{ layer, createdBy, cached: false }],
+      runsExecuted: runs,
+    };
+  } finally {
+    await rootfs.remove().catch(() => {});
+    await removeRootfs(scratch, host).catch(() => {});
+  }
+}
