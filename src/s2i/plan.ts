@@ -14,6 +14,7 @@ import { resolveBase } from '../build/base.ts';
 import { applyConfigOptions } from '../build/config.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
+import type { Mount } from '../run/types.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import { writeLayer } from '../layer/write.ts';
 import { assertExecutorUsable } from '../dockerfile/run-step.ts';
@@ -46,6 +47,16 @@ async function readEnvironment(file: string, name: string, required: boolean): P
   return parseEnvironmentFile(text, name);
 }
 
+/** The `--inject` (read-only) and `--volume` (read-write) binds of `assemble`; relative destinations are under `workdir`. */
+function assembleMounts(s2i: S2iOptions, workdir: string): Mount[] {
+  const bind = (list: S2iOptions['inject'], readonly: boolean, flag: string): Mount[] =>
+    (list ?? []).map(({ source, destination }) => {
+      if (destination === '') throw new S2iError('ERR_INVALID_ARGUMENT', `${flag} ${source}: empty destination`);
+      return { type: 'bind', source: path.resolve(source), target: path.posix.resolve(workdir, destination), readonly };
+    });
+  return [...bind(s2i.inject, true, '--inject'), ...bind(s2i.volumes, false, '--volume')];
+}
+
 /** Plans the s2i build `s2i` (part of `options`, whose registry client it shares) for `platform`: runs `assemble` and returns the image parts. */
 export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: Platform, context: PlanContext): Promise<PlatformPlan> {
   const signal = options.signal ? { signal: options.signal } : {};
@@ -65,7 +76,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
   const scratch = await fs.mkdtemp(path.join(context.workDir, 's2i-'));
   const rootfs = new StageRootfs(path.join(scratch, 'rootfs'), host);
   try {
-    const source = await prepareSource({ source: s2i.source, copy: s2i.copy, ref: s2i.ref, contextDir: s2i.contextDir, exclude: s2i.exclude, scratch });
+    const source = await prepareSource({ source: s2i.source, copy: s2i.copy, ref: s2i.ref, contextDir: s2i.contextDir, ignoreSubmodules: s2i.ignoreSubmodules, exclude: s2i.exclude, scratch });
     const extra = [
       ...(await readEnvironment(path.join(source.dir, '.s2i', 'environment'), '.s2i/environment', false)),
       ...(s2i.environmentFile !== undefined ? await readEnvironment(s2i.environmentFile, s2i.environmentFile, true) : []),
@@ -91,7 +102,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     await writeUpload({ dir: uploadDir, source, scripts, mtime: context.created, signal: options.signal });
     const before = await rootfs.takeSnapshot();
     const assemble = scriptPath(scripts.get('assemble') as NonNullable<ReturnType<typeof scripts.get>>, 'assemble', destination);
-    await runScript({ ...common, rootfs: rootfs.dir, script: 'assemble', command: assemble, user, uploadDir });
+    await runScript({ ...common, rootfs: rootfs.dir, script: 'assemble', command: assemble, user, uploadDir, mounts: assembleMounts(s2i, workdir) });
     runs += 1;
     const after = await rootfs.takeSnapshot();
     const mapping = (await executor.ownerMapping?.()) ?? { uids: [], gids: [] };

@@ -14,7 +14,7 @@ import { layerTar, type LayerRef } from '../dockerfile/interpret-fs.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Transport } from '../transports/types.ts';
 import type { RootfsLayer } from '../run/rootfs.ts';
-import type { Executor, NetworkMode, OutputSink } from '../run/types.ts';
+import type { Executor, Mount, NetworkMode, OutputSink } from '../run/types.ts';
 import { S2iError } from './errors.ts';
 
 /** Where the upload directory appears inside the sandbox. */
@@ -48,6 +48,8 @@ export interface ScriptRun {
   destination: string;
   /** Host directory holding `upload.tar` and optionally `artifacts.tar`; undefined: nothing to upload. */
   uploadDir?: string | undefined;
+  /** Extra mounts of the script itself (not of the upload step). */
+  mounts?: Mount[] | undefined;
   /** Network mode. */
   network?: NetworkMode | undefined;
   /** Aborts the run. */
@@ -90,7 +92,12 @@ export async function runScript(run: ScriptRun): Promise<void> {
     });
     if (result.exitCode !== 0) fail(run.script, result.exitCode, result.stderrTail, `placing the sources and scripts in ${run.destination} (needs /bin/sh and tar in the builder, and ${run.destination} writable by its user)`);
   }
-  const result = await run.executor.run({ ...common, argv: [run.command], ...(run.stdout ? { stdout: run.stdout } : {}) });
+  const result = await run.executor.run({
+    ...common,
+    argv: [run.command],
+    ...(run.mounts && run.mounts.length > 0 ? { mounts: run.mounts } : {}),
+    ...(run.stdout ? { stdout: run.stdout } : {}),
+  });
   if (result.exitCode !== 0) fail(run.script, result.exitCode, result.stderrTail, `${run.script} (${run.command})`);
 }
 

@@ -54,6 +54,8 @@ export interface PrepareSourceOptions {
   ref?: string | undefined;
   /** Application subdirectory. */
   contextDir?: string | undefined;
+  /** Leave Git submodules out of the clone. */
+  ignoreSubmodules?: boolean | undefined;
   /** `--exclude` regular expression (`""`: nothing). */
   exclude?: string | undefined;
   /** Scratch directory for a clone (removed by the caller). */
@@ -109,7 +111,8 @@ export async function prepareSource(options: PrepareSourceOptions): Promise<Prep
   const clone = !local || (!options.copy && (await exists(path.join(source, '.git'))) && (await gitAvailable()));
   if (clone) {
     root = path.join(options.scratch, 'source');
-    await git(['clone', '--quiet', '--', local ? path.resolve(source) : source, root], `cloning ${source}`);
+    const recursive = options.ignoreSubmodules ? [] : ['--recursive'];
+    await git(['clone', '--quiet', ...recursive, '--', local ? path.resolve(source) : source, root], `cloning ${source}`);
     if (options.ref) await git(['-C', root, 'checkout', '--quiet', options.ref, '--'], `checking out ${options.ref}`);
     info = await commitInfo(root, source);
     if (local) info.location = source;

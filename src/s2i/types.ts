@@ -18,6 +18,8 @@ export interface S2iOptions {
   copy?: boolean;
   /** Branch, tag or commit to check out of a Git source (`--ref`). */
   ref?: string;
+  /** Do not clone Git submodules (`--ignore-submodules`); by default they are cloned with the source. */
+  ignoreSubmodules?: boolean;
   /** Subdirectory of the source holding the application (`--context-dir`). */
   contextDir?: string;
   /**
@@ -46,6 +48,14 @@ export interface S2iOptions {
   displayName?: string;
   /** Value of the `io.k8s.description` label. */
   description?: string;
+  /**
+   * Host directories visible to `assemble` only (`-i/--inject SRC:DEST`; a relative DEST is
+   * under the builder's working directory). They are bind-mounted read-only, so nothing of them
+   * reaches the image (s2i copies them in and truncates them afterwards, leaving empty files).
+   */
+  inject?: { source: string; destination: string }[];
+  /** Host directories mounted read-write into the `assemble` sandbox (`-v/--volume SRC:DEST`); never in the image. */
+  volumes?: { source: string; destination: string }[];
   /** Network of the script sandboxes (`--network`); default the host's. */
   network?: NetworkMode;
   /** Receives the scripts' stdout live (not `save-artifacts`', which is the artifacts stream). */

@@ -55,6 +55,9 @@ function check(r: S2iScenarioResult): void {
   assert.equal(r.override.assembleOut, 'custom assemble\n');
   assert.equal(r.override.run.stdout, 'app says: hello from the override (build 7, )\n');
   assert.ok(member(r.override, 'opt/app/overridden'));
+  // --inject: visible to assemble (relative to the working directory), absent from the image.
+  assert.equal(member(r.override, 'opt/app/injected-seen')?.content, 'build-time only');
+  assert.ok(!r.override.layer.some((m) => m.path.startsWith('opt/app/injected/') || m.path === 'opt/app/injected'), 'injected files never reach the image');
   assert.equal(member(r.override, 'tmp/scripts/assemble')?.mode, 0o755);
   assert.deepEqual(r.override.cmd, ['/usr/libexec/s2i/run']);
 

@@ -125,8 +125,10 @@ export async function runS2iScenario(): Promise<S2iScenarioResult> {
     // A plain directory (copied as it is) overriding assemble from .s2i/bin.
     const other = path.join(tmp, 'other');
     write(path.join(other, 'message.txt'), 'hello from the override');
-    write(path.join(other, '.s2i', 'bin', 'assemble'), '#!/bin/sh\nset -e\necho "custom assemble"\ncp /tmp/src/message.txt /opt/app/\necho 7 > /opt/app/count\ntouch /opt/app/overridden\n', 0o755);
-    const override = await s2iBuild({ builder: builders.user, source: other }, out, 'override');
+    write(path.join(other, '.s2i', 'bin', 'assemble'), '#!/bin/sh\nset -e\necho "custom assemble"\ncp /tmp/src/message.txt /opt/app/\necho 7 > /opt/app/count\ntouch /opt/app/overridden\nif [ -f injected/token ]; then cat injected/token > /opt/app/injected-seen; fi\n', 0o755);
+    const injected = path.join(tmp, 'inject');
+    write(path.join(injected, 'token'), 'build-time only');
+    const override = await s2iBuild({ builder: builders.user, source: other, inject: [{ source: injected, destination: 'injected' }] }, out, 'override');
 
     const rootRefused = await failure(buildImage({ s2i: { builder: builders.root, source: other, allowedUids: '1-65535' }, to: `oci:${out}:refused`, cache: false }));
     const allowed = await s2iBuild({ builder: builders.user, source: other, allowedUids: '1000-2000' }, out, 'allowed');

@@ -31,9 +31,12 @@ TAG, when given, is one more target. Prints the digest. See docs/s2i.md for ever
   -r, --ref REF            Git branch, tag or commit to build
   --context-dir DIR        subdirectory of the source holding the application
   --exclude REGEX          source paths to leave out (default "(^|/)\\.git(/|$)")
-  --network MODE           default, none or host, for the scripts
+  -i, --inject SRC:DEST    host directory visible (read-only) to assemble only (repeatable)
+  -v, --volume SRC:DEST    host directory mounted read-write into assemble (repeatable)
+  --ignore-submodules      do not clone Git submodules
+  -n, --network MODE       default, none or host, for the scripts
   --description TEXT       io.k8s.description label
-  --display-name TEXT      io.k8s.display-name label (default: the first target)
+  --application-name TEXT  io.k8s.display-name label (default: the first target)
   --usage                  run the builder's usage script and exit
   --tag TAG                extra tag for every target (repeatable)
   --format oci|docker      manifest format (default oci)
@@ -55,9 +58,12 @@ const s2iFlags = {
   ref: { type: 'string', short: 'r' },
   'context-dir': { type: 'string' },
   exclude: { type: 'string' },
-  network: { type: 'string' },
+  network: { type: 'string', short: 'n' },
   description: { type: 'string' },
-  'display-name': { type: 'string' },
+  'application-name': { type: 'string' },
+  'ignore-submodules': { type: 'boolean' },
+  inject: { type: 'string', multiple: true, short: 'i' },
+  volume: { type: 'string', multiple: true, short: 'v' },
   usage: { type: 'boolean' },
 } as const;
 
@@ -86,6 +92,13 @@ function networkFlag(values: Record<string, unknown>): NetworkMode | undefined {
   throw new UsageError(`--network ${JSON.stringify(v)}: expected default, none or host`);
 }
 
+/** `SRC:DEST` of --inject and --volume (split at the last colon). */
+function pathPair(value: string, flag: string): { source: string; destination: string } {
+  const at = value.lastIndexOf(':');
+  if (at <= 0 || at === value.length - 1) throw new UsageError(`${flag} ${JSON.stringify(value)}: expected SRC:DEST`);
+  return { source: value.slice(0, at), destination: value.slice(at + 1) };
+}
+
 /** The s2i options from flags (everything but the output sinks). */
 function s2iOptions(values: Record<string, unknown>, source: string, builder: string): S2iOptions {
   const o: S2iOptions = { builder, source };
@@ -107,7 +120,12 @@ function s2iOptions(values: Record<string, unknown>, source: string, builder: st
   set('exclude', str(values, 'exclude'));
   set('network', networkFlag(values));
   set('description', str(values, 'description'));
-  set('displayName', str(values, 'display-name'));
+  set('displayName', str(values, 'application-name'));
+  if (values['ignore-submodules']) o.ignoreSubmodules = true;
+  const inject = list(values, 'inject').map((v) => pathPair(v, '--inject'));
+  if (inject.length > 0) o.inject = inject;
+  const volumes = list(values, 'volume').map((v) => pathPair(v, '--volume'));
+  if (volumes.length > 0) o.volumes = volumes;
   return o;
 }
 
