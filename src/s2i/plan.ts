@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { BuildOptions } from '../build/index.ts';
 import type { PlanContext, PlatformPlan } from '../build/plan-files.ts';
 import { openSource } from '../build/targets.ts';
+import { cachedSource } from '../cache/source.ts';
 import { resolveBase } from '../build/base.ts';
 import { applyConfigOptions } from '../build/config.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -61,8 +62,10 @@ function assembleMounts(s2i: S2iOptions, workdir: string): Mount[] {
 export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: Platform, context: PlanContext): Promise<PlatformPlan> {
   const signal = options.signal ? { signal: options.signal } : {};
   const ranges = s2i.allowedUids !== undefined ? parseUidRanges(s2i.allowedUids) : undefined;
-  const builder = openSource(s2i.builder, options);
-  context.cleanups.push(async () => builder.transport.close?.());
+  const opened = openSource(s2i.builder, options);
+  context.cleanups.push(async () => opened.transport.close?.());
+  // The builder is a base like any other: through the build cache when there is one.
+  const builder = context.cache ? { ...opened, transport: cachedSource(opened.transport, context.cache, { offline: options.offline ?? false, name: s2i.builder }) } : opened;
   const base = await resolveBase(builder.transport, builder.reference, platform, signal);
   context.emit({ type: 'resolve', from: s2i.builder, platform: formatPlatform(platform), ...(base.digest ? { digest: base.digest } : {}) });
   const config = base.config.config ?? {};

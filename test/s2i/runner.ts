@@ -5,7 +5,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openSource } from '../../src/build/targets.ts';
+import { openSource, releaseRegistryClient } from '../../src/build/targets.ts';
 import { resolveBase } from '../../src/build/base.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { StageRootfs } from '../../src/run/rootfs.ts';
@@ -20,7 +20,8 @@ export interface ImageRun {
 
 /** Materialises `image` (an `oci:` reference) and runs its Entrypoint + Cmd. */
 export async function runImage(image: string): Promise<ImageRun> {
-  const source = openSource(image, {});
+  const options = {};
+  const source = openSource(image, options);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-s2i-run-'));
   const rootfs = new StageRootfs(path.join(dir, 'rootfs'));
   try {
@@ -42,6 +43,7 @@ export async function runImage(image: string): Promise<ImageRun> {
   } finally {
     await rootfs.remove();
     await source.transport.close?.();
+    await releaseRegistryClient(options);
     await fs.rm(dir, { recursive: true, force: true });
   }
 }
