@@ -40,6 +40,16 @@ test('ocibuild s2i builds, runs usage, and refuses bad users', { skip: process.p
   const run = await runImage(`oci:${out}:tag-arg`);
   assert.equal(run.stdout, 'app says: hello from the CLI (build 1, from-e)\n');
 
+  // --scripts-url file://DIR: its run script wins, assemble still comes from the image; --json events.
+  const scripts = path.join(dir, 'scripts');
+  await fs.mkdir(scripts);
+  await fs.writeFile(path.join(scripts, 'run'), '#!/bin/sh\necho "run from the scripts URL: $(cat /opt/app/message.txt)"\n', { mode: 0o755 });
+  const fromUrl = cli(['s2i', app, builders.user, '--to', `oci:${out}:url`, '-s', `file://${scripts}`, '--json']);
+  assert.equal(fromUrl.code, 0, fromUrl.stderr);
+  const events = fromUrl.stderr.trim().split('\n').map((l) => JSON.parse(l) as { type: string; text?: string; stream?: string });
+  assert.ok(events.some((e) => e.type === 'output' && e.stream === 'stdout' && e.text === 'assembling as uid 1001'), fromUrl.stderr);
+  assert.equal((await runImage(`oci:${out}:url`)).stdout, 'run from the scripts URL: hello from the CLI\n');
+
   const usage = cli(['s2i', '--usage', builders.user]);
   assert.equal(usage.code, 0, usage.stderr);
   assert.equal(usage.stdout, 'usage of the ocibuild test builder\n');
@@ -54,5 +64,5 @@ test('ocibuild s2i builds, runs usage, and refuses bad users', { skip: process.p
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /could not download any scripts from URL file:\/\//);
   const index = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
-  assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).sort(), ['app', 'tag-arg'], 'failed builds wrote nothing');
+  assert.deepEqual(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name']).sort(), ['app', 'tag-arg', 'url'], 'failed builds wrote nothing');
 });

@@ -161,16 +161,18 @@ export const s2i: Command = {
     const [source, builder, tag] = positionals as [string, string, string | undefined];
     if (tag !== undefined) values.to = [...list(values, 'to'), tag];
     const reporter = createProgress(progressMode(values, io), io);
-    const quiet = Boolean(values.quiet || values.json);
-    const out = lineSink(io.err, 'assemble: ');
-    const err = lineSink(io.err, 'assemble: ');
+    // With --json each line of output is one more JSON event; with --quiet it is dropped.
+    const json = (stream: string) => (line: string) => io.err(JSON.stringify({ type: 'output', script: 'assemble', stream, text: line }));
+    const out = values.json ? lineSink(json('stdout'), '') : lineSink(io.err, 'assemble: ');
+    const err = values.json ? lineSink(json('stderr'), '') : lineSink(io.err, 'assemble: ');
+    const quiet = Boolean(values.quiet);
     try {
       const result = await buildImage({
         ...outputOptions(values),
         ...registryOptions(values),
         s2i: {
           ...s2iOptions(values, source, builder),
-          ...(quiet ? {} : { stdout: out.sink, stderr: err.sink, onNote: (m: string) => io.err(`note: ${m}`) }),
+          ...(quiet ? {} : { stdout: out.sink, stderr: err.sink, onNote: (m: string) => io.err(values.json ? JSON.stringify({ type: 'note', message: m }) : `note: ${m}`) }),
         },
         onEvent: reporter.onEvent,
       });
