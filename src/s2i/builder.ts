@@ -15,7 +15,8 @@ export function destinationOf(flag: string | undefined, labels: Readonly<Record<
   const value = flag ?? (labels[DESTINATION_LABEL] || '/tmp');
   const what = flag !== undefined ? '--destination' : `label ${DESTINATION_LABEL}`;
   if (!value.startsWith('/')) throw new S2iError('ERR_INVALID_ARGUMENT', `${what} ${JSON.stringify(value)}: must be an absolute path`);
-  return path.posix.normalize(value);
+  const normal = path.posix.normalize(value);
+  return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
 }
 
 /**
