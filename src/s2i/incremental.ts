@@ -79,7 +79,7 @@ export async function previousArtifacts(input: PreviousArtifactsInput): Promise<
       env: config.Env ?? [],
       rootfs: rootfs.dir,
       script: 'save-artifacts',
-      command: scriptPath(location, 'save-artifacts', common.destination),
+      command: scriptPath(input.scripts, 'save-artifacts', common.destination),
       user: input.user ?? (config.User || undefined),
       workdir: config.WorkingDir || '/',
       uploadDir: uploaded ? uploadDir : undefined,

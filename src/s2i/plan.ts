@@ -73,6 +73,8 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
   const assembleUser = s2i.assembleUser ?? (labels['io.openshift.s2i.assemble-user'] || undefined);
   if (ranges !== undefined) checkAllowedUsers(s2i.builder, ranges, { image: config.User, assemble: assembleUser, onBuild: config.OnBuild ?? undefined });
   const destination = destinationOf(s2i.destination, labels);
+  const workdir = config.WorkingDir || '/';
+  const mounts = assembleMounts(s2i, workdir);
   const executor = options.executor ?? linuxExecutor();
   await assertExecutorUsable(executor);
   const host = inspectHost();
@@ -95,7 +97,6 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     const uploadDir = path.join(scratch, 'upload');
     await fs.mkdir(uploadDir);
     const user = assembleUser ?? (config.User || undefined);
-    const workdir = config.WorkingDir || '/';
     const common = { executor, env, workdir, destination, network: s2i.network, signal: options.signal, stdout: s2i.stdout, stderr: s2i.stderr };
     let runs = 0;
     if (s2i.incremental) {
@@ -104,8 +105,8 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     }
     await writeUpload({ dir: uploadDir, source, scripts, mtime: context.created, signal: options.signal });
     const before = await rootfs.takeSnapshot();
-    const assemble = scriptPath(scripts.get('assemble') as NonNullable<ReturnType<typeof scripts.get>>, 'assemble', destination);
-    await runScript({ ...common, rootfs: rootfs.dir, script: 'assemble', command: assemble, user, uploadDir, mounts: assembleMounts(s2i, workdir) });
+    const assemble = scriptPath(scripts, 'assemble', destination);
+    await runScript({ ...common, rootfs: rootfs.dir, script: 'assemble', command: assemble, user, uploadDir, mounts });
     runs += 1;
     const after = await rootfs.takeSnapshot();
     const mapping = (await executor.ownerMapping?.()) ?? { uids: [], gids: [] };
@@ -120,7 +121,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
       ...signal,
     });
     context.emit({ type: 'layer-built', platform: formatPlatform(platform), digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy });
-    const run = scriptPath(scripts.get('run') as NonNullable<ReturnType<typeof scripts.get>>, 'run', destination);
+    const run = scriptPath(scripts, 'run', destination);
     const targets = Array.isArray(options.to) ? options.to : [options.to];
     const displayName = s2i.displayName ?? targets[0];
     const edited = {

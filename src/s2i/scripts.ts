@@ -127,7 +127,9 @@ export async function locateScripts(
   return found;
 }
 
-/** The path a script runs from inside the container. */
-export function scriptPath(location: ScriptLocation, name: ScriptName, destination: string): string {
+/** The path script `name` runs from inside the container (`DESTINATION/scripts/NAME` when uploaded). Throws when it was not located. */
+export function scriptPath(scripts: ReadonlyMap<ScriptName, ScriptLocation>, name: ScriptName, destination: string): string {
+  const location = scripts.get(name);
+  if (location === undefined) throw new S2iError('ERR_NOT_FOUND', `s2i: script ${JSON.stringify(name)} was not located`, { script: name });
   return location.kind === 'image' ? location.path : path.posix.join(destination, 'scripts', name);
 }

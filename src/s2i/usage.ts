@@ -74,7 +74,7 @@ export async function runS2iUsage(options: S2iUsageOptions): Promise<void> {
       executor,
       rootfs: rootfs.dir,
       script: 'usage',
-      command: scriptPath(location, 'usage', destination),
+      command: scriptPath(scripts, 'usage', destination),
       user: config.User || undefined,
       env: mergeEnv(config.Env ?? undefined, Object.entries(options.env ?? {})),
       workdir: config.WorkingDir || '/',
