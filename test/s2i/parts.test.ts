@@ -119,3 +119,36 @@ test('source: .s2iignore (no ! exceptions), --exclude, --context-dir', async (t)
   await assert.rejects(prepareSource({ source: dir, exclude: '(', scratch: dir }), /--exclude "\("/);
   await assert.rejects(prepareSource({ source: dir, ref: 'main', scratch: dir }), /--ref main needs a Git source/);
 });
+
+test('source: a Git URL is cloned at --ref, labels from that commit; a work tree builds its commit', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-s2i-git-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const repo = path.join(dir, 'repo');
+  await fs.mkdir(repo);
+  const { execFileSync } = await import('node:child_process');
+  const git = (...args: string[]): string => execFileSync('git', ['-C', repo, '-c', 'user.name=R', '-c', 'user.email=r@example.test', ...args], { encoding: 'utf8' }).trim();
+  git('init', '--quiet', '--initial-branch=main');
+  await fs.writeFile(path.join(repo, 'v'), 'one');
+  git('add', '.');
+  git('commit', '--quiet', '-m', 'one');
+  git('tag', 'v1');
+  const first = git('rev-parse', 'HEAD');
+  await fs.writeFile(path.join(repo, 'v'), 'two');
+  git('commit', '--quiet', '-am', 'two');
+  const url = `file://${repo}`;
+  const scratch1 = path.join(dir, 's1');
+  await fs.mkdir(scratch1);
+  const tagged = await prepareSource({ source: url, ref: 'v1', scratch: scratch1 });
+  assert.equal(await fs.readFile(path.join(tagged.dir, 'v'), 'utf8'), 'one');
+  assert.deepEqual([tagged.info.commitId, tagged.info.message, tagged.info.location, tagged.info.author], [first, 'one', url, 'R <r@example.test>']);
+  await fs.writeFile(path.join(repo, 'v'), 'dirty');
+  const scratch2 = path.join(dir, 's2');
+  await fs.mkdir(scratch2);
+  const tree = await prepareSource({ source: repo, scratch: scratch2 });
+  assert.equal(await fs.readFile(path.join(tree.dir, 'v'), 'utf8'), 'two', 'the committed file, not the working copy');
+  assert.equal(tree.info.location, repo);
+  const copied = await prepareSource({ source: repo, copy: true, scratch: scratch2 });
+  assert.equal(copied.dir, repo);
+  assert.deepEqual(copied.info, { location: repo }, '--copy: no Git labels, as s2i documents');
+  await assert.rejects(prepareSource({ source: url, ref: 'nope', scratch: path.join(dir, 's3') }), (e: unknown) => e instanceof S2iError && /checking out nope/.test(e.message));
+});
