@@ -20,10 +20,11 @@ export function destinationOf(flag: string | undefined, labels: Readonly<Record<
 }
 
 /**
- * True when `absolutePath` exists in the rootfs at `root`. Symbolic links are followed inside
- * the rootfs (an absolute target is taken from its root), never into the host.
+ * The host path of `absolutePath` in the rootfs at `root`, or undefined when it does not exist.
+ * Symbolic links are followed inside the rootfs (an absolute target is taken from its root),
+ * never into the host.
  */
-export async function inImage(root: string, absolutePath: string): Promise<boolean> {
+export async function resolveInImage(root: string, absolutePath: string): Promise<string | undefined> {
   const parts = absolutePath.split('/').filter((p) => p !== '' && p !== '.');
   let current: string[] = [];
   for (let hops = 0; parts.length > 0; ) {
@@ -37,10 +38,10 @@ export async function inImage(root: string, absolutePath: string): Promise<boole
     try {
       stat = await fs.lstat(host);
     } catch {
-      return false;
+      return undefined;
     }
     if (stat.isSymbolicLink()) {
-      if (++hops > 40) return false;
+      if (++hops > 40) return undefined;
       const target = await fs.readlink(host);
       if (target.startsWith('/')) current = [];
       parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
@@ -48,5 +49,10 @@ export async function inImage(root: string, absolutePath: string): Promise<boole
     }
     current.push(part);
   }
-  return true;
+  return path.join(root, ...current);
+}
+
+/** True when `absolutePath` exists in the rootfs at `root` (see {@link resolveInImage}). */
+export async function inImage(root: string, absolutePath: string): Promise<boolean> {
+  return (await resolveInImage(root, absolutePath)) !== undefined;
 }

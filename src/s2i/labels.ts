@@ -1,9 +1,10 @@
 /**
  * The labels s2i writes on its output image: `io.k8s.display-name`/`description`, and
  * `io.openshift.s2i.build.*` (builder image, source location, context dir, commit facts),
- * set over the builder's labels. Pure.
+ * set over the base image's labels; and the output config. Pure.
  * @module
  */
+import type { ImageConfig } from '../oci/types.ts';
 import type { SourceInfo } from './source.ts';
 
 /** The namespace of s2i's build labels. */
@@ -40,4 +41,10 @@ export function outputLabels(builderLabels: Readonly<Record<string, string>> | u
   build('source-location', info.location);
   build('source-context-dir', info.contextDir);
   return labels;
+}
+
+/** The output image's config: `image`'s, with `Cmd` the run script, `Env` the build environment, and s2i's labels. */
+export function outputConfig(image: ImageConfig, run: string, env: string[], labels: OutputLabelInput): ImageConfig {
+  const config = image.config ?? {};
+  return { ...image, config: { ...config, Cmd: [run], Env: env, Labels: outputLabels(config.Labels, labels) } };
 }

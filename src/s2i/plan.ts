@@ -16,18 +16,17 @@ import { applyConfigOptions } from '../build/config.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import type { Mount } from '../run/types.ts';
-import { sourceDateEpochFromEnv } from '../layer/entries.ts';
-import { writeLayer } from '../layer/write.ts';
 import { assertExecutorUsable } from '../dockerfile/run-step.ts';
 import { inspectHost } from '../run/host.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import { removeRootfs } from '../run/owners.ts';
-import { ensureReadable } from '../run/readable.ts';
 import { StageRootfs } from '../run/rootfs.ts';
-import { diffSnapshots } from '../run/snapshot.ts';
 import { S2iError } from './errors.ts';
 import { mergeEnv, parseEnvironmentFile } from './environment.ts';
-import { outputLabels } from './labels.ts';
+import { outputConfig } from './labels.ts';
+import { commitLayer } from './commit.ts';
+import { buildRuntime } from './runtime-build.ts';
+import type { AddedLayer } from '../build/assemble.ts';
 import { rootfsLayers, runScript } from './sandbox.ts';
 import { locateScripts, scriptPath } from './scripts.ts';
 import { prepareSource } from './source.ts';
@@ -48,6 +47,11 @@ async function readEnvironment(file: string, name: string, required: boolean): P
   return parseEnvironmentFile(text, name);
 }
 
+function emitLayer(context: PlanContext, platform: Platform, step: AddedLayer): void {
+  const { layer, createdBy } = step;
+  context.emit({ type: 'layer-built', platform: formatPlatform(platform), digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy });
+}
+
 /** The `--inject` (read-only) and `--volume` (read-write) binds of `assemble`; relative destinations are under `workdir`. */
 function assembleMounts(s2i: S2iOptions, workdir: string): Mount[] {
   const bind = (list: S2iOptions['inject'], readonly: boolean, flag: string): Mount[] =>
@@ -62,18 +66,19 @@ function assembleMounts(s2i: S2iOptions, workdir: string): Mount[] {
 export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: Platform, context: PlanContext): Promise<PlatformPlan> {
   const signal = options.signal ? { signal: options.signal } : {};
   const ranges = s2i.allowedUids !== undefined ? parseUidRanges(s2i.allowedUids) : undefined;
+  if (s2i.runtimeImage !== undefined && s2i.incremental) throw new S2iError('ERR_INVALID_ARGUMENT', 's2i: an extended build (runtimeImage) cannot be incremental');
   const opened = openSource(s2i.builder, options);
   context.cleanups.push(async () => opened.transport.close?.());
   // The builder is a base like any other: through the build cache when there is one.
   const builder = context.cache ? { ...opened, transport: cachedSource(opened.transport, context.cache, { offline: options.offline ?? false, name: s2i.builder }) } : opened;
   const base = await resolveBase(builder.transport, builder.reference, platform, signal);
   context.emit({ type: 'resolve', from: s2i.builder, platform: formatPlatform(platform), ...(base.digest ? { digest: base.digest } : {}) });
-  const config = base.config.config ?? {};
-  const labels = config.Labels ?? {};
+  const builderConfig = base.config.config ?? {};
+  const labels = builderConfig.Labels ?? {};
   const assembleUser = s2i.assembleUser ?? (labels['io.openshift.s2i.assemble-user'] || undefined);
-  if (ranges !== undefined) checkAllowedUsers(s2i.builder, ranges, { image: config.User, assemble: assembleUser, onBuild: config.OnBuild ?? undefined });
+  if (ranges !== undefined) checkAllowedUsers(s2i.builder, ranges, { image: builderConfig.User, assemble: assembleUser, onBuild: builderConfig.OnBuild ?? undefined });
   const destination = destinationOf(s2i.destination, labels);
-  const workdir = config.WorkingDir || '/';
+  const workdir = builderConfig.WorkingDir || '/';
   const mounts = assembleMounts(s2i, workdir);
   const executor = options.executor ?? linuxExecutor();
   await assertExecutorUsable(executor);
@@ -87,16 +92,16 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
       ...(s2i.environmentFile !== undefined ? await readEnvironment(s2i.environmentFile, s2i.environmentFile, true) : []),
       ...Object.entries(s2i.env ?? {}),
     ];
-    const env = mergeEnv(config.Env ?? undefined, extra);
+    const env = mergeEnv(builderConfig.Env ?? undefined, extra);
     await rootfs.sync(rootfsLayers(builder.transport, base.layers), signal);
     const scripts = await locateScripts(
-      { scriptsUrl: s2i.scriptsUrl, sourceDir: source.dir, labels, env: config.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
+      { scriptsUrl: s2i.scriptsUrl, sourceDir: source.dir, labels, env: builderConfig.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
       ['assemble', 'run'],
       ['save-artifacts'],
     );
     const uploadDir = path.join(scratch, 'upload');
     await fs.mkdir(uploadDir);
-    const user = assembleUser ?? (config.User || undefined);
+    const user = assembleUser ?? (builderConfig.User || undefined);
     const common = { executor, env, workdir, destination, network: s2i.network, signal: options.signal, stdout: s2i.stdout, stderr: s2i.stderr };
     let runs = 0;
     if (s2i.incremental) {
@@ -108,38 +113,25 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     const assemble = scriptPath(scripts, 'assemble', destination);
     await runScript({ ...common, rootfs: rootfs.dir, script: 'assemble', command: assemble, user, uploadDir, mounts });
     runs += 1;
-    const after = await rootfs.takeSnapshot();
-    const mapping = (await executor.ownerMapping?.()) ?? { uids: [], gids: [] };
-    const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
-    const entries = diffSnapshots(before, after, { mapping, ...(epoch !== undefined ? { clampMtime: new Date(epoch * 1000) } : {}) });
-    await ensureReadable(entries, host, scratch);
-    const createdBy = `s2i build ${s2i.source} ${s2i.builder}: ${assemble}`;
-    const layer = await writeLayer({ entries }, {
-      directory: context.workDir,
-      sourceDateEpoch: context.created,
-      ...(options.encoder ? { encoder: options.encoder } : {}),
-      ...signal,
-    });
-    context.emit({ type: 'layer-built', platform: formatPlatform(platform), digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy });
-    const run = scriptPath(scripts, 'run', destination);
+    if (s2i.runtimeImage !== undefined) {
+      const runtime = await buildRuntime({
+        options, s2i: { ...s2i, runtimeImage: s2i.runtimeImage }, platform, context, executor, host, scratch,
+        builderRootfs: rootfs.dir, sourceDir: source.dir, info: source.info, extraEnv: extra, ranges,
+      });
+      emitLayer(context, platform, runtime.step);
+      return { base: runtime.base, baseName: runtime.name, config: applyConfigOptions(runtime.config, options.config ?? {}), steps: [runtime.step], runsExecuted: runs + 1 };
+    }
+    const layer = await commitLayer(rootfs, before, { executor, host, scratch, options, context });
+    const step = { layer, createdBy: `s2i build ${s2i.source} ${s2i.builder}: ${assemble}`, cached: false };
+    emitLayer(context, platform, step);
     const targets = Array.isArray(options.to) ? options.to : [options.to];
-    const displayName = s2i.displayName ?? targets[0];
-    const edited = {
-      ...base.config,
-      config: {
-        ...config,
-        Cmd: [run],
-        Env: env,
-        Labels: outputLabels(labels, { builder: s2i.builder, info: source.info, displayName, description: s2i.description }),
-      },
-    };
-    return {
-      base,
-      baseName: builder.name,
-      config: applyConfigOptions(edited, options.config ?? {}),
-      steps: [{ layer, createdBy, cached: false }],
-      runsExecuted: runs,
-    };
+    const config = outputConfig(base.config, scriptPath(scripts, 'run', destination), env, {
+      builder: s2i.builder,
+      info: source.info,
+      displayName: s2i.displayName ?? targets[0],
+      description: s2i.description,
+    });
+    return { base, baseName: builder.name, config: applyConfigOptions(config, options.config ?? {}), steps: [step], runsExecuted: runs };
   } finally {
     await rootfs.remove().catch(() => {});
     await removeRootfs(scratch, host).catch(() => {});

@@ -46,7 +46,7 @@ export interface ScriptRun {
   workdir: string;
   /** Where uploads go (`-d`). */
   destination: string;
-  /** Host directory holding `upload.tar` and optionally `artifacts.tar`; undefined: nothing to upload. */
+  /** Host directory holding `upload.tar` (to DESTINATION), `artifacts.tar` (to DESTINATION/artifacts), `runtime.tar` (to the working directory), each optional; undefined: nothing to upload. */
   uploadDir?: string | undefined;
   /** Extra mounts of the script itself (not of the upload step). */
   mounts?: Mount[] | undefined;
@@ -77,16 +77,18 @@ export async function runScript(run: ScriptRun): Promise<void> {
     ...(run.stderr ? { stderr: run.stderr } : {}),
   };
   if (run.uploadDir !== undefined) {
-    const hasArtifacts = await fs.access(path.join(run.uploadDir, 'artifacts.tar')).then(() => true, () => false);
-    // s2i streams one tar into `tar -C DESTINATION -xf -` run by the build's user; the
-    // artifacts go under DESTINATION/artifacts the same way.
-    const script = [
-      `tar -C "$1" -xf ${UPLOAD_MOUNT}/upload.tar`,
-      ...(hasArtifacts ? [`mkdir -p "$1/artifacts"`, `tar -C "$1/artifacts" -xf ${UPLOAD_MOUNT}/artifacts.tar`] : []),
-    ].join(' && ');
-    const result = await run.executor.run({
+    const has = async (name: string): Promise<boolean> => fs.access(path.join(run.uploadDir as string, name)).then(() => true, () => false);
+    // s2i streams one tar into `tar -C DESTINATION -xf -` run by the build's user; artifacts of
+    // an incremental build go under DESTINATION/artifacts, runtime artifacts into WORKDIR.
+    const steps = [
+      ...((await has('upload.tar')) ? [`tar -C "$1" -xf ${UPLOAD_MOUNT}/upload.tar`] : []),
+      ...((await has('artifacts.tar')) ? [`mkdir -p "$1/artifacts"`, `tar -C "$1/artifacts" -xf ${UPLOAD_MOUNT}/artifacts.tar`] : []),
+      ...((await has('runtime.tar')) ? [`mkdir -p "$2"`, `tar -C "$2" -xf ${UPLOAD_MOUNT}/runtime.tar`] : []),
+    ];
+    const script = steps.join(' && ');
+    const result = steps.length === 0 ? { exitCode: 0, stderrTail: '' } : await run.executor.run({
       ...common,
-      argv: ['/bin/sh', '-c', script, 'sh', run.destination],
+      argv: ['/bin/sh', '-c', script, 'sh', run.destination, run.workdir],
       mounts: [{ type: 'bind', source: run.uploadDir, target: UPLOAD_MOUNT, readonly: true }],
       ...(run.stdout ? { stdout: run.stdout } : {}),
     });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { S2iError } from './errors.ts';
 
 /** The names of s2i scripts. */
-export type ScriptName = 'assemble' | 'run' | 'save-artifacts' | 'usage';
+export type ScriptName = 'assemble' | 'run' | 'save-artifacts' | 'usage' | 'assemble-runtime';
 
 /** Where one script was found. */
 export type ScriptLocation =

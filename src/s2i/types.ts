@@ -56,6 +56,16 @@ export interface S2iOptions {
   inject?: { source: string; destination: string }[];
   /** Host directories mounted read-write into the `assemble` sandbox (`-v/--volume SRC:DEST`); never in the image. */
   volumes?: { source: string; destination: string }[];
+  /**
+   * Extended build (`--runtime-image`): the output is this image plus one layer made by its
+   * `assemble-runtime` script, fed with {@link runtimeArtifacts} taken from the builder after
+   * `assemble`. Cannot be combined with {@link incremental}.
+   */
+  runtimeImage?: string;
+  /** `SRC[:DEST]` artifacts for {@link runtimeImage} (`-a/--runtime-artifact`); default the runtime image's `io.openshift.s2i.assemble-input-files` label. */
+  runtimeArtifacts?: string[];
+  /** User to run `assemble-runtime` as (`--assemble-runtime-user`); default the runtime image's user. */
+  assembleRuntimeUser?: string;
   /** Network of the script sandboxes (`--network`); default the host's. */
   network?: NetworkMode;
   /** Receives the scripts' stdout live (not `save-artifacts`', which is the artifacts stream). */

@@ -38,12 +38,26 @@ export const USAGE = `#!/bin/sh
 echo "usage of the ocibuild test builder"
 `;
 
-/** Where the builder images are: `oci:DIR:user` (user 1001) and `oci:DIR:root` (no USER). */
+/** assemble-runtime of the runtime image: finishes the artifact in the working directory. */
+export const ASSEMBLE_RUNTIME = `#!/bin/sh
+set -e
+echo "runtime assembled as uid $(id -u)"
+cp app/message.txt final.txt
+`;
+
+/** run of the runtime image. */
+export const RUNTIME_RUN = `#!/bin/sh
+echo "runtime says: $(cat /opt/runtime/final.txt)"
+`;
+
+/** Where the builder images are: `oci:DIR:user` (user 1001), `oci:DIR:root` (no USER), `oci:DIR:runtime`. */
 export interface TestBuilders {
   /** Builder running as 1001. */
   user: string;
   /** The same builder without a USER (root). */
   root: string;
+  /** A runtime image for extended builds: user 1002, /opt/runtime, artifacts label `/opt/app/message.txt:app`. */
+  runtime: string;
 }
 
 /** Builds both test builders under `dir`. */
@@ -64,5 +78,17 @@ export async function buildTestBuilders(dir: string): Promise<TestBuilders> {
   const common = { from: `oci:${base.layoutPath}:${base.tag}`, layers, cache: false as const };
   await buildImage({ ...common, config: { user: '1001', workingDir: '/opt/app', labels, env: { HOME: '/opt/app' } }, to: `oci:${layout}:user` });
   await buildImage({ ...common, config: { workingDir: '/opt/app', labels }, to: `oci:${layout}:root` });
-  return { user: `oci:${layout}:user`, root: `oci:${layout}:root` };
+  const runtimeScript = (name: string, text: string): LayerEntry => ({ type: 'file', path: `/usr/libexec/s2i/${name}`, source: new TextEncoder().encode(text), mode: 0o755 });
+  await buildImage({
+    from: common.from,
+    cache: false,
+    layers: [{ entries: [runtimeScript('assemble-runtime', ASSEMBLE_RUNTIME), runtimeScript('run', RUNTIME_RUN), { type: 'directory', path: '/opt/runtime', uid: 1002, gid: 0, mode: 0o775 }] }],
+    config: {
+      user: '1002',
+      workingDir: '/opt/runtime',
+      labels: { 'io.openshift.s2i.scripts-url': 'image:///usr/libexec/s2i', 'io.openshift.s2i.assemble-input-files': '/opt/app/message.txt:app' },
+    },
+    to: `oci:${layout}:runtime`,
+  });
+  return { user: `oci:${layout}:user`, root: `oci:${layout}:root`, runtime: `oci:${layout}:runtime` };
 }

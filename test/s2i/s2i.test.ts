@@ -61,6 +61,17 @@ function check(r: S2iScenarioResult): void {
   assert.equal(member(r.override, 'tmp/scripts/assemble')?.mode, 0o755);
   assert.deepEqual(r.override.cmd, ['/usr/libexec/s2i/run']);
 
+  // Extended build: the runtime image plus one layer from assemble-runtime, fed with the
+  // artifacts of its assemble-input-files label, as the runtime image's user.
+  const { extended } = r;
+  assert.equal(extended.assembleOut, 'custom assemble\nruntime assembled as uid 1002\n');
+  assert.equal(extended.run.stdout, 'runtime says: hello from the override\n');
+  assert.deepEqual([extended.user, extended.cmd, extended.layerCount], ['1002', ['/usr/libexec/s2i/run'], 3]);
+  assert.deepEqual([member(extended, 'opt/runtime/app/message.txt')?.uid, member(extended, 'opt/runtime/app/message.txt')?.mode], [1002, 0o644]);
+  assert.ok(!extended.layer.some((m) => m.path.startsWith('opt/app') || m.path.startsWith('tmp/src')), 'nothing of the builder but the artifacts');
+  assert.match(extended.labels['io.openshift.s2i.build.image'] ?? '', /builders:user$/);
+  assert.match(r.extendedIncremental.message, /cannot be incremental/);
+
   // --allowed-uids: a root builder is refused with s2i's message; a numeric user in range builds.
   assert.equal(r.rootRefused.name, 'S2iError');
   assert.equal(r.rootRefused.code, 'ERR_INVALID_ARGUMENT');

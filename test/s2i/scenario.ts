@@ -48,6 +48,8 @@ export interface S2iScenarioResult {
   incremental: BuildSeen;
   incrementalMissing: BuildSeen;
   override: BuildSeen;
+  extended: BuildSeen;
+  extendedIncremental: Failure;
   rootRefused: Failure;
   userAllowed: string;
   assembleFails: Failure;
@@ -130,6 +132,8 @@ export async function runS2iScenario(): Promise<S2iScenarioResult> {
     write(path.join(injected, 'token'), 'build-time only');
     const override = await s2iBuild({ builder: builders.user, source: other, inject: [{ source: injected, destination: 'injected' }] }, out, 'override');
 
+    const extended = await s2iBuild({ builder: builders.user, source: other, runtimeImage: builders.runtime }, out, 'extended');
+    const extendedIncremental = await failure(buildImage({ s2i: { builder: builders.user, source: other, runtimeImage: builders.runtime, incremental: true }, to: `oci:${out}:x`, cache: false }));
     const rootRefused = await failure(buildImage({ s2i: { builder: builders.root, source: other, allowedUids: '1-65535' }, to: `oci:${out}:refused`, cache: false }));
     const allowed = await s2iBuild({ builder: builders.user, source: other, allowedUids: '1000-2000' }, out, 'allowed');
 
@@ -147,6 +151,8 @@ export async function runS2iScenario(): Promise<S2iScenarioResult> {
       incremental,
       incrementalMissing,
       override,
+      extended,
+      extendedIncremental,
       rootRefused,
       userAllowed: allowed.run.stdout,
       assembleFails,
