@@ -152,3 +152,21 @@ test('source: a Git URL is cloned at --ref, labels from that commit; a work tree
   assert.deepEqual(copied.info, { location: repo }, '--copy: no Git labels, as s2i documents');
   await assert.rejects(prepareSource({ source: url, ref: 'nope', scratch: path.join(dir, 's3') }), (e: unknown) => e instanceof S2iError && /checking out nope/.test(e.message));
 });
+
+test('runtime artifacts: SRC[:DEST] as s2i documents them', async () => {
+  const { parseArtifactMappings, artifactMappings } = await import('../../src/s2i/runtime.ts');
+  assert.deepEqual(parseArtifactMappings(['/tmp/app.war', '/tmp/app.war:.', '/tmp/app.war:app/dist', '/opt/data/'], 'f'), [
+    { source: '/tmp/app.war', destination: '.' },
+    { source: '/tmp/app.war', destination: '.' },
+    { source: '/tmp/app.war', destination: 'app/dist' },
+    { source: '/opt/data', destination: '.' },
+  ]);
+  for (const [bad, why] of [['rel/x', /absolute/], ['/opt/*.jar', /wildcards/], ['/x:/abs', /relative/], ['/x:../up', /must not start with \.\./]] as const) {
+    assert.throws(() => parseArtifactMappings([bad], '--runtime-artifact'), why, bad);
+  }
+  assert.deepEqual(artifactMappings(undefined, { 'io.openshift.s2i.assemble-input-files': '/tmp/app.war:app; /opt/data' }, 'r'), [
+    { source: '/tmp/app.war', destination: 'app' },
+    { source: '/opt/data', destination: '.' },
+  ]);
+  assert.throws(() => artifactMappings([], {}, 'reg/runtime'), /no runtime artifacts.*reg\/runtime/);
+});

@@ -34,6 +34,9 @@ TAG, when given, is one more target. Prints the digest. See docs/s2i.md for ever
   -i, --inject SRC:DEST    host directory visible (read-only) to assemble only (repeatable)
   -v, --volume SRC:DEST    host directory mounted read-write into assemble (repeatable)
   --ignore-submodules      do not clone Git submodules
+  --runtime-image REF      extended build: the output is REF plus what its assemble-runtime makes
+  -a, --runtime-artifact SRC[:DEST]  builder path copied into the runtime image's WORKDIR/DEST (repeatable)
+  --assemble-runtime-user USER  user of assemble-runtime (default: the runtime image's)
   -n, --network MODE       default, none or host, for the scripts
   --description TEXT       io.k8s.description label
   --application-name TEXT  io.k8s.display-name label (default: the first target)
@@ -61,6 +64,9 @@ const s2iFlags = {
   network: { type: 'string', short: 'n' },
   description: { type: 'string' },
   'application-name': { type: 'string' },
+  'runtime-image': { type: 'string' },
+  'runtime-artifact': { type: 'string', multiple: true, short: 'a' },
+  'assemble-runtime-user': { type: 'string' },
   'ignore-submodules': { type: 'boolean' },
   inject: { type: 'string', multiple: true, short: 'i' },
   volume: { type: 'string', multiple: true, short: 'v' },
@@ -122,6 +128,10 @@ function s2iOptions(values: Record<string, unknown>, source: string, builder: st
   set('description', str(values, 'description'));
   set('displayName', str(values, 'application-name'));
   if (values['ignore-submodules']) o.ignoreSubmodules = true;
+  set('runtimeImage', str(values, 'runtime-image'));
+  const artifacts = list(values, 'runtime-artifact');
+  if (artifacts.length > 0) o.runtimeArtifacts = artifacts;
+  set('assembleRuntimeUser', str(values, 'assemble-runtime-user'));
   const inject = list(values, 'inject').map((v) => pathPair(v, '--inject'));
   if (inject.length > 0) o.inject = inject;
   const volumes = list(values, 'volume').map((v) => pathPair(v, '--volume'));
