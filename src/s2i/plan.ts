@@ -96,7 +96,8 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     await rootfs.sync(rootfsLayers(builder.transport, base.layers), signal);
     const scripts = await locateScripts(
       { scriptsUrl: s2i.scriptsUrl, sourceDir: source.dir, labels, env: builderConfig.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
-      ['assemble', 'run'],
+      // An extended build runs the runtime image's run script, so the builder may lack one.
+      s2i.runtimeImage === undefined ? ['assemble', 'run'] : ['assemble'],
       ['save-artifacts'],
     );
     const uploadDir = path.join(scratch, 'upload');
