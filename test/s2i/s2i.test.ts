@@ -82,6 +82,10 @@ function check(r: S2iScenarioResult): void {
   assert.deepEqual([r.assembleFails.code, r.assembleFails.script, r.assembleFails.exitCode], ['ERR_RUN', 'assemble', 7]);
   assert.match(r.assembleFails.message, /assemble \(\/tmp\/scripts\/assemble\) failed: exit code 7\nassemble is failing/);
 
+  assert.equal(r.aborted.code, 'ERR_ABORTED', r.aborted.message);
+  assert.ok(r.aborted.ms < 30_000, `abort took ${r.aborted.ms} ms`);
+  assert.deepEqual(r.aborted.leftovers, [], 'no scratch left in the work directory');
+
   assert.equal(r.usage, 'usage of the ocibuild test builder\n');
 }
 

@@ -53,6 +53,7 @@ export interface S2iScenarioResult {
   rootRefused: Failure;
   userAllowed: string;
   assembleFails: Failure;
+  aborted: Failure & { leftovers: string[]; ms: number };
   usage: string;
 }
 
@@ -141,6 +142,17 @@ export async function runS2iScenario(): Promise<S2iScenarioResult> {
     write(path.join(failing, '.s2i', 'bin', 'assemble'), '#!/bin/sh\necho "assemble is failing" >&2\nexit 7\n', 0o755);
     const assembleFails = await failure(buildImage({ s2i: { builder: builders.user, source: failing }, to: `oci:${out}:failing`, cache: false }));
 
+    // Aborting during assemble kills it and leaves nothing of the build behind.
+    const slow = path.join(tmp, 'slow');
+    write(path.join(slow, '.s2i', 'bin', 'assemble'), '#!/bin/sh\nsleep 60\n', 0o755);
+    const workDir = path.join(tmp, 'work');
+    fs.mkdirSync(workDir);
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 1500);
+    const abortFailure = await failure(buildImage({ s2i: { builder: builders.user, source: slow }, to: `oci:${out}:slow`, cache: false, signal: controller.signal, workDir }));
+    const aborted = { ...abortFailure, leftovers: fs.readdirSync(workDir), ms: Date.now() - started };
+
     let usage = '';
     await runS2iUsage({ builder: builders.user, stdout: (c) => (usage += Buffer.from(c).toString()) });
     return {
@@ -156,6 +168,7 @@ export async function runS2iScenario(): Promise<S2iScenarioResult> {
       rootRefused,
       userAllowed: allowed.run.stdout,
       assembleFails,
+      aborted,
       usage,
     };
   } finally {
