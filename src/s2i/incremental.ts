@@ -31,7 +31,7 @@ export interface PreviousArtifactsInput {
   /** The assemble user (undefined: the previous image's user). */
   user: string | undefined;
   /** Settings shared with the assemble run. */
-  common: { executor: Executor; env: string[]; destination: string; network?: NetworkMode | undefined; signal?: AbortSignal | undefined; stderr?: OutputSink | undefined };
+  common: { executor: Executor; env: string[]; destination: string; network?: NetworkMode | undefined; signal?: AbortSignal | undefined; stderr?: OutputSink | undefined; onStart?: ((script: string) => void) | undefined };
   /** Where the artifacts tar goes. */
   file: string;
   /** Scratch directory (removed by the caller). */

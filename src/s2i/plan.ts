@@ -103,7 +103,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     const uploadDir = path.join(scratch, 'upload');
     await fs.mkdir(uploadDir);
     const user = assembleUser ?? (builderConfig.User || undefined);
-    const common = { executor, env, workdir, destination, network: s2i.network, signal: options.signal, stdout: s2i.stdout, stderr: s2i.stderr };
+    const common = { executor, env, workdir, destination, network: s2i.network, signal: options.signal, stdout: s2i.stdout, stderr: s2i.stderr, onStart: s2i.onScript };
     let runs = 0;
     if (s2i.incremental) {
       const got = await previousArtifacts({ options, s2i, platform, scripts, user, common, file: path.join(uploadDir, 'artifacts.tar'), scratch, created: context.created });

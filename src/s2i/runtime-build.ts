@@ -100,6 +100,7 @@ export async function buildRuntime(input: RuntimeInput): Promise<{ base: Resolve
       signal: options.signal,
       stdout: s2i.stdout,
       stderr: s2i.stderr,
+      onStart: s2i.onScript,
     });
     const layer = await commitLayer(rootfs, before, { executor: input.executor, host: input.host, scratch: input.scratch, options, context });
     const targets = Array.isArray(options.to) ? options.to : [options.to];

@@ -54,6 +54,8 @@ export interface ScriptRun {
   network?: NetworkMode | undefined;
   /** Aborts the run. */
   signal?: AbortSignal | undefined;
+  /** Called just before the script itself starts. */
+  onStart?: ((script: string) => void) | undefined;
   /** Receives stdout. */
   stdout?: OutputSink | undefined;
   /** Receives stderr. */
@@ -94,6 +96,7 @@ export async function runScript(run: ScriptRun): Promise<void> {
     });
     if (result.exitCode !== 0) fail(run.script, result.exitCode, result.stderrTail, `placing the sources and scripts in ${run.destination} (needs /bin/sh and tar in the builder, and ${run.destination} writable by its user)`);
   }
+  run.onStart?.(run.script);
   const result = await run.executor.run({
     ...common,
     argv: [run.command],

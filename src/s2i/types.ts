@@ -72,6 +72,8 @@ export interface S2iOptions {
   stdout?: OutputSink;
   /** Receives the scripts' stderr live. */
   stderr?: OutputSink;
+  /** Called when a script starts (`save-artifacts`, `assemble`, `assemble-runtime`), so output can be labelled. */
+  onScript?: (script: string) => void;
   /** Receives notes (clean build instead of incremental, and why). */
   onNote?: (message: string) => void;
 }

@@ -40,6 +40,12 @@ test('ocibuild s2i builds, runs usage, and refuses bad users', { skip: process.p
   const run = await runImage(`oci:${out}:tag-arg`);
   assert.equal(run.stdout, 'app says: hello from the CLI (build 1, from-e)\n');
 
+  // --incremental against the same tag: save-artifacts of the previous image, assemble sees them.
+  const again = cli(['s2i', app, builders.user, '--to', `oci:${out}:app`, '--incremental', '-e', 'GREETING=again']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /^assemble: restored artifacts: count 1$/m);
+  assert.equal((await runImage(`oci:${out}:app`)).stdout, 'app says: hello from the CLI (build 2, again)\n');
+
   // --scripts-url file://DIR: its run script wins, assemble still comes from the image; --json events.
   const scripts = path.join(dir, 'scripts');
   await fs.mkdir(scripts);

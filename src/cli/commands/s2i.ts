@@ -73,8 +73,8 @@ const s2iFlags = {
   usage: { type: 'boolean' },
 } as const;
 
-/** A sink passing whole lines to `write`, each prefixed with `prefix`. */
-function lineSink(write: (line: string) => void, prefix: string): { sink: OutputSink; flush: () => void } {
+/** A sink passing whole lines to `write`, each prefixed with `prefix()`. */
+function lineSink(write: (line: string) => void, prefix: () => string): { sink: OutputSink; flush: () => void } {
   let pending = '';
   const decoder = new TextDecoder();
   return {
@@ -82,10 +82,10 @@ function lineSink(write: (line: string) => void, prefix: string): { sink: Output
       pending += decoder.decode(chunk, { stream: true });
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) write(`${prefix}${line}`);
+      for (const line of lines) write(`${prefix()}${line}`);
     },
     flush: () => {
-      if (pending !== '') write(`${prefix}${pending}`);
+      if (pending !== '') write(`${prefix()}${pending}`);
       pending = '';
     },
   };
@@ -148,8 +148,8 @@ export const s2i: Command = {
     const { values, positionals } = parseFlags(argv, { ...s2iFlags, ...outputFlags, ...registryFlags });
     if (values.usage) {
       if (positionals.length !== 1) throw new UsageError(`--usage expects exactly one BUILDER, got ${positionals.length}`);
-      const err = lineSink(io.err, 'usage: ');
-      const out = lineSink(io.out, '');
+      const err = lineSink(io.err, () => 'usage: ');
+      const out = lineSink(io.out, () => '');
       const env = keyValues(list(values, 'env'), '--env');
       try {
         await runS2iUsage({
@@ -171,10 +171,16 @@ export const s2i: Command = {
     const [source, builder, tag] = positionals as [string, string, string | undefined];
     if (tag !== undefined) values.to = [...list(values, 'to'), tag];
     const reporter = createProgress(progressMode(values, io), io);
-    // With --json each line of output is one more JSON event; with --quiet it is dropped.
-    const json = (stream: string) => (line: string) => io.err(JSON.stringify({ type: 'output', script: 'assemble', stream, text: line }));
-    const out = values.json ? lineSink(json('stdout'), '') : lineSink(io.err, 'assemble: ');
-    const err = values.json ? lineSink(json('stderr'), '') : lineSink(io.err, 'assemble: ');
+    // The script running now labels the lines; with --json each line is one more JSON event.
+    let script = 'assemble';
+    const json = (stream: string) => (line: string) => io.err(JSON.stringify({ type: 'output', script, stream, text: line }));
+    const out = values.json ? lineSink(json('stdout'), () => '') : lineSink(io.err, () => `${script}: `);
+    const err = values.json ? lineSink(json('stderr'), () => '') : lineSink(io.err, () => `${script}: `);
+    const onScript = (name: string): void => {
+      out.flush();
+      err.flush();
+      script = name;
+    };
     const quiet = Boolean(values.quiet);
     try {
       const result = await buildImage({
@@ -182,7 +188,7 @@ export const s2i: Command = {
         ...registryOptions(values),
         s2i: {
           ...s2iOptions(values, source, builder),
-          ...(quiet ? {} : { stdout: out.sink, stderr: err.sink, onNote: (m: string) => io.err(values.json ? JSON.stringify({ type: 'note', message: m }) : `note: ${m}`) }),
+          ...(quiet ? {} : { stdout: out.sink, stderr: err.sink, onScript, onNote: (m: string) => io.err(values.json ? JSON.stringify({ type: 'note', message: m }) : `note: ${m}`) }),
         },
         onEvent: reporter.onEvent,
       });
