@@ -32,6 +32,8 @@ import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
+import type { S2iOptions } from '../s2i/types.ts';
+import { planS2i } from '../s2i/plan.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -61,6 +63,11 @@ export interface BuildOptions extends TransportOptions {
   buildArgs?: Record<string, string>;
   /** Stage to build (default: the last). */
   target?: string;
+  /**
+   * Source-to-image build: the builder image is the base and its `assemble` script turns
+   * `source` into one layer (see docs/s2i.md). Excludes `from`, `layers` and `dockerfile`.
+   */
+  s2i?: S2iOptions;
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
   /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */
@@ -188,6 +195,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   if (format !== 'oci' && format !== 'docker') {
     throw new OcibuildError('ERR_INVALID_ARGUMENT', `buildImage: format must be "oci" or "docker", got ${JSON.stringify(format)}`);
   }
+  if (options.s2i !== undefined && (options.from !== undefined || options.layers !== undefined || options.dockerfile !== undefined)) {
+    throw new OcibuildError('ERR_INVALID_ARGUMENT', 'buildImage: s2i builds take their base from s2i.builder: from, layers and dockerfile must not be set');
+  }
   const created = options.sourceDateEpoch ?? sourceDateEpochFromEnv() ?? 0;
   const from = options.from ?? 'scratch';
   const emit = options.onEvent ?? (() => {});
@@ -239,9 +249,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const ociImages: { platform: Platform; image: AssembledImage }[] = [];
     for (const platform of platforms) {
       throwIfAborted(options.signal);
-      const plan = options.dockerfile !== undefined
-        ? await planDockerfile(options, platform, context)
-        : await planFiles(options, platform, base, context);
+      const plan = options.s2i !== undefined
+        ? await planS2i(options, options.s2i, platform, context)
+        : options.dockerfile !== undefined
+          ? await planDockerfile(options, platform, context)
+          : await planFiles(options, platform, base, context);
       // A base that leaves its platform empty (crane append onto scratch) is built for `platform`.
       if (plan.config.os === '' || plan.config.architecture === '') {
         const p = normalizePlatform(platform);

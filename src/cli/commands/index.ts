@@ -7,7 +7,8 @@ import { append } from './append.ts';
 import { node } from './node.ts';
 import { warm } from './warm.ts';
 import { build } from './build.ts';
+import { s2i } from './s2i.ts';
 import { copy, inspect, tags } from './registry.ts';
 
 /** Every command, in help order. */
-export const commands: Command[] = [build, append, node, warm, copy, inspect, tags];
+export const commands: Command[] = [build, append, node, s2i, warm, copy, inspect, tags];

@@ -1,0 +1,36 @@
+/**
+ * Turning what a script changed in a rootfs into the layer s2i would commit: the snapshot
+ * difference (RUN's rules: container owners, mtimes clamped to SOURCE_DATE_EPOCH when set).
+ * @module
+ */
+import type { BuildOptions } from '../build/index.ts';
+import type { PlanContext } from '../build/plan-files.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import type { BuiltLayer } from '../layer/types.ts';
+import { writeLayer } from '../layer/write.ts';
+import type { HostInfo } from '../run/host.ts';
+import { ensureReadable } from '../run/readable.ts';
+import type { StageRootfs } from '../run/rootfs.ts';
+import type { Snapshot } from '../run/snapshot.ts';
+import { diffSnapshots } from '../run/snapshot.ts';
+import type { Executor } from '../run/types.ts';
+
+/** Writes the layer of everything that changed in `rootfs` since `before`. */
+export async function commitLayer(
+  rootfs: StageRootfs,
+  before: Snapshot,
+  parts: { executor: Executor; host: HostInfo; scratch: string; options: BuildOptions; context: PlanContext },
+): Promise<BuiltLayer> {
+  const { options, context } = parts;
+  const after = await rootfs.takeSnapshot();
+  const mapping = (await parts.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
+  const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
+  const entries = diffSnapshots(before, after, { mapping, ...(epoch !== undefined ? { clampMtime: new Date(epoch * 1000) } : {}) });
+  await ensureReadable(entries, parts.host, parts.scratch);
+  return writeLayer({ entries }, {
+    directory: context.workDir,
+    sourceDateEpoch: context.created,
+    ...(options.encoder ? { encoder: options.encoder } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
