@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { inspectHost } from '../../src/run/host.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
 import { runScenario, type ScenarioResult } from './scenario.ts';
@@ -37,8 +38,10 @@ function checkScenario(r: ScenarioResult, rootless: boolean): void {
     assert.notEqual(r.hostOwner.owned[0], 1000, 'rootless files belong to subordinate ids on the host');
     assert.ok(r.hostOwner.owned[0] > uid);
   } else {
-    assert.deepEqual(r.hostOwner.owned, [1000, 1000]);
-    assert.deepEqual(r.hostOwner.nobody, [65534, 0]);
+    // A root caller's step is not host root: its ids land in the sandbox's subordinate range.
+    assert.ok(r.rootStart >= 65536, `container root maps onto a subordinate id, not ${r.rootStart}`);
+    assert.deepEqual(r.hostOwner.owned, [r.rootStart + 1000, r.rootStart + 1000]);
+    assert.deepEqual(r.hostOwner.nobody, [r.rootStart + 65534, r.rootStart]);
   }
   // Symlink and hardlink preserved.
   assert.equal(entry(r, '/app/link', 'symlink')?.target, '/app/data/hello.txt');
@@ -89,6 +92,9 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
     fs.mkdirSync(path.join(rootfs, 'bin'));
     fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
     fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
+    const host = inspectHost();
+    // The sandbox's root must own the rootfs (as StageRootfs arranges for a root caller).
+    if (host.root) for (const p of [rootfs, path.join(rootfs, 'bin'), path.join(rootfs, 'bin/busybox')]) fs.chownSync(p, host.mapping.uids[0]?.outside ?? 0, host.mapping.gids[0]?.outside ?? 0);
     try {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 300);
