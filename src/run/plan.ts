@@ -21,8 +21,9 @@ import type { ExecUser } from './user.ts';
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * Docker's default capability set (moby `oci/caps/defaults.go`): the bounding set of a root step.
- * No CAP_SYS_ADMIN (mount, pivot_root, unshare of most namespaces), no CAP_SYS_CHROOT.
+ * The bounding set of a root step: Docker's default set (moby `oci/caps/defaults.go`) minus
+ * CAP_SYS_CHROOT, which only the classic chroot-in-a-subdirectory escape needs. No CAP_SYS_ADMIN
+ * (mount, pivot_root), so no step can change what bwrap mounted.
  */
 export const DEFAULT_CAPABILITIES: readonly string[] = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
