@@ -49,7 +49,8 @@ class Tail {
 
 /**
  * Creates the Linux executor. Works as an unprivileged user with a subordinate id range and as
- * root; both run steps in a user namespace (root's maps onto {@link HostInfo.subuid}).
+ * root; both run steps in a user namespace (a root caller's maps onto a subordinate range, see
+ * docs/run.md).
  */
 export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
   let host: HostInfo | undefined;
