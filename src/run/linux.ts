@@ -191,6 +191,19 @@ function readFifo(file: string, onData: (chunk: Buffer) => void): FifoReader {
   };
 }
 
+/** SIGKILLs the step's pid 1 announced in bwrap's status, if it is still a PID-namespace init. */
+function killStepInit(status: string): void {
+  const pid = /"child-pid"\s*:\s*(\d+)/.exec(status)?.[1];
+  if (pid === undefined) return;
+  try {
+    // NSpid ending in 1: still the init of the step's namespace, not a recycled pid.
+    const nspid = /^NSpid:\s*(.*)$/m.exec(fsSync.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+    if (nspid !== undefined && nspid.length > 1 && nspid[nspid.length - 1] === '1') process.kill(Number(pid), 'SIGKILL');
+  } catch {
+    // Gone already, or not ours to signal.
+  }
+}
+
 async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, scratch: string, tailBytes: number): Promise<RunResult> {
   const argsFile = path.join(scratch, 'args');
   // bwrap reads its options (env values included) from this 0600 file: none is in any argv.
@@ -244,6 +257,8 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
         child.kill('SIGKILL');
       };
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      // Aborted while the plan was made: the listener above will never fire.
+      if (options.signal?.aborted) onAbort();
       child.on('error', (error) => {
         options.signal?.removeEventListener('abort', onAbort);
         out.release();
@@ -251,6 +266,10 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
         reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
       });
       child.on('exit', () => {
+        // Belt and braces for a launcher killed early (abort, set-up failure): bwrap's pid 1 is
+        // SIGKILLed too, which ends its whole PID namespace. Rootless, a step running as another
+        // container user is not ours to signal; --die-with-parent covers it.
+        killStepInit(status);
         // Everything in the sandbox is gone with bwrap's pid 1; let the readers drain and end.
         out.release();
         err.release();
