@@ -162,9 +162,13 @@ export async function runEscapeScenario(): Promise<EscapeResult> {
       fs.chmodSync(path.join(rootfs, 'escape'), 0o755);
       attacks.push(await run('chroot-helper', `/escape ${victim} ${outside}/p4`));
     }
-    // Planted symlinks: the step swaps /etc for a link to a host directory; clean-up must not follow it.
+    // Planted symlinks: while it runs, the step swaps /etc (which holds the resolv.conf and hosts
+    // mount points, stubs the image lacks) for a link to a host directory with files of those
+    // names; the clean-up of the stubs must not follow it. Then a later step runs with it.
     const plantedBefore = fs.readdirSync(planted).sort();
-    attacks.push(await run('planted-etc', `rm -rf /etc && ln -s ${planted} /etc && ln -s ${planted} /dev2`));
+    const swap = await run('planted-etc', `mv /etc /etc.moved && ln -s ${planted} /etc && echo swapped`);
+    if (!swap.output.includes('swapped')) throw new Error(`precondition: the step could not swap /etc: ${swap.output}`);
+    attacks.push(swap);
     attacks.push(await run('after-planted', `cat /etc/resolv.conf > /dev/null; echo x > /etc/hosts 2>/dev/null; ls /etc/ > /dev/null`));
     const plantedAfter = fs.readdirSync(planted).sort();
     const status = (await run('status', 'grep -E "^(CapBnd|CapEff|NoNewPrivs)" /proc/self/status')).output;
