@@ -237,61 +237,97 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
       ...maps,
     };
     const { command, argv } = launcherArgv(host, [...encodeOps(plan.pre), 'run', ...plan.argv]);
-    const stdio: ('ignore' | 'pipe')[] = ['ignore', 'ignore', 'pipe', 'pipe'];
-    return await new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(command, argv, { env, stdio });
-      let status = '';
-      let launcherErr = '';
-      child.stderr?.on('data', (chunk: Buffer) => {
-        launcherErr = (launcherErr + chunk.toString('utf8')).slice(-tailBytes);
-      });
-      const statusPipe = child.stdio[3];
-      if (statusPipe !== null && statusPipe !== undefined && 'on' in statusPipe) {
-        statusPipe.on('data', (chunk: Buffer) => {
-          status += chunk.toString('utf8');
-          // bwrap has parsed its options: the file with the env values can go.
-          if (status.includes('"child-pid"')) fsSync.rmSync(argsFile, { force: true });
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe', 'pipe'];
+    const devNull = fsSync.openSync('/dev/null', 'r');
+    // Descriptors ocibuild's own parent leaked to it without close-on-exec would reach the step:
+    // each is replaced with /dev/null in the launcher (Node has no closefrom for a child).
+    for (const fd of leakedDescriptors()) {
+      while (stdio.length < fd) stdio.push('ignore');
+      stdio[fd] = devNull;
+    }
+    try {
+      return await new Promise<RunResult>((resolve, reject) => {
+        const child = spawn(command, argv, { env, stdio });
+        let status = '';
+        let launcherErr = '';
+        child.stderr?.on('data', (chunk: Buffer) => {
+          launcherErr = (launcherErr + chunk.toString('utf8')).slice(-tailBytes);
         });
-      }
-      const onAbort = (): void => {
-        child.kill('SIGKILL');
-      };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      // Aborted while the plan was made: the listener above will never fire.
-      if (options.signal?.aborted) onAbort();
-      child.on('error', (error) => {
-        options.signal?.removeEventListener('abort', onAbort);
-        out.release();
-        err.release();
-        reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
-      });
-      child.on('exit', () => {
-        // Belt and braces for a launcher killed early (abort, set-up failure): bwrap's pid 1 is
-        // SIGKILLed too, which ends its whole PID namespace. Rootless, a step running as another
-        // container user is not ours to signal; --die-with-parent covers it.
-        killStepInit(status);
-        // Everything in the sandbox is gone with bwrap's pid 1; let the readers drain and end.
-        out.release();
-        err.release();
-      });
-      child.on('close', (code, signal) => {
-        void Promise.all([out.done, err.done]).then(() => {
+        const statusPipe = child.stdio[3];
+        if (statusPipe !== null && statusPipe !== undefined && 'on' in statusPipe) {
+          statusPipe.on('data', (chunk: Buffer) => {
+            status += chunk.toString('utf8');
+            // bwrap has parsed its options: the file with the env values can go.
+            if (status.includes('"child-pid"')) fsSync.rmSync(argsFile, { force: true });
+          });
+        }
+        const onAbort = (): void => {
+          child.kill('SIGKILL');
+        };
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        // Aborted while the plan was made: the listener above will never fire.
+        if (options.signal?.aborted) onAbort();
+        child.on('error', (error) => {
           options.signal?.removeEventListener('abort', onAbort);
-          if (options.signal?.aborted) {
-            reject(new OcibuildError('ERR_ABORTED', 'RUN aborted', { cause: options.signal.reason }));
-            return;
-          }
-          const match = /"exit-code"\s*:\s*(\d+)/.exec(status);
-          if (match?.[1] !== undefined) {
-            resolve({ exitCode: Number(match[1]), stderrTail: tail.text() });
-            return;
-          }
-          const how = signal !== null ? `signal ${signal}` : `exit status ${code}`;
-          const phase = 'the sandbox failed before the command finished';
-          const detail = `${launcherErr}\n${tail.text()}`.trim().split('\n').slice(-3).join(' | ');
-          reject(new OcibuildError('ERR_RUN', `${phase} (${how}) in ${options.rootfs}: ${detail}`));
+          out.release();
+          err.release();
+          reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
+        });
+        child.on('exit', () => {
+          // Belt and braces for a launcher killed early (abort, set-up failure): bwrap's pid 1 is
+          // SIGKILLed too, which ends its whole PID namespace. Rootless, a step running as another
+          // container user is not ours to signal; --die-with-parent covers it.
+          killStepInit(status);
+          // Everything in the sandbox is gone with bwrap's pid 1; let the readers drain and end.
+          out.release();
+          err.release();
+        });
+        child.on('close', (code, signal) => {
+          void Promise.all([out.done, err.done]).then(() => {
+            options.signal?.removeEventListener('abort', onAbort);
+            if (options.signal?.aborted) {
+              reject(new OcibuildError('ERR_ABORTED', 'RUN aborted', { cause: options.signal.reason }));
+              return;
+            }
+            const match = /"exit-code"\s*:\s*(\d+)/.exec(status);
+            if (match?.[1] !== undefined) {
+              resolve({ exitCode: Number(match[1]), stderrTail: tail.text() });
+              return;
+            }
+            const how = signal !== null ? `signal ${signal}` : `exit status ${code}`;
+            const phase = 'the sandbox failed before the command finished';
+            const detail = `${launcherErr}\n${tail.text()}`.trim().split('\n').slice(-3).join(' | ');
+            reject(new OcibuildError('ERR_RUN', `${phase} (${how}) in ${options.rootfs}: ${detail}`));
+          });
         });
       });
-    });
+    } finally {
+      fsSync.closeSync(devNull);
+    }
   }
+}
+
+/** Linux `O_CLOEXEC` as /proc/self/fdinfo prints it (octal flags). */
+const O_CLOEXEC = 0o2000000;
+
+/** This process's descriptors above 3 that are not close-on-exec (inherited from its parent). */
+function leakedDescriptors(): number[] {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = fsSync.readdirSync('/proc/self/fdinfo');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd <= 3 || fd > 1024) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(fsSync.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (flags !== undefined && (Number.parseInt(flags, 8) & O_CLOEXEC) === 0) out.push(fd);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
