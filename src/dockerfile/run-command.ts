@@ -98,3 +98,23 @@ export function summarizeCommand(argv: readonly string[], max = 120): string {
   const text = argv.join(' ').replace(/\s*\n\s*/g, ' ⏎ ');
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+/** The shortest secret value (or line of one) that {@link redactSecrets} hides; shorter ones would mangle any text. */
+export const MIN_REDACTED_LENGTH = 4;
+
+/**
+ * Replaces every occurrence of a secret value in `text` with `***`: the whole value and each of
+ * its lines, longest first, when at least {@link MIN_REDACTED_LENGTH} characters long. Used on
+ * a failing step's stderr tail and on sandbox errors before they reach an error message.
+ */
+export function redactSecrets(text: string, values: readonly string[]): string {
+  const needles = new Set<string>();
+  for (const value of values) {
+    for (const candidate of [value, value.trim(), ...value.split(/\r?\n/).map((l) => l.trim())]) {
+      if (candidate.length >= MIN_REDACTED_LENGTH) needles.add(candidate);
+    }
+  }
+  let out = text;
+  for (const needle of [...needles].sort((a, b) => b.length - a.length)) out = out.split(needle).join('***');
+  return out;
+}

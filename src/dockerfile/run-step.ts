@@ -27,7 +27,7 @@ import type { RunInstruction, Instruction } from './instructions.ts';
 import { layerTar, type LayerRef } from './interpret-fs.ts';
 import type { InterpreterHost, StageState } from './interpret-state.ts';
 import { expansionEnv } from './interpret-state.ts';
-import { runCommand, runEnvironment, summarizeCommand } from './run-command.ts';
+import { redactSecrets, runCommand, runEnvironment, summarizeCommand } from './run-command.ts';
 import { ensureReadable } from '../run/readable.ts';
 import { expandAt, type ResolvedStage, type StageGraph } from './stages.ts';
 
@@ -59,6 +59,13 @@ export interface RunSessionOptions {
   signal?: AbortSignal;
   /** Keeps stage root filesystems between builds (moved in at {@link RunSession.close}, taken back by the next build). */
   rootfsStore?: RootfsStore;
+}
+
+/** The values of a step's secrets: `env=` ones from the prepared env, file ones from their private copies. */
+async function secretValuesOf(env: readonly string[], mounts: readonly Mount[]): Promise<string[]> {
+  const values = env.map((e) => e.slice(e.indexOf('=') + 1));
+  for (const m of mounts) if (m.type === 'secret') values.push(await fs.readFile(m.source, 'utf8'));
+  return values;
 }
 
 /** Tells whether any stage the target needs contains RUN (directly or as a stage base's ONBUILD trigger). */
@@ -158,6 +165,7 @@ export class RunSession {
         await fs.chmod(file, 0o755);
         mounts.push({ type: 'bind', source: file, target: command.script.path, readonly: true });
       }
+      const secretValues = await secretValuesOf(prepared.env, prepared.mounts);
       const before = await rootfs.currentSnapshot();
       rootfs.beginRun();
       const result = await this.options.executor.run({
@@ -171,9 +179,13 @@ export class RunSession {
         ...(this.options.signal ? { signal: this.options.signal } : {}),
         ...(this.options.stdout ? { stdout: this.options.stdout } : {}),
         ...(this.options.stderr ? { stderr: this.options.stderr } : {}),
+      }).catch((error: unknown) => {
+        // A sandbox error quotes the step's stderr: the step's secrets never reach a message.
+        if (error instanceof OcibuildError && secretValues.length > 0) throw new OcibuildError(error.code, redactSecrets(error.message, secretValues), { cause: error.cause });
+        throw error;
       });
       if (result.exitCode !== 0) {
-        const tail = result.stderrTail.trim().split('\n').slice(-5).join('\n');
+        const tail = redactSecrets(result.stderrTail, secretValues).trim().split('\n').slice(-5).join('\n');
         throw new DockerfileError(
           location,
           `RUN ${summarizeCommand(command.argv)} did not complete successfully: exit code ${result.exitCode}${tail ? `\n${tail}` : ''}`,

@@ -15,7 +15,9 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { OcibuildError } from '../errors.ts';
 import { guardTarStream, type TarLimits } from '../layer/tar-guard.ts';
+import { containerGidToHost, containerUidToHost } from './idmap.ts';
 import { isWithin, resolveInRoot } from './paths.ts';
+import type { IdMapping } from './types.ts';
 import type { UndoRecorder } from './undo.ts';
 
 /** Ownership (and set-id mode) an entry should have, keyed by root-relative path. */
@@ -35,6 +37,11 @@ export interface ExtractOptions {
    * into `owners` for a later chown inside the namespace. Default: `chown` as root, else `record`.
    */
   ownership?: 'chown' | 'record';
+  /**
+   * `chown` mode: container ids → host ids (a root caller's sandbox maps them onto a subordinate
+   * range). Identity when absent; ids outside the mapping become the overflow id 65534's host id.
+   */
+  idMapping?: IdMapping;
   /** Side table filled in `record` mode (and kept consistent on deletions in both modes). */
   owners?: Map<string, RecordedOwner>;
   /** Called for entries skipped on purpose (device nodes, fifos, unknown types). */
@@ -188,9 +195,19 @@ class LayerApplier {
     return false;
   }
 
+  private hostUid(uid: number): number {
+    const m = this.options.idMapping;
+    return m === undefined ? uid : (containerUidToHost(m, uid) ?? containerUidToHost(m, 65534) ?? uid);
+  }
+
+  private hostGid(gid: number): number {
+    const m = this.options.idMapping;
+    return m === undefined ? gid : (containerGidToHost(m, gid) ?? containerGidToHost(m, 65534) ?? gid);
+  }
+
   private own(host: string, rel: string, uid: number, gid: number, mode: number | undefined, symlink: boolean): void {
     if (this.ownership === 'chown') {
-      fs.lchownSync(host, uid, gid);
+      fs.lchownSync(host, this.hostUid(uid), this.hostGid(gid));
       return;
     }
     if (uid !== 0 || gid !== 0) {
@@ -244,7 +261,7 @@ class LayerApplier {
         try {
           for await (const chunk of stream) fs.writeSync(fd, chunk as Uint8Array);
           // Metadata through the descriptor: no more path lookups. Owner before mode (chown clears set-id bits).
-          if (this.ownership === 'chown') fs.fchownSync(fd, uid, gid);
+          if (this.ownership === 'chown') fs.fchownSync(fd, this.hostUid(uid), this.hostGid(gid));
           else this.own(host, rel, uid, gid, mode, false);
           fs.fchmodSync(fd, mode);
           fs.futimesSync(fd, mtime, mtime);

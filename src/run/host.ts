@@ -1,14 +1,16 @@
 /**
- * What the rootless executor needs from the host: tools (util-linux `unshare`, `mount`, coreutils,
- * shadow's `newuidmap`/`newgidmap`), kernel settings for user namespaces, and the caller's
- * subordinate id ranges. `probeHost` checks them all and says what to enable when one is missing.
+ * What the Linux executor needs from the host: tools (bubblewrap, util-linux `unshare` and
+ * `setpriv`, coreutils, shadow's `newuidmap`/`newgidmap`), kernel settings for user namespaces,
+ * and the subordinate id range the sandbox's ids map onto (the caller's own range when rootless;
+ * for root, `root`'s or `containers`' range in /etc/subuid, else {@link DEFAULT_ROOT_RANGE}).
+ * `probeHost` checks them all and says what to enable when one is missing.
  * @module
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findSubordinateRange, IDENTITY_MAPPING, rootlessMapping, type SubordinateRange } from './idmap.ts';
+import { findSubordinateRange, IDENTITY_MAPPING, rootlessMapping, rootMapping, type SubordinateRange } from './idmap.ts';
 import type { IdMapping, ProbeResult } from './types.ts';
 
 /** The PATH the sandbox's init script runs with (host tools only). */
@@ -16,13 +18,16 @@ export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 /** Host facts the executor uses; computed once per executor. */
 export interface HostInfo {
-  /** True when the caller is real root: no user namespace is needed (as buildah does). */
+  /**
+   * True when the caller is real root. Steps still run in a user namespace, mapped onto
+   * {@link subuid}/{@link subgid} (never onto host root), and ocibuild writes the maps itself.
+   */
   root: boolean;
   /** Absolute paths of the host tools, `undefined` when missing. */
-  tools: Record<'unshare' | 'env' | 'chroot' | 'sh' | 'mount' | 'newuidmap' | 'newgidmap', string | undefined>;
-  /** Subordinate uid range of the caller (rootless only). */
+  tools: Record<'unshare' | 'env' | 'chroot' | 'sh' | 'mount' | 'newuidmap' | 'newgidmap' | 'bwrap' | 'setpriv', string | undefined>;
+  /** Subordinate uid range: the caller's (rootless), or the range container ids 0..count-1 map onto (root). */
   subuid: SubordinateRange | undefined;
-  /** Subordinate gid range of the caller (rootless only). */
+  /** Subordinate gid range; see {@link subuid}. */
   subgid: SubordinateRange | undefined;
   /** The mapping between container and host ids for files created in the sandbox. */
   mapping: IdMapping;
@@ -52,6 +57,20 @@ function readText(file: string): string | undefined {
   }
 }
 
+/**
+ * Where a root caller's sandbox ids go when /etc/subuid has no range for `root` (or podman's
+ * `containers` user): 65,536 ids from 2^30, far above the 100000+ ranges `useradd` hands out, so
+ * no login user's subordinate ids ever own a root-built rootfs.
+ */
+export const DEFAULT_ROOT_RANGE: SubordinateRange = { start: 1_073_741_824, count: 65_536 };
+
+/** The range a root caller's sandbox maps container ids 0..count-1 onto. */
+export function rootRange(text: string): SubordinateRange {
+  const found = findSubordinateRange(text, 'root', 0) ?? findSubordinateRange(text, 'containers', -1);
+  // Container ids above 65535 are not supported rootless either; keep the two modes alike.
+  return found === undefined ? DEFAULT_ROOT_RANGE : { start: found.start, count: Math.min(found.count, 65_536) };
+}
+
 /** Collects {@link HostInfo} for the current process. */
 export function inspectHost(): HostInfo {
   const uid = process.getuid?.() ?? -1;
@@ -71,14 +90,22 @@ export function inspectHost(): HostInfo {
     mount: findTool('mount'),
     newuidmap: findTool('newuidmap'),
     newgidmap: findTool('newgidmap'),
+    bwrap: findTool('bwrap'),
+    setpriv: findTool('setpriv'),
   };
-  const subuid = root ? undefined : findSubordinateRange(readText('/etc/subuid') ?? '', userName, uid);
-  const subgid = root ? undefined : findSubordinateRange(readText('/etc/subgid') ?? '', userName, uid);
-  const mapping = root || subuid === undefined || subgid === undefined ? IDENTITY_MAPPING : rootlessMapping(uid, gid, subuid, subgid);
+  const subuid = root ? rootRange(readText('/etc/subuid') ?? '') : findSubordinateRange(readText('/etc/subuid') ?? '', userName, uid);
+  const subgid = root ? rootRange(readText('/etc/subgid') ?? '') : findSubordinateRange(readText('/etc/subgid') ?? '', userName, uid);
+  let mapping: IdMapping = IDENTITY_MAPPING;
+  if (root && subuid !== undefined && subgid !== undefined) mapping = rootMapping(subuid, subgid);
+  else if (subuid !== undefined && subgid !== undefined) mapping = rootlessMapping(uid, gid, subuid, subgid);
   return { root, tools, subuid, subgid, mapping, userName };
 }
 
-/** The `unshare` options that create the sandbox's namespaces. */
+/**
+ * The `unshare` options of the rootless helper sessions (owners, reading, clean-up): a user
+ * namespace where the caller is root and its subordinate range is ids 1..N. Root callers need
+ * no such session (they chown and read directly) and get no user namespace here.
+ */
 export function namespaceFlags(host: HostInfo, network: boolean): string[] {
   const flags: string[] = [];
   if (!host.root && host.subuid !== undefined && host.subgid !== undefined) {
@@ -106,9 +133,10 @@ export function probeHost(host: HostInfo): ProbeResult {
   if (process.platform !== 'linux') {
     return fail(`RUN needs Linux namespaces; this is ${process.platform}`, 'build on Linux (or in a Linux VM/container), or use a Dockerfile without RUN');
   }
-  for (const tool of ['unshare', 'mount', 'env', 'sh'] as const) {
+  for (const tool of ['unshare', 'setpriv', 'env', 'sh'] as const) {
     if (host.tools[tool] === undefined) return fail(`${tool} not found in ${HOST_PATH}`, 'install util-linux and coreutils');
   }
+  if (host.tools.bwrap === undefined) return fail(`bwrap not found in ${HOST_PATH}`, 'install bubblewrap (`apt-get install bubblewrap`), which sets up the RUN sandbox');
   if (!host.root) {
     const clone = readText('/proc/sys/kernel/unprivileged_userns_clone')?.trim();
     if (clone === '0') {
@@ -136,11 +164,15 @@ export function probeHost(host: HostInfo): ProbeResult {
       return fail('newuidmap/newgidmap not found', 'install the uidmap package (shadow-utils): `apt-get install uidmap`');
     }
   }
-  const trial = spawnSync(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), '/bin/sh', '-c', 'exit 0'], {
-    env: { PATH: HOST_PATH },
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
+  // bwrap as it will run (user, mount and PID namespaces, fresh /proc) on a read-only view of /.
+  const trialArgs = ['--unshare-user', '--unshare-pid', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', '/bin/sh', '-c', 'exit 0'];
+  const trial = host.root
+    ? spawnSync(host.tools.bwrap ?? 'bwrap', trialArgs, { env: { PATH: HOST_PATH }, encoding: 'utf8', timeout: 10_000 })
+    : spawnSync(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), host.tools.bwrap ?? 'bwrap', ...trialArgs], {
+        env: { PATH: HOST_PATH },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
   if (trial.status !== 0) {
     const detail = (trial.stderr ?? trial.error?.message ?? '').trim().split('\n').slice(-2).join(' ');
     return fail(`cannot create the sandbox namespaces: ${detail}`, 'allow user and mount namespaces (not available inside some containers without --privileged or a seccomp/AppArmor change)');

@@ -48,7 +48,18 @@ export function rootlessMapping(uid: number, gid: number, subuid: SubordinateRan
   };
 }
 
-/** The identity mapping (the sandbox runs as real root). */
+/**
+ * The mapping of a root caller's sandbox: container ids 0..count-1 are host ids `start + id`,
+ * so the step's root is an ordinary unprivileged id on the host (as rootless podman does).
+ */
+export function rootMapping(subuid: SubordinateRange, subgid: SubordinateRange): IdMapping {
+  return {
+    uids: [{ inside: 0, outside: subuid.start, count: subuid.count }],
+    gids: [{ inside: 0, outside: subgid.start, count: subgid.count }],
+  };
+}
+
+/** The identity mapping (no user namespace: host ids are container ids). */
 export const IDENTITY_MAPPING: IdMapping = { uids: [], gids: [] };
 
 function toInside(ranges: IdRange[], hostId: number): number | undefined {

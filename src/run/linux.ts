@@ -1,19 +1,22 @@
 /**
- * The rootless Linux executor: runs a RUN step in fresh user (when not root), mount, PID and
- * optionally network namespaces created by util-linux `unshare`, with the caller mapped to root
- * and its /etc/subuid and /etc/subgid ranges mapped to container ids 1..N (through the setuid
- * `newuidmap`/`newgidmap`), so `chown 1000` or `chown 65534` inside works. The host's `/bin/sh`
- * prepares /proc, /dev, /sys, resolv.conf, hosts and the step's mounts, then `chroot`s.
+ * The Linux executor: every RUN step runs under bubblewrap in fresh user, mount, PID and IPC
+ * (and for `--network=none` network) namespaces. bwrap pivots into the rootfs and detaches the
+ * old root before the command runs, mounts a fresh /proc, a minimal /dev and the step's mounts,
+ * and stays pid 1 of the step's PID namespace. The user namespace maps container ids onto a
+ * subordinate range, also for root callers: the step's root is never host root. See
+ * docs/run.md for the picture and docs/security.md for what this does and does not stop.
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { HOST_PATH, inspectHost, namespaceFlags, probeHost, type HostInfo } from './host.ts';
-import { planRun } from './plan.ts';
+import { isUnchangedPath } from './paths.ts';
+import { launcherGid, launcherUid, planRun, type RunPlan } from './plan.ts';
 import { encodeOps, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
 import type { Executor, IdMapping, ProbeResult, RunOptions, RunResult } from './types.ts';
 import { resolveUser } from './user.ts';
@@ -22,7 +25,7 @@ import { resolveUser } from './user.ts';
 export interface LinuxExecutorOptions {
   /** Bytes of stderr kept for {@link RunResult.stderrTail}. Default 4096. */
   stderrTailBytes?: number;
-  /** Directory for per-run scratch files (resolv.conf copies, secrets). Default `os.tmpdir()`. */
+  /** Directory for per-run scratch files (resolv.conf copies, secrets, fifos). Default `os.tmpdir()`. */
   tmpdir?: string;
 }
 
@@ -45,8 +48,9 @@ class Tail {
 }
 
 /**
- * Creates the rootless Linux executor. Works as an unprivileged user with a subordinate id range
- * and as root (then without a user namespace, as buildah's chroot isolation does).
+ * Creates the Linux executor. Works as an unprivileged user with a subordinate id range and as
+ * root; both run steps in a user namespace (a root caller's maps onto a subordinate range, see
+ * docs/run.md).
  */
 export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
   let host: HostInfo | undefined;
@@ -64,12 +68,14 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
       if (!status.ok) throw new UnsupportedError(`RUN is not possible here: ${status.reason}; ${status.hint}`);
       const scratch = await fs.mkdtemp(path.join(options.tmpdir ?? os.tmpdir(), 'ocibuild-run-'));
       try {
+        // A root caller's bwrap runs as a subordinate id and must reach the staged sources here.
+        if (getHost().root) await fs.chmod(scratch, 0o711);
         const user = resolveUser(runOptions.rootfs, runOptions.user);
         const plan = planRun(runOptions, { host: getHost(), user, scratch });
         try {
-          return await runSandbox(getHost(), runOptions, encodeOps(plan.ops), options.stderrTailBytes ?? 4096);
+          return await runSandbox(getHost(), runOptions, plan, scratch, options.stderrTailBytes ?? 4096);
         } finally {
-          await tearDown(getHost(), plan.teardown);
+          await tearDown(getHost(), path.resolve(runOptions.rootfs), plan.teardown);
         }
       } finally {
         await fs.rm(scratch, { recursive: true, force: true });
@@ -83,18 +89,52 @@ function isPermissionError(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
+/** Runs the launcher script with `args` in the launcher's namespace (root: none; rootless: unshare's). */
+function launcherArgv(host: HostInfo, args: string[]): { command: string; argv: string[] } {
+  const sh = host.tools.sh ?? '/bin/sh';
+  // pdeathsig: if ocibuild dies (even by SIGKILL) the launcher gets SIGKILL, bwrap follows it
+  // (--die-with-parent), and with bwrap's pid 1 the whole PID namespace goes.
+  const base = ['--pdeathsig', 'KILL', '--'];
+  if (host.root) {
+    // A private mount namespace for the staging binds (see `Planner.source`); nothing else.
+    const unshare = [host.tools.unshare ?? 'unshare', '--mount', '--propagation=private', '--'];
+    return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, ...unshare, sh, '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...args] };
+  }
+  const { subuid, subgid } = host;
+  if (subuid === undefined || subgid === undefined) throw new UnsupportedError('RUN needs a subordinate id range');
+  return {
+    command: host.tools.setpriv ?? 'setpriv',
+    argv: [
+      ...base,
+      host.tools.unshare ?? 'unshare',
+      '--user',
+      '--map-root-user',
+      `--map-users=${subuid.start},1,${subuid.count}`,
+      `--map-groups=${subgid.start},1,${subgid.count}`,
+      '--',
+      sh,
+      '-c',
+      SANDBOX_SCRIPT,
+      'ocibuild-sandbox',
+      ...args,
+    ],
+  };
+}
+
 /**
  * Removes the mount-point stubs and restores their parents' mtimes after the sandbox exited (its
- * mounts went with its namespace). Mtimes go through `touch -d @S.NS`: Node's utimes takes
- * seconds as a double and would lose the nanoseconds the next snapshot compares. Ops stopped by a
- * directory owned by a subordinate id (rootless) are redone inside a user namespace.
+ * mounts went with its namespace). Each path is checked again first: the step may have replaced
+ * a directory on the way with a symlink to a host directory, and such a path is skipped, never
+ * followed. Mtimes go through `touch -h -d @S.NS` (Node's utimes loses nanoseconds). Ops stopped
+ * by a directory owned by a subordinate id (rootless) are redone inside a user namespace.
  */
-async function tearDown(host: HostInfo, ops: SandboxOp[]): Promise<void> {
+async function tearDown(host: HostInfo, rootfs: string, all: SandboxOp[]): Promise<void> {
+  const ops = all.filter((op) => 'path' in op && isUnchangedPath(rootfs, op.path));
   const retry: SandboxOp[] = [];
   for (const op of ops) {
     try {
       if (op.op === 'rmfile') {
-        // Only the empty regular file the plan created; anything else was the command's doing.
+        // Only the empty regular file bwrap created; anything else was the command's doing.
         const st = fsSync.lstatSync(op.path, { throwIfNoEntry: false });
         if (st?.isFile() && st.size === 0) fsSync.unlinkSync(op.path);
       } else if (op.op === 'rmdir') {
@@ -102,7 +142,7 @@ async function tearDown(host: HostInfo, ops: SandboxOp[]): Promise<void> {
           fsSync.rmdirSync(op.path);
         } catch (error) {
           if (isPermissionError(error)) throw error;
-          // Not empty (the command wrote into it) or already gone: keep it, as the script did.
+          // Not empty (the command wrote into it) or already gone: keep it.
         }
       } else if (op.op === 'mtime') {
         const r = spawnSync('touch', ['-h', '-m', '-d', op.stamp, '--', op.path], { env: { PATH: HOST_PATH, LC_ALL: 'C' }, stdio: 'ignore' });
@@ -119,54 +159,175 @@ async function tearDown(host: HostInfo, ops: SandboxOp[]): Promise<void> {
       env: { PATH: HOST_PATH, LC_ALL: 'C' },
       stdio: 'ignore',
     });
-    // Best effort, as the script's own teardown was: a stub left behind shows up in the snapshot.
+    // Best effort: a stub left behind shows up in the snapshot, it does not break the build.
     child.on('error', () => resolve());
     child.on('close', () => resolve());
   });
 }
 
-function runSandbox(host: HostInfo, options: RunOptions, args: string[], tailBytes: number): Promise<RunResult> {
-  const unshare = host.tools.unshare ?? 'unshare';
-  const argv = [...namespaceFlags(host, options.network === 'none'), host.tools.sh ?? '/bin/sh', '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...args];
-  return new Promise<RunResult>((resolve, reject) => {
-    const child = spawn(unshare, argv, {
-      env: { PATH: HOST_PATH, LC_ALL: 'C' },
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    });
+/** A fifo reader: a real pipe for the step's stdout/stderr (`/dev/stdout` reopens it; a socket cannot be). */
+interface FifoReader {
+  done: Promise<void>;
+  /** Closes ocibuild's own write end, after which the reader ends once every writer is gone. */
+  release(): void;
+}
+
+function readFifo(file: string, onData: (chunk: Buffer) => void): FifoReader {
+  const readFd = fsSync.openSync(file, fsSync.constants.O_RDONLY | fsSync.constants.O_NONBLOCK);
+  // Holding a write end keeps the reader from seeing EOF before bwrap has opened the fifo.
+  let writeFd: number | undefined = fsSync.openSync(file, fsSync.constants.O_WRONLY | fsSync.constants.O_NONBLOCK);
+  const socket = new net.Socket({ fd: readFd, readable: true, writable: false });
+  socket.on('data', (chunk: Buffer) => onData(chunk));
+  const done = new Promise<void>((resolve) => {
+    socket.on('close', () => resolve());
+    socket.on('error', () => resolve());
+  });
+  return {
+    done,
+    release(): void {
+      if (writeFd !== undefined) fsSync.closeSync(writeFd);
+      writeFd = undefined;
+    },
+  };
+}
+
+/** SIGKILLs the step's pid 1 announced in bwrap's status, if it is still a PID-namespace init. */
+function killStepInit(status: string): void {
+  const pid = /"child-pid"\s*:\s*(\d+)/.exec(status)?.[1];
+  if (pid === undefined) return;
+  try {
+    // NSpid ending in 1: still the init of the step's namespace, not a recycled pid.
+    const nspid = /^NSpid:\s*(.*)$/m.exec(fsSync.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+    if (nspid !== undefined && nspid.length > 1 && nspid[nspid.length - 1] === '1') process.kill(Number(pid), 'SIGKILL');
+  } catch {
+    // Gone already, or not ours to signal.
+  }
+}
+
+async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, scratch: string, tailBytes: number): Promise<RunResult> {
+  const argsFile = path.join(scratch, 'args');
+  // bwrap reads its options (env values included) from this 0600 file: none is in any argv.
+  fsSync.writeFileSync(argsFile, `${plan.bwrap.join('\0')}\0`, { mode: 0o600 });
+  const fifos = ['block', 'info', 'out', 'err'].map((n) => path.join(scratch, n));
+  const made = spawnSync('mkfifo', ['-m', '666', '--', ...fifos], { env: { PATH: HOST_PATH, LC_ALL: 'C' }, encoding: 'utf8' });
+  if (made.status !== 0) throw new OcibuildError('ERR_RUN', `cannot create the sandbox's pipes in ${scratch}: ${made.stderr ?? made.error?.message ?? ''}`.trim());
+  {
     const tail = new Tail(tailBytes);
-    let status = '';
-    child.stdout?.on('data', (chunk: Buffer) => options.stdout?.(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => {
+    const out = readFifo(fifos[2] as string, (chunk) => options.stdout?.(chunk));
+    const err = readFifo(fifos[3] as string, (chunk) => {
       tail.push(chunk);
       options.stderr?.(chunk);
     });
-    const statusPipe = child.stdio[3];
-    if (statusPipe !== null && statusPipe !== undefined && 'on' in statusPipe) {
-      statusPipe.on('data', (chunk: Buffer) => (status += chunk.toString('utf8')));
-    }
-    const onAbort = (): void => {
-      // --kill-child makes the kernel kill the sandbox's pid 1, which takes the whole PID namespace.
-      child.kill('SIGKILL');
+    const { uid, gid, groups } = plan.ids;
+    const count = host.subuid?.count ?? 65_536;
+    const maps = host.root
+      ? { UMAP: `0 ${host.subuid?.start} ${count}`, GMAP: `0 ${host.subgid?.start} ${host.subgid?.count ?? count}` }
+      : // Identity over the launcher's namespace, one line per extent of it (the kernel wants
+        // every line inside one extent of the parent's map): the caller, then its range.
+        { UMAP: `0 0 1\n1 1 ${count}`, GMAP: `0 0 1\n1 1 ${host.subgid?.count ?? count}` };
+    const env = {
+      PATH: HOST_PATH,
+      LC_ALL: 'C',
+      S: scratch,
+      U: String(launcherUid(host, uid)),
+      G: String(launcherGid(host, gid)),
+      GR: groups.map((g) => launcherGid(host, g)).join(','),
+      SETPRIV: host.tools.setpriv ?? 'setpriv',
+      BWRAP: host.tools.bwrap ?? 'bwrap',
+      ...maps,
     };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (error) => {
-      options.signal?.removeEventListener('abort', onAbort);
-      reject(new OcibuildError('ERR_RUN', `cannot start ${unshare}: ${error.message}`, { cause: error }));
-    });
-    child.on('close', (code, signal) => {
-      options.signal?.removeEventListener('abort', onAbort);
-      if (options.signal?.aborted) {
-        reject(new OcibuildError('ERR_ABORTED', 'RUN aborted', { cause: options.signal.reason }));
-        return;
-      }
-      const match = /exit (\d+)/.exec(status);
-      if (match?.[1] !== undefined) {
-        resolve({ exitCode: Number(match[1]), stderrTail: tail.text() });
-        return;
-      }
-      const how = signal !== null ? `signal ${signal}` : `exit status ${code}`;
-      const phase = status.includes('started') ? 'the sandbox died while the command ran' : 'sandbox set-up failed';
-      reject(new OcibuildError('ERR_RUN', `${phase} (${how}) in ${options.rootfs}: ${tail.text().trim().split('\n').slice(-3).join(' | ')}`));
-    });
-  });
+    const { command, argv } = launcherArgv(host, [...encodeOps(plan.pre), 'run', ...plan.argv]);
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe', 'pipe'];
+    const devNull = fsSync.openSync('/dev/null', 'r');
+    // Descriptors ocibuild's own parent leaked to it without close-on-exec would reach the step:
+    // each is replaced with /dev/null in the launcher (Node has no closefrom for a child).
+    for (const fd of leakedDescriptors()) {
+      while (stdio.length < fd) stdio.push('ignore');
+      stdio[fd] = devNull;
+    }
+    try {
+      return await new Promise<RunResult>((resolve, reject) => {
+        const child = spawn(command, argv, { env, stdio });
+        let status = '';
+        let launcherErr = '';
+        child.stderr?.on('data', (chunk: Buffer) => {
+          launcherErr = (launcherErr + chunk.toString('utf8')).slice(-tailBytes);
+        });
+        const statusPipe = child.stdio[3];
+        if (statusPipe !== null && statusPipe !== undefined && 'on' in statusPipe) {
+          statusPipe.on('data', (chunk: Buffer) => {
+            status += chunk.toString('utf8');
+            // bwrap has parsed its options: the file with the env values can go.
+            if (status.includes('"child-pid"')) fsSync.rmSync(argsFile, { force: true });
+          });
+        }
+        const onAbort = (): void => {
+          child.kill('SIGKILL');
+        };
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+        // Aborted while the plan was made: the listener above will never fire.
+        if (options.signal?.aborted) onAbort();
+        child.on('error', (error) => {
+          options.signal?.removeEventListener('abort', onAbort);
+          out.release();
+          err.release();
+          reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
+        });
+        child.on('exit', () => {
+          // Belt and braces for a launcher killed early (abort, set-up failure): bwrap's pid 1 is
+          // SIGKILLed too, which ends its whole PID namespace. Rootless, a step running as another
+          // container user is not ours to signal; --die-with-parent covers it.
+          killStepInit(status);
+          // Everything in the sandbox is gone with bwrap's pid 1; let the readers drain and end.
+          out.release();
+          err.release();
+        });
+        child.on('close', (code, signal) => {
+          void Promise.all([out.done, err.done]).then(() => {
+            options.signal?.removeEventListener('abort', onAbort);
+            if (options.signal?.aborted) {
+              reject(new OcibuildError('ERR_ABORTED', 'RUN aborted', { cause: options.signal.reason }));
+              return;
+            }
+            const match = /"exit-code"\s*:\s*(\d+)/.exec(status);
+            if (match?.[1] !== undefined) {
+              resolve({ exitCode: Number(match[1]), stderrTail: tail.text() });
+              return;
+            }
+            const how = signal !== null ? `signal ${signal}` : `exit status ${code}`;
+            const phase = 'the sandbox failed before the command finished';
+            const detail = `${launcherErr}\n${tail.text()}`.trim().split('\n').slice(-3).join(' | ');
+            reject(new OcibuildError('ERR_RUN', `${phase} (${how}) in ${options.rootfs}: ${detail}`));
+          });
+        });
+      });
+    } finally {
+      fsSync.closeSync(devNull);
+    }
+  }
+}
+
+/** Linux `O_CLOEXEC` as /proc/self/fdinfo prints it (octal flags). */
+const O_CLOEXEC = 0o2000000;
+
+/** This process's descriptors above 3 that are not close-on-exec (inherited from its parent). */
+function leakedDescriptors(): number[] {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = fsSync.readdirSync('/proc/self/fdinfo');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd <= 3 || fd > 1024) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(fsSync.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (flags !== undefined && (Number.parseInt(flags, 8) & O_CLOEXEC) === 0) out.push(fd);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return out.sort((a, b) => a - b);
 }

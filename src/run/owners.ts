@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { OcibuildError, UnsupportedError } from '../errors.ts';
 import type { RecordedOwner } from './extract.ts';
 import { HOST_PATH, inspectHost, namespaceFlags, probeHost, type HostInfo } from './host.ts';
+import { containerGidToHost, containerUidToHost } from './idmap.ts';
 import { resolveInRoot } from './paths.ts';
 
 const APPLY_SCRIPT = String.raw`
@@ -43,8 +44,11 @@ export async function applyRecordedOwners(rootfs: string, owners: Map<string, Re
   }
   if (host.root) {
     for (const [key, paths] of byOwner) {
-      const [uid, gid] = key.split(':').map(Number);
-      for (const p of paths) await fs.lchown(p, uid ?? 0, gid ?? 0);
+      const [uid = 0, gid = 0] = key.split(':').map(Number);
+      // Container ids land where the sandbox maps them (a subordinate range, never host root).
+      const hostUid = containerUidToHost(host.mapping, uid) ?? containerUidToHost(host.mapping, 65534) ?? uid;
+      const hostGid = containerGidToHost(host.mapping, gid) ?? containerGidToHost(host.mapping, 65534) ?? gid;
+      for (const p of paths) await fs.lchown(p, hostUid, hostGid);
     }
     for (let i = 0; i + 1 < modes.length; i += 2) await fs.chmod(modes[i + 1] ?? '', Number.parseInt(modes[i] ?? '0', 8));
     return;

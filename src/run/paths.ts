@@ -91,3 +91,19 @@ export function isWithin(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
+
+/**
+ * True when host path `p` below `root` is still reached without any symlink or `..` on the way
+ * (its final component may be anything). Clean-up after a step checks every path with this,
+ * because the step may have replaced a directory with a symlink to a host directory.
+ */
+export function isUnchangedPath(root: string, p: string): boolean {
+  const rootAbs = path.resolve(root);
+  if (!isWithin(rootAbs, p) || p === rootAbs) return false;
+  const rel = path.relative(rootAbs, p);
+  try {
+    return resolveInRoot(rootAbs, rel).hostPath === path.resolve(p);
+  } catch {
+    return false;
+  }
+}

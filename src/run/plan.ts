@@ -1,13 +1,17 @@
 /**
- * Plans one sandboxed run: which mount points exist or must be stubbed (and removed again), what
- * to mount where, and the final command line. Every container path goes through
- * `resolveInRoot`, so nothing the image contains (symlinks, `..`) can point a mount at the host.
+ * Plans one sandboxed run: the bubblewrap options (what is mounted where in the step's mount
+ * namespace), the host sources handed over as open descriptors, the owner fixes the launcher
+ * makes first, the mount-point stubs to remove afterwards, and the command. Every container path
+ * goes through `resolveInRoot` and reaches bwrap with its symlinks already resolved inside the
+ * rootfs, so nothing the image contains (symlinks, `..`) can point a mount or a stub at the host:
+ * bwrap resolves destinations while the host's tree is still its root.
  * @module
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OcibuildError } from '../errors.ts';
 import type { HostInfo } from './host.ts';
+import { containerGidToHost, containerUidToHost } from './idmap.ts';
 import { resolveInRoot } from './paths.ts';
 import type { SandboxOp } from './sandbox-script.ts';
 import type { Mount, RunOptions } from './types.ts';
@@ -16,8 +20,20 @@ import type { ExecUser } from './user.ts';
 /** Docker's default PATH, added when the step's environment has none. */
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Device nodes bound from the host into the sandbox's private /dev. */
-const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+/**
+ * The bounding set of a root step: Docker's default set (moby `oci/caps/defaults.go`) minus
+ * CAP_SYS_CHROOT, which only the classic chroot-in-a-subdirectory escape needs. No CAP_SYS_ADMIN
+ * (mount, pivot_root), so no step can change what bwrap mounted.
+ */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+/** /proc files runc and crun hide (bound over with /dev/null) when the kernel has them. */
+const MASKED_PROC_FILES = ['kcore', 'keys', 'latency_stats', 'timer_list', 'timer_stats', 'sched_debug'];
+/** /proc and /sys directories runc and crun hide under an empty read-only tmpfs. */
+const MASKED_DIRS = ['/proc/acpi', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'];
 
 /** Inputs of {@link planRun} besides the run options. */
 export interface PlanContext {
@@ -25,44 +41,92 @@ export interface PlanContext {
   host: HostInfo;
   /** The resolved USER. */
   user: ExecUser;
-  /** A private per-run host directory for copies of resolv.conf, hosts and secrets. */
+  /**
+   * A private per-run host directory for copies of resolv.conf, hosts and secrets. For a root
+   * caller it must be searchable (0711) by the sandbox's ids: bwrap runs as one of them.
+   */
   scratch: string;
 }
 
-/** A planned run: ops for the init script, and the clean-up the caller does after it. */
+/** A planned run. */
 export interface RunPlan {
-  /** Set-up ops, then the run op. */
-  ops: SandboxOp[];
+  /** Owner and directory fixes the launcher makes before bwrap starts (ids of its namespace). */
+  pre: SandboxOp[];
+  /** bwrap options, without the command (they go to bwrap's `--args` file, never to an argv). */
+  bwrap: string[];
+  /** The command. */
+  argv: string[];
+  /** Container ids of the step: uid, gid and the full group list (gid included). */
+  ids: { uid: number; gid: number; groups: number[] };
   /**
    * Stub removals (`rmfile`, `rmdir`) and parent mtime restores (`mtime`), for after the sandbox
-   * has exited: its mounts went with its mount namespace, so nothing needs unmounting, and doing
-   * this from the caller saves a process per op inside the sandbox.
+   * has exited: its mounts went with its mount namespace, so nothing needs unmounting.
    */
   teardown: SandboxOp[];
 }
 
+/** Ids as the launcher's namespace sees them: host ids for root callers, container ids rootless. */
+export function launcherUid(host: HostInfo, uid: number): number {
+  if (!host.root) return uid;
+  const mapped = containerUidToHost(host.mapping, uid);
+  if (mapped === undefined) throw new OcibuildError('ERR_RUN', `uid ${uid} is outside the sandbox's id range (0-${(host.subuid?.count ?? 65536) - 1})`);
+  return mapped;
+}
+
+/** See {@link launcherUid}. */
+export function launcherGid(host: HostInfo, gid: number): number {
+  if (!host.root) return gid;
+  const mapped = containerGidToHost(host.mapping, gid);
+  if (mapped === undefined) throw new OcibuildError('ERR_RUN', `gid ${gid} is outside the sandbox's id range (0-${(host.subgid?.count ?? 65536) - 1})`);
+  return mapped;
+}
+
 class Planner {
-  readonly setup: SandboxOp[] = [];
+  readonly pre: SandboxOp[] = [];
+  readonly args: string[] = [];
+  private staged = 0;
   readonly stubs: SandboxOp[] = [];
   /** Parents whose mtime the stubs disturb, with the mtime to put back. */
   readonly restore = new Map<string, string>();
-  constructor(readonly rootfs: string) {}
+  constructor(
+    readonly rootfs: string,
+    readonly host: HostInfo,
+    readonly scratch: string,
+  ) {}
 
   /**
-   * Makes sure container path `target` exists as `kind`, creating missing components; returns
-   * its host path. `stub`: remove what was created after the run (mount points never reach a layer).
+   * The path bwrap binds `source` from. bwrap resolves sources by path as the step's (host)
+   * uid; a root caller's sources sit below root-only directories, so the launcher, still host
+   * root in a private mount namespace, first binds each one under the searchable scratch dir.
    */
-  ensure(target: string, kind: 'dir' | 'file', stub: boolean, mode = 0o755): string {
+  source(source: string, kind: 'dir' | 'file'): string {
+    if (!this.host.root) return source;
+    const staged = path.join(this.scratch, 'src', String(this.staged++));
+    this.pre.push({ op: 'stage', source, path: staged, kind });
+    return staged;
+  }
+
+  owner(uid: number, gid: number): string {
+    return `${launcherUid(this.host, uid)}:${launcherGid(this.host, gid)}`;
+  }
+
+  /**
+   * Resolves container path `target` inside the rootfs (symlinks followed inside it) and returns
+   * the symlink-free container path for bwrap. What is missing bwrap creates as a mount point;
+   * with `stub` it is removed again after the run (mount points never reach a layer). `kept`:
+   * created here, owned by root, and left in place (a missing WORKDIR, as Docker does).
+   */
+  target(target: string, kind: 'dir' | 'file', how: 'stub' | 'kept', mode = 0o755): string {
     const r = resolveInRoot(this.rootfs, target, { followFinal: true });
     if (r.exists) {
       const st = fs.statSync(r.hostPath);
       if (kind === 'dir' ? !st.isDirectory() : st.isDirectory()) {
         throw new OcibuildError('ERR_RUN', `cannot mount on ${target}: it exists and is ${st.isDirectory() ? 'a directory' : 'not a directory'}`);
       }
-      return r.hostPath;
+      return `/${r.relative}`;
     }
     const first = r.missing[0];
-    if (stub && first !== undefined) {
+    if (how === 'stub' && first !== undefined) {
       const parent = path.dirname(first);
       if (!this.restore.has(parent)) {
         const ns = fs.lstatSync(parent, { bigint: true }).mtimeNs;
@@ -71,11 +135,10 @@ class Planner {
     }
     r.missing.forEach((p, i) => {
       const last = i === r.missing.length - 1;
-      const op: SandboxOp = last && kind === 'file' ? { op: 'touch', path: p } : { op: 'mkdir', path: p, mode };
-      this.setup.push(op);
-      if (stub) this.stubs.push(op.op === 'touch' ? { op: 'rmfile', path: p } : { op: 'rmdir', path: p });
+      if (how === 'kept') this.pre.push({ op: 'mkdir', path: p, mode, owner: this.owner(0, 0) });
+      else this.stubs.push(last && kind === 'file' ? { op: 'rmfile', path: p } : { op: 'rmdir', path: p });
     });
-    return r.hostPath;
+    return `/${r.relative}`;
   }
 }
 
@@ -91,32 +154,28 @@ function copyPrivate(source: string, scratch: string, name: string, mode: number
   return dest;
 }
 
-function planDev(p: Planner, scratch: string): void {
-  const dev = p.ensure('/dev', 'dir', true);
-  // The skeleton (device mount points, pts, shm, the usual symlinks) is made here and copied in
-  // with one `cp -a`: one process in the sandbox instead of one per entry.
-  const skeleton = path.join(scratch, 'dev');
-  fs.mkdirSync(skeleton, { mode: 0o755 });
-  const devices = DEVICES.filter((name) => fs.existsSync(`/dev/${name}`));
-  for (const name of devices) fs.writeFileSync(path.join(skeleton, name), '', { mode: 0o644 });
-  fs.mkdirSync(path.join(skeleton, 'pts'));
-  fs.mkdirSync(path.join(skeleton, 'shm'));
-  fs.chmodSync(path.join(skeleton, 'pts'), 0o755);
-  fs.chmodSync(path.join(skeleton, 'shm'), 0o1777);
-  const links: [string, string][] = [
-    ['/proc/self/fd', 'fd'],
-    ['/proc/self/fd/0', 'stdin'],
-    ['/proc/self/fd/1', 'stdout'],
-    ['/proc/self/fd/2', 'stderr'],
-    ['pts/ptmx', 'ptmx'],
-  ];
-  for (const [linkTarget, name] of links) fs.symlinkSync(linkTarget, path.join(skeleton, name));
-  // A private tmpfs: nothing written to /dev during RUN can reach the rootfs or the host.
-  p.setup.push({ op: 'tmpfs', target: dev, options: 'mode=755,nosuid,size=65536k' });
-  p.setup.push({ op: 'copytree', source: skeleton, target: dev });
-  for (const name of devices) p.setup.push({ op: 'rbind', source: `/dev/${name}`, target: `${dev}/${name}` });
-  p.setup.push({ op: 'devpts', target: `${dev}/pts` });
-  p.setup.push({ op: 'tmpfs', target: `${dev}/shm`, options: 'mode=1777,nosuid,nodev' });
+/** True when container `dest` lies on one of the sandbox's own file systems (not in the rootfs). */
+function onSandboxFs(dest: string): boolean {
+  return /^\/(dev|proc)(\/|$)/.test(dest);
+}
+
+function planSystem(p: Planner): void {
+  const proc = p.target('/proc', 'dir', 'stub');
+  p.args.push('--proc', proc);
+  // bwrap itself makes /proc/sys, sysrq-trigger, irq and bus read-only, as runc does.
+  for (const name of MASKED_PROC_FILES) if (fs.existsSync(`/proc/${name}`)) p.args.push('--ro-bind', '/dev/null', `${proc}/${name}`);
+  const dev = p.target('/dev', 'dir', 'stub');
+  // bwrap's /dev: a tmpfs with null zero full random urandom tty, devpts (pts, ptmx) and the fd links.
+  p.args.push('--dev', dev, '--perms', '1777', '--tmpfs', `${dev}/shm`);
+  const sys = p.target('/sys', 'dir', 'stub');
+  // A fresh sysfs needs privileges over the network namespace; the host's, read-only, is what
+  // rootless podman shows too. Its writable knobs are read-only, the firmware tables hidden.
+  p.args.push('--ro-bind', '/sys', sys);
+  for (const dir of MASKED_DIRS) {
+    if (!fs.existsSync(dir)) continue;
+    const where = dir.startsWith('/proc/') ? `${proc}${dir.slice(5)}` : `${sys}${dir.slice(4)}`;
+    p.args.push('--tmpfs', where, '--remount-ro', where);
+  }
 }
 
 function planNetworkFiles(p: Planner, scratch: string): void {
@@ -124,21 +183,21 @@ function planNetworkFiles(p: Planner, scratch: string): void {
     const r = resolveInRoot(p.rootfs, `/etc/${name}`);
     // A symlinked or odd resolv.conf is left alone rather than followed somewhere surprising.
     if (r.exists && !fs.lstatSync(r.hostPath).isFile()) continue;
+    // A private copy: the step sees a file ocibuild owns, never a host path it could swap.
     const copy = copyPrivate(`/etc/${name}`, scratch, name, 0o644);
-    const target = p.ensure(`/etc/${name}`, 'file', true);
-    p.setup.push({ op: 'rbind', source: copy, target });
-    p.setup.push({ op: 'ro', target });
+    const dest = p.target(`/etc/${name}`, 'file', 'stub');
+    p.args.push('--ro-bind', copy, dest);
   }
 }
 
 function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
   if (!m.target.startsWith('/')) throw new OcibuildError('ERR_INVALID_ARGUMENT', `mount target must be absolute: ${m.target}`);
+  const dest = (kind: 'dir' | 'file'): string => (onSandboxFs(path.posix.normalize(m.target)) ? path.posix.normalize(m.target) : p.target(m.target, kind, 'stub'));
   switch (m.type) {
     case 'tmpfs': {
-      const target = p.ensure(m.target, 'dir', true);
-      const options = ['mode=1777', ...(m.size !== undefined ? [`size=${m.size}`] : [])].join(',');
-      p.setup.push({ op: 'tmpfs', target, options });
-      if (m.readonly === true) p.setup.push({ op: 'ro', target });
+      const target = dest('dir');
+      p.args.push('--perms', '1777', ...(m.size !== undefined ? ['--size', String(m.size)] : []), '--tmpfs', target);
+      if (m.readonly === true) p.args.push('--remount-ro', target);
       return;
     }
     case 'bind':
@@ -149,26 +208,34 @@ function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
       } catch (error) {
         throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `${m.type} mount source not found: ${m.source}`, { cause: error });
       }
-      const target = p.ensure(m.target, st.isDirectory() ? 'dir' : 'file', true);
+      const readonly = m.readonly ?? m.type === 'bind';
+      const target = dest(st.isDirectory() ? 'dir' : 'file');
+      // A root caller's step is not host root: a writable source it did not create is handed to
+      // the step's root once (caches and private rw copies; the contract allows changing them).
+      if (p.host.root && !readonly && containerUidToHostReverse(p.host, st.uid) === undefined) p.pre.push({ op: 'chownr', owner: p.owner(0, 0), path: m.source });
       if (m.type === 'cache' && st.isDirectory() && fs.readdirSync(m.source).length === 0) {
-        // Owner and mode apply to a fresh cache only, as BuildKit does; inside the namespace so ids map.
-        if (m.uid !== undefined || m.gid !== undefined) p.setup.push({ op: 'chown', owner: `${m.uid ?? 0}:${m.gid ?? 0}`, path: m.source });
-        if (m.mode !== undefined) p.setup.push({ op: 'chmod', mode: m.mode, path: m.source });
+        // Owner and mode apply to a fresh cache only, as BuildKit does.
+        if (m.uid !== undefined || m.gid !== undefined) p.pre.push({ op: 'chown', owner: p.owner(m.uid ?? 0, m.gid ?? 0), path: m.source });
+        if (m.mode !== undefined) p.pre.push({ op: 'chmod', mode: m.mode, path: m.source });
       }
-      p.setup.push({ op: 'rbind', source: m.source, target });
-      // BuildKit bind mounts are read-only unless `rw`; caches are writable.
-      if (m.readonly ?? m.type === 'bind') p.setup.push({ op: 'ro', target });
+      p.args.push(readonly ? '--ro-bind' : '--bind', p.source(m.source, st.isDirectory() ? 'dir' : 'file'), target);
       return;
     }
     case 'secret': {
       const copy = copyPrivate(m.source, scratch, `secret-${index}`, m.mode ?? 0o400);
-      if ((m.uid ?? 0) !== 0 || (m.gid ?? 0) !== 0) p.setup.push({ op: 'chown', owner: `${m.uid ?? 0}:${m.gid ?? 0}`, path: copy });
-      const target = p.ensure(m.target, 'file', true);
-      p.setup.push({ op: 'rbind', source: copy, target });
-      if (m.readonly ?? true) p.setup.push({ op: 'ro', target });
+      const owner = p.owner(m.uid ?? 0, m.gid ?? 0);
+      if (p.host.root || owner !== '0:0') p.pre.push({ op: 'chown', owner, path: copy });
+      p.args.push(m.readonly ?? true ? '--ro-bind' : '--bind', copy, dest('file'));
       return;
     }
   }
+}
+
+/** The container uid a host uid stands for in a root caller's sandbox, if any. */
+function containerUidToHostReverse(host: HostInfo, hostUid: number): number | undefined {
+  const r = host.mapping.uids[0];
+  if (r === undefined) return hostUid;
+  return hostUid >= r.outside && hostUid < r.outside + r.count ? hostUid - r.outside : undefined;
 }
 
 /** Builds the environment: the step's env, plus PATH and HOME as Docker adds them when missing. */
@@ -181,53 +248,40 @@ export function buildEnv(env: string[], user: ExecUser): string[] {
   return out;
 }
 
-function commandLine(options: RunOptions, ctx: PlanContext, rootfs: string, sh: boolean): string[] {
-  const { host, user } = ctx;
-  const env = [host.tools.env ?? 'env', '-i', ...buildEnv(options.env, user)];
-  // Docker, BuildKit and buildah give a non-root user its primary gid as a supplementary group
-  // too (the 2023 "supplementary groups are not set up properly" fixes), so `id` lists it.
-  const groups = user.uid === 0 && user.gid === 0 ? user.groups : [user.gid, ...user.groups.filter((g) => g !== user.gid)];
-  if (groups.length > 0 && sh && host.tools.chroot !== undefined) {
-    // util-linux `unshare --setgid` drops supplementary groups; coreutils chroot can set them but
-    // always starts in `/`, so the image's own sh changes to the workdir.
-    return [
-      ...env,
-      host.tools.chroot,
-      `--userspec=${user.uid}:${user.gid}`,
-      `--groups=${groups.join(',')}`,
-      rootfs,
-      '/bin/sh',
-      '-c',
-      'cd -- "$1" && shift && exec "$@"',
-      'sh',
-      options.workdir,
-      ...options.argv,
-    ];
-  }
-  const ids = user.uid === 0 && user.gid === 0 ? [] : [`--setgid=${user.gid}`, `--setuid=${user.uid}`];
-  return [...env, host.tools.unshare ?? 'unshare', `--root=${rootfs}`, `--wd=${options.workdir}`, ...ids, '--', ...options.argv];
-}
-
 /** Plans the sandbox for `options`. Throws `ERR_RUN`/`ERR_INVALID_ARGUMENT` for impossible requests. */
 export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   const rootfs = path.resolve(options.rootfs);
   if (!options.workdir.startsWith('/')) throw new OcibuildError('ERR_INVALID_ARGUMENT', `workdir must be absolute: ${options.workdir}`);
   if (options.argv.length === 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'RUN argv is empty');
-  const p = new Planner(rootfs);
-  // WORKDIR stays in the image (Docker keeps it), so it is not a stub.
-  p.ensure(options.workdir, 'dir', false);
-  const proc = p.ensure('/proc', 'dir', true);
-  p.setup.push({ op: 'proc', target: proc });
-  const sys = p.ensure('/sys', 'dir', true);
-  p.setup.push({ op: 'sys', target: sys });
-  planDev(p, ctx.scratch);
+  const { host, user } = ctx;
+  const p = new Planner(rootfs, host, ctx.scratch);
+  p.args.push('--unshare-user', '--userns-block-fd', '6', '--info-fd', '7', '--json-status-fd', '3');
+  p.args.push('--unshare-pid', '--unshare-ipc', ...(options.network === 'none' ? ['--unshare-net'] : []));
+  // --die-with-parent: the step dies with the launcher, which dies with ocibuild (pdeathsig).
+  // --new-session: no controlling terminal, so no TIOCSTI keystroke injection into the caller's.
+  p.args.push('--die-with-parent', '--new-session');
+  p.args.push('--bind', p.source(rootfs, 'dir'), '/');
+  // WORKDIR stays in the image (Docker keeps it), so it is created here, root-owned, not stubbed.
+  const workdir = p.target(options.workdir, 'dir', 'kept');
+  planSystem(p);
   planNetworkFiles(p, ctx.scratch);
   (options.mounts ?? []).forEach((m, i) => planMount(p, m, i, ctx.scratch));
-  if (options.network === 'none') p.setup.push({ op: 'lo' });
-  const sh = resolveInRoot(rootfs, '/bin/sh', { followFinal: true }).exists;
-  const run: SandboxOp = { op: 'run', argv: commandLine(options, ctx, rootfs, sh) };
+  p.args.push('--chdir', workdir, '--clearenv');
+  for (const entry of buildEnv(options.env, user)) {
+    const eq = entry.indexOf('=');
+    p.args.push('--setenv', entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  p.args.push('--cap-drop', 'ALL');
+  // Root gets Docker's default set; any other user starts with none (as after setuid in runc).
+  if (user.uid === 0) for (const cap of DEFAULT_CAPABILITIES) p.args.push('--cap-add', cap);
   // Creating and removing stubs touches their parents' mtimes; put them back so an untouched
   // /etc does not show up as changed in the snapshot.
   const restore: SandboxOp[] = [...p.restore].map(([dir, stamp]) => ({ op: 'mtime', path: dir, stamp }));
-  return { ops: [...p.setup, run], teardown: [...p.stubs.reverse(), ...restore] };
+  return {
+    pre: p.pre,
+    bwrap: p.args,
+    argv: options.argv,
+    ids: { uid: user.uid, gid: user.gid, groups: user.groups },
+    teardown: [...p.stubs.reverse(), ...restore],
+  };
 }

@@ -212,6 +212,7 @@ export class StageRootfs {
     this.dirty = true;
     await extractLayer(this.dir, await layer.tar(), {
       ownership: this.host.root ? 'chown' : 'record',
+          ...(this.host.root ? { idMapping: this.host.mapping } : {}),
       owners,
       undo,
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
@@ -225,6 +226,8 @@ export class StageRootfs {
   private async rebuild(layers: readonly RootfsLayer[], options: SyncOptions): Promise<void> {
     await this.remove();
     await fs.mkdir(this.dir, { recursive: true, mode: 0o755 });
+    // A root caller's steps run as a subordinate id: the root directory belongs to the step's root.
+    if (this.host.root && this.host.mapping.uids.length > 0) await fs.chown(this.dir, this.host.mapping.uids[0]?.outside ?? 0, this.host.mapping.gids[0]?.outside ?? 0);
     this.exists = true;
     this.stats.rebuilds++;
     const owners = new Map<string, RecordedOwner>();
@@ -234,6 +237,7 @@ export class StageRootfs {
         const undo = new UndoRecorder(this.dir);
         await extractLayer(this.dir, await layer.tar(), {
           ownership: this.host.root ? 'chown' : 'record',
+          ...(this.host.root ? { idMapping: this.host.mapping } : {}),
           owners,
           undo,
           ...(options.onWarning ? { onWarning: options.onWarning } : {}),

@@ -1,8 +1,10 @@
 /**
  * Resolving a Dockerfile `USER` (`name`, `uid`, `name:group`, `uid:gid`) against the rootfs's
  * /etc/passwd and /etc/group, with Docker's (runc's) rules: a numeric uid missing from passwd is
- * allowed with gid 0 and HOME `/`; a missing name is an error; supplementary groups are the
- * groups that list the user's name.
+ * allowed with gid 0 and HOME `/`; a missing name is an error. The group list the process gets
+ * is BuildKit's (containerd `WithAdditionalGIDs`): the primary gid first, then, only when USER
+ * names no group, every group of /etc/group that lists the user's name; so root in `wheel` has
+ * `groups=0(root),10(wheel)` and `USER app:staff` has only `staff`.
  * @module
  */
 import * as fs from 'node:fs';
@@ -15,7 +17,7 @@ export interface ExecUser {
   uid: number;
   /** Container-side primary gid. */
   gid: number;
-  /** Supplementary gids (without the primary one). */
+  /** The process's group list: the primary gid first, then the supplementary ones. */
   groups: number[];
   /** Home directory from passwd, else `/`. */
   home: string;
@@ -98,8 +100,9 @@ export function resolveUserSpec(spec: string | undefined, passwd: PasswdEntry[],
       gid = g.gid;
     }
   }
-  const groups: number[] = [];
-  if (entry !== undefined) {
+  const groups: number[] = [gid];
+  // `USER name:group` means exactly that group (containerd skips /etc/group then).
+  if (entry !== undefined && (groupPart === undefined || groupPart === '')) {
     const name = entry.name;
     for (const g of group) {
       if (g.members.includes(name) && g.gid !== gid && !groups.includes(g.gid)) groups.push(g.gid);

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { inspectHost } from '../../src/run/host.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
+import { removeRootfs } from '../../src/run/owners.ts';
 import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
 import { runScenario, type ScenarioResult } from './scenario.ts';
 
@@ -12,6 +15,21 @@ const scenarioScript = fileURLToPath(new URL('./scenario.ts', import.meta.url));
 
 function entry(r: ScenarioResult, p: string, type?: string): ScenarioResult['diff'][number] | undefined {
   return r.diff.find((e) => e.path === p && (type === undefined || e.type === type));
+}
+
+/** Processes whose argv holds `marker` (the sleeping step and bwrap, which shows the command). */
+function sandboxProcesses(marker: string): number {
+  let n = 0;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (argv.includes(marker) && !argv.includes('kill-scenario')) n++;
+    } catch {
+      // Gone already.
+    }
+  }
+  return n;
 }
 
 function checkScenario(r: ScenarioResult, rootless: boolean): void {
@@ -37,8 +55,10 @@ function checkScenario(r: ScenarioResult, rootless: boolean): void {
     assert.notEqual(r.hostOwner.owned[0], 1000, 'rootless files belong to subordinate ids on the host');
     assert.ok(r.hostOwner.owned[0] > uid);
   } else {
-    assert.deepEqual(r.hostOwner.owned, [1000, 1000]);
-    assert.deepEqual(r.hostOwner.nobody, [65534, 0]);
+    // A root caller's step is not host root: its ids land in the sandbox's subordinate range.
+    assert.ok(r.rootStart >= 65536, `container root maps onto a subordinate id, not ${r.rootStart}`);
+    assert.deepEqual(r.hostOwner.owned, [r.rootStart + 1000, r.rootStart + 1000]);
+    assert.deepEqual(r.hostOwner.nobody, [r.rootStart + 65534, r.rootStart]);
   }
   // Symlink and hardlink preserved.
   assert.equal(entry(r, '/app/link', 'symlink')?.target, '/app/data/hello.txt');
@@ -83,12 +103,39 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
     }
   });
 
+  it('leaves no process and no mount behind when ocibuild itself is killed with SIGKILL', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-kill-'));
+    const rootfs = path.join(tmp, 'rootfs');
+    const marker = String(5000 + Math.floor(Math.random() * 4000));
+    const script = fileURLToPath(new URL('./kill-scenario.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, rootfs, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => d.toString().includes('started') && resolve());
+        child.on('close', (code) => reject(new Error(`the step did not start (exit ${code})`)));
+      });
+      // The precondition: the step's processes run.
+      assert.ok(sandboxProcesses(marker) >= 2);
+      child.kill('SIGKILL');
+      const t0 = Date.now();
+      while (sandboxProcesses(marker) > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(sandboxProcesses(marker), 0, 'every process of the step died with ocibuild');
+      assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(rootfs), 'no mount of the rootfs is left');
+    } finally {
+      child.kill('SIGKILL');
+      await removeRootfs(tmp);
+    }
+  });
+
   it('aborts a running step and kills everything in it', async () => {
     const executor = linuxExecutor();
     const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-abort-'));
     fs.mkdirSync(path.join(rootfs, 'bin'));
     fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
     fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
+    const host = inspectHost();
+    // The sandbox's root must own the rootfs (as StageRootfs arranges for a root caller).
+    if (host.root) for (const p of [rootfs, path.join(rootfs, 'bin'), path.join(rootfs, 'bin/busybox')]) fs.chownSync(p, host.mapping.uids[0]?.outside ?? 0, host.mapping.gids[0]?.outside ?? 0);
     try {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 300);

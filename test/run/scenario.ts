@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { hostGidToContainer, hostUidToContainer } from '../../src/run/idmap.ts';
 import { extractLayer, type RecordedOwner } from '../../src/run/extract.ts';
+import { inspectHost } from '../../src/run/host.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { applyRecordedOwners, removeRootfs } from '../../src/run/owners.ts';
 import { diffSnapshots, takeSnapshot } from '../../src/run/snapshot.ts';
@@ -19,6 +20,8 @@ import { busyboxLayerBlob } from '../helpers/busybox.ts';
 export interface ScenarioResult {
   probe: ProbeResult;
   rootless: boolean;
+  /** Root callers: the host id container root maps onto (0 rootless). */
+  rootStart: number;
   diff: { type: string; path: string; uid?: number; gid?: number; mode?: number; target?: string }[];
   hostOwner: { owned: [number, number]; nobody: [number, number] };
   /** Owner of the base layer's /home/app (1000:1000 in the tar) as the container sees it. */
@@ -65,7 +68,11 @@ export async function runScenario(): Promise<ScenarioResult> {
   try {
     const { gz } = await busyboxLayerBlob();
     const owners = new Map<string, RecordedOwner>();
-    await extractLayer(rootfs, (async function* () { yield new Uint8Array(gunzipSync(gz)); })(), { owners });
+    const host = inspectHost();
+    // As StageRootfs does: a root caller's rootfs belongs to the sandbox's subordinate ids.
+    fs.mkdirSync(rootfs, { mode: 0o755 });
+    if (host.root) fs.chownSync(rootfs, host.mapping.uids[0]?.outside ?? 0, host.mapping.gids[0]?.outside ?? 0);
+    await extractLayer(rootfs, (async function* () { yield new Uint8Array(gunzipSync(gz)); })(), { owners, ...(host.root ? { idMapping: host.mapping } : {}) });
     await applyRecordedOwners(rootfs, owners);
     const executor = linuxExecutor();
     const probe = await executor.probe();
@@ -116,7 +123,8 @@ export async function runScenario(): Promise<ScenarioResult> {
     await new Promise((r) => setTimeout(r, 100));
     return {
       probe,
-      rootless: mapping.uids.length > 0,
+      rootless: !host.root,
+      rootStart: host.root ? (host.mapping.uids[0]?.outside ?? 0) : 0,
       homeApp,
       diff,
       hostOwner: { owned: [ownedStat.uid, ownedStat.gid], nobody: [nobodyStat.uid, nobodyStat.gid] },

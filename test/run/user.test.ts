@@ -8,18 +8,25 @@ const group = parseGroup('root:x:0:\napp:x:1000:\nstaff:x:50:app,other\nnogroup:
 
 describe('resolveUserSpec', () => {
   it('defaults to root with HOME /root', () => {
-    assert.deepEqual(resolveUserSpec(undefined, passwd, group), { uid: 0, gid: 0, groups: [], home: '/root' });
+    assert.deepEqual(resolveUserSpec(undefined, passwd, group), { uid: 0, gid: 0, groups: [0], home: '/root' });
   });
   it('resolves names with supplementary groups', () => {
-    assert.deepEqual(resolveUserSpec('app', passwd, group), { uid: 1000, gid: 1000, groups: [50], home: '/home/app' });
+    assert.deepEqual(resolveUserSpec('app', passwd, group), { uid: 1000, gid: 1000, groups: [1000, 50], home: '/home/app' });
   });
   it('accepts unknown numeric uids with gid 0 and HOME /', () => {
-    assert.deepEqual(resolveUserSpec('4242', passwd, group), { uid: 4242, gid: 0, groups: [], home: '/' });
+    assert.deepEqual(resolveUserSpec('4242', passwd, group), { uid: 4242, gid: 0, groups: [0], home: '/' });
   });
   it('resolves uid:gid and name:group', () => {
     assert.deepEqual(resolveUserSpec('1000:65534', passwd, group).gid, 65534);
     assert.deepEqual(resolveUserSpec('app:nogroup', passwd, group).gid, 65534);
     assert.equal(resolveUserSpec('nohome', passwd, group).home, '/');
+  });
+  it('gives USER name:group only that group, and USER name its /etc/group memberships', () => {
+    assert.deepEqual(resolveUserSpec('app:nogroup', passwd, group).groups, [65534]);
+    assert.deepEqual(resolveUserSpec('1000:50', passwd, group).groups, [50]);
+    const wheel = parseGroup('root:x:0:\nwheel:x:10:root\n');
+    assert.deepEqual(resolveUserSpec('root', passwd, wheel).groups, [0, 10]);
+    assert.deepEqual(resolveUserSpec(undefined, passwd, wheel).groups, [0, 10]);
   });
   it('names the missing user or group', () => {
     assert.throws(() => resolveUserSpec('ghost', passwd, group), { code: 'ERR_RUN', message: /ghost/ });
