@@ -13,6 +13,7 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { makePrivateTempDir, removeStaleTemps } from '../temp.ts';
 import { OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { HOST_PATH, inspectHost, namespaceFlags, probeHost, type HostInfo } from './host.ts';
 import { isUnchangedPath } from './paths.ts';
@@ -57,6 +58,7 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
   let probed: ProbeResult | undefined;
   const getHost = (): HostInfo => (host ??= inspectHost());
   const probe = async (): Promise<ProbeResult> => (probed ??= probeHost(getHost()));
+  const swept = new Set<string>();
   return {
     probe,
     async ownerMapping(): Promise<IdMapping> {
@@ -66,9 +68,16 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
       throwIfAborted(runOptions.signal);
       const status = await probe();
       if (!status.ok) throw new UnsupportedError(`RUN is not possible here: ${status.reason}; ${status.hint}`);
-      const scratch = await fs.mkdtemp(path.join(options.tmpdir ?? os.tmpdir(), 'ocibuild-run-'));
+      // A root caller's bwrap runs as a subordinate id and must reach the staged sources in the
+      // scratch directory, so that directory sits where every id may traverse (the OS temp dir),
+      // never inside a private 0700 build folder.
+      const parent = getHost().root ? await traversableTempDir() : (options.tmpdir ?? os.tmpdir());
+      if (!swept.has(parent)) {
+        swept.add(parent);
+        await removeStaleTemps(parent, 'ocibuild-run-');
+      }
+      const scratch = await makePrivateTempDir(parent, 'ocibuild-run-');
       try {
-        // A root caller's bwrap runs as a subordinate id and must reach the staged sources here.
         if (getHost().root) await fs.chmod(scratch, 0o711);
         const user = resolveUser(runOptions.rootfs, runOptions.user);
         const plan = planRun(runOptions, { host: getHost(), user, scratch });
@@ -82,6 +91,21 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
       }
     },
   };
+}
+
+/**
+ * The OS temp dir, checked to be traversable by every id (o+x on it and each parent): a root
+ * caller's sandbox runs as a subordinate id that must reach its scratch directory there.
+ */
+async function traversableTempDir(): Promise<string> {
+  const dir = path.resolve(os.tmpdir());
+  for (let d = dir; ; d = path.dirname(d)) {
+    const st = await fs.stat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new UnsupportedError(`RUN as root needs a temp dir every user may traverse; ${d} (on the way to ${dir}) is not: set TMPDIR to such a directory (e.g. /tmp)`);
+    }
+    if (path.dirname(d) === d) return dir;
+  }
 }
 
 function isPermissionError(error: unknown): boolean {
