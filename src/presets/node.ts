@@ -15,6 +15,7 @@ import type { ConfigOptions } from '../build/config.ts';
 import type { CacheOptions } from '../cache/store.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { selectDependencies, type LockfileKind } from './lockfile.ts';
+import { readPackageJson } from './project.ts';
 import { baseUsers } from './base-user.ts';
 import { resolveUser, type PasswdUser } from './passwd.ts';
 
@@ -192,31 +193,52 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
   }
   const ownership = { uid: owner.uid, gid: owner.gid };
 
-  // Dependencies.
+  // Dependencies, and where things go: the project root (the workspace root for a workspace
+  // package) maps to appDir, so every relative link the package manager made still resolves.
   const layers: LayerSpec[] = [];
   let dependencies: string | undefined;
   let lockfile: LockfileKind = 'none';
   let productionOnly = false;
+  let imageAppDir = appDir;
   if (o.depsDir !== undefined) {
     const given = path.resolve(root, o.depsDir);
     dependencies = (await isDirectory(path.join(given, 'node_modules'))) ? path.join(given, 'node_modules') : given;
     if (!(await isDirectory(dependencies))) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `--deps-dir ${given} is not a directory`);
     productionOnly = true;
-    layers.push(depsLayer(dependencies, appDir, ownership, (rel) => !rel.split('/').includes('.cache')));
-  } else if (await isDirectory(path.join(root, 'node_modules'))) {
+    layers.push(depsLayer([{ source: dependencies, destination: path.posix.join(appDir, 'node_modules'), filter: (rel) => !rel.split('/').includes('.cache') }], [appDir], ownership));
+    layers.push(await appLayer(root, pkg, appDir, ownership));
+  } else {
     const selection = await selectDependencies(root, { includeDev: o.includeDevDependencies ?? false });
     lockfile = selection.lockfile;
     productionOnly = selection.productionOnly;
     notes.push(...selection.notes);
-    dependencies = path.join(root, 'node_modules');
-    // The walk's paths are relative to node_modules; the selection's to the project.
-    layers.push(depsLayer(dependencies, appDir, ownership, (rel) => selection.filter(`node_modules/${rel}`)));
-  } else {
-    notes.push('no node_modules: run npm ci (or pass --deps-dir) first if the app has dependencies');
+    const imagePath = (host: string): string => path.posix.join(appDir, path.relative(selection.root, host).split(path.sep).join('/'));
+    imageAppDir = imagePath(selection.app);
+    if (selection.nodeModulesDirs.length === 0) {
+      notes.push('no node_modules: run npm ci (or pass --deps-dir) first if the app has dependencies');
+    } else {
+      dependencies = selection.nodeModulesDirs.join(', ');
+      const sources = selection.nodeModulesDirs.map((dir) => {
+        const prefix = path.relative(selection.root, dir).split(path.sep).join('/');
+        return { source: dir, destination: imagePath(dir), filter: (rel: string) => selection.filter(`${prefix}/${rel}`) };
+      });
+      layers.push(depsLayer(sources, [appDir, imageAppDir], ownership));
+    }
+    if (selection.workspacePackages.length > 0) {
+      const siblings: LayerSpec[] = [];
+      for (const dir of selection.workspacePackages) {
+        const siblingPkg = ((await readPackageJson(path.join(dir, 'package.json'))) ?? {}) as PackageJson;
+        siblings.push(await appLayer(dir, siblingPkg, imagePath(dir), ownership));
+      }
+      layers.push({
+        directories: siblings.flatMap((l) => l.directories ?? []),
+        normalizeModes: true,
+        createdBy: 'ocibuild node: workspace packages',
+      });
+    }
+    layers.push(await appLayer(selection.app, pkg, imageAppDir, ownership));
   }
 
-  // The app's own files.
-  layers.push(await appLayer(root, pkg, appDir, ownership));
   for (const extra of o.extraDirectories ?? []) {
     layers.push({
       directories: [{ source: path.resolve(root, extra.from), destination: extra.into }],
@@ -226,11 +248,11 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
   }
   layers.push(...(o.extraLayers ?? []));
 
-  const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(root, pkg, appDir));
+  const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(root, pkg, imageAppDir));
   const config: ConfigOptions = {
     entrypoint,
     env: { NODE_ENV: 'production', ...(o.env ?? {}) },
-    workingDir: appDir,
+    workingDir: imageAppDir,
     ...(o.cmd !== undefined ? { cmd: argv(o.cmd, 'cmd') as string[] } : {}),
     ...(user !== undefined ? { user } : {}),
     ...(o.ports !== undefined ? { exposedPorts: o.ports.map(String) } : {}),
@@ -266,10 +288,10 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function depsLayer(source: string, appDir: string, owner: { uid: number; gid: number }, filter: (rel: string) => boolean): LayerSpec {
+function depsLayer(sources: { source: string; destination: string; filter: (rel: string) => boolean }[], dirs: string[], owner: { uid: number; gid: number }): LayerSpec {
   return {
-    directories: [{ source, destination: path.posix.join(appDir, 'node_modules'), filter, metadata: { ...owner } }],
-    entries: [{ type: 'directory', path: appDir, ...owner }],
+    directories: sources.map((d) => ({ ...d, metadata: { ...owner } })),
+    entries: [...new Set(dirs)].map((dir) => ({ type: 'directory' as const, path: dir, ...owner })),
     normalizeModes: true,
     createdBy: 'ocibuild node: production dependencies',
   };
