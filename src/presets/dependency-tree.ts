@@ -152,6 +152,8 @@ export async function productionTree(project: NodeProject, options: ProductionTr
     }
   }
 
+  await keepPnpmHoisted(root, packages, keptPaths);
+
   // Containers to keep: every ancestor (up to the root) of something kept.
   const ancestors = new Set<string>();
   const addAncestors = (p: string): void => {
@@ -207,4 +209,22 @@ async function resolvePackage(name: string, from: string, root: string): Promise
     if (dir === root) break;
   }
   return undefined;
+}
+
+/**
+ * pnpm hoists every package into `node_modules/.pnpm/node_modules` (links) so that packages
+ * requiring something they forgot to declare still load; Node finds it walking up from the
+ * store. The links to kept packages are kept, so such packages work as they do on the host.
+ */
+async function keepPnpmHoisted(root: string, packages: ReadonlyMap<string, KeptPackage>, keptPaths: Set<string>): Promise<void> {
+  const hoisted = path.join(root, 'node_modules', '.pnpm', 'node_modules');
+  const names = await fs.readdir(hoisted).catch(() => [] as string[]);
+  for (const name of names) {
+    const entries = name.startsWith('@') ? (await fs.readdir(path.join(hoisted, name)).catch(() => [] as string[])).map((n) => path.join(name, n)) : [name];
+    for (const entry of entries) {
+      const link = path.join(hoisted, entry);
+      const real = await fs.realpath(link).catch(() => undefined);
+      if (real !== undefined && packages.has(real)) keptPaths.add(link);
+    }
+  }
 }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { owningPackage, selectDependencies } from '../../src/presets/lockfile.ts';
+import { findProject, matchesWorkspace, parsePnpmWorkspace } from '../../src/presets/project.ts';
 import { parsePasswd, readImageFile, resolveUser } from '../../src/presets/passwd.ts';
 import { neverCopied, parseCreationTime } from '../../src/presets/node.ts';
 import { memorySource } from '../../src/image/memory.ts';
@@ -77,37 +78,88 @@ test('creation times and never-copied paths', () => {
   for (const p of ['src/x.js', 'environment.js', 'lib/node_modules/x']) assert.ok(!neverCopied(p), p);
 });
 
-test('lockfile detection: pnpm and yarn keep node_modules whole with a note; npm v1 too', async () => {
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, JSON.stringify(value));
+}
+
+test('selectDependencies: the production closure of a hand-made tree, nested and hoisted, bins, optional, peers', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-lock-'));
   try {
+    await writeJson(path.join(dir, 'package.json'), { name: 'app', dependencies: { a: '1', '@s/b': '1' }, optionalDependencies: { gone: '1' }, devDependencies: { d: '1' } });
+    await writeJson(path.join(dir, 'package-lock.json'), { lockfileVersion: 1, dependencies: {} });
+    await writeJson(path.join(dir, 'node_modules/a/package.json'), { name: 'a', bin: { acli: 'cli.js' }, dependencies: { c: '2' }, peerDependencies: { p: '1', q: '1' }, peerDependenciesMeta: { q: { optional: true } } });
+    await writeJson(path.join(dir, 'node_modules/a/node_modules/c/package.json'), { name: 'c', version: '2' });
+    await writeJson(path.join(dir, 'node_modules/c/package.json'), { name: 'c', version: '1' }); // only d needs this one
+    await writeJson(path.join(dir, 'node_modules/@s/b/package.json'), { name: '@s/b', bin: 'b.js' });
+    await writeJson(path.join(dir, 'node_modules/p/package.json'), { name: 'p' });
+    await writeJson(path.join(dir, 'node_modules/d/package.json'), { name: 'd', bin: { dcli: 'x.js' }, dependencies: { c: '1' } });
+    await fs.mkdir(path.join(dir, 'node_modules/.bin'));
+    await fs.symlink('../a/cli.js', path.join(dir, 'node_modules/.bin/acli'));
+    await fs.symlink('../@s/b/b.js', path.join(dir, 'node_modules/.bin/b'));
+    await fs.symlink('../d/x.js', path.join(dir, 'node_modules/.bin/dcli'));
+    const selection = await selectDependencies(dir);
+    assert.equal(selection.lockfile, 'npm', 'a v1 lockfile is read like any other: the installed tree decides');
+    assert.equal(selection.productionOnly, true);
+    assert.deepEqual(selection.excludedPackages, ['node_modules/c', 'node_modules/d']);
+    const keep = (rel: string) => selection.filter(rel);
+    for (const p of ['node_modules', 'node_modules/a/package.json', 'node_modules/a/node_modules', 'node_modules/a/node_modules/c/package.json', 'node_modules/@s', 'node_modules/@s/b/package.json', 'node_modules/p', 'node_modules/.bin/acli', 'node_modules/.bin/b']) assert.ok(keep(p), p);
+    for (const p of ['node_modules/c', 'node_modules/d/package.json', 'node_modules/.bin/dcli', 'node_modules/.package-lock.json', 'node_modules/.cache', 'node_modules/q']) assert.ok(!keep(p), p);
+    assert.deepEqual(selection.tree?.missingOptional.map((m) => m.name).sort(), ['gone', 'q']);
+    const withDev = await selectDependencies(dir, { includeDev: true });
+    assert.ok(withDev.filter('node_modules/d/package.json') && withDev.filter('node_modules/c/package.json') && withDev.filter('node_modules/.bin/dcli'));
+
+    // Hostile names are refused, naming the file and the field.
+    await writeJson(path.join(dir, 'node_modules/p/package.json'), { name: 'p', dependencies: { '../../../etc': '1' } });
+    await assert.rejects(selectDependencies(dir), /node_modules\/p\/package\.json: "dependencies" names an invalid package/);
+    // A link out of the project is refused.
+    await writeJson(path.join(dir, 'node_modules/p/package.json'), { name: 'p' });
+    const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-outside-'));
+    await writeJson(path.join(outside, 'package.json'), { name: 'p' });
+    await fs.rm(path.join(dir, 'node_modules/p'), { recursive: true });
+    await fs.symlink(outside, path.join(dir, 'node_modules/p'));
+    await assert.rejects(selectDependencies(dir), (e: { code?: string }) => e.code === 'ERR_PATH_ESCAPE');
+    await fs.rm(outside, { recursive: true });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('project detection: lockfile kinds, no lockfile keeps node_modules whole, workspaces, Yarn PnP', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-project-'));
+  try {
+    await writeJson(path.join(dir, 'package.json'), { name: 'x' });
     const none = await selectDependencies(dir);
     assert.equal(none.lockfile, 'none');
     assert.equal(none.filter('node_modules/a/x'), true);
     assert.equal(none.filter('node_modules/.cache/x'), false);
-    await fs.writeFile(path.join(dir, 'yarn.lock'), '# yarn\n');
-    const yarn = await selectDependencies(dir);
-    assert.equal(yarn.lockfile, 'yarn');
-    assert.match(yarn.notes.join(), /yarn\.lock/);
+    assert.match(none.notes.join(), /no lockfile/);
+    await fs.writeFile(path.join(dir, 'yarn.lock'), '# yarn lockfile v1\n');
+    assert.equal((await findProject(dir)).lockfile, 'yarn');
+    await fs.writeFile(path.join(dir, 'yarn.lock'), '__metadata:\n  version: 8\n');
+    await assert.rejects(findProject(dir), (e: { code?: string; message: string }) => e.code === 'ERR_UNSUPPORTED' && /Plug'n'Play/.test(e.message));
+    await fs.writeFile(path.join(dir, '.yarnrc.yml'), 'nodeLinker: "node-modules"\n');
+    assert.equal((await findProject(dir)).lockfile, 'yarn-berry');
     await fs.writeFile(path.join(dir, 'pnpm-lock.yaml'), 'lockfileVersion: 9\n');
-    assert.equal((await selectDependencies(dir)).lockfile, 'pnpm');
-    await fs.writeFile(path.join(dir, 'package-lock.json'), JSON.stringify({ lockfileVersion: 1, dependencies: {} }));
-    const v1 = await selectDependencies(dir);
-    assert.equal(v1.lockfile, 'npm');
-    assert.equal(v1.productionOnly, false);
-    assert.match(v1.notes.join(), /lockfileVersion 1/);
-    await fs.writeFile(
-      path.join(dir, 'package-lock.json'),
-      JSON.stringify({ lockfileVersion: 3, packages: { '': {}, 'node_modules/a': {}, 'node_modules/d': { dev: true }, 'node_modules/o': { devOptional: true } } }),
-    );
-    const v3 = await selectDependencies(dir);
-    assert.equal(v3.productionOnly, true);
-    assert.deepEqual(v3.excludedPackages, ['node_modules/d']);
-    assert.equal(v3.filter('node_modules/a/index.js'), true);
-    assert.equal(v3.filter('node_modules/d'), false);
-    assert.equal(v3.filter('node_modules/d/node_modules/x/y.js'), false, 'nested under a dev package');
-    assert.equal(v3.filter('node_modules/o/index.js'), true, 'devOptional stays (optional dependency of production code)');
-    assert.equal(v3.filter('node_modules/.package-lock.json'), false);
-    assert.equal((await selectDependencies(dir, { includeDev: true })).filter('node_modules/d'), true);
+    assert.equal((await findProject(dir)).lockfile, 'pnpm');
+
+    // A pnpm workspace: the package's project is the root.
+    await fs.writeFile(path.join(dir, 'pnpm-workspace.yaml'), "packages:\n  - 'packages/*'\n  - '!packages/skip' # not this one\nother: 1\n");
+    await writeJson(path.join(dir, 'packages/api/package.json'), { name: 'api' });
+    await writeJson(path.join(dir, 'packages/skip/package.json'), { name: 'skip' });
+    const api = await findProject(path.join(dir, 'packages/api'));
+    assert.equal(api.root, await fs.realpath(dir));
+    assert.equal(api.workspace, true);
+    assert.equal(api.lockfile, 'pnpm');
+    assert.equal((await findProject(path.join(dir, 'packages/skip'))).workspace, false, 'excluded by a ! pattern');
+    assert.deepEqual(parsePnpmWorkspace("packages:\n  - 'packages/*'\n  - \"apps/**\"\n"), ['packages/*', 'apps/**']);
+    assert.ok(matchesWorkspace(['apps/**'], 'apps/a/b'));
+    assert.ok(!matchesWorkspace(['packages/*'], 'packages/a/b'));
+    await writeJson(path.join(dir, 'node_modules/big/package.json'), {});
+    await fs.writeFile(path.join(dir, 'node_modules/big/package.json'), Buffer.alloc(5 * 1024 * 1024, 32));
+    await writeJson(path.join(dir, 'package.json'), { name: 'x', dependencies: { big: '1' } });
+    await fs.rm(path.join(dir, 'yarn.lock'));
+    await assert.rejects(selectDependencies(dir), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
