@@ -41,8 +41,8 @@ export interface ProductionTree {
    * app or a workspace package), existing ones only, sorted.
    */
   nodeModulesDirs: string[];
-  /** Optional dependencies not installed (`requirer -> name`), for the caller to judge. */
-  missingOptional: { requirer: string; name: string }[];
+  /** Optional dependencies not installed: who wanted them (name and real directory) and what. */
+  missingOptional: { requirer: string; dir: string; name: string }[];
   /** True when an absolute host path goes into the image (see the module comment). */
   keeps(absolutePath: string): boolean;
 }
@@ -101,7 +101,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
   const packages = new Map<string, KeptPackage>();
   const workspace = new Set<string>();
   const keptPaths = new Set<string>(); // links and .bin entries, by their own (unresolved) path
-  const missingOptional: { requirer: string; name: string }[] = [];
+  const missingOptional: { requirer: string; dir: string; name: string }[] = [];
   const queue: { dir: string; pkg: Record<string, unknown>; file: string; fields: readonly string[] }[] = [];
   const appFile = path.join(app, 'package.json');
   const appPkg = (await readPackageJson(appFile)) ?? {};
@@ -116,7 +116,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
       if (found === undefined) {
         const requirer = typeof pkg.name === 'string' ? pkg.name : path.relative(root, dir) || '.';
         if (!required) {
-          missingOptional.push({ requirer, name });
+          missingOptional.push({ requirer, dir, name });
           continue;
         }
         throw new OcibuildError(

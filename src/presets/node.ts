@@ -13,9 +13,11 @@ import type { LayerSpec } from '../layer/types.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ConfigOptions } from '../build/config.ts';
 import type { CacheOptions } from '../cache/store.ts';
-import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
-import { selectDependencies, type LockfileKind } from './lockfile.ts';
-import { readPackageJson } from './project.ts';
+import type { LockfileKind } from './lockfile.ts';
+import { planNodeLayers } from './node-layers.ts';
+import type { Platform } from '../oci/types.ts';
+
+export { neverCopied } from './node-layers.ts';
 import { baseUsers } from './base-user.ts';
 import { resolveUser, type PasswdUser } from './passwd.ts';
 
@@ -49,8 +51,12 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   creationTime?: string | number;
   /** Platforms (`linux/amd64`) or `all`. */
   platforms?: string[] | 'all';
-  /** A prepared production `node_modules` (or a directory holding one), used instead of the project's. */
-  depsDir?: string;
+  /**
+   * A prepared production `node_modules` (or a directory holding one) used instead of the
+   * project's: one path for every platform, or one per platform (`{ "linux/arm64": PATH }`;
+   * platforms not named use the project's).
+   */
+  depsDir?: string | Record<string, string>;
   /** Keep devDependencies. */
   includeDevDependencies?: boolean;
   /** Extra directories: `{ from: HOST_DIR, into: IMAGE_DIR }`, one layer each, after the app layer (Jib's extraDirectories). */
@@ -81,6 +87,11 @@ export interface NodeAppInfo {
   owner: { uid: number; gid: number };
   /** Entrypoint chosen. */
   entrypoint: string[];
+  /**
+   * Per platform (`linux/arm64`), when the dependencies differ by platform: the platform
+   * packages fetched for it (`@esbuild/linux-arm64@0.23.1`) and the installed ones left out.
+   */
+  platformPackages: Record<string, { added: string[]; excluded: string[] }>;
   /** Notes for the user (fallbacks taken). */
   notes: string[];
 }
@@ -95,16 +106,6 @@ interface PackageJson {
   files?: string[];
   scripts?: Record<string, string>;
   ocibuild?: NodeAppOptions;
-}
-
-/** Paths never copied into the app layer (secrets, VCS data, caches). */
-export function neverCopied(rel: string): boolean {
-  const segs = rel.split('/');
-  const base = segs[segs.length - 1] ?? '';
-  if (segs.includes('.git')) return true;
-  if (base.startsWith('.env')) return true;
-  if (segs[0] === 'node_modules') return true; // the dependency layer's business
-  return segs.some((s, i) => s === '.cache' && segs[i - 1] === 'node_modules');
 }
 
 /** Parses an argv option: an array as is, a JSON array string, or a string split on spaces. */
@@ -131,13 +132,6 @@ export function parseCreationTime(value: string | number | undefined): number | 
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `creationTime ${JSON.stringify(value)}: expected EPOCH, USE_CURRENT_TIMESTAMP, ISO-8601 or seconds`);
   return Math.floor(ms / 1000);
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -193,60 +187,29 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
   }
   const ownership = { uid: owner.uid, gid: owner.gid };
 
-  // Dependencies, and where things go: the project root (the workspace root for a workspace
-  // package) maps to appDir, so every relative link the package manager made still resolves.
-  const layers: LayerSpec[] = [];
-  let dependencies: string | undefined;
-  let lockfile: LockfileKind = 'none';
-  let productionOnly = false;
-  let imageAppDir = appDir;
-  if (o.depsDir !== undefined) {
-    const given = path.resolve(root, o.depsDir);
-    dependencies = (await isDirectory(path.join(given, 'node_modules'))) ? path.join(given, 'node_modules') : given;
-    if (!(await isDirectory(dependencies))) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `--deps-dir ${given} is not a directory`);
-    productionOnly = true;
-    layers.push(depsLayer([{ source: dependencies, destination: path.posix.join(appDir, 'node_modules'), filter: (rel) => !rel.split('/').includes('.cache') }], [appDir], ownership));
-    layers.push(await appLayer(root, pkg, appDir, ownership));
-  } else {
-    const selection = await selectDependencies(root, { includeDev: o.includeDevDependencies ?? false });
-    lockfile = selection.lockfile;
-    productionOnly = selection.productionOnly;
-    notes.push(...selection.notes);
-    const imagePath = (host: string): string => path.posix.join(appDir, path.relative(selection.root, host).split(path.sep).join('/'));
-    imageAppDir = imagePath(selection.app);
-    if (selection.nodeModulesDirs.length === 0) {
-      notes.push('no node_modules: run npm ci (or pass --deps-dir) first if the app has dependencies');
-    } else {
-      dependencies = selection.nodeModulesDirs.join(', ');
-      const sources = selection.nodeModulesDirs.map((dir) => {
-        const prefix = path.relative(selection.root, dir).split(path.sep).join('/');
-        return { source: dir, destination: imagePath(dir), filter: (rel: string) => selection.filter(`${prefix}/${rel}`) };
-      });
-      layers.push(depsLayer(sources, [appDir, imageAppDir], ownership));
-    }
-    if (selection.workspacePackages.length > 0) {
-      const siblings: LayerSpec[] = [];
-      for (const dir of selection.workspacePackages) {
-        const siblingPkg = ((await readPackageJson(path.join(dir, 'package.json'))) ?? {}) as PackageJson;
-        siblings.push(await appLayer(dir, siblingPkg, imagePath(dir), ownership));
-      }
-      layers.push({
-        directories: siblings.flatMap((l) => l.directories ?? []),
-        normalizeModes: true,
-        createdBy: 'ocibuild node: workspace packages',
-      });
-    }
-    layers.push(await appLayer(selection.app, pkg, imageAppDir, ownership));
-  }
-
+  const plan = await planNodeLayers({
+    ...o,
+    app: root,
+    pkg,
+    appDir,
+    owner: ownership,
+    from,
+    ...(o.depsDir !== undefined ? { depsDir: o.depsDir } : {}),
+    includeDev: o.includeDevDependencies ?? false,
+  });
+  notes.push(...plan.notes);
+  const { lockfile, productionOnly, dependencies, imageAppDir } = plan;
+  const extras: LayerSpec[] = [];
   for (const extra of o.extraDirectories ?? []) {
-    layers.push({
+    extras.push({
       directories: [{ source: path.resolve(root, extra.from), destination: extra.into }],
       normalizeModes: true,
       createdBy: `ocibuild node: extra directory ${extra.into}`,
     });
   }
-  layers.push(...(o.extraLayers ?? []));
+  extras.push(...(o.extraLayers ?? []));
+  const planned = plan.layers;
+  const layers = typeof planned === 'function' ? (platform: Platform) => [...planned(platform), ...extras] : [...planned, ...extras];
 
   const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(root, pkg, imageAppDir));
   const config: ConfigOptions = {
@@ -275,6 +238,7 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
       user,
       owner,
       entrypoint,
+      platformPackages: plan.platformPackages,
       notes,
     },
   };
@@ -286,34 +250,6 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function depsLayer(sources: { source: string; destination: string; filter: (rel: string) => boolean }[], dirs: string[], owner: { uid: number; gid: number }): LayerSpec {
-  return {
-    directories: sources.map((d) => ({ ...d, metadata: { ...owner } })),
-    entries: [...new Set(dirs)].map((dir) => ({ type: 'directory' as const, path: dir, ...owner })),
-    normalizeModes: true,
-    createdBy: 'ocibuild node: production dependencies',
-  };
-}
-
-async function appLayer(root: string, pkg: PackageJson, appDir: string, owner: { uid: number; gid: number }): Promise<LayerSpec> {
-  const ignore = await loadDockerignore(root);
-  let filter: (rel: string) => boolean = (rel) => !neverCopied(rel);
-  let include: string[] | undefined;
-  if (ignore.file !== undefined) {
-    const matcher = createIgnoreMatcher(ignore.patterns);
-    filter = (rel) => !neverCopied(rel) && (!matcher.matches(rel) || matcher.mayReincludeUnder(rel));
-  } else if (Array.isArray(pkg.files) && pkg.files.length > 0) {
-    // npm always packs package.json and the main file, whatever "files" says.
-    include = [...pkg.files.map((f) => f.replace(/^\.?\//, '').replace(/\/+$/, '')), 'package.json'];
-    if (pkg.main !== undefined) include.push(path.posix.normalize(pkg.main).replace(/^\.\//, ''));
-  }
-  return {
-    directories: [{ source: root, destination: appDir, filter, ...(include ? { include } : {}), metadata: { ...owner } }],
-    normalizeModes: true,
-    createdBy: 'ocibuild node: application files',
-  };
 }
 
 async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string): Promise<string[]> {

@@ -1,0 +1,140 @@
+/**
+ * The dependency set of one target platform. Packages restricted to other platforms (by
+ * `os`/`cpu`/`libc`, such as the host's `@esbuild/linux-x64`) are left out; the target's own
+ * optional platform packages, which the host did not install, are fetched from the URL
+ * npm's lockfile names with its `integrity` verified; packages that compiled native code at
+ * install time cannot be cross-built, so a foreign target fails naming them.
+ * @module
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { UnsupportedError } from '../errors.ts';
+import type { ProductionTree } from './dependency-tree.ts';
+import { fetchPackage } from './fetch-package.ts';
+import type { NpmLockfile } from './npm-lockfile.ts';
+import { formatTarget, isPlatformSpecific, platformAllows, sameTarget, type NpmTarget } from './npm-platform.ts';
+
+/** What one target needs beyond (or instead of) the installed tree. */
+export interface PlatformDependencies {
+  /** Kept packages (real host directories) built for another platform: left out. */
+  excluded: Set<string>;
+  /** Packages fetched for this target: `rel` is where they go, relative to the project root. */
+  added: { name: string; version: string | undefined; dir: string; rel: string }[];
+  /** Things the user should know. */
+  notes: string[];
+}
+
+/** Options of {@link platformDependencies}. */
+export interface PlatformDependenciesOptions {
+  /** The project's npm lockfile, when it has one. */
+  lockfile: NpmLockfile | undefined;
+  /** Where fetched packages are kept. */
+  storeDir: string;
+  /** `os/arch` of the target as the user writes it, for messages (`linux/arm64`). */
+  platformName: string;
+  /** Aborts. */
+  signal?: AbortSignal;
+}
+
+const MAX_SCANNED_FILES = 50_000;
+
+/** True when `dir` (not descending into node_modules) holds a `.node` file. */
+async function hasNodeFile(dir: string): Promise<boolean> {
+  const pending = [dir];
+  let seen = 0;
+  while (pending.length > 0) {
+    const current = pending.pop() as string;
+    for (const entry of await fs.readdir(current, { withFileTypes: true }).catch(() => [])) {
+      if (++seen > MAX_SCANNED_FILES) return false;
+      if (entry.isDirectory() && entry.name !== 'node_modules') pending.push(path.join(current, entry.name));
+      else if (entry.isFile() && entry.name.endsWith('.node')) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * The installed packages that built native code at install time: a `binding.gyp` (or
+ * `gypfile`) or an install script, and a `.node` file. Platform packages (restricted by
+ * `os`/`cpu`/`libc`) are not counted: they are chosen per platform instead.
+ */
+export async function compiledAddons(tree: ProductionTree): Promise<string[]> {
+  const found: string[] = [];
+  for (const pkg of tree.packages.values()) {
+    if (isPlatformSpecific(pkg.manifest)) continue;
+    const scripts = (pkg.manifest.scripts ?? {}) as Record<string, unknown>;
+    const builds =
+      pkg.manifest.gypfile === true ||
+      ['preinstall', 'install', 'postinstall'].some((s) => typeof scripts[s] === 'string') ||
+      (await fs.access(path.join(pkg.dir, 'binding.gyp')).then(() => true, () => false));
+    if (builds && (await hasNodeFile(pkg.dir))) found.push(pkg.name);
+  }
+  return [...new Set(found)].sort();
+}
+
+/** True when anything in the tree depends on the platform (so the base's libc matters). */
+export function platformSensitive(tree: ProductionTree, lockfile: NpmLockfile | undefined): boolean {
+  for (const pkg of tree.packages.values()) if (isPlatformSpecific(pkg.manifest)) return true;
+  if (tree.missingOptional.length === 0 || lockfile?.packages === undefined) return false;
+  for (const entry of lockfile.packages.values()) if (isPlatformSpecific(entry)) return true;
+  return false;
+}
+
+/**
+ * Works out the dependencies of `target` from the installed `tree` (installed for `host`).
+ * Throws `ERR_UNSUPPORTED` naming the packages when a foreign target needs something that
+ * cannot be had without building or installing for it.
+ */
+export async function platformDependencies(tree: ProductionTree, target: NpmTarget, host: NpmTarget, compiled: readonly string[], options: PlatformDependenciesOptions): Promise<PlatformDependencies> {
+  const { root } = tree.project;
+  const excluded = new Set<string>();
+  const wrongPlatform: string[] = [];
+  for (const pkg of tree.packages.values()) {
+    if (isPlatformSpecific(pkg.manifest) && !platformAllows(pkg.manifest, target)) {
+      excluded.add(pkg.dir);
+      wrongPlatform.push(pkg.name);
+    }
+  }
+  const foreign = !sameTarget(target, host);
+  const hint = `or pass --deps-dir ${options.platformName}=PATH with a node_modules installed on (or for) ${options.platformName}`;
+  if (foreign && compiled.length > 0) {
+    throw new UnsupportedError(
+      `${compiled.join(', ')} compiled native code when installed on this ${formatTarget(host)} machine and cannot be rebuilt for ${formatTarget(target)} without running there: ` +
+        `build on ${options.platformName}, ${hint}`,
+    );
+  }
+  const added: PlatformDependencies['added'] = [];
+  const notes: string[] = [];
+  const entries = options.lockfile?.packages;
+  const wanted = new Map<string, { name: string; entry: NonNullable<typeof entries> extends Map<string, infer E> ? E : never }>();
+  for (const missing of tree.missingOptional) {
+    if (entries === undefined) continue;
+    // Where npm would have put it: the first node_modules up from the requirer that the lockfile lists.
+    for (let dir = missing.dir; ; dir = path.dirname(dir)) {
+      if (path.basename(dir) !== 'node_modules') {
+        const rel = path.relative(root, path.join(dir, 'node_modules', ...missing.name.split('/'))).split(path.sep).join('/');
+        const entry = entries.get(rel);
+        if (entry !== undefined) {
+          if (isPlatformSpecific(entry) && platformAllows(entry, target)) wanted.set(rel, { name: missing.name, entry });
+          break;
+        }
+      }
+      if (dir === root || !dir.startsWith(root)) break;
+    }
+  }
+  if (foreign && wrongPlatform.length > 0 && wanted.size === 0 && entries === undefined) {
+    throw new UnsupportedError(
+      `${[...new Set(wrongPlatform)].sort().join(', ')} installed here for ${formatTarget(host)} has no counterpart for ${formatTarget(target)}: ` +
+        `ocibuild fetches the packages of other platforms from npm's package-lock.json (lockfileVersion 2 or 3); ${tree.project.lockfile === 'npm' ? 'upgrade it with npm install (npm 7 or later)' : `the ${tree.project.lockfile} lockfile does not say where they are`}, ${hint}`,
+    );
+  }
+  for (const [rel, { name, entry }] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
+    if (typeof entry.resolved !== 'string' || typeof entry.integrity !== 'string') {
+      throw new UnsupportedError(`${options.lockfile?.file}: "${rel}" (needed on ${options.platformName}) has no "resolved" URL and "integrity"; ${hint}`);
+    }
+    const dir = await fetchPackage({ name, resolved: entry.resolved, integrity: entry.integrity }, options.storeDir, options.signal ? { signal: options.signal } : {});
+    added.push({ name, version: entry.version, dir, rel });
+    if (entry.dependencies !== undefined && Object.keys(entry.dependencies).length > 0) notes.push(`${name} for ${options.platformName}: its own dependencies are not fetched`);
+  }
+  return { excluded, added, notes };
+}
