@@ -12,6 +12,7 @@ import { UnsupportedError } from '../errors.ts';
 import type { ProductionTree } from './dependency-tree.ts';
 import { fetchPackage } from './fetch-package.ts';
 import type { NpmLockfile } from './npm-lockfile.ts';
+import { registryFor, tarballUrl } from './npm-registry.ts';
 import { formatTarget, isPlatformSpecific, platformAllows, sameTarget, type NpmTarget } from './npm-platform.ts';
 
 /** What one target needs beyond (or instead of) the installed tree. */
@@ -129,10 +130,12 @@ export async function platformDependencies(tree: ProductionTree, target: NpmTarg
     );
   }
   for (const [rel, { name, entry }] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
-    if (typeof entry.resolved !== 'string' || typeof entry.integrity !== 'string') {
-      throw new UnsupportedError(`${options.lockfile?.file}: "${rel}" (needed on ${options.platformName}) has no "resolved" URL and "integrity"; ${hint}`);
+    if (typeof entry.integrity !== 'string' || (typeof entry.resolved !== 'string' && typeof entry.version !== 'string')) {
+      throw new UnsupportedError(`${options.lockfile?.file}: "${rel}" (needed on ${options.platformName}) has no "integrity" or no "resolved" URL and "version"; ${hint}`);
     }
-    const dir = await fetchPackage({ name, resolved: entry.resolved, integrity: entry.integrity }, options.storeDir, options.signal ? { signal: options.signal } : {});
+    // npm leaves "resolved" out with omit-lockfile-registry-resolved: the configured registry serves it.
+    const resolved = typeof entry.resolved === 'string' ? entry.resolved : tarballUrl(await registryFor(name, root), name, entry.version as string);
+    const dir = await fetchPackage({ name, resolved, integrity: entry.integrity }, options.storeDir, options.signal ? { signal: options.signal } : {});
     added.push({ name, version: entry.version, dir, rel });
     if (entry.dependencies !== undefined && Object.keys(entry.dependencies).length > 0) notes.push(`${name} for ${options.platformName}: its own dependencies are not fetched`);
   }

@@ -8,6 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { owningPackage, selectDependencies } from '../../src/presets/lockfile.ts';
 import { findProject, matchesWorkspace, parsePnpmWorkspace } from '../../src/presets/project.ts';
+import { isPlatformSpecific, npmTarget, platformAllows } from '../../src/presets/npm-platform.ts';
+import { registryFor, tarballUrl } from '../../src/presets/npm-registry.ts';
 import { parsePasswd, readImageFile, resolveUser } from '../../src/presets/passwd.ts';
 import { neverCopied, parseCreationTime } from '../../src/presets/node.ts';
 import { memorySource } from '../../src/image/memory.ts';
@@ -160,6 +162,33 @@ test('project detection: lockfile kinds, no lockfile keeps node_modules whole, w
     await writeJson(path.join(dir, 'package.json'), { name: 'x', dependencies: { big: '1' } });
     await fs.rm(path.join(dir, 'yarn.lock'));
     await assert.rejects(selectDependencies(dir), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("npm platform rules: os/cpu/libc allow-lists and '!' exclusions; registry and tarball URLs from .npmrc", async () => {
+  const arm64musl = { os: 'linux', cpu: 'arm64', libc: 'musl' as const };
+  assert.deepEqual(npmTarget({ os: 'linux', architecture: 'amd64' }, 'glibc'), { os: 'linux', cpu: 'x64', libc: 'glibc' });
+  assert.ok(platformAllows({ os: ['linux'], cpu: ['arm64'] }, arm64musl));
+  assert.ok(!platformAllows({ os: ['linux'], cpu: ['x64'] }, arm64musl));
+  assert.ok(!platformAllows({ os: ['linux'], cpu: ['arm64'], libc: ['glibc'] }, arm64musl));
+  assert.ok(platformAllows({ cpu: ['!x64'] }, arm64musl));
+  assert.ok(!platformAllows({ os: ['!linux'] }, arm64musl));
+  assert.ok(platformAllows({ libc: ['glibc'] }, { os: 'darwin', cpu: 'arm64', libc: undefined }), 'libc only counts on Linux');
+  assert.ok(isPlatformSpecific({ cpu: ['x64'] }) && !isPlatformSpecific({ os: [] }));
+
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-npmrc-'));
+  try {
+    const env = { npm_config_userconfig: path.join(dir, 'user-npmrc') };
+    assert.equal(await registryFor('a', dir, env), 'https://registry.npmjs.org/');
+    await fs.writeFile(path.join(dir, 'user-npmrc'), 'registry=http://127.0.0.1:1/user\n');
+    await fs.writeFile(path.join(dir, '.npmrc'), '# comment\n@s:registry = "http://127.0.0.1:2/scoped/"\n//127.0.0.1:2/:_authToken=${TOKEN}\n');
+    assert.equal(await registryFor('a', dir, env), 'http://127.0.0.1:1/user/');
+    assert.equal(await registryFor('@s/b', dir, env), 'http://127.0.0.1:2/scoped/');
+    assert.equal(await registryFor('@t/b', dir, env), 'http://127.0.0.1:1/user/', 'a scope without its own registry');
+    assert.equal(await registryFor('a', dir, { ...env, npm_config_registry: 'http://127.0.0.1:3' }), 'http://127.0.0.1:3/');
+    assert.equal(tarballUrl('https://r/', '@esbuild/linux-arm64', '0.23.1'), 'https://r/@esbuild/linux-arm64/-/linux-arm64-0.23.1.tgz');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
