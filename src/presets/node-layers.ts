@@ -71,6 +71,8 @@ export interface NodeLayersPlan {
   dependencies: string | undefined;
   /** The app's directory in the image (its working directory). */
   imageAppDir: string;
+  /** The app's directory on the host (symlinks resolved). */
+  app: string;
   /** The layers, or a function of the platform when they differ by platform. */
   layers: LayerSpec[] | ((platform: Platform) => LayerSpec[]);
   /** Per platform (`linux/arm64`): packages fetched for it and packages left out of it. */
@@ -141,6 +143,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
       productionOnly: true,
       dependencies: prepared.dependencies,
       imageAppDir: appDir,
+      app: input.app,
       layers: [prepared.layer, await appLayer(input.app, input.pkg, appDir, owner)],
       platformPackages: {},
       notes,
@@ -165,6 +168,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
     productionOnly: selection.productionOnly,
     dependencies: selection.nodeModulesDirs.length > 0 ? selection.nodeModulesDirs.join(', ') : undefined,
     imageAppDir,
+    app: selection.app,
     layers: [],
     platformPackages: {},
     notes,

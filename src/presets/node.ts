@@ -15,6 +15,9 @@ import type { ConfigOptions } from '../build/config.ts';
 import type { CacheOptions } from '../cache/store.ts';
 import type { LockfileKind } from './lockfile.ts';
 import { planNodeLayers } from './node-layers.ts';
+import { scanBase } from './base-scan.ts';
+import { projectMetadata } from './project-metadata.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { Platform } from '../oci/types.ts';
 
 export { neverCopied } from './node-layers.ts';
@@ -37,8 +40,16 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   env?: Record<string, string>;
   /** Exposed ports (`8080`, `53/udp`). */
   ports?: (string | number)[];
-  /** Labels. */
+  /** Labels, over the project's `org.opencontainers.image.*` ones. */
   labels?: Record<string, string>;
+  /**
+   * Add `org.opencontainers.image.{title,description,version,licenses,url,source,revision,created}`
+   * from package.json and git as labels and manifest annotations (default true; `labels` and
+   * `annotations` override single keys).
+   */
+  projectMetadata?: boolean;
+  /** Signal that stops the container (`SIGTERM`). */
+  stopSignal?: string;
   /** User (`node`, `1000`, `1000:1000`). Default: the base's `node` user when its /etc/passwd has one, else the base's user. */
   user?: string;
   /** Working directory and where the app goes (default `/app`). */
@@ -103,6 +114,7 @@ interface PackageJson {
   name?: string;
   version?: string;
   main?: string;
+  bin?: string | Record<string, string>;
   files?: string[];
   scripts?: Record<string, string>;
   ocibuild?: NodeAppOptions;
@@ -211,7 +223,11 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
   const planned = plan.layers;
   const layers = typeof planned === 'function' ? (platform: Platform) => [...planned(platform), ...extras] : [...planned, ...extras];
 
-  const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(root, pkg, imageAppDir));
+  const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(plan.app, pkg, imageAppDir, await baseNode(from, o)));
+  const created = parseCreationTime(o.creationTime) ?? sourceDateEpochFromEnv() ?? 0;
+  const metadata = o.projectMetadata === false ? {} : await projectMetadata(plan.app, pkg as Record<string, unknown>, created);
+  const labels = { ...metadata, ...(o.labels ?? {}) };
+  const annotations = { ...metadata, ...(o.annotations ?? {}) };
   const config: ConfigOptions = {
     entrypoint,
     env: { NODE_ENV: 'production', ...(o.env ?? {}) },
@@ -219,10 +235,10 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
     ...(o.cmd !== undefined ? { cmd: argv(o.cmd, 'cmd') as string[] } : {}),
     ...(user !== undefined ? { user } : {}),
     ...(o.ports !== undefined ? { exposedPorts: o.ports.map(String) } : {}),
-    ...(o.labels !== undefined ? { labels: o.labels } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
     ...(o.volumes !== undefined ? { volumes: o.volumes } : {}),
+    ...(o.stopSignal !== undefined ? { stopSignal: o.stopSignal } : {}),
   };
-  const created = parseCreationTime(o.creationTime);
   const build: NodeAppBuildOptions = {
     from,
     to: o.to,
@@ -242,9 +258,10 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
       notes,
     },
   };
-  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'signal', 'onEvent', 'encoder', 'annotations', 'digestFile', 'imageNameWithDigestFile'] as const;
+  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'signal', 'onEvent', 'encoder', 'digestFile', 'imageNameWithDigestFile'] as const;
   for (const key of passThrough) if (o[key] !== undefined) (build as unknown as Record<string, unknown>)[key] = o[key];
-  if (created !== undefined) build.sourceDateEpoch = created;
+  if (Object.keys(annotations).length > 0) build.annotations = annotations;
+  build.sourceDateEpoch = created;
   return build;
 }
 
@@ -252,11 +269,54 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string): Promise<string[]> {
-  if (pkg.main !== undefined && pkg.main !== '') return ['node', path.posix.join(appDir, pkg.main)];
+/** Node flags whose value is the next word (`node -r dotenv/config server.js`). */
+const FLAGS_WITH_VALUE = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '--env-file', '--title', '--conditions', '-C']);
+
+/**
+ * A start script that is a plain `node [FLAGS] FILE [ARGS]` (no shell syntax, no variables) as
+ * an exec-form argv with FILE made absolute; undefined otherwise.
+ */
+export function plainNodeCommand(script: string, node: string, appDir: string): string[] | undefined {
+  if (/[;&|<>$`'"\\*?(){}[\]~#=]/.test(script.replace(/(^|\s)--[\w-]+=[^\s]*/g, '$1')) || /\n/.test(script)) return undefined;
+  const words = script.trim().split(/\s+/);
+  if (words[0] !== 'node') return undefined;
+  const out = [node];
+  let i = 1;
+  for (; i < words.length && (words[i] as string).startsWith('-'); i++) {
+    out.push(words[i] as string);
+    if (FLAGS_WITH_VALUE.has(words[i] as string) && i + 1 < words.length) out.push(words[++i] as string);
+  }
+  const file = words[i];
+  if (file === undefined) return undefined;
+  out.push(path.posix.isAbsolute(file) ? file : path.posix.join(appDir, file), ...words.slice(i + 1));
+  return out;
+}
+
+/**
+ * The default entrypoint, in this order (documented in docs/node.md): the `start` script
+ * (exec form when it is a plain `node FILE` command, else through `sh -c` with
+ * node_modules/.bin on PATH, as `npm start` runs it), `main`, a single `bin`, then server.js
+ * (npm start's own default) or index.js (npm's default main). `node` is the base's own
+ * absolute node when its Entrypoint is one (distroless), else `node`, which the container
+ * runtime finds on the image's PATH without a shell.
+ */
+async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string, node: string): Promise<string[]> {
   const start = pkg.scripts?.start;
-  // `npm start` puts node_modules/.bin first on PATH; the shell line does the same.
-  if (start !== undefined && start !== '') return ['sh', '-c', `PATH=${appDir}/node_modules/.bin:$PATH; ${start}`];
-  if (await isFile(path.join(root, 'index.js'))) return ['node', path.posix.join(appDir, 'index.js')];
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${path.join(root, 'package.json')}: no "main", no "start" script and no index.js; pass an entrypoint`);
+  if (typeof start === 'string' && start.trim() !== '') {
+    // `npm start` puts node_modules/.bin first on PATH; the shell line does the same.
+    return plainNodeCommand(start, node, appDir) ?? ['sh', '-c', `PATH=${appDir}/node_modules/.bin:$PATH; ${start}`];
+  }
+  if (typeof pkg.main === 'string' && pkg.main !== '') return [node, path.posix.join(appDir, pkg.main)];
+  const bins = typeof pkg.bin === 'string' ? [pkg.bin] : pkg.bin !== null && typeof pkg.bin === 'object' ? Object.values(pkg.bin) : [];
+  if (bins.length === 1 && typeof bins[0] === 'string') return [node, path.posix.join(appDir, bins[0])];
+  for (const file of ['server.js', 'index.js']) if (await isFile(path.join(root, file))) return [node, path.posix.join(appDir, file)];
+  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${path.join(root, 'package.json')}: no "start" script, no "main", no single "bin", no server.js or index.js; pass an entrypoint`);
+}
+
+/** The base's node when its Entrypoint is an absolute node binary (gcr.io/distroless/nodejs*), else `node`. */
+async function baseNode(from: string, options: NodeAppOptions): Promise<string> {
+  if (from === 'scratch') return 'node';
+  const [first] = await scanBase(from, { ...options, layers: false });
+  const entry = first?.entrypoint;
+  return entry?.length === 1 && typeof entry[0] === 'string' && entry[0].startsWith('/') && /^node(js)?$/.test(path.posix.basename(entry[0])) ? entry[0] : 'node';
 }

@@ -61,7 +61,12 @@ test('ocibuild node: plain progress, then a cached rebuild in JSON lines', async
   const config = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'blobs', 'sha256', manifest.config.digest.slice(7)), 'utf8')) as { config: Record<string, unknown> };
   assert.deepEqual(config.config.Entrypoint, ['node', '/app/index.js'], 'npm default main');
   assert.equal(config.config.User, 'app');
-  assert.deepEqual(config.config.Labels, { from: 'package.json' });
+  assert.deepEqual(config.config.Labels, {
+    from: 'package.json',
+    'org.opencontainers.image.created': '1970-01-01T00:00:00Z',
+    'org.opencontainers.image.title': 'cli-app',
+    'org.opencontainers.image.version': '1.0.0',
+  });
   assert.deepEqual(config.config.ExposedPorts, { '3000/tcp': {} });
 });
 
