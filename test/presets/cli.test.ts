@@ -106,3 +106,13 @@ test('progress: plain descriptions and TTY bars', () => {
   assert.match(text, /cdcdcdcdcdcd/);
   assert.match(text, /done in 1\.50 s/);
 });
+
+test('ocibuild node flags: --deps-dir for every platform or per platform, --no-project-metadata, --stop-signal', async () => {
+  const { nodeOptionsFromFlags } = await import('../../src/cli/commands/node.ts');
+  assert.deepEqual(nodeOptionsFromFlags({ 'deps-dir': ['prod'] }).depsDir, 'prod');
+  assert.deepEqual(nodeOptionsFromFlags({ 'deps-dir': ['linux/arm64=a', 'linux/arm/v7=b'] }).depsDir, { 'linux/arm64': 'a', 'linux/arm/v7': 'b' });
+  assert.throws(() => nodeOptionsFromFlags({ 'deps-dir': ['x', 'linux/arm64=a'] }), /PLATFORM=PATH/);
+  const o = nodeOptionsFromFlags({ 'no-project-metadata': true, 'stop-signal': 'SIGINT' });
+  assert.equal(o.projectMetadata, false);
+  assert.equal(o.stopSignal, 'SIGINT');
+});
