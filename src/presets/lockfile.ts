@@ -35,8 +35,6 @@ export interface DependencySelection {
    * `node_modules` directories; false prunes a whole subtree.
    */
   filter: (relativePath: string) => boolean;
-  /** The walk behind `filter`, when there was one (not for projects without a lockfile). */
-  tree: ProductionTree | undefined;
   /** Things the user should know (fallbacks). */
   notes: string[];
 }
@@ -105,6 +103,12 @@ async function installedPackages(root: string, dirs: readonly string[]): Promise
  * for a production dependency that is not installed.
  */
 export async function selectDependencies(dir: string, options: { includeDev?: boolean } = {}): Promise<DependencySelection> {
+  const { tree: _tree, ...selection } = await selectWithTree(dir, options);
+  return selection;
+}
+
+/** {@link selectDependencies} plus the walk behind its filter (none for projects without a lockfile). */
+export async function selectWithTree(dir: string, options: { includeDev?: boolean } = {}): Promise<DependencySelection & { tree: ProductionTree | undefined }> {
   const project = await findProject(dir);
   const notes: string[] = [];
   const { root, app } = project;

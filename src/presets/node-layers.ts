@@ -16,7 +16,7 @@ import { formatPlatform, normalizePlatform, parsePlatform, platformKey } from '.
 import { defaultCacheDir, type CacheOptions } from '../cache/store.ts';
 import type { TransportOptions } from '../build/targets.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
-import { selectDependencies, type LockfileKind } from './lockfile.ts';
+import { selectWithTree, type LockfileKind } from './lockfile.ts';
 import { readPackageJson } from './project.ts';
 import { readNpmLockfile, type NpmLockfile } from './npm-lockfile.ts';
 import { hostTarget, npmTarget } from './npm-platform.ts';
@@ -149,7 +149,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
       notes,
     };
   }
-  const selection = await selectDependencies(input.app, { includeDev: input.includeDev ?? false });
+  const selection = await selectWithTree(input.app, { includeDev: input.includeDev ?? false });
   notes.push(...selection.notes);
   const imagePath = (host: string): string => path.posix.join(appDir, path.relative(selection.root, host).split(path.sep).join('/'));
   const imageAppDir = imagePath(selection.app);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { owningPackage, selectDependencies } from '../../src/presets/lockfile.ts';
+import { owningPackage, selectDependencies, selectWithTree } from '../../src/presets/lockfile.ts';
 import { findProject, matchesWorkspace, parsePnpmWorkspace } from '../../src/presets/project.ts';
 import { isPlatformSpecific, npmTarget, platformAllows } from '../../src/presets/npm-platform.ts';
 import { registryFor, tarballUrl } from '../../src/presets/npm-registry.ts';
@@ -100,7 +100,7 @@ test('selectDependencies: the production closure of a hand-made tree, nested and
     await fs.symlink('../a/cli.js', path.join(dir, 'node_modules/.bin/acli'));
     await fs.symlink('../@s/b/b.js', path.join(dir, 'node_modules/.bin/b'));
     await fs.symlink('../d/x.js', path.join(dir, 'node_modules/.bin/dcli'));
-    const selection = await selectDependencies(dir);
+    const selection = await selectWithTree(dir);
     assert.equal(selection.lockfile, 'npm', 'a v1 lockfile is read like any other: the installed tree decides');
     assert.equal(selection.productionOnly, true);
     assert.deepEqual(selection.excludedPackages, ['node_modules/c', 'node_modules/d']);
