@@ -87,13 +87,15 @@ export async function fetchPackage(source: PackageSource, storeDir: string, opti
 }
 
 async function unpack(stream: NodeJS.ReadableStream, dest: string, where: string): Promise<void> {
+  await fs.mkdir(dest, { recursive: true });
   const extract = tar.extract();
   stream.on('error', (error) => extract.destroy(error as Error));
+  // The iterator is attached in this same tick: entries emitted before it would be lost.
+  const iterator = extract[Symbol.asyncIterator]();
   stream.pipe(extract);
   let entries = 0;
   let bytes = 0;
-  await fs.mkdir(dest, { recursive: true });
-  for await (const entry of extract) {
+  for await (const entry of { [Symbol.asyncIterator]: () => iterator }) {
     if (++entries > MAX_TARBALL_ENTRIES) throw new LimitExceededError('maxTarballEntries', MAX_TARBALL_ENTRIES, `${where}: more than ${MAX_TARBALL_ENTRIES} entries`);
     const segments = entry.header.name.split('/').filter((s) => s !== '' && s !== '.');
     segments.shift(); // npm's tarballs put everything under one top directory, usually package/

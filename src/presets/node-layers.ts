@@ -186,7 +186,8 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   };
 
   const tree = selection.tree;
-  const lockfile = selection.lockfile === 'npm' && selection.lockfilePath !== undefined ? await readNpmLockfile(selection.lockfilePath) : undefined;
+  // Only a missing optional dependency can need the lockfile's other-platform entries.
+  const lockfile = selection.lockfile === 'npm' && selection.lockfilePath !== undefined && (tree?.missingOptional.length ?? 0) > 0 ? await readNpmLockfile(selection.lockfilePath) : undefined;
   const compiled = tree !== undefined ? await compiledAddons(tree) : [];
   const perPlatform = input.depsDir !== undefined || (tree !== undefined && (compiled.length > 0 || platformSensitive(tree, lockfile)));
   if (!perPlatform || tree === undefined) {
@@ -201,7 +202,8 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
     const name = formatPlatform(fact.platform);
     const prepared = depsDirFor(input.depsDir, fact.platform);
     if (prepared !== undefined) {
-      byPlatform.set(platformKey(normalizePlatform(fact.platform)), [(await preparedDepsLayer(prepared, appDir, owner)).layer, await appLayer(input.app, input.pkg, appDir, owner)]);
+      // At the project root's node_modules, where the app and its workspace packages all find it.
+      byPlatform.set(platformKey(normalizePlatform(fact.platform)), [(await preparedDepsLayer(prepared, appDir, owner)).layer, ...upper]);
       continue;
     }
     if (fact.libc === undefined && input.from !== 'scratch') notes.push(`${name}: no C library found in the base; native packages are chosen for ${host.libc ?? 'glibc'}`);

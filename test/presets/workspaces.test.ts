@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { buildImage, nodeApp } from '../../src/index.ts';
 import { readImage } from '../helpers/tree.ts';
 import { installManagers, installWith, type ManagerName } from './package-managers.ts';
-import { composeRootfs, nodeBase, runApp, type NodeBase } from './node-base.ts';
+import { BASE_NODE, composeRootfs, nodeBase, runApp, type NodeBase } from './node-base.ts';
 
 let tmp: string;
 let base: NodeBase;
@@ -69,7 +69,7 @@ for (const manager of ['npm', 'pnpm', 'yarn1', 'berry'] as const) {
     const out = path.join(tmp, `out-${manager}`);
     const options = await nodeApp(path.join(root, 'packages', 'api'), { from: base.ref, to: `oci:${out}:v1`, cache: { dir: path.join(tmp, 'cache') } });
     assert.equal(options.nodeApp.productionOnly, true);
-    assert.deepEqual(options.nodeApp.entrypoint, ['node', '/app/packages/api/server.js']);
+    assert.deepEqual(options.nodeApp.entrypoint, [BASE_NODE, '/app/packages/api/server.js'], "the base's absolute node");
     await buildImage(options);
     const { config, manifest } = await readImage(out, 'v1');
     assert.equal(manifest.layers.length, base.layerCount + 3, 'dependencies, workspace packages, app');
