@@ -4,7 +4,7 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { buildImage, nodeApp, type NodeAppOptions } from '../../index.ts';
+import { buildImage, nodeApp, watchNodeApp, type NodeAppOptions } from '../../index.ts';
 import { list, parseFlags, str, UsageError, type Command } from '../util.ts';
 import {
   configFlags,
@@ -48,6 +48,7 @@ package.json under "ocibuild" (flags win). Prints the digest.
   --deps-dir [PLATFORM=]DIR  a prepared production node_modules (e.g. from npm ci --omit=dev),
                            for every platform, or for one (repeatable: linux/arm64=DIR)
   --no-project-metadata    no org.opencontainers.image.* labels and annotations
+  --watch                  rebuild on every change (debounced), print each digest; Ctrl-C stops
   --include-dev            keep devDependencies
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
@@ -64,6 +65,7 @@ const nodeFlags = {
   'creation-time': { type: 'string' },
   'deps-dir': { type: 'string', multiple: true },
   'no-project-metadata': { type: 'boolean' },
+  watch: { type: 'boolean' },
   'include-dev': { type: 'boolean' },
   'extra-dir': { type: 'string', multiple: true },
   'image-name-with-digest-file': { type: 'string' },
@@ -133,6 +135,21 @@ export const node: Command = {
     const { values, positionals } = parseFlags(argv, { ...nodeFlags, ...configFlags, ...outputFlags, ...registryFlags });
     if (positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${positionals.length}`);
     const dir = resolve(positionals[0] ?? '.');
+    if (values.watch) {
+      // One line per build; progress bars would interleave with the rebuilds.
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        await watchNodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), signal: stop.signal }, (event) => {
+          if (event.type === 'built') io.out(`${event.result.digest} ${Math.round(event.durationMs)} ms`);
+          else io.err(`error: ${(event.error as Error).message ?? String(event.error)}`);
+        });
+      } finally {
+        process.removeListener('SIGINT', onSignal);
+      }
+      return 0;
+    }
     const reporter = createProgress(progressMode(values, io), io);
     try {
       const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: reporter.onEvent });
