@@ -18,7 +18,7 @@ import type { TransportOptions } from '../build/targets.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { selectWithTree, type LockfileKind } from './lockfile.ts';
 import { readPackageJson } from './project.ts';
-import { readNpmLockfile, type NpmLockfile } from './npm-lockfile.ts';
+import { openPlatformSource } from './platform-source.ts';
 import { hostTarget, npmTarget } from './npm-platform.ts';
 import { scanBase } from './base-scan.ts';
 import { compiledAddons, platformDependencies, platformSensitive } from './platform-deps.ts';
@@ -186,8 +186,8 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   };
 
   const tree = selection.tree;
-  // Only a missing optional dependency can need the lockfile's other-platform entries.
-  const lockfile = selection.lockfile === 'npm' && selection.lockfilePath !== undefined && (tree?.missingOptional.length ?? 0) > 0 ? await readNpmLockfile(selection.lockfilePath) : undefined;
+  // Only a missing optional dependency can need the lockfile's other-platform records.
+  const lockfile = tree !== undefined && tree.missingOptional.length > 0 ? await openPlatformSource(tree) : undefined;
   const compiled = tree !== undefined ? await compiledAddons(tree) : [];
   const perPlatform = input.depsDir !== undefined || (tree !== undefined && (compiled.length > 0 || platformSensitive(tree, lockfile)));
   if (!perPlatform || tree === undefined) {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { UnsupportedError } from '../errors.ts';
 import type { ProductionTree } from './dependency-tree.ts';
 import { fetchPackage } from './fetch-package.ts';
-import type { NpmLockfile } from './npm-lockfile.ts';
+import type { LockedPlatformPackage, PlatformSource } from './platform-source.ts';
 import { registryFor, tarballUrl } from './npm-registry.ts';
 import { formatTarget, isPlatformSpecific, platformAllows, sameTarget, type NpmTarget } from './npm-platform.ts';
 
@@ -27,8 +27,8 @@ export interface PlatformDependencies {
 
 /** Options of {@link platformDependencies}. */
 export interface PlatformDependenciesOptions {
-  /** The project's npm lockfile, when it has one. */
-  lockfile: NpmLockfile | undefined;
+  /** The project's lockfile, when it can say where other platforms' packages are. */
+  lockfile: PlatformSource | undefined;
   /** Where fetched packages are kept. */
   storeDir: string;
   /** `os/arch` of the target as the user writes it, for messages (`linux/arm64`). */
@@ -74,10 +74,12 @@ export async function compiledAddons(tree: ProductionTree): Promise<string[]> {
 }
 
 /** True when anything in the tree depends on the platform (so the base's libc matters). */
-export function platformSensitive(tree: ProductionTree, lockfile: NpmLockfile | undefined): boolean {
+export function platformSensitive(tree: ProductionTree, source: PlatformSource | undefined): boolean {
   for (const pkg of tree.packages.values()) if (isPlatformSpecific(pkg.manifest)) return true;
-  if (tree.missingOptional.length === 0 || lockfile?.packages === undefined) return false;
-  for (const entry of lockfile.packages.values()) if (isPlatformSpecific(entry)) return true;
+  for (const missing of tree.missingOptional) {
+    const locked = source?.find(missing.dir, missing.name);
+    if (locked !== undefined && isPlatformSpecific(locked)) return true;
+  }
   return false;
 }
 
@@ -106,38 +108,28 @@ export async function platformDependencies(tree: ProductionTree, target: NpmTarg
   }
   const added: PlatformDependencies['added'] = [];
   const notes: string[] = [];
-  const entries = options.lockfile?.packages;
-  const wanted = new Map<string, { name: string; entry: NonNullable<typeof entries> extends Map<string, infer E> ? E : never }>();
+  const source = options.lockfile;
+  const wanted = new Map<string, LockedPlatformPackage>();
   for (const missing of tree.missingOptional) {
-    if (entries === undefined) continue;
-    // Where npm would have put it: the first node_modules up from the requirer that the lockfile lists.
-    for (let dir = missing.dir; ; dir = path.dirname(dir)) {
-      if (path.basename(dir) !== 'node_modules') {
-        const rel = path.relative(root, path.join(dir, 'node_modules', ...missing.name.split('/'))).split(path.sep).join('/');
-        const entry = entries.get(rel);
-        if (entry !== undefined) {
-          if (isPlatformSpecific(entry) && platformAllows(entry, target)) wanted.set(rel, { name: missing.name, entry });
-          break;
-        }
-      }
-      if (dir === root || !dir.startsWith(root)) break;
-    }
+    const locked = source?.find(missing.dir, missing.name);
+    if (locked !== undefined && isPlatformSpecific(locked) && platformAllows(locked, target)) wanted.set(locked.rel, locked);
   }
-  if (foreign && wrongPlatform.length > 0 && wanted.size === 0 && entries === undefined) {
+  if (foreign && wrongPlatform.length > 0 && wanted.size === 0 && source === undefined) {
     throw new UnsupportedError(
       `${[...new Set(wrongPlatform)].sort().join(', ')} installed here for ${formatTarget(host)} has no counterpart for ${formatTarget(target)}: ` +
-        `ocibuild fetches the packages of other platforms from npm's package-lock.json (lockfileVersion 2 or 3); ${tree.project.lockfile === 'npm' ? 'upgrade it with npm install (npm 7 or later)' : `the ${tree.project.lockfile} lockfile does not say where they are`}, ${hint}`,
+        `ocibuild fetches the packages of other platforms as package-lock.json (lockfileVersion 2 or 3) or pnpm-lock.yaml records them; ${tree.project.lockfile === 'npm' ? 'upgrade it with npm install (npm 7 or later)' : `the ${tree.project.lockfile} lockfile does not say where they are`}, ${hint}`,
     );
   }
-  for (const [rel, { name, entry }] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
-    if (typeof entry.integrity !== 'string' || (typeof entry.resolved !== 'string' && typeof entry.version !== 'string')) {
-      throw new UnsupportedError(`${options.lockfile?.file}: "${rel}" (needed on ${options.platformName}) has no "integrity" or no "resolved" URL and "version"; ${hint}`);
+  for (const [rel, locked] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
+    const { name } = locked;
+    if (locked.integrity === undefined || (locked.resolved === undefined && locked.version === undefined)) {
+      throw new UnsupportedError(`${source?.file}: "${rel}" (needed on ${options.platformName}) has no integrity, or no tarball URL and version; ${hint}`);
     }
-    // npm leaves "resolved" out with omit-lockfile-registry-resolved: the configured registry serves it.
-    const resolved = typeof entry.resolved === 'string' ? entry.resolved : tarballUrl(await registryFor(name, root), name, entry.version as string);
-    const dir = await fetchPackage({ name, resolved, integrity: entry.integrity }, options.storeDir, options.signal ? { signal: options.signal } : {});
-    added.push({ name, version: entry.version, dir, rel });
-    if (entry.dependencies !== undefined && Object.keys(entry.dependencies).length > 0) notes.push(`${name} for ${options.platformName}: its own dependencies are not fetched`);
+    // npm leaves "resolved" out with omit-lockfile-registry-resolved, pnpm always: the configured registry serves it.
+    const resolved = locked.resolved ?? tarballUrl(await registryFor(name, root), name, locked.version as string);
+    const dir = await fetchPackage({ name, resolved, integrity: locked.integrity }, options.storeDir, options.signal ? { signal: options.signal } : {});
+    added.push({ name, version: locked.version, dir, rel });
+    if (locked.hasDependencies) notes.push(`${name} for ${options.platformName}: its own dependencies are not fetched`);
   }
   return { excluded, added, notes };
 }
