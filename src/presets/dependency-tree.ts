@@ -45,6 +45,8 @@ export interface ProductionTree {
   missingOptional: { requirer: string; dir: string; name: string }[];
   /** True when an absolute host path goes into the image (see the module comment). */
   keeps(absolutePath: string): boolean;
+  /** {@link ProductionTree.keeps} with the kept packages at these real directories left out, with their links, bins and now empty containers. */
+  keepsWithout(excluded: ReadonlySet<string>): (absolutePath: string) => boolean;
 }
 
 /** Options of {@link productionTree}. */
@@ -100,7 +102,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
   const { root, app } = project;
   const packages = new Map<string, KeptPackage>();
   const workspace = new Set<string>();
-  const keptPaths = new Set<string>(); // links and .bin entries, by their own (unresolved) path
+  const keptPaths = new Map<string, string>(); // links and .bin entries, by their own (unresolved) path -> the real package they serve
   const missingOptional: { requirer: string; dir: string; name: string }[] = [];
   const queue: { dir: string; pkg: Record<string, unknown>; file: string; fields: readonly string[] }[] = [];
   const appFile = path.join(app, 'package.json');
@@ -128,19 +130,19 @@ export async function productionTree(project: NodeProject, options: ProductionTr
       if (!inside(root, real)) {
         throw new OcibuildError('ERR_PATH_ESCAPE', `${found.path} (${name}, needed by ${file}) links to ${real}, outside the project ${root}`);
       }
-      if (found.link) keptPaths.add(found.path);
+      if (found.link) keptPaths.set(found.path, real);
       // npm, Yarn and pnpm put a package's bins in the .bin beside the folder it was found in.
       const binDir = path.join(path.dirname(found.scopeParent), '.bin');
       const known = bins.get(real);
       if (known !== undefined) {
-        for (const bin of known) keptPaths.add(path.join(binDir, bin));
+        for (const bin of known) keptPaths.set(path.join(binDir, bin), real);
         continue;
       }
       if (real === app) continue;
       const depFile = path.join(real, 'package.json');
       const depPkg = (await readPackageJson(depFile)) ?? {};
       bins.set(real, binNames(depPkg, name));
-      for (const bin of bins.get(real) ?? []) keptPaths.add(path.join(binDir, bin));
+      for (const bin of bins.get(real) ?? []) keptPaths.set(path.join(binDir, bin), real);
       const inNodeModules = path.relative(root, real).split(path.sep).includes('node_modules');
       if (inNodeModules) {
         packages.set(real, { name: typeof depPkg.name === 'string' ? depPkg.name : name, version: typeof depPkg.version === 'string' ? depPkg.version : undefined, dir: real, manifest: depPkg });
@@ -154,13 +156,27 @@ export async function productionTree(project: NodeProject, options: ProductionTr
 
   await keepPnpmHoisted(root, packages, keptPaths);
 
-  // Containers to keep: every ancestor (up to the root) of something kept.
-  const ancestors = new Set<string>();
-  const addAncestors = (p: string): void => {
-    for (let d = path.dirname(p); inside(root, d) && d !== root && !ancestors.has(d); d = path.dirname(d)) ancestors.add(d);
+  // Containers to keep: every ancestor (up to the root) of something kept, minus what only
+  // excluded packages needed (a platform's layer leaves the other platforms' packages out).
+  const keepsWithout = (excluded: ReadonlySet<string>): ((abs: string) => boolean) => {
+    const links = new Set([...keptPaths].filter(([, real]) => !excluded.has(real)).map(([p]) => p));
+    const ancestors = new Set<string>();
+    const addAncestors = (p: string): void => {
+      for (let d = path.dirname(p); inside(root, d) && d !== root && !ancestors.has(d); d = path.dirname(d)) ancestors.add(d);
+    };
+    for (const dir of packages.keys()) if (!excluded.has(dir)) addAncestors(dir);
+    for (const p of links) addAncestors(p);
+    return (abs) => {
+      if (links.has(abs) || ancestors.has(abs)) return true;
+      // Inside a kept package, but not in its own node_modules (nested packages are judged on their own).
+      let child: string | undefined;
+      for (let d = abs; inside(root, d) && d !== root; d = path.dirname(d)) {
+        if (packages.has(d)) return !excluded.has(d) && (child === undefined || path.basename(child) !== 'node_modules');
+        child = d;
+      }
+      return false;
+    };
   };
-  for (const dir of packages.keys()) addAncestors(dir);
-  for (const p of keptPaths) addAncestors(p);
 
   const owners = [root, app, ...workspace];
   const nodeModulesDirs: string[] = [];
@@ -169,16 +185,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
     if (await fs.stat(nm).then((s) => s.isDirectory(), () => false)) nodeModulesDirs.push(nm);
   }
 
-  const keeps = (abs: string): boolean => {
-    if (keptPaths.has(abs) || ancestors.has(abs)) return true;
-    // Inside a kept package, but not in its own node_modules (nested packages are judged on their own).
-    let child: string | undefined;
-    for (let d = abs; inside(root, d) && d !== root; d = path.dirname(d)) {
-      if (packages.has(d)) return child === undefined || path.basename(child) !== 'node_modules';
-      child = d;
-    }
-    return false;
-  };
+  const keeps = keepsWithout(new Set());
   return {
     project,
     packages,
@@ -186,6 +193,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
     nodeModulesDirs: nodeModulesDirs.sort(),
     missingOptional,
     keeps,
+    keepsWithout,
   };
 }
 
@@ -216,7 +224,7 @@ async function resolvePackage(name: string, from: string, root: string): Promise
  * requiring something they forgot to declare still load; Node finds it walking up from the
  * store. The links to kept packages are kept, so such packages work as they do on the host.
  */
-async function keepPnpmHoisted(root: string, packages: ReadonlyMap<string, KeptPackage>, keptPaths: Set<string>): Promise<void> {
+async function keepPnpmHoisted(root: string, packages: ReadonlyMap<string, KeptPackage>, keptPaths: Map<string, string>): Promise<void> {
   const hoisted = path.join(root, 'node_modules', '.pnpm', 'node_modules');
   const names = await fs.readdir(hoisted).catch(() => [] as string[]);
   for (const name of names) {
@@ -224,7 +232,7 @@ async function keepPnpmHoisted(root: string, packages: ReadonlyMap<string, KeptP
     for (const entry of entries) {
       const link = path.join(hoisted, entry);
       const real = await fs.realpath(link).catch(() => undefined);
-      if (real !== undefined && packages.has(real)) keptPaths.add(link);
+      if (real !== undefined && packages.has(real)) keptPaths.set(link, real);
     }
   }
 }

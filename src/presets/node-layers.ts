@@ -176,10 +176,11 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   if (selection.nodeModulesDirs.length === 0) notes.push('no node_modules: run npm ci (or pass --deps-dir) first if the app has dependencies');
   const common = (extra: { excluded?: Set<string>; added?: { dir: string; rel: string }[] } = {}): LayerSpec[] => {
     if (selection.nodeModulesDirs.length === 0 && (extra.added ?? []).length === 0) return upper;
+    const excluded = extra.excluded ?? new Set<string>();
+    const keeps = excluded.size > 0 && selection.tree !== undefined ? selection.tree.keepsWithout(excluded) : undefined;
     const sources = selection.nodeModulesDirs.map((dir) => {
       const prefix = path.relative(selection.root, dir).split(path.sep).join('/');
-      const excluded = extra.excluded ?? new Set<string>();
-      return { source: dir, destination: imagePath(dir), filter: (rel: string) => selection.filter(`${prefix}/${rel}`) && !insideAny(excluded, path.join(dir, rel), selection.root) };
+      return { source: dir, destination: imagePath(dir), filter: (rel: string) => (keeps !== undefined ? keeps(path.join(dir, rel)) : selection.filter(`${prefix}/${rel}`)) };
     });
     for (const added of extra.added ?? []) sources.push({ source: added.dir, destination: imagePath(path.join(selection.root, added.rel)), filter: () => true });
     return [depsLayer(sources, [appDir, imageAppDir], owner), ...upper];
@@ -223,10 +224,3 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   };
   return plan;
 }
-
-function insideAny(dirs: ReadonlySet<string>, abs: string, root: string): boolean {
-  if (dirs.size === 0) return false;
-  for (let d = abs; d.startsWith(root) && d !== root; d = path.dirname(d)) if (dirs.has(d)) return true;
-  return false;
-}
-

@@ -62,43 +62,51 @@ async function elfMachine(file: string): Promise<number> {
   }
 }
 
-test('esbuild for linux/amd64 and linux/arm64: each platform gets its own binary package, fetched and verified', async () => {
-  const app = path.join(tmp, 'esbuild-app');
-  await writeJson(path.join(app, 'package.json'), { name: 'bundler', version: '1.0.0', main: 'index.js', dependencies: { esbuild: ESBUILD } });
-  await fs.writeFile(path.join(app, 'index.js'), "console.log(require('esbuild').version);\n");
-  await installWith('npm', app, path.join(tmp, 'caches'));
-  assert.ok(await fs.access(path.join(app, 'node_modules/@esbuild/linux-x64')).then(() => true), 'npm installed the host package');
-  const out = path.join(tmp, 'esbuild-out');
-  const cache = { dir: path.join(tmp, 'cache') };
-  const options = await nodeApp(app, { from: base, platforms: ['linux/amd64', 'linux/arm64'], to: `oci:${out}:v1`, cache });
-  assert.deepEqual(options.nodeApp.platformPackages['linux/arm64'], { added: [`@esbuild/linux-arm64@${ESBUILD}`], excluded: ['@esbuild/linux-x64'] });
-  assert.deepEqual(options.nodeApp.platformPackages['linux/amd64'], { added: [], excluded: [] });
-  const result = await buildImage(options);
-  assert.equal(result.index?.manifests.length, 2);
-  for (const [platform, mine, other] of [
-    ['linux/amd64', 'linux-x64', 'linux-arm64'],
-    ['linux/arm64', 'linux-arm64', 'linux-x64'],
-  ] as const) {
-    const files = await depsLayerFiles(out, platform, path.join(tmp, `deps-${mine}`));
-    const nm = path.join(files, 'app', 'node_modules');
-    assert.equal(await elfMachine(path.join(nm, '@esbuild', mine, 'bin', 'esbuild')), ELF_MACHINE[mine], `${platform}: @esbuild/${mine} is for the right machine`);
-    assert.equal(JSON.parse(await fs.readFile(path.join(nm, '@esbuild', mine, 'package.json'), 'utf8')).version, ESBUILD);
-    await assert.rejects(fs.access(path.join(nm, '@esbuild', other)), `${platform}: no @esbuild/${other}`);
-    await fs.access(path.join(nm, 'esbuild', 'lib', 'main.js'));
-  }
+for (const manager of ['npm', 'pnpm'] as const) {
+  test(`${manager}: esbuild for linux/amd64 and linux/arm64, each platform with its own binary package, fetched and verified`, async () => {
+    const app = path.join(tmp, `esbuild-${manager}`);
+    await writeJson(path.join(app, 'package.json'), { name: 'bundler', version: '1.0.0', main: 'index.js', dependencies: { esbuild: ESBUILD } });
+    await fs.writeFile(path.join(app, 'index.js'), "console.log(require('esbuild').version);\n");
+    await installWith(manager, app, path.join(tmp, 'caches'));
+    const out = path.join(tmp, `esbuild-out-${manager}`);
+    const cache = { dir: path.join(tmp, 'cache') };
+    const options = await nodeApp(app, { from: base, platforms: ['linux/amd64', 'linux/arm64'], to: `oci:${out}:v1`, cache });
+    assert.deepEqual(options.nodeApp.platformPackages['linux/arm64'], { added: [`@esbuild/linux-arm64@${ESBUILD}`], excluded: ['@esbuild/linux-x64'] });
+    assert.deepEqual(options.nodeApp.platformPackages['linux/amd64'], { added: [], excluded: [] });
+    const result = await buildImage(options);
+    assert.equal(result.index?.manifests.length, 2);
+    for (const [platform, mine, other] of [
+      ['linux/amd64', 'linux-x64', 'linux-arm64'],
+      ['linux/arm64', 'linux-arm64', 'linux-x64'],
+    ] as const) {
+      const files = await depsLayerFiles(out, platform, path.join(tmp, `deps-${manager}-${mine}`));
+      const nm = path.join(files, 'app', 'node_modules');
+      // Where require('esbuild') looks for its platform package: beside esbuild's real directory.
+      const holder = path.dirname(await fs.realpath(path.join(nm, 'esbuild')));
+      assert.equal(await elfMachine(await fs.realpath(path.join(holder, '@esbuild', mine, 'bin', 'esbuild'))), ELF_MACHINE[mine], `${platform}: @esbuild/${mine} is for the right machine`);
+      assert.equal(JSON.parse(await fs.readFile(path.join(holder, '@esbuild', mine, 'package.json'), 'utf8')).version, ESBUILD);
+      await assert.rejects(fs.stat(path.join(holder, '@esbuild', other)), `${platform}: no @esbuild/${other}`);
+      if (manager === 'pnpm') {
+        const store = await fs.readdir(path.join(nm, '.pnpm'));
+        assert.ok(!store.some((e) => e.includes(other)), `${platform}: no store entry for ${other}: ${store.join(', ')}`);
+      }
+      await fs.access(path.join(holder, 'esbuild', 'lib', 'main.js'));
+    }
+    if (manager !== 'npm') return;
 
-  // A lockfile whose integrity does not match what the registry serves: nothing is shipped.
-  const lockFile = path.join(app, 'package-lock.json');
-  const lock = JSON.parse(await fs.readFile(lockFile, 'utf8')) as { packages: Record<string, { integrity?: string }> };
-  const entry = lock.packages['node_modules/@esbuild/linux-arm64'];
-  assert.ok(entry?.integrity);
-  entry.integrity = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
-  await fs.writeFile(lockFile, JSON.stringify(lock));
-  await assert.rejects(
-    nodeApp(app, { from: base, platforms: ['linux/arm64'], to: `oci:${out}:v2`, cache: { dir: path.join(tmp, 'cache-tampered') } }),
-    (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_DIGEST_MISMATCH' && /@esbuild\/linux-arm64/.test(e.message),
-  );
-});
+    // A lockfile whose integrity does not match what the registry serves: nothing is shipped.
+    const lockFile = path.join(app, 'package-lock.json');
+    const lock = JSON.parse(await fs.readFile(lockFile, 'utf8')) as { packages: Record<string, { integrity?: string }> };
+    const entry = lock.packages['node_modules/@esbuild/linux-arm64'];
+    assert.ok(entry?.integrity);
+    entry.integrity = `sha512-${Buffer.alloc(64, 7).toString('base64')}`;
+    await fs.writeFile(lockFile, JSON.stringify(lock));
+    await assert.rejects(
+      nodeApp(app, { from: base, platforms: ['linux/arm64'], to: `oci:${out}:v2`, cache: { dir: path.join(tmp, 'cache-tampered') } }),
+      (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_DIGEST_MISMATCH' && /@esbuild\/linux-arm64/.test(e.message),
+    );
+  });
+}
 
 test('a package that compiled a .node file fails for a foreign platform, naming it, unless --deps-dir covers that platform', async () => {
   const pkgDir = path.join(tmp, 'src-native');
