@@ -10,6 +10,7 @@ import { owningPackage, selectDependencies, selectWithTree } from '../../src/pre
 import { findProject, matchesWorkspace, parsePnpmWorkspace } from '../../src/presets/project.ts';
 import { isPlatformSpecific, npmTarget, platformAllows } from '../../src/presets/npm-platform.ts';
 import { registryFor, tarballUrl } from '../../src/presets/npm-registry.ts';
+import { parseYamlLite } from '../../src/presets/yaml-lite.ts';
 import { parsePasswd, readImageFile, resolveUser } from '../../src/presets/passwd.ts';
 import { neverCopied, parseCreationTime } from '../../src/presets/node.ts';
 import { memorySource } from '../../src/image/memory.ts';
@@ -192,4 +193,44 @@ test("npm platform rules: os/cpu/libc allow-lists and '!' exclusions; registry a
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('the YAML subset of pnpm-lock.yaml: block and flow collections, quoting, comments; bad lines named', () => {
+  const text = [
+    "lockfileVersion: '9.0'",
+    '# a comment',
+    'importers:',
+    '  .:',
+    '    dependencies:',
+    '      esbuild: {specifier: 0.23.1, version: 0.23.1}',
+    'packages:',
+    "  '@esbuild/linux-arm64@0.23.1':",
+    '    resolution: {integrity: sha512-/93b==, tarball: "https://r/x.tgz"}',
+    "    engines: {node: '>=18'}",
+    '    cpu: [arm64]',
+    '    os: [linux, "!win32"]  # trailing comment',
+    '    list:',
+    '      - a',
+    "      - 'it''s'",
+    '    empty: []',
+    '    nothing:',
+  ].join('\n');
+  assert.deepEqual(parseYamlLite(text, 'lock.yaml'), {
+    lockfileVersion: '9.0',
+    importers: { '.': { dependencies: { esbuild: { specifier: '0.23.1', version: '0.23.1' } } } },
+    packages: {
+      '@esbuild/linux-arm64@0.23.1': {
+        resolution: { integrity: 'sha512-/93b==', tarball: 'https://r/x.tgz' },
+        engines: { node: '>=18' },
+        cpu: ['arm64'],
+        os: ['linux', '!win32'],
+        list: ['a', "it's"],
+        empty: [],
+        nothing: null,
+      },
+    },
+  });
+  assert.throws(() => parseYamlLite('a: 1\n   b: 2\n', 'lock.yaml'), /lock\.yaml:2: unexpected indentation/);
+  assert.throws(() => parseYamlLite('a: {b: 1\n', 'lock.yaml'), /lock\.yaml:1: unterminated \{/);
+  assert.throws(() => parseYamlLite('just text\n', 'lock.yaml'), /lock\.yaml:1: expected "key: value"/);
 });
