@@ -6,7 +6,10 @@
  * `ERR_INVALID_ARGUMENT` with its line number. Scalars stay strings. Pure: no I/O.
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { LimitExceededError, OcibuildError } from '../errors.ts';
+
+/** Nesting deeper than this is refused (pnpm writes about six levels). */
+export const MAX_YAML_DEPTH = 64;
 
 /** A parsed value. */
 export type YamlValue = string | null | YamlValue[] | { [key: string]: YamlValue };
@@ -43,16 +46,17 @@ export function parseYamlLite(text: string, where: string): YamlValue {
     lines.push({ indent, text: body.trim(), number: i + 1 });
   });
   let at = 0;
-  const block = (indent: number): YamlValue => {
+  const block = (indent: number, depth: number): YamlValue => {
     const first = lines[at];
     if (first === undefined || first.indent < indent) return null;
+    if (depth > MAX_YAML_DEPTH) throw new LimitExceededError('maxYamlDepth', MAX_YAML_DEPTH, `${where}:${first.number}: nested more than ${MAX_YAML_DEPTH} levels`);
     if (first.text.startsWith('- ') || first.text === '-') {
       const list: YamlValue[] = [];
       while (at < lines.length && (lines[at] as Line).indent === first.indent && (lines[at] as Line).text.startsWith('-')) {
         const line = lines[at] as Line;
         at++;
         const rest = line.text.slice(1).trim();
-        list.push(rest === '' ? block(first.indent + 1) : scalarOrFlow(rest, where, line.number));
+        list.push(rest === '' ? block(first.indent + 1, depth + 1) : scalarOrFlow(rest, where, line.number));
       }
       return list;
     }
@@ -61,13 +65,13 @@ export function parseYamlLite(text: string, where: string): YamlValue {
       const line = lines[at] as Line;
       at++;
       const { key, rest } = splitKey(line.text, where, line.number);
-      map[key] = rest === '' ? block(first.indent + 1) : scalarOrFlow(rest, where, line.number);
+      map[key] = rest === '' ? block(first.indent + 1, depth + 1) : scalarOrFlow(rest, where, line.number);
     }
     const next = lines[at];
     if (next !== undefined && next.indent > first.indent) fail(where, next.number, 'unexpected indentation');
     return map;
   };
-  const value = block(0);
+  const value = block(0, 0);
   if (at < lines.length) fail(where, (lines[at] as Line).number, 'unexpected indentation');
   return value;
 }
@@ -114,7 +118,7 @@ function unquote(s: string): string {
 
 function scalarOrFlow(text: string, where: string, line: number): YamlValue {
   if (text.startsWith('{') || text.startsWith('[')) {
-    const { value, end } = flow(text, 0, where, line);
+    const { value, end } = flow(text, 0, where, line, 0);
     if (text.slice(end).trim() !== '') fail(where, line, 'text after a flow collection');
     return value;
   }
@@ -128,7 +132,8 @@ function scalar(text: string): string | null {
 }
 
 /** Parses a flow collection starting at `start`; returns the value and the index after it. */
-function flow(text: string, start: number, where: string, line: number): { value: YamlValue; end: number } {
+function flow(text: string, start: number, where: string, line: number, depth: number): { value: YamlValue; end: number } {
+  if (depth > MAX_YAML_DEPTH) throw new LimitExceededError('maxYamlDepth', MAX_YAML_DEPTH, `${where}:${line}: nested more than ${MAX_YAML_DEPTH} levels`);
   const open = text[start];
   const close = open === '{' ? '}' : ']';
   const out: YamlValue[] = [];
@@ -154,7 +159,7 @@ function flow(text: string, start: number, where: string, line: number): { value
     }
     let value: YamlValue;
     if (text[i] === '{' || text[i] === '[') {
-      const nested = flow(text, i, where, line);
+      const nested = flow(text, i, where, line, depth + 1);
       value = nested.value;
       i = nested.end;
     } else if (text[i] === "'" || text[i] === '"') {

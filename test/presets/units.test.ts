@@ -233,4 +233,7 @@ test('the YAML subset of pnpm-lock.yaml: block and flow collections, quoting, co
   assert.throws(() => parseYamlLite('a: 1\n   b: 2\n', 'lock.yaml'), /lock\.yaml:2: unexpected indentation/);
   assert.throws(() => parseYamlLite('a: {b: 1\n', 'lock.yaml'), /lock\.yaml:1: unterminated \{/);
   assert.throws(() => parseYamlLite('just text\n', 'lock.yaml'), /lock\.yaml:1: expected "key: value"/);
+  assert.throws(() => parseYamlLite(`a: ${'['.repeat(100_000)}`, 'lock.yaml'), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
+  const deep = Array.from({ length: 200 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n');
+  assert.throws(() => parseYamlLite(deep, 'lock.yaml'), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
 });
