@@ -17,6 +17,7 @@ import { scanBase } from '../../src/presets/base-scan.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 import { readImage } from '../helpers/tree.ts';
 import { installWith } from './package-managers.ts';
+import { composeRootfs, nodeBase, runApp } from './node-base.ts';
 
 const run = promisify(execFile);
 const ESBUILD = '0.23.1';
@@ -93,6 +94,16 @@ for (const manager of ['npm', 'pnpm'] as const) {
       await fs.access(path.join(holder, 'esbuild', 'lib', 'main.js'));
     }
     if (manager !== 'npm') return;
+
+    // The host's variant runs: esbuild's JS API starts the native binary from the layer.
+    if (process.arch === 'x64') {
+      await fs.writeFile(path.join(app, 'index.js'), "console.log(require('esbuild').transformSync('let x: number = 1', { loader: 'ts' }).code.trim());\n");
+      const node = await nodeBase();
+      const runOut = path.join(tmp, 'esbuild-run');
+      await buildImage(await nodeApp(app, { from: node.ref, platforms: ['linux/amd64'], to: `oci:${runOut}:v1`, cache }));
+      const rootfs = await composeRootfs(node, runOut, 'v1', path.join(tmp, 'esbuild-rootfs'));
+      assert.equal((await runApp(rootfs, (await readImage(runOut, 'v1')).config.config ?? {})).trim(), 'let x = 1;');
+    }
 
     // A lockfile whose integrity does not match what the registry serves: nothing is shipped.
     const lockFile = path.join(app, 'package-lock.json');
