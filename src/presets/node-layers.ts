@@ -188,9 +188,10 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
 
   const tree = selection.tree;
   // Only a missing optional dependency can need the lockfile's other-platform records.
-  const lockfile = tree !== undefined && tree.missingOptional.length > 0 ? await openPlatformSource(tree) : undefined;
+  const storeDir = input.cache === false ? path.join(os.tmpdir(), 'ocibuild-node-packages') : path.join(defaultCacheDir(input.cache ?? {}), 'node-packages');
+  const lockfile = tree !== undefined && tree.missingOptional.length > 0 ? await openPlatformSource(tree, storeDir, input.signal) : undefined;
   const compiled = tree !== undefined ? await compiledAddons(tree) : [];
-  const perPlatform = input.depsDir !== undefined || (tree !== undefined && (compiled.length > 0 || platformSensitive(tree, lockfile)));
+  const perPlatform = input.depsDir !== undefined || (tree !== undefined && (compiled.length > 0 || (await platformSensitive(tree, lockfile))));
   if (!perPlatform || tree === undefined) {
     plan.layers = common();
     return plan;
@@ -198,7 +199,6 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   const host = hostTarget();
   const facts = await scanBase(input.from, { ...input, layers: true });
   const byPlatform = new Map<string, LayerSpec[]>();
-  const storeDir = input.cache === false ? path.join(os.tmpdir(), 'ocibuild-node-packages') : path.join(defaultCacheDir(input.cache ?? {}), 'node-packages');
   for (const fact of facts) {
     const name = formatPlatform(fact.platform);
     const prepared = depsDirFor(input.depsDir, fact.platform);

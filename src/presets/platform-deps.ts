@@ -74,10 +74,10 @@ export async function compiledAddons(tree: ProductionTree): Promise<string[]> {
 }
 
 /** True when anything in the tree depends on the platform (so the base's libc matters). */
-export function platformSensitive(tree: ProductionTree, source: PlatformSource | undefined): boolean {
+export async function platformSensitive(tree: ProductionTree, source: PlatformSource | undefined): Promise<boolean> {
   for (const pkg of tree.packages.values()) if (isPlatformSpecific(pkg.manifest)) return true;
   for (const missing of tree.missingOptional) {
-    const locked = source?.find(missing.dir, missing.name);
+    const locked = await source?.find(missing.dir, missing.name);
     if (locked !== undefined && isPlatformSpecific(locked)) return true;
   }
   return false;
@@ -111,13 +111,13 @@ export async function platformDependencies(tree: ProductionTree, target: NpmTarg
   const source = options.lockfile;
   const wanted = new Map<string, LockedPlatformPackage>();
   for (const missing of tree.missingOptional) {
-    const locked = source?.find(missing.dir, missing.name);
+    const locked = await source?.find(missing.dir, missing.name);
     if (locked !== undefined && isPlatformSpecific(locked) && platformAllows(locked, target)) wanted.set(locked.rel, locked);
   }
   if (foreign && wrongPlatform.length > 0 && wanted.size === 0 && source === undefined) {
     throw new UnsupportedError(
       `${[...new Set(wrongPlatform)].sort().join(', ')} installed here for ${formatTarget(host)} has no counterpart for ${formatTarget(target)}: ` +
-        `ocibuild fetches the packages of other platforms as package-lock.json (lockfileVersion 2 or 3) or pnpm-lock.yaml records them; ${tree.project.lockfile === 'npm' ? 'upgrade it with npm install (npm 7 or later)' : `the ${tree.project.lockfile} lockfile does not say where they are`}, ${hint}`,
+        `ocibuild fetches the packages of other platforms as package-lock.json (lockfileVersion 2 or 3), pnpm-lock.yaml or Yarn 1's yarn.lock records them; ${tree.project.lockfile === 'npm' ? 'upgrade it with npm install (npm 7 or later)' : `the ${tree.project.lockfile} lockfile does not say where they are`}, ${hint}`,
     );
   }
   for (const [rel, locked] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
