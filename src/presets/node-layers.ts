@@ -21,7 +21,7 @@ import { readPackageJson } from './project.ts';
 import { openPlatformSource } from './platform-source.ts';
 import { hostTarget, npmTarget } from './npm-platform.ts';
 import { scanBase } from './base-scan.ts';
-import { compiledAddons, platformDependencies, platformSensitive } from './platform-deps.ts';
+import { compiledAddons, dependsOnLibc, platformDependencies, platformSensitive } from './platform-deps.ts';
 
 type Owner = { uid: number; gid: number };
 
@@ -197,7 +197,10 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
     return plan;
   }
   const host = hostTarget();
-  const facts = await scanBase(input.from, { ...input, layers: true });
+  // The base's libc is read from its layer names only when a package depends on it, so a
+  // base stays undownloaded for, say, esbuild, whose packages differ by os and cpu only.
+  const needLibc = compiled.length > 0 || (await dependsOnLibc(tree, lockfile));
+  const facts = await scanBase(input.from, { ...input, layers: needLibc });
   const byPlatform = new Map<string, LayerSpec[]>();
   for (const fact of facts) {
     const name = formatPlatform(fact.platform);
@@ -207,7 +210,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
       byPlatform.set(platformKey(normalizePlatform(fact.platform)), [(await preparedDepsLayer(prepared, appDir, owner)).layer, ...upper]);
       continue;
     }
-    if (fact.libc === undefined && input.from !== 'scratch') notes.push(`${name}: no C library found in the base; native packages are chosen for ${host.libc ?? 'glibc'}`);
+    if (needLibc && fact.libc === undefined && input.from !== 'scratch') notes.push(`${name}: no C library found in the base; native packages are chosen for ${host.libc ?? 'glibc'}`);
     const target = npmTarget(fact.platform, fact.libc ?? host.libc ?? 'glibc');
     const deps = await platformDependencies(tree, target, host, compiled, { lockfile, storeDir, platformName: name, ...(input.signal ? { signal: input.signal } : {}) });
     notes.push(...deps.notes);

@@ -83,6 +83,17 @@ export async function platformSensitive(tree: ProductionTree, source: PlatformSo
   return false;
 }
 
+/** True when a platform package (installed, or recorded for another platform) is restricted by `libc`. */
+export async function dependsOnLibc(tree: ProductionTree, source: PlatformSource | undefined): Promise<boolean> {
+  const hasLibc = (f: { libc?: unknown }): boolean => Array.isArray(f.libc) && f.libc.length > 0;
+  for (const pkg of tree.packages.values()) if (hasLibc(pkg.manifest)) return true;
+  for (const missing of tree.missingOptional) {
+    const locked = await source?.find(missing.dir, missing.name);
+    if (locked !== undefined && hasLibc(locked)) return true;
+  }
+  return false;
+}
+
 /**
  * Works out the dependencies of `target` from the installed `tree` (installed for `host`).
  * Throws `ERR_UNSUPPORTED` naming the packages when a foreign target needs something that

@@ -168,3 +168,60 @@ test("the base's C library is read from its layer names: musl, glibc (merged /us
   assert.equal(none[0]?.libc, undefined, 'static busybox has no libc');
   assert.equal(none[0]?.shell, true);
 });
+
+test('libc decides between glibc and musl packages; they come from the lockfile URL (a local registry) with integrity checked', async () => {
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  // Three platform packages, packed for real, served over HTTP on 127.0.0.1.
+  const tarballs = new Map<string, Buffer>();
+  const integrity = new Map<string, string>();
+  for (const [name, libc] of [['napi-thing-linux-arm64-gnu', 'glibc'], ['napi-thing-linux-arm64-musl', 'musl'], ['napi-thing-linux-x64-gnu', 'glibc']] as const) {
+    const dir = path.join(tmp, 'napi-src', name);
+    await writeJson(path.join(dir, 'package.json'), { name, version: '1.0.0', os: ['linux'], cpu: [name.includes('arm64') ? 'arm64' : 'x64'], libc: [libc], main: 'thing.node' });
+    await fs.writeFile(path.join(dir, 'thing.node'), `${name}\n`);
+    const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', path.join(tmp, 'napi-src')], { cwd: dir });
+    const bytes = await fs.readFile(path.join(tmp, 'napi-src', stdout.trim().split('\n').pop() as string));
+    tarballs.set(`/${name}/-/${name}-1.0.0.tgz`, bytes);
+    integrity.set(name, `sha512-${createHash('sha512').update(bytes).digest('base64')}`);
+  }
+  const requested: string[] = [];
+  const server = createServer((req, res) => {
+    requested.push(req.url ?? '');
+    const body = tarballs.get(req.url ?? '');
+    res.writeHead(body ? 200 : 404).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    // The app as npm on an x64 glibc host leaves it: the host's package installed, all three locked.
+    const app = path.join(tmp, 'napi-app');
+    const optional = Object.fromEntries([...integrity.keys()].map((n) => [n, '1.0.0']));
+    await writeJson(path.join(app, 'package.json'), { name: 'napi-app', version: '1.0.0', main: 'index.js', dependencies: { 'napi-thing': '1.0.0' } });
+    await fs.writeFile(path.join(app, 'index.js'), '');
+    await writeJson(path.join(app, 'node_modules/napi-thing/package.json'), { name: 'napi-thing', version: '1.0.0', optionalDependencies: optional });
+    await writeJson(path.join(app, 'node_modules/napi-thing-linux-x64-gnu/package.json'), { name: 'napi-thing-linux-x64-gnu', version: '1.0.0', os: ['linux'], cpu: ['x64'], libc: ['glibc'] });
+    const packages: Record<string, unknown> = { '': { name: 'napi-app', dependencies: { 'napi-thing': '1.0.0' } }, 'node_modules/napi-thing': { version: '1.0.0', optionalDependencies: optional } };
+    for (const [name, sri] of integrity) {
+      packages[`node_modules/${name}`] = { version: '1.0.0', resolved: `http://127.0.0.1:${port}/${name}/-/${name}-1.0.0.tgz`, integrity: sri, optional: true, os: ['linux'], cpu: [name.includes('arm64') ? 'arm64' : 'x64'], libc: [name.endsWith('musl') ? 'musl' : 'glibc'] };
+    }
+    await writeJson(path.join(app, 'package-lock.json'), { name: 'napi-app', lockfileVersion: 3, packages });
+
+    for (const [libc, loader] of [['musl', '/lib/ld-musl-aarch64.so.1'], ['glibc', '/usr/lib/aarch64-linux-gnu/libc.so.6']] as const) {
+      const baseOut = path.join(tmp, `napi-base-${libc}`);
+      await buildImage({ from: base, platforms: ['linux/arm64'], layers: [{ entries: [{ type: 'file', path: loader, source: new Uint8Array(1) }] }], to: `oci:${baseOut}:v1`, cache: false });
+      const options = await nodeApp(app, { from: `oci:${baseOut}:v1`, platforms: ['linux/arm64'], to: `oci:${path.join(tmp, `napi-out-${libc}`)}:v1`, cache: { dir: path.join(tmp, 'napi-cache') } });
+      const wanted = libc === 'musl' ? 'napi-thing-linux-arm64-musl' : 'napi-thing-linux-arm64-gnu';
+      assert.deepEqual(options.nodeApp.platformPackages['linux/arm64'], { added: [`${wanted}@1.0.0`], excluded: ['napi-thing-linux-x64-gnu'] });
+      await buildImage(options);
+      const { manifest } = await readImage(path.join(tmp, `napi-out-${libc}`), 'v1');
+      const files = path.join(tmp, `napi-files-${libc}`);
+      await fs.mkdir(files);
+      await run('tar', ['-xzf', path.join(tmp, `napi-out-${libc}`, 'blobs', 'sha256', (manifest.layers[2]?.digest ?? '').slice(7)), '-C', files]);
+      assert.deepEqual((await fs.readdir(path.join(files, 'app/node_modules'))).sort(), ['napi-thing', wanted]);
+      assert.equal(await fs.readFile(path.join(files, 'app/node_modules', wanted, 'thing.node'), 'utf8'), `${wanted}\n`);
+    }
+    assert.deepEqual(requested.sort(), ['/napi-thing-linux-arm64-gnu/-/napi-thing-linux-arm64-gnu-1.0.0.tgz', '/napi-thing-linux-arm64-musl/-/napi-thing-linux-arm64-musl-1.0.0.tgz'], 'each fetched once, nothing else');
+  } finally {
+    server.close();
+  }
+});
