@@ -23,7 +23,8 @@ const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
 
 Builds the Node.js app in DIR (default .) on BASE: production node_modules in one layer (what
 npm, pnpm, Yarn or Bun installed, dev dependencies left out; per platform with --platform, the
-other platforms' native packages fetched from package-lock.json), workspace packages it uses in
+other platforms' native packages fetched as the npm, pnpm or Yarn 1 lockfile records them),
+workspace packages it uses in
 another, the app's files on top (.dockerignore, else package.json "files"; never .git, .env*),
 in /app (a workspace package keeps its path under /app), owned by the user; NODE_ENV=production;
 entrypoint from the start script, else main, bin, server.js, index.js (docs/node.md);
