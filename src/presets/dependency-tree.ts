@@ -8,10 +8,11 @@
  * Nothing is run; the result says which paths of which `node_modules` directories to ship.
  * @module
  */
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { LimitExceededError, OcibuildError } from '../errors.ts';
-import { readPackageJson, type NodeProject } from './project.ts';
+import { readPackageJsonSync, type NodeProject } from './project.ts';
 
 /** More packages than this in one closure is treated as hostile input. */
 export const MAX_PACKAGES = 100_000;
@@ -106,7 +107,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
   const missingOptional: { requirer: string; dir: string; name: string }[] = [];
   const queue: { dir: string; pkg: Record<string, unknown>; file: string; fields: readonly string[] }[] = [];
   const appFile = path.join(app, 'package.json');
-  const appPkg = (await readPackageJson(appFile)) ?? {};
+  const appPkg = readPackageJsonSync(appFile) ?? {};
   const prodFields = ['dependencies', 'optionalDependencies', 'peerDependencies'] as const;
   queue.push({ dir: app, pkg: appPkg, file: appFile, fields: options.includeDev ? [...prodFields, 'devDependencies'] : prodFields });
 
@@ -114,7 +115,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
   for (let next = 0; next < queue.length; next++) {
     const { dir, pkg, file, fields } = queue[next] as (typeof queue)[number];
     for (const [name, required] of dependencyNames(pkg, file, fields)) {
-      const found = await resolvePackage(name, dir, root);
+      const found = resolvePackage(name, dir, root);
       if (found === undefined) {
         const requirer = typeof pkg.name === 'string' ? pkg.name : path.relative(root, dir) || '.';
         if (!required) {
@@ -126,7 +127,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
           `${name} (a dependency of ${requirer}, ${file}) is not installed under ${root}: run the package manager's install (npm ci, pnpm install, yarn install) first`,
         );
       }
-      const real = await fs.realpath(found.path);
+      const real = realpathSync(found.path);
       if (!inside(root, real)) {
         throw new OcibuildError('ERR_PATH_ESCAPE', `${found.path} (${name}, needed by ${file}) links to ${real}, outside the project ${root}`);
       }
@@ -140,7 +141,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
       }
       if (real === app) continue;
       const depFile = path.join(real, 'package.json');
-      const depPkg = (await readPackageJson(depFile)) ?? {};
+      const depPkg = readPackageJsonSync(depFile) ?? {};
       bins.set(real, binNames(depPkg, name));
       for (const bin of bins.get(real) ?? []) keptPaths.set(path.join(binDir, bin), real);
       const inNodeModules = path.relative(root, real).split(path.sep).includes('node_modules');
@@ -202,14 +203,14 @@ export async function productionTree(project: NodeProject, options: ProductionTr
  * then the same in each parent (skipping directories that are themselves `node_modules`),
  * never above `root`.
  */
-async function resolvePackage(name: string, from: string, root: string): Promise<{ path: string; link: boolean; scopeParent: string } | undefined> {
+function resolvePackage(name: string, from: string, root: string): { path: string; link: boolean; scopeParent: string } | undefined {
   for (let dir = from; inside(root, dir); dir = path.dirname(dir)) {
     if (path.basename(dir) !== 'node_modules') {
       const candidate = path.join(dir, 'node_modules', ...name.split('/'));
-      const stats = await fs.lstat(candidate).catch(() => undefined);
+      const stats = lstatSync(candidate, { throwIfNoEntry: false });
       if (stats !== undefined) {
         const link = stats.isSymbolicLink();
-        const isDir = link ? await fs.stat(candidate).then((s) => s.isDirectory(), () => false) : stats.isDirectory();
+        const isDir = link ? statSync(candidate, { throwIfNoEntry: false })?.isDirectory() === true : stats.isDirectory();
         // A dangling link or a stray file is not an installed package.
         if (isDir) return { path: candidate, link, scopeParent: path.join(dir, 'node_modules', name.split('/')[0] as string) };
       }

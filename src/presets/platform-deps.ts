@@ -6,6 +6,7 @@
  * install time cannot be cross-built, so a foreign target fails naming them.
  * @module
  */
+import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UnsupportedError } from '../errors.ts';
@@ -67,7 +68,7 @@ export async function compiledAddons(tree: ProductionTree): Promise<string[]> {
     const builds =
       pkg.manifest.gypfile === true ||
       ['preinstall', 'install', 'postinstall'].some((s) => typeof scripts[s] === 'string') ||
-      (await fs.access(path.join(pkg.dir, 'binding.gyp')).then(() => true, () => false));
+      existsSync(path.join(pkg.dir, 'binding.gyp'));
     if (builds && (await hasNodeFile(pkg.dir))) found.push(pkg.name);
   }
   return [...new Set(found)].sort();
