@@ -19,7 +19,7 @@ import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { selectWithTree, type LockfileKind } from './lockfile.ts';
 import { readPackageJson } from './project.ts';
 import { openPlatformSource } from './platform-source.ts';
-import { hostTarget, npmTarget } from './npm-platform.ts';
+import { hostTarget, isPlatformSpecific, npmTarget } from './npm-platform.ts';
 import { scanBase } from './base-scan.ts';
 import { compiledAddons, dependsOnLibc, platformDependencies, platformSensitive } from './platform-deps.ts';
 
@@ -187,20 +187,33 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   };
 
   const tree = selection.tree;
-  // Only a missing optional dependency can need the lockfile's other-platform records.
-  const storeDir = input.cache === false ? path.join(os.tmpdir(), 'ocibuild-node-packages') : path.join(defaultCacheDir(input.cache ?? {}), 'node-packages');
-  const lockfile = tree !== undefined && tree.missingOptional.length > 0 ? await openPlatformSource(tree, storeDir, input.signal) : undefined;
   const compiled = tree !== undefined ? await compiledAddons(tree) : [];
-  const perPlatform = input.depsDir !== undefined || (tree !== undefined && (compiled.length > 0 || (await platformSensitive(tree, lockfile))));
-  if (!perPlatform || tree === undefined) {
+  const installedSpecific = tree !== undefined && [...tree.packages.values()].some((p) => isPlatformSpecific(p.manifest));
+  if (tree === undefined || (input.depsDir === undefined && compiled.length === 0 && !installedSpecific && tree.missingOptional.length === 0)) {
     plan.layers = common();
     return plan;
   }
   const host = hostTarget();
+  // The platforms of the build from the base's manifests and configs (no layer is read).
+  const platforms = await scanBase(input.from, { ...input, layers: false });
+  const foreignCpu = platforms.some((f) => {
+    const t = npmTarget(f.platform, host.libc);
+    return t.os !== host.os || t.cpu !== host.cpu;
+  });
+  // Only a missing optional dependency of a build for another CPU (or, with libc-specific
+  // packages installed, another libc) needs the lockfile's other-platform records (for Yarn 1
+  // they cost a registry lookup): the host's install is right for the host.
+  const libcSpecific = [...tree.packages.values()].some((p) => Array.isArray(p.manifest.libc) && p.manifest.libc.length > 0);
+  const storeDir = input.cache === false ? path.join(os.tmpdir(), 'ocibuild-node-packages') : path.join(defaultCacheDir(input.cache ?? {}), 'node-packages');
+  const lockfile = (foreignCpu || libcSpecific) && tree.missingOptional.length > 0 ? await openPlatformSource(tree, storeDir, input.signal) : undefined;
+  if (input.depsDir === undefined && compiled.length === 0 && !(await platformSensitive(tree, lockfile))) {
+    plan.layers = common();
+    return plan;
+  }
   // The base's libc is read from its layer names only when a package depends on it, so a
   // base stays undownloaded for, say, esbuild, whose packages differ by os and cpu only.
   const needLibc = compiled.length > 0 || (await dependsOnLibc(tree, lockfile));
-  const facts = await scanBase(input.from, { ...input, layers: needLibc });
+  const facts = needLibc ? await scanBase(input.from, { ...input, layers: true }) : platforms;
   const byPlatform = new Map<string, LayerSpec[]>();
   for (const fact of facts) {
     const name = formatPlatform(fact.platform);

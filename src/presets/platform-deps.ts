@@ -120,6 +120,8 @@ export async function platformDependencies(tree: ProductionTree, target: NpmTarg
   }
   const added: PlatformDependencies['added'] = [];
   const notes: string[] = [];
+  // The host's own install is right for the host: nothing to fetch.
+  if (!foreign) return { excluded, added, notes };
   const source = options.lockfile;
   const wanted = new Map<string, LockedPlatformPackage>();
   for (const missing of tree.missingOptional) {
