@@ -175,7 +175,7 @@ test('libc decides between glibc and musl packages; they come from the lockfile 
   // Three platform packages, packed for real, served over HTTP on 127.0.0.1.
   const tarballs = new Map<string, Buffer>();
   const integrity = new Map<string, string>();
-  for (const [name, libc] of [['napi-thing-linux-arm64-gnu', 'glibc'], ['napi-thing-linux-arm64-musl', 'musl'], ['napi-thing-linux-x64-gnu', 'glibc']] as const) {
+  for (const [name, libc] of [['napi-thing-linux-arm64-gnu', 'glibc'], ['napi-thing-linux-arm64-musl', 'musl'], ['napi-thing-linux-x64-gnu', 'glibc'], ['napi-thing-linux-x64-musl', 'musl']] as const) {
     const dir = path.join(tmp, 'napi-src', name);
     await writeJson(path.join(dir, 'package.json'), { name, version: '1.0.0', os: ['linux'], cpu: [name.includes('arm64') ? 'arm64' : 'x64'], libc: [libc], main: 'thing.node' });
     await fs.writeFile(path.join(dir, 'thing.node'), `${name}\n`);
@@ -206,21 +206,32 @@ test('libc decides between glibc and musl packages; they come from the lockfile 
     }
     await writeJson(path.join(app, 'package-lock.json'), { name: 'napi-app', lockfileVersion: 3, packages });
 
-    for (const [libc, loader] of [['musl', '/lib/ld-musl-aarch64.so.1'], ['glibc', '/usr/lib/aarch64-linux-gnu/libc.so.6']] as const) {
-      const baseOut = path.join(tmp, `napi-base-${libc}`);
-      await buildImage({ from: base, platforms: ['linux/arm64'], layers: [{ entries: [{ type: 'file', path: loader, source: new Uint8Array(1) }] }], to: `oci:${baseOut}:v1`, cache: false });
-      const options = await nodeApp(app, { from: `oci:${baseOut}:v1`, platforms: ['linux/arm64'], to: `oci:${path.join(tmp, `napi-out-${libc}`)}:v1`, cache: { dir: path.join(tmp, 'napi-cache') } });
-      const wanted = libc === 'musl' ? 'napi-thing-linux-arm64-musl' : 'napi-thing-linux-arm64-gnu';
-      assert.deepEqual(options.nodeApp.platformPackages['linux/arm64'], { added: [`${wanted}@1.0.0`], excluded: ['napi-thing-linux-x64-gnu'] });
+    // Another CPU on either libc, and this CPU on musl (an Alpine-like base on a glibc host).
+    for (const [arch, libc, loader] of [
+      ['arm64', 'musl', '/lib/ld-musl-aarch64.so.1'],
+      ['arm64', 'glibc', '/usr/lib/aarch64-linux-gnu/libc.so.6'],
+      ['amd64', 'musl', '/lib/ld-musl-x86_64.so.1'],
+    ] as const) {
+      const platform = `linux/${arch}`;
+      const id = `${arch}-${libc}`;
+      const baseOut = path.join(tmp, `napi-base-${id}`);
+      await buildImage({ from: base, platforms: [platform], layers: [{ entries: [{ type: 'file', path: loader, source: new Uint8Array(1) }] }], to: `oci:${baseOut}:v1`, cache: false });
+      const options = await nodeApp(app, { from: `oci:${baseOut}:v1`, platforms: [platform], to: `oci:${path.join(tmp, `napi-out-${id}`)}:v1`, cache: { dir: path.join(tmp, 'napi-cache') } });
+      const wanted = `napi-thing-linux-${arch === 'amd64' ? 'x64' : 'arm64'}-${libc === 'musl' ? 'musl' : 'gnu'}`;
+      assert.deepEqual(options.nodeApp.platformPackages[platform], { added: [`${wanted}@1.0.0`], excluded: ['napi-thing-linux-x64-gnu'] });
       await buildImage(options);
-      const { manifest } = await readImage(path.join(tmp, `napi-out-${libc}`), 'v1');
-      const files = path.join(tmp, `napi-files-${libc}`);
+      const { manifest } = await readImage(path.join(tmp, `napi-out-${id}`), 'v1');
+      const files = path.join(tmp, `napi-files-${id}`);
       await fs.mkdir(files);
-      await run('tar', ['-xzf', path.join(tmp, `napi-out-${libc}`, 'blobs', 'sha256', (manifest.layers[2]?.digest ?? '').slice(7)), '-C', files]);
+      await run('tar', ['-xzf', path.join(tmp, `napi-out-${id}`, 'blobs', 'sha256', (manifest.layers[2]?.digest ?? '').slice(7)), '-C', files]);
       assert.deepEqual((await fs.readdir(path.join(files, 'app/node_modules'))).sort(), ['napi-thing', wanted]);
       assert.equal(await fs.readFile(path.join(files, 'app/node_modules', wanted, 'thing.node'), 'utf8'), `${wanted}\n`);
     }
-    assert.deepEqual(requested.sort(), ['/napi-thing-linux-arm64-gnu/-/napi-thing-linux-arm64-gnu-1.0.0.tgz', '/napi-thing-linux-arm64-musl/-/napi-thing-linux-arm64-musl-1.0.0.tgz'], 'each fetched once, nothing else');
+    assert.deepEqual(
+      requested.sort(),
+      ['napi-thing-linux-arm64-gnu', 'napi-thing-linux-arm64-musl', 'napi-thing-linux-x64-musl'].map((n) => `/${n}/-/${n}-1.0.0.tgz`),
+      'each fetched once, nothing else',
+    );
   } finally {
     server.close();
   }
