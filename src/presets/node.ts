@@ -1,9 +1,11 @@
 /**
  * The Node.js app preset: `buildImage(await nodeApp(dir, { from, to }))`. Layers from least to
- * most often changed: production `node_modules`, then the app's own files; `/app` as working
- * directory owned by the app's user; `NODE_ENV=production`; an entrypoint from `main` or the
- * `start` script. Options mirror Jib's `container` block and may also live in `package.json`
- * under `"ocibuild"`.
+ * most often changed (node-layers.ts): production `node_modules` (per platform when packages
+ * differ by platform), workspace packages, the app's own files; `/app` as working directory
+ * owned by the app's user; `NODE_ENV=production`; an entrypoint from the `start` script,
+ * `main`, `bin`, server.js or index.js; `org.opencontainers.image.*` labels and annotations
+ * from package.json and git. Options mirror Jib's `container` block and may also live in
+ * `package.json` under `"ocibuild"`. docs/node.md is the user's guide.
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
