@@ -41,13 +41,16 @@ async function makeApp(dir: string): Promise<{ files: number; bytes: number }> {
   const files = QUICK ? 300 : 3000;
   const bytes = QUICK ? 4_000_000 : 40_000_000;
   const total = await makeTree(dir, { files, bytes });
-  const packages: Record<string, unknown> = { '': { name: 'bench-app', version: '1.0.0' } };
+  // Every package is a declared production dependency (the preset ships what package.json reaches).
+  const dependencies: Record<string, string> = {};
+  const packages: Record<string, unknown> = { '': { name: 'bench-app', version: '1.0.0', dependencies } };
   for (const name of await fs.readdir(path.join(dir, 'node_modules'))) {
+    dependencies[name] = '1.0.0';
     packages[`node_modules/${name}`] = { version: '1.0.0' };
     await fs.writeFile(path.join(dir, 'node_modules', name, 'package.json'), JSON.stringify({ name, version: '1.0.0' }));
   }
   await fs.writeFile(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'bench-app', lockfileVersion: 3, requires: true, packages }, null, 2));
-  await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', main: 'src/index.js' }, null, 2));
+  await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', main: 'src/index.js', dependencies }, null, 2));
   const rand = prng(9);
   await fs.mkdir(path.join(dir, 'src'), { recursive: true });
   for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, 'src', i === 0 ? 'index.js' : `m${i}.js`), textLike(2000 + Math.floor(rand() * 6000), rand));

@@ -9,4 +9,6 @@ export type { DependencySelection, LockfileKind } from './lockfile.ts';
 export { parsePasswd, readImageFile, resolveUser } from './passwd.ts';
 export type { PasswdUser } from './passwd.ts';
 export { baseUsers } from './base-user.ts';
+export { watchNodeApp } from './watch.ts';
+export type { WatchEvent, WatchNodeAppOptions } from './watch.ts';
 export type { BaseUsers, BaseUsersOptions } from './base-user.ts';

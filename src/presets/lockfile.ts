@@ -1,15 +1,16 @@
 /**
- * Which `node_modules` paths are production dependencies, from the project's lockfile.
- * npm's package-lock v2/v3 (`packages` with `dev: true` flags) tells them apart; pnpm and
- * yarn lockfiles are detected and the whole `node_modules` is then kept, with a note.
+ * Which `node_modules` paths are production dependencies. The project (app or workspace root)
+ * and its package manager come from the lockfile (project.ts); the packages from walking what
+ * that lockfile installed the way Node resolves them (dependency-tree.ts), so npm, pnpm, Yarn
+ * (v1, and Berry with `nodeLinker: node-modules`) and Bun installs are all handled alike.
  * @module
  */
-import { readFileSync, readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { findProject, type LockfileKind } from './project.ts';
+import { productionTree, type ProductionTree } from './dependency-tree.ts';
 
-/** The lockfile a project has. */
-export type LockfileKind = 'npm' | 'pnpm' | 'yarn' | 'none';
+export type { LockfileKind } from './project.ts';
 
 /** Which dependencies go into the image. */
 export interface DependencySelection {
@@ -17,24 +18,25 @@ export interface DependencySelection {
   lockfile: LockfileKind;
   /** Its path, when there is one. */
   lockfilePath: string | undefined;
+  /** The project root (the workspace root for a workspace package), real path. */
+  root: string;
+  /** The app directory, real path. */
+  app: string;
   /** True when dev dependencies are left out. */
   productionOnly: boolean;
-  /** Packages left out (`node_modules/eslint`, ...). */
+  /** Installed packages left out (`node_modules/eslint`, relative to `root`), sorted. */
   excludedPackages: string[];
+  /** The `node_modules` directories to copy (absolute), sorted. */
+  nodeModulesDirs: string[];
+  /** Workspace packages the app depends on (absolute real directories), sorted. */
+  workspacePackages: string[];
   /**
-   * Keeps a path relative to the project root (`node_modules/x/index.js`), for walking
-   * `node_modules`; false prunes a whole subtree.
+   * Keeps a path relative to `root` (`node_modules/x/index.js`), for walking the
+   * `node_modules` directories; false prunes a whole subtree.
    */
   filter: (relativePath: string) => boolean;
   /** Things the user should know (fallbacks). */
   notes: string[];
-}
-
-interface NpmLockPackage {
-  dev?: boolean;
-  devOptional?: boolean;
-  optional?: boolean;
-  link?: boolean;
 }
 
 /** Never shipped: tool caches and npm's hidden lockfile (it lists the left-out dev packages). */
@@ -80,86 +82,66 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/**
- * Reads the lockfile of the project in `dir` and returns which `node_modules` paths to ship.
- * `includeDev` keeps everything.
- */
-export async function selectDependencies(dir: string, options: { includeDev?: boolean } = {}): Promise<DependencySelection> {
-  const notes: string[] = [];
-  const keepAll = (lockfile: LockfileKind, lockfilePath: string | undefined): DependencySelection => ({
-    lockfile,
-    lockfilePath,
-    productionOnly: false,
-    excludedPackages: [],
-    filter: (rel) => !alwaysDropped(rel),
-    notes,
-  });
-  const npmLock = ['npm-shrinkwrap.json', 'package-lock.json'].map((f) => path.join(dir, f));
-  for (const file of npmLock) {
-    if (!(await exists(file))) continue;
-    let lock: { lockfileVersion?: number; packages?: Record<string, NpmLockPackage> };
-    try {
-      lock = JSON.parse(readFileSync(file, 'utf8')) as typeof lock;
-    } catch {
-      notes.push(`${path.basename(file)} is not valid JSON: node_modules is copied whole (dev dependencies included)`);
-      return keepAll('npm', file);
+/** Installed top-level packages of the `node_modules` directories (`a`, `@s/b`), relative to `root`. */
+async function installedPackages(root: string, dirs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of dirs) {
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+      if (name.startsWith('.')) continue;
+      const names = name.startsWith('@') ? (await fs.readdir(path.join(dir, name)).catch(() => [] as string[])).map((n) => `${name}/${n}`) : [name];
+      for (const n of names) out.push(path.relative(root, path.join(dir, n)).split(path.sep).join('/'));
     }
-    if (options.includeDev) return keepAll('npm', file);
-    if (lock.packages === undefined) {
-      notes.push(
-        `${path.basename(file)} has lockfileVersion ${lock.lockfileVersion ?? '?'} without "packages": node_modules is copied whole; ` +
-          'run npm install with npm 7 or later to upgrade it, or pass --deps-dir',
-      );
-      return keepAll('npm', file);
-    }
-    const dev = new Set<string>();
-    for (const [key, meta] of Object.entries(lock.packages)) if (key !== '' && meta.dev === true) dev.add(key);
-    const root = path.resolve(dir);
-    const isDevPath = (rel: string): boolean => {
-      const owner = owningPackage(rel);
-      if (owner.kind !== 'package') return false;
-      // A nested package of a dev package is dev too, even when the lockfile omits it.
-      for (let key: string | undefined = owner.key; key !== undefined; key = parentPackage(key)) if (dev.has(key)) return true;
-      return false;
-    };
-    return {
-      lockfile: 'npm',
-      lockfilePath: file,
-      productionOnly: true,
-      excludedPackages: [...dev].sort(),
-      notes,
-      filter(rel) {
-        if (alwaysDropped(rel)) return false;
-        const owner = owningPackage(rel);
-        if (owner.kind === 'bin') {
-          // A .bin link is kept only when it points into a package that is kept.
-          let target: string;
-          try {
-            target = readlinkSync(path.join(root, rel));
-          } catch {
-            return true; // not a link (a .cmd shim, say): keep
-          }
-          const resolved = path.relative(root, path.resolve(path.dirname(path.join(root, rel)), target)).split(path.sep).join('/');
-          return !isDevPath(resolved);
-        }
-        return !isDevPath(rel);
-      },
-    };
   }
-  if (await exists(path.join(dir, 'pnpm-lock.yaml'))) {
-    notes.push('pnpm-lock.yaml: node_modules is copied whole (dev dependencies included); to leave them out, pass --deps-dir with the output of `pnpm install --prod`');
-    return keepAll('pnpm', path.join(dir, 'pnpm-lock.yaml'));
-  }
-  if (await exists(path.join(dir, 'yarn.lock'))) {
-    notes.push('yarn.lock: node_modules is copied whole (dev dependencies included); to leave them out, pass --deps-dir with a production-only install');
-    return keepAll('yarn', path.join(dir, 'yarn.lock'));
-  }
-  notes.push('no lockfile: node_modules is copied whole (dev dependencies included)');
-  return keepAll('none', undefined);
+  return out;
 }
 
-/** `node_modules/a/node_modules/b` → `node_modules/a`; undefined at the top. */
-function parentPackage(key: string): string | undefined {
-  const at = key.lastIndexOf('/node_modules/');
-  return at < 0 ? undefined : key.slice(0, at);
+/**
+ * Reads the project of the app in `dir` (its own, or the workspace it belongs to) and returns
+ * which `node_modules` paths to ship: the production closure of the app (with its
+ * devDependencies when `includeDev`). Without a lockfile the app's `node_modules` is kept
+ * whole, with a note. Throws `ERR_UNSUPPORTED` for Yarn Plug'n'Play and `ERR_SOURCE_NOT_FOUND`
+ * for a production dependency that is not installed.
+ */
+export async function selectDependencies(dir: string, options: { includeDev?: boolean } = {}): Promise<DependencySelection> {
+  const { tree: _tree, ...selection } = await selectWithTree(dir, options);
+  return selection;
+}
+
+/** {@link selectDependencies} plus the walk behind its filter (none for projects without a lockfile). */
+export async function selectWithTree(dir: string, options: { includeDev?: boolean } = {}): Promise<DependencySelection & { tree: ProductionTree | undefined }> {
+  const project = await findProject(dir);
+  const notes: string[] = [];
+  const { root, app } = project;
+  if (project.lockfile === 'none') {
+    notes.push('no lockfile: node_modules is copied whole (dev dependencies included)');
+    const nm = path.join(app, 'node_modules');
+    return {
+      lockfile: 'none',
+      lockfilePath: undefined,
+      root,
+      app,
+      productionOnly: false,
+      excludedPackages: [],
+      nodeModulesDirs: (await exists(nm)) ? [nm] : [],
+      workspacePackages: [],
+      filter: (rel) => !alwaysDropped(rel),
+      tree: undefined,
+      notes,
+    };
+  }
+  const tree = await productionTree(project, { includeDev: options.includeDev ?? false });
+  const excluded = (await installedPackages(root, tree.nodeModulesDirs)).filter((rel) => !tree.keeps(path.join(root, rel))).sort();
+  return {
+    lockfile: project.lockfile,
+    lockfilePath: project.lockfilePath,
+    root,
+    app,
+    productionOnly: !(options.includeDev ?? false),
+    excludedPackages: excluded,
+    nodeModulesDirs: tree.nodeModulesDirs,
+    workspacePackages: tree.workspacePackages,
+    filter: (rel) => !alwaysDropped(rel) && tree.keeps(path.join(root, rel)),
+    tree,
+    notes,
+  };
 }

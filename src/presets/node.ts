@@ -1,9 +1,11 @@
 /**
  * The Node.js app preset: `buildImage(await nodeApp(dir, { from, to }))`. Layers from least to
- * most often changed: production `node_modules`, then the app's own files; `/app` as working
- * directory owned by the app's user; `NODE_ENV=production`; an entrypoint from `main` or the
- * `start` script. Options mirror Jib's `container` block and may also live in `package.json`
- * under `"ocibuild"`.
+ * most often changed (node-layers.ts): production `node_modules` (per platform when packages
+ * differ by platform), workspace packages, the app's own files; `/app` as working directory
+ * owned by the app's user; `NODE_ENV=production`; an entrypoint from the `start` script,
+ * `main`, `bin`, server.js or index.js; `org.opencontainers.image.*` labels and annotations
+ * from package.json and git. Options mirror Jib's `container` block and may also live in
+ * `package.json` under `"ocibuild"`. docs/node.md is the user's guide.
  * @module
  */
 import { readFile, stat } from 'node:fs/promises';
@@ -13,8 +15,14 @@ import type { LayerSpec } from '../layer/types.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ConfigOptions } from '../build/config.ts';
 import type { CacheOptions } from '../cache/store.ts';
-import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
-import { selectDependencies, type LockfileKind } from './lockfile.ts';
+import type { LockfileKind } from './lockfile.ts';
+import { planNodeLayers } from './node-layers.ts';
+import { scanBase } from './base-scan.ts';
+import { projectMetadata } from './project-metadata.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import type { Platform } from '../oci/types.ts';
+
+export { neverCopied } from './node-layers.ts';
 import { baseUsers } from './base-user.ts';
 import { resolveUser, type PasswdUser } from './passwd.ts';
 
@@ -34,8 +42,16 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   env?: Record<string, string>;
   /** Exposed ports (`8080`, `53/udp`). */
   ports?: (string | number)[];
-  /** Labels. */
+  /** Labels, over the project's `org.opencontainers.image.*` ones. */
   labels?: Record<string, string>;
+  /**
+   * Add `org.opencontainers.image.{title,description,version,licenses,url,source,revision,created}`
+   * from package.json and git as labels and manifest annotations (default true; `labels` and
+   * `annotations` override single keys).
+   */
+  projectMetadata?: boolean;
+  /** Signal that stops the container (`SIGTERM`). */
+  stopSignal?: string;
   /** User (`node`, `1000`, `1000:1000`). Default: the base's `node` user when its /etc/passwd has one, else the base's user. */
   user?: string;
   /** Working directory and where the app goes (default `/app`). */
@@ -48,8 +64,12 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   creationTime?: string | number;
   /** Platforms (`linux/amd64`) or `all`. */
   platforms?: string[] | 'all';
-  /** A prepared production `node_modules` (or a directory holding one), used instead of the project's. */
-  depsDir?: string;
+  /**
+   * A prepared production `node_modules` (or a directory holding one) used instead of the
+   * project's: one path for every platform, or one per platform (`{ "linux/arm64": PATH }`;
+   * platforms not named use the project's).
+   */
+  depsDir?: string | Record<string, string>;
   /** Keep devDependencies. */
   includeDevDependencies?: boolean;
   /** Extra directories: `{ from: HOST_DIR, into: IMAGE_DIR }`, one layer each, after the app layer (Jib's extraDirectories). */
@@ -80,6 +100,11 @@ export interface NodeAppInfo {
   owner: { uid: number; gid: number };
   /** Entrypoint chosen. */
   entrypoint: string[];
+  /**
+   * Per platform (`linux/arm64`), when the dependencies differ by platform: the platform
+   * packages fetched for it (`@esbuild/linux-arm64@0.23.1`) and the installed ones left out.
+   */
+  platformPackages: Record<string, { added: string[]; excluded: string[] }>;
   /** Notes for the user (fallbacks taken). */
   notes: string[];
 }
@@ -91,19 +116,10 @@ interface PackageJson {
   name?: string;
   version?: string;
   main?: string;
+  bin?: string | Record<string, string>;
   files?: string[];
   scripts?: Record<string, string>;
   ocibuild?: NodeAppOptions;
-}
-
-/** Paths never copied into the app layer (secrets, VCS data, caches). */
-export function neverCopied(rel: string): boolean {
-  const segs = rel.split('/');
-  const base = segs[segs.length - 1] ?? '';
-  if (segs.includes('.git')) return true;
-  if (base.startsWith('.env')) return true;
-  if (segs[0] === 'node_modules') return true; // the dependency layer's business
-  return segs.some((s, i) => s === '.cache' && segs[i - 1] === 'node_modules');
 }
 
 /** Parses an argv option: an array as is, a JSON array string, or a string split on spaces. */
@@ -130,13 +146,6 @@ export function parseCreationTime(value: string | number | undefined): number | 
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `creationTime ${JSON.stringify(value)}: expected EPOCH, USE_CURRENT_TIMESTAMP, ISO-8601 or seconds`);
   return Math.floor(ms / 1000);
-}
-
-async function isDirectory(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -192,52 +201,46 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
   }
   const ownership = { uid: owner.uid, gid: owner.gid };
 
-  // Dependencies.
-  const layers: LayerSpec[] = [];
-  let dependencies: string | undefined;
-  let lockfile: LockfileKind = 'none';
-  let productionOnly = false;
-  if (o.depsDir !== undefined) {
-    const given = path.resolve(root, o.depsDir);
-    dependencies = (await isDirectory(path.join(given, 'node_modules'))) ? path.join(given, 'node_modules') : given;
-    if (!(await isDirectory(dependencies))) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `--deps-dir ${given} is not a directory`);
-    productionOnly = true;
-    layers.push(depsLayer(dependencies, appDir, ownership, (rel) => !rel.split('/').includes('.cache')));
-  } else if (await isDirectory(path.join(root, 'node_modules'))) {
-    const selection = await selectDependencies(root, { includeDev: o.includeDevDependencies ?? false });
-    lockfile = selection.lockfile;
-    productionOnly = selection.productionOnly;
-    notes.push(...selection.notes);
-    dependencies = path.join(root, 'node_modules');
-    // The walk's paths are relative to node_modules; the selection's to the project.
-    layers.push(depsLayer(dependencies, appDir, ownership, (rel) => selection.filter(`node_modules/${rel}`)));
-  } else {
-    notes.push('no node_modules: run npm ci (or pass --deps-dir) first if the app has dependencies');
-  }
-
-  // The app's own files.
-  layers.push(await appLayer(root, pkg, appDir, ownership));
+  const plan = await planNodeLayers({
+    ...o,
+    app: root,
+    pkg,
+    appDir,
+    owner: ownership,
+    from,
+    ...(o.depsDir !== undefined ? { depsDir: o.depsDir } : {}),
+    includeDev: o.includeDevDependencies ?? false,
+  });
+  notes.push(...plan.notes);
+  const { lockfile, productionOnly, dependencies, imageAppDir } = plan;
+  const extras: LayerSpec[] = [];
   for (const extra of o.extraDirectories ?? []) {
-    layers.push({
+    extras.push({
       directories: [{ source: path.resolve(root, extra.from), destination: extra.into }],
       normalizeModes: true,
       createdBy: `ocibuild node: extra directory ${extra.into}`,
     });
   }
-  layers.push(...(o.extraLayers ?? []));
+  extras.push(...(o.extraLayers ?? []));
+  const planned = plan.layers;
+  const layers = typeof planned === 'function' ? (platform: Platform) => [...planned(platform), ...extras] : [...planned, ...extras];
 
-  const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(root, pkg, appDir));
+  const entrypoint = argv(o.entrypoint, 'entrypoint') ?? (await defaultEntrypoint(plan.app, pkg, imageAppDir, await baseNode(from, o)));
+  const created = parseCreationTime(o.creationTime) ?? sourceDateEpochFromEnv() ?? 0;
+  const metadata = o.projectMetadata === false ? {} : await projectMetadata(plan.app, pkg as Record<string, unknown>, created);
+  const labels = { ...metadata, ...(o.labels ?? {}) };
+  const annotations = { ...metadata, ...(o.annotations ?? {}) };
   const config: ConfigOptions = {
     entrypoint,
     env: { NODE_ENV: 'production', ...(o.env ?? {}) },
-    workingDir: appDir,
+    workingDir: imageAppDir,
     ...(o.cmd !== undefined ? { cmd: argv(o.cmd, 'cmd') as string[] } : {}),
     ...(user !== undefined ? { user } : {}),
     ...(o.ports !== undefined ? { exposedPorts: o.ports.map(String) } : {}),
-    ...(o.labels !== undefined ? { labels: o.labels } : {}),
+    ...(Object.keys(labels).length > 0 ? { labels } : {}),
     ...(o.volumes !== undefined ? { volumes: o.volumes } : {}),
+    ...(o.stopSignal !== undefined ? { stopSignal: o.stopSignal } : {}),
   };
-  const created = parseCreationTime(o.creationTime);
   const build: NodeAppBuildOptions = {
     from,
     to: o.to,
@@ -253,12 +256,14 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
       user,
       owner,
       entrypoint,
+      platformPackages: plan.platformPackages,
       notes,
     },
   };
-  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'signal', 'onEvent', 'encoder', 'annotations', 'digestFile', 'imageNameWithDigestFile'] as const;
+  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'signal', 'onEvent', 'encoder', 'digestFile', 'imageNameWithDigestFile'] as const;
   for (const key of passThrough) if (o[key] !== undefined) (build as unknown as Record<string, unknown>)[key] = o[key];
-  if (created !== undefined) build.sourceDateEpoch = created;
+  if (Object.keys(annotations).length > 0) build.annotations = annotations;
+  build.sourceDateEpoch = created;
   return build;
 }
 
@@ -266,39 +271,54 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function depsLayer(source: string, appDir: string, owner: { uid: number; gid: number }, filter: (rel: string) => boolean): LayerSpec {
-  return {
-    directories: [{ source, destination: path.posix.join(appDir, 'node_modules'), filter, metadata: { ...owner } }],
-    entries: [{ type: 'directory', path: appDir, ...owner }],
-    normalizeModes: true,
-    createdBy: 'ocibuild node: production dependencies',
-  };
-}
+/** Node flags whose value is the next word (`node -r dotenv/config server.js`). */
+const FLAGS_WITH_VALUE = new Set(['-r', '--require', '--import', '--loader', '--experimental-loader', '--env-file', '--title', '--conditions', '-C']);
 
-async function appLayer(root: string, pkg: PackageJson, appDir: string, owner: { uid: number; gid: number }): Promise<LayerSpec> {
-  const ignore = await loadDockerignore(root);
-  let filter: (rel: string) => boolean = (rel) => !neverCopied(rel);
-  let include: string[] | undefined;
-  if (ignore.file !== undefined) {
-    const matcher = createIgnoreMatcher(ignore.patterns);
-    filter = (rel) => !neverCopied(rel) && (!matcher.matches(rel) || matcher.mayReincludeUnder(rel));
-  } else if (Array.isArray(pkg.files) && pkg.files.length > 0) {
-    // npm always packs package.json and the main file, whatever "files" says.
-    include = [...pkg.files.map((f) => f.replace(/^\.?\//, '').replace(/\/+$/, '')), 'package.json'];
-    if (pkg.main !== undefined) include.push(path.posix.normalize(pkg.main).replace(/^\.\//, ''));
+/**
+ * A start script that is a plain `node [FLAGS] FILE [ARGS]` (no shell syntax, no variables) as
+ * an exec-form argv with FILE made absolute; undefined otherwise.
+ */
+export function plainNodeCommand(script: string, node: string, appDir: string): string[] | undefined {
+  if (/[;&|<>$`'"\\*?(){}[\]~#=]/.test(script.replace(/(^|\s)--[\w-]+=[^\s]*/g, '$1')) || /\n/.test(script)) return undefined;
+  const words = script.trim().split(/\s+/);
+  if (words[0] !== 'node') return undefined;
+  const out = [node];
+  let i = 1;
+  for (; i < words.length && (words[i] as string).startsWith('-'); i++) {
+    out.push(words[i] as string);
+    if (FLAGS_WITH_VALUE.has(words[i] as string) && i + 1 < words.length) out.push(words[++i] as string);
   }
-  return {
-    directories: [{ source: root, destination: appDir, filter, ...(include ? { include } : {}), metadata: { ...owner } }],
-    normalizeModes: true,
-    createdBy: 'ocibuild node: application files',
-  };
+  const file = words[i];
+  if (file === undefined) return undefined;
+  out.push(path.posix.isAbsolute(file) ? file : path.posix.join(appDir, file), ...words.slice(i + 1));
+  return out;
 }
 
-async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string): Promise<string[]> {
-  if (pkg.main !== undefined && pkg.main !== '') return ['node', path.posix.join(appDir, pkg.main)];
+/**
+ * The default entrypoint, in this order (documented in docs/node.md): the `start` script
+ * (exec form when it is a plain `node FILE` command, else through `sh -c` with
+ * node_modules/.bin on PATH, as `npm start` runs it), `main`, a single `bin`, then server.js
+ * (npm start's own default) or index.js (npm's default main). `node` is the base's own
+ * absolute node when its Entrypoint is one (distroless), else `node`, which the container
+ * runtime finds on the image's PATH without a shell.
+ */
+async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string, node: string): Promise<string[]> {
   const start = pkg.scripts?.start;
-  // `npm start` puts node_modules/.bin first on PATH; the shell line does the same.
-  if (start !== undefined && start !== '') return ['sh', '-c', `PATH=${appDir}/node_modules/.bin:$PATH; ${start}`];
-  if (await isFile(path.join(root, 'index.js'))) return ['node', path.posix.join(appDir, 'index.js')];
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${path.join(root, 'package.json')}: no "main", no "start" script and no index.js; pass an entrypoint`);
+  if (typeof start === 'string' && start.trim() !== '') {
+    // `npm start` puts node_modules/.bin first on PATH; the shell line does the same.
+    return plainNodeCommand(start, node, appDir) ?? ['sh', '-c', `PATH=${appDir}/node_modules/.bin:$PATH; ${start}`];
+  }
+  if (typeof pkg.main === 'string' && pkg.main !== '') return [node, path.posix.join(appDir, pkg.main)];
+  const bins = typeof pkg.bin === 'string' ? [pkg.bin] : pkg.bin !== null && typeof pkg.bin === 'object' ? Object.values(pkg.bin) : [];
+  if (bins.length === 1 && typeof bins[0] === 'string') return [node, path.posix.join(appDir, bins[0])];
+  for (const file of ['server.js', 'index.js']) if (await isFile(path.join(root, file))) return [node, path.posix.join(appDir, file)];
+  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${path.join(root, 'package.json')}: no "start" script, no "main", no single "bin", no server.js or index.js; pass an entrypoint`);
+}
+
+/** The base's node when its Entrypoint is an absolute node binary (gcr.io/distroless/nodejs*), else `node`. */
+async function baseNode(from: string, options: NodeAppOptions): Promise<string> {
+  if (from === 'scratch') return 'node';
+  const [first] = await scanBase(from, { ...options, layers: false });
+  const entry = first?.entrypoint;
+  return entry?.length === 1 && typeof entry[0] === 'string' && entry[0].startsWith('/') && /^node(js)?$/.test(path.posix.basename(entry[0])) ? entry[0] : 'node';
 }

@@ -61,7 +61,12 @@ test('ocibuild node: plain progress, then a cached rebuild in JSON lines', async
   const config = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'blobs', 'sha256', manifest.config.digest.slice(7)), 'utf8')) as { config: Record<string, unknown> };
   assert.deepEqual(config.config.Entrypoint, ['node', '/app/index.js'], 'npm default main');
   assert.equal(config.config.User, 'app');
-  assert.deepEqual(config.config.Labels, { from: 'package.json' });
+  assert.deepEqual(config.config.Labels, {
+    from: 'package.json',
+    'org.opencontainers.image.created': '1970-01-01T00:00:00Z',
+    'org.opencontainers.image.title': 'cli-app',
+    'org.opencontainers.image.version': '1.0.0',
+  });
   assert.deepEqual(config.config.ExposedPorts, { '3000/tcp': {} });
 });
 
@@ -100,4 +105,14 @@ test('progress: plain descriptions and TTY bars', () => {
   const text = written.join('');
   assert.match(text, /cdcdcdcdcdcd/);
   assert.match(text, /done in 1\.50 s/);
+});
+
+test('ocibuild node flags: --deps-dir for every platform or per platform, --no-project-metadata, --stop-signal', async () => {
+  const { nodeOptionsFromFlags } = await import('../../src/cli/commands/node.ts');
+  assert.deepEqual(nodeOptionsFromFlags({ 'deps-dir': ['prod'] }).depsDir, 'prod');
+  assert.deepEqual(nodeOptionsFromFlags({ 'deps-dir': ['linux/arm64=a', 'linux/arm/v7=b'] }).depsDir, { 'linux/arm64': 'a', 'linux/arm/v7': 'b' });
+  assert.throws(() => nodeOptionsFromFlags({ 'deps-dir': ['x', 'linux/arm64=a'] }), /PLATFORM=PATH/);
+  const o = nodeOptionsFromFlags({ 'no-project-metadata': true, 'stop-signal': 'SIGINT' });
+  assert.equal(o.projectMetadata, false);
+  assert.equal(o.stopSignal, 'SIGINT');
 });

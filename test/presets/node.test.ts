@@ -141,7 +141,7 @@ test('package.json "ocibuild" block, base without a node user, start script, fil
   assert.deepEqual(options.nodeApp.owner, { uid: 0, gid: 0 });
   const result: BuildResult = await buildImage(options);
   const config = result.config.config ?? {};
-  assert.deepEqual(config.Entrypoint, ['sh', '-c', 'PATH=/app/node_modules/.bin:$PATH; node server.js']);
+  assert.deepEqual(config.Entrypoint, ['node', '/app/server.js'], 'a plain "node FILE" start script runs without a shell');
   assert.deepEqual(config.ExposedPorts, { '8080/tcp': {} });
   assert.equal(config.Labels?.team, 'a');
   assert.equal(result.config.created, '2024-01-02T03:04:05Z');

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { owningPackage, selectDependencies } from '../../src/presets/lockfile.ts';
+import { owningPackage, selectDependencies, selectWithTree } from '../../src/presets/lockfile.ts';
+import { findProject, matchesWorkspace, parsePnpmWorkspace } from '../../src/presets/project.ts';
+import { isPlatformSpecific, npmTarget, platformAllows } from '../../src/presets/npm-platform.ts';
+import { registryFor, tarballUrl } from '../../src/presets/npm-registry.ts';
+import { parseYamlLite } from '../../src/presets/yaml-lite.ts';
+import { parseYarnLock } from '../../src/presets/yarn-lockfile.ts';
 import { parsePasswd, readImageFile, resolveUser } from '../../src/presets/passwd.ts';
 import { neverCopied, parseCreationTime } from '../../src/presets/node.ts';
 import { memorySource } from '../../src/image/memory.ts';
@@ -77,38 +82,185 @@ test('creation times and never-copied paths', () => {
   for (const p of ['src/x.js', 'environment.js', 'lib/node_modules/x']) assert.ok(!neverCopied(p), p);
 });
 
-test('lockfile detection: pnpm and yarn keep node_modules whole with a note; npm v1 too', async () => {
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.writeFile(file, JSON.stringify(value));
+}
+
+test('selectDependencies: the production closure of a hand-made tree, nested and hoisted, bins, optional, peers', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-lock-'));
   try {
+    await writeJson(path.join(dir, 'package.json'), { name: 'app', dependencies: { a: '1', '@s/b': '1' }, optionalDependencies: { gone: '1' }, devDependencies: { d: '1' } });
+    await writeJson(path.join(dir, 'package-lock.json'), { lockfileVersion: 1, dependencies: {} });
+    await writeJson(path.join(dir, 'node_modules/a/package.json'), { name: 'a', bin: { acli: 'cli.js' }, dependencies: { c: '2' }, peerDependencies: { p: '1', q: '1' }, peerDependenciesMeta: { q: { optional: true } } });
+    await writeJson(path.join(dir, 'node_modules/a/node_modules/c/package.json'), { name: 'c', version: '2' });
+    await writeJson(path.join(dir, 'node_modules/c/package.json'), { name: 'c', version: '1' }); // only d needs this one
+    await writeJson(path.join(dir, 'node_modules/@s/b/package.json'), { name: '@s/b', bin: 'b.js' });
+    await writeJson(path.join(dir, 'node_modules/p/package.json'), { name: 'p' });
+    await writeJson(path.join(dir, 'node_modules/d/package.json'), { name: 'd', bin: { dcli: 'x.js' }, dependencies: { c: '1' } });
+    await fs.mkdir(path.join(dir, 'node_modules/.bin'));
+    await fs.symlink('../a/cli.js', path.join(dir, 'node_modules/.bin/acli'));
+    await fs.symlink('../@s/b/b.js', path.join(dir, 'node_modules/.bin/b'));
+    await fs.symlink('../d/x.js', path.join(dir, 'node_modules/.bin/dcli'));
+    const selection = await selectWithTree(dir);
+    assert.equal(selection.lockfile, 'npm', 'a v1 lockfile is read like any other: the installed tree decides');
+    assert.equal(selection.productionOnly, true);
+    assert.deepEqual(selection.excludedPackages, ['node_modules/c', 'node_modules/d']);
+    const keep = (rel: string) => selection.filter(rel);
+    for (const p of ['node_modules', 'node_modules/a/package.json', 'node_modules/a/node_modules', 'node_modules/a/node_modules/c/package.json', 'node_modules/@s', 'node_modules/@s/b/package.json', 'node_modules/p', 'node_modules/.bin/acli', 'node_modules/.bin/b']) assert.ok(keep(p), p);
+    for (const p of ['node_modules/c', 'node_modules/d/package.json', 'node_modules/.bin/dcli', 'node_modules/.package-lock.json', 'node_modules/.cache', 'node_modules/q']) assert.ok(!keep(p), p);
+    assert.deepEqual(selection.tree?.missingOptional.map((m) => m.name).sort(), ['gone', 'q']);
+    const withDev = await selectDependencies(dir, { includeDev: true });
+    assert.ok(withDev.filter('node_modules/d/package.json') && withDev.filter('node_modules/c/package.json') && withDev.filter('node_modules/.bin/dcli'));
+
+    // Hostile names are refused, naming the file and the field.
+    await writeJson(path.join(dir, 'node_modules/p/package.json'), { name: 'p', dependencies: { '../../../etc': '1' } });
+    await assert.rejects(selectDependencies(dir), /node_modules\/p\/package\.json: "dependencies" names an invalid package/);
+    // A link out of the project is refused.
+    await writeJson(path.join(dir, 'node_modules/p/package.json'), { name: 'p' });
+    const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-outside-'));
+    await writeJson(path.join(outside, 'package.json'), { name: 'p' });
+    await fs.rm(path.join(dir, 'node_modules/p'), { recursive: true });
+    await fs.symlink(outside, path.join(dir, 'node_modules/p'));
+    await assert.rejects(selectDependencies(dir), (e: { code?: string }) => e.code === 'ERR_PATH_ESCAPE');
+    await fs.rm(outside, { recursive: true });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('project detection: lockfile kinds, no lockfile keeps node_modules whole, workspaces, Yarn PnP', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-project-'));
+  try {
+    await writeJson(path.join(dir, 'package.json'), { name: 'x' });
     const none = await selectDependencies(dir);
     assert.equal(none.lockfile, 'none');
     assert.equal(none.filter('node_modules/a/x'), true);
     assert.equal(none.filter('node_modules/.cache/x'), false);
-    await fs.writeFile(path.join(dir, 'yarn.lock'), '# yarn\n');
-    const yarn = await selectDependencies(dir);
-    assert.equal(yarn.lockfile, 'yarn');
-    assert.match(yarn.notes.join(), /yarn\.lock/);
+    assert.match(none.notes.join(), /no lockfile/);
+    await fs.writeFile(path.join(dir, 'yarn.lock'), '# yarn lockfile v1\n');
+    assert.equal((await findProject(dir)).lockfile, 'yarn');
+    await fs.writeFile(path.join(dir, 'yarn.lock'), '__metadata:\n  version: 8\n');
+    await assert.rejects(findProject(dir), (e: { code?: string; message: string }) => e.code === 'ERR_UNSUPPORTED' && /Plug'n'Play/.test(e.message));
+    await fs.writeFile(path.join(dir, '.yarnrc.yml'), 'nodeLinker: "node-modules"\n');
+    assert.equal((await findProject(dir)).lockfile, 'yarn-berry');
     await fs.writeFile(path.join(dir, 'pnpm-lock.yaml'), 'lockfileVersion: 9\n');
-    assert.equal((await selectDependencies(dir)).lockfile, 'pnpm');
-    await fs.writeFile(path.join(dir, 'package-lock.json'), JSON.stringify({ lockfileVersion: 1, dependencies: {} }));
-    const v1 = await selectDependencies(dir);
-    assert.equal(v1.lockfile, 'npm');
-    assert.equal(v1.productionOnly, false);
-    assert.match(v1.notes.join(), /lockfileVersion 1/);
-    await fs.writeFile(
-      path.join(dir, 'package-lock.json'),
-      JSON.stringify({ lockfileVersion: 3, packages: { '': {}, 'node_modules/a': {}, 'node_modules/d': { dev: true }, 'node_modules/o': { devOptional: true } } }),
-    );
-    const v3 = await selectDependencies(dir);
-    assert.equal(v3.productionOnly, true);
-    assert.deepEqual(v3.excludedPackages, ['node_modules/d']);
-    assert.equal(v3.filter('node_modules/a/index.js'), true);
-    assert.equal(v3.filter('node_modules/d'), false);
-    assert.equal(v3.filter('node_modules/d/node_modules/x/y.js'), false, 'nested under a dev package');
-    assert.equal(v3.filter('node_modules/o/index.js'), true, 'devOptional stays (optional dependency of production code)');
-    assert.equal(v3.filter('node_modules/.package-lock.json'), false);
-    assert.equal((await selectDependencies(dir, { includeDev: true })).filter('node_modules/d'), true);
+    assert.equal((await findProject(dir)).lockfile, 'pnpm');
+
+    // A pnpm workspace: the package's project is the root.
+    await fs.writeFile(path.join(dir, 'pnpm-workspace.yaml'), "packages:\n  - 'packages/*'\n  - '!packages/skip' # not this one\nother: 1\n");
+    await writeJson(path.join(dir, 'packages/api/package.json'), { name: 'api' });
+    await writeJson(path.join(dir, 'packages/skip/package.json'), { name: 'skip' });
+    const api = await findProject(path.join(dir, 'packages/api'));
+    assert.equal(api.root, await fs.realpath(dir));
+    assert.equal(api.workspace, true);
+    assert.equal(api.lockfile, 'pnpm');
+    assert.equal((await findProject(path.join(dir, 'packages/skip'))).workspace, false, 'excluded by a ! pattern');
+    assert.deepEqual(parsePnpmWorkspace("packages:\n  - 'packages/*'\n  - \"apps/**\"\n"), ['packages/*', 'apps/**']);
+    assert.ok(matchesWorkspace(['apps/**'], 'apps/a/b'));
+    assert.ok(!matchesWorkspace(['packages/*'], 'packages/a/b'));
+    await writeJson(path.join(dir, 'node_modules/big/package.json'), {});
+    await fs.writeFile(path.join(dir, 'node_modules/big/package.json'), Buffer.alloc(5 * 1024 * 1024, 32));
+    await writeJson(path.join(dir, 'package.json'), { name: 'x', dependencies: { big: '1' } });
+    await fs.rm(path.join(dir, 'yarn.lock'));
+    await assert.rejects(selectDependencies(dir), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test("npm platform rules: os/cpu/libc allow-lists and '!' exclusions; registry and tarball URLs from .npmrc", async () => {
+  const arm64musl = { os: 'linux', cpu: 'arm64', libc: 'musl' as const };
+  assert.deepEqual(npmTarget({ os: 'linux', architecture: 'amd64' }, 'glibc'), { os: 'linux', cpu: 'x64', libc: 'glibc' });
+  assert.ok(platformAllows({ os: ['linux'], cpu: ['arm64'] }, arm64musl));
+  assert.ok(!platformAllows({ os: ['linux'], cpu: ['x64'] }, arm64musl));
+  assert.ok(!platformAllows({ os: ['linux'], cpu: ['arm64'], libc: ['glibc'] }, arm64musl));
+  assert.ok(platformAllows({ cpu: ['!x64'] }, arm64musl));
+  assert.ok(!platformAllows({ os: ['!linux'] }, arm64musl));
+  assert.ok(platformAllows({ libc: ['glibc'] }, { os: 'darwin', cpu: 'arm64', libc: undefined }), 'libc only counts on Linux');
+  assert.ok(isPlatformSpecific({ cpu: ['x64'] }) && !isPlatformSpecific({ os: [] }));
+
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-npmrc-'));
+  try {
+    const env = { npm_config_userconfig: path.join(dir, 'user-npmrc') };
+    assert.equal(await registryFor('a', dir, env), 'https://registry.npmjs.org/');
+    await fs.writeFile(path.join(dir, 'user-npmrc'), 'registry=http://127.0.0.1:1/user\n');
+    await fs.writeFile(path.join(dir, '.npmrc'), '# comment\n@s:registry = "http://127.0.0.1:2/scoped/"\n//127.0.0.1:2/:_authToken=${TOKEN}\n');
+    assert.equal(await registryFor('a', dir, env), 'http://127.0.0.1:1/user/');
+    assert.equal(await registryFor('@s/b', dir, env), 'http://127.0.0.1:2/scoped/');
+    assert.equal(await registryFor('@t/b', dir, env), 'http://127.0.0.1:1/user/', 'a scope without its own registry');
+    assert.equal(await registryFor('a', dir, { ...env, npm_config_registry: 'http://127.0.0.1:3' }), 'http://127.0.0.1:3/');
+    assert.equal(tarballUrl('https://r/', '@esbuild/linux-arm64', '0.23.1'), 'https://r/@esbuild/linux-arm64/-/linux-arm64-0.23.1.tgz');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the YAML subset of pnpm-lock.yaml: block and flow collections, quoting, comments; bad lines named', () => {
+  const text = [
+    "lockfileVersion: '9.0'",
+    '# a comment',
+    'importers:',
+    '  .:',
+    '    dependencies:',
+    '      esbuild: {specifier: 0.23.1, version: 0.23.1}',
+    'packages:',
+    "  '@esbuild/linux-arm64@0.23.1':",
+    '    resolution: {integrity: sha512-/93b==, tarball: "https://r/x.tgz"}',
+    "    engines: {node: '>=18'}",
+    '    cpu: [arm64]',
+    '    os: [linux, "!win32"]  # trailing comment',
+    '    list:',
+    '      - a',
+    "      - 'it''s'",
+    '    empty: []',
+    '    nothing:',
+  ].join('\n');
+  assert.deepEqual(parseYamlLite(text, 'lock.yaml'), {
+    lockfileVersion: '9.0',
+    importers: { '.': { dependencies: { esbuild: { specifier: '0.23.1', version: '0.23.1' } } } },
+    packages: {
+      '@esbuild/linux-arm64@0.23.1': {
+        resolution: { integrity: 'sha512-/93b==', tarball: 'https://r/x.tgz' },
+        engines: { node: '>=18' },
+        cpu: ['arm64'],
+        os: ['linux', '!win32'],
+        list: ['a', "it's"],
+        empty: [],
+        nothing: null,
+      },
+    },
+  });
+  assert.throws(() => parseYamlLite('a: 1\n   b: 2\n', 'lock.yaml'), /lock\.yaml:2: unexpected indentation/);
+  assert.throws(() => parseYamlLite('a: {b: 1\n', 'lock.yaml'), /lock\.yaml:1: unterminated \{/);
+  assert.throws(() => parseYamlLite('just text\n', 'lock.yaml'), /lock\.yaml:1: expected "key: value"/);
+  assert.throws(() => parseYamlLite(`a: ${'['.repeat(100_000)}`, 'lock.yaml'), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
+  const deep = Array.from({ length: 200 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n');
+  assert.throws(() => parseYamlLite(deep, 'lock.yaml'), (e: { code?: string }) => e.code === 'ERR_LIMIT_EXCEEDED');
+});
+
+test('yarn.lock v1: patterns, fields and dependency blocks', () => {
+  const text = [
+    '# THIS IS AN AUTOGENERATED FILE.',
+    '# yarn lockfile v1',
+    '',
+    '"@esbuild/linux-arm64@0.23.1":',
+    '  version "0.23.1"',
+    '  resolved "https://registry.yarnpkg.com/@esbuild/linux-arm64/-/linux-arm64-0.23.1.tgz#8050af6d51ddb388c75653ef9871f5ccd8f12383"',
+    '  integrity sha512-abc==',
+    '',
+    'debug@^4, debug@4.3.4:',
+    '  version "4.3.4"',
+    '  dependencies:',
+    '    ms "2.1.2"',
+    '  optionalDependencies:',
+    '    "@esbuild/linux-arm64" "0.23.1"',
+  ].join('\n');
+  const lock = parseYarnLock(text, 'yarn.lock');
+  assert.equal(lock.get('@esbuild/linux-arm64@0.23.1')?.integrity, 'sha512-abc==');
+  assert.match(lock.get('@esbuild/linux-arm64@0.23.1')?.resolved ?? '', /#8050af/);
+  assert.equal(lock.get('debug@^4'), lock.get('debug@4.3.4'));
+  assert.deepEqual(lock.get('debug@^4')?.dependencies, { ms: '2.1.2' });
+  assert.deepEqual(lock.get('debug@^4')?.optionalDependencies, { '@esbuild/linux-arm64': '0.23.1' });
+  assert.throws(() => parseYarnLock('  version "1"\n', 'yarn.lock'), /yarn\.lock:1: indented line outside an entry/);
 });

@@ -4,7 +4,7 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { buildImage, nodeApp, type NodeAppOptions } from '../../index.ts';
+import { buildImage, nodeApp, watchNodeApp, type NodeAppOptions } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import {
   configFlags,
@@ -23,16 +23,20 @@ import { createProgress, progressMode } from '../progress.ts';
 
 const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
 
-Builds the Node.js app in DIR (default .) on BASE: production node_modules in one layer (dev
-dependencies left out when package-lock.json tells them apart), the app's files in another
-(.dockerignore, else package.json "files"; never .git, .env*, node_modules/.cache), in /app,
-owned by the user; NODE_ENV=production; entrypoint "node MAIN", else the start script.
-Every option can also be set in package.json under "ocibuild" (flags win). Prints the digest.
+Builds the Node.js app in DIR (default .) on BASE: production node_modules in one layer (what
+npm, pnpm, Yarn or Bun installed, dev dependencies left out; per platform with --platform, the
+other platforms' native packages fetched as the npm, pnpm or Yarn 1 lockfile records them),
+workspace packages it uses in
+another, the app's files on top (.dockerignore, else package.json "files"; never .git, .env*),
+in /app (a workspace package keeps its path under /app), owned by the user; NODE_ENV=production;
+entrypoint from the start script, else main, bin, server.js, index.js (docs/node.md);
+org.opencontainers.image.* labels from package.json and git. Every option can also be set in
+package.json under "ocibuild" (flags win). Prints the digest.
 
   --from REF               base image (default docker.io/library/node:<major>-slim)
   --to TARGET              registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF] (repeatable)
   --tag TAG                extra tag for every target (repeatable)
-  --entrypoint JSON|STR    entrypoint (default: node MAIN, else sh -c START-SCRIPT)
+  --entrypoint JSON|STR    entrypoint (default: the start script, else node MAIN/BIN/server.js/index.js)
   --cmd JSON|STR           default arguments
   --env K=V                environment variable (repeatable)
   --workdir DIR            where the app goes and runs (default /app)
@@ -40,10 +44,14 @@ Every option can also be set in package.json under "ocibuild" (flags win). Print
   --expose PORT[/PROTO]    exposed port (repeatable)
   --label K=V              label (repeatable)
   --volume PATH            volume (repeatable)
+  --stop-signal SIG        signal that stops the container
   --format oci|docker      manifest format (default oci)
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --creation-time T        EPOCH (default), USE_CURRENT_TIMESTAMP, ISO-8601 or seconds
-  --deps-dir DIR           a prepared production node_modules (e.g. from npm ci --omit=dev)
+  --deps-dir [PLATFORM=]DIR  a prepared production node_modules (e.g. from npm ci --omit=dev),
+                           for every platform, or for one (repeatable: linux/arm64=DIR)
+  --no-project-metadata    no org.opencontainers.image.* labels and annotations
+  --watch                  rebuild on every change (debounced), print each digest; Ctrl-C stops
   --include-dev            keep devDependencies
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
@@ -58,7 +66,9 @@ ${PROGRESS_HELP}`;
 const nodeFlags = {
   from: { type: 'string' },
   'creation-time': { type: 'string' },
-  'deps-dir': { type: 'string' },
+  'deps-dir': { type: 'string', multiple: true },
+  'no-project-metadata': { type: 'boolean' },
+  watch: { type: 'boolean' },
   'include-dev': { type: 'boolean' },
   'extra-dir': { type: 'string', multiple: true },
   'image-name-with-digest-file': { type: 'string' },
@@ -79,7 +89,7 @@ export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOp
   if (to.length) o.to = to;
   const tags = list(values, 'tag');
   if (tags.length) o.tags = tags;
-  // The preset names some config fields differently; --stop-signal is not one of its options.
+  // The preset names some config fields differently.
   const config = configOptions(values);
   set('entrypoint', config.entrypoint);
   set('cmd', config.cmd);
@@ -92,7 +102,14 @@ export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOp
   set('format', formatFlag(values));
   set('platforms', platformsFlag(values));
   set('creationTime', str(values, 'creation-time'));
-  set('depsDir', str(values, 'deps-dir'));
+  const depsDirs = list(values, 'deps-dir');
+  const perPlatform = depsDirs.filter((v) => /^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?=/.test(v));
+  const shared = depsDirs.filter((v) => !perPlatform.includes(v));
+  if (shared.length > 1 || (shared.length === 1 && perPlatform.length > 0)) throw new UsageError('--deps-dir: give one PATH for every platform, or PLATFORM=PATH for each');
+  if (shared[0] !== undefined) o.depsDir = shared[0];
+  else if (perPlatform.length > 0) o.depsDir = Object.fromEntries(perPlatform.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)]));
+  if (values['no-project-metadata']) o.projectMetadata = false;
+  set('stopSignal', config.stopSignal);
   if (values['include-dev']) o.includeDevDependencies = true;
   const extra = list(values, 'extra-dir').map((v) => {
     const at = v.lastIndexOf(':/');
@@ -121,6 +138,15 @@ export const node: Command = {
     const { values, positionals } = parseFlags(argv, { ...nodeFlags, ...configFlags, ...outputFlags, ...registryFlags });
     if (positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${positionals.length}`);
     const dir = resolve(positionals[0] ?? '.');
+    if (values.watch) {
+      // One line per build; progress bars would interleave with the rebuilds. Ctrl-C aborts the
+      // command's signal (cli/interrupt.ts), which ends the watch after the build in flight.
+      await watchNodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), ...signalOf(io) }, (event) => {
+        if (event.type === 'built') io.out(`${event.result.digest} ${Math.round(event.durationMs)} ms`);
+        else io.err(`error: ${(event.error as Error).message ?? String(event.error)}`);
+      });
+      return 0;
+    }
     const reporter = createProgress(progressMode(values, io), io);
     const log = targetLog(reporter.onEvent);
     try {
