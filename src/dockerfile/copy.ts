@@ -17,6 +17,7 @@ import { createIgnoreMatcher } from './ignore.ts';
 import type { IgnoreMatcher } from './ignore.ts';
 import type { FsEntry, StageFilesystem } from './interpret-fs.ts';
 import { containsWildcards, expandPattern, unescapeSegment } from './copy-match.ts';
+import { applyChmod, createdDirectoryMode, type ChmodSpec } from './chmod.ts';
 
 /** Where a source file's bytes come from. */
 export type NodeContent = { kind: 'host'; path: string } | { kind: 'bytes'; data: Uint8Array } | { kind: 'fs'; entry: FsEntry };
@@ -263,8 +264,8 @@ export interface PlaceOptions {
   dest: string;
   /** `--chown` ids, if given. */
   owner: { uid: number; gid: number } | undefined;
-  /** `--chmod` bits, if given. */
-  chmod: number | undefined;
+  /** `--chmod`, if given: applied to every copied node and to the directories the copy makes. */
+  chmod: ChmodSpec | undefined;
   /** The stage's file system for existing directories; undefined with `--link` (fresh parents). */
   destFs: StageFilesystem | undefined;
   /** Host files holding `fs` contents (from `StageFilesystem.extractFiles`). */
@@ -285,8 +286,7 @@ async function refuseDirectoryOverNonDirectory(item: CopyItem, base: string, des
     const target = join(base, n.rel);
     const existing = await destFs.lookup(target);
     if (existing === undefined || existing.type === 'directory') continue;
-    const message = `cannot copy to non-directory: /${target} is a ${existing.type} in the image`;
-    throw location ? new DockerfileError(location, message) : new OcibuildError('ERR_INVALID_ARGUMENT', message);
+    throw placementError(location, `cannot copy to non-directory: /${target} is a ${existing.type} in the image`);
   }
 }
 
@@ -294,26 +294,41 @@ function trimSlashes(p: string): string {
   return p.split('/').filter((c) => c !== '' && c !== '.').join('/');
 }
 
-/** Places the items at the destination and returns the layer's entries (parents included). */
+/**
+ * Places the items at the destination and returns the layer's entries (parents included).
+ *
+ * Items are placed one after the other as fsutil's `Copy` does for each source of one COPY:
+ * a destination that ends in `/` (or `.`), or is an existing directory, receives files by
+ * their base names; otherwise a file source is written at the destination path itself, so
+ * several file sources to such a destination each replace the previous one and the last one
+ * stays (what current BuildKit does: moby/buildkit#1853, #4550). A directory source makes the
+ * destination a directory; one after a file of the same COPY fails as fsutil does
+ * ("cannot copy to non-directory").
+ */
 export async function placeItems(items: readonly CopyItem[], options: PlaceOptions): Promise<LayerEntry[]> {
   const { owner, chmod, destFs } = options;
   const premade = /\/$|(^|\/)\.{1,2}$/.test(options.dest);
-  const wantsDir = premade || items.length > 1;
   let dest = trimSlashes(options.dest);
-  let destIsDir = wantsDir;
+  let destState: 'dir' | 'file' | 'none' = premade ? 'dir' : 'none';
   if (destFs && dest !== '') {
     // The destination is resolved like continuity's RootPath, which BuildKit uses: every
     // symlink is followed inside the root, the last component too, so copying onto a symlink
     // writes its target (even a missing one) and keeps the link (moby/buildkit#1260).
     const followed = await destFs.resolve(dest, true);
     dest = followed.path;
-    if (followed.entry?.type === 'directory') destIsDir = true;
+    if (followed.entry?.type === 'directory') destState = 'dir';
   }
+  if (dest === '') destState = 'dir';
   const byPath = new Map<string, LayerEntry>();
   const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
   const ids = (n: SourceNode) => ({ uid: owner?.uid ?? n.uid, gid: owner?.gid ?? n.gid });
-  const put = (p: string, n: SourceNode, base = '', isRoot = false): void => {
-    const meta = { ...ids(n), mode: n.type === 'symlink' ? 0o777 : isRoot ? n.mode : (chmod ?? n.mode) };
+  // Directories the copy makes itself (the destination of a tree, parents) get --chmod too:
+  // fsutil creates them with the copy's mode since tonistiigi/fsutil#228 (BuildKit's
+  // testCopyChmod expects /parent 0777 after `COPY --chmod=777 foo /parent/foo`).
+  const newDirMode = createdDirectoryMode(chmod);
+  const put = (p: string, n: SourceNode, base = ''): void => {
+    const mode = n.type === 'symlink' ? 0o777 : chmod ? applyChmod(chmod, n.mode, n.type === 'directory') : n.mode;
+    const meta = { ...ids(n), mode };
     if (p === '') return;
     if (n.type === 'directory') byPath.set(p, { type: 'directory', path: p, ...meta });
     else if (n.type === 'hardlink') byPath.set(p, { type: 'hardlink', path: p, target: join(base, n.linkname ?? ''), ...meta });
@@ -323,28 +338,36 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
   for (const item of items) {
     if (item.kind === 'tree') {
       const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
+      if (item.parentsRel === undefined && destState === 'file') {
+        throw placementError(options.location, `cannot copy to non-directory: /${dest} was written as a file by an earlier source of this instruction`);
+      }
       const existing = destFs && base !== '' ? await destFs.lookup(base) : undefined;
       // COPY copies a directory's contents, never the directory itself (moby/buildkit#1941): a
-      // missing destination is made by fsutil's MkdirAll, 0755 and owned by --chown (else root),
-      // whatever the source directory's owner and mode. With a trailing slash it is made
-      // beforehand at 0755; without one --chmod applies to it too.
-      if (base !== '' && existing?.type !== 'directory' && item.root) {
+      // missing destination is made by fsutil's MkdirAll, owned by --chown (else root), with
+      // the copy's directory mode whatever the source directory's owner and mode.
+      if (base !== '' && existing?.type !== 'directory' && item.root && !byPath.has(base)) {
         // (--parents keeps the source directory's metadata, as before.)
         if (item.parentsRel !== undefined) put(base, item.root);
-        else put(base, { ...item.root, mode: 0o755, uid: 0, gid: 0 }, '', premade);
+        else byPath.set(base, { type: 'directory', path: base, mode: newDirMode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
       }
       if ((base === '' || existing?.type === 'directory') && destFs) await refuseDirectoryOverNonDirectory(item, base, destFs, options.location);
       for (const n of item.nodes) put(join(base, n.rel), n, base);
+      if (item.parentsRel === undefined) destState = 'dir';
     } else {
       const node = item.nodes[0] as SourceNode;
-      const target = item.parentsRel !== undefined ? join(dest, item.parentsRel) : destIsDir ? join(dest, item.name) : dest;
+      const target = item.parentsRel !== undefined ? join(dest, item.parentsRel) : destState === 'dir' ? join(dest, item.name) : dest;
       if (target === '') continue;
       put(target, node);
+      if (item.parentsRel === undefined && target === dest) destState = 'file';
     }
   }
   orderHardlinks(byPath);
-  await addParents(byPath, destFs, owner);
+  await addParents(byPath, destFs, owner, newDirMode);
   return [...byPath.values()];
+}
+
+function placementError(location: DockerfileLocation | undefined, message: string): OcibuildError {
+  return location ? new DockerfileError(location, message) : new OcibuildError('ERR_INVALID_ARGUMENT', message);
 }
 
 /**
@@ -386,7 +409,12 @@ function contentOf(n: SourceNode, extracted: ReadonlyMap<string, string>): strin
 }
 
 /** Gives every missing parent an explicit entry: existing metadata if the stage has it, else new. */
-async function addParents(byPath: Map<string, LayerEntry>, destFs: StageFilesystem | undefined, owner: { uid: number; gid: number } | undefined): Promise<void> {
+async function addParents(
+  byPath: Map<string, LayerEntry>,
+  destFs: StageFilesystem | undefined,
+  owner: { uid: number; gid: number } | undefined,
+  newDirMode: number,
+): Promise<void> {
   const wanted = new Set<string>();
   for (const p of byPath.keys()) {
     for (let a = p.slice(0, Math.max(0, p.lastIndexOf('/'))); a !== ''; a = a.slice(0, Math.max(0, a.lastIndexOf('/')))) {
@@ -398,7 +426,7 @@ async function addParents(byPath: Map<string, LayerEntry>, destFs: StageFilesyst
     if (existing?.type === 'directory') {
       byPath.set(dir, { type: 'directory', path: dir, mode: existing.mode, uid: existing.uid, gid: existing.gid, mtime: new Date(existing.mtime * 1000) });
     } else {
-      byPath.set(dir, { type: 'directory', path: dir, mode: 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
+      byPath.set(dir, { type: 'directory', path: dir, mode: newDirMode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
     }
   }
 }

@@ -333,6 +333,23 @@ function parseCopy(node: InstructionNode, flags: ParsedFlags, base: InstructionB
 }
 
 /**
+ * `RUN --mount=...,from=$X`: BuildKit refuses variables in `from` when it first parses the
+ * mount, before any expansion, whether or not `X` is defined (instructions/commands_runmount.go;
+ * testMountFromError). A `$` as the last character is not a variable.
+ */
+function rejectMountFromVariable(mount: string, location: DockerfileLocation): void {
+  for (const field of mount.split(',')) {
+    const eq = field.indexOf('=');
+    if (eq < 0 || field.slice(0, eq).trim().toLowerCase() !== 'from') continue;
+    const value = field.slice(eq + 1);
+    const dollar = value.indexOf('$');
+    if (dollar >= 0 && dollar !== value.length - 1) {
+      throw new DockerfileError(location, "'from' doesn't support variable expansion, define alias stage instead");
+    }
+  }
+}
+
+/**
  * Turns one parser node into a typed instruction. Throws {@link DockerfileError} (file and line)
  * for unknown instructions, unknown or malformed flags, and malformed arguments.
  */
@@ -379,6 +396,7 @@ export function parseInstruction(node: InstructionNode, file: string): Instructi
     case 'entrypoint':
       return { ...base, kind: node.instruction, args: node.args, json: node.json };
     case 'run':
+      for (const mount of flags.lists.get('mount') ?? []) rejectMountFromVariable(mount, location);
       return {
         ...base,
         kind: 'run',
@@ -407,7 +425,13 @@ export function parseInstruction(node: InstructionNode, file: string): Instructi
   }
 }
 
-/** The text after `ONBUILD` as BuildKit stores it in the config (leading blanks removed). */
+/**
+ * The text after `ONBUILD` as BuildKit stores it in the config (leading blanks removed). A
+ * trigger with here-documents keeps their bodies and terminators after its first line, so a
+ * child build parses `RUN <<EOF` with its script (BuildKit's parseOnBuild; testOnBuildHeredoc).
+ */
 function onbuildExpression(node: InstructionNode): string {
-  return node.original.replace(/^\s*onbuild\s+/i, '');
+  let expression = node.original.replace(/^\s*onbuild\s+/i, '');
+  for (const doc of node.heredocs) expression += `\n${doc.content}${doc.name}`;
+  return expression;
 }

@@ -11,7 +11,8 @@ import type { DockerfileLocation } from '../errors.ts';
 import type { LayerEntry } from '../layer/types.ts';
 import { parseGroup, parsePasswd } from '../run/user.ts';
 import { chompHeredocContent } from './parse-heredoc.ts';
-import { expandWord } from './shell.ts';
+import { expandWithMatches, expandWord, WordExpansionError } from './shell.ts';
+import { parseChmodSpec, type ChmodSpec } from './chmod.ts';
 import type { CopyInstruction, WordInstruction } from './instructions.ts';
 import { expandAt } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
@@ -56,19 +57,39 @@ export async function resolveOwner(spec: string, fs: StageFilesystem, location: 
   return { uid, gid };
 }
 
-/** Parses `--chmod` (octal, at most 07777). */
-export function parseChmod(text: string, location: DockerfileLocation): number {
-  if (!/^[0-7]+$/.test(text) || parseInt(text, 8) > 0o7777) {
-    throw new DockerfileError(location, `invalid chmod parameter: '${text}'. it should be octal string and between 0 and 07777`);
+/** Parses `--chmod` (octal up to 07777, or symbolic as BuildKit 1.14 accepts), naming the line on error. */
+export function parseChmod(text: string, location: DockerfileLocation): ChmodSpec {
+  try {
+    return parseChmodSpec(text);
+  } catch (error) {
+    throw new DockerfileError(location, (error as Error).message, { cause: error });
   }
-  return parseInt(text, 8);
 }
 
-/** Joins a destination with the working directory, keeping a trailing `/` (it means "directory"). */
+/**
+ * Joins a destination with the working directory, keeping a trailing `/` (it means
+ * "directory"). An empty destination (`COPY f $unset`) is the working directory itself, as
+ * `.` is (BuildKit's pathRelativeToWorkingDir turns both into `./`; testCopyLinkEmptyDestDir).
+ */
 export function destinationPath(dest: string, workingDir: string | undefined): string {
-  const trailing = dest.endsWith('/') || dest === '.' || dest.endsWith('/.') || dest === '..' || dest.endsWith('/..');
+  const trailing = dest === '' || dest.endsWith('/') || dest === '.' || dest.endsWith('/.') || dest === '..' || dest.endsWith('/..');
   const joined = path.posix.resolve('/', dest.startsWith('/') ? dest : path.posix.join(workingDir || '/', dest));
   return trailing && joined !== '/' ? `${joined}/` : joined;
+}
+
+/**
+ * Expands a COPY/ADD source word. With the default `\` escape, escapes are kept for the
+ * pattern matcher so that `n\?pe` names the file `n?pe` instead of matching `nope` (issue 11;
+ * the matcher reads `\c` as a literal `c` and drops the other escapes).
+ */
+export function expandSource(word: string, env: ReadonlyMap<string, string>, escape: StageState['host']['escape'], location: DockerfileLocation): string {
+  if (escape !== '\\') return expandAt(word, env, escape, location);
+  try {
+    return expandWithMatches(word, env, { escape, rawEscapes: true }).result;
+  } catch (error) {
+    if (error instanceof WordExpansionError) throw new DockerfileError(location, error.message, { cause: error });
+    throw error;
+  }
 }
 
 /** Applies a COPY or ADD: collects sources, writes one layer, records history. */
@@ -84,7 +105,7 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   for (const raw of i.sources) {
     const m = /^<<-?(['"]?)(.+)\1$/.exec(raw);
     if (m && heredocByName.has(m[2] as string)) heredocWords.push(m[2] as string);
-    else words.push(expand(raw));
+    else words.push(expandSource(raw, env, host.escape, i.location));
   }
   const destWord = expand(i.dest);
   const dest = destinationPath(destWord, state.config.config?.WorkingDir);
@@ -125,7 +146,6 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
     items.push({ kind: 'single', name, nodes: [{ rel: '', type: 'file', mode: 0o644, uid: 0, gid: 0, content: { kind: 'bytes', data: new TextEncoder().encode(content) } }] });
   }
 
-  await checkSeveralSources(state, i, items, dest);
   const entries = await placeItems(items, { dest, owner, chmod, destFs: i.link ? undefined : state.fs, extracted, location: i.location });
   let createdBy = what;
   if (i.parents) createdBy += ' --parents';
@@ -136,20 +156,6 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   createdBy += ` ${destWord} # buildkit`;
   const layer = await host.writeLayer({ entries });
   addLayer(state, layer, createdBy);
-}
-
-/**
- * Rejects several files (named or matched by a wildcard) copied to a destination that neither
- * ends in `/` nor is an existing directory. The Dockerfile reference requires the slash and the
- * legacy builder enforces it; BuildKit would silently keep only the last file
- * (moby/buildkit#1853, #4550). Directory sources alone merge their contents and are allowed.
- */
-async function checkSeveralSources(state: StageState, i: CopyInstruction, items: readonly CopyItem[], dest: string): Promise<void> {
-  if (i.parents || dest.endsWith('/') || items.length < 2 || !items.some((item) => item.kind === 'single')) return;
-  const existing = i.link ? undefined : (await state.fs.resolve(dest, true)).entry;
-  if (existing?.type === 'directory') return;
-  const what = i.kind.toUpperCase();
-  throw new DockerfileError(i.location, `When using ${what} with more than one source file, the destination must be a directory and end with a / (${dest} gets ${items.length} sources)`);
 }
 
 /** The directory a WORKDIR instruction sets (expanded, relative to the previous one). */
