@@ -34,19 +34,21 @@ function invalid(text: string): Error {
  * message names the value.
  */
 export function parseChmodSpec(text: string): ChmodSpec {
-  if (/^\d+$/.test(text)) {
+  // A value starting with a digit is read as octal (dchapes/mode does the same), so BuildKit's
+  // "should be octal" message covers '64a' too.
+  if (/^\d/.test(text)) {
     if (!/^[0-7]+$/.test(text) || parseInt(text, 8) > 0o7777) throw invalid(text);
     return { kind: 'octal', mode: parseInt(text, 8), text };
   }
   const clauses: ChmodClause[] = [];
   for (const part of text.split(',')) {
-    const m = /^([ugoa]*)((?:[-+=](?:[rwxXst]*|[ugo]))+)$/.exec(part);
+    const m = /^([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)$/.exec(part);
     if (!m) throw new Error(`invalid chmod parameter: '${text}': ${part === '' ? 'empty clause' : `cannot parse '${part}'`}`);
     const whoText = m[1] as string;
     let who = 0;
     for (const c of whoText) who |= WHO_BITS[c] as number;
     if (whoText === '') who = WHO_BITS.a as number;
-    for (const action of (m[2] as string).matchAll(/([-+=])([rwxXst]*|[ugo])/g)) {
+    for (const action of (m[2] as string).matchAll(/([-+=])([ugo]|[rwxXst]*)/g)) {
       clauses.push({ who, op: action[1] as ChmodClause['op'], perms: action[2] as string });
     }
   }

@@ -16,7 +16,7 @@ import type { LayerEntry } from '../layer/types.ts';
 import { createIgnoreMatcher } from './ignore.ts';
 import type { IgnoreMatcher } from './ignore.ts';
 import type { FsEntry, StageFilesystem } from './interpret-fs.ts';
-import { containsWildcards, expandPattern, unescapeSegment } from './copy-match.ts';
+import { compileDeepPattern, containsWildcards, expandPattern, unescapeSegment } from './copy-match.ts';
 import { applyChmod, createdDirectoryMode, type ChmodSpec } from './chmod.ts';
 
 /** Where a source file's bytes come from. */
@@ -115,36 +115,112 @@ async function followInContext(ctx: string, rel: string): Promise<string> {
   return current;
 }
 
+/** One path a source word matched, with the part `--parents` keeps under the destination. */
+interface SourceMatch {
+  /** Root-relative path. */
+  path: string;
+  /** With `--parents`: the path below the pivot. */
+  parentsRel?: string;
+  /** True when the word has no wildcard, so the path must exist. */
+  required: boolean;
+}
+
+type Lister = (dir: string) => Promise<string[] | undefined>;
+
+function joinRel(a: string, b: string): string {
+  return a === '' ? b : b === '' ? a : `${a}/${b}`;
+}
+
+/**
+ * Expands one source word to the paths it names. Without `--parents` a wildcard is expanded
+ * one segment at a time (Go's filepath.Match, where `**` is `*`). With `--parents` the word is
+ * split at its first `/./` like BuildKit does: the part before is the root (itself expanded
+ * when it holds wildcards: `/a/b*\/./c` copies from every match), the part after is an include
+ * pattern in which `**` crosses any number of directories, zero included.
+ */
+async function matchSources(word: string, parents: boolean, list: Lister, exists: (p: string) => Promise<boolean>): Promise<SourceMatch[]> {
+  if (!parents) {
+    const full = cleanSourcePath(word);
+    if (!containsWildcards(full)) return [{ path: unescapeSegment(full), required: true }];
+    return (await expandPattern(full, list, exists)).map((path) => ({ path, required: false }));
+  }
+  const [rootWord, patternWord] = pivot(word);
+  const root = cleanSourcePath(rootWord);
+  const pattern = cleanSourcePath(patternWord);
+  const roots = containsWildcards(root) ? await expandPattern(root, list, exists) : [unescapeSegment(root)];
+  const out: SourceMatch[] = [];
+  for (const r of roots) {
+    if (!containsWildcards(pattern)) {
+      const rel = unescapeSegment(pattern);
+      out.push({ path: joinRel(r, rel), parentsRel: rel, required: !containsWildcards(root) });
+    } else if (!pattern.split('/').includes('**') && !pattern.includes('**')) {
+      const found = await expandPattern(pattern, (d) => list(joinRel(r, d)), (p) => exists(joinRel(r, p)));
+      for (const rel of found) out.push({ path: joinRel(r, rel), parentsRel: rel, required: false });
+    } else {
+      const re = compileDeepPattern(pattern);
+      // A matched directory brings its whole tree, so nothing below it is matched again.
+      const walk = async (dir: string): Promise<void> => {
+        const names = await list(joinRel(r, dir));
+        if (!names) return;
+        for (const name of [...names].sort()) {
+          const rel = joinRel(dir, name);
+          if (re.test(rel)) out.push({ path: joinRel(r, rel), parentsRel: rel, required: false });
+          else await walk(rel);
+        }
+      };
+      await walk('');
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether a context path is part of the context BuildKit receives: present and not excluded by
+ * `.dockerignore`, or an excluded directory that still holds a re-included path (fsutil walks
+ * into it and sends it as the parent of what `!pattern` brought back). So `!*\/sub1*` under an
+ * excluded `subdir` gives the same files whether a COPY names `.` or `subdir`.
+ */
+async function visibleInContext(ctx: ContextSource, rel: string): Promise<boolean> {
+  const st = await lstatOrUndefined(path.join(ctx.dir, rel));
+  if (!st) return false;
+  if (rel === '' || !ctx.ignore?.matches(rel)) return true;
+  if (!st.isDirectory() || !ctx.ignore.mayReincludeUnder(rel)) return false;
+  for (const name of await fsp.readdir(path.join(ctx.dir, rel))) {
+    if (await visibleInContext(ctx, `${rel}/${name}`)) return true;
+  }
+  return false;
+}
+
 /** Collects the items of context sources (ignoring `.dockerignore`d paths). */
 export async function collectContextSources(words: readonly string[], ctx: ContextSource, options: CollectOptions): Promise<CopyItem[]> {
   const items: CopyItem[] = [];
   const excluded = excludeMatcher(options.exclude);
   const ignored = (rel: string): boolean => ctx.ignore?.matches(rel) ?? false;
-  for (const word of words) {
-    const [pivotRoot, patternPart] = options.parents ? pivot(word) : ['', word];
-    const full = cleanSourcePath(pivotRoot === '' ? patternPart : `${pivotRoot}/${patternPart}`);
-    const list = async (dir: string): Promise<string[] | undefined> => {
-      try {
-        const names = await fsp.readdir(path.join(ctx.dir, dir));
-        return names.filter((n) => !ignored(dir === '' ? n : `${dir}/${n}`));
-      } catch {
-        return undefined;
-      }
-    };
-    const exists = async (p: string): Promise<boolean> => !ignored(p) && (await lstatOrUndefined(path.join(ctx.dir, p))) !== undefined;
-    const wildcard = containsWildcards(full);
-    const matches = wildcard ? await expandPattern(full, list, exists) : [unescapeSegment(full)];
-    if (!wildcard && matches[0] !== '' && !(await exists(matches[0] as string))) {
-      const because = ctx.ignore?.matches(matches[0] as string) ? ' (excluded by .dockerignore)' : '';
-      throw new DockerfileError(options.location, `${options.what} failed: source "/${matches[0]}" not found in the build context${because}`);
+  const visible = (rel: string): Promise<boolean> => visibleInContext(ctx, rel);
+  const list = async (dir: string): Promise<string[] | undefined> => {
+    let names: string[];
+    try {
+      names = await fsp.readdir(path.join(ctx.dir, dir));
+    } catch {
+      return undefined;
     }
-    for (const match of matches) {
+    const out: string[] = [];
+    for (const n of names) if (await visible(joinRel(dir, n))) out.push(n);
+    return out;
+  };
+  const exists = visible;
+  for (const word of words) {
+    for (const { path: match, parentsRel, required } of await matchSources(word, options.parents, list, exists)) {
+      if (required && match !== '' && !(await exists(match))) {
+        const because = ctx.ignore?.matches(match) ? ' (excluded by .dockerignore)' : '';
+        throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" not found in the build context${because}`);
+      }
+      if (!required && !(await exists(match))) continue;
       if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
       const real = await followInContext(ctx.dir, match);
       const st = await lstatOrUndefined(path.join(ctx.dir, real));
       if (!st) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       const name = match === '' ? '.' : path.posix.basename(match);
-      const parentsRel = options.parents ? relativeForParents(match, cleanSourcePath(pivotRoot)) : undefined;
       if (st.isDirectory()) {
         const nodes = await walkContext(ctx, real, excluded);
         const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
@@ -155,11 +231,6 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
     }
   }
   return items;
-}
-
-function relativeForParents(match: string, root: string): string {
-  if (root === '') return match;
-  return match === root ? '' : match.slice(root.length + 1);
 }
 
 function hostNode(ctx: string, rel: string, nodeRel: string, st: Awaited<ReturnType<typeof fsp.lstat>>): SourceNode {
@@ -198,27 +269,21 @@ async function walkContext(ctx: ContextSource, rootRel: string, excluded: Ignore
 export async function collectFsSources(words: readonly string[], fs: StageFilesystem, options: CollectOptions): Promise<CopyItem[]> {
   const items: CopyItem[] = [];
   const excluded = excludeMatcher(options.exclude);
+  const list = async (dir: string): Promise<string[] | undefined> => {
+    const { path: real, entry } = await fs.resolve(dir, true);
+    if (dir !== '' && entry?.type !== 'directory') return undefined;
+    const prefix = real === '' ? '' : `${real}/`;
+    return (await fs.listTree(real)).filter((e) => e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('/')).map((e) => e.path.slice(prefix.length));
+  };
+  const exists = async (p: string): Promise<boolean> => (await fs.resolve(p, false)).entry !== undefined;
   for (const word of words) {
-    const [pivotRoot, patternPart] = options.parents ? pivot(word) : ['', word];
-    const full = cleanSourcePath(pivotRoot === '' ? patternPart : `${pivotRoot}/${patternPart}`);
-    const list = async (dir: string): Promise<string[] | undefined> => {
-      const { path: real, entry } = await fs.resolve(dir, true);
-      if (dir !== '' && entry?.type !== 'directory') return undefined;
-      const prefix = real === '' ? '' : `${real}/`;
-      return (await fs.listTree(real)).filter((e) => e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('/')).map((e) => e.path.slice(prefix.length));
-    };
-    const exists = async (p: string): Promise<boolean> => (await fs.resolve(p, false)).entry !== undefined;
-    const wildcard = containsWildcards(full);
-    const matches = wildcard ? await expandPattern(full, list, exists) : [unescapeSegment(full)];
-    if (!wildcard && !(await exists(matches[0] as string))) {
-      throw new DockerfileError(options.location, `${options.what} failed: source "/${matches[0]}" not found`);
-    }
-    for (const match of matches) {
+    for (const { path: match, parentsRel, required } of await matchSources(word, options.parents, list, exists)) {
+      if (required && !(await exists(match))) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" not found`);
+      if (!required && !(await exists(match))) continue;
       if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
       const { path: real, entry } = await fs.resolve(match, true);
       if (!entry) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       const name = match === '' ? '.' : path.posix.basename(match);
-      const parentsRel = options.parents ? relativeForParents(match, cleanSourcePath(pivotRoot)) : undefined;
       const extra = parentsRel !== undefined ? { parentsRel } : {};
       if (entry.type === 'directory') {
         const prefix = real === '' ? '' : `${real}/`;
