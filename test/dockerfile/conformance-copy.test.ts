@@ -203,3 +203,22 @@ describe('COPY sources: escapes and .dockerignore (defects 7, 9)', () => {
     );
   });
 });
+
+describe('hardlinks in the build context (documented gap)', () => {
+  it('are kept as hardlinks of the copied tree, the first path by name holding the content', async () => {
+    const r = await interpret('FROM scratch\nCOPY . /test\nCOPY sub /only-sub/\n', {
+      files: { Dockerfile: 'FROM scratch', hardlink1: { hardlink: 'Dockerfile' }, 'sub/hardlink2': { hardlink: 'Dockerfile' }, 'sub/deeper/hardlink3': { hardlink: 'Dockerfile' }, 'sub/x': 'x', 'sub/y': { hardlink: 'sub/x' } },
+    });
+    const layer = r.layers[0] as Map<string, ReadEntry>;
+    assert.equal(layer.get('test/Dockerfile')?.type, 'file');
+    assert.equal(layer.get('test/Dockerfile')?.content, 'FROM scratch');
+    for (const p of ['test/hardlink1', 'test/sub/hardlink2', 'test/sub/deeper/hardlink3']) {
+      assert.deepEqual([layer.get(p)?.type, layer.get(p)?.linkname], ['link', 'test/Dockerfile'], p);
+    }
+    assert.deepEqual([layer.get('test/sub/y')?.type, layer.get('test/sub/y')?.linkname], ['link', 'test/sub/x']);
+    // Copying only sub/: the group's first member inside the copied tree holds the content.
+    const second = r.layers[1] as Map<string, ReadEntry>;
+    assert.equal(second.get('only-sub/deeper/hardlink3')?.type, 'file');
+    assert.deepEqual([second.get('only-sub/hardlink2')?.type, second.get('only-sub/hardlink2')?.linkname], ['link', 'only-sub/deeper/hardlink3']);
+  });
+});
