@@ -58,6 +58,13 @@ export interface BuildOptions extends TransportOptions {
   buildArgs?: Record<string, string>;
   /** Stage to build (default: the last). */
   target?: string;
+  /**
+   * Named build contexts (buildx `--build-context`), by name: a directory, `oci-layout://PATH[:TAG]`
+   * or `docker-image://REF`. A name that is not a stage is looked up here by `FROM name`,
+   * `COPY --from=name` and `RUN --mount=from=name`; relative directories are taken from the
+   * current working directory.
+   */
+  contexts?: Readonly<Record<string, string>>;
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
   /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */

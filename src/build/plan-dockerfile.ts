@@ -15,6 +15,7 @@ import type { LayerSpec } from '../layer/types.ts';
 import { parseInstructions } from '../dockerfile/index.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
+import { lookupNamedContext, parseNamedContext, type NamedContext } from '../dockerfile/contexts.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
@@ -103,6 +104,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   });
   const signal = options.signal ? { signal: options.signal } : {};
   const platformText = formatPlatform(platform);
+  const contexts = new Map<string, NamedContext>(Object.entries(options.contexts ?? {}).map(([name, value]) => [name, parseNamedContext(value)]));
 
   const host: InterpreterHost = {
     file: dockerfile.file,
@@ -117,7 +119,12 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     cache: s.cache,
     writeLayer: (spec: LayerSpec) =>
       writeLayer(spec, { directory: context.workDir, sourceDateEpoch: context.created, ...(options.encoder ? { encoder: options.encoder } : {}), ...signal }),
-    openImage: (reference, p) => {
+    namedContext: (name) => lookupNamedContext(contexts, name),
+    openImage: (written, p) => {
+      // A named context replaces an image reference (FROM, COPY --from, RUN --mount=from).
+      const named = lookupNamedContext(contexts, written);
+      if (named?.kind === 'dir') return Promise.resolve({ config: scratchConfig(p), layers: [], handle: undefined });
+      const reference = named?.kind === 'image' ? named.reference : written;
       const key = `${reference}\0${formatPlatform(p)}`;
       let image = s.images.get(key);
       if (!image) {

@@ -19,11 +19,11 @@ import { StageFilesystem } from './interpret-fs.ts';
 import type { StageState } from './interpret-state.ts';
 import { addLayer, expansionEnv } from './interpret-state.ts';
 import { collectContextSources, collectFsSources, fsEntriesOf, placeItems } from './copy.ts';
-import type { CopyItem } from './copy.ts';
+import type { ContextSource, CopyItem } from './copy.ts';
 import { archiveItem, downloadItem, isUrlSource } from './copy-archive.ts';
 
-/** What a `COPY --from` reads: another stage's state or an image. */
-export type CopyFromSource = { fs: StageFilesystem } | undefined;
+/** What a `COPY --from` reads: another stage's or an image's files, or a named directory context. */
+export type CopyFromSource = { fs: StageFilesystem } | { context: ContextSource } | undefined;
 
 /**
  * Resolves `user[:group]` to ids using the stage's /etc/passwd and /etc/group: a user name
@@ -121,9 +121,11 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   const collect = { location: i.location, what, exclude, parents: i.parents };
   const items: CopyItem[] = [];
   let extracted = new Map<string, string>();
-  if (from !== undefined) {
+  if (from !== undefined && 'fs' in from) {
     items.push(...(await collectFsSources(words, from.fs, collect)));
     extracted = await from.fs.extractFiles(fsEntriesOf(items), host.workDir);
+  } else if (from !== undefined) {
+    items.push(...(await collectContextSources(words, from.context, collect)));
   } else {
     const local = words.filter((w) => !(i.kind === 'add' && isUrlSource(w)));
     if (i.kind === 'copy' && words.some(isUrlSource)) throw new DockerfileError(i.location, "source can't be a URL for COPY");

@@ -14,6 +14,7 @@ import type { IgnoreMatcher } from './ignore.ts';
 import type { LayerIndexCache, LayerRef, StageFilesystem } from './interpret-fs.ts';
 import type { Instruction, RunInstruction } from './instructions.ts';
 import type { BlobOrigin } from '../transports/types.ts';
+import type { NamedContext } from './contexts.ts';
 
 /** An image a stage starts from (or a `COPY --from` reads): its config and layers. */
 export interface BaseImage {
@@ -94,6 +95,8 @@ export interface InterpreterHost {
   openImage(reference: string, platform: Platform): Promise<BaseImage>;
   /** The empty base for `FROM scratch`. */
   scratch(platform: Platform): BaseImage;
+  /** Named build contexts: what a name that is not a stage refers to, if any (`openImage` maps image contexts itself). */
+  namedContext?(name: string): NamedContext | undefined;
   /**
    * Runs a RUN instruction and returns the layer it produced (or undefined for no change).
    * Absent: RUN is unsupported and rejected before any work starts.

@@ -17,7 +17,7 @@ import { assertNoRun, resolveCopyFrom } from './stages.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
 import { applyMetadata } from './interpret-meta.ts';
-import { applyCopy, applyWorkdir, workdirPath } from './interpret-copy.ts';
+import { applyCopy, applyWorkdir, workdirPath, type CopyFromSource } from './interpret-copy.ts';
 import type { BaseImage, InterpreterHost, StageState, StepHooks, StepPlanContext } from './interpret-state.ts';
 import { addLayer } from './interpret-state.ts';
 
@@ -60,6 +60,9 @@ export async function interpretStages(graph: StageGraph, host: InterpreterHost):
     const stage = graph.stages[index] as ResolvedStage;
     if (stage.base.kind === 'stage') continue;
     const platform = stage.platform ?? host.platform;
+    if (stage.base.kind === 'image' && host.namedContext?.(stage.base.reference)?.kind === 'dir') {
+      throw new UnsupportedError(`${stage.from.location.file}:${stage.from.location.line}: FROM ${stage.base.reference}: a directory build context cannot be a base image (use an oci-layout:// or docker-image:// context)`);
+    }
     const base = stage.base.kind === 'scratch' ? host.scratch(platform) : await host.openImage(stage.base.reference, platform);
     bases.set(index, base);
     const triggers = base.config.config?.OnBuild ?? [];
@@ -122,7 +125,9 @@ async function planStep(state: StageState, ordinal: number, instruction: Instruc
     let copyFrom: StepPlanContext['copyFrom'];
     if (instruction.kind === 'copy' && instruction.from !== undefined) {
       const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
-      copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
+      // A directory context has no digest: the step (and what follows) is then not cached.
+      if (source.kind === 'image' && state.host.namedContext?.(source.reference)?.kind === 'dir') copyFrom = { image: { config: {} as BaseImage['config'], layers: [], handle: undefined } };
+      else copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
     }
     await hooks.plan(state, ordinal, instruction, { stageIndex, ...(copyFrom ? { copyFrom } : {}) });
   } else if (instruction.kind === 'run') {
@@ -195,13 +200,16 @@ async function dispatch(
     }
     case 'copy':
     case 'add': {
-      let from: { fs: StageFilesystem } | undefined;
+      let from: CopyFromSource;
       if (instruction.kind === 'copy' && instruction.from !== undefined) {
         const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
         if (source.kind === 'stage') {
           const other = states.get(source.index);
           if (!other) throw new DockerfileError(instruction.location, `internal: stage ${source.index} was not built`);
           from = { fs: other.fs };
+        } else if (state.host.namedContext?.(source.reference)?.kind === 'dir') {
+          const named = state.host.namedContext(source.reference) as { kind: 'dir'; dir: string };
+          from = { context: { dir: named.dir, ignore: undefined } };
         } else {
           const image = await state.host.openImage(source.reference, state.platform);
           from = { fs: new StageFilesystem(image.layers, state.host.cache) };

@@ -1,0 +1,125 @@
+/**
+ * Named build contexts (issue 11; buildx `--build-context`, BuildKit's
+ * dockerfile_namedcontext_test.go): a directory, an OCI layout and a registry image given by
+ * name, read by `FROM name`, `COPY --from=name` and `RUN --mount=from=name`, through
+ * `buildImage` on the busybox base and a real registry on 127.0.0.1.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/build/index.ts';
+import { OcibuildError, UnsupportedError } from '../../src/errors.ts';
+import { lookupNamedContext, namedContextKey, parseNamedContext } from '../../src/dockerfile/contexts.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { busyboxRef, cleanupBusybox } from './interpret-harness.ts';
+import { readImage } from './run-helpers.ts';
+
+let dir: string;
+let registry: TestRegistry;
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-named-contexts-'));
+  registry = await startRegistry();
+});
+after(async () => {
+  await registry?.stop();
+  await fs.rm(dir, { recursive: true, force: true });
+  await cleanupBusybox();
+});
+
+function files(image: Awaited<ReturnType<typeof readImage>>): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>();
+  for (const layer of image.layers) for (const m of layer.members) out.set(m.path, m.content);
+  return out;
+}
+
+describe('named context values', () => {
+  it('parses directories, oci-layout:// and docker-image://, refusing git and http', () => {
+    assert.deepEqual(parseNamedContext('sub/dir', '/base'), { kind: 'dir', dir: '/base/sub/dir' });
+    assert.deepEqual(parseNamedContext('oci-layout:///l/app:v1'), { kind: 'image', reference: 'oci:/l/app:v1' });
+    assert.deepEqual(parseNamedContext('oci-layout://rel', '/b'), { kind: 'image', reference: 'oci:/b/rel:latest' });
+    assert.deepEqual(parseNamedContext('docker-image://127.0.0.1:5000/a/b:2'), { kind: 'image', reference: '127.0.0.1:5000/a/b:2' });
+    assert.throws(() => parseNamedContext('https://github.com/o/r.git'), UnsupportedError);
+    assert.throws(() => parseNamedContext('foo://x'), OcibuildError);
+    assert.throws(() => parseNamedContext(''), OcibuildError);
+  });
+
+  it('matches image names in their familiar form', () => {
+    assert.equal(namedContextKey('docker.io/library/alpine:latest'), 'alpine');
+    assert.equal(namedContextKey('Alpine'), 'alpine');
+    assert.equal(namedContextKey('alpine:3.18'), 'alpine:3.18');
+    const map = new Map([['alpine', { kind: 'dir' as const, dir: '/x' }]]);
+    assert.equal(lookupNamedContext(map, 'docker.io/library/alpine')?.kind, 'dir');
+    assert.equal(lookupNamedContext(map, 'alpine:3.18'), undefined);
+  });
+});
+
+describe('named contexts in builds', () => {
+  it('a directory context serves COPY --from and RUN --mount=from', async () => {
+    const base = await busyboxRef();
+    const extra = path.join(dir, 'extra');
+    await fs.mkdir(path.join(extra, 'sub'), { recursive: true });
+    await fs.writeFile(path.join(extra, 'sub', 'f'), 'from extra\n');
+    const context = path.join(dir, 'ctx1');
+    await fs.mkdir(context);
+    const out = path.join(dir, 'out1');
+    await buildImage({
+      dockerfile: { text: `FROM ${base}\nCOPY --from=extra /sub/f /copied\nRUN --mount=from=extra,source=sub,target=/m cat /m/f > /mounted\n` },
+      context,
+      contexts: { extra },
+      to: `oci:${out}:latest`,
+    });
+    const got = files(await readImage(out));
+    assert.equal(got.get('copied'), 'from extra\n');
+    assert.equal(got.get('mounted'), 'from extra\n');
+    await assert.rejects(
+      buildImage({ dockerfile: { text: 'FROM extra\n' }, context, contexts: { extra }, to: `oci:${path.join(dir, 'never')}:latest` }),
+      (e: unknown) => e instanceof UnsupportedError && /directory build context cannot be a base image/.test(e.message),
+    );
+  });
+
+  it('an oci-layout context replaces FROM alpine, and a docker-image context serves COPY --from; stage names come first', async () => {
+    const base = await busyboxRef();
+    const context = path.join(dir, 'ctx2');
+    await fs.mkdir(context);
+    const layout = path.join(dir, 'layout');
+    await buildImage({ dockerfile: { text: `FROM ${base}\nRUN echo layout > /marker\n` }, context, to: `oci:${layout}:v1` });
+    const pushed = `${registry.host}/ctx/image:1`;
+    await buildImage({ dockerfile: { text: 'FROM scratch\nCOPY <<EOF /from-registry\nregistry\nEOF\n' }, context, to: pushed });
+
+    const out = path.join(dir, 'out2');
+    await buildImage({
+      dockerfile: {
+        text: [
+          'FROM docker.io/library/alpine:latest',
+          'COPY --from=img /from-registry /r',
+          'RUN --mount=from=img,target=/i cat /i/from-registry > /mounted',
+          'FROM scratch AS other',
+          'COPY <<EOF /s',
+          'stage',
+          'EOF',
+          'FROM alpine',
+          'COPY --from=other /s /s',
+        ].join('\n'),
+      },
+      context,
+      contexts: { alpine: `oci-layout://${layout}:v1`, img: `docker-image://${pushed}`, other: `docker-image://${pushed}` },
+      to: `oci:${out}:latest`,
+    });
+    const got = files(await readImage(out));
+    assert.equal(got.get('marker'), 'layout\n', 'the base is the layout image');
+    assert.equal(got.get('s'), 'stage\n', 'a stage named like a context is still the stage');
+    const first = path.join(dir, 'out3');
+    await buildImage({
+      dockerfile: { text: 'FROM docker.io/library/alpine:latest\nCOPY --from=img /from-registry /r\nRUN --mount=from=img,target=/i cat /i/from-registry > /mounted\n' },
+      context,
+      contexts: { alpine: `oci-layout://${layout}:v1`, img: `docker-image://${pushed}` },
+      to: `oci:${first}:latest`,
+    });
+    const third = files(await readImage(first));
+    assert.equal(third.get('r'), 'registry\n');
+    assert.equal(third.get('mounted'), 'registry\n');
+  });
+});
