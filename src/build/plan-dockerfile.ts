@@ -16,6 +16,7 @@ import { parseInstructions } from '../dockerfile/index.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
 import { lookupNamedContext, parseNamedContext, type NamedContext } from '../dockerfile/contexts.ts';
+import { fetchGitCheckout } from '../git/fetch.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
@@ -120,6 +121,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     writeLayer: (spec: LayerSpec) =>
       writeLayer(spec, { directory: context.workDir, sourceDateEpoch: context.created, ...(options.encoder ? { encoder: options.encoder } : {}), ...signal }),
     namedContext: (name) => lookupNamedContext(contexts, name),
+    fetchGit: (request) => fetchGitCheckout({ ...request, workDir: context.workDir, ...signal }),
     openImage: (written, p) => {
       // A named context replaces an image reference (FROM, COPY --from, RUN --mount=from).
       const named = lookupNamedContext(contexts, written);

@@ -146,8 +146,10 @@ export interface CopyInstruction extends InstructionBase {
   exclude: string[];
   /** `--checksum` (ADD only). */
   checksum: string | undefined;
-  /** `--keep-git-dir` (ADD only; accepted, git sources are not supported). */
+  /** `--keep-git-dir` (ADD only): keep the `.git` directory of a git source. */
   keepGitDir: boolean;
+  /** True when `--keep-git-dir` was written (either value): http(s) URLs are then git sources. */
+  keepGitDirGiven?: boolean;
   /** `--unpack` (ADD only): undefined means the default (local archives unpacked, URLs not). */
   unpack: boolean | undefined;
 }
@@ -328,6 +330,7 @@ function parseCopy(node: InstructionNode, flags: ParsedFlags, base: InstructionB
     exclude: flags.lists.get('exclude') ?? [],
     checksum: flags.strings.get('checksum'),
     keepGitDir: flags.bools.get('keep-git-dir') ?? false,
+    ...(flags.bools.has('keep-git-dir') ? { keepGitDirGiven: true } : {}),
     unpack,
   };
 }

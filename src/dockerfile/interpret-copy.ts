@@ -21,6 +21,8 @@ import { addLayer, expansionEnv } from './interpret-state.ts';
 import { collectContextSources, collectFsSources, fsEntriesOf, placeItems } from './copy.ts';
 import type { ContextSource, CopyItem } from './copy.ts';
 import { archiveItem, downloadItem, isUrlSource } from './copy-archive.ts';
+import { assertGitAllowed, parseGitSource } from './git-ref.ts';
+import { UnsupportedError } from '../errors.ts';
 
 /** What a `COPY --from` reads: another stage's or an image's files, or a named directory context. */
 export type CopyFromSource = { fs: StageFilesystem } | { context: ContextSource } | undefined;
@@ -127,15 +129,28 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   } else if (from !== undefined) {
     items.push(...(await collectContextSources(words, from.context, collect)));
   } else {
-    const local = words.filter((w) => !(i.kind === 'add' && isUrlSource(w)));
+    for (const w of words) assertGitAllowed(i.kind, w, i.location);
+    const gitOptions = { keepGitDirGiven: i.keepGitDirGiven === true };
+    const git = (w: string) => (i.kind === 'add' ? parseGitSource(w, gitOptions) : undefined);
+    const local = words.filter((w) => !(i.kind === 'add' && (isUrlSource(w) || git(w) !== undefined)));
     if (i.kind === 'copy' && words.some(isUrlSource)) throw new DockerfileError(i.location, "source can't be a URL for COPY");
+    for (const w of words) {
+      const source = git(w);
+      if (source === undefined) continue;
+      if (!host.fetchGit) throw new UnsupportedError(`${i.location.file}:${i.location.line}: ADD of a git repository needs git (no fetcher configured)`);
+      const checkout = await host.fetchGit({ remote: source.remote, ref: source.ref, keepGitDir: i.keepGitDir }).catch((error: unknown) => {
+        throw error instanceof DockerfileError ? error : new DockerfileError(i.location, (error as Error).message, { cause: error });
+      });
+      // The repository (or its SUBDIR) is a directory whose contents are copied, like a context.
+      items.push(...(await collectContextSources([source.subdir ?? '.'], { dir: checkout, ignore: undefined }, { ...collect, parents: false, what: `${what} ${source.remote}` })));
+    }
     const ctx = { dir: host.contextDir, ignore: host.ignore };
     for (const item of await collectContextSources(local, ctx, collect)) {
       const unpack = i.kind === 'add' && (i.unpack ?? true) && item.kind === 'single' && item.nodes[0]?.content?.kind === 'host';
       const archive = unpack ? await archiveItem((item.nodes[0]!.content as { path: string }).path, item.name, host.workDir, i.location) : undefined;
       items.push(archive ?? item);
     }
-    for (const url of words.filter((w) => i.kind === 'add' && isUrlSource(w))) {
+    for (const url of words.filter((w) => i.kind === 'add' && isUrlSource(w) && git(w) === undefined)) {
       const item = await downloadItem(url, { workDir: host.workDir, checksum: i.checksum, location: i.location, ...(host.signal ? { signal: host.signal } : {}) });
       const archive = i.unpack === true ? await archiveItem((item.nodes[0]!.content as { path: string }).path, item.name, host.workDir, i.location) : undefined;
       items.push(archive ?? item);

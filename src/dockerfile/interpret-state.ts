@@ -95,6 +95,12 @@ export interface InterpreterHost {
   openImage(reference: string, platform: Platform): Promise<BaseImage>;
   /** The empty base for `FROM scratch`. */
   scratch(platform: Platform): BaseImage;
+  /**
+   * Fetches a commit of a git repository for `ADD` of a git URL and returns the checkout
+   * directory (under `workDir`; `.git` kept only with `keepGitDir`). Absent: git sources are
+   * refused.
+   */
+  fetchGit?(request: { remote: string; ref: string | undefined; keepGitDir: boolean }): Promise<string>;
   /** Named build contexts: what a name that is not a stage refers to, if any (`openImage` maps image contexts itself). */
   namedContext?(name: string): NamedContext | undefined;
   /**

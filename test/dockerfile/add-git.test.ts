@@ -1,0 +1,166 @@
+/**
+ * `ADD` of a git repository (issue 11), against local bare repositories served on 127.0.0.1 by
+ * git's smart HTTP backend (`git http-backend` behind a small node server) and by `git daemon`:
+ * a tag, a branch with a subdirectory, the default HEAD, `--keep-git-dir`, a URL without
+ * `.git` made a git source by `--keep-git-dir`, and the errors (COPY of a git URL, an unknown
+ * ref), as BuildKit's dockerfile_addgit_test.go checks them.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/build/index.ts';
+import { DockerfileError } from '../../src/errors.ts';
+import { parseGitSource } from '../../src/dockerfile/git-ref.ts';
+import { freePort } from '../helpers/registry.ts';
+import { readImage } from './run-helpers.ts';
+
+let root: string;
+let httpServer: http.Server;
+let httpBase: string;
+let daemon: ChildProcess | undefined;
+let daemonBase: string;
+
+function sh(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: root, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+}
+
+/** A CGI bridge to `git http-backend` (smart HTTP), serving every repository under `projects`. */
+function startHttpBackend(projects: string): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const cgi = spawn('git', ['http-backend'], {
+      env: {
+        ...process.env, GIT_PROJECT_ROOT: projects, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: decodeURIComponent(url.pathname), REQUEST_METHOD: req.method ?? 'GET',
+        QUERY_STRING: url.search.slice(1), CONTENT_TYPE: req.headers['content-type'] ?? '', REMOTE_ADDR: '127.0.0.1', HTTP_GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+        ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
+      },
+    });
+    req.pipe(cgi.stdin);
+    const chunks: Buffer[] = [];
+    cgi.stdout.on('data', (c: Buffer) => chunks.push(c));
+    cgi.on('close', () => {
+      const out = Buffer.concat(chunks);
+      const split = out.indexOf('\r\n\r\n');
+      const head = out.subarray(0, split).toString('latin1');
+      let status = 200;
+      for (const line of head.split('\r\n')) {
+        const colon = line.indexOf(':');
+        const name = line.slice(0, colon).trim();
+        const value = line.slice(colon + 1).trim();
+        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
+        else if (name) res.setHeader(name, value);
+      }
+      res.writeHead(status);
+      res.end(out.subarray(split + 4));
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`git daemon did not listen on ${port}`);
+}
+
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-add-git-'));
+  const work = path.join(root, 'work');
+  await fs.mkdir(path.join(work, 'sub'), { recursive: true });
+  sh(root, 'init', '-q', '-b', 'main', work);
+  await fs.writeFile(path.join(work, 'a.txt'), 'v1\n');
+  await fs.writeFile(path.join(work, 'sub', 'b.txt'), 'b\n');
+  await fs.writeFile(path.join(work, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+  sh(work, 'add', '.');
+  sh(work, 'commit', '-q', '-m', 'one');
+  sh(work, 'tag', 'v1');
+  await fs.writeFile(path.join(work, 'a.txt'), 'v2\n');
+  sh(work, 'commit', '-q', '-am', 'two');
+  const projects = path.join(root, 'projects');
+  await fs.mkdir(projects);
+  sh(root, 'clone', '-q', '--bare', work, path.join(projects, 'repo.git'));
+  sh(root, 'clone', '-q', '--bare', work, path.join(projects, 'plain'));
+  httpServer = await startHttpBackend(projects);
+  httpBase = `http://127.0.0.1:${(httpServer.address() as net.AddressInfo).port}`;
+  const port = await freePort();
+  daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${projects}`, '--listen=127.0.0.1', `--port=${port}`, projects], { stdio: 'ignore' });
+  await waitForPort(port);
+  daemonBase = `git://127.0.0.1:${port}`;
+});
+
+after(async () => {
+  if (daemon?.pid !== undefined) daemon.kill('SIGTERM');
+  await new Promise((r) => httpServer?.close(r));
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+async function build(text: string, name: string): Promise<Map<string, { type: string; content?: string; mode: number }>> {
+  const context = path.join(root, `ctx-${name}`);
+  await fs.mkdir(context, { recursive: true });
+  const out = path.join(root, `out-${name}`);
+  await buildImage({ dockerfile: { text }, context, to: `oci:${out}:latest` });
+  const files = new Map<string, { type: string; content?: string; mode: number }>();
+  for (const layer of (await readImage(out)).layers) {
+    for (const m of layer.members) files.set(m.path.replace(/\/$/, ''), { type: m.type, mode: m.mode, ...(m.content !== undefined ? { content: m.content } : {}) });
+  }
+  return files;
+}
+
+describe('git source words', () => {
+  it('follows BuildKit: .git URLs, git@, git:// and ssh://, any http URL with --keep-git-dir', () => {
+    assert.deepEqual(parseGitSource('https://example.test/o/r.git#v1:docs'), { remote: 'https://example.test/o/r.git', ref: 'v1', subdir: 'docs' });
+    assert.deepEqual(parseGitSource('git@github.com:o/r.git'), { remote: 'git@github.com:o/r.git', ref: undefined, subdir: undefined });
+    assert.equal(parseGitSource('git://h/r#main')?.ref, 'main');
+    assert.equal(parseGitSource('ssh://git@h/r.git')?.remote, 'ssh://git@h/r.git');
+    assert.equal(parseGitSource('https://example.test/file.tar.gz'), undefined);
+    assert.equal(parseGitSource('https://example.test/o/r#main', { keepGitDirGiven: true })?.ref, 'main');
+    assert.equal(parseGitSource('sub/dir.git'), undefined, 'a local path is never a git source');
+  });
+});
+
+describe('ADD of a git repository', () => {
+  it('copies a tag, a branch subdirectory and the default HEAD over smart HTTP, without .git', async () => {
+    const files = await build(
+      `FROM scratch\nADD ${httpBase}/repo.git#v1 /tag\nADD ${httpBase}/repo.git#main:sub /sub\nADD ${httpBase}/repo.git /head/\n`,
+      'http',
+    );
+    assert.equal(files.get('tag/a.txt')?.content, 'v1\n');
+    assert.equal(files.get('tag/sub/b.txt')?.content, 'b\n');
+    assert.equal(files.get('tag/run.sh')?.mode, 0o755);
+    assert.equal(files.get('sub/b.txt')?.content, 'b\n');
+    assert.ok(!files.has('sub/a.txt'), 'only the subdirectory');
+    assert.equal(files.get('head/a.txt')?.content, 'v2\n');
+    assert.ok(![...files.keys()].some((p) => p.split('/').includes('.git')), 'no .git without --keep-git-dir');
+  });
+
+  it('keeps .git with --keep-git-dir, also for a URL without .git, and reads git:// from git daemon', async () => {
+    const files = await build(
+      `FROM scratch\nADD --keep-git-dir=true ${httpBase}/plain#v1 /kept\nADD ${daemonBase}/repo.git#main /daemon\n`,
+      'keep',
+    );
+    assert.equal(files.get('kept/a.txt')?.content, 'v1\n');
+    assert.equal(files.get('kept/.git')?.type, 'directory');
+    assert.ok(files.has('kept/.git/HEAD'));
+    assert.equal(files.get('daemon/a.txt')?.content, 'v2\n');
+    assert.ok(!files.has('daemon/.git'));
+  });
+
+  it('refuses a git URL in COPY and names the line of an unknown ref', async () => {
+    await assert.rejects(build(`FROM scratch\nCOPY ${httpBase}/repo.git /x\n`, 'copy'), (e: unknown) => e instanceof DockerfileError && e.line === 2 && /can't be a git ref for COPY/.test(e.message));
+    await assert.rejects(
+      build(`FROM scratch\n\nADD ${httpBase}/repo.git#no-such-ref /x\n`, 'badref'),
+      (e: unknown) => e instanceof DockerfileError && e.line === 3 && /failed to fetch git source .*repo\.git#no-such-ref/.test(e.message),
+    );
+  });
+});
