@@ -11,7 +11,7 @@ import type { DockerfileLocation } from '../errors.ts';
 import type { LayerEntry } from '../layer/types.ts';
 import { parseGroup, parsePasswd } from '../run/user.ts';
 import { chompHeredocContent } from './parse-heredoc.ts';
-import { expandWithMatches, expandWord, WordExpansionError } from './shell.ts';
+import { expandWord } from './shell.ts';
 import { parseChmodSpec, type ChmodSpec } from './chmod.ts';
 import type { CopyInstruction, WordInstruction } from './instructions.ts';
 import { expandAt } from './stages.ts';
@@ -79,21 +79,6 @@ export function destinationPath(dest: string, workingDir: string | undefined): s
   return trailing && joined !== '/' ? `${joined}/` : joined;
 }
 
-/**
- * Expands a COPY/ADD source word. With the default `\` escape, escapes are kept for the
- * pattern matcher so that `n\?pe` names the file `n?pe` instead of matching `nope` (issue 11;
- * the matcher reads `\c` as a literal `c` and drops the other escapes).
- */
-export function expandSource(word: string, env: ReadonlyMap<string, string>, escape: StageState['host']['escape'], location: DockerfileLocation): string {
-  if (escape !== '\\') return expandAt(word, env, escape, location);
-  try {
-    return expandWithMatches(word, env, { escape, rawEscapes: true }).result;
-  } catch (error) {
-    if (error instanceof WordExpansionError) throw new DockerfileError(location, error.message, { cause: error });
-    throw error;
-  }
-}
-
 /** Applies a COPY or ADD: collects sources, writes one layer, records history. */
 export async function applyCopy(state: StageState, i: CopyInstruction, from: CopyFromSource): Promise<void> {
   const host = state.host;
@@ -107,7 +92,7 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   for (const raw of i.sources) {
     const m = /^<<-?(['"]?)(.+)\1$/.exec(raw);
     if (m && heredocByName.has(m[2] as string)) heredocWords.push(m[2] as string);
-    else words.push(expandSource(raw, env, host.escape, i.location));
+    else words.push(expand(raw));
   }
   const destWord = expand(i.dest);
   const dest = destinationPath(destWord, state.config.config?.WorkingDir);
