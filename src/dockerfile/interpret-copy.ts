@@ -21,7 +21,7 @@ import { addLayer, expansionEnv } from './interpret-state.ts';
 import { collectContextSources, collectFsSources, fsEntriesOf, placeItems } from './copy.ts';
 import type { ContextSource, CopyItem } from './copy.ts';
 import { archiveItem, downloadItem, isUrlSource } from './copy-archive.ts';
-import { assertGitAllowed, parseGitSource } from './git-ref.ts';
+import { assertGitAllowed, assertGitChecksum, parseGitSource } from './git-ref.ts';
 import { UnsupportedError } from '../errors.ts';
 
 /** What a `COPY --from` reads: another stage's or an image's files, or a named directory context. */
@@ -101,9 +101,10 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   const chmod = chmodText !== undefined ? parseChmod(chmodText, i.location) : undefined;
   const exclude = i.exclude.map(expand);
   const owner = chown !== undefined && chown !== '' ? await resolveOwner(chown, state.fs, i.location) : undefined;
-  if (i.checksum !== undefined && (words.length !== 1 || !isUrlSource(words[0] as string))) {
-    throw new DockerfileError(i.location, 'checksum requires a single HTTP(S) source');
-  }
+  const gitSingle = i.kind === 'add' && words.length === 1 ? parseGitSource(words[0] as string, { keepGitDirGiven: i.keepGitDirGiven === true }) : undefined;
+  if (i.checksum !== undefined && words.length !== 1) throw new DockerfileError(i.location, "checksum can't be specified for multiple sources");
+  if (i.checksum !== undefined && gitSingle !== undefined) assertGitChecksum(i.checksum, i.location);
+  else if (i.checksum !== undefined && !isUrlSource(words[0] as string)) throw new DockerfileError(i.location, 'checksum requires HTTP(S) or Git sources');
 
   const collect = { location: i.location, what, exclude, parents: i.parents };
   const items: CopyItem[] = [];
@@ -122,8 +123,15 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
     for (const w of words) {
       const source = git(w);
       if (source === undefined) continue;
+      if (source.invalid !== undefined) throw new DockerfileError(i.location, source.invalid);
       if (!host.fetchGit) throw new UnsupportedError(`${i.location.file}:${i.location.line}: ADD of a git repository needs git (no fetcher configured)`);
-      const checkout = await host.fetchGit({ remote: source.remote, ref: source.ref, keepGitDir: i.keepGitDir }).catch((error: unknown) => {
+      if (i.keepGitDirGiven && source.keepGitDir !== undefined && source.keepGitDir !== i.keepGitDir) throw new DockerfileError(i.location, 'inconsistent keep-git-dir configuration');
+      const checksum = i.checksum ?? source.checksum;
+      if (i.checksum !== undefined && source.checksum !== undefined && !i.checksum.startsWith(source.checksum) && !source.checksum.startsWith(i.checksum)) {
+        throw new DockerfileError(i.location, `checksum mismatch "${i.checksum}" != "${source.checksum}"`);
+      }
+      const request = { remote: source.remote, ref: source.ref, keepGitDir: source.keepGitDir ?? i.keepGitDir, ...(source.commit ? { commit: true } : {}), ...(checksum !== undefined ? { checksum } : {}) };
+      const checkout = await host.fetchGit(request).catch((error: unknown) => {
         throw error instanceof DockerfileError ? error : new DockerfileError(i.location, (error as Error).message, { cause: error });
       });
       // The repository (or its SUBDIR) is a directory whose contents are copied, like a context.

@@ -16,8 +16,12 @@ import { OcibuildError } from '../errors.ts';
 export interface GitFetchRequest {
   /** Repository URL (`https://…/repo.git`, `git://…`, `ssh://…`, `git@host:path`). */
   remote: string;
-  /** Branch, tag or commit id; undefined: the remote's HEAD. */
+  /** Branch, tag (or `refs/...`) or commit id; undefined: the remote's HEAD. */
   ref: string | undefined;
+  /** The ref is a commit id, possibly abbreviated: found among all fetched commits when needed. */
+  commit?: boolean;
+  /** The checked-out commit must start with this hex id. */
+  checksum?: string;
   /** Keep the `.git` directory in the result. */
   keepGitDir: boolean;
   /** Directory to create the checkout in (a new subdirectory is made). */
@@ -61,21 +65,35 @@ export async function fetchGitCheckout(request: GitFetchRequest): Promise<string
     await git(['init', '-q', dir], request.workDir, signal);
     await git(['remote', 'add', 'origin', request.remote], dir, signal);
     const ref = request.ref ?? 'HEAD';
+    let target = 'FETCH_HEAD';
     try {
       await git(['fetch', '-q', '--depth=1', '--no-tags', 'origin', ref], dir, signal);
-    } catch (error) {
-      // Servers refuse a shallow fetch of a commit id unless they allow reachable SHA-1s.
-      if (!/^[0-9a-f]{7,64}$/i.test(ref)) throw error;
-      await git(['fetch', '-q', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], dir, signal);
-      await git(['update-ref', 'FETCH_HEAD', ref], dir, signal);
+    } catch {
+      // Dumb HTTP servers cannot fetch shallow, and servers refuse a commit id they do not
+      // advertise: fetch the ref in full, then (for a commit) every branch and tag.
+      try {
+        await git(['fetch', '-q', '--no-tags', 'origin', ref], dir, signal);
+      } catch (error) {
+        if (!request.commit) throw Object.assign(new Error(`repository does not contain ref ${ref}`), { cause: error, stderr: '' });
+        await git(['fetch', '-q', '--no-tags', 'origin', '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], dir, signal);
+        target = (await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], dir, signal).catch(() => '')).trim();
+        if (target === '') throw Object.assign(new Error(`repository does not contain ref ${ref}`), { stderr: '' });
+      }
     }
-    await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', 'FETCH_HEAD'], dir, signal);
+    await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', target], dir, signal);
+    if (request.checksum !== undefined) {
+      const head = (await git(['rev-parse', 'HEAD'], dir, signal)).trim();
+      if (!head.toLowerCase().startsWith(request.checksum.toLowerCase())) {
+        throw Object.assign(new Error(`expected checksum to match ${request.checksum}, got ${head}`), { stderr: '' });
+      }
+    }
     if (!request.keepGitDir) await fs.rm(path.join(dir, '.git'), { recursive: true, force: true });
     return dir;
   } catch (error) {
     await fs.rm(dir, { recursive: true, force: true });
     if (signal?.aborted) throw error;
     const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').slice(-2).join(' ');
-    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `failed to fetch git source ${where}${stderr ? `: ${stderr}` : ''}`, { cause: error });
+    const reason = stderr !== '' ? stderr : (error as Error).message;
+    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `failed to fetch git source ${where}: ${reason}`, { cause: error });
   }
 }

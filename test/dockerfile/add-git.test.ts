@@ -164,3 +164,84 @@ describe('ADD of a git repository', () => {
     );
   });
 });
+
+describe('ADD of a git repository over dumb HTTP (testAddGit, testGitQueryString)', () => {
+  let dumbServer: http.Server;
+  let dumb: string;
+  const commits: Record<string, string> = {};
+
+  before(async () => {
+    const repo = path.join(root, 'dumb');
+    await fs.mkdir(repo);
+    sh(root, 'init', '-q', '-b', 'master', repo);
+    for (const tag of ['v0.0.1', 'v0.0.2', 'v0.0.3']) {
+      await fs.writeFile(path.join(repo, 'foo'), `foo of ${tag}\n`);
+      sh(repo, 'add', 'foo');
+      sh(repo, 'commit', '-q', '-m', tag);
+      sh(repo, 'tag', tag);
+      commits[tag] = sh(repo, 'rev-parse', tag).trim();
+      if (tag === 'v0.0.1') sh(repo, 'branch', 'base');
+    }
+    sh(repo, 'checkout', '-q', '-b', 'feature');
+    await fs.mkdir(path.join(repo, 'sub'));
+    await fs.writeFile(path.join(repo, 'sub', 'foo'), 'subfeature\n');
+    sh(repo, 'add', 'sub');
+    sh(repo, 'commit', '-q', '-m', 'feature');
+    sh(repo, 'checkout', '-q', 'master');
+    sh(repo, 'update-server-info');
+    // A plain file server, as BuildKit's test uses (http.FileServer): git's dumb HTTP protocol.
+    dumbServer = http.createServer((req, res) => {
+      const file = path.join(repo, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      fs.readFile(file).then(
+        (data) => res.end(data),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => dumbServer.listen(0, '127.0.0.1', resolve));
+    dumb = `http://127.0.0.1:${(dumbServer.address() as net.AddressInfo).port}`;
+  });
+  after(() => new Promise((r) => dumbServer?.close(r)));
+
+  it('fetches tags, --chown, --keep-git-dir and a matching --checksum', async () => {
+    const files = await build(
+      [
+        'FROM scratch',
+        `ADD ${dumb}/.git#v0.0.1 /x`,
+        'ARG TAG=v0.0.2',
+        `ADD --keep-git-dir=true --chown=4242:8484 --checksum=${commits['v0.0.2']} ${dumb}/.git#\${TAG} /buildkit-chowned`,
+        `ADD --checksum=${commits['v0.0.3']} ${dumb}/.git#v0.0.3 /nogitdir`,
+        `ADD ${dumb}/.git?ref=base /q-ref/`,
+        `ADD ${dumb}/.git?commit=${commits['v0.0.2']?.slice(0, 8)} /q-commit/`,
+        `ADD ${dumb}/.git?tag=v0.0.2#refs/tags/v0.0.2 /q-mixed/`,
+        `ADD ${dumb}/.git?subdir=sub&ref=feature /q-sub/`,
+        `ADD ${dumb}/.git#feature:sub /old-sub/`,
+      ].join('\n'),
+      'dumb',
+    );
+    assert.equal(files.get('x/foo')?.content, 'foo of v0.0.1\n');
+    assert.equal(files.get('buildkit-chowned/foo')?.content, 'foo of v0.0.2\n');
+    const layers = await readImage(path.join(root, 'out-dumb'));
+    const chowned = layers.layers.flatMap((l) => l.members).find((m) => m.path === 'buildkit-chowned/foo');
+    assert.deepEqual([chowned?.uid, chowned?.gid], [4242, 8484]);
+    assert.equal(files.get('buildkit-chowned/.git')?.type, 'directory');
+    assert.equal(files.get('nogitdir/foo')?.content, 'foo of v0.0.3\n');
+    assert.ok(!files.has('nogitdir/.git'));
+    assert.equal(files.get('q-ref/foo')?.content, 'foo of v0.0.1\n');
+    assert.equal(files.get('q-commit/foo')?.content, 'foo of v0.0.2\n');
+    assert.equal(files.get('q-mixed/foo')?.content, 'foo of v0.0.2\n');
+    assert.equal(files.get('q-sub/foo')?.content, 'subfeature\n');
+    assert.equal(files.get('old-sub/foo')?.content, 'subfeature\n');
+  });
+
+  it('names the line for a wrong or malformed checksum, conflicting refs and a missing branch', async () => {
+    const fails: [string, RegExp][] = [
+      [`ADD --checksum=${commits['v0.0.2']} ${dumb}/.git#v0.0.3 /faildir`, /expected checksum to match/],
+      [`ADD --checksum=foobar ${dumb}/.git#v0.0.3 /faildir`, /invalid checksum.*expected hex commit hash/],
+      [`ADD ${dumb}/.git?tag=v0.0.2#refs/heads/master /x`, /ref conflicts/],
+      [`ADD ${dumb}/.git?branch=invalid /x`, /repository does not contain ref/],
+    ];
+    for (const [line, pattern] of fails) {
+      await assert.rejects(build(`FROM scratch\n${line}\n`, `fail-${fails.findIndex((f) => f[0] === line)}`), (e: unknown) => e instanceof DockerfileError && e.line === 2 && pattern.test(e.message), line);
+    }
+  });
+});
