@@ -97,7 +97,9 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   const ast = parseInstructions(dockerfile.text, { file: dockerfile.file });
   const ignoreFile = await loadDockerignore(contextDir, dockerfile.path);
   const ignore = ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined;
+  const contexts = new Map<string, NamedContext>(Object.entries(options.contexts ?? {}).map(([name, value]) => [name, parseNamedContext(value)]));
   const graph = planStages(ast, {
+    namedContext: (name) => lookupNamedContext(contexts, name) !== undefined,
     buildArgs: options.buildArgs ?? {},
     ...(options.target !== undefined ? { target: options.target } : {}),
     targetPlatform: platform,
@@ -105,7 +107,6 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   });
   const signal = options.signal ? { signal: options.signal } : {};
   const platformText = formatPlatform(platform);
-  const contexts = new Map<string, NamedContext>(Object.entries(options.contexts ?? {}).map(([name, value]) => [name, parseNamedContext(value)]));
 
   const host: InterpreterHost = {
     file: dockerfile.file,
@@ -127,6 +128,8 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       const named = lookupNamedContext(contexts, written);
       if (named?.kind === 'dir') return Promise.resolve({ config: scratchConfig(p), layers: [], handle: undefined });
       const reference = named?.kind === 'image' ? named.reference : written;
+      // `docker-image://scratch` stands for the empty image (testNamedImageContextScratch).
+      if (reference === 'scratch') return Promise.resolve({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) });
       const key = `${reference}\0${formatPlatform(p)}`;
       let image = s.images.get(key);
       if (!image) {

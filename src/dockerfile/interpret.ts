@@ -11,6 +11,7 @@ import type { DockerfileLocation } from '../errors.ts';
 import { normalizePlatform } from '../oci/platform.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import { parseDockerfile } from './parse.ts';
+import { createIgnoreMatcher, loadDockerignore } from './ignore.ts';
 import { parseInstruction } from './instructions.ts';
 import type { Instruction } from './instructions.ts';
 import { assertNoRun, resolveCopyFrom } from './stages.ts';
@@ -209,7 +210,9 @@ async function dispatch(
           from = { fs: other.fs };
         } else if (state.host.namedContext?.(source.reference)?.kind === 'dir') {
           const named = state.host.namedContext(source.reference) as { kind: 'dir'; dir: string };
-          from = { context: { dir: named.dir, ignore: undefined } };
+          // A directory context is sent like the main one: its own .dockerignore applies.
+          const ignoreFile = await loadDockerignore(named.dir);
+          from = { context: { dir: named.dir, ignore: ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined } };
         } else {
           const image = await state.host.openImage(source.reference, state.platform);
           from = { fs: new StageFilesystem(image.layers, state.host.cache) };

@@ -71,6 +71,12 @@ export interface StageOptions {
   targetPlatform: Platform;
   /** The platform building (BUILDPLATFORM); default the target's. */
   buildPlatform?: Platform;
+  /**
+   * Tells whether a named build context of that name exists. A stage with such a name is
+   * replaced by the context, as in BuildKit (testNamedImageContext, testNamedLocalContext): its
+   * name no longer refers to it, so `FROM name` and `--from=name` reach the context.
+   */
+  namedContext?: (name: string) => boolean;
 }
 
 /** Build args usable in RUN without an ARG declaration, never written to history. */
@@ -146,7 +152,8 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
   const names = new Map<string, number>();
   const warnings: ParseWarning[] = [];
   const stages: ResolvedStage[] = [];
-  for (const def of definitions) {
+  for (const original of definitions) {
+    const def = original.name !== undefined && options.namedContext?.(original.name) ? { ...original, name: undefined } : original;
     const image = expandAt(def.from.image, globalArgs, escape, def.from.location);
     if (image === '') throw new DockerfileError(def.from.location, `base name (${def.from.image}) should not be blank`);
     let base: StageBase;

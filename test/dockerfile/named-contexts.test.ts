@@ -80,7 +80,7 @@ describe('named contexts in builds', () => {
     );
   });
 
-  it('an oci-layout context replaces FROM alpine, and a docker-image context serves COPY --from; stage names come first', async () => {
+  it('an oci-layout context replaces FROM alpine, and a docker-image context serves COPY --from and replaces a stage of its name', async () => {
     const base = await busyboxRef();
     const context = path.join(dir, 'ctx2');
     await fs.mkdir(context);
@@ -101,7 +101,7 @@ describe('named contexts in builds', () => {
           'stage',
           'EOF',
           'FROM alpine',
-          'COPY --from=other /s /s',
+          'COPY --from=other /from-registry /s',
         ].join('\n'),
       },
       context,
@@ -110,7 +110,7 @@ describe('named contexts in builds', () => {
     });
     const got = files(await readImage(out));
     assert.equal(got.get('marker'), 'layout\n', 'the base is the layout image');
-    assert.equal(got.get('s'), 'stage\n', 'a stage named like a context is still the stage');
+    assert.equal(got.get('s'), 'registry\n', 'a context named like a stage replaces the stage');
     const first = path.join(dir, 'out3');
     await buildImage({
       dockerfile: { text: 'FROM docker.io/library/alpine:latest\nCOPY --from=img /from-registry /r\nRUN --mount=from=img,target=/i cat /i/from-registry > /mounted\n' },
@@ -121,5 +121,61 @@ describe('named contexts in builds', () => {
     const third = files(await readImage(first));
     assert.equal(third.get('r'), 'registry\n');
     assert.equal(third.get('mounted'), 'registry\n');
+  });
+});
+
+describe('named contexts replacing stages (testNamedImageContext, testNamedLocalContext, testNamedOCILayoutContext, testNamedImageContextScratch)', () => {
+  it('a context named like a stage replaces it: its instructions do not run', async () => {
+    const base = await busyboxRef();
+    const context = path.join(dir, 'ctx3');
+    await fs.mkdir(context);
+    const layout = path.join(dir, 'layout-env');
+    await buildImage({ dockerfile: { text: `FROM ${base}\nWORKDIR /test\nRUN echo -n first > out && echo -n second > out2\nENV foo=bar\n` }, context, to: `oci:${layout}:latest` });
+    const out = path.join(dir, 'out4');
+    await buildImage({
+      dockerfile: {
+        text: [
+          `FROM ${base} AS parent`,
+          'FROM parent AS base',
+          'RUN echo base > /out',
+          'FROM foo AS imported',
+          'RUN echo -n $foo > outfoo',
+          'FROM base',
+          'RUN [ ! -f /out ] && [ -f /test/out ]',
+          'COPY --from=base /test/o* /copied/',
+          'COPY --from=imported /test/outfoo /',
+        ].join('\n'),
+      },
+      context,
+      contexts: { base: `oci-layout://${layout}`, foo: `oci-layout://${layout}:latest` },
+      to: `oci:${out}:latest`,
+    });
+    const got = files(await readImage(out));
+    assert.ok(!got.has('out'), 'the replaced stage did not run');
+    assert.equal(got.get('copied/out'), 'first');
+    assert.equal(got.get('copied/out2'), 'second');
+    assert.equal(got.get('outfoo'), 'bar', "the context image's ENV applies in the stage FROM it");
+  });
+
+  it('a directory context replacing a stage is read with its own .dockerignore; docker-image://scratch is empty', async () => {
+    const base = await busyboxRef();
+    const context = path.join(dir, 'ctx4');
+    await fs.mkdir(context);
+    const basedir = path.join(dir, 'basedir');
+    await fs.mkdir(basedir);
+    await fs.writeFile(path.join(basedir, 'out'), 'dummy-result');
+    await fs.writeFile(path.join(basedir, 'out2'), 'dummy-result');
+    await fs.writeFile(path.join(basedir, '.dockerignore'), 'out2\n');
+    const out = path.join(dir, 'out5');
+    await buildImage({
+      dockerfile: { text: `FROM ${base} AS base\nRUN echo never > /out\nFROM busybox AS build\nCOPY <<EOF /hello\nhello world!\nEOF\nFROM scratch\nCOPY --from=base /o* /\nCOPY --from=build / /build/\n` },
+      context,
+      contexts: { base: basedir, busybox: 'docker-image://scratch' },
+      to: `oci:${out}:latest`,
+    });
+    const got = files(await readImage(out));
+    assert.equal(got.get('out'), 'dummy-result');
+    assert.ok(!got.has('out2'), 'excluded by the context directory .dockerignore');
+    assert.deepEqual([...got.keys()].filter((k) => k.startsWith('build/') && got.get(k) !== undefined), ['build/hello'], 'the scratch context has nothing else');
   });
 });
