@@ -60,9 +60,9 @@ export interface BuildOptions extends TransportOptions {
   target?: string;
   /**
    * Named build contexts (buildx `--build-context`), by name: a directory, `oci-layout://PATH[:TAG]`
-   * or `docker-image://REF`. A name that is not a stage is looked up here by `FROM name`,
-   * `COPY --from=name` and `RUN --mount=from=name`; relative directories are taken from the
-   * current working directory.
+   * or `docker-image://REF`, used by `FROM name`, `COPY --from=name` and `RUN --mount=from=name`;
+   * a context named like a stage replaces that stage, as in BuildKit. Relative directories are
+   * taken from the current working directory.
    */
   contexts?: Readonly<Record<string, string>>;
   /** Config edits, applied over the base's config. */

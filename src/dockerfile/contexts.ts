@@ -1,8 +1,8 @@
 /**
  * Named build contexts, as buildx's `--build-context name=VALUE` gives them to BuildKit: a
  * local directory, an OCI layout (`oci-layout://PATH[:TAG]`) or an image
- * (`docker-image://REF`). A name is looked up where a stage name is not found: `FROM name`,
- * `COPY --from=name`, `RUN --mount=from=name`. Image references are matched in their familiar
+ * (`docker-image://REF`), used by `FROM name`, `COPY --from=name` and `RUN --mount=from=name`; a
+ * context named like a stage replaces the stage (stages.ts). Image references are matched in their familiar
  * form (`docker.io/library/alpine:latest` is `alpine`), as BuildKit's dockerui does.
  * Pure: no I/O.
  * @module
