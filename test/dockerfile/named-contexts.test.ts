@@ -179,3 +179,23 @@ describe('named contexts replacing stages (testNamedImageContext, testNamedLocal
     assert.deepEqual([...got.keys()].filter((k) => k.startsWith('build/') && got.get(k) !== undefined), ['build/hello'], 'the scratch context has nothing else');
   });
 });
+
+describe('ocibuild build --build-context', () => {
+  it('passes NAME=VALUE contexts to the build and refuses a value without a name', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const main = path.join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+    const context = path.join(dir, 'ctx-cli');
+    const extra = path.join(dir, 'extra-cli');
+    await fs.mkdir(context);
+    await fs.mkdir(extra);
+    await fs.writeFile(path.join(extra, 'f'), 'cli\n');
+    await fs.writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY --from=extra /f /f\n');
+    const out = path.join(dir, 'out-cli');
+    const ok = spawnSync(process.execPath, ['--import', 'tsx', main, 'build', context, '--build-context', `extra=${extra}`, '--to', `oci:${out}:latest`, '--quiet'], { encoding: 'utf8' });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(files(await readImage(out)).get('f'), 'cli\n');
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', main, 'build', context, '--build-context', `=${extra}`, '--to', `oci:${out}:latest`], { encoding: 'utf8' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--build-context expects KEY=VALUE/);
+  });
+});
