@@ -39,7 +39,9 @@ export type BuildEvent =
   | { type: 'manifest-skipped'; target: string; digest: string }
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
-  | { type: 'cache-warning'; message: string };
+  | { type: 'cache-warning'; message: string }
+  /** A non-fatal Dockerfile finding, named like BuildKit's lint rule (`DuplicateStageName`). */
+  | { type: 'dockerfile-warning'; rule: string; message: string; file: string; line: number };
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions extends TransportOptions {

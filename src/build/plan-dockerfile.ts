@@ -40,6 +40,8 @@ interface BuildShared {
   cache: LayerIndexCache;
   images: Map<string, Promise<BaseImage>>;
   text?: Promise<{ text: string; file: string; path: string | undefined }>;
+  /** Dockerfile warnings were reported. */
+  warned?: boolean;
 }
 
 const shared = new WeakMap<PlanContext, BuildShared>();
@@ -107,6 +109,11 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   });
   const signal = options.signal ? { signal: options.signal } : {};
   const platformText = formatPlatform(platform);
+  // Lint findings are the same for every platform: report them once per build.
+  if (!s.warned) {
+    s.warned = true;
+    for (const w of graph.warnings) context.emit({ type: 'dockerfile-warning', rule: w.rule, message: w.message, file: dockerfile.file, line: w.line });
+  }
 
   const host: InterpreterHost = {
     file: dockerfile.file,

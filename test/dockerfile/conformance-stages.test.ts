@@ -43,6 +43,20 @@ describe('duplicate stage names (defect 8)', () => {
     assert.deepEqual(graph.stages.map((s) => (s.base.kind === 'stage' ? s.base.index : s.base.kind)), ['scratch', 0, 'scratch', 2]);
   });
 
+  it('reports the warning once to onEvent and the build goes on', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-dup-stage-'));
+    try {
+      await fs.writeFile(path.join(dir, 'a.txt'), 'A');
+      await fs.writeFile(path.join(dir, 'b.txt'), 'B');
+      const events: unknown[] = [];
+      await buildImage({ dockerfile: { text }, context: dir, platforms: ['linux/amd64', 'linux/arm64'], to: [], onEvent: (e) => events.push(e) });
+      const warnings = events.filter((e) => (e as { type: string }).type === 'dockerfile-warning');
+      assert.deepEqual(warnings, [{ type: 'dockerfile-warning', rule: 'DuplicateStageName', message: 'Duplicate stage name "base", stage names should be unique', file: 'Dockerfile', line: 4 }]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('references after the second definition use it; earlier ones keep the first', async () => {
     const r = await interpret(text, { files: { 'a.txt': 'A', 'b.txt': 'B' } });
     assert.equal(r.merged.get('b')?.content, 'B', 'FROM base after the redefinition is the second stage');
