@@ -40,6 +40,7 @@ describe('named context values', () => {
     assert.deepEqual(parseNamedContext('sub/dir', '/base'), { kind: 'dir', dir: '/base/sub/dir' });
     assert.deepEqual(parseNamedContext('oci-layout:///l/app:v1'), { kind: 'image', reference: 'oci:/l/app:v1' });
     assert.deepEqual(parseNamedContext('oci-layout://rel', '/b'), { kind: 'image', reference: 'oci:/b/rel:latest' });
+    assert.deepEqual(parseNamedContext(`oci-layout:///l/app@sha256:${'a'.repeat(64)}`), { kind: 'image', reference: `oci:/l/app:sha256:${'a'.repeat(64)}` });
     assert.deepEqual(parseNamedContext('docker-image://127.0.0.1:5000/a/b:2'), { kind: 'image', reference: '127.0.0.1:5000/a/b:2' });
     assert.throws(() => parseNamedContext('https://github.com/o/r.git'), UnsupportedError);
     assert.throws(() => parseNamedContext('foo://x'), OcibuildError);
