@@ -25,6 +25,8 @@ export interface GitSource {
   checksum?: string;
   /** `?keep-git-dir=` when given. */
   keepGitDir?: boolean;
+  /** `?submodules=false` turns submodule checkout off. */
+  submodules?: boolean;
   /** Why the word is an invalid git source (conflicting refs), reported by the caller with its line. */
   invalid?: string;
 }
@@ -83,6 +85,8 @@ export function parseGitSource(word: string, options: GitSourceOptions = {}): Gi
     const checksum = params.get('checksum');
     if (checksum) source.checksum = checksum;
     subdir = params.get('subdir') || subdir;
+    const submodules = params.get('submodules');
+    if (submodules !== null) source.submodules = !(submodules === 'false' || submodules === '0');
     const keep = params.get('keep-git-dir');
     if (keep !== null) source.keepGitDir = keep === '' || keep === 'true' || keep === '1';
   }

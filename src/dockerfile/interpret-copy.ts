@@ -130,7 +130,7 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
       if (i.checksum !== undefined && source.checksum !== undefined && !i.checksum.startsWith(source.checksum) && !source.checksum.startsWith(i.checksum)) {
         throw new DockerfileError(i.location, `checksum mismatch "${i.checksum}" != "${source.checksum}"`);
       }
-      const request = { remote: source.remote, ref: source.ref, keepGitDir: source.keepGitDir ?? i.keepGitDir, ...(source.commit ? { commit: true } : {}), ...(checksum !== undefined ? { checksum } : {}) };
+      const request = { remote: source.remote, ref: source.ref, keepGitDir: source.keepGitDir ?? i.keepGitDir, ...(source.commit ? { commit: true } : {}), ...(checksum !== undefined ? { checksum } : {}), ...(source.submodules === false ? { submodules: false } : {}) };
       const checkout = await host.fetchGit(request).catch((error: unknown) => {
         throw error instanceof DockerfileError ? error : new DockerfileError(i.location, (error as Error).message, { cause: error });
       });

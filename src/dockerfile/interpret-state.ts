@@ -100,7 +100,7 @@ export interface InterpreterHost {
    * directory (under `workDir`; `.git` kept only with `keepGitDir`). Absent: git sources are
    * refused.
    */
-  fetchGit?(request: { remote: string; ref: string | undefined; commit?: boolean; checksum?: string; keepGitDir: boolean }): Promise<string>;
+  fetchGit?(request: { remote: string; ref: string | undefined; commit?: boolean; checksum?: string; keepGitDir: boolean; submodules?: boolean }): Promise<string>;
   /** Named build contexts: what a name that is not a stage refers to, if any (`openImage` maps image contexts itself). */
   namedContext?(name: string): NamedContext | undefined;
   /**

@@ -24,6 +24,8 @@ export interface GitFetchRequest {
   checksum?: string;
   /** Keep the `.git` directory in the result. */
   keepGitDir: boolean;
+  /** Check out submodules (default true, as BuildKit does unless `?submodules=false`). */
+  submodules?: boolean;
   /** Directory to create the checkout in (a new subdirectory is made). */
   workDir: string;
   /** Aborts the fetch. */
@@ -50,6 +52,15 @@ function git(args: readonly string[], cwd: string, signal: AbortSignal | undefin
       },
     );
   });
+}
+
+/** Removes the `.git` link files submodule checkouts leave (their git dirs were under `.git`). */
+async function removeGitLinks(dir: string): Promise<void> {
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.name === '.git' && entry.isFile()) await fs.rm(full, { force: true });
+    else if (entry.isDirectory()) await removeGitLinks(full);
+  }
 }
 
 /**
@@ -87,7 +98,14 @@ export async function fetchGitCheckout(request: GitFetchRequest): Promise<string
         throw Object.assign(new Error(`expected checksum to match ${request.checksum}, got ${head}`), { stderr: '' });
       }
     }
-    if (!request.keepGitDir) await fs.rm(path.join(dir, '.git'), { recursive: true, force: true });
+    const submodules = request.submodules !== false && (await fs.stat(path.join(dir, '.gitmodules')).catch(() => undefined)) !== undefined;
+    if (submodules) {
+      await git(['submodule', 'update', '--init', '--recursive', '--depth=1'], dir, signal).catch(() => git(['submodule', 'update', '--init', '--recursive'], dir, signal));
+    }
+    if (!request.keepGitDir) {
+      await fs.rm(path.join(dir, '.git'), { recursive: true, force: true });
+      if (submodules) await removeGitLinks(dir);
+    }
     return dir;
   } catch (error) {
     await fs.rm(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  * ref), as BuildKit's dockerfile_addgit_test.go checks them.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -27,6 +27,14 @@ let daemonBase: string;
 
 function sh(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: root, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+}
+
+function shAsync(cwd: string, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: root, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }, (error, stdout) =>
+      error ? reject(error) : resolve(stdout),
+    );
+  });
 }
 
 /** A CGI bridge to `git http-backend` (smart HTTP), serving every repository under `projects`. */
@@ -243,5 +251,34 @@ describe('ADD of a git repository over dumb HTTP (testAddGit, testGitQueryString
     for (const [line, pattern] of fails) {
       await assert.rejects(build(`FROM scratch\n${line}\n`, `fail-${fails.findIndex((f) => f[0] === line)}`), (e: unknown) => e instanceof DockerfileError && e.line === 2 && pattern.test(e.message), line);
     }
+  });
+});
+
+describe('ADD of a git repository with a submodule', () => {
+  before(async () => {
+    const projects = path.join(root, 'projects');
+    const lib = path.join(root, 'lib-work');
+    sh(root, 'init', '-q', '-b', 'main', lib);
+    await fs.writeFile(path.join(lib, 'libfile'), 'from the submodule\n');
+    sh(lib, 'add', '.');
+    sh(lib, 'commit', '-q', '-m', 'lib');
+    sh(root, 'clone', '-q', '--bare', lib, path.join(projects, 'lib.git'));
+    const app = path.join(root, 'app-work');
+    sh(root, 'init', '-q', '-b', 'main', app);
+    await fs.writeFile(path.join(app, 'main.txt'), 'app\n');
+    // Asynchronously: the HTTP backend serving lib.git runs in this process.
+    await shAsync(app, 'submodule', '-q', 'add', `${httpBase}/lib.git`, 'lib');
+    sh(app, 'add', '.');
+    sh(app, 'commit', '-q', '-m', 'app');
+    sh(root, 'clone', '-q', '--bare', app, path.join(projects, 'app.git'));
+  });
+
+  it('checks submodules out (without their .git links) unless ?submodules=false', async () => {
+    const files = await build(`FROM scratch\nADD ${httpBase}/app.git /app\nADD ${httpBase}/app.git?submodules=false /nosub\n`, 'submodules');
+    assert.equal(files.get('app/main.txt')?.content, 'app\n');
+    assert.equal(files.get('app/lib/libfile')?.content, 'from the submodule\n');
+    assert.ok(![...files.keys()].some((p) => p.split('/').includes('.git')), 'no .git anywhere');
+    assert.equal(files.get('nosub/main.txt')?.content, 'app\n');
+    assert.ok(!files.has('nosub/lib/libfile'));
   });
 });
