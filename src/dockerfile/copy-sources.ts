@@ -48,6 +48,11 @@ export interface CopyItem {
   nodes: SourceNode[];
   /** With `--parents`: the source's path to keep under the destination. */
   parentsRel?: string;
+  /**
+   * With `--parents`: the source's directories between the pivot and the match, outermost
+   * first (`rel` below the destination), whose metadata the copies of them keep.
+   */
+  parentDirs?: SourceNode[];
 }
 
 /** Where context sources are read from. */
@@ -207,6 +212,18 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
   const exists = visible;
   for (const word of words) {
     for (const { path: match, parentsRel, required } of await matchSources(word, options.parents, list, exists)) {
+      const parentDirs = async (): Promise<{ parentDirs?: SourceNode[] }> => {
+        if (parentsRel === undefined) return {};
+        const rootRel = match.slice(0, match.length - parentsRel.length).replace(/\/$/, '');
+        const out: SourceNode[] = [];
+        const parts = parentsRel.split('/').slice(0, -1);
+        for (let n = 1; n <= parts.length; n++) {
+          const rel = parts.slice(0, n).join('/');
+          const st = await lstatOrUndefined(path.join(ctx.dir, joinRel(rootRel, rel)));
+          if (st?.isDirectory()) out.push({ rel, type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 });
+        }
+        return { parentDirs: out };
+      };
       if (required && match !== '' && !(await exists(match))) {
         const because = ctx.ignore?.matches(match) ? ' (excluded by .dockerignore)' : '';
         throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" not found in the build context${because}`);
@@ -220,9 +237,9 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
       if (st.isDirectory()) {
         const nodes = await walkContext(ctx, real, excluded);
         const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
-        items.push({ kind: 'tree', name, root, nodes, ...(parentsRel !== undefined ? { parentsRel } : {}) });
+        items.push({ kind: 'tree', name, root, nodes, ...(parentsRel !== undefined ? { parentsRel } : {}), ...(await parentDirs()) });
       } else {
-        items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], ...(parentsRel !== undefined ? { parentsRel } : {}) });
+        items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], ...(parentsRel !== undefined ? { parentsRel } : {}), ...(await parentDirs()) });
       }
     }
   }
@@ -291,7 +308,16 @@ export async function collectFsSources(words: readonly string[], fs: StageFilesy
       const { path: real, entry } = await fs.resolve(match, true);
       if (!entry) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       const name = match === '' ? '.' : path.posix.basename(match);
-      const extra = parentsRel !== undefined ? { parentsRel } : {};
+      const extra: { parentsRel?: string; parentDirs?: SourceNode[] } = parentsRel !== undefined ? { parentsRel, parentDirs: [] } : {};
+      if (parentsRel !== undefined) {
+        const rootRel = match.slice(0, match.length - parentsRel.length).replace(/\/$/, '');
+        const parts = parentsRel.split('/').slice(0, -1);
+        for (let n = 1; n <= parts.length; n++) {
+          const rel = parts.slice(0, n).join('/');
+          const e = (await fs.resolve(joinRel(rootRel, rel), true)).entry;
+          if (e?.type === 'directory') extra.parentDirs?.push({ rel, type: 'directory', mode: e.mode, uid: e.uid, gid: e.gid });
+        }
+      }
       if (entry.type === 'directory') {
         const prefix = real === '' ? '' : `${real}/`;
         const nodes: SourceNode[] = [];

@@ -95,6 +95,13 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
     else byPath.set(p, { type: 'file', path: p, source: contentOf(n, options.extracted), ...meta });
   };
   for (const item of items) {
+    // --parents: the directories between the pivot and the match are copies of the source's,
+    // made with its metadata when the destination lacks them (fsutil createParentDirs).
+    for (const dir of item.parentDirs ?? []) {
+      const p = join(dest, dir.rel);
+      if (byPath.has(p) || (destFs && (await destFs.lookup(p))?.type === 'directory')) continue;
+      put(p, dir);
+    }
     if (item.kind === 'tree') {
       const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
       if (item.parentsRel === undefined && destState === 'file') {

@@ -162,6 +162,21 @@ describe('COPY --parents with ** (defect 5, testCopyParents and testCopyRelative
     assert.equal(pick(m, 'doubleinputs/c/d/e/bar').content, 'bar', 'the second source is kept too');
   });
 
+  it('makes the kept parent directories with the source directories\' modes (fsutil createParentDirs)', async () => {
+    const r = await interpret('FROM scratch\nCOPY --parents foo1/foo2/bar /\nCOPY --parents --chown=7:8 foo1/./foo2/bar /chowned/\nFROM scratch AS x\nCOPY --from=0 --parents /foo1/foo2/bar /from-stage/\n', {
+      files: { foo1: { dir: true, mode: 0o700 }, 'foo1/foo2': { dir: true, mode: 0o750 }, 'foo1/foo2/bar': 'testing' },
+    });
+    const all = await interpret('FROM scratch\nCOPY --parents foo1/foo2/bar /\nCOPY --parents --chown=7:8 foo1/./foo2/bar /chowned/\n', {
+      files: { foo1: { dir: true, mode: 0o700 }, 'foo1/foo2': { dir: true, mode: 0o750 }, 'foo1/foo2/bar': 'testing' },
+    });
+    assert.equal(pick(all.merged, 'foo1').mode, 0o700);
+    assert.equal(pick(all.merged, 'foo1/foo2').mode, 0o750);
+    assert.deepEqual([pick(all.merged, 'chowned/foo2').mode, pick(all.merged, 'chowned/foo2').uid, pick(all.merged, 'chowned/foo2').gid], [0o750, 7, 8]);
+    assert.equal(pick(all.merged, 'chowned').mode, 0o755, 'the destination itself is made by the copy');
+    assert.equal(pick(r.merged, 'from-stage/foo1').mode, 0o700, 'from another stage too');
+    assert.equal(pick(r.merged, 'from-stage/foo1/foo2').mode, 0o750);
+  });
+
   it('matches ** the same way in another stage (COPY --from --parents)', async () => {
     const r = await interpret(
       'FROM scratch AS base\nCOPY test /test\nFROM scratch\nCOPY --from=base --parents /test/a/b*/./c/**/e /out/\nCOPY --from=base --parents /test/a/b/c*/./d/**/baz /test/a/b*/./c/**/bar /two/\n',
