@@ -17,6 +17,7 @@ import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
 import { lookupNamedContext, parseNamedContext, type NamedContext } from '../dockerfile/contexts.ts';
 import { fetchGitCheckout } from '../git/fetch.ts';
+import { directoryContextBase } from './context-base.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
@@ -133,12 +134,16 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     openImage: (written, p) => {
       // A named context replaces an image reference (FROM, COPY --from, RUN --mount=from).
       const named = lookupNamedContext(contexts, written);
-      if (named?.kind === 'dir') return Promise.resolve({ config: scratchConfig(p), layers: [], handle: undefined });
       const reference = named?.kind === 'image' ? named.reference : written;
       // `docker-image://scratch` stands for the empty image (testNamedImageContextScratch).
       if (reference === 'scratch') return Promise.resolve({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) });
       const key = `${reference}\0${formatPlatform(p)}`;
       let image = s.images.get(key);
+      if (!image && named?.kind === 'dir') {
+        // FROM a directory context: one layer of its files (see context-base.ts).
+        image = directoryContextBase(written, named.dir, p, context.created, host.writeLayer).then((resolved) => baseImageFrom(resolved, undefined));
+        s.images.set(key, image);
+      }
       if (!image) {
         image = (async () => {
           const source = openSource(reference, options);

@@ -61,9 +61,6 @@ export async function interpretStages(graph: StageGraph, host: InterpreterHost):
     const stage = graph.stages[index] as ResolvedStage;
     if (stage.base.kind === 'stage') continue;
     const platform = stage.platform ?? host.platform;
-    if (stage.base.kind === 'image' && host.namedContext?.(stage.base.reference)?.kind === 'dir') {
-      throw new UnsupportedError(`${stage.from.location.file}:${stage.from.location.line}: FROM ${stage.base.reference}: a directory build context cannot be a base image (use an oci-layout:// or docker-image:// context)`);
-    }
     const base = stage.base.kind === 'scratch' ? host.scratch(platform) : await host.openImage(stage.base.reference, platform);
     bases.set(index, base);
     const triggers = base.config.config?.OnBuild ?? [];

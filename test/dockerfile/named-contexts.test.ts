@@ -58,7 +58,7 @@ describe('named context values', () => {
 });
 
 describe('named contexts in builds', () => {
-  it('a directory context serves COPY --from and RUN --mount=from', async () => {
+  it('a directory context serves COPY --from, RUN --mount=from and FROM', async () => {
     const base = await busyboxRef();
     const extra = path.join(dir, 'extra');
     await fs.mkdir(path.join(extra, 'sub'), { recursive: true });
@@ -75,10 +75,17 @@ describe('named contexts in builds', () => {
     const got = files(await readImage(out));
     assert.equal(got.get('copied'), 'from extra\n');
     assert.equal(got.get('mounted'), 'from extra\n');
-    await assert.rejects(
-      buildImage({ dockerfile: { text: 'FROM extra\n' }, context, contexts: { extra }, to: `oci:${path.join(dir, 'never')}:latest` }),
-      (e: unknown) => e instanceof UnsupportedError && /directory build context cannot be a base image/.test(e.message),
-    );
+    // FROM a directory context: its files are the stage's root file system (its .dockerignore applied).
+    await fs.writeFile(path.join(extra, '.dockerignore'), 'ignored\n');
+    await fs.writeFile(path.join(extra, 'ignored'), 'no');
+    const fromDir = path.join(dir, 'from-dir');
+    await buildImage({ dockerfile: { text: `FROM extra\nCOPY <<EOF /added\nadded\nEOF\n` }, context, contexts: { extra }, to: `oci:${fromDir}:latest` });
+    const image = await readImage(fromDir);
+    const got2 = files(image);
+    assert.equal(got2.get('sub/f'), 'from extra\n');
+    assert.equal(got2.get('added'), 'added\n');
+    assert.ok(!got2.has('ignored'));
+    assert.equal(image.layers.length, 2, 'one layer for the context, one for COPY');
   });
 
   it('an oci-layout context replaces FROM alpine, and a docker-image context serves COPY --from and replaces a stage of its name', async () => {
