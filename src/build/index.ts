@@ -44,7 +44,9 @@ export type BuildEvent =
   | { type: 'manifest-skipped'; target: string; digest: string }
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
-  | { type: 'cache-warning'; message: string };
+  | { type: 'cache-warning'; message: string }
+  /** A non-fatal Dockerfile finding, named like BuildKit's lint rule (`DuplicateStageName`). */
+  | { type: 'dockerfile-warning'; rule: string; message: string; file: string; line: number };
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions extends TransportOptions {
@@ -68,6 +70,13 @@ export interface BuildOptions extends TransportOptions {
    * `source` into one layer (see docs/s2i.md). Excludes `from`, `layers` and `dockerfile`.
    */
   s2i?: S2iOptions;
+  /**
+   * Named build contexts (buildx `--build-context`), by name: a directory, `oci-layout://PATH[:TAG]`
+   * or `docker-image://REF`, used by `FROM name`, `COPY --from=name` and `RUN --mount=from=name`;
+   * a context named like a stage replaces that stage, as in BuildKit. Relative directories are
+   * taken from the current working directory.
+   */
+  contexts?: Readonly<Record<string, string>>;
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
   /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */

@@ -17,6 +17,9 @@ import type { TarLimits } from '../layer/tar-guard.ts';
 import { parseInstructions } from '../dockerfile/index.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { planStages } from '../dockerfile/stages.ts';
+import { lookupNamedContext, parseNamedContext, type NamedContext } from '../dockerfile/contexts.ts';
+import { fetchGitCheckout } from '../git/fetch.ts';
+import { directoryContextBase } from './context-base.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
@@ -41,6 +44,8 @@ interface BuildShared {
   cache: LayerIndexCache;
   images: Map<string, Promise<BaseImage>>;
   text?: Promise<{ text: string; file: string; path: string | undefined }>;
+  /** Dockerfile warnings were reported. */
+  warned?: boolean;
 }
 
 const shared = new WeakMap<PlanContext, BuildShared>();
@@ -117,7 +122,9 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   const ast = parseInstructions(dockerfile.text, { file: dockerfile.file });
   const ignoreFile = await loadDockerignore(contextDir, dockerfile.path);
   const ignore = ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined;
+  const contexts = new Map<string, NamedContext>(Object.entries(options.contexts ?? {}).map(([name, value]) => [name, parseNamedContext(value)]));
   const graph = planStages(ast, {
+    namedContext: (name) => lookupNamedContext(contexts, name) !== undefined,
     buildArgs: options.buildArgs ?? {},
     ...(options.target !== undefined ? { target: options.target } : {}),
     targetPlatform: platform,
@@ -125,6 +132,11 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   });
   const signal = options.signal ? { signal: options.signal } : {};
   const platformText = formatPlatform(platform);
+  // Lint findings are the same for every platform: report them once per build.
+  if (!s.warned) {
+    s.warned = true;
+    for (const w of graph.warnings) context.emit({ type: 'dockerfile-warning', rule: w.rule, message: w.message, file: dockerfile.file, line: w.line });
+  }
 
   const host: InterpreterHost = {
     file: dockerfile.file,
@@ -139,9 +151,21 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     cache: s.cache,
     writeLayer: (spec: LayerSpec) =>
       writeLayer(spec, { directory: context.workDir, sourceDateEpoch: context.created, ...(options.encoder ? { encoder: options.encoder } : {}), ...signal }),
-    openImage: (reference, p) => {
+    namedContext: (name) => lookupNamedContext(contexts, name),
+    fetchGit: (request) => fetchGitCheckout({ ...request, workDir: context.workDir, ...signal }),
+    openImage: (written, p) => {
+      // A named context replaces an image reference (FROM, COPY --from, RUN --mount=from).
+      const named = lookupNamedContext(contexts, written);
+      const reference = named?.kind === 'image' ? named.reference : written;
+      // `docker-image://scratch` stands for the empty image (testNamedImageContextScratch).
+      if (reference === 'scratch') return Promise.resolve({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) });
       const key = `${reference}\0${formatPlatform(p)}`;
       let image = s.images.get(key);
+      if (!image && named?.kind === 'dir') {
+        // FROM a directory context: one layer of its files (see context-base.ts).
+        image = directoryContextBase(written, named.dir, p, context.created, host.writeLayer).then((resolved) => baseImageFrom(resolved, undefined));
+        s.images.set(key, image);
+      }
       if (!image) {
         image = (async () => {
           const source = openSource(reference, options);

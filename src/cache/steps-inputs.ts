@@ -13,6 +13,7 @@ import { expandWithMatches } from '../dockerfile/shell.ts';
 import { collectContextSources, type CopyItem } from '../dockerfile/copy.ts';
 import { downloadItem, isUrlSource } from '../dockerfile/copy-archive.ts';
 import { destinationPath } from '../dockerfile/interpret-copy.ts';
+import { parseGitSource } from '../dockerfile/git-ref.ts';
 import { expansionEnv, type StageState, type StepPlanContext } from '../dockerfile/interpret-state.ts';
 import { runCommand } from '../dockerfile/run-command.ts';
 import type { CopyInstruction, Instruction, RunInstruction, WordInstruction } from '../dockerfile/instructions.ts';
@@ -119,6 +120,8 @@ export async function copyInputs(state: StageState, i: CopyInstruction, ctx: Inp
     if ('stage' in from) extra[`stage ${i.from}`] = ctx.stageKey(from.stage) ?? uncacheable(i, `stage ${from.stage} has no key`);
     else extra[`image ${i.from}`] = from.image.digest ?? uncacheable(i, 'the --from image has no digest');
   } else {
+    // A git ref (a branch) moves: the step is fetched, never taken from the cache.
+    if (i.kind === 'add' && words.some((w) => parseGitSource(w, { keepGitDirGiven: i.keepGitDirGiven === true }) !== undefined)) uncacheable(i, 'ADD of a git repository');
     const collect = { location: i.location, what: i.kind.toUpperCase(), exclude: canonical.exclude, parents: i.parents };
     const local = words.filter((w) => !(i.kind === 'add' && isUrlSource(w)));
     const items: CopyItem[] = await collectContextSources(local, { dir: host.contextDir, ignore: host.ignore }, collect);

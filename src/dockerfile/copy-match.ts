@@ -115,3 +115,25 @@ export async function expandPattern(
   }
   return current.filter((p) => p !== '' || segments.length === 0).sort();
 }
+
+/**
+ * Compiles a whole relative path pattern the way BuildKit's `--parents` include patterns are
+ * matched (moby/patternmatcher): `**` followed by `/` matches any number of directories,
+ * zero included; a trailing `**` matches everything below; `*`, `?`, `[...]` and `\` escapes
+ * stay within one path segment as in {@link compileSegmentPattern}.
+ */
+export function compileDeepPattern(pattern: string): RegExp {
+  let out = '^';
+  const segments = pattern.split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i] as string;
+    const last = i === segments.length - 1;
+    if (segment === '**') {
+      out += last ? '.*' : '(?:.*/)?';
+      continue;
+    }
+    const body = compileSegmentPattern(segment.replace(/\*\*+/g, '*')).source.slice(1, -1);
+    out += body + (last ? '' : '/');
+  }
+  return new RegExp(`${out}$`, 's');
+}

@@ -1,261 +1,21 @@
 /**
- * COPY and ADD: resolving sources (build context, another stage's files, here-docs, archives,
- * URLs) into the explicit entries of one layer, placed by Docker's destination rules:
- * a directory source copies its contents; a destination ending in `/` (or several sources, or
- * an existing directory) receives the sources by their base names; otherwise a single file is
- * written at the destination path. Parent directories that already exist in the stage keep
- * their metadata; new ones are created 0755 and owned by `--chown`.
+ * COPY and ADD placement: the explicit entries of one layer for resolved sources (see
+ * copy-sources.ts), placed by Docker's destination rules: a directory source copies its
+ * contents; a destination ending in `/` (or an existing directory) receives the sources by
+ * their base names; otherwise a file is written at the destination path. Parent directories
+ * that already exist in the stage keep their metadata; new ones are created with the copy's
+ * directory mode and owned by `--chown`.
  * @module
  */
 
-import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
 import { DockerfileError, OcibuildError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { LayerEntry } from '../layer/types.ts';
-import { createIgnoreMatcher } from './ignore.ts';
-import type { IgnoreMatcher } from './ignore.ts';
 import type { FsEntry, StageFilesystem } from './interpret-fs.ts';
-import { containsWildcards, expandPattern, unescapeSegment } from './copy-match.ts';
+import { applyChmod, createdDirectoryMode, type ChmodSpec } from './chmod.ts';
+import type { CopyItem, SourceNode } from './copy-sources.ts';
 
-/** Where a source file's bytes come from. */
-export type NodeContent = { kind: 'host'; path: string } | { kind: 'bytes'; data: Uint8Array } | { kind: 'fs'; entry: FsEntry };
-
-/** One file-system node of a copy source, relative to its item. */
-export interface SourceNode {
-  /** Path relative to the item root (`''` for a single-file item). */
-  rel: string;
-  /** Node type; a `hardlink` names another node of the same item (`linkname`, item-relative). */
-  type: 'file' | 'directory' | 'symlink' | 'hardlink';
-  /** Permission bits. */
-  mode: number;
-  /** Owner as the source has it (0 for the build context). */
-  uid: number;
-  /** Group as the source has it. */
-  gid: number;
-  /** Symlink target, or the item-relative path a hardlink points to. */
-  linkname?: string;
-  /** File content. */
-  content?: NodeContent;
-}
-
-/** One resolved source: a directory tree whose contents are copied, or a single node. */
-export interface CopyItem {
-  /** `tree` copies the contents of a directory; `single` copies one file or symlink. */
-  kind: 'tree' | 'single';
-  /** Base name used when the destination is a directory. */
-  name: string;
-  /** Metadata of the tree's root directory (for a newly created destination). */
-  root?: SourceNode;
-  /** The nodes (for `single`, exactly one with `rel === ''`). */
-  nodes: SourceNode[];
-  /** With `--parents`: the source's path to keep under the destination. */
-  parentsRel?: string;
-}
-
-/** Where context sources are read from. */
-export interface ContextSource {
-  /** Absolute build context directory. */
-  dir: string;
-  /** The `.dockerignore` matcher, if any. */
-  ignore: IgnoreMatcher | undefined;
-}
-
-/** Options shared by the source collectors. */
-export interface CollectOptions {
-  /** Where errors point. */
-  location: DockerfileLocation;
-  /** Instruction name for messages (`COPY`, `ADD`). */
-  what: string;
-  /** `--exclude` patterns. */
-  exclude: readonly string[];
-  /** `--parents`. */
-  parents: boolean;
-}
-
-/** Cleans a source word to a context/root-relative path; `..` never climbs above the root. */
-export function cleanSourcePath(word: string): string {
-  const out: string[] = [];
-  for (const seg of word.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') out.pop();
-    else out.push(seg);
-  }
-  return out.join('/');
-}
-
-function excludeMatcher(patterns: readonly string[]): IgnoreMatcher | undefined {
-  return patterns.length > 0 ? createIgnoreMatcher(patterns) : undefined;
-}
-
-/** Splits `--parents` sources at the `/./` pivot: returns [root, pattern]. */
-function pivot(word: string): [string, string] {
-  const i = word.indexOf('/./');
-  return i < 0 ? ['', word] : [word.slice(0, i), word.slice(i + 3)];
-}
-
-async function lstatOrUndefined(p: string) {
-  try {
-    return await fsp.lstat(p);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resolves symlinks of a context path inside the context (a link never leads out of it). */
-async function followInContext(ctx: string, rel: string): Promise<string> {
-  let current = rel;
-  for (let hops = 0; hops < 40; hops++) {
-    const st = await lstatOrUndefined(path.join(ctx, current));
-    if (!st?.isSymbolicLink()) return current;
-    const link = await fsp.readlink(path.join(ctx, current));
-    current = link.startsWith('/') ? cleanSourcePath(link) : cleanSourcePath(path.posix.join(path.posix.dirname(current), link));
-  }
-  return current;
-}
-
-/** Collects the items of context sources (ignoring `.dockerignore`d paths). */
-export async function collectContextSources(words: readonly string[], ctx: ContextSource, options: CollectOptions): Promise<CopyItem[]> {
-  const items: CopyItem[] = [];
-  const excluded = excludeMatcher(options.exclude);
-  const ignored = (rel: string): boolean => ctx.ignore?.matches(rel) ?? false;
-  for (const word of words) {
-    const [pivotRoot, patternPart] = options.parents ? pivot(word) : ['', word];
-    const full = cleanSourcePath(pivotRoot === '' ? patternPart : `${pivotRoot}/${patternPart}`);
-    const list = async (dir: string): Promise<string[] | undefined> => {
-      try {
-        const names = await fsp.readdir(path.join(ctx.dir, dir));
-        return names.filter((n) => !ignored(dir === '' ? n : `${dir}/${n}`));
-      } catch {
-        return undefined;
-      }
-    };
-    const exists = async (p: string): Promise<boolean> => !ignored(p) && (await lstatOrUndefined(path.join(ctx.dir, p))) !== undefined;
-    const wildcard = containsWildcards(full);
-    const matches = wildcard ? await expandPattern(full, list, exists) : [unescapeSegment(full)];
-    if (!wildcard && matches[0] !== '' && !(await exists(matches[0] as string))) {
-      const because = ctx.ignore?.matches(matches[0] as string) ? ' (excluded by .dockerignore)' : '';
-      throw new DockerfileError(options.location, `${options.what} failed: source "/${matches[0]}" not found in the build context${because}`);
-    }
-    for (const match of matches) {
-      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
-      const real = await followInContext(ctx.dir, match);
-      const st = await lstatOrUndefined(path.join(ctx.dir, real));
-      if (!st) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
-      const name = match === '' ? '.' : path.posix.basename(match);
-      const parentsRel = options.parents ? relativeForParents(match, cleanSourcePath(pivotRoot)) : undefined;
-      if (st.isDirectory()) {
-        const nodes = await walkContext(ctx, real, excluded);
-        const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
-        items.push({ kind: 'tree', name, root, nodes, ...(parentsRel !== undefined ? { parentsRel } : {}) });
-      } else {
-        items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], ...(parentsRel !== undefined ? { parentsRel } : {}) });
-      }
-    }
-  }
-  return items;
-}
-
-function relativeForParents(match: string, root: string): string {
-  if (root === '') return match;
-  return match === root ? '' : match.slice(root.length + 1);
-}
-
-function hostNode(ctx: string, rel: string, nodeRel: string, st: Awaited<ReturnType<typeof fsp.lstat>>): SourceNode {
-  const mode = Number(st.mode) & 0o7777;
-  if (st.isSymbolicLink()) return { rel: nodeRel, type: 'symlink', mode: 0o777, uid: 0, gid: 0 };
-  if (st.isDirectory()) return { rel: nodeRel, type: 'directory', mode, uid: 0, gid: 0 };
-  return { rel: nodeRel, type: 'file', mode, uid: 0, gid: 0, content: { kind: 'host', path: path.join(ctx, rel) } };
-}
-
-async function walkContext(ctx: ContextSource, rootRel: string, excluded: IgnoreMatcher | undefined): Promise<SourceNode[]> {
-  const out: SourceNode[] = [];
-  const visit = async (dirRel: string, nodeRel: string): Promise<void> => {
-    const names = (await fsp.readdir(path.join(ctx.dir, dirRel))).sort();
-    for (const name of names) {
-      const childRel = dirRel === '' ? name : `${dirRel}/${name}`;
-      const childNode = nodeRel === '' ? name : `${nodeRel}/${name}`;
-      const st = await fsp.lstat(path.join(ctx.dir, childRel));
-      const skip = (ctx.ignore?.matches(childRel) ?? false) || (excluded?.matches(childNode) ?? false);
-      if (skip) {
-        // An excluded directory is still walked when an exception may re-include a child.
-        if (st.isDirectory() && ctx.ignore?.mayReincludeUnder(childRel)) await visit(childRel, childNode);
-        continue;
-      }
-      if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
-      const node = hostNode(ctx.dir, childRel, childNode, st);
-      if (node.type === 'symlink') node.linkname = await fsp.readlink(path.join(ctx.dir, childRel));
-      out.push(node);
-      if (st.isDirectory()) await visit(childRel, childNode);
-    }
-  };
-  await visit(rootRel, '');
-  return out;
-}
-
-/** Collects the items of `COPY --from` sources read from another stage's (or image's) files. */
-export async function collectFsSources(words: readonly string[], fs: StageFilesystem, options: CollectOptions): Promise<CopyItem[]> {
-  const items: CopyItem[] = [];
-  const excluded = excludeMatcher(options.exclude);
-  for (const word of words) {
-    const [pivotRoot, patternPart] = options.parents ? pivot(word) : ['', word];
-    const full = cleanSourcePath(pivotRoot === '' ? patternPart : `${pivotRoot}/${patternPart}`);
-    const list = async (dir: string): Promise<string[] | undefined> => {
-      const { path: real, entry } = await fs.resolve(dir, true);
-      if (dir !== '' && entry?.type !== 'directory') return undefined;
-      const prefix = real === '' ? '' : `${real}/`;
-      return (await fs.listTree(real)).filter((e) => e.path.startsWith(prefix) && !e.path.slice(prefix.length).includes('/')).map((e) => e.path.slice(prefix.length));
-    };
-    const exists = async (p: string): Promise<boolean> => (await fs.resolve(p, false)).entry !== undefined;
-    const wildcard = containsWildcards(full);
-    const matches = wildcard ? await expandPattern(full, list, exists) : [unescapeSegment(full)];
-    if (!wildcard && !(await exists(matches[0] as string))) {
-      throw new DockerfileError(options.location, `${options.what} failed: source "/${matches[0]}" not found`);
-    }
-    for (const match of matches) {
-      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
-      const { path: real, entry } = await fs.resolve(match, true);
-      if (!entry) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
-      const name = match === '' ? '.' : path.posix.basename(match);
-      const parentsRel = options.parents ? relativeForParents(match, cleanSourcePath(pivotRoot)) : undefined;
-      const extra = parentsRel !== undefined ? { parentsRel } : {};
-      if (entry.type === 'directory') {
-        const prefix = real === '' ? '' : `${real}/`;
-        const nodes: SourceNode[] = [];
-        for (const e of await fs.listTree(real)) {
-          if (e.path === real) continue;
-          const rel = e.path.slice(prefix.length);
-          if (excluded?.matches(rel)) continue;
-          const node = fsNode(e, rel);
-          // A hardlink to a file inside the copied tree stays a hardlink (BuildKit keeps link groups).
-          if (node && e.type === 'hardlink' && e.linkname !== undefined && e.linkname.startsWith(prefix)) {
-            nodes.push({ rel, type: 'hardlink', mode: e.mode, uid: e.uid, gid: e.gid, linkname: e.linkname.slice(prefix.length) });
-          } else if (node) nodes.push(node);
-        }
-        items.push({ kind: 'tree', name, root: { rel: '', type: 'directory', mode: entry.mode, uid: entry.uid, gid: entry.gid }, nodes, ...extra });
-      } else {
-        const node = fsNode(entry, '');
-        if (node) items.push({ kind: 'single', name, nodes: [node], ...extra });
-      }
-    }
-  }
-  return items;
-}
-
-function fsNode(e: FsEntry, rel: string): SourceNode | undefined {
-  const base = { rel, mode: e.mode, uid: e.uid, gid: e.gid };
-  switch (e.type) {
-    case 'directory':
-      return { ...base, type: 'directory' };
-    case 'symlink':
-      return { ...base, type: 'symlink', linkname: e.linkname ?? '' };
-    case 'file':
-    case 'hardlink':
-      return { ...base, type: 'file', content: { kind: 'fs', entry: e } };
-    default:
-      return undefined;
-  }
-}
+export * from './copy-sources.ts';
 
 /** How the items are written. */
 export interface PlaceOptions {
@@ -263,8 +23,8 @@ export interface PlaceOptions {
   dest: string;
   /** `--chown` ids, if given. */
   owner: { uid: number; gid: number } | undefined;
-  /** `--chmod` bits, if given. */
-  chmod: number | undefined;
+  /** `--chmod`, if given: applied to every copied node and to the directories the copy makes. */
+  chmod: ChmodSpec | undefined;
   /** The stage's file system for existing directories; undefined with `--link` (fresh parents). */
   destFs: StageFilesystem | undefined;
   /** Host files holding `fs` contents (from `StageFilesystem.extractFiles`). */
@@ -285,8 +45,7 @@ async function refuseDirectoryOverNonDirectory(item: CopyItem, base: string, des
     const target = join(base, n.rel);
     const existing = await destFs.lookup(target);
     if (existing === undefined || existing.type === 'directory') continue;
-    const message = `cannot copy to non-directory: /${target} is a ${existing.type} in the image`;
-    throw location ? new DockerfileError(location, message) : new OcibuildError('ERR_INVALID_ARGUMENT', message);
+    throw placementError(location, `cannot copy to non-directory: /${target} is a ${existing.type} in the image`);
   }
 }
 
@@ -294,26 +53,41 @@ function trimSlashes(p: string): string {
   return p.split('/').filter((c) => c !== '' && c !== '.').join('/');
 }
 
-/** Places the items at the destination and returns the layer's entries (parents included). */
+/**
+ * Places the items at the destination and returns the layer's entries (parents included).
+ *
+ * Items are placed one after the other as fsutil's `Copy` does for each source of one COPY:
+ * a destination that ends in `/` (or `.`), or is an existing directory, receives files by
+ * their base names; otherwise a file source is written at the destination path itself, so
+ * several file sources to such a destination each replace the previous one and the last one
+ * stays (what current BuildKit does: moby/buildkit#1853, #4550). A directory source makes the
+ * destination a directory; one after a file of the same COPY fails as fsutil does
+ * ("cannot copy to non-directory").
+ */
 export async function placeItems(items: readonly CopyItem[], options: PlaceOptions): Promise<LayerEntry[]> {
   const { owner, chmod, destFs } = options;
   const premade = /\/$|(^|\/)\.{1,2}$/.test(options.dest);
-  const wantsDir = premade || items.length > 1;
   let dest = trimSlashes(options.dest);
-  let destIsDir = wantsDir;
+  let destState: 'dir' | 'file' | 'none' = premade ? 'dir' : 'none';
   if (destFs && dest !== '') {
     // The destination is resolved like continuity's RootPath, which BuildKit uses: every
     // symlink is followed inside the root, the last component too, so copying onto a symlink
     // writes its target (even a missing one) and keeps the link (moby/buildkit#1260).
     const followed = await destFs.resolve(dest, true);
     dest = followed.path;
-    if (followed.entry?.type === 'directory') destIsDir = true;
+    if (followed.entry?.type === 'directory') destState = 'dir';
   }
+  if (dest === '') destState = 'dir';
   const byPath = new Map<string, LayerEntry>();
   const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
   const ids = (n: SourceNode) => ({ uid: owner?.uid ?? n.uid, gid: owner?.gid ?? n.gid });
-  const put = (p: string, n: SourceNode, base = '', isRoot = false): void => {
-    const meta = { ...ids(n), mode: n.type === 'symlink' ? 0o777 : isRoot ? n.mode : (chmod ?? n.mode) };
+  // Directories the copy makes itself (the destination of a tree, parents) get --chmod too:
+  // fsutil creates them with the copy's mode since tonistiigi/fsutil#228 (BuildKit's
+  // testCopyChmod expects /parent 0777 after `COPY --chmod=777 foo /parent/foo`).
+  const newDirMode = createdDirectoryMode(chmod);
+  const put = (p: string, n: SourceNode, base = ''): void => {
+    const mode = n.type === 'symlink' ? 0o777 : chmod ? applyChmod(chmod, n.mode, n.type === 'directory') : n.mode;
+    const meta = { ...ids(n), mode };
     if (p === '') return;
     if (n.type === 'directory') byPath.set(p, { type: 'directory', path: p, ...meta });
     else if (n.type === 'hardlink') byPath.set(p, { type: 'hardlink', path: p, target: join(base, n.linkname ?? ''), ...meta });
@@ -321,30 +95,45 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
     else byPath.set(p, { type: 'file', path: p, source: contentOf(n, options.extracted), ...meta });
   };
   for (const item of items) {
+    // --parents: the directories between the pivot and the match are copies of the source's,
+    // made with its metadata when the destination lacks them (fsutil createParentDirs).
+    for (const dir of item.parentDirs ?? []) {
+      const p = join(dest, dir.rel);
+      if (byPath.has(p) || (destFs && (await destFs.lookup(p))?.type === 'directory')) continue;
+      put(p, dir);
+    }
     if (item.kind === 'tree') {
       const base = item.parentsRel !== undefined ? join(dest, item.parentsRel) : dest;
+      if (item.parentsRel === undefined && destState === 'file') {
+        throw placementError(options.location, `cannot copy to non-directory: /${dest} was written as a file by an earlier source of this instruction`);
+      }
       const existing = destFs && base !== '' ? await destFs.lookup(base) : undefined;
       // COPY copies a directory's contents, never the directory itself (moby/buildkit#1941): a
-      // missing destination is made by fsutil's MkdirAll, 0755 and owned by --chown (else root),
-      // whatever the source directory's owner and mode. With a trailing slash it is made
-      // beforehand at 0755; without one --chmod applies to it too.
-      if (base !== '' && existing?.type !== 'directory' && item.root) {
+      // missing destination is made by fsutil's MkdirAll, owned by --chown (else root), with
+      // the copy's directory mode whatever the source directory's owner and mode.
+      if (base !== '' && existing?.type !== 'directory' && item.root && !byPath.has(base)) {
         // (--parents keeps the source directory's metadata, as before.)
         if (item.parentsRel !== undefined) put(base, item.root);
-        else put(base, { ...item.root, mode: 0o755, uid: 0, gid: 0 }, '', premade);
+        else byPath.set(base, { type: 'directory', path: base, mode: newDirMode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
       }
       if ((base === '' || existing?.type === 'directory') && destFs) await refuseDirectoryOverNonDirectory(item, base, destFs, options.location);
       for (const n of item.nodes) put(join(base, n.rel), n, base);
+      if (item.parentsRel === undefined) destState = 'dir';
     } else {
       const node = item.nodes[0] as SourceNode;
-      const target = item.parentsRel !== undefined ? join(dest, item.parentsRel) : destIsDir ? join(dest, item.name) : dest;
+      const target = item.parentsRel !== undefined ? join(dest, item.parentsRel) : destState === 'dir' ? join(dest, item.name) : dest;
       if (target === '') continue;
       put(target, node);
+      if (item.parentsRel === undefined && target === dest) destState = 'file';
     }
   }
   orderHardlinks(byPath);
-  await addParents(byPath, destFs, owner);
+  await addParents(byPath, destFs, owner, newDirMode);
   return [...byPath.values()];
+}
+
+function placementError(location: DockerfileLocation | undefined, message: string): OcibuildError {
+  return location ? new DockerfileError(location, message) : new OcibuildError('ERR_INVALID_ARGUMENT', message);
 }
 
 /**
@@ -386,7 +175,12 @@ function contentOf(n: SourceNode, extracted: ReadonlyMap<string, string>): strin
 }
 
 /** Gives every missing parent an explicit entry: existing metadata if the stage has it, else new. */
-async function addParents(byPath: Map<string, LayerEntry>, destFs: StageFilesystem | undefined, owner: { uid: number; gid: number } | undefined): Promise<void> {
+async function addParents(
+  byPath: Map<string, LayerEntry>,
+  destFs: StageFilesystem | undefined,
+  owner: { uid: number; gid: number } | undefined,
+  newDirMode: number,
+): Promise<void> {
   const wanted = new Set<string>();
   for (const p of byPath.keys()) {
     for (let a = p.slice(0, Math.max(0, p.lastIndexOf('/'))); a !== ''; a = a.slice(0, Math.max(0, a.lastIndexOf('/')))) {
@@ -398,7 +192,7 @@ async function addParents(byPath: Map<string, LayerEntry>, destFs: StageFilesyst
     if (existing?.type === 'directory') {
       byPath.set(dir, { type: 'directory', path: dir, mode: existing.mode, uid: existing.uid, gid: existing.gid, mtime: new Date(existing.mtime * 1000) });
     } else {
-      byPath.set(dir, { type: 'directory', path: dir, mode: 0o755, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
+      byPath.set(dir, { type: 'directory', path: dir, mode: newDirMode, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0 });
     }
   }
 }

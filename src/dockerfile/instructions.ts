@@ -9,6 +9,9 @@
 import { DockerfileError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { Heredoc, InstructionNode, KeyValue } from './ast.ts';
+import { parseGoDuration } from './go-duration.ts';
+
+export { formatGoDuration, parseGoDuration } from './go-duration.ts';
 
 /** Where an instruction was written. */
 export interface InstructionBase {
@@ -146,8 +149,10 @@ export interface CopyInstruction extends InstructionBase {
   exclude: string[];
   /** `--checksum` (ADD only). */
   checksum: string | undefined;
-  /** `--keep-git-dir` (ADD only; accepted, git sources are not supported). */
+  /** `--keep-git-dir` (ADD only): keep the `.git` directory of a git source. */
   keepGitDir: boolean;
+  /** True when `--keep-git-dir` was written (either value): http(s) URLs are then git sources. */
+  keepGitDirGiven?: boolean;
   /** `--unpack` (ADD only): undefined means the default (local archives unpacked, URLs not). */
   unpack: boolean | undefined;
 }
@@ -208,49 +213,6 @@ function parseFlags(node: InstructionNode, location: DockerfileLocation): Parsed
     }
   }
   return out;
-}
-
-const DURATION_UNITS: Readonly<Record<string, number>> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** Parses a Go duration (`30s`, `1m30s`, `1.5h`, `500ms`) into nanoseconds; throws on syntax errors. */
-export function parseGoDuration(text: string): number {
-  if (text === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/gy;
-  let total = 0;
-  let index = 0;
-  if (text === '') throw new Error('empty duration');
-  while (index < text.length) {
-    re.lastIndex = index;
-    const m = re.exec(text);
-    if (!m) throw new Error(`invalid duration ${JSON.stringify(text)}`);
-    total += Number(m[1]) * (DURATION_UNITS[m[2]!] ?? 0);
-    index = re.lastIndex;
-  }
-  return Math.round(total);
-}
-
-/** Formats nanoseconds like Go's `time.Duration.String()` (`1m30s`, `500ms`, `0s`). */
-export function formatGoDuration(ns: number): string {
-  if (ns === 0) return '0s';
-  const sign = ns < 0 ? '-' : '';
-  let n = Math.abs(ns);
-  if (n < 1e9) {
-    const [unit, size] = n < 1e3 ? ['ns', 1] : n < 1e6 ? ['µs', 1e3] : ['ms', 1e6];
-    return `${sign}${trimFraction(n / (size as number))}${unit as string}`;
-  }
-  let out = '';
-  const hours = Math.floor(n / 3600e9);
-  n -= hours * 3600e9;
-  const minutes = Math.floor(n / 60e9);
-  n -= minutes * 60e9;
-  if (hours > 0) out += `${hours}h`;
-  if (hours > 0 || minutes > 0) out += `${minutes}m`;
-  out += `${trimFraction(n / 1e9)}s`;
-  return sign + out;
-}
-
-function trimFraction(value: number): string {
-  return value.toFixed(9).replace(/\.?0+$/, '');
 }
 
 function healthDuration(flags: ParsedFlags, name: string, location: DockerfileLocation): number {
@@ -328,8 +290,26 @@ function parseCopy(node: InstructionNode, flags: ParsedFlags, base: InstructionB
     exclude: flags.lists.get('exclude') ?? [],
     checksum: flags.strings.get('checksum'),
     keepGitDir: flags.bools.get('keep-git-dir') ?? false,
+    ...(flags.bools.has('keep-git-dir') ? { keepGitDirGiven: true } : {}),
     unpack,
   };
+}
+
+/**
+ * `RUN --mount=...,from=$X`: BuildKit refuses variables in `from` when it first parses the
+ * mount, before any expansion, whether or not `X` is defined (instructions/commands_runmount.go;
+ * testMountFromError). A `$` as the last character is not a variable.
+ */
+function rejectMountFromVariable(mount: string, location: DockerfileLocation): void {
+  for (const field of mount.split(',')) {
+    const eq = field.indexOf('=');
+    if (eq < 0 || field.slice(0, eq).trim().toLowerCase() !== 'from') continue;
+    const value = field.slice(eq + 1);
+    const dollar = value.indexOf('$');
+    if (dollar >= 0 && dollar !== value.length - 1) {
+      throw new DockerfileError(location, "'from' doesn't support variable expansion, define alias stage instead");
+    }
+  }
 }
 
 /**
@@ -379,6 +359,7 @@ export function parseInstruction(node: InstructionNode, file: string): Instructi
     case 'entrypoint':
       return { ...base, kind: node.instruction, args: node.args, json: node.json };
     case 'run':
+      for (const mount of flags.lists.get('mount') ?? []) rejectMountFromVariable(mount, location);
       return {
         ...base,
         kind: 'run',
@@ -407,7 +388,13 @@ export function parseInstruction(node: InstructionNode, file: string): Instructi
   }
 }
 
-/** The text after `ONBUILD` as BuildKit stores it in the config (leading blanks removed). */
+/**
+ * The text after `ONBUILD` as BuildKit stores it in the config (leading blanks removed). A
+ * trigger with here-documents keeps their bodies and terminators after its first line, so a
+ * child build parses `RUN <<EOF` with its script (BuildKit's parseOnBuild; testOnBuildHeredoc).
+ */
 function onbuildExpression(node: InstructionNode): string {
-  return node.original.replace(/^\s*onbuild\s+/i, '');
+  let expression = node.original.replace(/^\s*onbuild\s+/i, '');
+  for (const doc of node.heredocs) expression += `\n${doc.content}${doc.name}`;
+  return expression;
 }

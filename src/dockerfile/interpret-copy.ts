@@ -12,17 +12,20 @@ import type { LayerEntry } from '../layer/types.ts';
 import { parseGroup, parsePasswd } from '../run/user.ts';
 import { chompHeredocContent } from './parse-heredoc.ts';
 import { expandWord } from './shell.ts';
+import { parseChmodSpec, type ChmodSpec } from './chmod.ts';
 import type { CopyInstruction, WordInstruction } from './instructions.ts';
 import { expandAt } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
 import type { StageState } from './interpret-state.ts';
 import { addLayer, expansionEnv } from './interpret-state.ts';
 import { collectContextSources, collectFsSources, fsEntriesOf, placeItems } from './copy.ts';
-import type { CopyItem } from './copy.ts';
+import type { ContextSource, CopyItem } from './copy.ts';
 import { archiveItem, downloadItem, isUrlSource } from './copy-archive.ts';
+import { assertGitAllowed, assertGitChecksum, parseGitSource } from './git-ref.ts';
+import { UnsupportedError } from '../errors.ts';
 
-/** What a `COPY --from` reads: another stage's state or an image. */
-export type CopyFromSource = { fs: StageFilesystem } | undefined;
+/** What a `COPY --from` reads: another stage's or an image's files, or a named directory context. */
+export type CopyFromSource = { fs: StageFilesystem } | { context: ContextSource } | undefined;
 
 /**
  * Resolves `user[:group]` to ids using the stage's /etc/passwd and /etc/group: a user name
@@ -56,17 +59,22 @@ export async function resolveOwner(spec: string, fs: StageFilesystem, location: 
   return { uid, gid };
 }
 
-/** Parses `--chmod` (octal, at most 07777). */
-export function parseChmod(text: string, location: DockerfileLocation): number {
-  if (!/^[0-7]+$/.test(text) || parseInt(text, 8) > 0o7777) {
-    throw new DockerfileError(location, `invalid chmod parameter: '${text}'. it should be octal string and between 0 and 07777`);
+/** Parses `--chmod` (octal up to 07777, or symbolic as BuildKit 1.14 accepts), naming the line on error. */
+export function parseChmod(text: string, location: DockerfileLocation): ChmodSpec {
+  try {
+    return parseChmodSpec(text);
+  } catch (error) {
+    throw new DockerfileError(location, (error as Error).message, { cause: error });
   }
-  return parseInt(text, 8);
 }
 
-/** Joins a destination with the working directory, keeping a trailing `/` (it means "directory"). */
+/**
+ * Joins a destination with the working directory, keeping a trailing `/` (it means
+ * "directory"). An empty destination (`COPY f $unset`) is the working directory itself, as
+ * `.` is (BuildKit's pathRelativeToWorkingDir turns both into `./`; testCopyLinkEmptyDestDir).
+ */
 export function destinationPath(dest: string, workingDir: string | undefined): string {
-  const trailing = dest.endsWith('/') || dest === '.' || dest.endsWith('/.') || dest === '..' || dest.endsWith('/..');
+  const trailing = dest === '' || dest.endsWith('/') || dest === '.' || dest.endsWith('/.') || dest === '..' || dest.endsWith('/..');
   const joined = path.posix.resolve('/', dest.startsWith('/') ? dest : path.posix.join(workingDir || '/', dest));
   return trailing && joined !== '/' ? `${joined}/` : joined;
 }
@@ -93,26 +101,49 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   const chmod = chmodText !== undefined ? parseChmod(chmodText, i.location) : undefined;
   const exclude = i.exclude.map(expand);
   const owner = chown !== undefined && chown !== '' ? await resolveOwner(chown, state.fs, i.location) : undefined;
-  if (i.checksum !== undefined && (words.length !== 1 || !isUrlSource(words[0] as string))) {
-    throw new DockerfileError(i.location, 'checksum requires a single HTTP(S) source');
-  }
+  const gitSingle = i.kind === 'add' && words.length === 1 ? parseGitSource(words[0] as string, { keepGitDirGiven: i.keepGitDirGiven === true }) : undefined;
+  if (i.checksum !== undefined && words.length !== 1) throw new DockerfileError(i.location, "checksum can't be specified for multiple sources");
+  if (i.checksum !== undefined && gitSingle !== undefined) assertGitChecksum(i.checksum, i.location);
+  else if (i.checksum !== undefined && !isUrlSource(words[0] as string)) throw new DockerfileError(i.location, 'checksum requires HTTP(S) or Git sources');
 
   const collect = { location: i.location, what, exclude, parents: i.parents };
   const items: CopyItem[] = [];
   let extracted = new Map<string, string>();
-  if (from !== undefined) {
+  if (from !== undefined && 'fs' in from) {
     items.push(...(await collectFsSources(words, from.fs, collect)));
     extracted = await from.fs.extractFiles(fsEntriesOf(items), host.workDir);
+  } else if (from !== undefined) {
+    items.push(...(await collectContextSources(words, from.context, collect)));
   } else {
-    const local = words.filter((w) => !(i.kind === 'add' && isUrlSource(w)));
+    for (const w of words) assertGitAllowed(i.kind, w, i.location);
+    const gitOptions = { keepGitDirGiven: i.keepGitDirGiven === true };
+    const git = (w: string) => (i.kind === 'add' ? parseGitSource(w, gitOptions) : undefined);
+    const local = words.filter((w) => !(i.kind === 'add' && (isUrlSource(w) || git(w) !== undefined)));
     if (i.kind === 'copy' && words.some(isUrlSource)) throw new DockerfileError(i.location, "source can't be a URL for COPY");
+    for (const w of words) {
+      const source = git(w);
+      if (source === undefined) continue;
+      if (source.invalid !== undefined) throw new DockerfileError(i.location, source.invalid);
+      if (!host.fetchGit) throw new UnsupportedError(`${i.location.file}:${i.location.line}: ADD of a git repository needs git (no fetcher configured)`);
+      if (i.keepGitDirGiven && source.keepGitDir !== undefined && source.keepGitDir !== i.keepGitDir) throw new DockerfileError(i.location, 'inconsistent keep-git-dir configuration');
+      const checksum = i.checksum ?? source.checksum;
+      if (i.checksum !== undefined && source.checksum !== undefined && !i.checksum.startsWith(source.checksum) && !source.checksum.startsWith(i.checksum)) {
+        throw new DockerfileError(i.location, `checksum mismatch "${i.checksum}" != "${source.checksum}"`);
+      }
+      const request = { remote: source.remote, ref: source.ref, keepGitDir: source.keepGitDir ?? i.keepGitDir, ...(source.commit ? { commit: true } : {}), ...(checksum !== undefined ? { checksum } : {}), ...(source.submodules === false ? { submodules: false } : {}) };
+      const checkout = await host.fetchGit(request).catch((error: unknown) => {
+        throw error instanceof DockerfileError ? error : new DockerfileError(i.location, (error as Error).message, { cause: error });
+      });
+      // The repository (or its SUBDIR) is a directory whose contents are copied, like a context.
+      items.push(...(await collectContextSources([source.subdir ?? '.'], { dir: checkout, ignore: undefined }, { ...collect, parents: false, what: `${what} ${source.remote}` })));
+    }
     const ctx = { dir: host.contextDir, ignore: host.ignore };
     for (const item of await collectContextSources(local, ctx, collect)) {
       const unpack = i.kind === 'add' && (i.unpack ?? true) && item.kind === 'single' && item.nodes[0]?.content?.kind === 'host';
       const archive = unpack ? await archiveItem((item.nodes[0]!.content as { path: string }).path, item.name, host.workDir, i.location) : undefined;
       items.push(archive ?? item);
     }
-    for (const url of words.filter((w) => i.kind === 'add' && isUrlSource(w))) {
+    for (const url of words.filter((w) => i.kind === 'add' && isUrlSource(w) && git(w) === undefined)) {
       const item = await downloadItem(url, { workDir: host.workDir, checksum: i.checksum, location: i.location, ...(host.signal ? { signal: host.signal } : {}) });
       const archive = i.unpack === true ? await archiveItem((item.nodes[0]!.content as { path: string }).path, item.name, host.workDir, i.location) : undefined;
       items.push(archive ?? item);
@@ -125,7 +156,6 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
     items.push({ kind: 'single', name, nodes: [{ rel: '', type: 'file', mode: 0o644, uid: 0, gid: 0, content: { kind: 'bytes', data: new TextEncoder().encode(content) } }] });
   }
 
-  await checkSeveralSources(state, i, items, dest);
   const entries = await placeItems(items, { dest, owner, chmod, destFs: i.link ? undefined : state.fs, extracted, location: i.location });
   let createdBy = what;
   if (i.parents) createdBy += ' --parents';
@@ -136,20 +166,6 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
   createdBy += ` ${destWord} # buildkit`;
   const layer = await host.writeLayer({ entries });
   addLayer(state, layer, createdBy);
-}
-
-/**
- * Rejects several files (named or matched by a wildcard) copied to a destination that neither
- * ends in `/` nor is an existing directory. The Dockerfile reference requires the slash and the
- * legacy builder enforces it; BuildKit would silently keep only the last file
- * (moby/buildkit#1853, #4550). Directory sources alone merge their contents and are allowed.
- */
-async function checkSeveralSources(state: StageState, i: CopyInstruction, items: readonly CopyItem[], dest: string): Promise<void> {
-  if (i.parents || dest.endsWith('/') || items.length < 2 || !items.some((item) => item.kind === 'single')) return;
-  const existing = i.link ? undefined : (await state.fs.resolve(dest, true)).entry;
-  if (existing?.type === 'directory') return;
-  const what = i.kind.toUpperCase();
-  throw new DockerfileError(i.location, `When using ${what} with more than one source file, the destination must be a directory and end with a / (${dest} gets ${items.length} sources)`);
 }
 
 /** The directory a WORKDIR instruction sets (expanded, relative to the previous one). */

@@ -15,6 +15,7 @@ import type { IgnoreMatcher } from './ignore.ts';
 import type { LayerIndexCache, LayerRef, StageFilesystem } from './interpret-fs.ts';
 import type { Instruction, RunInstruction } from './instructions.ts';
 import type { BlobOrigin } from '../transports/types.ts';
+import type { NamedContext } from './contexts.ts';
 
 /** An image a stage starts from (or a `COPY --from` reads): its config and layers. */
 export interface BaseImage {
@@ -95,6 +96,14 @@ export interface InterpreterHost {
   openImage(reference: string, platform: Platform): Promise<BaseImage>;
   /** The empty base for `FROM scratch`. */
   scratch(platform: Platform): BaseImage;
+  /**
+   * Fetches a commit of a git repository for `ADD` of a git URL and returns the checkout
+   * directory (under `workDir`; `.git` kept only with `keepGitDir`). Absent: git sources are
+   * refused.
+   */
+  fetchGit?(request: { remote: string; ref: string | undefined; commit?: boolean; checksum?: string; keepGitDir: boolean; submodules?: boolean }): Promise<string>;
+  /** Named build contexts: what a name that is not a stage refers to, if any (`openImage` maps image contexts itself). */
+  namedContext?(name: string): NamedContext | undefined;
   /**
    * Runs a RUN instruction and returns the layer it produced (or undefined for no change).
    * Absent: RUN is unsupported and rejected before any work starts.

@@ -11,13 +11,14 @@ import type { DockerfileLocation } from '../errors.ts';
 import { normalizePlatform } from '../oci/platform.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import { parseDockerfile } from './parse.ts';
+import { createIgnoreMatcher, loadDockerignore } from './ignore.ts';
 import { parseInstruction } from './instructions.ts';
 import type { Instruction } from './instructions.ts';
 import { assertNoRun, resolveCopyFrom } from './stages.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
 import { applyMetadata } from './interpret-meta.ts';
-import { applyCopy, applyWorkdir, workdirPath } from './interpret-copy.ts';
+import { applyCopy, applyWorkdir, workdirPath, type CopyFromSource } from './interpret-copy.ts';
 import type { BaseImage, InterpreterHost, StageState, StepHooks, StepPlanContext } from './interpret-state.ts';
 import { addLayer, ArgScope } from './interpret-state.ts';
 
@@ -145,7 +146,9 @@ async function planStep(state: StageState, ordinal: number, instruction: Instruc
     let copyFrom: StepPlanContext['copyFrom'];
     if (instruction.kind === 'copy' && instruction.from !== undefined) {
       const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
-      copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
+      // A directory context has no digest: the step (and what follows) is then not cached.
+      if (source.kind === 'image' && state.host.namedContext?.(source.reference)?.kind === 'dir') copyFrom = { image: { config: {} as BaseImage['config'], layers: [], handle: undefined } };
+      else copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
     }
     await hooks.plan(state, ordinal, instruction, { stageIndex, ...(copyFrom ? { copyFrom } : {}) });
   } else if (instruction.kind === 'run') {
@@ -218,13 +221,18 @@ async function dispatch(
     }
     case 'copy':
     case 'add': {
-      let from: { fs: StageFilesystem } | undefined;
+      let from: CopyFromSource;
       if (instruction.kind === 'copy' && instruction.from !== undefined) {
         const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
         if (source.kind === 'stage') {
           const other = states.get(source.index);
           if (!other) throw new DockerfileError(instruction.location, `internal: stage ${source.index} was not built`);
           from = { fs: other.fs };
+        } else if (state.host.namedContext?.(source.reference)?.kind === 'dir') {
+          const named = state.host.namedContext(source.reference) as { kind: 'dir'; dir: string };
+          // A directory context is sent like the main one: its own .dockerignore applies.
+          const ignoreFile = await loadDockerignore(named.dir);
+          from = { context: { dir: named.dir, ignore: ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined } };
         } else {
           const image = await state.host.openImage(source.reference, state.platform);
           from = { fs: new StageFilesystem(image.layers, state.host.cache) };

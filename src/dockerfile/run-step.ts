@@ -49,6 +49,8 @@ export interface RunSessionOptions {
   imageLayers?: (reference: string) => Promise<readonly LayerRef[]>;
   /** Stage names (lower-case) to indexes, for `--mount=...,from=STAGE`. */
   stageNames?: ReadonlyMap<string, number>;
+  /** The directory of a named directory build context, for `--mount=...,from=NAME`. */
+  namedContextDir?: (name: string) => string | undefined;
   /** Receives the command's stdout. */
   stdout?: OutputSink;
   /** Receives the command's stderr. */
@@ -286,6 +288,9 @@ export class RunSession {
     stageLayers: ((index: number) => readonly LayerRef[] | undefined) | undefined,
   ): Promise<string> {
     const index = /^\d+$/.test(from) ? Number(from) : this.options.stageNames?.get(from.toLowerCase());
+    // A named directory context is mounted as it is (read-only unless rw; BuildKit mounts its snapshot).
+    const contextDir = index === undefined ? this.options.namedContextDir?.(from) : undefined;
+    if (contextDir !== undefined) return contextDir;
     let layers: readonly LayerRef[] | undefined;
     if (index !== undefined) {
       if (index >= current) throw new DockerfileError(location, `--mount from=${from}: a stage can only mount an earlier stage`);
@@ -354,6 +359,10 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
     writeLayer: (spec) => host.writeLayer(spec),
     imageLayers: async (reference) => (await host.openImage(reference, host.platform)).layers,
     stageNames: names,
+    namedContextDir: (name) => {
+      const named = host.namedContext?.(name);
+      return named?.kind === 'dir' ? named.dir : undefined;
+    },
     ...(options.secrets ? { secrets: options.secrets } : {}),
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

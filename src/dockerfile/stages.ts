@@ -10,7 +10,7 @@ import { DockerfileError, UnsupportedError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
-import type { Dockerfile, EscapeToken } from './ast.ts';
+import type { Dockerfile, EscapeToken, ParseWarning } from './ast.ts';
 import { parseInstruction } from './instructions.ts';
 import type { ArgInstruction, CopyInstruction, FromInstruction, Instruction } from './instructions.ts';
 import { expandWithMatches, WordExpansionError } from './shell.ts';
@@ -57,6 +57,8 @@ export interface StageGraph {
   target: number;
   /** Indexes of the stages the target needs (itself included), in an order where dependencies come first. */
   order: number[];
+  /** Non-fatal findings, with BuildKit's lint rule names (`DuplicateStageName`). */
+  warnings: ParseWarning[];
 }
 
 /** Inputs of {@link planStages}. */
@@ -69,6 +71,12 @@ export interface StageOptions {
   targetPlatform: Platform;
   /** The platform building (BUILDPLATFORM); default the target's. */
   buildPlatform?: Platform;
+  /**
+   * Tells whether a named build context of that name exists. A stage with such a name is
+   * replaced by the context, as in BuildKit (testNamedImageContext, testNamedLocalContext): its
+   * name no longer refers to it, so `FROM name` and `--from=name` reach the context.
+   */
+  namedContext?: (name: string) => boolean;
 }
 
 /** Build args usable in RUN without an ARG declaration, never written to history. */
@@ -139,9 +147,13 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
     }
   }
 
+  // Names map to the latest stage defined so far: a duplicate name is only BuildKit's
+  // DuplicateStageName lint warning, and references after it see the new definition.
   const names = new Map<string, number>();
+  const warnings: ParseWarning[] = [];
   const stages: ResolvedStage[] = [];
-  for (const def of definitions) {
+  for (const original of definitions) {
+    const def = original.name !== undefined && options.namedContext?.(original.name) ? { ...original, name: undefined } : original;
     const image = expandAt(def.from.image, globalArgs, escape, def.from.location);
     if (image === '') throw new DockerfileError(def.from.location, `base name (${def.from.image}) should not be blank`);
     let base: StageBase;
@@ -160,7 +172,9 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
       }
     }
     if (def.name !== undefined) {
-      if (names.has(def.name)) throw new DockerfileError(def.from.location, `duplicate stage name ${JSON.stringify(def.name)}`);
+      if (names.has(def.name)) {
+        warnings.push({ rule: 'DuplicateStageName', line: def.from.location.line, message: `Duplicate stage name ${JSON.stringify(def.name)}, stage names should be unique` });
+      }
       names.set(def.name, def.index);
     }
     stages.push({ ...def, base, platform, stageDeps: new Set() });
@@ -188,7 +202,7 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
       for (const mount of instruction.flags.mount ?? []) {
         const from = mountFrom(mount);
         if (from === undefined) continue;
-        const index = /^\d+$/.test(from) ? Number(from) : names.get(from.toLowerCase());
+        const index = /^\d+$/.test(from) ? Number(from) : stageIndexBefore(stages, from, stage.index);
         if (index !== undefined && index < stage.index) stage.stageDeps.add(index);
       }
     }
@@ -206,7 +220,17 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
   visit(target);
   // Bases and --from stages are always earlier in the file, so file order is a dependency order.
   const order = [...needed].sort((a, b) => a - b);
-  return { file: ast.file, escape, globalArgs, stages, target, order };
+  return { file: ast.file, escape, globalArgs, stages, target, order, warnings };
+}
+
+/**
+ * The stage a name refers to from stage `before`: the latest one of that name defined before
+ * it (names are case-insensitive), or undefined.
+ */
+export function stageIndexBefore(stages: readonly StageDefinition[], name: string, before: number): number | undefined {
+  const wanted = name.toLowerCase();
+  for (let i = Math.min(before, stages.length) - 1; i >= 0; i--) if (stages[i]?.name === wanted) return i;
+  return undefined;
 }
 
 /** The `from=` field of a `--mount` value (stage names and image references hold no commas). */
@@ -234,7 +258,7 @@ export function resolveCopyFrom(
     index = Number(from);
     if (index >= stages.length) throw new DockerfileError(copy.location, `invalid stage index ${from}`);
   } else {
-    index = names.get(from.toLowerCase());
+    index = stageIndexBefore(stages, from, current) ?? names.get(from.toLowerCase());
   }
   if (index === undefined) return { kind: 'image', reference: from };
   if (index >= current) {

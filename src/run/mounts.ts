@@ -19,7 +19,7 @@ export type CacheSharing = 'shared' | 'private' | 'locked';
 /** One parsed `--mount` flag. Paths are as written, except `target` which is absolute. */
 export type RunMountSpec =
   | { type: 'bind'; target: string; source: string; from: string | undefined; readwrite: boolean }
-  | { type: 'cache'; target: string; id: string; sharing: CacheSharing; readonly: boolean; uid?: number; gid?: number; mode?: number }
+  | { type: 'cache'; target: string; id: string; sharing: CacheSharing; readonly: boolean; uid?: number; gid?: number; mode?: number; from?: string; source?: string }
   | { type: 'tmpfs'; target: string; size?: number }
   | { type: 'secret'; id: string; target: string | undefined; env: string | undefined; required: boolean; uid?: number; gid?: number; mode?: number };
 
@@ -126,16 +126,16 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
       return { type, target: needTarget(), source: take('source', 'src') ?? '/', from: take('from'), readwrite };
     }
     case 'cache': {
-      if (fields.has('from') || fields.has('source') || fields.has('src')) {
-        throw new UnsupportedError(`cache mounts seeded from a stage (from=, source=) are not supported: '${value}'`);
-      }
       const target = needTarget();
+      // from= seeds a new cache with a stage's or image's files (source= a subdirectory of it).
+      const from = take('from') || undefined;
+      const seed = from !== undefined ? { from, source: take('source', 'src') || '/' } : {};
       const sharing = (take('sharing') ?? 'shared').toLowerCase();
       if (sharing !== 'shared' && sharing !== 'private' && sharing !== 'locked') {
         throw new OcibuildError('ERR_INVALID_ARGUMENT', `unsupported sharing value "${sharing}"`);
       }
       const readonly = readonlyGiven ?? (readwriteGiven === undefined ? false : !readwriteGiven);
-      return { type, target, id: take('id') || target, sharing, readonly, ...ids };
+      return { type, target, id: take('id') || target, sharing, readonly, ...ids, ...seed };
     }
     case 'tmpfs': {
       const size = take('size');
@@ -274,6 +274,19 @@ async function bindSource(spec: Extract<RunMountSpec, { type: 'bind' }>, ctx: Mo
   return copy;
 }
 
+/** Fills a new cache directory with `source` of the stage or image `from` (made atomically: copy, then rename). */
+async function seedCache(from: string, source: string, dir: string, ctx: MountContext): Promise<void> {
+  if (ctx.rootfsOf === undefined) throw new UnsupportedError(`cache mount from=${from} is not available here`);
+  const resolved = resolveInRoot(await ctx.rootfsOf(from), source, { followFinal: true });
+  if (!resolved.exists) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `cache mount source ${source} not found in ${from}`);
+  const temp = `${dir}.seed-${process.pid}-${Date.now()}`;
+  await fs.cp(resolved.hostPath, temp, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  await fs.rename(temp, dir).catch(async (error: unknown) => {
+    await fs.rm(temp, { recursive: true, force: true });
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST' && (error as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw error;
+  });
+}
+
 /**
  * Turns parsed specs into executor mounts: cache directories created under `cacheDir`
  * (locked for `sharing=locked`, a private throw-away copy when a `private` cache is busy),
@@ -297,7 +310,9 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
           mounts.push({ type: 'tmpfs', target: spec.target, ...(spec.size !== undefined ? { size: spec.size } : {}) });
           break;
         case 'cache': {
-          let dir = path.join(ctx.cacheDir, cacheDirName(spec.id));
+          // A seeded cache is its own cache, as BuildKit keys it by id and base (mounts.go getRefCacheDir).
+          const key = spec.from === undefined ? spec.id : `${spec.id}\0${spec.from}\0${spec.source ?? '/'}`;
+          let dir = path.join(ctx.cacheDir, cacheDirName(key));
           if (spec.sharing === 'locked') {
             releases.push(await lockCache(dir));
           } else if (spec.sharing === 'private' && (busyCaches.get(dir) ?? 0) > 0) {
@@ -310,6 +325,7 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
             if (n <= 0) busyCaches.delete(used);
             else busyCaches.set(used, n);
           });
+          if (spec.from !== undefined && !(await fs.stat(dir).catch(() => undefined))) await seedCache(spec.from, spec.source ?? '/', dir, ctx);
           await fs.mkdir(dir, { recursive: true });
           const { uid, gid, mode } = spec;
           mounts.push({

@@ -37,8 +37,8 @@ export interface ReadEntry {
 
 /** Options of {@link interpret}. */
 export interface InterpretOptions {
-  /** Context files: path → content (string) or `{ content, mode }`, or `{ dir: true }`, or `{ symlink }`. */
-  files?: Record<string, string | { content: string | Uint8Array; mode?: number } | { dir: true; mode?: number } | { symlink: string }>;
+  /** Context files: path → content (string) or `{ content, mode }`, or `{ dir: true }`, or `{ symlink }`, or `{ hardlink }` (to an earlier path). */
+  files?: Record<string, string | { content: string | Uint8Array; mode?: number } | { dir: true; mode?: number } | { symlink: string } | { hardlink: string }>;
   /** .dockerignore text. */
   dockerignore?: string;
   buildArgs?: Record<string, string>;
@@ -87,6 +87,7 @@ async function writeContext(dir: string, files: NonNullable<InterpretOptions['fi
       await fs.mkdir(p, { recursive: true });
       if (spec.mode !== undefined) await fs.chmod(p, spec.mode);
     } else if ('symlink' in spec) await fs.symlink(spec.symlink, p);
+    else if ('hardlink' in spec) await fs.link(path.join(dir, spec.hardlink), p);
     else {
       await fs.writeFile(p, spec.content);
       if (spec.mode !== undefined) await fs.chmod(p, spec.mode);

@@ -32,7 +32,7 @@ describe('parseMountFlag', () => {
       type: 'cache', target: '/c', id: 'npm', sharing: 'locked', readonly: false, uid: 1000, gid: 1000, mode: 0o700,
     });
     assert.throws(() => parseMountFlag('type=cache,target=/c,sharing=weird', '/'), /sharing/);
-    assert.throws(() => parseMountFlag('type=cache,target=/c,from=stage', '/'), { code: 'ERR_UNSUPPORTED' });
+    assert.equal(parseMountFlag('type=cache,target=/c,from=stage', '/').type, 'cache', 'from= seeds the cache (mount-cache-from.test.ts)');
   });
   it('parses secrets: default target, id from target, env', () => {
     assert.deepEqual(parseMountFlag('type=secret,id=tok', '/'), { type: 'secret', id: 'tok', target: '/run/secrets/tok', env: undefined, required: false });

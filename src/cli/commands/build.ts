@@ -18,6 +18,8 @@ Prints the image digest.
   --context DIR            build context (alias of the CONTEXT argument)
   --build-arg K=V          build argument (repeatable)
   --target STAGE           stage to build (default the last)
+  --build-context NAME=VALUE  named context for FROM/COPY --from/RUN --mount=from: DIR,
+                           oci-layout://PATH[:TAG] or docker-image://REF (repeatable)
   --platform OS/ARCH[/V]   platform(s) to build (repeatable or comma-separated)
   --label K=V              label added to the image (repeatable)
   -t, --to TARGET          registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF]; alias --destination
@@ -45,6 +47,7 @@ export const build: Command = {
       dockerfile: { type: 'string' },
       context: { type: 'string' },
       'build-arg': { type: 'string', multiple: true },
+      'build-context': { type: 'string', multiple: true },
       target: { type: 'string' },
       label: { type: 'string', multiple: true },
       destination: { type: 'string', multiple: true, short: 'd' },
@@ -87,6 +90,7 @@ export const build: Command = {
       dockerfile: resolve(context, dockerfile),
       context,
       buildArgs: keyValues(list(values, 'build-arg'), '--build-arg'),
+      ...(list(values, 'build-context').length ? { contexts: keyValues(list(values, 'build-context'), '--build-context') } : {}),
       ...(target !== undefined ? { target } : {}),
       ...(platforms.length ? { platforms } : {}),
       ...(Object.keys(labels).length ? { config: { labels } } : {}),

@@ -148,6 +148,9 @@ export function progress(values: Record<string, unknown>, io: CommandIO): (event
       case 'target-done':
         io.err(`wrote ${event.target} ${event.digest}`);
         break;
+      case 'dockerfile-warning':
+        io.err(`warning: ${event.file}:${event.line}: ${event.message} (${event.rule})`);
+        break;
       default:
         break;
     }
