@@ -49,7 +49,7 @@ export interface BuildOptions extends TransportOptions {
    */
   from?: string;
   /** Layers to add, bottom first; or a function of the platform for platform-specific layers. */
-  layers?: LayerSpec[] | ((platform: Platform) => LayerSpec[]);
+  layers?: readonly LayerSpec[] | ((platform: Platform) => readonly LayerSpec[]);
   /** Dockerfile text or path: builds from the Dockerfile instead of `from`/`layers` (see `context`). */
   dockerfile?: string | { text: string; file?: string };
   /** Build context directory for a Dockerfile (default `.`). */
@@ -61,16 +61,16 @@ export interface BuildOptions extends TransportOptions {
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
   /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */
-  to: string | string[];
+  to: string | readonly string[];
   /** Extra tags pushed for every registry and `oci:` target. */
-  tags?: string[];
+  tags?: readonly string[];
   /** Manifest format (default `oci`). */
   format?: 'oci' | 'docker';
   /**
    * Platforms to build (`linux/amd64`), or `'all'` of the base. Default: the base's only
    * platform, or `linux/<host arch>` for scratch and multi-platform bases.
    */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /** Creation time in seconds since the epoch. Default `SOURCE_DATE_EPOCH`, else 0. */
   sourceDateEpoch?: number;
   /** Manifest annotations (OCI format). */
@@ -156,7 +156,7 @@ export interface BuildResult {
 /** Builds an image and writes it to every target. Nothing is written to a target when the build fails. */
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
-  const targets = Array.isArray(options.to) ? options.to : [options.to];
+  const targets = typeof options.to === 'string' ? [options.to] : [...options.to];
   const format = options.format ?? 'oci';
   if (format !== 'oci' && format !== 'docker') {
     throw new OcibuildError('ERR_INVALID_ARGUMENT', `buildImage: format must be "oci" or "docker", got ${JSON.stringify(format)}`);
