@@ -73,6 +73,12 @@ export interface BuildOptions extends TransportOptions {
   platforms?: readonly string[] | 'all';
   /** Creation time in seconds since the epoch. Default `SOURCE_DATE_EPOCH`, else 0. */
   sourceDateEpoch?: number;
+  /**
+   * Keeps the file mtimes RUN steps write. Default false: they are clamped to the creation time
+   * (`sourceDateEpoch`, else `SOURCE_DATE_EPOCH`, else 0) as BuildKit's `rewrite-timestamp` does,
+   * so a Dockerfile with RUN gives the same digest whenever it is built.
+   */
+  keepRunMtimes?: boolean;
   /** Manifest annotations (OCI format). */
   annotations?: Record<string, string>;
   /** gzip encoder for new layers (default: fflate, identical bytes everywhere). */

@@ -1,0 +1,66 @@
+/**
+ * RUN layers are reproducible without SOURCE_DATE_EPOCH (issue 12): the mtimes a step writes
+ * are clamped to the build's creation time (0 when nothing sets it), as BuildKit's
+ * `rewrite-timestamp` does, so two builds seconds apart give one digest; `keepRunMtimes` keeps
+ * the times the step wrote.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/build/index.ts';
+import { buildBusyboxLayout } from '../helpers/busybox.ts';
+import { readImage } from '../dockerfile/run-helpers.ts';
+
+const DOCKERFILE = ['ARG BASE', 'FROM ${BASE}', 'RUN mkdir -p /app/out && echo built > /app/out/result && touch /app/stamp', ''].join('\n');
+
+describe('RUN layers without SOURCE_DATE_EPOCH', { skip: process.platform !== 'linux' }, () => {
+  let tmp: string;
+  let base: string;
+  const savedEpoch = process.env.SOURCE_DATE_EPOCH;
+  before(async () => {
+    delete process.env.SOURCE_DATE_EPOCH;
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-repro-run-'));
+    const layout = await buildBusyboxLayout(path.join(tmp, 'base'));
+    base = `oci:${layout.layoutPath}:${layout.tag}`;
+    fs.mkdirSync(path.join(tmp, 'ctx'));
+  });
+  after(() => {
+    if (savedEpoch !== undefined) process.env.SOURCE_DATE_EPOCH = savedEpoch;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function build(name: string, keepRunMtimes?: boolean): Promise<string> {
+    const result = await buildImage({
+      context: path.join(tmp, 'ctx'),
+      dockerfile: { text: DOCKERFILE, file: 'Dockerfile' },
+      buildArgs: { BASE: base },
+      to: `oci:${path.join(tmp, 'out', name)}:latest`,
+      cache: false,
+      ...(keepRunMtimes !== undefined ? { keepRunMtimes } : {}),
+    });
+    return result.digest;
+  }
+
+  it('gives the same digest to two builds seconds apart, with every RUN mtime at the creation time', async () => {
+    const first = await build('one');
+    // Past a whole second, so unclamped times would differ in the tar headers.
+    await sleep(1100);
+    const second = await build('two');
+    assert.equal(second, first);
+    const image = await readImage(path.join(tmp, 'out', 'one'));
+    const runLayer = image.layers[image.layers.length - 1];
+    assert.ok(runLayer?.members.some((m) => m.path === 'app/out/result'), 'the RUN layer holds the file the step wrote');
+    for (const m of runLayer?.members ?? []) assert.equal(m.mtime, 0, `${m.path} mtime`);
+  });
+
+  it('keeps the times the step wrote when asked', async () => {
+    const started = Math.floor(Date.now() / 1000);
+    await build('kept', true);
+    const image = await readImage(path.join(tmp, 'out', 'kept'));
+    const result = image.layers[image.layers.length - 1]?.members.find((m) => m.path === 'app/out/result');
+    assert.ok(result !== undefined && result.mtime >= started - 2, `mtime ${result?.mtime} is the time of the build (${started})`);
+  });
+});
