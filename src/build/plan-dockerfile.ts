@@ -25,7 +25,7 @@ import { applyConfigOptions } from './config.ts';
 import { openSource, registryClientFor } from './targets.ts';
 import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildOptions } from './index.ts';
-import type { PlanContext, PlatformPlan } from './plan-files.ts';
+import { annotationBaseName, type PlanContext, type PlatformPlan } from './plan-files.ts';
 
 /** What a {@link BaseImage} handle holds here. */
 interface BaseHandle {
@@ -177,7 +177,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   );
   return {
     base: handle.resolved,
-    baseName: handle.name,
+    baseName: annotationBaseName(handle.name),
     config: applyConfigOptions(target.config, options.config ?? {}),
     steps,
     runsExecuted,

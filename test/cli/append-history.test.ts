@@ -15,8 +15,9 @@ import { parseLayerFlag } from '../../src/cli/commands/append.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const main = path.join(root, 'src/cli/main.ts');
 
-function append(cwd: string, layer: string, out: string): string {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), main, 'append', '--layer', layer, '--to', `oci:${out}:t`, '--quiet'], { cwd, encoding: 'utf8' });
+function append(cwd: string, layer: string, out: string, from = 'scratch'): string {
+  const argv = ['--import', import.meta.resolve('tsx'), main, 'append', '--from', from, '--layer', layer, '--to', `oci:${out}:t`, '--quiet'];
+  const r = spawnSync(process.execPath, argv, { cwd, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 }
@@ -46,6 +47,15 @@ test('append from two checkout paths gives the same image, with no host path in 
   const recorded = await history(path.join(tmp, 'out1'), first);
   assert.deepEqual(recorded, ['ocibuild append --layer app:/app']);
   for (const line of recorded) assert.ok(!line.includes(tmp), `history line ${JSON.stringify(line)} holds a host path`);
+
+  // A local base (oci: layout) at two host paths: the manifest names the base by digest only.
+  for (const checkout of checkouts) await fs.cp(path.join(tmp, 'out1'), path.join(checkout, 'base'), { recursive: true });
+  const onBase = checkouts.map((c, i) => append(c, `${c}/app:/app`, path.join(tmp, `on-base${i}`), `oci:${c}/base:t`));
+  assert.equal(onBase[1], onBase[0], 'the base layout path does not change the digest');
+  const manifestText = await fs.readFile(path.join(tmp, 'on-base0/blobs/sha256', (onBase[0] ?? '').slice(7)), 'utf8');
+  assert.ok(!manifestText.includes(tmp), `the manifest holds a host path: ${manifestText}`);
+  const annotations = (JSON.parse(manifestText) as { annotations?: Record<string, string> }).annotations ?? {};
+  assert.equal(annotations['org.opencontainers.image.base.digest'], first);
 });
 
 test('the recorded source: relative inside the working directory, its name alone outside it', () => {
