@@ -26,7 +26,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 
 interface PackResult {
   filename: string;
-  files: { path: string }[];
+  files: { path: string; mode: number }[];
 }
 
 describe('the packed package in a strict TypeScript consumer', () => {
@@ -111,6 +111,11 @@ describe('the packed package in a strict TypeScript consumer', () => {
     assert.equal(head.headers.get('docker-content-digest'), report.built);
     assert.equal(report.dockerfileLine, 2, 'DockerfileError carries the line');
     assert.match(report.missingCode, /NOT_FOUND/, 'a missing base is a typed not-found error');
+    // The package's bin runs by itself (shebang, executable), as `npx ocibuild` runs it.
+    const bin = pack.files.find((f) => f.path === 'dist/cli/main.js');
+    assert.ok(bin !== undefined && (bin.mode & 0o111) !== 0, 'the bin is executable in the tarball');
+    const help = await run(path.join(modules, 'ocibuild/dist/cli/main.js'), ['--help'], { cwd: app });
+    assert.match(help.stdout, /^ocibuild: build OCI and Docker images/);
     assert.equal(report.pushed, report.built);
   });
 });
