@@ -32,16 +32,16 @@ describe('RUN layers without SOURCE_DATE_EPOCH', { skip: process.platform !== 'l
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function build(name: string, keepRunMtimes?: boolean): Promise<string> {
+  async function build(name: string, keepRunMtimes?: boolean, cacheDir?: string): Promise<{ digest: string; runs: number }> {
     const result = await buildImage({
       context: path.join(tmp, 'ctx'),
       dockerfile: { text: DOCKERFILE, file: 'Dockerfile' },
       buildArgs: { BASE: base },
       to: `oci:${path.join(tmp, 'out', name)}:latest`,
-      cache: false,
+      cache: cacheDir === undefined ? false : { dir: cacheDir },
       ...(keepRunMtimes !== undefined ? { keepRunMtimes } : {}),
     });
-    return result.digest;
+    return { digest: result.digest, runs: result.stats.runsExecuted };
   }
 
   it('gives the same digest to two builds seconds apart, with every RUN mtime at the creation time', async () => {
@@ -49,16 +49,21 @@ describe('RUN layers without SOURCE_DATE_EPOCH', { skip: process.platform !== 'l
     // Past a whole second, so unclamped times would differ in the tar headers.
     await sleep(1100);
     const second = await build('two');
-    assert.equal(second, first);
+    assert.equal(second.digest, first.digest);
     const image = await readImage(path.join(tmp, 'out', 'one'));
     const runLayer = image.layers[image.layers.length - 1];
     assert.ok(runLayer?.members.some((m) => m.path === 'app/out/result'), 'the RUN layer holds the file the step wrote');
     for (const m of runLayer?.members ?? []) assert.equal(m.mtime, 0, `${m.path} mtime`);
   });
 
-  it('keeps the times the step wrote when asked', async () => {
+  it('keeps the times the step wrote when asked, never served a clamped layer from the step cache', async () => {
+    const cacheDir = path.join(tmp, 'cache');
+    const clamped = await build('cached-clamped', false, cacheDir);
+    assert.equal(clamped.runs, 1);
+    assert.equal((await build('cached-again', false, cacheDir)).runs, 0, 'the same build is a step cache hit');
     const started = Math.floor(Date.now() / 1000);
-    await build('kept', true);
+    const kept = await build('kept', true, cacheDir);
+    assert.equal(kept.runs, 1, 'keeping mtimes is another RUN result, so another cache key');
     const image = await readImage(path.join(tmp, 'out', 'kept'));
     const result = image.layers[image.layers.length - 1]?.members.find((m) => m.path === 'app/out/result');
     assert.ok(result !== undefined && result.mtime >= started - 2, `mtime ${result?.mtime} is the time of the build (${started})`);
