@@ -5,6 +5,7 @@
  * the times the step wrote.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -67,5 +68,25 @@ describe('RUN layers without SOURCE_DATE_EPOCH', { skip: process.platform !== 'l
     const image = await readImage(path.join(tmp, 'out', 'kept'));
     const result = image.layers[image.layers.length - 1]?.members.find((m) => m.path === 'app/out/result');
     assert.ok(result !== undefined && result.mtime >= started - 2, `mtime ${result?.mtime} is the time of the build (${started})`);
+  });
+
+  it('ocibuild build --keep-run-mtimes is the same option; without it the CLI clamps', async () => {
+    const context = path.join(tmp, 'ctx');
+    fs.writeFileSync(path.join(context, 'Dockerfile'), DOCKERFILE);
+    const main = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.SOURCE_DATE_EPOCH;
+    delete env.OCIBUILD_CACHE_DIR;
+    const mtimeOf = async (extra: string[], name: string): Promise<number | undefined> => {
+      const argv = ['--import', import.meta.resolve('tsx'), main, 'build', context, '--build-arg', `BASE=${base}`, ...extra, '--to', `oci:${path.join(tmp, 'out', name)}:latest`, '--quiet'];
+      const r = spawnSync(process.execPath, argv, { encoding: 'utf8', env });
+      assert.equal(r.status, 0, r.stderr);
+      const image = await readImage(path.join(tmp, 'out', name));
+      return image.layers[image.layers.length - 1]?.members.find((m) => m.path === 'app/out/result')?.mtime;
+    };
+    const started = Math.floor(Date.now() / 1000);
+    assert.equal(await mtimeOf([], 'cli-clamped'), 0);
+    const kept = await mtimeOf(['--keep-run-mtimes'], 'cli-kept');
+    assert.ok(kept !== undefined && kept >= started - 2, `mtime ${kept} is the time of the build (${started})`);
   });
 });
