@@ -111,6 +111,7 @@ describe('the packed package in a strict TypeScript consumer', () => {
     assert.equal(head.headers.get('docker-content-digest'), report.built);
     assert.equal(report.dockerfileLine, 2, 'DockerfileError carries the line');
     assert.match(report.missingCode, /NOT_FOUND/, 'a missing base is a typed not-found error');
+    assert.equal(report.missingStatus, 404, 'a RegistryError with the HTTP status');
     // The package's bin runs by itself (shebang, executable), as `npx ocibuild` runs it.
     const bin = pack.files.find((f) => f.path === 'dist/cli/main.js');
     assert.ok(bin !== undefined && (bin.mode & 0o111) !== 0, 'the bin is executable in the tarball');
