@@ -115,8 +115,9 @@ export function assembleImage(input: AssembleInput, source: MemorySource): Assem
   const manifest: ImageManifest = { schemaVersion: 2, mediaType: types.manifest, config: configDescriptor, layers };
   if (format === 'oci') {
     const annotations: Record<string, string> = { ...(input.annotations ?? {}) };
-    if (input.baseName !== undefined && base.digest !== undefined) {
-      annotations['org.opencontainers.image.base.name'] = input.baseName;
+    if (base.digest !== undefined) {
+      // The planners leave the name out for a local (oci:, docker-archive:) base: a host path.
+      if (input.baseName !== undefined) annotations['org.opencontainers.image.base.name'] = input.baseName;
       annotations['org.opencontainers.image.base.digest'] = base.digest;
     }
     if (Object.keys(annotations).length > 0) manifest.annotations = annotations;

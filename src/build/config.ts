@@ -11,21 +11,21 @@ import type { ContainerConfig, ImageConfig } from '../oci/types.ts';
 /** Runtime settings a build may set on the image config. Unset fields keep the base's values. */
 export interface ConfigOptions {
   /** Entrypoint argv. Setting it without `cmd` clears the base's Cmd (Docker's rule). */
-  entrypoint?: string[];
+  entrypoint?: readonly string[];
   /** Default arguments. */
-  cmd?: string[];
+  cmd?: readonly string[];
   /** Environment, merged into the base's by key (`{K: V}` or `['K=V']`). */
-  env?: Record<string, string> | string[];
+  env?: Readonly<Record<string, string>> | readonly string[];
   /** Working directory (absolute). */
   workingDir?: string;
   /** User (`name`, `uid`, `uid:gid`). */
   user?: string;
   /** Exposed ports: `80`, `80/tcp`, `53/udp`. Unioned with the base's. */
-  exposedPorts?: string[];
+  exposedPorts?: readonly string[];
   /** Labels, merged into the base's. */
   labels?: Record<string, string>;
   /** Volumes (absolute paths), unioned with the base's. */
-  volumes?: string[];
+  volumes?: readonly string[];
   /** Stop signal (`SIGTERM`, `9`). */
   stopSignal?: string;
 }

@@ -56,7 +56,7 @@ export interface BuildOptions extends TransportOptions {
    */
   from?: string;
   /** Layers to add, bottom first; or a function of the platform for platform-specific layers. */
-  layers?: LayerSpec[] | ((platform: Platform) => LayerSpec[]);
+  layers?: readonly LayerSpec[] | ((platform: Platform) => readonly LayerSpec[]);
   /** Dockerfile text or path: builds from the Dockerfile instead of `from`/`layers` (see `context`). */
   dockerfile?: string | { text: string; file?: string };
   /** Build context directory for a Dockerfile (default `.`). */
@@ -80,18 +80,24 @@ export interface BuildOptions extends TransportOptions {
   /** Config edits, applied over the base's config. */
   config?: ConfigOptions;
   /** Where to write: registry references, `oci:PATH[:TAG]`, `docker-archive:PATH[:REF]`. Empty: build only. */
-  to: string | string[];
+  to: string | readonly string[];
   /** Extra tags pushed for every registry and `oci:` target. */
-  tags?: string[];
+  tags?: readonly string[];
   /** Manifest format (default `oci`). */
   format?: 'oci' | 'docker';
   /**
    * Platforms to build (`linux/amd64`), or `'all'` of the base. Default: the base's only
    * platform, or `linux/<host arch>` for scratch and multi-platform bases.
    */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /** Creation time in seconds since the epoch. Default `SOURCE_DATE_EPOCH`, else 0. */
   sourceDateEpoch?: number;
+  /**
+   * Keeps the file mtimes RUN steps write. Default false: they are clamped to the creation time
+   * (`sourceDateEpoch`, else `SOURCE_DATE_EPOCH`, else 0) as BuildKit's `rewrite-timestamp` does,
+   * so a Dockerfile with RUN gives the same digest whenever it is built.
+   */
+  keepRunMtimes?: boolean;
   /** Manifest annotations (OCI format). */
   annotations?: Record<string, string>;
   /** gzip encoder for new layers (default: fflate, identical bytes everywhere). */
@@ -199,7 +205,7 @@ export interface BuildResult {
  */
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
-  const targets = Array.isArray(options.to) ? options.to : [options.to];
+  const targets = typeof options.to === 'string' ? [options.to] : [...options.to];
   const format = options.format ?? 'oci';
   if (format !== 'oci' && format !== 'docker') {
     throw new OcibuildError('ERR_INVALID_ARGUMENT', `buildImage: format must be "oci" or "docker", got ${JSON.stringify(format)}`);

@@ -31,7 +31,7 @@ import { applyConfigOptions } from './config.ts';
 import { openSource, registryClientFor } from './targets.ts';
 import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildOptions } from './index.ts';
-import type { PlanContext, PlatformPlan } from './plan-files.ts';
+import { annotationBaseName, type PlanContext, type PlatformPlan } from './plan-files.ts';
 
 /** What a {@link BaseImage} handle holds here. */
 interface BaseHandle {
@@ -189,10 +189,11 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
         cache: context.cache,
         settings: options.cache,
         client: () => registryClientFor(options),
-        targets: Array.isArray(options.to) ? options.to : [options.to],
+        targets: typeof options.to === 'string' ? [options.to] : options.to,
         workDir: context.workDir,
         created: context.created,
         ...(options.encoder ? { encoder: options.encoder } : {}),
+        ...(options.keepRunMtimes === true ? { keepRunMtimes: true } : {}),
         scope: `${contextDir}\0${dockerfile.path ?? dockerfile.file}`,
         platform: platformText,
         onStep: (report) => context.emit({ type: 'step', ...report }),
@@ -225,7 +226,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   );
   return {
     base: handle.resolved,
-    baseName: handle.name,
+    baseName: annotationBaseName(handle.name),
     config: applyConfigOptions(target.config, options.config ?? {}),
     steps,
     runsExecuted,

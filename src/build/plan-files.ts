@@ -6,6 +6,7 @@ import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import type { BlobOrigin } from '../transports/types.ts';
 import type { StepReport } from '../cache/steps.ts';
 import { formatPlatform } from '../oci/platform.ts';
+import { parseTarget } from '../transports/target.ts';
 import { writeLayer } from '../layer/write.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import { cachedWriteLayer } from '../cache/layers.ts';
@@ -57,6 +58,20 @@ export async function buildLayer(spec: LayerSpec, context: PlanContext): Promise
   return { layer, cached: false };
 }
 
+/**
+ * The base name the manifest's `org.opencontainers.image.base.name` annotation may carry: a
+ * registry reference only. An `oci:` or `docker-archive:` base is a host path, which would make
+ * the digest depend on where the build ran; its `base.digest` still identifies it.
+ */
+export function annotationBaseName(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  try {
+    return parseTarget(name).kind === 'registry' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One platform's image before assembly. */
 export interface PlatformPlan {
   /** The resolved base. */
@@ -102,5 +117,5 @@ export async function planFiles(
     });
     steps.push({ layer, createdBy, cached, ...(spec.comment !== undefined ? { comment: spec.comment } : {}) });
   }
-  return { base: resolved, baseName: base?.name, config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
+  return { base: resolved, baseName: annotationBaseName(base?.name), config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
 }

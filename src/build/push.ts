@@ -45,7 +45,7 @@ export async function pushAll(
   source: MemorySource,
   digestFor: (dest: Destination) => string,
   destinations: Destination[],
-  options: TransportOptions & { tags?: string[]; signal?: AbortSignal },
+  options: TransportOptions & { tags?: readonly string[]; signal?: AbortSignal },
   emit: (e: PushEvent) => void,
   stats: PushStats,
 ): Promise<{ ref: string; digest: string }[]> {

@@ -13,9 +13,9 @@ import type { Transport } from '../transports/types.ts';
 /** How registries are reached. */
 export interface RegistryOptions {
   /** Hosts that may be reached over plain HTTP (loopback always may). */
-  insecure?: string[];
+  insecure?: readonly string[];
   /** Extra CA certificates (PEM text or file paths). */
-  ca?: string | string[];
+  ca?: string | readonly string[];
   /** Skip TLS verification (explicit opt-in). */
   skipTlsVerify?: boolean;
   /** Blob transfers at once per registry (default 4). */

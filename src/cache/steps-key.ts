@@ -48,18 +48,22 @@ export interface RootKeyInputs {
   created: number;
   /** gzip encoder identity (changes the layer bytes). */
   encoder: string;
+  /** RUN mtimes kept instead of clamped to `created` (`keepRunMtimes`): other RUN layers. */
+  keepRunMtimes?: boolean;
 }
 
 /** The key a stage's first step uses as its parent. */
 export function rootKey(inputs: RootKeyInputs): string {
-  return new FieldHasher()
+  const h = new FieldHasher()
     .field(STEP_KEY_VERSION)
     .field('root')
     .field(inputs.baseDigest ?? 'scratch')
     .field(inputs.platform)
     .field(inputs.created)
-    .field(inputs.encoder)
-    .hex();
+    .field(inputs.encoder);
+  // Hashed only when set, so the keys of default (clamped) builds stay what they were.
+  if (inputs.keepRunMtimes === true) h.field('run-mtimes-kept');
+  return h.hex();
 }
 
 /** Digest of one copy source node (its structure and content). */

@@ -30,6 +30,8 @@ export interface CreateStepCacheOptions {
   created: number;
   /** The layer encoder (default fflate). */
   encoder?: GzipEncoder;
+  /** `BuildOptions.keepRunMtimes`: RUN layers then differ, so the keys do. */
+  keepRunMtimes?: boolean;
   /** Context directory and Dockerfile name: "the same step" across builds. */
   scope: string;
   /** `linux/amd64`. */
@@ -55,6 +57,7 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       workDir: options.workDir,
       created: options.created,
       encoder: encoderIdentity(options.encoder ?? defaultGzipEncoder, 'gzip'),
+      ...(options.keepRunMtimes === true ? { keepRunMtimes: true } : {}),
       scope: options.scope,
       ...(options.onStep ? { onStep: options.onStep } : {}),
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),

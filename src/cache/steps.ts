@@ -72,6 +72,8 @@ export interface StepCacheOptions {
   created: number;
   /** gzip encoder identity: part of every key. */
   encoder: string;
+  /** RUN mtimes kept, not clamped: part of every key when set. */
+  keepRunMtimes?: boolean;
   /** Identifies "the same step" across builds for miss explanations (context dir and Dockerfile). */
   scope: string;
   /** Receives each step's report. */
@@ -130,7 +132,7 @@ export class StepCache implements StepHooks {
       ? this.#chain.get(parent)
       : base?.digest === undefined && (base?.layers.length ?? 0) > 0
         ? undefined
-        : rootKey({ baseDigest: base?.digest, platform: this.#platform, created: this.#o.created, encoder: this.#o.encoder });
+        : rootKey({ baseDigest: base?.digest, platform: this.#platform, created: this.#o.created, encoder: this.#o.encoder, ...(this.#o.keepRunMtimes === true ? { keepRunMtimes: true } : {}) });
     this.#chain.set(state, key);
     this.#stageKeys.set(state.index, key);
   }

@@ -13,7 +13,7 @@ import type { LocalCache } from './store.ts';
 /** Options of {@link warmCache}. */
 export interface WarmCacheOptions {
   /** Platforms to fetch from an index (`linux/amd64`), or `'all'` (default). */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /** Aborts. */
   signal?: AbortSignal;
   /** Called after each blob is stored, with whether it was already there. */

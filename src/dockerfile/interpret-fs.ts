@@ -95,7 +95,7 @@ function parentOf(p: string): string {
   return i < 0 ? '' : p.slice(0, i);
 }
 
-function typeOf(header: tar.Headers): FsEntryType {
+function typeOf(header: TarMemberHeader): FsEntryType {
   switch (header.type) {
     case 'file':
     case 'contiguous-file':
@@ -120,10 +120,33 @@ export async function layerTar(ref: LayerRef): Promise<AsyncIterable<Uint8Array>
   return openLayerTar(ref.descriptor ?? ref.mediaType, body, { where: `layer ${ref.key}`, diffId: ref.diffId, limits: ref.limits });
 }
 
+/**
+ * The tar header fields {@link walkTar} hands out: tar-stream's `Headers` shape, declared here so
+ * the published declarations never need `@types/tar-stream` (a dev dependency).
+ */
+export interface TarMemberHeader {
+  /** Member name as stored. */
+  name: string;
+  /** Permission bits. */
+  mode?: number | undefined;
+  /** Owner id. */
+  uid?: number | undefined;
+  /** Group id. */
+  gid?: number | undefined;
+  /** Content size. */
+  size?: number | undefined;
+  /** Modification time. */
+  mtime?: Date | undefined;
+  /** Link target of symlinks and hardlinks. */
+  linkname?: string | null | undefined;
+  /** tar-stream's type name (`file`, `directory`, `symlink`, `link`, ...). */
+  type?: string | null | undefined;
+}
+
 /** Reads every header of a tar stream, calling `onEntry` (which may consume the body). */
 export async function walkTar(
   stream: AsyncIterable<Uint8Array>,
-  onEntry: (header: tar.Headers, body: AsyncIterable<Uint8Array>) => Promise<void>,
+  onEntry: (header: TarMemberHeader, body: AsyncIterable<Uint8Array>) => Promise<void>,
 ): Promise<void> {
   const extract = tar.extract();
   const source = Readable.from(stream, { objectMode: false });

@@ -2,7 +2,7 @@
  * The Dockerfile parser: text in, {@link Dockerfile} syntax tree out. It follows BuildKit's
  * `frontend/dockerfile/parser` line by line (directives, continuations, comments inside
  * continuations, empty continuation lines, JSON forms with shell fallback, here-docs), so the
- * upstream vectors in `../shared/vectors/buildkit-dockerfile/parser` hold. Like BuildKit's
+ * upstream vectors in `test/vectors/buildkit-dockerfile/parser` hold. Like BuildKit's
  * parser it accepts unknown instruction names; {@link validateDockerfile} rejects them.
  * @module
  */

@@ -41,7 +41,7 @@ export interface RunSessionOptions {
   secrets?: Readonly<Record<string, SecretSource>>;
   /** Root of the persistent `--mount=type=cache` directories. Default {@link defaultRunCacheDir}. */
   cacheDir?: string;
-  /** SOURCE_DATE_EPOCH in seconds: RUN layer mtimes are clamped to it. Unset: mtimes kept. */
+  /** Creation time in seconds: RUN layer mtimes are clamped to it. Unset: mtimes kept. */
   sourceDateEpoch?: number;
   /** Writes a layer (the interpreter host's writer). */
   writeLayer: (spec: LayerSpec) => Promise<BuiltLayer>;
@@ -321,6 +321,8 @@ export interface RunBuildOptions {
   cache?: { dir?: string } | false;
   /** SOURCE_DATE_EPOCH override in seconds. */
   sourceDateEpoch?: number;
+  /** Keep the mtimes RUN writes instead of clamping them to the creation time. */
+  keepRunMtimes?: boolean;
   /** Aborts the build. */
   signal?: AbortSignal;
 }
@@ -350,7 +352,9 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
   const names = new Map<string, number>();
   for (const stage of graph.stages) if (stage.name !== undefined) names.set(stage.name, stage.index);
   const cacheRoot = options.cache !== false && options.cache?.dir !== undefined ? path.join(options.cache.dir, 'run-cache') : defaultRunCacheDir();
-  const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
+  // Clamped to the build's creation time (as buildImage computes it) unless asked not to: RUN
+  // layers are then reproducible without SOURCE_DATE_EPOCH, as with BuildKit's rewrite-timestamp.
+  const epoch = options.keepRunMtimes === true ? undefined : (options.sourceDateEpoch ?? sourceDateEpochFromEnv() ?? 0);
   const rootfsStore = probed ? rootfsStoreFor(options, host) : undefined;
   const session = new RunSession({
     executor,

@@ -36,7 +36,7 @@ export interface CopyEvent {
 /** Options of {@link copyImage}. */
 export interface CopyOptions {
   /** Which platforms of an index to copy (default `'all'`). A subset re-encodes the index. */
-  platforms?: 'all' | Platform[];
+  platforms?: 'all' | readonly Platform[];
   /** Blob transfers at the same time (default 4). */
   concurrency?: number;
   /** Aborts the copy; the destination is then left without the image. */

@@ -36,9 +36,9 @@ export interface DirectorySource {
   /** Destination directory inside the image (default `/`). */
   destination?: string;
   /** Glob patterns (relative to `source`, `**` allowed); when given only matching paths are included. */
-  include?: string[];
+  include?: readonly string[];
   /** Glob patterns to leave out (a matching directory leaves out everything under it). */
-  exclude?: string[];
+  exclude?: readonly string[];
   /** Extra filter on the relative path (POSIX separators). */
   filter?: (relativePath: string) => boolean;
   /** Metadata applied to every entry from this source (overrides what the disk says). */
@@ -48,9 +48,9 @@ export interface DirectorySource {
 /** Everything one layer is made of. */
 export interface LayerSpec {
   /** Host directories to copy. */
-  directories?: DirectorySource[];
+  directories?: readonly DirectorySource[];
   /** Explicit entries. */
-  entries?: LayerEntry[];
+  entries?: readonly LayerEntry[];
   /** Metadata for parent directories the writer has to create. Default root-owned 0o755. */
   parents?: EntryMetadata;
   /** Normalise modes to 0o644/0o755 (executable bit kept) instead of keeping disk modes. */

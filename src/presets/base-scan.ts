@@ -37,7 +37,7 @@ export interface BasePlatformFacts {
 /** Options of {@link scanBase}. */
 export interface ScanBaseOptions extends TransportOptions {
   /** Platforms of the build (as `buildImage` takes them). */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /** Cache (default on); `false` reads straight from the source. */
   cache?: CacheOptions | false;
   /** Read from the cache only. */
@@ -58,7 +58,7 @@ function normalize(name: string): string {
 }
 
 /** The platforms `buildImage` will build, chosen by its rules (explicit list, `all`, the base's only one, else the host's). */
-export async function buildPlatforms(transport: Transport, reference: string | undefined, requested: string[] | 'all' | undefined, signal: { signal?: AbortSignal }): Promise<Platform[]> {
+export async function buildPlatforms(transport: Transport, reference: string | undefined, requested: readonly string[] | 'all' | undefined, signal: { signal?: AbortSignal }): Promise<Platform[]> {
   if (requested === 'all') return basePlatforms(transport, reference, signal);
   if (requested !== undefined && requested.length > 0) {
     const seen = new Map<string, Platform>();

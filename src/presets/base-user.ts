@@ -22,7 +22,7 @@ export interface BaseUsers {
 /** Options of {@link baseUsers}. */
 export interface BaseUsersOptions extends TransportOptions {
   /** Platforms of the build: the first one's base manifest is read. */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /** Cache (default on); `false` reads straight from the source. */
   cache?: CacheOptions | false;
   /** Read from the cache only. */
@@ -42,7 +42,7 @@ export async function baseUsers(from: string, options: BaseUsersOptions = {}): P
   const signal = options.signal ? { signal: options.signal } : {};
   try {
     let platform: Platform | undefined;
-    if (Array.isArray(options.platforms) && options.platforms[0] !== undefined) {
+    if (options.platforms !== undefined && options.platforms !== 'all' && options.platforms[0] !== undefined) {
       platform = normalizePlatform(parsePlatform(options.platforms[0]));
     } else {
       const available = await basePlatforms(transport, opened.reference, signal);

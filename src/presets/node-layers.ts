@@ -48,7 +48,7 @@ export interface NodeLayersInput extends TransportOptions {
   /** Base image. */
   from: string;
   /** Platforms of the build. */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /** Prepared node_modules: one for every platform, or one per platform (`linux/arm64` → PATH). */
   depsDir?: string | Record<string, string>;
   /** Keep devDependencies. */

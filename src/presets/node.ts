@@ -31,17 +31,17 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   /** Base image (default `node:<this Node's major>-slim` from Docker Hub). */
   from?: string;
   /** Targets. Required here or in package.json. */
-  to?: string | string[];
+  to?: string | readonly string[];
   /** Extra tags. */
-  tags?: string[];
+  tags?: readonly string[];
   /** Entrypoint argv (a string is split on spaces, or parsed as a JSON array). */
-  entrypoint?: string[] | string;
+  entrypoint?: readonly string[] | string;
   /** Cmd argv. */
-  cmd?: string[] | string;
+  cmd?: readonly string[] | string;
   /** Environment, merged over the base's (after `NODE_ENV=production`). */
   env?: Record<string, string>;
   /** Exposed ports (`8080`, `53/udp`). */
-  ports?: (string | number)[];
+  ports?: readonly (string | number)[];
   /** Labels, over the project's `org.opencontainers.image.*` ones. */
   labels?: Record<string, string>;
   /**
@@ -57,13 +57,13 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   /** Working directory and where the app goes (default `/app`). */
   workdir?: string;
   /** Volumes. */
-  volumes?: string[];
+  volumes?: readonly string[];
   /** Manifest format. */
   format?: 'oci' | 'docker';
   /** `EPOCH` (default), `USE_CURRENT_TIMESTAMP`, an ISO-8601 time, or seconds since the epoch. */
   creationTime?: string | number;
   /** Platforms (`linux/amd64`) or `all`. */
-  platforms?: string[] | 'all';
+  platforms?: readonly string[] | 'all';
   /**
    * A prepared production `node_modules` (or a directory holding one) used instead of the
    * project's: one path for every platform, or one per platform (`{ "linux/arm64": PATH }`;
@@ -73,9 +73,9 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   /** Keep devDependencies. */
   includeDevDependencies?: boolean;
   /** Extra directories: `{ from: HOST_DIR, into: IMAGE_DIR }`, one layer each, after the app layer (Jib's extraDirectories). */
-  extraDirectories?: { from: string; into: string }[];
+  extraDirectories?: readonly { from: string; into: string }[];
   /** Extra layers (programmatic), after the app layer. */
-  extraLayers?: LayerSpec[];
+  extraLayers?: readonly LayerSpec[];
   /** Local cache (default on, in `~/.cache/ocibuild` or `OCIBUILD_CACHE_DIR`); `false` turns it off. */
   cache?: CacheOptions | false;
   /** Build from the cache only. */
@@ -123,8 +123,9 @@ interface PackageJson {
 }
 
 /** Parses an argv option: an array as is, a JSON array string, or a string split on spaces. */
-function argv(value: string[] | string | undefined, what: string): string[] | undefined {
-  if (value === undefined || Array.isArray(value)) return value;
+function argv(value: readonly string[] | string | undefined, what: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') return [...value];
   const trimmed = value.trim();
   if (trimmed.startsWith('[')) {
     const parsed = JSON.parse(trimmed) as unknown;
@@ -169,7 +170,7 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
     throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `${path.join(root, 'package.json')}: cannot read it (${(error as Error).message})`, { cause: error });
   }
   const o: NodeAppOptions = { ...(pkg.ocibuild ?? {}), ...stripUndefined(options) };
-  if (o.to === undefined || (Array.isArray(o.to) && o.to.length === 0)) {
+  if (o.to === undefined || (typeof o.to !== 'string' && o.to.length === 0)) {
     throw new OcibuildError('ERR_INVALID_ARGUMENT', `no target: pass "to" (--to) or set "ocibuild": {"to": ...} in ${path.join(root, 'package.json')}`);
   }
   const from = o.from ?? `docker.io/library/node:${process.versions.node.split('.')[0]}-slim`;

@@ -26,9 +26,9 @@ export interface HttpOptions extends Partial<RegistryLimits> {
   /** Credential provider. */
   credentials?: CredentialProvider;
   /** Registries (host or host:port) that may be reached over plain HTTP, after HTTPS is tried. */
-  insecure?: string[];
+  insecure?: readonly string[];
   /** Extra CA certificates: PEM text or file paths. Added to Node's bundled roots. */
-  ca?: string | string[];
+  ca?: string | readonly string[];
   /** Do not verify TLS certificates (explicit opt-in). */
   skipTlsVerify?: boolean;
   /** Older name of `idleTimeoutMs` (used when that is not given). */
@@ -91,9 +91,9 @@ export function isLoopback(host: string): boolean {
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
-function loadCa(ca: string | string[] | undefined): string[] | undefined {
+function loadCa(ca: string | readonly string[] | undefined): string[] | undefined {
   if (ca === undefined) return undefined;
-  const list = Array.isArray(ca) ? ca : [ca];
+  const list = typeof ca === 'string' ? [ca] : ca;
   return list.map((entry) => {
     if (entry.includes('-----BEGIN')) return entry;
     try {

@@ -123,7 +123,10 @@ export function takeSnapshot(root: string, options: SnapshotOptions = {}): Snaps
 export interface DiffOptions {
   /** How host owners map to container owners (default identity, i.e. running as root). */
   mapping?: IdMapping;
-  /** Clamp every mtime to at most this (SOURCE_DATE_EPOCH), for reproducible RUN layers. */
+  /**
+   * Clamp every mtime to at most this (the build's creation time), for reproducible RUN layers:
+   * BuildKit's `rewrite-timestamp` rule, which lowers later times and keeps earlier ones.
+   */
   clampMtime?: Date;
 }
 

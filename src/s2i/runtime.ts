@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { listLayerEntries } from '../layer/entries.ts';
-import type { LayerSpec } from '../layer/types.ts';
+import type { DirectorySource, LayerEntry, LayerSpec } from '../layer/types.ts';
 import { tarStream } from '../layer/write.ts';
 import { S2iError } from './errors.ts';
 import { resolveInImage } from './builder.ts';
@@ -60,14 +60,16 @@ export function artifactMappings(flag: readonly string[] | undefined, labels: Re
 
 /** Writes `file`, a tar of every mapped artifact taken from the builder's rootfs at `rootfs`, laid out relative to the working directory. */
 export async function writeRuntimeArtifacts(rootfs: string, mappings: readonly ArtifactMapping[], file: string, mtime: number, signal?: AbortSignal): Promise<void> {
-  const spec: LayerSpec = { directories: [], entries: [], normalizeModes: true, mtime: new Date(mtime * 1000) };
+  const directories: DirectorySource[] = [];
+  const entries: LayerEntry[] = [];
   for (const { source, destination } of mappings) {
     const host = await resolveInImage(rootfs, source);
     if (host === undefined) throw new S2iError('ERR_NOT_FOUND', `s2i: runtime artifact ${source} does not exist in the builder after assemble`);
     const into = path.posix.join('/', destination, path.posix.basename(source));
     const stat = await fs.stat(host);
-    if (stat.isDirectory()) spec.directories?.push({ source: host, destination: into });
-    else spec.entries?.push({ type: 'file', path: into, source: host, mode: stat.mode & 0o111 ? 0o755 : 0o644 });
+    if (stat.isDirectory()) directories.push({ source: host, destination: into });
+    else entries.push({ type: 'file', path: into, source: host, mode: stat.mode & 0o111 ? 0o755 : 0o644 });
   }
+  const spec: LayerSpec = { directories, entries, normalizeModes: true, mtime: new Date(mtime * 1000) };
   await pipeline(Readable.from(tarStream(listLayerEntries(spec, signal ? { signal } : {}), undefined, signal)), createWriteStream(file, { mode: 0o644 }));
 }

@@ -42,7 +42,7 @@ export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
 /** Options of {@link dockerArchive}. */
 export interface DockerArchiveOptions {
   /** Extra `repo:tag` names recorded in `RepoTags` for every image written. */
-  tags?: string[];
+  tags?: readonly string[];
   /** Directory for spilled blobs (default the OS temp directory). */
   tempDir?: string;
   /** Hash implementation for verification. */

@@ -134,7 +134,8 @@ test('two builds at once on one cache dir both succeed with the right digest', a
   const cacheDir = path.join(tmp, 'shared-cache');
   const spec: Omit<BuildOptions, 'to'> = {
     from: baseRef,
-    layers: [{ directories: [{ source: src, destination: '/app' }], createdBy: `ocibuild append --layer ${src}:/app` }],
+    // The CLI records a source outside its working directory by its name, never the host path.
+    layers: [{ directories: [{ source: src, destination: '/app' }], createdBy: `ocibuild append --layer ${path.basename(src)}:/app` }],
     config: { cmd: ['cat', '/app/a.txt'] },
   };
   const expected = await buildImage({ ...spec, to: `oci:${path.join(tmp, 'ref-out')}`, cache: false });

@@ -14,7 +14,7 @@ import {
 import type { ExpandOptions, ExpansionEnv } from '../../src/dockerfile/index.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const shellVectors = path.resolve(repoRoot, '../shared/vectors/buildkit-dockerfile/shell');
+const shellVectors = path.join(repoRoot, 'test/vectors/buildkit-dockerfile/shell');
 
 test('envVarTest vectors (platforms A and U)', () => {
   const env = { PWD: '/home', SHELL: 'bash', KOREAN: '한국어', NULL: '' };

@@ -8,7 +8,7 @@ import { DockerfileError } from '../../src/errors.ts';
 import { dumpAst, parseDockerfile, parseInstructions } from '../../src/dockerfile/index.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const vectors = path.resolve(repoRoot, '../shared/vectors/buildkit-dockerfile/parser');
+const vectors = path.join(repoRoot, 'test/vectors/buildkit-dockerfile/parser');
 
 const positive = readdirSync(path.join(vectors, 'testfiles')).sort();
 const negative = readdirSync(path.join(vectors, 'testfiles-negative')).sort();

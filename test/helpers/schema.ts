@@ -1,6 +1,6 @@
 /**
- * Validation of documents against the OCI image-spec JSON Schemas, read in place from
- * `../shared/vectors/oci-image-spec` (never copied into the project). Compiled once per process.
+ * Validation of documents against the OCI image-spec JSON Schemas, vendored under
+ * `test/vectors/oci-image-spec` (origin and licence in `test/vectors/README.md`). Compiled once per process.
  *
  * Usage from any test: `validateOci('manifest', JSON.parse(text))` throws an AssertionError
  * listing every schema error; `ociSchemaErrors(...)` returns them instead.
@@ -24,13 +24,13 @@ export type OciSchemaKind = 'manifest' | 'index' | 'config' | 'layout';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Folder of the upstream schema files. */
-export const OCI_SCHEMA_DIR = path.resolve(repoRoot, '../shared/vectors/oci-image-spec');
+export const OCI_SCHEMA_DIR = path.join(repoRoot, 'test/vectors/oci-image-spec');
 
 const BASE = 'https://opencontainers.org/schema/';
 
 /**
  * Each file under every URL its `$ref`s are resolved against, as upstream's Go validator
- * registers them (see /work/shared/vectors/README.md). `defs-descriptor.json`'s own inner id
+ * registers them (see test/vectors/README.md). `defs-descriptor.json`'s own inner id
  * (`image/descriptor/mediaType`) is registered by Ajv from the file itself.
  */
 const SCHEMA_URLS: Record<string, string[]> = {

@@ -2,7 +2,7 @@
  * `ocibuild append`: add layers from files to a base image and write it (Jib/crane append style).
  * @module
  */
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
@@ -38,7 +38,19 @@ export function parseLayerFlag(value: string, cwd = process.cwd()): LayerSpec {
   const dest = at > 0 ? value.slice(at + 1) : '/';
   if (src === '') throw new UsageError(`--layer ${JSON.stringify(value)}: empty source`);
   const source = isAbsolute(src) ? src : resolve(cwd, src);
-  return { directories: [{ source, destination: dest }], createdBy: `ocibuild append --layer ${value}` };
+  return { directories: [{ source, destination: dest }], createdBy: `ocibuild append --layer ${historySource(source, cwd)}:${dest}` };
+}
+
+/**
+ * The source as the history records it: relative to the working directory, or its name alone
+ * when outside it; never the absolute host path, so the same command run from another checkout
+ * (or by another user) gives the same image.
+ */
+function historySource(source: string, cwd: string): string {
+  const rel = relative(cwd, source);
+  if (rel === '') return '.';
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return basename(source) || '/';
+  return rel.split(sep).join('/');
 }
 
 /** The `append` command. */

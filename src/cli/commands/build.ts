@@ -26,6 +26,8 @@ Prints the image digest.
   --tag TAG                extra tag for every registry/oci target (repeatable)
   --tar PATH               also write a docker-archive tarball; alias --tar-path
   --no-push                do not push to registries (other targets are still written)
+  --keep-run-mtimes        keep the file times RUN steps write (default: clamped to the
+                           creation time, SOURCE_DATE_EPOCH or 0, so builds are reproducible)
   --format oci|docker      manifest format (default oci)
   --digest-file FILE       write the digest to FILE
   --cache-dir DIR          step and layer cache (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild when a cache flag is given)
@@ -54,6 +56,7 @@ export const build: Command = {
       tar: { type: 'string' },
       'tar-path': { type: 'string' },
       'no-push': { type: 'boolean' },
+      'keep-run-mtimes': { type: 'boolean' },
       'cache-dir': { type: 'string' },
       'cache-repo': { type: 'string' },
       'cache-ttl': { type: 'string' },
@@ -96,6 +99,7 @@ export const build: Command = {
       ...(Object.keys(labels).length ? { config: { labels } } : {}),
       ...(format ? { format } : {}),
       ...(digestFile !== undefined ? { digestFile } : {}),
+      ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
       tags: list(values, 'tag'),
       to,
       ...registryOptions(values),
