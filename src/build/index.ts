@@ -32,6 +32,7 @@ import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
+import { sweepRunScratch } from '../run/linux.ts';
 import type { S2iOptions } from '../s2i/types.ts';
 import { planS2i } from '../s2i/plan.ts';
 
@@ -227,7 +228,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   }
   throwIfAborted(options.signal);
   const ownWorkDir = options.workDir === undefined;
-  if (ownWorkDir) await sweepStaleTempDirs();
+  if (ownWorkDir) await Promise.all([sweepStaleTempDirs(), sweepRunScratch()]);
   const workDir = options.workDir ?? (await makeOwnedTempDir('build-').catch((error: unknown) => {
     throw new OcibuildError('ERR_IO', `cannot create a temporary folder in ${tmpdir()}: ${describeFsError(error)}`, { cause: error });
   }));

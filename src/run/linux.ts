@@ -94,17 +94,33 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
 }
 
 /**
- * The OS temp dir, checked to be traversable by every id (o+x on it and each parent): a root
- * caller's sandbox runs as a subordinate id that must reach its scratch directory there.
+ * Where a root caller's scratch directory goes: the OS temp dir when every id may traverse it
+ * (o+x on it and each parent), else `/tmp`. The sandbox runs as a subordinate id that must reach
+ * its scratch directory by path; a private TMPDIR (0700, as CI jobs often set) would refuse it.
  */
 async function traversableTempDir(): Promise<string> {
-  const dir = path.resolve(os.tmpdir());
+  const candidates = [path.resolve(os.tmpdir()), '/tmp'];
+  for (const dir of candidates) {
+    if (await everyoneMayTraverse(dir)) return dir;
+  }
+  throw new UnsupportedError(`RUN as root needs a temp dir every user may traverse; neither ${candidates.join(' nor ')} is: set TMPDIR to such a directory`);
+}
+
+async function everyoneMayTraverse(dir: string): Promise<boolean> {
   for (let d = dir; ; d = path.dirname(d)) {
-    const st = await fs.stat(d);
-    if ((st.mode & 0o001) === 0) {
-      throw new UnsupportedError(`RUN as root needs a temp dir every user may traverse; ${d} (on the way to ${dir}) is not: set TMPDIR to such a directory (e.g. /tmp)`);
-    }
-    if (path.dirname(d) === d) return dir;
+    const st = await fs.stat(d).catch(() => undefined);
+    if (st === undefined || !st.isDirectory() || (st.mode & 0o001) === 0) return false;
+    if (path.dirname(d) === d) return true;
+  }
+}
+
+/**
+ * Removes the RUN scratch directories that killed processes of this user left in the places
+ * {@link linuxExecutor} puts them (the OS temp dir and `/tmp`). Best effort, never throws.
+ */
+export async function sweepRunScratch(): Promise<void> {
+  for (const dir of new Set([path.resolve(os.tmpdir()), '/tmp'])) {
+    await removeStaleTemps(dir, 'ocibuild-run-').catch(() => []);
   }
 }
 
