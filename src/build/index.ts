@@ -32,6 +32,7 @@ import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
+import type { RunEvent } from '../dockerfile/run-events.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -42,7 +43,8 @@ export type BuildEvent =
   | { type: 'manifest-skipped'; target: string; digest: string }
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
-  | { type: 'cache-warning'; message: string };
+  | { type: 'cache-warning'; message: string }
+  | RunEvent;
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions extends TransportOptions {

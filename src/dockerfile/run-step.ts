@@ -30,6 +30,7 @@ import { expansionEnv } from './interpret-state.ts';
 import { runCommand, runEnvironment, summarizeCommand } from './run-command.ts';
 import { ensureReadable } from '../run/readable.ts';
 import { expandAt, type ResolvedStage, type StageGraph } from './stages.ts';
+import { observeRunStep, type RunEvent } from './run-events.ts';
 
 /** Options of {@link RunSession}. */
 export interface RunSessionOptions {
@@ -59,6 +60,10 @@ export interface RunSessionOptions {
   signal?: AbortSignal;
   /** Keeps stage root filesystems between builds (moved in at {@link RunSession.close}, taken back by the next build). */
   rootfsStore?: RootfsStore;
+  /** Receives each step's start, live output and end. */
+  onEvent?: (event: RunEvent) => void;
+  /** The stage graph, for BuildKit-style `[2/5]` step names in events. */
+  graph?: StageGraph;
 }
 
 /** Tells whether any stage the target needs contains RUN (directly or as a stage base's ONBUILD trigger). */
@@ -160,6 +165,8 @@ export class RunSession {
       }
       const before = await rootfs.currentSnapshot();
       rootfs.beginRun();
+      const sinks = { ...(this.options.stdout ? { stdout: this.options.stdout } : {}), ...(this.options.stderr ? { stderr: this.options.stderr } : {}) };
+      const observer = this.options.onEvent ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks) : undefined;
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
         argv: command.argv,
@@ -169,9 +176,12 @@ export class RunSession {
         network,
         mounts,
         ...(this.options.signal ? { signal: this.options.signal } : {}),
-        ...(this.options.stdout ? { stdout: this.options.stdout } : {}),
-        ...(this.options.stderr ? { stderr: this.options.stderr } : {}),
+        ...(observer ? { stdout: observer.stdout, stderr: observer.stderr } : sinks),
+      }).catch((error: unknown) => {
+        observer?.end({ error });
+        throw error;
       });
+      observer?.end({ exitCode: result.exitCode, argv: command.argv });
       if (result.exitCode !== 0) {
         const tail = result.stderrTail.trim().split('\n').slice(-5).join('\n');
         throw new DockerfileError(
@@ -306,6 +316,8 @@ export interface RunBuildOptions {
   sourceDateEpoch?: number;
   /** Aborts the build. */
   signal?: AbortSignal;
+  /** Receives each RUN step's start, live output and end. */
+  onEvent?: (event: RunEvent) => void;
 }
 
 /**
@@ -346,6 +358,7 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(rootfsStore ? { rootfsStore } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent, graph } : {}),
   });
   if (probed) session.markProbed();
   return session;
