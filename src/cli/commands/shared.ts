@@ -6,16 +6,16 @@ import { readFileSync } from 'node:fs';
 import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
 import { chainCredentials, defaultCredentials, fixedCredentials } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
+import { createProgress, progressFlags, progressMode, type ProgressReporter } from '../progress.ts';
+import { CI_HELP, ciFlags } from './ci-flags.ts';
+
+export { PROGRESS_HELP } from '../progress.ts';
 
 /** Help lines of {@link registryFlags}. */
 export const REGISTRY_HELP = `  --insecure-registry H    allow plain HTTP to host H (repeatable)
   --ca FILE                extra CA certificate (PEM)
   --skip-tls-verify        do not verify TLS certificates
   --creds USER:PASS        registry credentials`;
-
-/** Help lines of the progress flags. */
-export const PROGRESS_HELP = `  --json                   progress as one JSON object per line on stderr
-  -q, --quiet              no progress output`;
 
 /** parseArgs options for registry access. */
 export const registryFlags = {
@@ -45,9 +45,12 @@ export const outputFlags = {
   format: { type: 'string' },
   platform: { type: 'string', multiple: true },
   'digest-file': { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
+  ...ciFlags,
+  ...progressFlags,
 } as const;
+
+/** Help lines of the output files of {@link outputFlags} beyond `--digest-file`. */
+export const OUTPUT_FILES_HELP = CI_HELP;
 
 /** Registry options from flags. */
 export function registryOptions(values: Record<string, unknown>): Pick<BuildOptions, 'registries' | 'credentials'> {
@@ -133,24 +136,28 @@ export function outputOptions(values: Record<string, unknown>): Pick<BuildOption
   };
 }
 
-/** A progress sink: JSON lines with `--json`, short lines otherwise, nothing with `--quiet`. */
-export function progress(values: Record<string, unknown>, io: CommandIO): (event: BuildEvent) => void {
-  if (values.quiet) return () => {};
-  if (values.json) return (event) => io.err(JSON.stringify(event));
-  return (event) => {
-    switch (event.type) {
-      case 'resolve':
-        io.err(`resolved ${event.from} (${event.platform})${event.digest ? ` ${event.digest}` : ''}`);
-        break;
-      case 'layer-built':
-        io.err(`layer ${event.digest.slice(7, 19)} ${formatBytes(event.size)} ${event.cached ? 'cached' : 'built'}: ${event.createdBy}`);
-        break;
-      case 'target-done':
-        io.err(`wrote ${event.target} ${event.digest}`);
-        break;
-      default:
-        break;
-    }
+/**
+ * The command's progress renderer (mode from `--progress`, `--json`, `--quiet`,
+ * `OCIBUILD_PROGRESS`, the terminal) with the target log of {@link targetLog} in front.
+ * Call `finish(failed)` once: it prints a failed step's output and the summary.
+ */
+export function startProgress(values: Record<string, unknown>, io: CommandIO): {
+  onEvent: (event: BuildEvent) => void;
+  finish: (failed: boolean) => void;
+  reporter: ProgressReporter;
+} {
+  const reporter = createProgress(progressMode(values, io), io, process.stderr, { verbose: values.verbose === true });
+  const log = targetLog(reporter.onEvent);
+  let finished = false;
+  return {
+    onEvent: log.onEvent,
+    reporter,
+    finish(failed) {
+      if (finished) return;
+      finished = true;
+      reporter.done(failed);
+      if (failed) log.reportFailure(io);
+    },
   };
 }
 
