@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { createRegistryDispatcher, type ProxySettings } from './proxy.ts';
 import { OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
@@ -42,6 +43,8 @@ export interface HttpOptions extends Partial<RegistryLimits> {
    * header timeouts apply; the idle and low-speed watch on response bodies is added to it.
    */
   dispatcher?: Dispatcher;
+  /** Proxies (`false`: none). Default: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` of the environment. */
+  proxy?: ProxySettings | false;
 }
 
 /** A response as the client's operations see it. */
@@ -113,7 +116,7 @@ export class RegistryHttp {
   /** The size and time bounds in force. */
   readonly limits: RegistryLimits;
   readonly #dispatcher: Dispatcher;
-  readonly #ownAgent: Agent | undefined;
+  readonly #ownAgent: Dispatcher | undefined;
   readonly #insecure: Set<string>;
   readonly #userAgent: string;
   readonly #bases = new Map<string, Promise<URL>>();
@@ -127,7 +130,7 @@ export class RegistryHttp {
       this.#dispatcher = options.dispatcher.compose(watchdog);
     } else {
       const extra = loadCa(options.ca);
-      this.#ownAgent = new Agent({
+      this.#ownAgent = createRegistryDispatcher({
         keepAliveTimeout: 30_000,
         headersTimeout: limits.idleTimeoutMs,
         bodyTimeout: limits.idleTimeoutMs,
@@ -137,7 +140,7 @@ export class RegistryHttp {
           // `ca` replaces Node's roots, so keep them next to the extra ones.
           ...(extra ? { ca: [...rootCertificates, ...extra] } : {}),
         },
-      });
+      }, options.proxy);
       this.#dispatcher = this.#ownAgent.compose(watchdog);
     }
     this.#credentials = options.credentials;
