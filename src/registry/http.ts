@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { request, type Dispatcher } from 'undici';
 import { createRegistryDispatcher, type ProxySettings } from './proxy.ts';
+import { defaultCertsDirs, perHostConnector, sslCertFile } from './certs-d.ts';
 import { OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
@@ -45,6 +46,10 @@ export interface HttpOptions extends Partial<RegistryLimits> {
   dispatcher?: Dispatcher;
   /** Proxies (`false`: none). Default: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` of the environment. */
   proxy?: ProxySettings | false;
+  /** certs.d directories (`DIR/HOST[:PORT]/*.crt` per registry). Default {@link defaultCertsDirs}. */
+  certsDirs?: string[];
+  /** Also trust the PEM file `SSL_CERT_FILE` names (default true). */
+  sslCertFile?: boolean;
 }
 
 /** A response as the client's operations see it. */
@@ -129,18 +134,20 @@ export class RegistryHttp {
     if (options.dispatcher) {
       this.#dispatcher = options.dispatcher.compose(watchdog);
     } else {
-      const extra = loadCa(options.ca);
-      this.#ownAgent = createRegistryDispatcher({
-        keepAliveTimeout: 30_000,
-        headersTimeout: limits.idleTimeoutMs,
-        bodyTimeout: limits.idleTimeoutMs,
-        connect: {
-          timeout: limits.connectTimeoutMs,
-          rejectUnauthorized: !options.skipTlsVerify,
-          // `ca` replaces Node's roots, so keep them next to the extra ones.
-          ...(extra ? { ca: [...rootCertificates, ...extra] } : {}),
+      const extra = [...(loadCa(options.ca) ?? []), ...(options.sslCertFile !== false ? [sslCertFile()].filter((c): c is string => c !== undefined) : [])];
+      // `ca` replaces Node's roots, so keep them next to the extra ones.
+      const tls = { rejectUnauthorized: !options.skipTlsVerify, ...(extra.length ? { ca: [...rootCertificates, ...extra] } : {}) };
+      this.#ownAgent = createRegistryDispatcher(
+        {
+          keepAliveTimeout: 30_000,
+          headersTimeout: limits.idleTimeoutMs,
+          bodyTimeout: limits.idleTimeoutMs,
+          // certs.d CAs are per registry, so the connector picks them by host.
+          connect: perHostConnector({ timeout: limits.connectTimeoutMs, ...tls }, options.certsDirs ?? defaultCertsDirs()),
         },
-      }, options.proxy);
+        options.proxy,
+        tls,
+      );
       this.#dispatcher = this.#ownAgent.compose(watchdog);
     }
     this.#credentials = options.credentials;

@@ -62,9 +62,13 @@ function checkUrl(url: string | undefined, name: string): void {
 /**
  * The dispatcher of a registry client: a plain `Agent` when no proxy applies, else undici's
  * `EnvHttpProxyAgent` with the given settings (loopback added to `noProxy`). `agent` are the
- * Agent options (timeouts, TLS); the same TLS settings verify registries reached through a tunnel.
+ * Agent options (timeouts, connector); `tls` verifies registries reached through a tunnel.
  */
-export function createRegistryDispatcher(agent: Agent.Options, proxy: ProxySettings | false = proxyFromEnv()): Dispatcher {
+export function createRegistryDispatcher(
+  agent: Agent.Options,
+  proxy: ProxySettings | false = proxyFromEnv(),
+  tls: { ca?: string[]; rejectUnauthorized?: boolean } = {},
+): Dispatcher {
   if (proxy === false || (proxy.httpProxy === undefined && proxy.httpsProxy === undefined)) return new Agent(agent);
   // A bare `host:port` is accepted, as Go accepts it.
   const withScheme = (u: string | undefined) => (u !== undefined && !u.includes('://') ? `http://${u}` : u);
@@ -73,14 +77,13 @@ export function createRegistryDispatcher(agent: Agent.Options, proxy: ProxySetti
   checkUrl(httpProxy, 'HTTP_PROXY');
   checkUrl(httpsProxy, 'HTTPS_PROXY');
   const noProxy = proxy.noProxy?.trim() === '*' ? '*' : [proxy.noProxy ?? '', ...LOOPBACK].filter(Boolean).join(',');
-  const tls = typeof agent.connect === 'object' && agent.connect !== null ? (agent.connect as Record<string, unknown>) : {};
   return new EnvHttpProxyAgent({
     ...agent,
     ...(httpProxy ? { httpProxy } : {}),
     ...(httpsProxy ? { httpsProxy } : {}),
     noProxy,
     // TLS to the registry inside the CONNECT tunnel: the same CA and verification as direct.
-    requestTls: { ...(tls.ca !== undefined ? { ca: tls.ca as string[] } : {}), ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) },
+    requestTls: { ...(tls.ca !== undefined ? { ca: tls.ca } : {}), ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) },
     // Plain-http registries get absolute-form requests, as Go's transport sends them.
     proxyTunnel: false,
   } as EnvHttpProxyAgent.Options);
