@@ -17,3 +17,4 @@ export { DEFAULT_REGISTRY_LIMITS } from './limits.ts';
 export type { RegistryLimits } from './limits.ts';
 export type { RetryPolicy } from './retry.ts';
 export { proxyFromEnv, createRegistryDispatcher, type ProxySettings } from './proxy.ts';
+export { defaultCertsDirs } from './certs-d.ts';
