@@ -148,7 +148,9 @@ function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', 
         const at = ((Date.now() - step.started) / 1000).toFixed(3);
         if (event.type === 'step-start') io.err(`#${step.number} ${step.name}`);
         for (const line of lines ?? []) io.err(`#${step.number} ${at} ${line}`);
-        if (event.type === 'step-end') io.err(step.failed ? `#${step.number} ERROR: ${step.failure}` : `#${step.number} DONE ${((step.durationMs ?? 0) / 1000).toFixed(1)}s`);
+        if (event.type === 'step-end') {
+          io.err(step.failed ? `#${step.number} ERROR: ${step.failure}` : event.cached ? `#${step.number} CACHED` : `#${step.number} DONE ${((step.durationMs ?? 0) / 1000).toFixed(1)}s`);
+        }
         return;
       }
       const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);

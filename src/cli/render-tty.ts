@@ -87,7 +87,8 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
       if (event.type === 'step-end' && step) {
         running.delete(event.step);
         if (step.failed) failed.push(...view.failureBlock(step));
-        draw([step.failed ? `#${step.number} ${step.name}  ERROR ${seconds(step.durationMs ?? 0)}` : `#${step.number} ${step.name}  DONE ${seconds(step.durationMs ?? 0)}`]);
+        const outcome = step.failed ? 'ERROR' : event.cached ? 'CACHED' : 'DONE';
+        draw([`#${step.number} ${step.name}  ${outcome} ${seconds(step.durationMs ?? 0)}`]);
         return;
       }
       if (event.type === 'copy') {

@@ -42,6 +42,8 @@ export interface StepView {
 interface SummaryRow {
   name: string;
   status: 'ran' | 'cached' | 'built' | 'failed';
+  /** The step's own text (for matching `layer-built` events to it). */
+  text?: string;
   durationMs?: number;
 }
 
@@ -96,7 +98,7 @@ export class StepsView {
           view.failed = true;
           view.failure = event.error ?? `process ${JSON.stringify(event.command?.join(' ') ?? '')} did not complete successfully: exit code: ${event.exitCode}`;
         }
-        this.rows.push({ name: `#${view.number} ${view.name}`, status: view.failed ? 'failed' : 'ran', durationMs: event.durationMs });
+        this.rows.push({ name: `#${view.number} ${view.name}`, status: view.failed ? 'failed' : event.cached ? 'cached' : 'ran', durationMs: event.durationMs, text: view.name.replace(/^\[[^\]]*\] /, '') });
         return { step: view, lines };
       }
       case 'step':
@@ -104,7 +106,7 @@ export class StepsView {
         return {};
       case 'layer-built':
         // RUN layers are already rows (from step-end); cached layers are rows from `step` hits when the step cache is on.
-        if (!/^RUN\b/.test(event.createdBy) && !event.createdBy.includes('/bin/sh -c')) {
+        if (!/^RUN\b/.test(event.createdBy) && !event.createdBy.includes('/bin/sh -c') && !this.rows.some((r) => r.text === event.createdBy)) {
           this.rows.push({ name: event.createdBy, status: event.cached ? 'cached' : 'built' });
         }
         return {};

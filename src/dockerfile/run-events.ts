@@ -10,7 +10,7 @@ import type { RunInstruction } from './instructions.ts';
 import type { StageState } from './interpret-state.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 
-/** A RUN step started. */
+/** A step started: a RUN, or a layer of a files build (`append`, `node`), which may take a while to compress. */
 export interface RunStartEvent {
   /** Event kind. */
   type: 'step-start';
@@ -36,7 +36,10 @@ export interface RunLogEvent {
   data: string;
 }
 
-/** A RUN step ended: `exitCode` 0 on success; `error` when the sandbox failed before an exit status. */
+/**
+ * A step ended: a RUN with its `exitCode` (0 on success); `error` when it failed without an exit
+ * status (the sandbox, or writing a files-build layer); neither for a files-build layer written.
+ */
 export interface RunEndEvent {
   /** Event kind. */
   type: 'step-end';
@@ -50,9 +53,11 @@ export interface RunEndEvent {
   command?: string[];
   /** Why the step failed without an exit status. */
   error?: string;
+  /** True when the result came from the cache (a files-build layer found by its inputs). */
+  cached?: boolean;
 }
 
-/** Events of RUN steps. */
+/** Events of build steps: start, live output (RUN), end. */
 export type RunEvent = RunStartEvent | RunLogEvent | RunEndEvent;
 
 /** What one step's observer gives the executor and is told at the end. */
