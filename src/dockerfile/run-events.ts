@@ -4,8 +4,9 @@
  * and the whole output of a failed one, not only the tail kept for the error message.
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { formatPlatform } from '../oci/platform.ts';
-import type { OutputSink } from '../run/types.ts';
+import type { Mount, OutputSink } from '../run/types.ts';
 import type { RunInstruction } from './instructions.ts';
 import type { StageState } from './interpret-state.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
@@ -70,6 +71,54 @@ export interface StepObserver {
   end(outcome: { exitCode: number; argv: string[] } | { error: unknown }): void;
 }
 
+/** The shortest secret value (or line of one) hidden in output; shorter ones would mangle any text. */
+const MIN_SECRET = 4;
+
+/** A step's secret values: its `env=` secrets (`KEY=value` additions) and its secret mounts' private copies. */
+export async function stepSecretValues(env: readonly string[], mounts: readonly Mount[]): Promise<string[]> {
+  const values = env.map((e) => e.slice(e.indexOf('=') + 1));
+  for (const m of mounts) if (m.type === 'secret') values.push(await readFile(m.source, 'utf8'));
+  return values;
+}
+
+/**
+ * Hides secret values in a stream of text as `***`. A chunk's end that could be the start of a
+ * secret is held back until the next chunk (or `flush`), so a value split across chunks is still hidden.
+ */
+export function secretRedactor(values: readonly string[]): { push(text: string): string; flush(): string } {
+  const needles = new Set<string>();
+  for (const value of values) {
+    for (const candidate of [value, value.trim(), ...value.split(/\r?\n/).map((l) => l.trim())]) {
+      if (candidate.length >= MIN_SECRET) needles.add(candidate);
+    }
+  }
+  const sorted = [...needles].sort((a, b) => b.length - a.length);
+  const longest = sorted[0]?.length ?? 0;
+  let held = '';
+  const replace = (text: string): string => sorted.reduce((out, needle) => out.split(needle).join('***'), text);
+  return {
+    push(data) {
+      if (sorted.length === 0) return data;
+      const text = replace(held + data);
+      let cut = text.length;
+      for (let i = Math.max(0, text.length - longest + 1); i < text.length; i++) {
+        const tail = text.slice(i);
+        if (sorted.some((n) => n.startsWith(tail))) {
+          cut = i;
+          break;
+        }
+      }
+      held = text.slice(cut);
+      return text.slice(0, cut);
+    },
+    flush() {
+      const out = held;
+      held = '';
+      return out;
+    },
+  };
+}
+
 /** BuildKit's `[stage i/n]` counter: FROM is 1, then each layer instruction (RUN, COPY, ADD, WORKDIR). */
 export function stepName(graph: StageGraph | undefined, state: StageState, instruction: RunInstruction): string {
   const text = instruction.node.original.replace(/\s+/g, ' ').trim();
@@ -91,18 +140,21 @@ export function observeRunStep(
   state: StageState,
   instruction: RunInstruction,
   sinks: { stdout?: OutputSink; stderr?: OutputSink },
+  secrets: readonly string[] = [],
 ): StepObserver {
   const line = instruction.location.line;
   const platform = formatPlatform(state.platform);
   const step = `${platform} ${state.index}:${line}`;
   const started = Date.now();
   emit({ type: 'step-start', step, name: stepName(graph, state, instruction), platform, stage: state.index });
+  const redactors = { stdout: secretRedactor(secrets), stderr: secretRedactor(secrets) };
   const sink = (stream: 'stdout' | 'stderr', own: OutputSink | undefined): OutputSink => {
     // One decoder per stream keeps a UTF-8 sequence split across chunks whole.
     const decoder = new TextDecoder();
     return (chunk) => {
       own?.(chunk);
-      const data = decoder.decode(chunk, { stream: true });
+      // The step's secrets never reach an event (a RUN that echoes one shows `***`).
+      const data = redactors[stream].push(decoder.decode(chunk, { stream: true }));
       if (data !== '') emit({ type: 'log', step, stream, data });
     };
   };
@@ -113,6 +165,10 @@ export function observeRunStep(
     end(outcome) {
       if (ended) return;
       ended = true;
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const data = redactors[stream].flush();
+        if (data !== '') emit({ type: 'log', step, stream, data });
+      }
       const durationMs = Date.now() - started;
       if ('error' in outcome) {
         const error = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);

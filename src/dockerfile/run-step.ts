@@ -30,7 +30,7 @@ import { expansionEnv } from './interpret-state.ts';
 import { runCommand, runEnvironment, summarizeCommand } from './run-command.ts';
 import { ensureReadable } from '../run/readable.ts';
 import { expandAt, type ResolvedStage, type StageGraph } from './stages.ts';
-import { observeRunStep, type RunEvent } from './run-events.ts';
+import { observeRunStep, stepSecretValues, type RunEvent } from './run-events.ts';
 
 /** Options of {@link RunSession}. */
 export interface RunSessionOptions {
@@ -166,7 +166,9 @@ export class RunSession {
       const before = await rootfs.currentSnapshot();
       rootfs.beginRun();
       const sinks = { ...(this.options.stdout ? { stdout: this.options.stdout } : {}), ...(this.options.stderr ? { stderr: this.options.stderr } : {}) };
-      const observer = this.options.onEvent ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks) : undefined;
+      const observer = this.options.onEvent
+        ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks, await stepSecretValues(prepared.env, prepared.mounts))
+        : undefined;
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
         argv: command.argv,

@@ -96,6 +96,29 @@ test('--annotation index:K=V goes on the index of a multi-platform build, K=V on
   }
 });
 
+test('a RUN that prints its secret shows *** in the live output, in every mode', async () => {
+  const ctx = path.join(dir, 'ctx-echo');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM oci:${base.layoutPath}:${base.tag}\nRUN --mount=type=secret,id=tok,env=TOK --mount=type=secret,id=tok2 echo "token is $TOK"; cat /run/secrets/tok2; printf %s "$TOK"; exit 1\n`);
+  const file = path.join(dir, 'tok2');
+  await fs.writeFile(file, 'second-hidden-value\n');
+  for (const mode of ['plain', 'json', 'tty']) {
+    const run = await cli(['build', ctx, '--no-push', '--progress', mode, '--secret', 'id=tok,env=TOK_SRC', '--secret', `id=tok2,src=${file}`], { TOK_SRC: 'first-hidden-value' });
+    assert.equal(run.code, 1, run.stderr);
+    assert.doesNotMatch(run.stderr + run.stdout, /hidden-value/, `${mode}:\n${run.stderr}`);
+    assert.match(run.stderr, /token is \*\*\*/, `${mode}:\n${run.stderr}`);
+    if (mode !== 'json') assert.match(run.stderr, /^(#\d+ \d+\.\d{3} )?\*{6}$/m, `${mode}: the file secret, redacted`);
+  }
+});
+
+test('secretRedactor hides values split across chunks and keeps other text whole', async () => {
+  const { secretRedactor } = await import('../../src/dockerfile/run-events.ts');
+  const r = secretRedactor(['s3cr3t-value', 'ab']);
+  const out = ['pre s3c', 'r3t-va', 'lue post s', 'x', ' end s3cr3t'].map((c) => r.push(c)).join('') + r.flush();
+  assert.equal(out, 'pre *** post sx end s3cr3t');
+  assert.equal(secretRedactor([]).push('plain'), 'plain');
+});
+
 test('a missing secret file fails naming the secret, without a stack', async () => {
   const ctx = path.join(dir, 'ctx-missing');
   await fs.mkdir(ctx);
