@@ -30,7 +30,8 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const columns = (): number => Math.max(20, (stream as { columns?: number }).columns ?? 80);
+  // Under `script` or some CI terminals the width is 0: fall back to COLUMNS, then 80.
+  const columns = (): number => Math.max(20, (stream as { columns?: number }).columns || Number(process.env.COLUMNS) || 80);
   const fit = (line: string): string => (line.length >= columns() ? `${line.slice(0, columns() - 2)}…` : line);
   const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 
@@ -51,10 +52,15 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
   };
 
   const clear = (): string => (drawn > 0 ? `\x1b[${drawn}A\r\x1b[J` : '');
+  let hidden = false;
   const draw = (permanent: string[] = []): void => {
     if (stopped) return;
     const live = area();
-    stream.write(clear() + permanent.map((l) => `${l}\n`).join('') + live.map((l) => `${l}\n`).join(''));
+    // The cursor is hidden while the live area is redrawn (as buildx does); done() and the
+    // interrupt handler show it again.
+    const hide = !hidden && live.length > 0 ? '\x1b[?25l' : '';
+    if (hide) hidden = true;
+    stream.write(hide + clear() + permanent.map((l) => `${l}\n`).join('') + live.map((l) => `${l}\n`).join(''));
     drawn = live.length;
   };
   const schedule = (): void => {
@@ -117,10 +123,15 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
     done(buildFailed) {
       if (timer) clearTimeout(timer);
       clearInterval(ticker);
+      // After a failure the live area stays as it was (what was running when it stopped); after
+      // a success it is empty anyway. The cursor comes back before the last lines, so whatever
+      // the command prints next starts on a fresh line.
+      const last = buildFailed ? area() : [];
       running.clear();
       transfers.clear();
-      const tail = [...failed, ...(!buildFailed && options.summary !== false ? view.summary() : [])];
-      draw(tail);
+      const tail = [...last, ...failed, ...(!buildFailed && options.summary !== false ? view.summary() : [])];
+      stream.write(clear() + (hidden ? '\x1b[?25h' : '') + tail.map((l) => `${l}\n`).join(''));
+      drawn = 0;
       stopped = true;
       void io;
     },
