@@ -21,6 +21,8 @@ export type * from './run/types.ts';
 export { linuxExecutor, type LinuxExecutorOptions } from './run/linux.ts';
 export { buildImage, type BuildOptions, type BuildResult, type BuildStats, type BuildEvent } from './build/index.ts';
 export type { ConfigOptions } from './build/config.ts';
+export { buildMetadata, type BuildMetadata } from './build/metadata.ts';
+export type { RunEvent, RunStartEvent, RunLogEvent, RunEndEvent } from './dockerfile/run-events.ts';
 export type { RegistryOptions, TransportOptions } from './build/targets.ts';
 export { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination } from './build/targets.ts';
 export * from './dockerfile/index.ts';

@@ -35,6 +35,8 @@ import type { Executor } from '../run/types.ts';
 import { sweepRunScratch } from '../run/linux.ts';
 import type { S2iOptions } from '../s2i/types.ts';
 import { planS2i } from '../s2i/plan.ts';
+import type { RunEvent } from '../dockerfile/run-events.ts';
+import { buildMetadata } from './metadata.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -47,7 +49,8 @@ export type BuildEvent =
   | ({ type: 'step' } & StepReport)
   | { type: 'cache-warning'; message: string }
   /** A non-fatal Dockerfile finding, named like BuildKit's lint rule (`DuplicateStageName`). */
-  | { type: 'dockerfile-warning'; rule: string; message: string; file: string; line: number };
+  | { type: 'dockerfile-warning'; rule: string; message: string; file: string; line: number }
+  | RunEvent;
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions extends TransportOptions {
@@ -113,6 +116,16 @@ export interface BuildOptions extends TransportOptions {
   digestFile?: string;
   /** Writes one `REPOSITORY@DIGEST` line per registry target (kaniko's `--image-name-with-digest-file`). */
   imageNameWithDigestFile?: string;
+  /** Writes {@link BuildMetadata} as JSON after a successful build (buildx's `--metadata-file`). */
+  metadataFile?: string;
+  /** Writes the image ID (the config digest, as `docker build --iidfile`) after a successful build. */
+  iidFile?: string;
+  /**
+   * Annotations of the image index of a multi-platform build (buildx's `index:` prefix). When
+   * set, the index gets exactly these and {@link BuildOptions.annotations} go to the manifests
+   * only; when absent, the index gets `annotations` too.
+   */
+  indexAnnotations?: Record<string, string>;
   /**
    * Local cache of base images and computed layers. `false` turns it off; an object (or the
    * `OCIBUILD_CACHE_DIR` variable) turns it on, in `dir`, else `OCIBUILD_CACHE_DIR`, else
@@ -222,6 +235,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   for (const destination of destinations) await assertTargetWritable(destination.parsed);
   if (options.digestFile !== undefined) await assertFileWritable(options.digestFile, `digestFile ${options.digestFile}`);
   if (options.imageNameWithDigestFile !== undefined) await assertFileWritable(options.imageNameWithDigestFile, `imageNameWithDigestFile ${options.imageNameWithDigestFile}`);
+  if (options.metadataFile !== undefined) await assertFileWritable(options.metadataFile, `metadataFile ${options.metadataFile}`);
+  if (options.iidFile !== undefined) await assertFileWritable(options.iidFile, `iidFile ${options.iidFile}`);
   if (options.offline) {
     const remote = destinations.filter((d) => d.parsed.kind === 'registry').map((d) => d.target);
     if (remote.length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', `offline builds write to oci: or docker-archive: targets only, not ${remote.join(', ')}`);
@@ -309,9 +324,9 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       images.push({ platform, image });
     }
     Object.assign(stats, stepTotals(stats.steps));
-    const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.annotations);
+    const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.indexAnnotations ?? options.annotations);
     const ociTop =
-      ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.annotations);
+      ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.indexAnnotations ?? options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
     const result = await pushAll(source, digestFor, destinations, options, emit, stats);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, digestFileText(result, top.digest));
@@ -322,8 +337,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       });
       await writeAtomic(options.imageNameWithDigestFile, lines.map((l) => `${l}\n`).join(''));
     }
-    if (cache?.maxBytes !== undefined) await cache.prune();
     const first = images[0] as (typeof images)[0];
+    if (options.iidFile !== undefined) await writeAtomic(options.iidFile, first.image.configDescriptor.digest);
+    if (options.metadataFile !== undefined) {
+      const metadata = buildMetadata({ digest: top.digest, mediaType: top.mediaType, size: top.bytes.length, manifest: first.image.manifest, targets: result });
+      await writeAtomic(options.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);
+    }
+    if (cache?.maxBytes !== undefined) await cache.prune();
     stats.durationMs = Date.now() - started;
     emit({ type: 'done', digest: top.digest, durationMs: stats.durationMs });
     const out: BuildResult = {

@@ -104,12 +104,25 @@ export async function planFiles(
   context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(resolved.digest ? { digest: resolved.digest } : {}) });
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
   const steps: AddedLayer[] = [];
-  for (const spec of specs) {
-    const { layer, cached } = await buildLayer(spec, context);
+  const platformText = formatPlatform(platform);
+  for (const [i, spec] of specs.entries()) {
     const createdBy = spec.createdBy ?? 'ocibuild: add layer';
+    // Tar and gzip of a large directory take a while: shown as a step, with its time.
+    const step = `${platformText} layer:${i}`;
+    const started = Date.now();
+    context.emit({ type: 'step-start', step, name: `[${i + 1}/${specs.length}] ${createdBy}`, platform: platformText, stage: 0 });
+    let built: Awaited<ReturnType<typeof buildLayer>>;
+    try {
+      built = await buildLayer(spec, context);
+    } catch (error) {
+      context.emit({ type: 'step-end', step, durationMs: Date.now() - started, error: error instanceof Error ? error.message : String(error) });
+      throw error;
+    }
+    const { layer, cached } = built;
+    context.emit({ type: 'step-end', step, durationMs: Date.now() - started, ...(cached ? { cached: true } : {}) });
     context.emit({
       type: 'layer-built',
-      platform: formatPlatform(platform),
+      platform: platformText,
       digest: layer.descriptor.digest,
       size: layer.descriptor.size,
       cached,

@@ -9,6 +9,10 @@ import { createRegistryClient, type RegistryClient } from '../registry/index.ts'
 import type { CredentialProvider } from '../registry/types.ts';
 import { defaultCredentials } from '../registry/credentials/index.ts';
 import type { Transport } from '../transports/types.ts';
+import { parseReference } from '../reference.ts';
+import { pullSources, type RegistryEntry } from '../registry/registries-conf.ts';
+import { loadRegistriesConf } from '../registry/registries-conf-file.ts';
+import { mirroredTransport } from '../registry/mirrors.ts';
 
 /** How registries are reached. */
 export interface RegistryOptions {
@@ -20,6 +24,20 @@ export interface RegistryOptions {
   skipTlsVerify?: boolean;
   /** Blob transfers at once per registry (default 4). */
   concurrency?: number;
+  /**
+   * Mirrors to read images from, by registry or namespace prefix (`docker.io`,
+   * `registry.example/team`), tried in order before the origin (kaniko's `--registry-mirror`
+   * and `--registry-map`). They come before `registries.conf` entries of the same prefix.
+   */
+  mirrors?: Record<string, string[]>;
+  /**
+   * containers' `registries.conf` to read mirrors from: a path, or `false` for none. Default
+   * `CONTAINERS_REGISTRIES_CONF`, else `~/.config/containers/registries.conf`, else
+   * `/etc/containers/registries.conf`, when present.
+   */
+  registriesConf?: string | false;
+  /** certs.d directories for per-registry CAs (`DIR/HOST[:PORT]/*.crt`); default Docker's and podman's. */
+  certsDirs?: string[];
 }
 
 /** Options shared by everything that opens transports. */
@@ -52,9 +70,12 @@ export function registryClientFor(options: TransportOptions): RegistryClient {
   let client = clients.get(options);
   if (!client) {
     const r = options.registries ?? {};
+    // Mirrors marked insecure in registries.conf may be reached over plain HTTP.
+    const insecure = [...(r.insecure ?? []), ...mirrorEntriesFor(options).flatMap((e) => [...(e.insecure ? [hostOf(e.location)] : []), ...e.mirrors.filter((m) => m.insecure).map((m) => hostOf(m.location))])];
     client = createRegistryClient({
       credentials: options.credentials ?? defaultCredentials(),
-      ...(r.insecure ? { insecure: r.insecure } : {}),
+      ...(insecure.length ? { insecure } : {}),
+      ...(r.certsDirs ? { certsDirs: r.certsDirs } : {}),
       ...(r.ca ? { ca: r.ca } : {}),
       ...(r.skipTlsVerify ? { skipTlsVerify: true } : {}),
       ...(r.concurrency ? { concurrency: r.concurrency } : {}),
@@ -75,13 +96,35 @@ function transportFor(target: Target, options: TransportOptions): Transport {
   return openTarget(target, { registry: (ref) => registryTransport(ref, registryClientFor(options)) });
 }
 
+const hostOf = (location: string): string => location.split('/')[0] ?? location;
+
+const entriesCache = new WeakMap<TransportOptions, RegistryEntry[]>();
+
+/** The mirror entries of these options: `mirrors` first, then registries.conf. */
+function mirrorEntriesFor(options: TransportOptions): RegistryEntry[] {
+  let entries = entriesCache.get(options);
+  if (entries === undefined) {
+    const r = options.registries ?? {};
+    const own = Object.entries(r.mirrors ?? {}).map(([prefix, mirrors]) => ({ prefix, location: prefix, mirrors: mirrors.map((location) => ({ location })) }));
+    entries = [...own, ...loadRegistriesConf(r.registriesConf)];
+    entriesCache.set(options, entries);
+  }
+  return entries;
+}
+
 /** Opens the image `from` names for reading; `name` is the human name used in annotations. */
 export function openSource(from: string, options: TransportOptions): { transport: Transport; reference: string | undefined; name: string } {
   const target = parseTarget(from);
-  const transport = transportFor(target, options);
   if (target.kind === 'registry' && target.ref) {
-    return { transport, reference: target.ref.digest ?? target.ref.tag ?? 'latest', name: target.ref.normalized() };
+    const ref = target.ref;
+    const sources = pullSources(mirrorEntriesFor(options), ref.name);
+    const only = sources.length === 1 && sources[0]?.name === ref.name;
+    const transport = only
+      ? transportFor(target, options)
+      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), registryClientFor(options)), mirror: s.mirror })));
+    return { transport, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
   }
+  const transport = transportFor(target, options);
   return { transport, reference: target.reference, name: from };
 }
 

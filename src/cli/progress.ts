@@ -1,28 +1,52 @@
 /**
- * Build progress for the terminal: per-blob upload bars on a TTY (cli-progress), plain lines
- * otherwise, one JSON object per line with `--json`, nothing with `--quiet`.
+ * Build progress for the terminal, one renderer for every command, fed by the library's events.
+ * Modes as BuildKit's `--progress`: `tty` (a live window per step, bars), `plain` (one line per
+ * event, RUN output prefixed `#N 0.512`), `json` (one event per line, transfer progress at most
+ * ten per second per blob), `quiet` (nothing, except a failed step's output); `auto` is tty on a
+ * terminal, plain otherwise.
  * @module
  */
-import cliProgress from 'cli-progress';
 import type { BuildEvent } from '../index.ts';
-import type { CommandIO } from './util.ts';
+import { UsageError, type CommandIO } from './util.ts';
+import { StepsView, stepLogMaxFromEnv } from './steps-view.ts';
+import { createTtyProgress } from './render-tty.ts';
 
 /** How progress is shown. */
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet';
 
-/** A progress sink plus a `done()` that stops the bars. */
+/** A progress sink plus a `done()` that stops drawing and prints the summary. */
 export interface ProgressReporter {
   /** Receives build events. */
   onEvent: (event: BuildEvent) => void;
-  /** Stops drawing (call once, also after a failure). */
-  done: () => void;
+  /** Stops drawing (call once, also after a failure: pass `failed` then). */
+  done: (failed?: boolean) => void;
 }
 
-/** Picks the mode from flags and the terminal. */
-export function progressMode(values: Record<string, unknown>, io: CommandIO): ProgressMode {
+/** Help lines of the progress flags. */
+export const PROGRESS_HELP = `  --progress MODE          auto (default), tty, plain, json or quiet; env OCIBUILD_PROGRESS
+  --json                   same as --progress json
+  -q, --quiet              same as --progress quiet`;
+
+/** parseArgs options for progress. */
+export const progressFlags = {
+  progress: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+const MODES = ['auto', 'tty', 'plain', 'json', 'quiet'] as const;
+
+/** Picks the mode: `--quiet`, `--json`, `--progress`, `OCIBUILD_PROGRESS`, then the terminal. */
+export function progressMode(values: Record<string, unknown>, io: CommandIO, env: NodeJS.ProcessEnv = process.env): ProgressMode {
   if (values.quiet) return 'quiet';
   if (values.json) return 'json';
-  return io.isTTY ? 'tty' : 'plain';
+  const flag = typeof values.progress === 'string' ? values.progress : undefined;
+  const chosen = flag ?? env.OCIBUILD_PROGRESS ?? 'auto';
+  if (!(MODES as readonly string[]).includes(chosen)) {
+    throw new UsageError(`${flag !== undefined ? '--progress' : 'OCIBUILD_PROGRESS'} must be one of ${MODES.join(', ')}, got ${JSON.stringify(chosen)}`);
+  }
+  if (chosen === 'auto') return io.isTTY ? 'tty' : 'plain';
+  return chosen as ProgressMode;
 }
 
 /** `1.2 MiB` style sizes. */
@@ -32,20 +56,21 @@ export function humanBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-const short = (digest: string): string => digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
+/** The 12 hex digits Docker shows for a digest: always whole, never cut by the terminal. */
+export const shortDigest = (digest: string): string => digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
 
-/** One line of text for an event, or undefined for events plain mode does not show. */
+/** One line of text for an event, or undefined for events plain mode does not show this way. */
 export function describeEvent(event: BuildEvent): string | undefined {
   switch (event.type) {
     case 'resolve':
       return `base ${event.from} (${event.platform})${event.digest ? ` ${event.digest}` : ''}`;
     case 'layer-built':
-      return `layer ${short(event.digest)} ${humanBytes(event.size)} ${event.cached ? 'cached' : 'built'}  ${event.createdBy}`;
+      return `layer ${shortDigest(event.digest)} ${humanBytes(event.size)} ${event.cached ? 'cached' : 'built'}  ${event.createdBy}`;
     case 'copy': {
       const e = event.event;
-      if (e.type === 'blob-done') return `pushed ${short(e.digest)} ${humanBytes(e.bytes ?? 0)} to ${event.target}`;
-      if (e.type === 'blob-mounted') return `mounted ${short(e.digest)} in ${event.target}`;
-      if (e.type === 'blob-skipped') return `exists ${short(e.digest)} in ${event.target}`;
+      if (e.type === 'blob-done') return `pushed ${shortDigest(e.digest)} ${humanBytes(e.bytes ?? 0)} to ${event.target}`;
+      if (e.type === 'blob-mounted') return `mounted ${shortDigest(e.digest)} in ${event.target}`;
+      if (e.type === 'blob-skipped') return `exists ${shortDigest(e.digest)} in ${event.target}`;
       if (e.type === 'manifest-pushed') return `manifest ${e.digest}${e.reference ? ` as ${e.reference}` : ''} to ${event.target}`;
       return undefined;
     }
@@ -53,6 +78,10 @@ export function describeEvent(event: BuildEvent): string | undefined {
       return `unchanged ${event.target} (already ${event.digest})`;
     case 'target-done':
       return `wrote ${event.target} ${event.digest}`;
+    case 'cache-warning':
+      return `warning: ${event.message}`;
+    case 'dockerfile-warning':
+      return `warning: ${event.file}:${event.line}: ${event.message} (${event.rule})`;
     case 'done':
       return `done in ${(event.durationMs / 1000).toFixed(2)} s`;
     default:
@@ -60,65 +89,78 @@ export function describeEvent(event: BuildEvent): string | undefined {
   }
 }
 
-/** Creates the reporter for `mode`; TTY bars are drawn on `stream` (default stderr). */
-export function createProgress(mode: ProgressMode, io: CommandIO, stream: NodeJS.WritableStream = process.stderr): ProgressReporter {
-  if (mode === 'quiet') return { onEvent: () => {}, done: () => {} };
-  if (mode === 'json') return { onEvent: (event) => io.err(JSON.stringify(event)), done: () => {} };
-  if (mode === 'plain') {
-    return {
-      onEvent: (event) => {
-        const line = describeEvent(event);
-        if (line !== undefined) io.err(line);
-      },
-      done: () => {},
-    };
-  }
-  const multibar = new cliProgress.MultiBar(
-    {
-      stream,
-      clearOnComplete: false,
-      hideCursor: true,
-      format: ' {name} [{bar}] {percentage}% {done}/{size}',
-      barsize: 24,
-      etaBuffer: 20,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const bars = new Map<string, cliProgress.SingleBar>();
-  const bar = (key: string, name: string, total: number): cliProgress.SingleBar => {
-    let b = bars.get(key);
-    if (b === undefined) {
-      b = multibar.create(Math.max(total, 1), 0, { name, done: humanBytes(0), size: humanBytes(total) });
-      bars.set(key, b);
-    }
-    return b;
-  };
+/**
+ * A step's cache outcome. A miss with nothing to explain (a cold cache) and steps that cannot be
+ * cached are shown only when `verbose`, so a first build does not list every step as a miss.
+ */
+export function describeStep(event: Extract<BuildEvent, { type: 'step' }>, verbose: boolean): string | undefined {
+  const unexplained = event.status === 'uncached' || event.reason === undefined || event.reason === 'no record for key';
+  if (event.status !== 'hit' && unexplained && !verbose) return undefined;
+  const why = event.status === 'hit' ? `(${event.source})` : event.reason ? `(${event.reason})` : '';
+  return `step ${event.status} ${why}: ${event.instruction}`;
+}
+
+/** Options of {@link createProgress}. */
+export interface ProgressOptions {
+  /** Also show cache misses of a cold cache and uncachable steps. */
+  verbose?: boolean;
+  /** Bytes of one step's output kept for its failure report (default `OCIBUILD_STEP_LOG_MAX_SIZE`, else 2 MiB). */
+  stepLogMax?: number;
+  /** Print the step summary at the end (default true; the JSON mode never does). */
+  summary?: boolean;
+}
+
+/** Creates the reporter for `mode`; TTY output is drawn on `stream` (default stderr). */
+export function createProgress(mode: ProgressMode, io: CommandIO, stream: NodeJS.WritableStream = process.stderr, options: ProgressOptions = {}): ProgressReporter {
+  if (mode === 'json') return jsonProgress(io);
+  const view = new StepsView(options.stepLogMax ?? stepLogMaxFromEnv());
+  if (mode === 'tty') return createTtyProgress(view, io, stream, options);
+  return plainProgress(view, io, mode, options);
+}
+
+/** JSON lines; `blob-progress` at most every 100 ms per blob (start and end always pass). */
+function jsonProgress(io: CommandIO): ProgressReporter {
+  const last = new Map<string, number>();
   return {
     onEvent(event) {
-      if (event.type === 'copy') {
-        const e = event.event;
-        const key = `${event.target} ${e.digest}`;
-        const name = `${short(e.digest)}`;
-        const total = e.total ?? 0;
-        if (e.type === 'blob-progress') {
-          bar(key, name, total).update(e.bytes ?? 0, { done: humanBytes(e.bytes ?? 0) });
-          return;
-        }
-        if (e.type === 'blob-done' || e.type === 'blob-mounted' || e.type === 'blob-skipped') {
-          const label = e.type === 'blob-done' ? 'pushed' : e.type === 'blob-mounted' ? 'mounted' : 'exists';
-          bar(key, name, total).update(Math.max(total, 1), { done: label });
-          return;
-        }
+      if (event.type === 'copy' && event.event.type === 'blob-progress') {
+        const key = `${event.target} ${event.event.digest}`;
+        const now = Date.now();
+        const previous = last.get(key);
+        const final = event.event.total !== undefined && event.event.bytes === event.event.total;
+        if (previous !== undefined && now - previous < 100 && !final) return;
+        last.set(key, now);
       }
-      const line = describeEvent(event);
-      if (line === undefined) return;
-      multibar.log(`${line}\n`);
-      // The log buffer is written on the next redraw; force one so lines appear in order.
-      multibar.update();
+      io.err(JSON.stringify(event));
     },
-    done() {
-      multibar.update();
-      multibar.stop();
+    done: () => {},
+  };
+}
+
+/** BuildKit's plain mode: `#7 [2/5] RUN npm ci`, `#7 0.512 added 120 packages`, `#7 DONE 3.2s`. */
+function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', options: ProgressOptions): ProgressReporter {
+  const quiet = mode === 'quiet';
+  const failed: string[] = [];
+  return {
+    onEvent(event) {
+      const { step, lines } = view.apply(event);
+      if (event.type === 'step-end' && step?.failed) failed.push(...view.failureBlock(step, quiet ? undefined : 10));
+      if (quiet) return;
+      if (step !== undefined) {
+        const at = ((Date.now() - step.started) / 1000).toFixed(3);
+        if (event.type === 'step-start') io.err(`#${step.number} ${step.name}`);
+        for (const line of lines ?? []) io.err(`#${step.number} ${at} ${line}`);
+        if (event.type === 'step-end') {
+          io.err(step.failed ? `#${step.number} ERROR: ${step.failure}` : event.cached ? `#${step.number} CACHED` : `#${step.number} DONE ${((step.durationMs ?? 0) / 1000).toFixed(1)}s`);
+        }
+        return;
+      }
+      const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);
+      if (line !== undefined) io.err(line);
+    },
+    done(buildFailed) {
+      for (const line of failed) io.err(line);
+      if (!quiet && !buildFailed && options.summary !== false) for (const line of view.summary()) io.err(line);
     },
   };
 }

@@ -30,6 +30,7 @@ import { expansionEnv } from './interpret-state.ts';
 import { redactSecrets, runCommand, runEnvironment, summarizeCommand } from './run-command.ts';
 import { ensureReadable } from '../run/readable.ts';
 import { expandAt, type ResolvedStage, type StageGraph } from './stages.ts';
+import { observeRunStep, stepSecretValues, type RunEvent } from './run-events.ts';
 
 /** Options of {@link RunSession}. */
 export interface RunSessionOptions {
@@ -61,13 +62,10 @@ export interface RunSessionOptions {
   signal?: AbortSignal;
   /** Keeps stage root filesystems between builds (moved in at {@link RunSession.close}, taken back by the next build). */
   rootfsStore?: RootfsStore;
-}
-
-/** The values of a step's secrets: `env=` ones from the prepared env, file ones from their private copies. */
-async function secretValuesOf(env: readonly string[], mounts: readonly Mount[]): Promise<string[]> {
-  const values = env.map((e) => e.slice(e.indexOf('=') + 1));
-  for (const m of mounts) if (m.type === 'secret') values.push(await fs.readFile(m.source, 'utf8'));
-  return values;
+  /** Receives each step's start, live output and end. */
+  onEvent?: (event: RunEvent) => void;
+  /** The stage graph, for BuildKit-style `[2/5]` step names in events. */
+  graph?: StageGraph;
 }
 
 /** Tells whether any stage the target needs contains RUN (directly or as a stage base's ONBUILD trigger). */
@@ -167,9 +165,13 @@ export class RunSession {
         await fs.chmod(file, 0o755);
         mounts.push({ type: 'bind', source: file, target: command.script.path, readonly: true });
       }
-      const secretValues = await secretValuesOf(prepared.env, prepared.mounts);
+      const secretValues = await stepSecretValues(prepared.env, prepared.mounts);
       const before = await rootfs.currentSnapshot();
       rootfs.beginRun();
+      const sinks = { ...(this.options.stdout ? { stdout: this.options.stdout } : {}), ...(this.options.stderr ? { stderr: this.options.stderr } : {}) };
+      const observer = this.options.onEvent
+        ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks, secretValues)
+        : undefined;
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
         argv: command.argv,
@@ -179,13 +181,14 @@ export class RunSession {
         network,
         mounts,
         ...(this.options.signal ? { signal: this.options.signal } : {}),
-        ...(this.options.stdout ? { stdout: this.options.stdout } : {}),
-        ...(this.options.stderr ? { stderr: this.options.stderr } : {}),
+        ...(observer ? { stdout: observer.stdout, stderr: observer.stderr } : sinks),
       }).catch((error: unknown) => {
+        observer?.end({ error });
         // A sandbox error quotes the step's stderr: the step's secrets never reach a message.
         if (error instanceof OcibuildError && secretValues.length > 0) throw new OcibuildError(error.code, redactSecrets(error.message, secretValues), { cause: error.cause });
         throw error;
       });
+      observer?.end({ exitCode: result.exitCode, argv: command.argv });
       if (result.exitCode !== 0) {
         const tail = redactSecrets(result.stderrTail, secretValues).trim().split('\n').slice(-5).join('\n');
         throw new DockerfileError(
@@ -325,6 +328,8 @@ export interface RunBuildOptions {
   keepRunMtimes?: boolean;
   /** Aborts the build. */
   signal?: AbortSignal;
+  /** Receives each RUN step's start, live output and end. */
+  onEvent?: (event: RunEvent) => void;
 }
 
 /**
@@ -371,6 +376,7 @@ export async function createRunSession(options: RunBuildOptions, host: Interpret
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(rootfsStore ? { rootfsStore } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent, graph } : {}),
   });
   if (probed) session.markProbed();
   return session;

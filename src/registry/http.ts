@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { createRegistryDispatcher, type ProxySettings } from './proxy.ts';
+import { defaultCertsDirs, perHostConnector, sslCertFile } from './certs-d.ts';
 import { OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
@@ -42,6 +44,12 @@ export interface HttpOptions extends Partial<RegistryLimits> {
    * header timeouts apply; the idle and low-speed watch on response bodies is added to it.
    */
   dispatcher?: Dispatcher;
+  /** Proxies (`false`: none). Default: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` of the environment. */
+  proxy?: ProxySettings | false;
+  /** certs.d directories (`DIR/HOST[:PORT]/*.crt` per registry). Default {@link defaultCertsDirs}. */
+  certsDirs?: string[];
+  /** Also trust the PEM file `SSL_CERT_FILE` names (default true). */
+  sslCertFile?: boolean;
 }
 
 /** A response as the client's operations see it. */
@@ -113,7 +121,7 @@ export class RegistryHttp {
   /** The size and time bounds in force. */
   readonly limits: RegistryLimits;
   readonly #dispatcher: Dispatcher;
-  readonly #ownAgent: Agent | undefined;
+  readonly #ownAgent: Dispatcher | undefined;
   readonly #insecure: Set<string>;
   readonly #userAgent: string;
   readonly #bases = new Map<string, Promise<URL>>();
@@ -126,18 +134,20 @@ export class RegistryHttp {
     if (options.dispatcher) {
       this.#dispatcher = options.dispatcher.compose(watchdog);
     } else {
-      const extra = loadCa(options.ca);
-      this.#ownAgent = new Agent({
-        keepAliveTimeout: 30_000,
-        headersTimeout: limits.idleTimeoutMs,
-        bodyTimeout: limits.idleTimeoutMs,
-        connect: {
-          timeout: limits.connectTimeoutMs,
-          rejectUnauthorized: !options.skipTlsVerify,
-          // `ca` replaces Node's roots, so keep them next to the extra ones.
-          ...(extra ? { ca: [...rootCertificates, ...extra] } : {}),
+      const extra = [...(loadCa(options.ca) ?? []), ...(options.sslCertFile !== false ? [sslCertFile()].filter((c): c is string => c !== undefined) : [])];
+      // `ca` replaces Node's roots, so keep them next to the extra ones.
+      const tls = { rejectUnauthorized: !options.skipTlsVerify, ...(extra.length ? { ca: [...rootCertificates, ...extra] } : {}) };
+      this.#ownAgent = createRegistryDispatcher(
+        {
+          keepAliveTimeout: 30_000,
+          headersTimeout: limits.idleTimeoutMs,
+          bodyTimeout: limits.idleTimeoutMs,
+          // certs.d CAs are per registry, so the connector picks them by host.
+          connect: perHostConnector({ timeout: limits.connectTimeoutMs, ...tls }, options.certsDirs ?? defaultCertsDirs()),
         },
-      });
+        options.proxy,
+        tls,
+      );
       this.#dispatcher = this.#ownAgent.compose(watchdog);
     }
     this.#credentials = options.credentials;

@@ -16,3 +16,5 @@ export { DEFAULT_RETRY_POLICY, parseRetryAfter } from './retry.ts';
 export { DEFAULT_REGISTRY_LIMITS } from './limits.ts';
 export type { RegistryLimits } from './limits.ts';
 export type { RetryPolicy } from './retry.ts';
+export { proxyFromEnv, createRegistryDispatcher, type ProxySettings } from './proxy.ts';
+export { defaultCertsDirs } from './certs-d.ts';

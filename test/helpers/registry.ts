@@ -93,7 +93,7 @@ function makeCerts(): CertSet {
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key',
     '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  execFileSync('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n" > ext.cnf'], { cwd: dir });
+  execFileSync('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost,DNS:registry.test\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n" > ext.cnf'], { cwd: dir });
   run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem',
     '-days', '3', '-extfile', 'ext.cnf']);
   // RS256 token signing key with a self-signed certificate that goes into the rootcertbundle.

@@ -5,7 +5,8 @@
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
+import { ciOptions } from './ci-flags.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, digestLines, OUTPUT_FILES_HELP } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -28,6 +29,7 @@ Prints the image digest.
   --format oci|docker      manifest format (default oci)
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --digest-file FILE       write the digest to FILE
+${OUTPUT_FILES_HELP}
 ${REGISTRY_HELP}
 ${PROGRESS_HELP}`;
 
@@ -62,19 +64,21 @@ export const append: Command = {
     const { values, positionals } = parseFlags(argv, { from: { type: 'string' }, layer: { type: 'string', multiple: true }, ...configFlags, ...outputFlags, ...registryFlags }, false);
     void positionals;
     const layers = list(values, 'layer').map((v) => parseLayerFlag(v));
-    const log = targetLog(progress(values, io));
+    const show = startProgress(values, io);
     const result = await buildImage({
       from: str(values, 'from') ?? 'scratch',
       layers,
       config: configOptions(values),
       ...outputOptions(values),
+      ...ciOptions(values),
       ...registryOptions(values),
-      onEvent: log.onEvent,
+      onEvent: show.onEvent,
       ...signalOf(io),
     }).catch((error: unknown) => {
-      log.reportFailure(io);
+      show.finish(true);
       throw error;
     });
+    show.finish(false);
     io.out(digestLines(result));
     return 0;
   },

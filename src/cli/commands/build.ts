@@ -5,9 +5,9 @@
  */
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
-import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
-import type { BuildEvent } from '../../index.ts';
-import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, outputFlags, progress, registryFlags, registryOptions, targetLog, digestLines } from './shared.ts';
+import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
+import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, digestLines } from './shared.ts';
+import { ciOptions, parseCacheFlags, parseSecrets } from './ci-flags.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -30,10 +30,15 @@ Prints the image digest.
                            creation time, SOURCE_DATE_EPOCH or 0, so builds are reproducible)
   --format oci|docker      manifest format (default oci)
   --digest-file FILE       write the digest to FILE
+${OUTPUT_FILES_HELP}
+  --secret id=ID[,src=FILE|env=VAR]  secret for RUN --mount=type=secret,id=ID (repeatable; never printed)
   --cache-dir DIR          step and layer cache (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild when a cache flag is given)
   --cache-repo REF         registry repository shared by machines for step results (e.g. registry.example/team/cache)
   --cache-ttl DURATION     ignore cached steps older than this (seconds, or 30m, 6h, 7d)
   --no-push-cache          use the cache repo but do not push new step results to it
+  --cache-from SPEC        type=registry,ref=REPO (or REPO): read step results from REPO; type=local,src=DIR
+  --cache-to SPEC          type=registry,ref=REPO: also push new step results there; type=local,dest=DIR
+  --no-cache               build every step (no step cache read or written)
   -v, --verbose            also show cache misses on a cold cache and steps that cannot be cached
 ${REGISTRY_HELP}
 ${PROGRESS_HELP}`;
@@ -61,6 +66,10 @@ export const build: Command = {
       'cache-repo': { type: 'string' },
       'cache-ttl': { type: 'string' },
       'no-push-cache': { type: 'boolean' },
+      'cache-from': { type: 'string', multiple: true },
+      'cache-to': { type: 'string', multiple: true },
+      'no-cache': { type: 'boolean' },
+      secret: { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v' },
       ...outputFlags,
       ...registryFlags,
@@ -80,15 +89,15 @@ export const build: Command = {
     const labels = keyValues(list(values, 'label'), '--label');
     const target = str(values, 'target');
     const digestFile = str(values, 'digest-file');
-    const cacheDir = str(values, 'cache-dir');
-    const cacheRepo = str(values, 'cache-repo');
+    const cacheFlags = parseCacheFlags(list(values, 'cache-from'), list(values, 'cache-to'));
+    const cacheDir = str(values, 'cache-dir') ?? cacheFlags.dir;
+    const cacheRepo = str(values, 'cache-repo') ?? cacheFlags.repo;
     const cacheTtl = str(values, 'cache-ttl');
-    const cacheFlags = cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || values['no-push-cache'] === true;
-    const show = progress(values, io);
-    const log = targetLog((event) => {
-      if (event.type === 'step') showStep(event, values, io);
-      else show(event);
-    });
+    const noPushCache = values['no-push-cache'] === true || (str(values, 'cache-repo') === undefined && cacheFlags.push === false);
+    const useCache = cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || noPushCache;
+    if (values['no-cache'] && useCache) throw new UsageError('--no-cache cannot be combined with cache flags');
+    const secrets = parseSecrets(list(values, 'secret'));
+    const show = startProgress(values, io);
     const result = await buildImage({
       dockerfile: resolve(context, dockerfile),
       context,
@@ -100,43 +109,30 @@ export const build: Command = {
       ...(format ? { format } : {}),
       ...(digestFile !== undefined ? { digestFile } : {}),
       ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
+      ...ciOptions(values),
+      ...(Object.keys(secrets).length ? { secrets } : {}),
       tags: list(values, 'tag'),
       to,
       ...registryOptions(values),
-      ...(cacheFlags
+      ...(values['no-cache'] ? { cache: false as const } : {}),
+      ...(useCache
         ? {
             cache: {
               ...(cacheDir !== undefined ? { dir: cacheDir } : {}),
               ...(cacheRepo !== undefined ? { repo: cacheRepo } : {}),
               ...(cacheTtl !== undefined ? { ttl: cacheTtl } : {}),
-              ...(values['no-push-cache'] ? { push: false } : {}),
+              ...(noPushCache ? { push: false } : {}),
             },
           }
         : {}),
-      onEvent: log.onEvent,
+      onEvent: show.onEvent,
       ...signalOf(io),
     }).catch((error: unknown) => {
-      log.reportFailure(io);
+      show.finish(true);
       throw error;
     });
+    show.finish(false);
     io.out(digestLines(result));
     return 0;
   },
 };
-
-/**
- * One step's cache outcome. A miss with nothing to explain (a cold cache: no record for the key)
- * and steps that cannot be cached are shown only with `--verbose`, so a first build does not
- * list every step as a miss; hits and explained misses (`source app.js changed`) are always shown.
- */
-function showStep(event: Extract<BuildEvent, { type: 'step' }>, values: Record<string, unknown>, io: CommandIO): void {
-  if (values.quiet) return;
-  if (values.json) {
-    io.err(JSON.stringify(event));
-    return;
-  }
-  const unexplained = event.status === 'uncached' || event.reason === undefined || event.reason === 'no record for key';
-  if (event.status !== 'hit' && unexplained && !values.verbose) return;
-  const why = event.status === 'hit' ? `(${event.source})` : event.reason ? `(${event.reason})` : '';
-  io.err(`step ${event.status} ${why}: ${event.instruction}`);
-}

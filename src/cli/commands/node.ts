@@ -14,12 +14,14 @@ import {
   platformsFlag,
   PROGRESS_HELP,
   REGISTRY_HELP,
+  OUTPUT_FILES_HELP,
   registryFlags,
   registryOptions,
-  targetLog,
+  startProgress,
   digestLines,
 } from './shared.ts';
-import { createProgress, progressMode } from '../progress.ts';
+import { progressMode } from '../progress.ts';
+import { ciOptions } from './ci-flags.ts';
 
 const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
 
@@ -56,6 +58,7 @@ package.json under "ocibuild" (flags win). Prints the digest.
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
   --image-name-with-digest-file FILE   write REPOSITORY@DIGEST per registry target
+${OUTPUT_FILES_HELP}
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
   --cache-max-size BYTES   evict least recently used cache blobs beyond this size
   --no-cache               do not use the local cache
@@ -147,19 +150,18 @@ export const node: Command = {
       });
       return 0;
     }
-    const reporter = createProgress(progressMode(values, io), io);
-    const log = targetLog(reporter.onEvent);
+    const show = startProgress(values, io);
+    const json = progressMode(values, io) === 'json';
     try {
-      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: log.onEvent, ...signalOf(io) });
-      if (!values.quiet && !values.json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
-      const result = await buildImage(options);
-      reporter.done();
-      if (values.json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
+      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
+      if (!values.quiet && !json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
+      const result = await buildImage({ ...options, ...ciOptions(values) });
+      show.finish(false);
+      if (json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
       io.out(digestLines(result));
       return 0;
     } catch (error) {
-      reporter.done();
-      log.reportFailure(io);
+      show.finish(true);
       throw error;
     }
   },

@@ -21,7 +21,9 @@ import {
   type TransportOptions,
 } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
-import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, startProgress } from './shared.ts';
+import { progressFlags } from '../progress.ts';
+import { writeFile } from 'node:fs/promises';
 
 const common = `\n${REGISTRY_HELP}`;
 
@@ -42,9 +44,11 @@ export const copy: Command = {
 Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
 reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Prints the digest.
 
-  --platform OS/ARCH|all   copy only these platforms (repeatable)${common}`,
+  --platform OS/ARCH|all   copy only these platforms (repeatable)
+  --digest-file FILE       write the digest to FILE${common}
+${PROGRESS_HELP}`,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, ...registryFlags });
+    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, 'digest-file': { type: 'string' }, ...progressFlags, ...registryFlags });
     if (positionals.length !== 2) throw new UsageError('expected SRC and DST');
     const [srcText, dstText] = positionals as [string, string];
     const options: TransportOptions = registryOptions(values);
@@ -52,11 +56,20 @@ reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Pri
     return withClient(options, async () => {
       const src = openSource(srcText, options);
       const dst = openDestination(dstText, options);
+      const show = startProgress(values, io);
       try {
         const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
           ...signalOf(io),
           ...(platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
+          onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
+        }).catch((error: unknown) => {
+          show.finish(true);
+          throw error;
         });
+        show.onEvent({ type: 'target-done', target: dstText, digest: result.digest });
+        show.finish(false);
+        const digestFile = str(values, 'digest-file');
+        if (digestFile !== undefined) await writeFile(digestFile, result.digest);
         io.out(result.digest);
       } finally {
         await src.transport.close?.();

@@ -6,16 +6,23 @@ import { readFileSync } from 'node:fs';
 import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
 import { chainCredentials, defaultCredentials, fixedCredentials } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
+import { createProgress, progressFlags, progressMode, type ProgressReporter } from '../progress.ts';
+import { CI_HELP, ciFlags } from './ci-flags.ts';
+
+export { PROGRESS_HELP } from '../progress.ts';
 
 /** Help lines of {@link registryFlags}. */
 export const REGISTRY_HELP = `  --insecure-registry H    allow plain HTTP to host H (repeatable)
-  --ca FILE                extra CA certificate (PEM)
+  --ca FILE                extra CA certificate (PEM); SSL_CERT_FILE is trusted too
+  --cert-dir DIR           per-registry CAs in DIR/HOST[:PORT]/*.crt (default ~/.config/containers/certs.d,
+                           /etc/containers/certs.d, /etc/docker/certs.d)
   --skip-tls-verify        do not verify TLS certificates
-  --creds USER:PASS        registry credentials`;
-
-/** Help lines of the progress flags. */
-export const PROGRESS_HELP = `  --json                   progress as one JSON object per line on stderr
-  -q, --quiet              no progress output`;
+  --creds USER:PASS        registry credentials
+  --registry-mirror HOST   mirror of Docker Hub tried before it (repeatable, in order; kaniko)
+  --registry-map REG=MIRROR[;MIRROR]  mirrors of registry or namespace REG (repeatable; kaniko)
+  --registries-conf FILE   containers registries.conf for [[registry]] mirrors (default
+                           CONTAINERS_REGISTRIES_CONF, ~/.config/containers/ or /etc/containers/)
+  HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured for registries (loopback is never proxied).`;
 
 /** parseArgs options for registry access. */
 export const registryFlags = {
@@ -23,6 +30,10 @@ export const registryFlags = {
   ca: { type: 'string', multiple: true },
   'skip-tls-verify': { type: 'boolean' },
   creds: { type: 'string' },
+  'cert-dir': { type: 'string', multiple: true },
+  'registry-mirror': { type: 'string', multiple: true },
+  'registry-map': { type: 'string', multiple: true },
+  'registries-conf': { type: 'string' },
 } as const;
 
 /** parseArgs options for config edits. */
@@ -45,14 +56,23 @@ export const outputFlags = {
   format: { type: 'string' },
   platform: { type: 'string', multiple: true },
   'digest-file': { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
+  ...ciFlags,
+  ...progressFlags,
 } as const;
+
+/** Help lines of the output files of {@link outputFlags} beyond `--digest-file`. */
+export const OUTPUT_FILES_HELP = CI_HELP;
 
 /** Registry options from flags. */
 export function registryOptions(values: Record<string, unknown>): Pick<BuildOptions, 'registries' | 'credentials'> {
   const insecure = list(values, 'insecure-registry');
-  const ca = list(values, 'ca').map((file) => readFileSync(file, 'utf8'));
+  const ca = list(values, 'ca').map((file) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      throw new UsageError(`--ca ${file}: cannot read the file`);
+    }
+  });
   const creds = str(values, 'creds');
   let credentials: CredentialProvider | undefined;
   if (creds !== undefined) {
@@ -61,14 +81,35 @@ export function registryOptions(values: Record<string, unknown>): Pick<BuildOpti
     const credential: Credential = { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
     credentials = chainCredentials(fixedCredentials(credential, { source: '--creds' }), defaultCredentials());
   }
+  const mirrors: Record<string, string[]> = {};
+  const hub = list(values, 'registry-mirror');
+  if (hub.length) mirrors['docker.io'] = hub.map(stripScheme);
+  for (const item of list(values, 'registry-map')) {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || eq === item.length - 1) throw new UsageError(`--registry-map expects REGISTRY=MIRROR[;MIRROR], got ${JSON.stringify(item)}`);
+    const from = stripScheme(item.slice(0, eq));
+    // kaniko names Docker Hub index.docker.io; references normalise it to docker.io.
+    const key = from === 'index.docker.io' || from === 'registry-1.docker.io' ? 'docker.io' : from;
+    mirrors[key] = [...(mirrors[key] ?? []), ...item.slice(eq + 1).split(';').filter(Boolean).map(stripScheme)];
+  }
+  const certsDirs = list(values, 'cert-dir');
+  const conf = str(values, 'registries-conf');
   return {
     registries: {
       ...(insecure.length ? { insecure } : {}),
       ...(ca.length ? { ca } : {}),
       ...(values['skip-tls-verify'] ? { skipTlsVerify: true } : {}),
+      ...(Object.keys(mirrors).length ? { mirrors } : {}),
+      ...(certsDirs.length ? { certsDirs } : {}),
+      ...(conf !== undefined ? { registriesConf: conf } : {}),
     },
     ...(credentials ? { credentials } : {}),
   };
+}
+
+/** `https://mirror.example/` as kaniko accepts it: the host (and path) only. */
+function stripScheme(value: string): string {
+  return value.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '');
 }
 
 /** Config edits as flags give them: a `ConfigOptions` whose `env` is always a map. */
@@ -133,27 +174,28 @@ export function outputOptions(values: Record<string, unknown>): Pick<BuildOption
   };
 }
 
-/** A progress sink: JSON lines with `--json`, short lines otherwise, nothing with `--quiet`. */
-export function progress(values: Record<string, unknown>, io: CommandIO): (event: BuildEvent) => void {
-  if (values.quiet) return () => {};
-  if (values.json) return (event) => io.err(JSON.stringify(event));
-  return (event) => {
-    switch (event.type) {
-      case 'resolve':
-        io.err(`resolved ${event.from} (${event.platform})${event.digest ? ` ${event.digest}` : ''}`);
-        break;
-      case 'layer-built':
-        io.err(`layer ${event.digest.slice(7, 19)} ${formatBytes(event.size)} ${event.cached ? 'cached' : 'built'}: ${event.createdBy}`);
-        break;
-      case 'target-done':
-        io.err(`wrote ${event.target} ${event.digest}`);
-        break;
-      case 'dockerfile-warning':
-        io.err(`warning: ${event.file}:${event.line}: ${event.message} (${event.rule})`);
-        break;
-      default:
-        break;
-    }
+/**
+ * The command's progress renderer (mode from `--progress`, `--json`, `--quiet`,
+ * `OCIBUILD_PROGRESS`, the terminal) with the target log of {@link targetLog} in front.
+ * Call `finish(failed)` once: it prints a failed step's output and the summary.
+ */
+export function startProgress(values: Record<string, unknown>, io: CommandIO): {
+  onEvent: (event: BuildEvent) => void;
+  finish: (failed: boolean) => void;
+  reporter: ProgressReporter;
+} {
+  const reporter = createProgress(progressMode(values, io), io, process.stderr, { verbose: values.verbose === true });
+  const log = targetLog(reporter.onEvent);
+  let finished = false;
+  return {
+    onEvent: log.onEvent,
+    reporter,
+    finish(failed) {
+      if (finished) return;
+      finished = true;
+      reporter.done(failed);
+      if (failed) log.reportFailure(io);
+    },
   };
 }
 

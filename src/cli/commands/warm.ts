@@ -6,7 +6,7 @@
 import { openCache, openSource, warmCache } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { platformList, REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
-import { humanBytes } from '../progress.ts';
+import { humanBytes, progressFlags, progressMode } from '../progress.ts';
 
 const help = `Usage: ocibuild warm REF... [--platform OS/ARCH]... [--cache-dir DIR]
 
@@ -17,8 +17,9 @@ name as their --from. Prints one line per image: REF DIGEST.
   --platform OS/ARCH       platforms to fetch from a multi-platform image (default all)
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
 ${REGISTRY_HELP}
-  --json                   one JSON object per image on stdout
-  -q, --quiet              no progress output`;
+  --progress MODE          plain/tty: one line per blob; json: one JSON object per image on stdout; quiet
+  --json                   same as --progress json
+  -q, --quiet              same as --progress quiet`;
 
 /** The `warm` command. */
 export const warm: Command = {
@@ -29,14 +30,14 @@ export const warm: Command = {
     const { values, positionals } = parseFlags(argv, {
       platform: { type: 'string', multiple: true },
       'cache-dir': { type: 'string' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean', short: 'q' },
+      ...progressFlags,
       ...registryFlags,
     });
     if (positionals.length === 0) throw new UsageError('name at least one image to warm');
     const dir = str(values, 'cache-dir');
     const cache = await openCache(dir !== undefined ? { dir } : {});
     const platforms = platformList(values);
+    const mode = progressMode(values, io);
     const transportOptions = registryOptions(values);
     for (const ref of positionals) {
       const source = openSource(ref, transportOptions);
@@ -45,10 +46,10 @@ export const warm: Command = {
           ...(platforms.length ? { platforms } : {}),
           ...signalOf(io),
           onBlob: (d, already) => {
-            if (!values.quiet && !values.json) io.err(`${already ? 'cached ' : 'fetched'} ${d.digest} ${humanBytes(d.size)}`);
+            if (mode === 'plain' || mode === 'tty') io.err(`${already ? 'cached ' : 'fetched'} ${d.digest} ${humanBytes(d.size)}`);
           },
         });
-        if (values.json) io.out(JSON.stringify({ ref, ...result }));
+        if (mode === 'json') io.out(JSON.stringify({ ref, ...result }));
         else io.out(`${ref} ${result.digest}`);
       } finally {
         await source.transport.close?.();
