@@ -1,18 +1,16 @@
 /**
- * Assembling one platform's image: base layers (lazy) + new layers + edited config, into a
+ * Assembling one platform's {@link Image}: base layers (lazy) + new layers + edited config, into a
  * memory source that the copier pushes to every target.
  * @module
  */
-import { OcibuildError } from '../errors.ts';
-import { encodeConfig, formatCreated } from '../oci/config.ts';
-import { encodeManifest } from '../oci/manifest.ts';
-import { FORMATS, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP } from '../oci/mediatypes.ts';
-import type { Descriptor, History, ImageConfig, ImageManifest, RawManifest } from '../oci/types.ts';
-import { hashBytes } from '../hash/index.ts';
+import { formatCreated } from '../oci/config.ts';
+import type { History, ImageConfig } from '../oci/types.ts';
 import type { MemorySource } from '../image/memory.ts';
+import type { Image, Layer } from '../image/model.ts';
+import { newImage, type ImageFormat } from '../image/mutate.ts';
+import { builtLayer } from '../image/open.ts';
 import type { BuiltLayer } from '../layer/types.ts';
 import type { BlobOrigin } from '../transports/types.ts';
-import type { ResolvedBase } from './base.ts';
 
 /** A layer the build adds on top of the base. */
 export interface AddedLayer {
@@ -36,71 +34,35 @@ export interface EmptyStep {
 
 /** Inputs of {@link assembleImage}. */
 export interface AssembleInput {
-  /** The resolved base. */
-  base: ResolvedBase;
+  /** The base image (the empty image for scratch). */
+  base: Image;
   /** Human name of the base for the annotation (`docker.io/library/busybox:1.36`); undefined for scratch. */
   baseName: string | undefined;
+  /** What the base's name resolved to (see `baseDigest`); undefined when it has no name (scratch, a directory context). */
+  baseDigest: string | undefined;
   /** The config after all edits, before rootfs/history are extended. */
   config: ImageConfig;
   /** History steps in order: layers and empty steps. */
   steps: (AddedLayer | EmptyStep)[];
   /** Output format. */
-  format: 'oci' | 'docker';
+  format: ImageFormat;
   /** Creation time in seconds since the epoch. */
   created: number;
   /** Extra manifest annotations (OCI format only). */
   annotations?: Record<string, string>;
 }
 
-/** The assembled image. */
-export interface AssembledImage {
-  /** The manifest bytes. */
-  raw: RawManifest;
-  /** The manifest. */
-  manifest: ImageManifest;
-  /** The final config. */
-  config: ImageConfig;
-  /** Descriptor of the config blob. */
-  configDescriptor: Descriptor;
-}
-
-const OCI_TO_DOCKER: Record<string, string> = { [OCI_LAYER_GZIP]: DOCKER_LAYER_GZIP };
-const DOCKER_TO_OCI: Record<string, string> = { [DOCKER_LAYER_GZIP]: OCI_LAYER_GZIP };
-
-/** Re-labels a base layer's media type for the output format (the bytes and digest are unchanged). */
-export function layerMediaTypeFor(format: 'oci' | 'docker', mediaType: string): string {
-  if (format === 'docker') {
-    if (mediaType === OCI_LAYER_ZSTD) {
-      throw new OcibuildError('ERR_UNSUPPORTED', `a zstd layer cannot be stored in a Docker v2.2 image: use format "oci"`);
-    }
-    if (mediaType === OCI_LAYER_TAR) return 'application/vnd.docker.image.rootfs.diff.tar';
-    return OCI_TO_DOCKER[mediaType] ?? mediaType;
-  }
-  if (mediaType === 'application/vnd.docker.image.rootfs.diff.tar') return OCI_LAYER_TAR;
-  return DOCKER_TO_OCI[mediaType] ?? mediaType;
-}
-
-/** Builds the config and manifest and registers every blob with `source`. */
-export function assembleImage(input: AssembleInput, source: MemorySource): AssembledImage {
+/** Builds the image (config and manifest over the base's and the new layers) and registers every blob with `source`. */
+export function assembleImage(input: AssembleInput, source: MemorySource): Image {
   const { base, format } = input;
-  const types = FORMATS[format];
   const created = formatCreated(input.created);
-  const layers: Descriptor[] = base.layers.map((d) => ({ ...d, mediaType: layerMediaTypeFor(format, d.mediaType) }));
-  for (const [i, d] of layers.entries()) {
-    const original = base.layers[i] as Descriptor;
-    const transport = base.transport;
-    if (transport === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'base layers without a source');
-    source.addBlob(d, () => lazy(() => transport.getBlob(original)), { transport, ...(transport.origin ?? {}) });
-  }
+  const layers: Layer[] = [...base.layers];
   const diffIds = [...input.config.rootfs.diff_ids];
   const history: History[] = [...(input.config.history ?? [])];
   for (const step of input.steps) {
     if ('layer' in step) {
-      const { layer } = step;
-      const descriptor: Descriptor = { ...layer.descriptor, mediaType: layerMediaTypeFor(format, layer.descriptor.mediaType) };
-      layers.push(descriptor);
-      diffIds.push(layer.diffId);
-      source.addBlob(descriptor, () => layer.open(), step.origin);
+      layers.push(builtLayer(step.layer, step.origin));
+      diffIds.push(step.layer.diffId);
       const entry: History = { created, created_by: step.createdBy };
       if (step.comment !== undefined) entry.comment = step.comment;
       history.push(entry);
@@ -109,24 +71,17 @@ export function assembleImage(input: AssembleInput, source: MemorySource): Assem
     }
   }
   const config: ImageConfig = { ...input.config, created, rootfs: { type: 'layers', diff_ids: diffIds }, history };
-  const configBytes = encodeConfig(config);
-  const configDescriptor: Descriptor = { mediaType: types.config, digest: hashBytes(configBytes), size: configBytes.length };
-  source.addBlob(configDescriptor, configBytes);
-  const manifest: ImageManifest = { schemaVersion: 2, mediaType: types.manifest, config: configDescriptor, layers };
+  const annotations: Record<string, string> = {};
   if (format === 'oci') {
-    const annotations: Record<string, string> = { ...(input.annotations ?? {}) };
-    if (input.baseName !== undefined && base.digest !== undefined) {
+    Object.assign(annotations, input.annotations ?? {});
+    if (input.baseName !== undefined && input.baseDigest !== undefined) {
       annotations['org.opencontainers.image.base.name'] = input.baseName;
-      annotations['org.opencontainers.image.base.digest'] = base.digest;
+      annotations['org.opencontainers.image.base.digest'] = input.baseDigest;
     }
-    if (Object.keys(annotations).length > 0) manifest.annotations = annotations;
   }
-  const raw = encodeManifest(manifest);
-  source.addManifest(raw);
-  return { raw, manifest, config, configDescriptor };
-}
-
-/** Turns a promised stream into a stream, so a body factory can open lazily. */
-async function* lazy(open: () => Promise<AsyncIterable<Uint8Array>>): AsyncGenerator<Uint8Array> {
-  yield* await open();
+  const image = newImage(config, layers, format, annotations);
+  for (const layer of image.layers) source.addBlob(layer.descriptor, () => layer.open(), layer.origin);
+  source.addBlob(image.manifest.config, image.rawConfig as Uint8Array);
+  source.addManifest(image.rawManifest);
+  return image;
 }

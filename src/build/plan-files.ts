@@ -11,7 +11,8 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import { cachedWriteLayer } from '../cache/layers.ts';
 import type { LocalCache } from '../cache/store.ts';
 import type { Transport } from '../transports/types.ts';
-import { resolveBase, scratchBase, type ResolvedBase } from './base.ts';
+import { baseDigest, resolveBase, scratchBase } from './base.ts';
+import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
 import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildEvent, BuildOptions } from './index.ts';
@@ -59,10 +60,12 @@ export async function buildLayer(spec: LayerSpec, context: PlanContext): Promise
 
 /** One platform's image before assembly. */
 export interface PlatformPlan {
-  /** The resolved base. */
-  base: ResolvedBase;
+  /** The base image (the empty image for scratch). */
+  base: Image;
   /** Base name for the annotation; undefined for scratch. */
   baseName: string | undefined;
+  /** What the base's name resolved to (see `baseDigest`); undefined for scratch and directory contexts. */
+  baseDigest: string | undefined;
   /** The config after edits (rootfs and history of the base only). */
   config: ImageConfig;
   /** New layers and empty steps, in order. */
@@ -86,7 +89,7 @@ export async function planFiles(
   const resolved = base
     ? await resolveBase(base.transport, base.reference, platform, signal)
     : scratchBase(platform);
-  context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(resolved.digest ? { digest: resolved.digest } : {}) });
+  context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(base ? { digest: baseDigest(resolved) } : {}) });
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
   const steps: AddedLayer[] = [];
   for (const spec of specs) {
@@ -102,5 +105,5 @@ export async function planFiles(
     });
     steps.push({ layer, createdBy, cached, ...(spec.comment !== undefined ? { comment: spec.comment } : {}) });
   }
-  return { base: resolved, baseName: base?.name, config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
+  return { base: resolved, baseName: base?.name, baseDigest: base ? baseDigest(resolved) : undefined, config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
 }

@@ -9,6 +9,7 @@
 import { DockerfileError, LimitExceededError, type DockerfileLocation } from '../errors.ts';
 import { mergeEnv } from '../oci/config.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
+import type { Image } from '../image/model.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import type { EscapeToken } from './ast.ts';
 import type { IgnoreMatcher } from './ignore.ts';
@@ -23,8 +24,13 @@ export interface BaseImage {
   config: ImageConfig;
   /** Its layers, bottom first. */
   layers: LayerRef[];
-  /** Opaque handle for the caller (the resolved base it came from). */
-  handle: unknown;
+  /**
+   * The image itself (the empty image for scratch): the build assembles the final stage's image
+   * on top of it. Undefined only for the keying placeholder of a directory context.
+   */
+  image: Image | undefined;
+  /** The base's name and what it resolved to, for the base annotations; undefined for scratch and directory contexts. */
+  origin?: { name: string; digest: string };
   /** Digest of the platform manifest (undefined for scratch): the root of step cache keys. */
   digest?: string;
 }

@@ -50,7 +50,7 @@ export async function baseUsers(from: string, options: BaseUsersOptions = {}): P
       platform = available.find((p) => platformMatches(host, p)) ?? available[0];
     }
     const base = await resolveBase(transport, opened.reference, platform, signal);
-    const passwd = await readImageFile(transport, base.layers, '/etc/passwd', signal);
+    const passwd = await readImageFile(transport, base.layers.map((l) => l.descriptor), '/etc/passwd', signal);
     const configUser = base.config.config?.User;
     return {
       users: passwd === undefined ? undefined : parsePasswd(new TextDecoder().decode(passwd)),
