@@ -12,7 +12,7 @@ export { digestStream, hashFactoryFor, readAll, readVerified, verifyStream } fro
 export type { VerifyTarget } from './verify.ts';
 export { descriptorOf } from './model.ts';
 export type { Image, Layer, LayerOpenOptions, LayerOrigin, PlatformIndex } from './model.ts';
-export { builtLayer, configPlatform, imagePlatforms, openImage, openIndex, openReference, sourceLayer } from './open.ts';
+export { builtLayer, configPlatform, imagePlatforms, openImage, openIndex, openManifest, openReference, sourceLayer } from './open.ts';
 export type { ImageSource, OpenImageOptions, OpenedReference } from './open.ts';
 export { appendLayers, emptyConfig, emptyImage, layerMediaTypeFor, newImage, withAnnotations, withConfig, withPlatform } from './mutate.ts';
 export type { AddendumLayer, ImageFormat } from './mutate.ts';

@@ -8,6 +8,7 @@
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, RawManifest } from '../oci/types.ts';
 import type { TarLimits } from '../layer/tar-guard.ts';
 import type { BlobOrigin, Transport } from '../transports/types.ts';
+import type { OpenedReference } from './open.ts';
 
 /** Options of {@link Layer.open} and {@link Layer.openUncompressed}. */
 export interface LayerOpenOptions {
@@ -86,6 +87,8 @@ export interface PlatformIndex {
   readonly platforms: readonly Platform[];
   /** Reads the child for `platform`; throws `ERR_NOT_FOUND` listing the platforms there are when none matches. */
   image(platform: Platform, options?: { signal?: AbortSignal }): Promise<Image>;
+  /** Reads the child for `platform`, whatever it is (an image, an artifact, a nested index); `ERR_NOT_FOUND` as {@link PlatformIndex.image}. */
+  child(platform: Platform, options?: { signal?: AbortSignal }): Promise<OpenedReference>;
 }
 
 /** Descriptor of a manifest or index from its exact bytes. */

@@ -12,6 +12,7 @@ import type { Descriptor, ImageIndex, ImageManifest, Platform, RawManifest } fro
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import type { BuiltLayer } from '../layer/types.ts';
 import type { Transport } from '../transports/types.ts';
+import { artifactTypeOf } from './kinds.ts';
 import { readAll } from './verify.ts';
 import { descriptorOf, type Image, type Layer, type LayerOpenOptions, type LayerOrigin, type PlatformIndex } from './model.ts';
 
@@ -29,8 +30,14 @@ export interface OpenImageOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** What a reference names: one image, or an index of images. */
-export type OpenedReference = { kind: 'image'; image: Image } | { kind: 'index'; index: PlatformIndex };
+/**
+ * What a reference names: one image, an index of images, or an OCI artifact (a manifest whose
+ * config is not an image config: its config is not read).
+ */
+export type OpenedReference =
+  | { kind: 'image'; image: Image }
+  | { kind: 'index'; index: PlatformIndex }
+  | { kind: 'artifact'; artifactType: string; manifest: ImageManifest; rawManifest: RawManifest };
 
 /**
  * Reads what `reference` (tag or digest; `''` for a transport's only image) names in `source`:
@@ -38,9 +45,12 @@ export type OpenedReference = { kind: 'image'; image: Image } | { kind: 'index';
  */
 export async function openReference(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<OpenedReference> {
   const signal = options.signal ? { signal: options.signal } : {};
-  const top = parseManifest(await source.getManifest(reference, signal));
-  if (top.kind === 'index') return { kind: 'index', index: indexFrom(source, top.raw, top.index) };
-  return { kind: 'image', image: await imageFrom(source, top, undefined, undefined, options.signal) };
+  return openManifest(source, await source.getManifest(reference, signal), options);
+}
+
+/** Like {@link openReference}, for a manifest or index already read from `source` (its exact bytes). */
+export async function openManifest(source: ImageSource, raw: RawManifest, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<OpenedReference> {
+  return opened(source, parseManifest(raw), undefined, undefined, options.signal);
 }
 
 /**
@@ -49,19 +59,21 @@ export async function openReference(source: ImageSource, reference: string, opti
  * The config's `diff_ids` must match the manifest's layers one to one (`ERR_INVALID_CONFIG`).
  */
 export async function openImage(source: ImageSource, reference: string, options: OpenImageOptions = {}): Promise<Image> {
-  const opened = await openReference(source, reference, options);
-  if (opened.kind === 'image') return opened.image;
+  const found = await openReference(source, reference, options);
+  if (found.kind === 'image') return found.image;
+  if (found.kind === 'artifact') throw notAnImage(source, found.rawManifest.digest, found.artifactType);
   if (options.platform === undefined) {
     throw new OcibuildError('ERR_INVALID_ARGUMENT', `${source.description} is a multi-platform index: choose a platform`);
   }
-  return opened.index.image(options.platform, options.signal ? { signal: options.signal } : {});
+  return found.index.image(options.platform, options.signal ? { signal: options.signal } : {});
 }
 
 /** Opens the index `reference` names; a single manifest throws `ERR_INVALID_MANIFEST`. */
 export async function openIndex(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<PlatformIndex> {
-  const opened = await openReference(source, reference, options);
-  if (opened.kind === 'index') return opened.index;
-  throw new OcibuildError('ERR_INVALID_MANIFEST', `${source.description}: ${opened.image.descriptor.digest} is a single manifest, not an index`);
+  const found = await openReference(source, reference, options);
+  if (found.kind === 'index') return found.index;
+  const digest = found.kind === 'image' ? found.image.descriptor.digest : found.rawManifest.digest;
+  throw new OcibuildError('ERR_INVALID_MANIFEST', `${source.description}: ${digest} is a single manifest, not an index`);
 }
 
 /**
@@ -69,9 +81,10 @@ export async function openIndex(source: ImageSource, reference: string, options:
  * single image's config (none when the config leaves it empty, as `crane append` onto scratch does).
  */
 export async function imagePlatforms(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<Platform[]> {
-  const opened = await openReference(source, reference, options);
-  if (opened.kind === 'index') return [...opened.index.platforms];
-  const p = configPlatform(opened.image);
+  const found = await openReference(source, reference, options);
+  if (found.kind === 'index') return [...found.index.platforms];
+  if (found.kind === 'artifact') return [];
+  const p = configPlatform(found.image);
   return p === undefined ? [] : [p];
 }
 
@@ -125,24 +138,40 @@ function indexFrom(source: ImageSource, raw: RawManifest, index: ImageIndex): Pl
     .filter((d) => d.platform !== undefined && d.platform.os !== 'unknown')
     .map((d) => normalizePlatform(d.platform as Platform));
   const descriptor = descriptorOf(raw);
+  const child = async (platform: Platform, options: { signal?: AbortSignal } = {}): Promise<OpenedReference> => {
+    const found = selectManifest(index, platform);
+    if (found === undefined) {
+      const have = index.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+      throw new OcibuildError('ERR_NOT_FOUND', `${source.description} has no manifest for platform ${formatPlatform(platform)} (it has: ${have})`);
+    }
+    const parsed = parseManifest(await source.getManifest(found.digest, options.signal ? { signal: options.signal } : {}), found.mediaType);
+    return opened(source, parsed, found.platform, descriptor, options.signal);
+  };
   return {
     descriptor,
     rawIndex: raw,
     index,
     platforms,
+    child,
     async image(platform, options = {}) {
-      const child = selectManifest(index, platform);
-      if (child === undefined) {
-        const have = index.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
-        throw new OcibuildError('ERR_NOT_FOUND', `${source.description} has no manifest for platform ${formatPlatform(platform)} (it has: ${have})`);
-      }
-      const parsed = parseManifest(await source.getManifest(child.digest, options.signal ? { signal: options.signal } : {}), child.mediaType);
-      if (parsed.kind !== 'manifest') {
-        throw new OcibuildError('ERR_INVALID_MANIFEST', `${source.description}: nested index ${child.digest} is not supported as an image`);
-      }
-      return imageFrom(source, parsed, child.platform, descriptor, options.signal);
+      const found = await child(platform, options);
+      if (found.kind === 'image') return found.image;
+      const digest = found.kind === 'index' ? found.index.descriptor.digest : found.rawManifest.digest;
+      if (found.kind === 'artifact') throw notAnImage(source, digest, found.artifactType);
+      throw new OcibuildError('ERR_INVALID_MANIFEST', `${source.description}: nested index ${digest} is not supported as an image`);
     },
   };
+}
+
+async function opened(source: ImageSource, parsed: ParsedManifest, platform: Platform | undefined, index: Descriptor | undefined, signal: AbortSignal | undefined): Promise<OpenedReference> {
+  if (parsed.kind === 'index') return { kind: 'index', index: indexFrom(source, parsed.raw, parsed.index) };
+  const artifactType = artifactTypeOf(parsed.manifest);
+  if (artifactType !== undefined) return { kind: 'artifact', artifactType, manifest: parsed.manifest, rawManifest: parsed.raw };
+  return { kind: 'image', image: await imageFrom(source, parsed, platform, index, signal) };
+}
+
+function notAnImage(source: ImageSource, digest: string, artifactType: string): OcibuildError {
+  return new OcibuildError('ERR_UNSUPPORTED', `${source.description}: ${digest} is an OCI artifact (${artifactType}), not an image: it has no image config`);
 }
 
 async function imageFrom(
