@@ -89,6 +89,8 @@ export interface PlatformIndex {
   image(platform: Platform, options?: { signal?: AbortSignal }): Promise<Image>;
   /** Reads the child for `platform`, whatever it is (an image, an artifact, a nested index); `ERR_NOT_FOUND` as {@link PlatformIndex.image}. */
   child(platform: Platform, options?: { signal?: AbortSignal }): Promise<OpenedReference>;
+  /** Reads the child `descriptor` names (one of `index.manifests`), whatever it is. */
+  open(descriptor: Descriptor, options?: { signal?: AbortSignal }): Promise<OpenedReference>;
 }
 
 /** Descriptor of a manifest or index from its exact bytes. */

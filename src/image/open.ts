@@ -138,20 +138,24 @@ function indexFrom(source: ImageSource, raw: RawManifest, index: ImageIndex): Pl
     .filter((d) => d.platform !== undefined && d.platform.os !== 'unknown')
     .map((d) => normalizePlatform(d.platform as Platform));
   const descriptor = descriptorOf(raw);
+  const open = async (child: Descriptor, options: { signal?: AbortSignal } = {}): Promise<OpenedReference> => {
+    const parsed = parseManifest(await source.getManifest(child.digest, options.signal ? { signal: options.signal } : {}), child.mediaType);
+    return opened(source, parsed, child.platform, descriptor, options.signal);
+  };
   const child = async (platform: Platform, options: { signal?: AbortSignal } = {}): Promise<OpenedReference> => {
     const found = selectManifest(index, platform);
     if (found === undefined) {
       const have = index.manifests.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
       throw new OcibuildError('ERR_NOT_FOUND', `${source.description} has no manifest for platform ${formatPlatform(platform)} (it has: ${have})`);
     }
-    const parsed = parseManifest(await source.getManifest(found.digest, options.signal ? { signal: options.signal } : {}), found.mediaType);
-    return opened(source, parsed, found.platform, descriptor, options.signal);
+    return open(found, options);
   };
   return {
     descriptor,
     rawIndex: raw,
     index,
     platforms,
+    open,
     child,
     async image(platform, options = {}) {
       const found = await child(platform, options);
