@@ -30,7 +30,6 @@ import { baseDigest, resolveBase, scratchBase } from './base.ts';
 import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
 import { openSource, registryClientFor } from './targets.ts';
-import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildOptions } from './index.ts';
 import type { PlanContext, PlatformPlan } from './plan-files.ts';
 
@@ -211,17 +210,12 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   } finally {
     await runs.close();
   }
-  const steps: (AddedLayer | EmptyStep)[] = target.steps.map((step) =>
-    'layer' in step
-      ? { layer: step.layer, createdBy: step.createdBy, ...(step.cached ? { cached: true } : {}), ...(step.origin ? { origin: step.origin } : {}) }
-      : { createdBy: step.createdBy },
-  );
   return {
     base: target.root.image ?? scratchBase(platform),
     baseName: target.root.origin?.name,
     baseDigest: target.root.origin?.digest,
     config: applyConfigOptions(target.config, options.config ?? {}),
-    steps,
+    steps: target.steps,
     runsExecuted,
     ...(stepCache ? { stepReports: stepCache.reports, shareConfig: (d: Descriptor, b: Uint8Array) => stepCache.shareConfig(d, b) } : {}),
   };

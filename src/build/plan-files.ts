@@ -14,7 +14,7 @@ import type { Transport } from '../transports/types.ts';
 import { baseDigest, resolveBase, scratchBase } from './base.ts';
 import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
-import type { AddedLayer, EmptyStep } from './assemble.ts';
+import type { BuildStep, LayerStep } from '../image/mutate.ts';
 import type { BuildEvent, BuildOptions } from './index.ts';
 
 /** What every planner gets from `buildImage`. */
@@ -69,7 +69,7 @@ export interface PlatformPlan {
   /** The config after edits (rootfs and history of the base only). */
   config: ImageConfig;
   /** New layers and empty steps, in order. */
-  steps: (AddedLayer | EmptyStep)[];
+  steps: BuildStep[];
   /** Dockerfile builds: RUN steps executed. */
   runsExecuted?: number;
   /** Dockerfile builds with a step cache: what happened to each layer step. */
@@ -91,7 +91,7 @@ export async function planFiles(
     : scratchBase(platform);
   context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(base ? { digest: baseDigest(resolved) } : {}) });
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
-  const steps: AddedLayer[] = [];
+  const steps: LayerStep[] = [];
   for (const spec of specs) {
     const { layer, cached } = await buildLayer(spec, context);
     const createdBy = spec.createdBy ?? 'ocibuild: add layer';

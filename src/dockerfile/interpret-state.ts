@@ -10,6 +10,7 @@ import { DockerfileError, LimitExceededError, type DockerfileLocation } from '..
 import { mergeEnv } from '../oci/config.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import type { Image } from '../image/model.ts';
+import type { BuildStep } from '../image/mutate.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import type { EscapeToken } from './ast.ts';
 import type { IgnoreMatcher } from './ignore.ts';
@@ -34,18 +35,6 @@ export interface BaseImage {
   /** Digest of the platform manifest (undefined for scratch): the root of step cache keys. */
   digest?: string;
 }
-
-/** One history step produced by the interpreter: a layer, or config only. */
-export type InterpretStep =
-  | {
-      layer: BuiltLayer;
-      createdBy: string;
-      /** True when the layer came from the step cache. */
-      cached?: boolean;
-      /** A registry repository holding the blob (the cache repo), for mounting instead of uploading. */
-      origin?: BlobOrigin;
-    }
-  | { createdBy: string };
 
 /** What the plan phase tells {@link StepHooks.plan} besides the instruction. */
 export interface StepPlanContext {
@@ -136,7 +125,7 @@ export interface StageState {
   /** The root base image (scratch or an image) the stage chain starts from. */
   root: BaseImage;
   /** History steps since the root base. */
-  steps: InterpretStep[];
+  steps: BuildStep[];
   /** The merged file system so far. */
   fs: StageFilesystem;
   /** ARGs in scope (declared in this stage or an ancestor stage). */

@@ -14,5 +14,5 @@ export { descriptorOf } from './model.ts';
 export type { Image, Layer, LayerOpenOptions, LayerOrigin, PlatformIndex } from './model.ts';
 export { builtLayer, configPlatform, imagePlatforms, openImage, openIndex, openManifest, openReference, sourceLayer } from './open.ts';
 export type { ImageSource, OpenImageOptions, OpenedReference } from './open.ts';
-export { appendLayers, emptyConfig, emptyImage, layerMediaTypeFor, newImage, withAnnotations, withConfig, withPlatform } from './mutate.ts';
-export type { AddendumLayer, ImageFormat } from './mutate.ts';
+export { appendLayers, appendSteps, emptyConfig, emptyImage, layerMediaTypeFor, newImage, withAnnotations, withConfig, withPlatform } from './mutate.ts';
+export type { AddendumLayer, BuildStep, ConfigStep, ImageFormat, LayerStep } from './mutate.ts';

@@ -11,7 +11,33 @@ import { DOCKER_LAYER_GZIP, FORMATS, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZS
 import { normalizePlatform } from '../oci/platform.ts';
 import type { Descriptor, History, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
 import { hashBytes } from '../hash/index.ts';
+import type { BuiltLayer } from '../layer/types.ts';
+import type { BlobOrigin } from '../transports/types.ts';
 import { descriptorOf, type Image, type Layer } from './model.ts';
+import { builtLayer } from './open.ts';
+
+/** A build step that adds a layer: the written layer and the history entry's text. */
+export interface LayerStep {
+  /** The written layer. */
+  layer: BuiltLayer;
+  /** History entry text (`created_by`). */
+  createdBy: string;
+  /** History comment. */
+  comment?: string;
+  /** True when the layer came from a cache instead of being written. */
+  cached?: boolean;
+  /** A registry repository that holds the blob (a cache repo): a push mounts it from there. */
+  origin?: BlobOrigin;
+}
+
+/** A config-only build step (a Dockerfile ENV, LABEL…): an `empty_layer` history entry. */
+export interface ConfigStep {
+  /** History entry text (`created_by`). */
+  createdBy: string;
+}
+
+/** One history step of a build, in order: what the planners and the Dockerfile interpreter produce. */
+export type BuildStep = LayerStep | ConfigStep;
 
 /** Output formats: OCI, or Docker image manifest v2 schema 2. */
 export type ImageFormat = 'oci' | 'docker';
@@ -90,6 +116,28 @@ export function appendLayers(image: Image, layers: readonly (Layer | AddendumLay
   };
   if (image.config.history !== undefined || history.length > 0) config.history = history;
   return encodeImage(image.manifest, config, [...image.layers, ...added.map((a) => relabel(a.layer, format))]);
+}
+
+/**
+ * Appends build steps to `image`: each {@link LayerStep}'s layer (with its `origin`) and a
+ * history entry dated `created` (an RFC 3339 time), and for each {@link ConfigStep} an
+ * `empty_layer` history entry. The config always ends up with a `history` list.
+ */
+export function appendSteps(image: Image, steps: readonly BuildStep[], created: string): Image {
+  const layers: AddendumLayer[] = [];
+  const history: History[] = [...(image.config.history ?? [])];
+  for (const step of steps) {
+    if ('layer' in step) {
+      const entry: History = { created, created_by: step.createdBy };
+      if (step.comment !== undefined) entry.comment = step.comment;
+      layers.push({ layer: builtLayer(step.layer, step.origin), history: entry });
+      history.push(entry);
+    } else {
+      history.push({ created, created_by: step.createdBy, empty_layer: true });
+    }
+  }
+  const appended = appendLayers(image, layers.map((a) => a.layer));
+  return withConfig(appended, { ...appended.config, history });
 }
 
 /** Replaces the config. Its `rootfs.diff_ids` MUST still match the layers (`ERR_INVALID_CONFIG`). */

@@ -26,7 +26,7 @@ import { mergeEnv, parseEnvironmentFile } from './environment.ts';
 import { outputConfig } from './labels.ts';
 import { commitLayer } from './commit.ts';
 import { buildRuntime } from './runtime-build.ts';
-import type { AddedLayer } from '../build/assemble.ts';
+import type { LayerStep } from '../image/mutate.ts';
 import { rootfsLayers, runScript } from './sandbox.ts';
 import { locateScripts, scriptPath } from './scripts.ts';
 import { prepareSource } from './source.ts';
@@ -47,7 +47,7 @@ async function readEnvironment(file: string, name: string, required: boolean): P
   return parseEnvironmentFile(text, name);
 }
 
-function emitLayer(context: PlanContext, platform: Platform, step: AddedLayer): void {
+function emitLayer(context: PlanContext, platform: Platform, step: LayerStep): void {
   const { layer, createdBy } = step;
   context.emit({ type: 'layer-built', platform: formatPlatform(platform), digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy });
 }

@@ -12,7 +12,7 @@ import { resolveBase } from '../build/base.ts';
 import type { Image } from '../image/model.ts';
 import { openSource } from '../build/targets.ts';
 import { cachedSource } from '../cache/source.ts';
-import type { AddedLayer } from '../build/assemble.ts';
+import type { LayerStep } from '../image/mutate.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import type { HostInfo } from '../run/host.ts';
 import { StageRootfs } from '../run/rootfs.ts';
@@ -58,7 +58,7 @@ export interface RuntimeInput {
 }
 
 /** Runs `assemble-runtime` in the runtime image and returns the image parts. */
-export async function buildRuntime(input: RuntimeInput): Promise<{ base: Image; name: string; config: ImageConfig; step: AddedLayer }> {
+export async function buildRuntime(input: RuntimeInput): Promise<{ base: Image; name: string; config: ImageConfig; step: LayerStep }> {
   const { options, s2i, context } = input;
   const signal = options.signal ? { signal: options.signal } : {};
   const opened = openSource(s2i.runtimeImage, options);
