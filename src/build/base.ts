@@ -4,8 +4,7 @@
  * manifest(s) and config are read here.
  * @module
  */
-import type { Platform } from '../oci/types.ts';
-import type { ImageConfig } from '../oci/types.ts';
+import type { ImageConfig, Platform } from '../oci/types.ts';
 import type { Image } from '../image/model.ts';
 import { emptyConfig, emptyImage } from '../image/mutate.ts';
 import { imagePlatforms, openImage } from '../image/open.ts';
