@@ -20,7 +20,8 @@ import type { Transport } from '../transports/types.ts';
 import { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
 import { basePlatforms } from './base.ts';
 import type { ConfigOptions } from './config.ts';
-import { assembleImage, type AssembledImage } from './assemble.ts';
+import { assembleImage } from './assemble.ts';
+import type { Image } from '../image/model.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
 import { makeOwnedTempDir, sweepStaleTempDirs } from './sweep.ts';
@@ -276,8 +277,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     const platforms = await choosePlatforms(options, base);
     const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}) };
     const source = memorySource({ description: 'build' });
-    const images: { platform: Platform; image: AssembledImage }[] = [];
-    const ociImages: { platform: Platform; image: AssembledImage }[] = [];
+    const images: { platform: Platform; image: Image }[] = [];
+    const ociImages: { platform: Platform; image: Image }[] = [];
     for (const platform of platforms) {
       throwIfAborted(options.signal);
       const plan = options.s2i !== undefined
@@ -299,6 +300,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
           {
             base: plan.base,
             baseName: plan.baseName,
+            baseDigest: plan.baseDigest,
             config: plan.config,
             steps: plan.steps,
             format: as,
@@ -318,15 +320,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       if (plan.shareConfig && destinations.some((d) => d.parsed.kind === 'registry')) {
         // With a cache repo, the config is kept there too, so another machine's push mounts it.
         const bytes = encodeConfig(image.config);
-        const origin = await plan.shareConfig(image.configDescriptor, bytes);
-        if (origin) source.addBlob(image.configDescriptor, bytes, origin);
+        const origin = await plan.shareConfig(image.manifest.config, bytes);
+        if (origin) source.addBlob(image.manifest.config, bytes, origin);
       }
       images.push({ platform, image });
     }
     Object.assign(stats, stepTotals(stats.steps));
-    const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.raw : addIndex(source, images, format, options.indexAnnotations ?? options.annotations);
+    const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.rawManifest : addIndex(source, images, format, options.indexAnnotations ?? options.annotations);
     const ociTop =
-      ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.raw : addIndex(source, ociImages, 'oci', options.indexAnnotations ?? options.annotations);
+      ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.rawManifest : addIndex(source, ociImages, 'oci', options.indexAnnotations ?? options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
     const result = await pushAll(source, digestFor, destinations, options, emit, stats);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, digestFileText(result, top.digest));
@@ -338,7 +340,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       await writeAtomic(options.imageNameWithDigestFile, lines.map((l) => `${l}\n`).join(''));
     }
     const first = images[0] as (typeof images)[0];
-    if (options.iidFile !== undefined) await writeAtomic(options.iidFile, first.image.configDescriptor.digest);
+    if (options.iidFile !== undefined) await writeAtomic(options.iidFile, first.image.manifest.config.digest);
     if (options.metadataFile !== undefined) {
       const metadata = buildMetadata({ digest: top.digest, mediaType: top.mediaType, size: top.bytes.length, manifest: first.image.manifest, targets: result });
       await writeAtomic(options.metadataFile, `${JSON.stringify(metadata, null, 2)}\n`);
@@ -425,14 +427,14 @@ async function choosePlatforms(
 
 function addIndex(
   source: MemorySource,
-  images: { platform: Platform; image: AssembledImage }[],
+  images: { platform: Platform; image: Image }[],
   format: 'oci' | 'docker',
   annotations: Record<string, string> | undefined,
 ) {
   const manifests: Descriptor[] = images.map(({ platform, image }) => ({
-    mediaType: image.raw.mediaType,
-    digest: image.raw.digest,
-    size: image.raw.bytes.length,
+    mediaType: image.rawManifest.mediaType,
+    digest: image.rawManifest.digest,
+    size: image.rawManifest.bytes.length,
     platform: normalizePlatform(platform),
   }));
   const index: ImageIndex = { schemaVersion: 2, mediaType: FORMATS[format].index, manifests };

@@ -26,18 +26,12 @@ import { createRunSession } from '../dockerfile/run-step.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
 import { createStepCache } from '../cache/steps-setup.ts';
-import { resolveBase, scratchBase, scratchConfig, type ResolvedBase } from './base.ts';
+import { baseDigest, resolveBase, scratchBase } from './base.ts';
+import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
 import { openSource, registryClientFor } from './targets.ts';
-import type { AddedLayer, EmptyStep } from './assemble.ts';
 import type { BuildOptions } from './index.ts';
 import { annotationBaseName, type PlanContext, type PlatformPlan } from './plan-files.ts';
-
-/** What a {@link BaseImage} handle holds here. */
-interface BaseHandle {
-  resolved: ResolvedBase;
-  name: string | undefined;
-}
 
 /** Per-build state shared by the platforms of one build (layer indexes, opened images). */
 interface BuildShared {
@@ -91,25 +85,23 @@ async function dockerfileInContext(full: string, contextDir: string, spec: strin
   return real;
 }
 
-function baseImageFrom(resolved: ResolvedBase, name: string | undefined, limits?: Partial<TarLimits>): BaseImage {
-  const transport = resolved.transport;
-  const handle: BaseHandle = { resolved, name };
+/** The interpreter's view of `image`: its config, and its layers opened through the model. */
+function baseImageFrom(image: Image, origin: BaseImage['origin'], limits?: Partial<TarLimits>): BaseImage {
   return {
-    config: resolved.config,
-    layers: resolved.layers.map((d, i) => ({
-      key: d.digest,
-      mediaType: d.mediaType,
-      descriptor: d,
-      // resolveBase checked that there is one diff_ids entry per layer: extraction verifies it.
-      ...(resolved.config.rootfs.diff_ids[i] !== undefined ? { diffId: resolved.config.rootfs.diff_ids[i] } : {}),
+    config: image.config,
+    layers: image.layers.map((layer) => ({
+      key: layer.descriptor.digest,
+      mediaType: layer.descriptor.mediaType,
+      descriptor: layer.descriptor,
+      // openImage checked that there is one diff_ids entry per layer: extraction verifies it.
+      diffId: layer.diffId,
       ...(limits !== undefined ? { limits } : {}),
-      open: async () => {
-        if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
-        return transport.getBlob(d);
-      },
+      open: async () => layer.open(),
     })),
-    handle,
-    ...(resolved.manifestDigest !== undefined ? { digest: resolved.manifestDigest } : {}),
+    image,
+    ...(origin !== undefined ? { origin } : {}),
+    // A named image (not scratch, not a directory context) roots the step cache keys.
+    ...(origin !== undefined ? { digest: image.descriptor.digest } : {}),
   };
 }
 
@@ -158,7 +150,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       const named = lookupNamedContext(contexts, written);
       const reference = named?.kind === 'image' ? named.reference : written;
       // `docker-image://scratch` stands for the empty image (testNamedImageContextScratch).
-      if (reference === 'scratch') return Promise.resolve({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) });
+      if (reference === 'scratch') return Promise.resolve(baseImageFrom(scratchBase(p), undefined));
       const key = `${reference}\0${formatPlatform(p)}`;
       let image = s.images.get(key);
       if (!image && named?.kind === 'dir') {
@@ -171,14 +163,15 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
           const source = openSource(reference, options);
           context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
-          context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), ...(resolved.digest ? { digest: resolved.digest } : {}) });
-          return baseImageFrom(resolved, source.name, options.layerLimits);
+          const digest = baseDigest(resolved);
+          context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), digest });
+          return baseImageFrom(resolved, { name: source.name, digest }, options.layerLimits);
         })();
         s.images.set(key, image);
       }
       return image;
     },
-    scratch: (p) => ({ ...baseImageFrom(scratchBase(p), undefined), config: scratchConfig(p) }),
+    scratch: (p) => baseImageFrom(scratchBase(p), undefined),
     ...signal,
     onLayer: (layer, createdBy, cached) =>
       context.emit({ type: 'layer-built', platform: platformText, digest: layer.descriptor.digest, size: layer.descriptor.size, cached: cached ?? false, createdBy }),
@@ -218,17 +211,12 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
   } finally {
     await runs.close();
   }
-  const handle = target.root.handle as BaseHandle;
-  const steps: (AddedLayer | EmptyStep)[] = target.steps.map((step) =>
-    'layer' in step
-      ? { layer: step.layer, createdBy: step.createdBy, ...(step.cached ? { cached: true } : {}), ...(step.origin ? { origin: step.origin } : {}) }
-      : { createdBy: step.createdBy },
-  );
   return {
-    base: handle.resolved,
-    baseName: annotationBaseName(handle.name),
+    base: target.root.image ?? scratchBase(platform),
+    baseName: annotationBaseName(target.root.origin?.name),
+    baseDigest: target.root.origin?.digest,
     config: applyConfigOptions(target.config, options.config ?? {}),
-    steps,
+    steps: target.steps,
     runsExecuted,
     ...(stepCache ? { stepReports: stepCache.reports, shareConfig: (d: Descriptor, b: Uint8Array) => stepCache.shareConfig(d, b) } : {}),
   };

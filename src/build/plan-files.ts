@@ -12,9 +12,10 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import { cachedWriteLayer } from '../cache/layers.ts';
 import type { LocalCache } from '../cache/store.ts';
 import type { Transport } from '../transports/types.ts';
-import { resolveBase, scratchBase, type ResolvedBase } from './base.ts';
+import { baseDigest, resolveBase, scratchBase } from './base.ts';
+import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
-import type { AddedLayer, EmptyStep } from './assemble.ts';
+import type { BuildStep, LayerStep } from '../image/mutate.ts';
 import type { BuildEvent, BuildOptions } from './index.ts';
 
 /** What every planner gets from `buildImage`. */
@@ -74,14 +75,16 @@ export function annotationBaseName(name: string | undefined): string | undefined
 
 /** One platform's image before assembly. */
 export interface PlatformPlan {
-  /** The resolved base. */
-  base: ResolvedBase;
+  /** The base image (the empty image for scratch). */
+  base: Image;
   /** Base name for the annotation; undefined for scratch. */
   baseName: string | undefined;
+  /** What the base's name resolved to (see `baseDigest`); undefined for scratch and directory contexts. */
+  baseDigest: string | undefined;
   /** The config after edits (rootfs and history of the base only). */
   config: ImageConfig;
   /** New layers and empty steps, in order. */
-  steps: (AddedLayer | EmptyStep)[];
+  steps: BuildStep[];
   /** Dockerfile builds: RUN steps executed. */
   runsExecuted?: number;
   /** Dockerfile builds with a step cache: what happened to each layer step. */
@@ -101,9 +104,9 @@ export async function planFiles(
   const resolved = base
     ? await resolveBase(base.transport, base.reference, platform, signal)
     : scratchBase(platform);
-  context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(resolved.digest ? { digest: resolved.digest } : {}) });
+  context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(base ? { digest: baseDigest(resolved) } : {}) });
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
-  const steps: AddedLayer[] = [];
+  const steps: LayerStep[] = [];
   const platformText = formatPlatform(platform);
   for (const [i, spec] of specs.entries()) {
     const createdBy = spec.createdBy ?? 'ocibuild: add layer';
@@ -130,5 +133,5 @@ export async function planFiles(
     });
     steps.push({ layer, createdBy, cached, ...(spec.comment !== undefined ? { comment: spec.comment } : {}) });
   }
-  return { base: resolved, baseName: annotationBaseName(base?.name), config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
+  return { base: resolved, baseName: annotationBaseName(base?.name), baseDigest: base ? baseDigest(resolved) : undefined, config: applyConfigOptions(resolved.config, options.config ?? {}), steps };
 }

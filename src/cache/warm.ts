@@ -1,11 +1,13 @@
 /**
  * Filling the cache ahead of a build (the kaniko warmer's job): manifests, configs and layers
- * of base images, so a later build can run with `offline: true`.
+ * of base images, so a later build can run with `offline: true`. The walk is the image model's
+ * (`openReference`); every blob is read through the caching source.
  * @module
  */
-import { parseManifest } from '../oci/manifest.ts';
 import { formatPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
+import { openReference, type ImageSource, type OpenedReference } from '../image/open.ts';
+import { readAll } from '../image/verify.ts';
 import type { Transport } from '../transports/types.ts';
 import { cachedSource } from './source.ts';
 import type { LocalCache } from './store.ts';
@@ -42,27 +44,39 @@ export interface WarmResult {
 export async function warmCache(source: Transport, reference: string, name: string, cache: LocalCache, options: WarmCacheOptions = {}): Promise<WarmResult> {
   const signal = options.signal ? { signal: options.signal } : {};
   const cached = cachedSource(source, cache, { name, closeInner: false });
-  const top = parseManifest(await cached.getManifest(reference, signal));
-  const result: WarmResult = { digest: top.raw.digest, platforms: [], blobsFetched: 0, blobsCached: 0, bytesFetched: 0 };
-  const manifests: { descriptor: Descriptor | undefined; platform: string }[] = [];
+  // Opening an image reads its config through the cache: remember what was there before, so
+  // the counts say what this call fetched.
+  const before = new Map<string, boolean>();
+  const reading: ImageSource = {
+    description: cached.description,
+    getManifest: (ref, o) => cached.getManifest(ref, o),
+    getBlob: async (d, o) => {
+      if (!before.has(d.digest)) before.set(d.digest, await cache.hasBlob(d.digest, d.size));
+      return cached.getBlob(d, o);
+    },
+  };
+  const top = await openReference(reading, reference, signal);
+  const children: { opened: OpenedReference; platform: string }[] = [];
   if (top.kind === 'index') {
     const wanted = options.platforms === undefined || options.platforms === 'all' ? 'all' : options.platforms.map((p) => normalizePlatform(parsePlatform(p)));
-    for (const d of top.index.manifests) {
+    for (const d of top.index.index.manifests) {
       if (d.platform === undefined) continue;
       if (wanted !== 'all' && !wanted.some((p) => platformMatches(p, d.platform as Platform))) continue;
-      manifests.push({ descriptor: d, platform: formatPlatform(d.platform) });
+      children.push({ opened: await top.index.open(d, signal), platform: formatPlatform(d.platform) });
     }
   } else {
-    manifests.push({ descriptor: undefined, platform: '' });
+    children.push({ opened: top, platform: '' });
   }
-  for (const { descriptor, platform } of manifests) {
-    const parsed = descriptor === undefined ? top : parseManifest(await cached.getManifest(descriptor.digest, signal), descriptor.mediaType);
-    if (parsed.kind !== 'manifest') continue;
-    for (const blob of [parsed.manifest.config, ...parsed.manifest.layers]) {
+  const digest = top.kind === 'index' ? top.index.descriptor.digest : top.kind === 'image' ? top.image.descriptor.digest : top.rawManifest.digest;
+  const result: WarmResult = { digest, platforms: [], blobsFetched: 0, blobsCached: 0, bytesFetched: 0 };
+  for (const { opened, platform } of children) {
+    if (opened.kind === 'index') continue;
+    const manifest = opened.kind === 'image' ? opened.image.manifest : opened.manifest;
+    for (const blob of [manifest.config, ...manifest.layers]) {
       if (blob.urls !== undefined && blob.urls.length > 0) continue; // foreign layers are not distributed
-      const already = await cache.hasBlob(blob.digest, blob.size);
+      const already = before.get(blob.digest) ?? (await cache.hasBlob(blob.digest, blob.size));
       if (!already) {
-        for await (const _ of await cached.getBlob(blob, signal)) void _;
+        if (!(await cache.hasBlob(blob.digest, blob.size))) for await (const _ of await cached.getBlob(blob, signal)) void _;
         result.blobsFetched++;
         result.bytesFetched += blob.size;
       } else {
@@ -71,17 +85,11 @@ export async function warmCache(source: Transport, reference: string, name: stri
       options.onBlob?.(blob, already);
     }
     if (platform === '') {
-      const config = JSON.parse(new TextDecoder().decode(await readBlob(cached, parsed.manifest.config))) as Platform & { variant?: string };
+      const config = opened.kind === 'image' ? opened.image.config : (JSON.parse(new TextDecoder().decode(await readAll(await cached.getBlob(manifest.config)))) as Platform);
       result.platforms.push(formatPlatform(normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })));
     } else {
       result.platforms.push(platform);
     }
   }
   return result;
-}
-
-async function readBlob(transport: Transport, descriptor: Descriptor): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of await transport.getBlob(descriptor)) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }

@@ -9,6 +9,8 @@
 import { DockerfileError, LimitExceededError, type DockerfileLocation } from '../errors.ts';
 import { mergeEnv } from '../oci/config.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
+import type { Image } from '../image/model.ts';
+import type { BuildStep } from '../image/mutate.ts';
 import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import type { EscapeToken } from './ast.ts';
 import type { IgnoreMatcher } from './ignore.ts';
@@ -23,23 +25,16 @@ export interface BaseImage {
   config: ImageConfig;
   /** Its layers, bottom first. */
   layers: LayerRef[];
-  /** Opaque handle for the caller (the resolved base it came from). */
-  handle: unknown;
+  /**
+   * The image itself (the empty image for scratch): the build assembles the final stage's image
+   * on top of it. Undefined only for the keying placeholder of a directory context.
+   */
+  image: Image | undefined;
+  /** The base's name and what it resolved to, for the base annotations; undefined for scratch and directory contexts. */
+  origin?: { name: string; digest: string };
   /** Digest of the platform manifest (undefined for scratch): the root of step cache keys. */
   digest?: string;
 }
-
-/** One history step produced by the interpreter: a layer, or config only. */
-export type InterpretStep =
-  | {
-      layer: BuiltLayer;
-      createdBy: string;
-      /** True when the layer came from the step cache. */
-      cached?: boolean;
-      /** A registry repository holding the blob (the cache repo), for mounting instead of uploading. */
-      origin?: BlobOrigin;
-    }
-  | { createdBy: string };
 
 /** What the plan phase tells {@link StepHooks.plan} besides the instruction. */
 export interface StepPlanContext {
@@ -130,7 +125,7 @@ export interface StageState {
   /** The root base image (scratch or an image) the stage chain starts from. */
   root: BaseImage;
   /** History steps since the root base. */
-  steps: InterpretStep[];
+  steps: BuildStep[];
   /** The merged file system so far. */
   fs: StageFilesystem;
   /** ARGs in scope (declared in this stage or an ancestor stage). */

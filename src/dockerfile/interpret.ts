@@ -147,7 +147,7 @@ async function planStep(state: StageState, ordinal: number, instruction: Instruc
     if (instruction.kind === 'copy' && instruction.from !== undefined) {
       const source = resolveCopyFrom(instruction, graph.stages, names, state.index);
       // A directory context has no digest: the step (and what follows) is then not cached.
-      if (source.kind === 'image' && state.host.namedContext?.(source.reference)?.kind === 'dir') copyFrom = { image: { config: {} as BaseImage['config'], layers: [], handle: undefined } };
+      if (source.kind === 'image' && state.host.namedContext?.(source.reference)?.kind === 'dir') copyFrom = { image: { config: {} as BaseImage['config'], layers: [], image: undefined } };
       else copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
     }
     await hooks.plan(state, ordinal, instruction, { stageIndex, ...(copyFrom ? { copyFrom } : {}) });

@@ -102,7 +102,7 @@ export async function scanBase(from: string, options: ScanBaseOptions = {}): Pro
         facts.push({ platform, libc: undefined, node: undefined, shell: false, entrypoint });
         continue;
       }
-      const names = await layerNames(transport, base.layers, signal);
+      const names = await layerNames(transport, base.layers.map((l) => l.descriptor), signal);
       const libc = [...names].some((n) => MUSL.test(n)) ? 'musl' : [...names].some((n) => GLIBC.test(n)) ? 'glibc' : undefined;
       const nodeDir = pathDirs.find((d) => names.has(d === '' ? 'node' : `${d}/node`));
       facts.push({

@@ -4,9 +4,11 @@
  * @module
  */
 import { hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
-import type { Platform } from '../oci/types.ts';
-import { basePlatforms, resolveBase } from '../build/base.ts';
-import { openSource, type TransportOptions } from '../build/targets.ts';
+import { OcibuildError } from '../errors.ts';
+import type { Image } from '../image/model.ts';
+import { openReference } from '../image/open.ts';
+import { openSource, releaseRegistryClient, type TransportOptions } from '../build/targets.ts';
+import type { Transport } from '../transports/types.ts';
 import { openCache, type CacheOptions } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import { parsePasswd, readImageFile, type PasswdUser } from './passwd.ts';
@@ -31,32 +33,44 @@ export interface BaseUsersOptions extends TransportOptions {
   signal?: AbortSignal;
 }
 
-/** Reads the users of the base image `from` (for one platform: the build's first, else the host's). */
+/**
+ * Reads the users of the base image `from` (for one platform: the build's first, else the host's).
+ * Everything it opens is closed before it returns, the registry client it made included (a
+ * client given as `options.registryClient` stays open).
+ */
 export async function baseUsers(from: string, options: BaseUsersOptions = {}): Promise<BaseUsers> {
-  const opened = openSource(from, options);
+  // Own options object: the client `openSource` makes is keyed by it, and released below.
+  const own: BaseUsersOptions = { ...options };
+  const opened = openSource(from, own);
   let transport = opened.transport;
-  if (options.cache !== false) {
-    const cache = await openCache(options.cache ?? {});
-    transport = cachedSource(transport, cache, { offline: options.offline ?? false, name: from });
-  }
   const signal = options.signal ? { signal: options.signal } : {};
   try {
-    let platform: Platform | undefined;
-    if (options.platforms !== undefined && options.platforms !== 'all' && options.platforms[0] !== undefined) {
-      platform = normalizePlatform(parsePlatform(options.platforms[0]));
-    } else {
-      const available = await basePlatforms(transport, opened.reference, signal);
-      const host = normalizePlatform({ os: 'linux', architecture: hostPlatform().architecture });
-      platform = available.find((p) => platformMatches(host, p)) ?? available[0];
+    if (options.cache !== false) {
+      const cache = await openCache(options.cache ?? {});
+      transport = cachedSource(transport, cache, { offline: options.offline ?? false, name: from });
     }
-    const base = await resolveBase(transport, opened.reference, platform, signal);
-    const passwd = await readImageFile(transport, base.layers, '/etc/passwd', signal);
-    const configUser = base.config.config?.User;
+    const image = await openFor(transport, opened.reference ?? '', options.platforms, signal);
+    const passwd = await readImageFile(transport, image.layers.map((l) => l.descriptor), '/etc/passwd', signal);
+    const configUser = image.config.config?.User;
     return {
       users: passwd === undefined ? undefined : parsePasswd(new TextDecoder().decode(passwd)),
       configUser: configUser === undefined || configUser === '' ? undefined : configUser,
     };
   } finally {
     await transport.close?.();
+    await releaseRegistryClient(own);
   }
+}
+
+/** The image for the build's first platform, else the host's, else an index's first. */
+async function openFor(transport: Transport, reference: string, platforms: readonly string[] | 'all' | undefined, signal: { signal?: AbortSignal }): Promise<Image> {
+  const requested = Array.isArray(platforms) && platforms[0] !== undefined ? normalizePlatform(parsePlatform(platforms[0])) : undefined;
+  const top = await openReference(transport, reference, signal);
+  // A single manifest is used whatever its platform (as for a build's base).
+  if (top.kind === 'image') return top.image;
+  if (top.kind === 'artifact') throw new OcibuildError('ERR_UNSUPPORTED', `${transport.description} is an OCI artifact (${top.artifactType}), not an image`);
+  const host = normalizePlatform({ os: 'linux', architecture: hostPlatform().architecture });
+  const platform = requested ?? top.index.platforms.find((p) => platformMatches(host, p)) ?? top.index.platforms[0];
+  if (platform === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${transport.description} is a multi-platform index: choose a platform`);
+  return top.index.image(platform, signal);
 }

@@ -68,7 +68,7 @@ export async function previousArtifacts(input: PreviousArtifactsInput): Promise<
   const rootfs = new StageRootfs(path.join(input.scratch, 'previous'));
   const uploadDir = path.join(input.scratch, 'previous-upload');
   try {
-    await rootfs.sync(rootfsLayers(opened.transport, image.layers), options.signal ? { signal: options.signal } : {});
+    await rootfs.sync(rootfsLayers(opened.transport, image.layers.map((l) => l.descriptor)), options.signal ? { signal: options.signal } : {});
     // Only the scripts that do not live in the image are uploaded (s2i does the same).
     await fs.mkdir(uploadDir);
     const uploaded = await writeUpload({ dir: uploadDir, scripts: new Map([['save-artifacts', location]]), mtime: input.created, signal: options.signal });

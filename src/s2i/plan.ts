@@ -11,7 +11,7 @@ import type { BuildOptions } from '../build/index.ts';
 import type { PlanContext, PlatformPlan } from '../build/plan-files.ts';
 import { openSource } from '../build/targets.ts';
 import { cachedSource } from '../cache/source.ts';
-import { resolveBase } from '../build/base.ts';
+import { baseDigest, resolveBase } from '../build/base.ts';
 import { applyConfigOptions } from '../build/config.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
@@ -26,7 +26,7 @@ import { mergeEnv, parseEnvironmentFile } from './environment.ts';
 import { outputConfig } from './labels.ts';
 import { commitLayer } from './commit.ts';
 import { buildRuntime } from './runtime-build.ts';
-import type { AddedLayer } from '../build/assemble.ts';
+import type { LayerStep } from '../image/mutate.ts';
 import { rootfsLayers, runScript } from './sandbox.ts';
 import { locateScripts, scriptPath } from './scripts.ts';
 import { prepareSource } from './source.ts';
@@ -47,7 +47,7 @@ async function readEnvironment(file: string, name: string, required: boolean): P
   return parseEnvironmentFile(text, name);
 }
 
-function emitLayer(context: PlanContext, platform: Platform, step: AddedLayer): void {
+function emitLayer(context: PlanContext, platform: Platform, step: LayerStep): void {
   const { layer, createdBy } = step;
   context.emit({ type: 'layer-built', platform: formatPlatform(platform), digest: layer.descriptor.digest, size: layer.descriptor.size, cached: false, createdBy });
 }
@@ -72,7 +72,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
   // The builder is a base like any other: through the build cache when there is one.
   const builder = context.cache ? { ...opened, transport: cachedSource(opened.transport, context.cache, { offline: options.offline ?? false, name: s2i.builder }) } : opened;
   const base = await resolveBase(builder.transport, builder.reference, platform, signal);
-  context.emit({ type: 'resolve', from: s2i.builder, platform: formatPlatform(platform), ...(base.digest ? { digest: base.digest } : {}) });
+  context.emit({ type: 'resolve', from: s2i.builder, platform: formatPlatform(platform), digest: baseDigest(base) });
   const builderConfig = base.config.config ?? {};
   const labels = builderConfig.Labels ?? {};
   const assembleUser = s2i.assembleUser ?? (labels['io.openshift.s2i.assemble-user'] || undefined);
@@ -93,7 +93,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
       ...Object.entries(s2i.env ?? {}),
     ];
     const env = mergeEnv(builderConfig.Env ?? undefined, extra);
-    await rootfs.sync(rootfsLayers(builder.transport, base.layers), signal);
+    await rootfs.sync(rootfsLayers(builder.transport, base.layers.map((l) => l.descriptor)), signal);
     const scripts = await locateScripts(
       { scriptsUrl: s2i.scriptsUrl, sourceDir: source.dir, labels, env: builderConfig.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
       // An extended build runs the runtime image's run script, so the builder may lack one.
@@ -120,7 +120,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
         builderRootfs: rootfs.dir, sourceDir: source.dir, info: source.info, extraEnv: extra, ranges,
       });
       emitLayer(context, platform, runtime.step);
-      return { base: runtime.base, baseName: runtime.name, config: applyConfigOptions(runtime.config, options.config ?? {}), steps: [runtime.step], runsExecuted: runs + 1 };
+      return { base: runtime.base, baseName: runtime.name, baseDigest: baseDigest(runtime.base), config: applyConfigOptions(runtime.config, options.config ?? {}), steps: [runtime.step], runsExecuted: runs + 1 };
     }
     const layer = await commitLayer(rootfs, before, { executor, host, scratch, options, context });
     const step = { layer, createdBy: `s2i build ${s2i.source} ${s2i.builder}: ${assemble}`, cached: false };
@@ -132,7 +132,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
       displayName: s2i.displayName ?? targets[0],
       description: s2i.description,
     });
-    return { base, baseName: builder.name, config: applyConfigOptions(config, options.config ?? {}), steps: [step], runsExecuted: runs };
+    return { base, baseName: builder.name, baseDigest: baseDigest(base), config: applyConfigOptions(config, options.config ?? {}), steps: [step], runsExecuted: runs };
   } finally {
     await rootfs.remove().catch(() => {});
     await removeRootfs(scratch, host).catch(() => {});

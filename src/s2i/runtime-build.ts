@@ -8,10 +8,11 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { BuildOptions } from '../build/index.ts';
 import type { PlanContext } from '../build/plan-files.ts';
-import { resolveBase, type ResolvedBase } from '../build/base.ts';
+import { resolveBase } from '../build/base.ts';
+import type { Image } from '../image/model.ts';
 import { openSource } from '../build/targets.ts';
 import { cachedSource } from '../cache/source.ts';
-import type { AddedLayer } from '../build/assemble.ts';
+import type { LayerStep } from '../image/mutate.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import type { HostInfo } from '../run/host.ts';
 import { StageRootfs } from '../run/rootfs.ts';
@@ -57,7 +58,7 @@ export interface RuntimeInput {
 }
 
 /** Runs `assemble-runtime` in the runtime image and returns the image parts. */
-export async function buildRuntime(input: RuntimeInput): Promise<{ base: ResolvedBase; name: string; config: ImageConfig; step: AddedLayer }> {
+export async function buildRuntime(input: RuntimeInput): Promise<{ base: Image; name: string; config: ImageConfig; step: LayerStep }> {
   const { options, s2i, context } = input;
   const signal = options.signal ? { signal: options.signal } : {};
   const opened = openSource(s2i.runtimeImage, options);
@@ -76,7 +77,7 @@ export async function buildRuntime(input: RuntimeInput): Promise<{ base: Resolve
   try {
     await fs.mkdir(uploadDir);
     await writeRuntimeArtifacts(input.builderRootfs, mappings, path.join(uploadDir, 'runtime.tar'), context.created, options.signal);
-    await rootfs.sync(rootfsLayers(transport, base.layers), signal);
+    await rootfs.sync(rootfsLayers(transport, base.layers.map((l) => l.descriptor)), signal);
     const scripts = await locateScripts(
       { scriptsUrl: s2i.scriptsUrl, sourceDir: input.sourceDir, labels, env: config.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
       ['assemble-runtime', 'run'],

@@ -59,7 +59,7 @@ export async function runS2iUsage(options: S2iUsageOptions): Promise<void> {
     const destination = destinationOf(options.destination, labels);
     const executor = options.executor ?? linuxExecutor();
     await assertExecutorUsable(executor);
-    await rootfs.sync(rootfsLayers(builder.transport, base.layers), signal);
+    await rootfs.sync(rootfsLayers(builder.transport, base.layers.map((l) => l.descriptor)), signal);
     const scripts = await locateScripts(
       { scriptsUrl: options.scriptsUrl, labels, env: config.Env ?? undefined, inImage: (p) => inImage(rootfs.dir, p), signal: options.signal },
       ['usage'],

@@ -22,7 +22,7 @@ import type { BaseImage, InterpreterHost, StageState } from '../../src/dockerfil
 import { writeLayer } from '../../src/layer/write.ts';
 import { ociLayout } from '../../src/transports/oci-layout.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
-import type { ResolvedBase } from '../../src/build/base.ts';
+import type { Image } from '../../src/image/model.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 
 /** A layer entry read back. */
@@ -133,10 +133,10 @@ export async function interpret(text: string, options: InterpretOptions = {}): P
     const graph = planStages(ast, { buildArgs: options.buildArgs ?? {}, ...(options.target ? { target: options.target } : {}), targetPlatform: platform });
     const cache = new LayerIndexCache();
     const created = options.created ?? 0;
-    const toBase = (resolved: ResolvedBase): BaseImage => ({
-      config: resolved.config,
-      layers: resolved.layers.map((d) => ({ key: d.digest, mediaType: d.mediaType, open: async () => resolved.transport!.getBlob(d) })),
-      handle: resolved,
+    const toBase = (image: Image): BaseImage => ({
+      config: image.config,
+      layers: image.layers.map((l) => ({ key: l.descriptor.digest, mediaType: l.descriptor.mediaType, open: async () => l.open() })),
+      image,
     });
     const host: InterpreterHost = {
       file,
@@ -167,7 +167,7 @@ export async function interpret(text: string, options: InterpretOptions = {}): P
       for (const [k, v] of entries) merged.set(k, v);
     }
     const image = assembleImage(
-      { base: state.root.handle as ResolvedBase, baseName: undefined, config: state.config, steps: state.steps, format: 'oci', created },
+      { base: state.root.image as Image, baseName: undefined, baseDigest: undefined, config: state.config, steps: state.steps, format: 'oci', created },
       memorySource(),
     );
     return {
@@ -176,7 +176,7 @@ export async function interpret(text: string, options: InterpretOptions = {}): P
       history: state.steps.map((s) => ({ createdBy: s.createdBy, layer: 'layer' in s })),
       layers,
       merged,
-      digest: image.raw.digest,
+      digest: image.rawManifest.digest,
       indexReads: cache.reads,
     };
   } finally {

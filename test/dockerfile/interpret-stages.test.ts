@@ -159,8 +159,8 @@ describe('multi-stage', () => {
       const { copyImage } = await import('../../src/image/copy.ts');
       const first = await interpret('FROM scratch\nONBUILD LABEL from-trigger=1\nONBUILD ENV X=2\n');
       const source = memorySource();
-      const img = assembleImage({ base: first.state.root.handle as never, baseName: undefined, config: first.state.config, steps: first.state.steps, format: 'oci', created: 0 }, source);
-      await copyImage(source, img.raw.digest, ociLayout(path.join(tmp, 'layout')), ['v1']);
+      const img = assembleImage({ base: first.state.root.image as never, baseName: undefined, baseDigest: undefined, config: first.state.config, steps: first.state.steps, format: 'oci', created: 0 }, source);
+      await copyImage(source, img.rawManifest.digest, ociLayout(path.join(tmp, 'layout')), ['v1']);
       const r = await interpret(`FROM oci:${path.join(tmp, 'layout')}:v1\nLABEL own=1\n`);
       assert.deepEqual(r.config.config?.Labels, { 'from-trigger': '1', own: '1' });
       assert.ok(r.config.config?.Env?.includes('X=2'));

@@ -27,7 +27,7 @@ export async function runImage(image: string): Promise<ImageRun> {
   try {
     const base = await resolveBase(source.transport, source.reference, undefined);
     const config = base.config.config ?? {};
-    await rootfs.sync(rootfsLayers(source.transport, base.layers));
+    await rootfs.sync(rootfsLayers(source.transport, base.layers.map((l) => l.descriptor)));
     let stdout = '';
     let stderr = '';
     const result = await linuxExecutor().run({

@@ -4,18 +4,15 @@
  * @module
  */
 import {
-  artifactTypeOf,
   copyImage,
   OcibuildError,
   hostPlatform,
   selectManifest,
   openDestination,
+  openManifest,
   openSource,
-  parseConfig,
-  parseManifest,
   parsePlatform,
   parseReference,
-  readAll,
   registryClientFor,
   releaseRegistryClient,
   type TransportOptions,
@@ -104,27 +101,27 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
           else io.out(new TextDecoder().decode(top.bytes));
           return 0;
         }
-        let parsed = parseManifest(top);
         const wanted = str(values, 'platform');
-        if (parsed.kind === 'index' && (values.config || wanted)) {
-          const child = selectManifest(parsed.index, wanted ? parsePlatform(wanted) : hostPlatform());
-          if (!child) throw new UsageError(`no manifest for platform ${wanted ?? 'of this host'} in the index`);
-          parsed = parseManifest(await src.transport.getManifest(child.digest, signalOf(io)), child.mediaType);
+        let opened = await openManifest(src.transport, top, signalOf(io));
+        if (opened.kind === 'index' && (values.config || wanted)) {
+          const platform = wanted ? parsePlatform(wanted) : hostPlatform();
+          if (!selectManifest(opened.index.index, platform)) throw new UsageError(`no manifest for platform ${wanted ?? 'of this host'} in the index`);
+          opened = await opened.index.child(platform, signalOf(io));
         }
-        if (parsed.kind === 'index') {
-          io.out(JSON.stringify({ Digest: top.digest, MediaType: top.mediaType, Manifests: parsed.index.manifests }, null, 2));
+        if (opened.kind === 'index') {
+          io.out(JSON.stringify({ Digest: opened.index.descriptor.digest, MediaType: opened.index.descriptor.mediaType, Manifests: opened.index.index.manifests }, null, 2));
           return 0;
         }
-        const artifactType = artifactTypeOf(parsed.manifest);
-        if (artifactType !== undefined) {
+        if (opened.kind === 'artifact') {
           // Not a container image: its config is not an image config, so it is described, not parsed.
+          const { artifactType } = opened;
           if (values.config) throw new OcibuildError('ERR_UNSUPPORTED', `${positionals[0] as string} is an OCI artifact (${artifactType}), not an image: it has no image config`);
-          const { config, layers, annotations } = parsed.manifest;
+          const { config, layers, annotations } = opened.manifest;
           io.out(
             JSON.stringify(
               {
-                Digest: parsed.raw.digest,
-                MediaType: parsed.raw.mediaType,
+                Digest: opened.rawManifest.digest,
+                MediaType: opened.rawManifest.mediaType,
                 Artifact: true,
                 ArtifactType: artifactType,
                 Config: config,
@@ -137,7 +134,8 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
           );
           return 0;
         }
-        const config = parseConfig(await readAll(await src.transport.getBlob(parsed.manifest.config, signalOf(io))));
+        const { image } = opened;
+        const config = image.config;
         if (values.config) {
           io.out(JSON.stringify(config, null, 2));
           return 0;
@@ -145,13 +143,13 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
         io.out(
           JSON.stringify(
             {
-              Digest: parsed.raw.digest,
-              MediaType: parsed.raw.mediaType,
+              Digest: image.descriptor.digest,
+              MediaType: image.descriptor.mediaType,
               Created: config.created,
               Architecture: config.architecture,
               Os: config.os,
               ...(config.variant ? { Variant: config.variant } : {}),
-              Layers: parsed.manifest.layers.map((l) => l.digest),
+              Layers: image.layers.map((l) => l.descriptor.digest),
               Env: config.config?.Env ?? [],
               Entrypoint: config.config?.Entrypoint ?? null,
               Cmd: config.config?.Cmd ?? null,

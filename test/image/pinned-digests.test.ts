@@ -1,0 +1,106 @@
+// Pinned digests of a handful of builds, so refactors of the image model provably change no
+// output. The base is the busybox fixture, itself pinned: on a host whose busybox differs
+// (another Debian release) the fixture digest differs and these tests skip.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildImage, type LayerSpec, type Platform } from '../../src/index.ts';
+import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
+
+let tmp: string;
+let single: BusyboxLayout;
+let multi: BusyboxLayout;
+let dockerBase: BusyboxLayout;
+let context: string;
+
+before(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-pinned-'));
+  // Bases are named by relative paths: the base.name annotation must not carry the temp dir.
+  process.chdir(tmp);
+  single = await buildBusyboxLayout(path.join(tmp, 'single'), { tag: 'v1' });
+  multi = await buildBusyboxLayout(path.join(tmp, 'multi'), { tag: 'multi', platforms: ['linux/amd64', 'linux/arm64'] });
+  dockerBase = await buildBusyboxLayout(path.join(tmp, 'docker'), { tag: 'd', format: 'docker' });
+  context = path.join(tmp, 'context');
+  await fs.mkdir(path.join(context, 'app'), { recursive: true });
+  await fs.writeFile(path.join(context, 'app', 'main.sh'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
+  await fs.writeFile(path.join(context, 'app', 'data.txt'), 'data\n');
+});
+
+after(async () => {
+  process.chdir(os.tmpdir());
+  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+});
+
+const out = (name: string) => `oci:${path.join(tmp, 'out-' + name)}:x`;
+const epoch = 1_700_000_000;
+const fileLayers = (p?: Platform): LayerSpec[] => [
+  { entries: [{ type: 'file' as const, path: '/app/hello.txt', source: new TextEncoder().encode(`hello ${p?.architecture ?? ''}\n`) }], createdBy: 'hello' },
+  { entries: [{ type: 'directory' as const, path: '/data', mode: 0o750, uid: 1000, gid: 1000 }], createdBy: 'data dir' },
+];
+
+function pinned(name: string, fn: () => Promise<{ digest: string; base: BusyboxLayout }>, expected: string) {
+  test(name, async (t) => {
+    const { digest, base } = await fn();
+    const fixtures: Record<string, string> = FIXTURES;
+    if (fixtures[base.tag] !== base.manifestDigest) {
+      t.skip(`busybox fixture ${base.tag} is ${base.manifestDigest} on this host, pinned ${fixtures[base.tag]}`);
+      return;
+    }
+    assert.equal(digest, expected);
+  });
+}
+
+const FIXTURES = {
+  v1: 'sha256:8f42de3b64ca6cb8ce2a5190575e93186837ecb2eb9d3d9638a9cf3a9c1027d0',
+  multi: 'sha256:82a7899205434e3bcbbc2dbac8833cf3061cf8fd59db67671b96c36ef4b73257',
+  d: 'sha256:77c51e373f31598c35965bc5c9b26e77ae0670ed3d4dfa4ee97ddb17954b5a57',
+};
+
+pinned(
+  'files build (append) on a busybox base into oci:',
+  async () => {
+    const r = await buildImage({ from: `oci:single:${single.tag}`, layers: fileLayers(), config: { cmd: ['cat', '/app/hello.txt'], env: { A: '1' }, user: '1000' }, to: out('files'), sourceDateEpoch: epoch, cache: false });
+    return { digest: r.digest, base: single };
+  },
+  'sha256:cb14e4aec4d54daad28f83e45e088aabcd08ec39aaf2d650da0eb3610ada7c5b',
+);
+
+pinned(
+  'Dockerfile build without RUN',
+  async () => {
+    const dockerfile = [
+      `FROM oci:single:${single.tag}`,
+      'ENV APP=/app',
+      'WORKDIR /app',
+      'COPY app/ /app/',
+      'LABEL org.example.k=v',
+      'USER 1000',
+      'CMD ["./main.sh"]',
+      '',
+    ].join('\n');
+    const r = await buildImage({ context, dockerfile: { text: dockerfile }, to: out('dockerfile'), sourceDateEpoch: epoch, cache: false });
+    return { digest: r.digest, base: single };
+  },
+  'sha256:0141cff65aaeaebaba0704913d349d7966851391763a7d0e2fa62729acc28786',
+);
+
+pinned(
+  'multi-platform index',
+  async () => {
+    const r = await buildImage({ from: `oci:multi:${multi.tag}`, platforms: 'all', layers: fileLayers, config: { cmd: ['sh'] }, to: out('multi'), sourceDateEpoch: epoch, cache: false });
+    assert.ok(r.index);
+    return { digest: r.digest, base: multi };
+  },
+  'sha256:09c2c875ef3b2f7d4822d56da669d9963d76fdc3c02542a0fdee6e767255fbec',
+);
+
+pinned(
+  'docker-format build',
+  async () => {
+    const r = await buildImage({ from: `oci:docker:${dockerBase.tag}`, format: 'docker', layers: fileLayers(), config: { entrypoint: ['/bin/sh'] }, to: out('docker'), sourceDateEpoch: epoch, cache: false });
+    return { digest: r.digest, base: dockerBase };
+  },
+  'sha256:1b4b93e045de5c889ffb38b4df373774d0477ce9908d1e88884aa2ba6166d6dd',
+);
