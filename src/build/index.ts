@@ -32,8 +32,8 @@ import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
 import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
-import type { S2iOptions } from '../s2i/types.ts';
-import { planS2i } from '../s2i/plan.ts';
+import type { S2iOptions } from './s2i/types.ts';
+import { planS2i } from './s2i/plan.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =

@@ -7,7 +7,7 @@
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '../image/files.ts';
+import { processAlive } from '../blob/files.ts';
 
 const OWNED = /^ocibuild-(\d+)-/;
 

@@ -13,7 +13,7 @@ import { encodeManifest, parseManifest } from '../oci/manifest.ts';
 import { EMPTY_JSON_DIGEST, OCI_EMPTY, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import { hashBytes } from '../hash/index.ts';
-import { readAll } from '../image/verify.ts';
+import { readAll } from '../blob/verify.ts';
 import { parseReference } from '../reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { BlobBody, BlobOrigin } from '../transports/types.ts';

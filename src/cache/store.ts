@@ -26,8 +26,9 @@ import * as path from 'node:path';
 import { OcibuildError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
-import { readFileStream, writeVerifiedFile } from '../image/files.ts';
-import { verifyStream } from '../image/verify.ts';
+import { readFileStream, writeVerifiedFile } from '../blob/files.ts';
+import { defaultCacheDir } from '../blob/dirs.ts';
+import { verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
 import { makePrivateTempDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, removeStaleTemps, tempName } from '../temp.ts';
 
@@ -99,13 +100,7 @@ export interface LocalCache {
   prune(options?: { maxBytes?: number; graceMs?: number }): Promise<number>;
 }
 
-/** The cache directory the options name: `dir`, else `OCIBUILD_CACHE_DIR`, else `~/.cache/ocibuild`. */
-export function defaultCacheDir(options: CacheOptions = {}, env: NodeJS.ProcessEnv = process.env): string {
-  if (options.dir !== undefined && options.dir !== '') return path.resolve(options.dir);
-  if (env.OCIBUILD_CACHE_DIR !== undefined && env.OCIBUILD_CACHE_DIR !== '') return path.resolve(env.OCIBUILD_CACHE_DIR);
-  const xdg = env.XDG_CACHE_HOME;
-  return path.join(xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.cache'), 'ocibuild');
-}
+export { defaultCacheDir } from '../blob/dirs.ts';
 
 const hex = (digest: string): string => {
   const parsed = parseDigest(digest);

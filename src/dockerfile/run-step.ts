@@ -21,7 +21,7 @@ import { StageRootfs, type RootfsLayer } from '../run/rootfs.ts';
 import { RootfsStore } from '../run/rootfs-store.ts';
 import { diffSnapshots } from '../run/snapshot.ts';
 import { undoFromSnapshots } from '../run/undo.ts';
-import { defaultCacheDir } from '../cache/store.ts';
+import { defaultCacheDir } from '../blob/dirs.ts';
 import type { Executor, Mount, OutputSink } from '../run/types.ts';
 import type { RunInstruction, Instruction } from './instructions.ts';
 import { layerTar, type LayerRef } from './interpret-fs.ts';

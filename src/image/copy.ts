@@ -10,9 +10,10 @@ import { encodeManifest, parseManifest, type ParsedManifest } from '../oci/manif
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import type { BlobOrigin, Transport } from '../transports/types.ts';
-import { hashFactoryFor, markVerified, verifiedTarget } from './verify.ts';
-import { describeFsError } from './files.ts';
+import type { BlobOrigin } from '../blob/types.ts';
+import type { Transport } from './transport.ts';
+import { hashFactoryFor, markVerified, verifiedTarget } from '../blob/verify.ts';
+import { describeFsError } from '../blob/files.ts';
 import { fetchForeignLayer } from './foreign.ts';
 import { artifactTypeOf, dockerLayersProblem, isDockerManifest, isForeignLayer, isZstdLayer } from './kinds.ts';
 

@@ -16,7 +16,7 @@ import { externalDecoder, type ExternalCompression } from '../compress/external-
 import { nodeGunzip } from '../compress/node.ts';
 import type { ByteTransform, GzipDecoder } from '../compress/types.ts';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
-import { verifyStream } from '../image/verify.ts';
+import { verifyStream } from '../blob/verify.ts';
 import { DOCKER_LAYER_FOREIGN } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { guardTarStream, type TarLimits } from './tar-guard.ts';

@@ -13,7 +13,7 @@
  */
 import { createRequire } from 'node:module';
 import { DigestMismatchError, LimitExceededError, OcibuildError } from '../errors.ts';
-import { hashFactoryFor } from '../image/verify.ts';
+import { hashFactoryFor } from '../blob/verify.ts';
 import type { Hasher } from '../hash/types.ts';
 
 /** The bounds applied to one layer's uncompressed tar stream (docs/limits.md). */

@@ -3,7 +3,7 @@
  * resuming with `Range` from the byte reached when the connection drops mid-body.
  * @module
  */
-import { markVerified, verifyStream } from '../image/verify.ts';
+import { markVerified, verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isConfigMediaType, limitExceeded } from './limits.ts';
 import { errorFromNetwork } from './response-errors.ts';

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Descriptor, RawManifest } from '../oci/types.ts';
-import type { BlobBody } from '../transports/types.ts';
+import type { BlobBody } from '../blob/types.ts';
 import { getBlob, hasBlob } from './blobs.ts';
 import { RegistryHttp, type HttpOptions } from './http.ts';
 import {

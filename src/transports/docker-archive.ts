@@ -30,10 +30,10 @@ import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { nodeHash } from '../hash/node.ts';
 import type { IndexCapability } from '../image/copy.ts';
-import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../image/files.ts';
+import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../blob/files.ts';
 import { indexTar, resolveMember, type TarMember } from '../image/tar-index.ts';
 import { isArchiveEntry, layerFileName, normalizeName, repoTag, startsWith, type ArchiveEntry } from './docker-archive-names.ts';
-import { hashFactoryFor, readAll, verifyStream } from '../image/verify.ts';
+import { hashFactoryFor, readAll, verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 /** Docker's media type for an uncompressed layer (defined by containers/image; not in the v2.2 spec text). */

@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
-import { isErrno, tempName } from '../image/files.ts';
+import { isErrno, tempName } from '../blob/files.ts';
 
 /** Age after which a lock is broken whoever holds it (an index update takes milliseconds). */
 export const STALE_LOCK_MS = 10 * 60 * 1000;
