@@ -25,6 +25,14 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["cli"],
 ];
 
+/**
+ * Imports a folder must not make at all (bare specifiers included): the Dockerfile interpreter
+ * never spawns a process itself (RUN's executor and ADD's git fetch are injected).
+ */
+const FORBIDDEN: Readonly<Record<string, readonly RegExp[]>> = {
+  dockerfile: [/^(node:)?child_process$/, /\/run\/linux\.ts$/, /\/git\//],
+};
+
 /** Folders whose rule breaks are reported as warnings only (being reworked elsewhere). */
 const WARN_ONLY = new Set(["cli"]);
 
@@ -34,7 +42,7 @@ export function moduleOf(srcRelative: string): string {
   return first.replace(/\.ts$/, "");
 }
 
-/** Every relative import specifier of a TypeScript source text (static, type-only, re-exports, dynamic). */
+/** Every import specifier of a TypeScript source text (static, type-only, re-exports, dynamic). */
 export function importsOf(text: string): string[] {
   const code = text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
   const specs: string[] = [];
@@ -44,7 +52,7 @@ export function importsOf(text: string): string[] {
     /\bimport\s*\(\s*["']([^"']+)["']\s*\)/g,
   ];
   for (const pattern of patterns) for (const m of code.matchAll(pattern)) specs.push(m[1]!);
-  return specs.filter((s) => s.startsWith("."));
+  return specs;
 }
 
 function listFiles(dir: string): string[] {
@@ -65,13 +73,15 @@ export interface Edge {
 }
 
 /** The folder-level import graph of a `src/` directory. */
-export function importGraph(srcDir: string): Map<string, Map<string, Edge>> {
+export function importGraph(srcDir: string, forbidden: string[] = []): Map<string, Map<string, Edge>> {
   const graph = new Map<string, Map<string, Edge>>();
   for (const file of listFiles(srcDir)) {
     const rel = relative(srcDir, file);
     const from = moduleOf(rel);
     if (!graph.has(from)) graph.set(from, new Map());
     for (const spec of importsOf(readFileSync(file, "utf8"))) {
+      if (FORBIDDEN[from]?.some((pattern) => pattern.test(spec))) forbidden.push(`${from} must not import ${spec} (${rel})`);
+      if (!spec.startsWith(".")) continue;
       const target = relative(srcDir, resolve(dirname(file), spec));
       if (target.startsWith("..")) continue;
       const to = moduleOf(target);
@@ -133,9 +143,9 @@ export interface Check {
 }
 
 /** Checks cycles, unknown folders, upward imports, and that `cli` imports only the public entry. */
-export function checkGraph(graph: Map<string, Map<string, Edge>>): Check {
+export function checkGraph(graph: Map<string, Map<string, Edge>>, forbidden: string[] = []): Check {
   const cycles = findCycles(graph);
-  const errors: string[] = [];
+  const errors: string[] = [...forbidden];
   const warnings: string[] = [];
   for (const cycle of cycles) {
     const members = new Set(cycle);
@@ -161,8 +171,9 @@ export function checkGraph(graph: Map<string, Map<string, Edge>>): Check {
 
 function main(): void {
   const srcDir = fileURLToPath(new URL("../src", import.meta.url));
-  const graph = importGraph(srcDir);
-  const check = checkGraph(graph);
+  const forbidden: string[] = [];
+  const graph = importGraph(srcDir, forbidden);
+  const check = checkGraph(graph, forbidden);
   if (process.argv.includes("--json")) {
     const edges = [...graph.values()].flatMap((m) => [...m.values()].map(({ from, to }) => ({ from, to })));
     process.stdout.write(JSON.stringify({ edges, ...check }, null, 2) + "\n");
