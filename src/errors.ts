@@ -104,6 +104,8 @@ export interface RegistryErrorOptions extends OcibuildErrorOptions {
   registryCodes?: string[];
   /** The request URL without credentials or query secrets. */
   url?: string;
+  /** The wait the registry asked for with `Retry-After`, in ms. */
+  retryAfterMs?: number;
 }
 
 /** A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail. */
@@ -114,11 +116,14 @@ export class RegistryError extends OcibuildError {
   readonly registryCodes: string[];
   /** Request URL (never with credentials). */
   readonly url: string | undefined;
+  /** The wait the registry asked for with `Retry-After`, in ms (the retry loop honours it). */
+  readonly retryAfterMs: number | undefined;
   constructor(code: ErrorCode, message: string, options: RegistryErrorOptions = {}) {
     super(code, message, options);
     this.status = options.status;
     this.registryCodes = options.registryCodes ?? [];
     this.url = options.url;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -164,11 +164,15 @@ export class RegistryHttp {
    * HTTPS first; plain HTTP only for loopback and insecure registries, and for loopback only
    * when the server does not speak TLS at all (a certificate error is never downgraded).
    * The ping also records the auth challenge.
+   *
+   * One ping, never retried here: the caller's retry loop (around the whole request) retries it,
+   * so a failing registry sees at most one ping per attempt (house style rule 9). A failed ping
+   * is forgotten, so the next attempt pings again.
    */
   base(registry: string, signal?: AbortSignal): Promise<URL> {
     let pending = this.#bases.get(registry);
     if (!pending) {
-      pending = withRetries(() => this.#ping(registry, signal), this.retryPolicy, signal);
+      pending = this.#ping(registry, signal);
       pending.catch(() => this.#bases.delete(registry));
       this.#bases.set(registry, pending);
     }
