@@ -27,23 +27,75 @@ export function hashFactoryFor(digest: string, hash?: HashFactory): HashFactory 
   return nodeHash(algorithm);
 }
 
-// Streams that ocibuild itself has wrapped in a verification, with what they were verified
-// against. Module-private, so no outside code can claim a stream is verified; a getter lets a
-// lazy wrapper answer once its inner stream exists.
-const verifiedStreams = new WeakMap<object, () => VerifyTarget | undefined>();
-
 /**
- * Records that `stream` yields exactly the bytes of a stream verified against `target` (or of
- * the stream `target` returns once known), so that {@link verifyStream} over it need not hash
- * again. Only for wrappers that pass every byte through unchanged and rethrow its errors.
+ * A byte stream that yields exactly the bytes of a stream verified against a digest and size:
+ * what {@link verifyStream} returns, and what a wrapper that passes every byte of a verified
+ * stream through unchanged (and rethrows its errors) may return. A verifying consumer of a
+ * `VerifiedStream` for the same digest and size need not hash again: the source throws before
+ * its end on a mismatch.
+ *
+ * The claim is a private field, so only a `VerifiedStream` has it (no registry keyed by
+ * objects). Iterate it once: `next`, `return` and `for await` share one iterator of the source.
  */
-export function markVerified(stream: object, target: VerifyTarget | (() => VerifyTarget | undefined)): void {
-  verifiedStreams.set(stream, typeof target === 'function' ? target : () => target);
+export class VerifiedStream implements AsyncGenerator<Uint8Array, void, undefined> {
+  readonly #source: AsyncIterable<Uint8Array>;
+  readonly #target: () => VerifyTarget | undefined;
+  #iterator: AsyncIterator<Uint8Array, void, undefined> | undefined;
+
+  /**
+   * Wraps `source`, verified against `target`, or against what `target()` returns once known
+   * (a lazy wrapper whose inner stream exists only after the first read).
+   */
+  constructor(source: AsyncIterable<Uint8Array>, target: VerifyTarget | (() => VerifyTarget | undefined)) {
+    this.#source = source;
+    this.#target = typeof target === 'function' ? target : () => ({ digest: target.digest, size: target.size });
+  }
+
+  /** What the stream is verified against (undefined while a lazy wrapper has not started). */
+  get verified(): VerifyTarget | undefined {
+    return this.#target();
+  }
+
+  /** What `value` is verified against when it is a `VerifiedStream`, else undefined. */
+  static targetOf(value: unknown): VerifyTarget | undefined {
+    return typeof value === 'object' && value !== null && #target in value ? (value as VerifiedStream).verified : undefined;
+  }
+
+  #it(): AsyncIterator<Uint8Array, void, undefined> {
+    return (this.#iterator ??= this.#source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array, void, undefined>);
+  }
+
+  /** Next chunk of the source. */
+  next(): Promise<IteratorResult<Uint8Array, void>> {
+    return this.#it().next();
+  }
+
+  /** Stops reading: the source's `return` runs (releasing what it holds). */
+  async return(value?: void | PromiseLike<void>): Promise<IteratorResult<Uint8Array, void>> {
+    // Opens the source's iterator if need be: a hand-written source may release what it holds
+    // (a download slot) only in its `return`.
+    const iterator = this.#it();
+    if (iterator.return !== undefined) return await iterator.return(await value);
+    return { done: true, value: undefined };
+  }
+
+  /** Passes `error` to the source (or stops it and rethrows when it takes none). */
+  async throw(error?: unknown): Promise<IteratorResult<Uint8Array, void>> {
+    const iterator = this.#it();
+    if (iterator.throw !== undefined) return await iterator.throw(error);
+    await iterator.return?.();
+    throw error;
+  }
+
+  /** The stream itself (one pass). */
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
-/** What `stream` is verified against, when it is a verified stream (see {@link markVerified}). */
+/** What `stream` is verified against, when it is a {@link VerifiedStream}. */
 export function verifiedTarget(stream: object): VerifyTarget | undefined {
-  return verifiedStreams.get(stream)?.();
+  return VerifiedStream.targetOf(stream);
 }
 
 /**
@@ -52,7 +104,7 @@ export function verifiedTarget(stream: object): VerifyTarget | undefined {
  * `SizeMismatchError` when fewer arrived or `DigestMismatchError` when the hash differs.
  * `where` names the blob's location in messages (`oci:/tmp/x blob sha256:...`).
  *
- * A `source` that ocibuild already verifies against the same digest and size (a transport's
+ * A `source` that is a {@link VerifiedStream} for the same digest and size (a transport's
  * `getBlob` stream) is not hashed a second time: it throws before its end on a mismatch, which
  * this stream passes on, so the guarantee is the same at half the hashing cost.
  */
@@ -61,10 +113,8 @@ export function verifyStream(
   descriptor: VerifyTarget,
   where: string,
   hash?: HashFactory,
-): AsyncGenerator<Uint8Array, void, undefined> {
-  const stream = verifying(source, descriptor, where, hashFactoryFor(descriptor.digest, hash));
-  markVerified(stream, { digest: descriptor.digest, size: descriptor.size });
-  return stream;
+): VerifiedStream {
+  return new VerifiedStream(verifying(source, descriptor, where, hashFactoryFor(descriptor.digest, hash)), descriptor);
 }
 
 async function* verifying(
@@ -101,7 +151,7 @@ async function* verifying(
 }
 
 function isVerifiedFor(source: object, descriptor: VerifyTarget): boolean {
-  const target = verifiedTarget(source);
+  const target = VerifiedStream.targetOf(source);
   return target !== undefined && target.digest === descriptor.digest && target.size === descriptor.size;
 }
 

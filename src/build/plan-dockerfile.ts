@@ -7,7 +7,7 @@
  */
 import { readFile, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { isWithin } from '../run/paths.ts';
 import { formatPlatform, hostPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
@@ -62,7 +62,7 @@ function sharedFor(context: PlanContext): BuildShared {
 /** Reads the Dockerfile: a path relative to the context (or absolute), or inline text. */
 async function readDockerfile(options: BuildOptions, contextDir: string): Promise<{ text: string; file: string; path: string | undefined }> {
   const spec = options.dockerfile;
-  if (spec === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'no dockerfile given');
+  if (spec === undefined) throw new InvalidArgumentError('no dockerfile given');
   if (typeof spec !== 'string') {
     const file = spec.file ?? 'Dockerfile';
     return { text: spec.text, file, path: spec.file !== undefined ? path.resolve(contextDir, spec.file) : undefined };
@@ -104,7 +104,7 @@ function baseImageFrom(resolved: ResolvedBase, name: string | undefined, limits?
       ...(resolved.config.rootfs.diff_ids[i] !== undefined ? { diffId: resolved.config.rootfs.diff_ids[i] } : {}),
       ...(limits !== undefined ? { limits } : {}),
       open: async () => {
-        if (!transport) throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer ${d.digest} has no source`);
+        if (!transport) throw new InvalidArgumentError(`layer ${d.digest} has no source`);
         return transport.getBlob(d);
       },
     })),

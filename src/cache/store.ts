@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { NotFoundError, OcibuildError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import { readFileStream, writeVerifiedFile } from '../blob/files.ts';
@@ -205,7 +205,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
       try {
         handle = await fs.open(file, 'r');
       } catch (error) {
-        if (isMissing(error)) throw new OcibuildError('ERR_NOT_FOUND', `cache ${dir}: blob ${descriptor.digest} not found`, { cause: error });
+        if (isMissing(error)) throw new NotFoundError(`cache ${dir}: blob ${descriptor.digest} not found`, { cause: error });
         throw error;
       }
       // The file is open now, so eviction cannot take it away mid-read (unlink keeps open files).
@@ -255,7 +255,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
       try {
         await fs.link(source, file);
       } catch (error) {
-        if (isMissing(error)) throw new OcibuildError('ERR_NOT_FOUND', `cache ${dir}: blob ${digest} not found`, { cause: error });
+        if (isMissing(error)) throw new NotFoundError(`cache ${dir}: blob ${digest} not found`, { cause: error });
         await fs.copyFile(source, file);
       }
       await touch(source);

@@ -8,7 +8,23 @@ import type { BlobBody, BlobOrigin, OperationOptions } from '../blob/types.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 
 /**
- * A place images are read from or written to.
+ * What a destination can hold, declared by the transport (all optional: a registry holds
+ * everything). The copier reads them from the {@link Transport}; nothing is duck-typed.
+ */
+export interface TransportCapabilities {
+  /** False when the transport holds single-platform images only. */
+  readonly acceptsIndex?: boolean;
+  /** False when it holds container images only, not OCI artifacts (a manifest whose config is not an image config). */
+  readonly acceptsArtifacts?: boolean;
+  /** False when it cannot hold zstd layers. */
+  readonly acceptsZstd?: boolean;
+  /** True when it must hold foreign layers itself: they are then fetched from their URLs. */
+  readonly needsForeignLayers?: boolean;
+}
+
+/**
+ * A place images are read from or written to. Optional extras (`mountBlob`, `commit`, `close`)
+ * and the {@link TransportCapabilities} are declared on the transport and checked at run time.
  *
  * Contracts:
  * - `getBlob` MUST verify the size and digest while streaming and throw `DigestMismatchError`
@@ -19,7 +35,7 @@ import type { Descriptor, RawManifest } from '../oci/types.ts';
  * - Writing transports that stage their output (OCI layout, docker-archive) make it visible only
  *   in `commit()`; `close()` without `commit()` discards everything written.
  */
-export interface Transport {
+export interface Transport extends TransportCapabilities {
   /** Human-readable location for messages (`oci:/tmp/out:latest`). Never contains secrets. */
   readonly description: string;
   /** Reads a manifest or index by tag or digest. Throws `OcibuildError` `ERR_NOT_FOUND` when absent. */

@@ -2,4 +2,4 @@
  * Stream verification, now in `blob/` (the bottom layer); re-exported for existing importers.
  * @module
  */
-export { digestStream, hashFactoryFor, markVerified, readAll, readVerified, verifiedTarget, verifyStream, type VerifyTarget } from '../blob/verify.ts';
+export { digestStream, hashFactoryFor, readAll, readVerified, verifiedTarget, VerifiedStream, verifyStream, type VerifyTarget } from '../blob/verify.ts';

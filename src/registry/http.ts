@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
 import { explainUnauthorized } from './auth-messages.ts';
@@ -99,7 +99,7 @@ function loadCa(ca: string | string[] | undefined): string[] | undefined {
     try {
       return readFileSync(entry, 'utf8');
     } catch (error) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `cannot read CA certificate file ${entry}`, { cause: error });
+      throw new InvalidArgumentError(`cannot read CA certificate file ${entry}`, { cause: error });
     }
   });
 }

@@ -5,4 +5,4 @@
  * @module
  */
 export type { BlobBody, BlobOrigin, OperationOptions } from '../blob/types.ts';
-export type { Transport } from '../image/transport.ts';
+export type { Transport, TransportCapabilities } from '../image/transport.ts';
