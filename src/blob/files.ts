@@ -5,9 +5,9 @@
  */
 import { createReadStream, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { OcibuildError } from '../errors.ts';
+import { removeStaleTemps, tagAlive, tempName as processTempName } from '../temp.ts';
 import type { HashFactory } from '../hash/types.ts';
 import type { BlobBody, OperationOptions } from './types.ts';
 import { verifyStream, type VerifyTarget } from './verify.ts';
@@ -24,9 +24,12 @@ export interface WriteVerifiedOptions extends OperationOptions {
   mode?: number;
 }
 
-/** A unique name for a temporary file or directory. */
+/**
+ * A unique name for a temporary file or directory of this process: `PREFIX-<tag>-<random>`,
+ * the tag saying which process made it (see `temp.ts`, the one naming and sweeping rule).
+ */
 export function tempName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+  return processTempName(`${prefix}-`);
 }
 
 /**
@@ -192,31 +195,14 @@ export function describeFsError(error: unknown): string {
 
 /** True when a process with this id exists (EPERM: it exists but belongs to another user). */
 export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return isErrno(error, 'EPERM');
-  }
+  return tagAlive(pid, undefined);
 }
 
 /**
  * Removes the files {@link tempName} made with `prefix` in `dir` whose process is gone: what a
- * killed writer left next to its target. Best effort, never throws.
+ * killed writer left next to its target (pid-only names of older versions judged by their pid).
+ * Best effort, never throws.
  */
 export async function sweepStaleTempFiles(dir: string, prefix: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith(`${prefix}-`)) continue;
-    const match = /^(\d+)-[0-9a-f]{12}$/.exec(name.slice(prefix.length + 1));
-    if (match === null) continue;
-    const pid = Number(match[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
-    await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
-  }
+  await removeStaleTemps(dir, `${prefix}-`, { judgePidOnly: true });
 }
