@@ -41,7 +41,25 @@ export interface OcibuildErrorOptions {
   cause?: unknown;
 }
 
-/** Base class of every error ocibuild throws on purpose. */
+/**
+ * The brand every ocibuild error carries: the names of its class chain. A `Symbol.for` key, so
+ * an error made by another copy of ocibuild (two versions installed side by side) is still
+ * recognised by `instanceof` and {@link isOcibuildError}.
+ */
+const ERROR_BRAND = Symbol.for('ocibuild.error');
+
+function brandOf(value: unknown): readonly string[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const brand = (value as { [ERROR_BRAND]?: unknown })[ERROR_BRAND];
+  return Array.isArray(brand) ? (brand as string[]) : undefined;
+}
+
+/**
+ * Base class of every error ocibuild throws on purpose.
+ *
+ * `instanceof` works across duplicate installs: an error is an instance of a class of this
+ * module when it is a real instance, or when its brand names that class.
+ */
 export class OcibuildError extends Error {
   /** Stable machine-readable code. */
   readonly code: ErrorCode;
@@ -50,6 +68,64 @@ export class OcibuildError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
+    const chain: string[] = [];
+    for (let c: unknown = new.target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) chain.push((c as { name: string }).name);
+    Object.defineProperty(this, ERROR_BRAND, { value: Object.freeze(chain), enumerable: false });
+  }
+
+  /** True for real instances and for branded errors of the same class from another copy of ocibuild. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return brandOf(value)?.includes(this.name) ?? false;
+  }
+}
+
+/**
+ * True when `value` is an ocibuild error (from this copy of ocibuild or another), optionally
+ * with one of `codes`.
+ * @example
+ * ```ts
+ * if (isOcibuildError(error, 'ERR_NOT_FOUND')) return undefined;
+ * ```
+ */
+export function isOcibuildError(value: unknown, ...codes: ErrorCode[]): value is OcibuildError {
+  if (brandOf(value) === undefined) return false;
+  return codes.length === 0 || codes.includes((value as OcibuildError).code);
+}
+
+/** The codes that mean "there is no such thing" (a blob, a manifest, a tag, a file, a source). */
+const NOT_FOUND_CODES: readonly ErrorCode[] = ['ERR_NOT_FOUND', 'ERR_REGISTRY_NOT_FOUND', 'ERR_SOURCE_NOT_FOUND'];
+
+/**
+ * True when `error` says something is absent: the one test for "not there" (a
+ * {@link NotFoundError}, or a registry 404 `ERR_REGISTRY_NOT_FOUND`). Other failures (a network
+ * error, a permission error, a corrupt file) are not "not there" and must not be treated so.
+ */
+export function isNotFound(error: unknown): boolean {
+  return isOcibuildError(error) && NOT_FOUND_CODES.includes(error.code);
+}
+
+/** Something asked for does not exist: a blob, manifest, tag, layout entry or source. Code `ERR_NOT_FOUND` unless given. */
+export class NotFoundError extends OcibuildError {
+  constructor(message: string, options: OcibuildErrorOptions & { code?: 'ERR_NOT_FOUND' | 'ERR_SOURCE_NOT_FOUND' } = {}) {
+    super(options.code ?? 'ERR_NOT_FOUND', message, options);
+  }
+}
+
+/** The codes of invalid input: an argument, a digest, a platform, a manifest or config. */
+export type InvalidArgumentCode = 'ERR_INVALID_ARGUMENT' | 'ERR_INVALID_DIGEST' | 'ERR_INVALID_PLATFORM' | 'ERR_INVALID_MANIFEST' | 'ERR_INVALID_CONFIG';
+
+/** An argument or input document is not valid. Code `ERR_INVALID_ARGUMENT` unless given. */
+export class InvalidArgumentError extends OcibuildError {
+  constructor(message: string, options: OcibuildErrorOptions & { code?: InvalidArgumentCode } = {}) {
+    super(options.code ?? 'ERR_INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** The operation was aborted through its `AbortSignal`. Code `ERR_ABORTED`. */
+export class AbortedError extends OcibuildError {
+  constructor(message: string, options: OcibuildErrorOptions = {}) {
+    super('ERR_ABORTED', message, options);
   }
 }
 
@@ -104,6 +180,8 @@ export interface RegistryErrorOptions extends OcibuildErrorOptions {
   registryCodes?: string[];
   /** The request URL without credentials or query secrets. */
   url?: string;
+  /** The wait the registry asked for with `Retry-After`, in ms. */
+  retryAfterMs?: number;
 }
 
 /** A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail. */
@@ -114,11 +192,14 @@ export class RegistryError extends OcibuildError {
   readonly registryCodes: string[];
   /** Request URL (never with credentials). */
   readonly url: string | undefined;
+  /** The wait the registry asked for with `Retry-After`, in ms (the retry loop honours it). */
+  readonly retryAfterMs: number | undefined;
   constructor(code: ErrorCode, message: string, options: RegistryErrorOptions = {}) {
     super(code, message, options);
     this.status = options.status;
     this.registryCodes = options.registryCodes ?? [];
     this.url = options.url;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 
@@ -181,6 +262,6 @@ export class TimeoutError extends OcibuildError {
 /** Throws an `ERR_ABORTED` error when the signal is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
-    throw new OcibuildError('ERR_ABORTED', 'operation aborted', { cause: signal.reason });
+    throw new AbortedError('operation aborted', { cause: signal.reason });
   }
 }

@@ -28,4 +28,4 @@ export { openSource, openDestination, registryClientFor, releaseRegistryClient, 
 export * from './dockerfile/index.ts';
 export * from './cache/index.ts';
 export * from './presets/index.ts';
-export * from './s2i/index.ts';
+export * from './build/s2i/index.ts';

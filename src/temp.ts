@@ -101,9 +101,47 @@ export interface RemoveStaleOptions {
   unjudgedAfterMs?: number;
   /** Removes one stale directory (default: `fs.rm` recursive); may throw, the entry is then left. */
   remove?: (entry: string) => Promise<void>;
+  /**
+   * Judge names that carry a pid only (`PREFIX<pid>-...`: written by older versions, or by a
+   * process without procfs) by that pid alone, removed once no process has it, rather than by
+   * age. For directories only this host's processes write to (a layout, a tarball's folder).
+   */
+  judgePidOnly?: boolean;
 }
 
 const TAG = /^(\d+)(?:\.(\d+)\.(\d+))?-/;
+
+/** A process tag as read from a temp name: `<pid>` or `<pid>.<start>.<ns>`. */
+export interface ParsedTag {
+  /** Process id. */
+  pid: number;
+  /** Start time in clock ticks since boot, when recorded. */
+  start?: string;
+  /** PID namespace inode, when recorded. */
+  namespace?: string;
+}
+
+/**
+ * Whether the process a tag names still runs: `alive`, `dead`, or `unknown` when it cannot be
+ * judged (another PID namespace, or a pid-only tag unless `judgePidOnly`). The one liveness rule
+ * of every temp entry ocibuild names.
+ */
+export function tagState(tag: ParsedTag, options: { judgePidOnly?: boolean } = {}): 'alive' | 'dead' | 'unknown' {
+  if (!Number.isSafeInteger(tag.pid) || tag.pid <= 0) return 'unknown';
+  const judged = tag.start !== undefined ? tag.namespace === ownNamespace : options.judgePidOnly === true;
+  if (!judged) return 'unknown';
+  return tagAlive(tag.pid, tag.start) ? 'alive' : 'dead';
+}
+
+/** Reads the tag at the start of `text` (`<pid>[.<start>.<ns>]-...`), or undefined. */
+export function parseTag(text: string): ParsedTag | undefined {
+  const match = TAG.exec(text);
+  if (match === null) return undefined;
+  const tag: ParsedTag = { pid: Number(match[1]) };
+  if (match[2] !== undefined) tag.start = match[2];
+  if (match[3] !== undefined) tag.namespace = match[3];
+  return tag;
+}
 
 /**
  * Removes the entries of `parent` named `PREFIX<tag>-...` whose process no longer runs and that
@@ -122,12 +160,11 @@ export async function removeStaleTemps(parent: string, prefix: string, options: 
   const now = Date.now();
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    const match = TAG.exec(name.slice(prefix.length));
-    if (match === null) continue;
-    const pid = Number(match[1]);
-    const start = match[2];
-    const judged = start !== undefined && match[3] === ownNamespace;
-    if (!Number.isSafeInteger(pid) || pid <= 0 || (judged && tagAlive(pid, start))) continue;
+    const tag = parseTag(name.slice(prefix.length));
+    if (tag === undefined || !Number.isSafeInteger(tag.pid) || tag.pid <= 0) continue;
+    const state = tagState(tag, options);
+    if (state === 'alive') continue;
+    const judged = state === 'dead';
     const entry = path.join(parent, name);
     const st = await fs.lstat(entry).catch(() => undefined);
     if (st === undefined || st.isSymbolicLink() || !(st.isDirectory() || st.isFile())) continue;

@@ -34,8 +34,8 @@ import { stepTotals } from '../cache/steps-setup.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
 import { sweepRunScratch } from '../run/linux.ts';
-import type { S2iOptions } from '../s2i/types.ts';
-import { planS2i } from '../s2i/plan.ts';
+import type { S2iOptions } from './s2i/types.ts';
+import { planS2i } from './s2i/plan.ts';
 import type { RunEvent } from '../dockerfile/run-events.ts';
 import { buildMetadata } from './metadata.ts';
 

@@ -7,7 +7,7 @@
  */
 import { readFile, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { isWithin } from '../run/paths.ts';
 import { formatPlatform, hostPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
@@ -56,7 +56,7 @@ function sharedFor(context: PlanContext): BuildShared {
 /** Reads the Dockerfile: a path relative to the context (or absolute), or inline text. */
 async function readDockerfile(options: BuildOptions, contextDir: string): Promise<{ text: string; file: string; path: string | undefined }> {
   const spec = options.dockerfile;
-  if (spec === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'no dockerfile given');
+  if (spec === undefined) throw new InvalidArgumentError('no dockerfile given');
   if (typeof spec !== 'string') {
     const file = spec.file ?? 'Dockerfile';
     return { text: spec.text, file, path: spec.file !== undefined ? path.resolve(contextDir, spec.file) : undefined };

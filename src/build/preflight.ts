@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { OcibuildError, RegistryError } from '../errors.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Target } from '../transports/target.ts';
-import { describeFsError } from '../image/files.ts';
+import { describeFsError } from '../blob/files.ts';
 
 export { describeFsError };
 

@@ -5,7 +5,7 @@
  */
 import { rm, writeFile, rename } from 'node:fs/promises';
 import { join, dirname, basename } from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { isNotFound, isOcibuildError, OcibuildError } from '../errors.ts';
 import { copyImage, type CopyEvent } from '../image/copy.ts';
 import type { MemorySource } from '../image/memory.ts';
 import type { Destination, TransportOptions } from './targets.ts';
@@ -90,7 +90,11 @@ async function alreadyThere(dest: Destination, refs: (string | undefined)[], dig
   const transport = dest.open();
   try {
     for (const ref of refs) {
-      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch(() => undefined);
+      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch((error: unknown) => {
+        // Not there, or not readable with push-only credentials: push. Other failures are failures.
+        if (isNotFound(error) || isOcibuildError(error, 'ERR_REGISTRY_UNAUTHORIZED', 'ERR_REGISTRY_DENIED')) return undefined;
+        throw error;
+      });
       if (existing?.digest !== digest) return false;
     }
     return true;

@@ -4,12 +4,10 @@
  * whose process is gone and that belongs to this user is debris.
  * @module
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processAlive } from '../image/files.ts';
-
-const OWNED = /^ocibuild-(\d+)-/;
+import { removeStaleTemps } from '../temp.ts';
 
 /** Creates `<dir>/ocibuild-<pid>-<what>XXXXXX`. */
 export function makeOwnedTempDir(what: string, dir: string = tmpdir()): Promise<string> {
@@ -18,28 +16,9 @@ export function makeOwnedTempDir(what: string, dir: string = tmpdir()): Promise<
 
 /**
  * Removes `ocibuild-<pid>-*` entries of `dir` whose process no longer runs and that this user
- * owns. Best effort: never throws (a folder another run removes at the same time is fine). A pid
+ * owns (temp.ts's sweep, pid-only names judged by their pid). Best effort: never throws. A pid
  * reused by an unrelated process keeps its folder until that process ends: safe, only late.
  */
 export async function sweepStaleTempDirs(dir: string = tmpdir()): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-  for (const name of names) {
-    const match = OWNED.exec(name);
-    if (match === null) continue;
-    const pid = Number(match[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
-    const path = join(dir, name);
-    try {
-      if (uid !== undefined && (await stat(path)).uid !== uid) continue;
-      await rm(path, { recursive: true, force: true });
-    } catch {
-      // Removed by someone else, or not removable by us: leave it.
-    }
-  }
+  await removeStaleTemps(dir, 'ocibuild-', { judgePidOnly: true });
 }

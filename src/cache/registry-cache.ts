@@ -7,13 +7,13 @@
  * every blob of its result from here instead of uploading it.
  * @module
  */
-import { OcibuildError, RegistryError } from '../errors.ts';
+import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { canonicalJson } from '../oci/json.ts';
 import { encodeManifest, parseManifest } from '../oci/manifest.ts';
 import { EMPTY_JSON_DIGEST, OCI_EMPTY, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import { hashBytes } from '../hash/index.ts';
-import { readAll } from '../image/verify.ts';
+import { readAll } from '../blob/verify.ts';
 import { parseReference } from '../reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { BlobBody, BlobOrigin } from '../transports/types.ts';
@@ -52,7 +52,7 @@ export interface RegistryStepCache {
 
 /** The tag a step key is stored under. */
 export function stepTag(key: string): string {
-  if (!/^[0-9a-f]{64}$/.test(key)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `step key must be 64 hex digits, got ${JSON.stringify(key)}`);
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new InvalidArgumentError(`step key must be 64 hex digits, got ${JSON.stringify(key)}`);
   return key;
 }
 
@@ -110,7 +110,7 @@ export function registryStepCache(reference: string, client: RegistryClient): Re
     const signal = signalOf(options);
     let layer: Descriptor = EMPTY;
     if (record.layer !== undefined) {
-      if (layerBody === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', `step ${record.key}: a layer needs a body to push`);
+      if (layerBody === undefined) throw new InvalidArgumentError(`step ${record.key}: a layer needs a body to push`);
       layer = record.layer.descriptor;
       await ensureBlob(layer, layerBody, signal);
     } else {

@@ -5,7 +5,7 @@
  * layers stay lazy (a push to a registry that has them or can mount them reads nothing).
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { NotFoundError, OcibuildError } from '../errors.ts';
 import { isDigest } from '../oci/digest.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { BlobBody, OperationOptions, Transport } from '../transports/types.ts';
@@ -32,7 +32,7 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
   const description = offline ? `${inner.description} (offline, from cache ${cache.dir})` : inner.description;
 
   const missing = (what: string): OcibuildError =>
-    new OcibuildError('ERR_NOT_FOUND', `${what} of ${inner.description} is not in the cache ${cache.dir} and the build is offline (run \`ocibuild warm\` first)`);
+    new NotFoundError(`${what} of ${inner.description} is not in the cache ${cache.dir} and the build is offline (run \`ocibuild warm\` first)`);
 
   async function getManifest(reference: string, opts: OperationOptions = {}): Promise<RawManifest> {
     if (isDigest(reference)) {

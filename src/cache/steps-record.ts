@@ -4,7 +4,7 @@
  * (`DIR/steps/KEY.json`) and as the config blob of a registry cache artifact. Pure: no I/O.
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { isDigest } from '../oci/digest.ts';
 import type { ContainerConfig, Descriptor } from '../oci/types.ts';
 
@@ -88,7 +88,7 @@ export function isExpired(created: string, ttlMs: number | undefined, now = Date
  */
 export function parseTtl(value: number | string): number {
   if (typeof value === 'number') {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `cache ttl must be a non-negative number of seconds, got ${value}`);
+    if (!(value >= 0) || !Number.isFinite(value)) throw new InvalidArgumentError(`cache ttl must be a non-negative number of seconds, got ${value}`);
     return value * 1000;
   }
   const text = value.trim();
@@ -98,7 +98,7 @@ export function parseTtl(value: number | string): number {
   let rest = text;
   while (rest !== '') {
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)/.exec(rest);
-    if (!m) throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid cache ttl ${JSON.stringify(value)}: use seconds or a duration like 6h, 30m, 7d`);
+    if (!m) throw new InvalidArgumentError(`invalid cache ttl ${JSON.stringify(value)}: use seconds or a duration like 6h, 30m, 7d`);
     total += Number(m[1]) * (units[m[2] as string] as number);
     rest = rest.slice(m[0].length);
   }

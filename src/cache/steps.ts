@@ -15,7 +15,7 @@ import { OcibuildError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BuiltLayer } from '../layer/types.ts';
 import type { BlobOrigin } from '../transports/types.ts';
-import { Semaphore } from '../registry/operation.ts';
+import { Semaphore } from '../blob/semaphore.ts';
 import type { Instruction } from '../dockerfile/instructions.ts';
 import { addLayer, type BaseImage, type StageState, type StepHooks, type StepPlanContext } from '../dockerfile/interpret-state.ts';
 import { FieldHasher } from './field-hasher.ts';

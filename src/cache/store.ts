@@ -23,11 +23,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { NotFoundError, OcibuildError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
-import { readFileStream, writeVerifiedFile } from '../image/files.ts';
-import { verifyStream } from '../image/verify.ts';
+import { readFileStream, writeVerifiedFile } from '../blob/files.ts';
+import { defaultCacheDir } from '../blob/dirs.ts';
+import { verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
 import { makePrivateTempDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, removeStaleTemps, tempName } from '../temp.ts';
 
@@ -99,13 +100,7 @@ export interface LocalCache {
   prune(options?: { maxBytes?: number; graceMs?: number }): Promise<number>;
 }
 
-/** The cache directory the options name: `dir`, else `OCIBUILD_CACHE_DIR`, else `~/.cache/ocibuild`. */
-export function defaultCacheDir(options: CacheOptions = {}, env: NodeJS.ProcessEnv = process.env): string {
-  if (options.dir !== undefined && options.dir !== '') return path.resolve(options.dir);
-  if (env.OCIBUILD_CACHE_DIR !== undefined && env.OCIBUILD_CACHE_DIR !== '') return path.resolve(env.OCIBUILD_CACHE_DIR);
-  const xdg = env.XDG_CACHE_HOME;
-  return path.join(xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.cache'), 'ocibuild');
-}
+export { defaultCacheDir } from '../blob/dirs.ts';
 
 const hex = (digest: string): string => {
   const parsed = parseDigest(digest);
@@ -210,7 +205,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
       try {
         handle = await fs.open(file, 'r');
       } catch (error) {
-        if (isMissing(error)) throw new OcibuildError('ERR_NOT_FOUND', `cache ${dir}: blob ${descriptor.digest} not found`, { cause: error });
+        if (isMissing(error)) throw new NotFoundError(`cache ${dir}: blob ${descriptor.digest} not found`, { cause: error });
         throw error;
       }
       // The file is open now, so eviction cannot take it away mid-read (unlink keeps open files).
@@ -260,7 +255,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
       try {
         await fs.link(source, file);
       } catch (error) {
-        if (isMissing(error)) throw new OcibuildError('ERR_NOT_FOUND', `cache ${dir}: blob ${digest} not found`, { cause: error });
+        if (isMissing(error)) throw new NotFoundError(`cache ${dir}: blob ${digest} not found`, { cause: error });
         await fs.copyFile(source, file);
       }
       await touch(source);

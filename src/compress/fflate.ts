@@ -4,7 +4,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { crc32 } from './crc32.ts';
 import { DeflatePool, deflateBlock } from './worker.ts';
 import type { GzipEncoder } from './types.ts';
@@ -66,7 +66,7 @@ export function gzipTrailer(crc: number, size: number): Uint8Array {
 /** Checks a 0-9 integer level, throwing `ERR_INVALID_ARGUMENT`. */
 export function checkLevel(level: number): void {
   if (!Number.isInteger(level) || level < 0 || level > 9) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `gzip level must be an integer 0-9, got ${level}`);
+    throw new InvalidArgumentError(`gzip level must be an integer 0-9, got ${level}`);
   }
 }
 
@@ -85,11 +85,11 @@ export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
   const blockSize = options.blockSize ?? DEFAULT_GZIP_BLOCK_SIZE;
   checkLevel(level);
   if (!Number.isInteger(blockSize) || blockSize < 1) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `gzip blockSize must be a positive integer, got ${blockSize}`);
+    throw new InvalidArgumentError(`gzip blockSize must be a positive integer, got ${blockSize}`);
   }
   const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(workers) || workers < 1) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `gzip workers must be a positive integer, got ${workers}`);
+    throw new InvalidArgumentError(`gzip workers must be a positive integer, got ${workers}`);
   }
   // One pool per encoder, started on first need; idle threads do not keep the process alive.
   let pool: DeflatePool | undefined;

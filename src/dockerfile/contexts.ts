@@ -9,7 +9,7 @@
  */
 
 import * as path from 'node:path';
-import { OcibuildError, UnsupportedError } from '../errors.ts';
+import { InvalidArgumentError, UnsupportedError } from '../errors.ts';
 
 /** What a named context provides. */
 export type NamedContext =
@@ -32,10 +32,10 @@ export type NamedContext =
  * {@link UnsupportedError}; an empty value with `ERR_INVALID_ARGUMENT`.
  */
 export function parseNamedContext(value: string, baseDir: string = process.cwd()): NamedContext {
-  if (value === '') throw new OcibuildError('ERR_INVALID_ARGUMENT', 'a named build context needs a value');
+  if (value === '') throw new InvalidArgumentError('a named build context needs a value');
   if (value.startsWith('docker-image://')) {
     const reference = value.slice('docker-image://'.length);
-    if (reference === '') throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid build context ${JSON.stringify(value)}: no image reference`);
+    if (reference === '') throw new InvalidArgumentError(`invalid build context ${JSON.stringify(value)}: no image reference`);
     return { kind: 'image', reference };
   }
   if (value.startsWith('oci-layout://')) {
@@ -55,13 +55,13 @@ export function parseNamedContext(value: string, baseDir: string = process.cwd()
         ref = rest.slice(colon + 1);
       }
     }
-    if (layout === '' || ref === '') throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid build context ${JSON.stringify(value)}`);
+    if (layout === '' || ref === '') throw new InvalidArgumentError(`invalid build context ${JSON.stringify(value)}`);
     return { kind: 'image', reference: `oci:${path.resolve(baseDir, layout)}:${ref}` };
   }
   if (/^(https?|git|ssh):\/\//.test(value) || /^git@/.test(value)) {
     throw new UnsupportedError(`build context ${JSON.stringify(value)}: only directories, oci-layout:// and docker-image:// contexts are supported`);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `unknown build context type in ${JSON.stringify(value)}`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) throw new InvalidArgumentError(`unknown build context type in ${JSON.stringify(value)}`);
   return { kind: 'dir', dir: path.resolve(baseDir, value) };
 }
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 /** Reports whether a source word contains wildcard characters (escaped ones excluded). */
 export function containsWildcards(name: string): boolean {
@@ -27,7 +27,7 @@ export function compileSegmentPattern(pattern: string): RegExp {
     else if (c === '?') out += '[^/]';
     else if (c === '\\') {
       i++;
-      if (i >= pattern.length) throw new OcibuildError('ERR_INVALID_ARGUMENT', `syntax error in pattern ${JSON.stringify(pattern)}`);
+      if (i >= pattern.length) throw new InvalidArgumentError(`syntax error in pattern ${JSON.stringify(pattern)}`);
       out += escapeChar(pattern[i] as string);
     } else if (c === '[') {
       let j = i + 1;
@@ -52,14 +52,14 @@ export function compileSegmentPattern(pattern: string): RegExp {
             hi = pattern[j + 3] ?? '';
             skip = 3;
           }
-          if (hi === '' || hi < ch) throw new OcibuildError('ERR_INVALID_ARGUMENT', `syntax error in pattern ${JSON.stringify(pattern)}`);
+          if (hi === '' || hi < ch) throw new InvalidArgumentError(`syntax error in pattern ${JSON.stringify(pattern)}`);
           cls += `${escapeClass(ch)}-${escapeClass(hi)}`;
           j += skip;
         } else {
           cls += escapeClass(ch);
         }
       }
-      if (j >= pattern.length || cls === '' || cls === '^') throw new OcibuildError('ERR_INVALID_ARGUMENT', `syntax error in pattern ${JSON.stringify(pattern)}`);
+      if (j >= pattern.length || cls === '' || cls === '^') throw new InvalidArgumentError(`syntax error in pattern ${JSON.stringify(pattern)}`);
       out += cls.startsWith('^') ? `(?!/)[${cls}]` : `[${cls}]`;
       i = j;
     } else {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { DockerfileError, OcibuildError } from '../errors.ts';
+import { DockerfileError, InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { LayerEntry } from '../layer/types.ts';
 import type { FsEntry, StageFilesystem } from './interpret-fs.ts';
@@ -133,7 +133,7 @@ export async function placeItems(items: readonly CopyItem[], options: PlaceOptio
 }
 
 function placementError(location: DockerfileLocation | undefined, message: string): OcibuildError {
-  return location ? new DockerfileError(location, message) : new OcibuildError('ERR_INVALID_ARGUMENT', message);
+  return location ? new DockerfileError(location, message) : new InvalidArgumentError(message);
 }
 
 /**

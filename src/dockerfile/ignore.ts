@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { DockerfileError, OcibuildError } from '../errors.ts';
+import { DockerfileError, InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { cleanPath, compilePattern, patternSyntaxError } from './ignore-pattern.ts';
 import type { CompiledPattern } from './ignore-pattern.ts';
 import { trimSpace } from './parse-text.ts';
@@ -96,7 +96,7 @@ export function createIgnoreMatcher(patterns: readonly string[]): IgnoreMatcher 
     let p = trimSpace(raw);
     if (p === '') continue;
     const problem = describePatternProblem(p);
-    if (problem) throw new OcibuildError('ERR_INVALID_ARGUMENT', problem);
+    if (problem) throw new InvalidArgumentError(problem);
     p = cleanPath(p);
     const exclusion = p.startsWith('!');
     compiled.push(compilePattern(exclusion ? p.slice(1) : p, exclusion));
@@ -189,7 +189,7 @@ export async function loadDockerignore(contextDir: string, dockerfilePath?: stri
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `cannot read ${candidate}: ${code ?? String(err)}`, { cause: err });
+      throw new InvalidArgumentError(`cannot read ${candidate}: ${code ?? String(err)}`, { cause: err });
     }
     return { file: candidate, patterns: parseDockerignore(text, { file: candidate }) };
   }

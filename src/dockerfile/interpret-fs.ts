@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import type { TarLimits } from '../layer/tar-guard.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -249,7 +249,7 @@ export class StageFilesystem {
       const last = pending.length === 0;
       const entry = await this.lookup(candidate);
       if (entry?.type === 'symlink' && (!last || followLast)) {
-        if (++hops > 40) throw new OcibuildError('ERR_INVALID_ARGUMENT', `too many levels of symbolic links resolving /${memberPath(p)}`);
+        if (++hops > 40) throw new InvalidArgumentError(`too many levels of symbolic links resolving /${memberPath(p)}`);
         const link = entry.linkname ?? '';
         if (link.startsWith('/')) done = [];
         pending = [...link.split('/').filter((c) => c !== '' && c !== '.'), ...pending];

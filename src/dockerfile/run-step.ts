@@ -15,13 +15,12 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import { defaultRunCacheDir, parseMountFlag, parseNetworkFlag, prepareMounts, type RunMountSpec, type SecretSource } from '../run/mounts.ts';
 import { inspectHost, type HostInfo } from '../run/host.ts';
 import { removeRootfs } from '../run/owners.ts';
-import { linuxExecutor } from '../run/linux.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import { StageRootfs, type RootfsLayer } from '../run/rootfs.ts';
 import { RootfsStore } from '../run/rootfs-store.ts';
 import { diffSnapshots } from '../run/snapshot.ts';
 import { undoFromSnapshots } from '../run/undo.ts';
-import { defaultCacheDir } from '../cache/store.ts';
+import { defaultCacheDir } from '../blob/dirs.ts';
 import type { Executor, Mount, OutputSink } from '../run/types.ts';
 import type { RunInstruction, Instruction } from './instructions.ts';
 import { layerTar, type LayerRef } from './interpret-fs.ts';
@@ -316,7 +315,7 @@ export class RunSession {
 
 /** Build options RUN reads (a subset of `BuildOptions`). */
 export interface RunBuildOptions {
-  /** The RUN executor; default `linuxExecutor()`. */
+  /** The RUN executor; the pipeline passes its default (`linuxExecutor()`): the interpreter never picks one. */
   executor?: Executor;
   /** Secrets for `RUN --mount=type=secret`, by id. */
   secrets?: Readonly<Record<string, SecretSource>>;
@@ -350,8 +349,12 @@ function rootfsStoreFor(options: RunBuildOptions, host: InterpreterHost): Rootfs
  * contains RUN, the executor is probed first, so an unusable machine fails before any work
  * with an {@link UnsupportedError} that says why and what to enable; without RUN nothing is probed.
  */
-export async function createRunSession(options: RunBuildOptions, host: InterpreterHost, graph: StageGraph): Promise<RunSession> {
-  const executor = options.executor ?? linuxExecutor();
+export async function createRunSession(
+  options: RunBuildOptions & { executor: Executor },
+  host: InterpreterHost,
+  graph: StageGraph,
+): Promise<RunSession> {
+  const executor = options.executor;
   const probed = graphNeedsRun(graph);
   if (probed) await assertExecutorUsable(executor);
   const names = new Map<string, number>();

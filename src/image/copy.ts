@@ -10,9 +10,10 @@ import { encodeManifest, parseManifest, type ParsedManifest } from '../oci/manif
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import type { BlobOrigin, Transport } from '../transports/types.ts';
-import { hashFactoryFor, markVerified, verifiedTarget } from './verify.ts';
-import { describeFsError } from './files.ts';
+import type { BlobOrigin } from '../blob/types.ts';
+import type { Transport, TransportCapabilities } from './transport.ts';
+import { hashFactoryFor, VerifiedStream } from '../blob/verify.ts';
+import { describeFsError } from '../blob/files.ts';
 import { fetchForeignLayer } from './foreign.ts';
 import { artifactTypeOf, dockerLayersProblem, isDockerManifest, isForeignLayer, isZstdLayer } from './kinds.ts';
 
@@ -63,17 +64,8 @@ export interface BlobOriginLookup {
   blobOrigin(descriptor: Descriptor): BlobOrigin | undefined;
 }
 
-/** What a destination can hold, when it is less than a registry (docker-archive). */
-export interface IndexCapability {
-  /** False when the transport holds single-platform images only. */
-  readonly acceptsIndex?: boolean;
-  /** False when it holds container images only, not OCI artifacts (a manifest whose config is not an image config). */
-  readonly acceptsArtifacts?: boolean;
-  /** False when it cannot hold zstd layers. */
-  readonly acceptsZstd?: boolean;
-  /** True when it must hold foreign layers itself: they are then fetched from their URLs. */
-  readonly needsForeignLayers?: boolean;
-}
+/** What a destination can hold: the {@link TransportCapabilities} every transport may declare. */
+export type IndexCapability = TransportCapabilities;
 
 /**
  * Copies the manifest or index `srcRef` of `src` (a tag, a digest, or undefined for the
@@ -169,7 +161,7 @@ class Copier {
         `${this.#src.description}: no manifest for the requested platforms (index has ${available.join(', ') || 'none'})`,
       );
     }
-    if ((this.#dst as IndexCapability).acceptsIndex === false) {
+    if (this.#dst.acceptsIndex === false) {
       const images = selected.filter((d) => d.platform !== undefined);
       if (images.length !== 1 || images[0] === undefined) {
         throw new UnsupportedError(
@@ -195,7 +187,7 @@ class Copier {
     } else {
       this.#checkManifest(node);
       // Foreign layers stay where their URLs say, unless the destination must hold them.
-      const keepForeign = (this.#dst as IndexCapability).needsForeignLayers === true;
+      const keepForeign = this.#dst.needsForeignLayers === true;
       const blobs = [node.manifest.config, ...node.manifest.layers].filter((d) => keepForeign || !isForeignLayer(d));
       await Promise.all(blobs.map((d) => this.#copyBlob(d)));
     }
@@ -214,7 +206,7 @@ class Copier {
       const problem = dockerLayersProblem(layers);
       if (problem !== undefined) throw new UnsupportedError(`${where} is a Docker v2.2 manifest but its ${problem}`);
     }
-    const dst = this.#dst as IndexCapability;
+    const dst = this.#dst;
     const artifact = artifactTypeOf(node.manifest);
     if (artifact !== undefined && dst.acceptsArtifacts === false) {
       throw new UnsupportedError(`${where} is an OCI artifact (${artifact}), not a container image; ${this.#dst.description} holds container images only`);
@@ -350,6 +342,5 @@ function openLater(open: () => Promise<AsyncIterable<Uint8Array>>): AsyncIterabl
       };
     },
   };
-  markVerified(stream, () => (inner === undefined ? undefined : verifiedTarget(inner)));
-  return stream;
+  return new VerifiedStream(stream, () => VerifiedStream.targetOf(inner));
 }

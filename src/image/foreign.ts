@@ -7,7 +7,7 @@
 import { OcibuildError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import { verifyStream } from './verify.ts';
+import { verifyStream } from '../blob/verify.ts';
 
 /** Options of {@link fetchForeignLayer}. */
 export interface FetchForeignOptions {

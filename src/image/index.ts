@@ -8,7 +8,7 @@ export type { BlobOriginLookup, CopyEvent, CopyEventType, CopyOptions, CopyResul
 export { artifactTypeOf } from './kinds.ts';
 export { memorySource } from './memory.ts';
 export type { MemoryBlobOrigin, MemorySource, MemorySourceOptions } from './memory.ts';
-export { digestStream, hashFactoryFor, readAll, readVerified, verifyStream } from './verify.ts';
+export { digestStream, hashFactoryFor, readAll, readVerified, VerifiedStream, verifyStream } from './verify.ts';
 export type { VerifyTarget } from './verify.ts';
 export { descriptorOf } from './model.ts';
 export type { Image, Layer, LayerOpenOptions, LayerOrigin, PlatformIndex } from './model.ts';

@@ -9,9 +9,10 @@ import { isDigest } from '../oci/digest.ts';
 import { isIndexMediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import type { BlobBody, BlobOrigin, OperationOptions, Transport } from '../transports/types.ts';
+import type { BlobBody, BlobOrigin, OperationOptions } from '../blob/types.ts';
+import type { Transport } from './transport.ts';
 import { outlineManifest } from './sniff.ts';
-import { hashFactoryFor, readVerified, verifyStream } from './verify.ts';
+import { hashFactoryFor, readVerified, verifyStream } from '../blob/verify.ts';
 
 /**
  * Where a blob of the memory source really lives: another transport to read it from,

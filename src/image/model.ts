@@ -7,7 +7,8 @@
  */
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform, RawManifest } from '../oci/types.ts';
 import type { TarLimits } from '../layer/tar-guard.ts';
-import type { BlobOrigin, Transport } from '../transports/types.ts';
+import type { BlobOrigin } from '../blob/types.ts';
+import type { Transport } from './transport.ts';
 import type { OpenedReference } from './open.ts';
 
 /** Options of {@link Layer.open} and {@link Layer.openUncompressed}. */

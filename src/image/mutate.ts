@@ -12,7 +12,7 @@ import { normalizePlatform } from '../oci/platform.ts';
 import type { Descriptor, History, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
 import { hashBytes } from '../hash/index.ts';
 import type { BuiltLayer } from '../layer/types.ts';
-import type { BlobOrigin } from '../transports/types.ts';
+import type { BlobOrigin } from '../blob/types.ts';
 import { descriptorOf, type Image, type Layer } from './model.ts';
 import { builtLayer } from './open.ts';
 

@@ -11,7 +11,7 @@ import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import type { Descriptor, ImageIndex, ImageManifest, Platform, RawManifest } from '../oci/types.ts';
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import type { BuiltLayer } from '../layer/types.ts';
-import type { Transport } from '../transports/types.ts';
+import type { Transport } from './transport.ts';
 import { artifactTypeOf } from './kinds.ts';
 import { readAll } from './verify.ts';
 import { descriptorOf, type Image, type Layer, type LayerOpenOptions, type LayerOrigin, type PlatformIndex } from './model.ts';

@@ -15,8 +15,8 @@ import { concatBytes } from '../bytes.ts';
 import { externalDecoder, type ExternalCompression } from '../compress/external-stream.ts';
 import { nodeGunzip } from '../compress/node.ts';
 import type { ByteTransform, GzipDecoder } from '../compress/types.ts';
-import { OcibuildError, throwIfAborted } from '../errors.ts';
-import { verifyStream } from '../image/verify.ts';
+import { NotFoundError, OcibuildError, throwIfAborted } from '../errors.ts';
+import { verifyStream } from '../blob/verify.ts';
 import { DOCKER_LAYER_FOREIGN } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { guardTarStream, type TarLimits } from './tar-guard.ts';
@@ -164,9 +164,7 @@ export async function openLayerBlob(
   if (urls.length === 0) {
     if (!foreign && (descriptor.urls ?? []).length === 0) throw missing;
     const from = options.source === undefined ? '' : ` in ${options.source}`;
-    throw new OcibuildError(
-      'ERR_NOT_FOUND',
-      `layer ${descriptor.digest} (${descriptor.mediaType}) is not distributed with the image and is missing${from}; ` +
+    throw new NotFoundError(`layer ${descriptor.digest} (${descriptor.mediaType}) is not distributed with the image and is missing${from}; ` +
         ((descriptor.urls ?? []).length === 0 ? 'it lists no urls to fetch it from' : 'none of its urls is http(s)'),
       { cause: missing },
     );
@@ -189,7 +187,7 @@ export async function openLayerBlob(
       failures.push(`${redact(url)}: ${(error as Error).message}`);
     }
   }
-  throw new OcibuildError('ERR_NOT_FOUND', `layer ${descriptor.digest} is not in the image source and no url served it (${failures.join('; ')})`, {
+  throw new NotFoundError(`layer ${descriptor.digest} is not in the image source and no url served it (${failures.join('; ')})`, {
     cause: missing,
   });
 }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { OcibuildError, throwIfAborted } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { baseLayerName, joinLayerPath, normalizeLayerPath, parentLayerPath } from './paths.ts';
 import { entryTypeOf, isNotFound, readHostFile, splitDevice, walkDirectory } from './source.ts';
 import type { EntryMetadata, LayerEntry, LayerEvent, LayerSpec, ResolvedLayerEntry } from './types.ts';
@@ -31,7 +31,7 @@ export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): nu
   const value = env.SOURCE_DATE_EPOCH;
   if (value === undefined || value.trim() === '') return undefined;
   if (!/^\d+$/.test(value.trim())) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `SOURCE_DATE_EPOCH must be whole seconds since the epoch, got ${JSON.stringify(value)}`);
+    throw new InvalidArgumentError(`SOURCE_DATE_EPOCH must be whole seconds since the epoch, got ${JSON.stringify(value)}`);
   }
   return Number(value.trim());
 }
@@ -81,7 +81,7 @@ export async function* listLayerEntries(spec: LayerSpec, options: ListLayerEntri
       throw error;
     }
     if (!rootStats.isDirectory()) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `source ${source.source} is not a directory`);
+      throw new InvalidArgumentError(`source ${source.source} is not a directory`);
     }
     const meta = source.metadata;
     if (destination !== '') {
@@ -179,7 +179,7 @@ async function resolveExplicit(entry: LayerEntry, spec: LayerSpec, base: BaseFn)
   const entryPath = normalizeLayerPath(entry.path);
   if (entry.type === 'whiteout' || entry.type === 'opaque') {
     if (entry.type === 'whiteout' && entryPath === '') {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', 'a whiteout cannot remove the image root');
+      throw new InvalidArgumentError('a whiteout cannot remove the image root');
     }
     // Empty regular files with mode 0, as Docker and the OCI layer spec write them.
     const marker =
@@ -190,7 +190,7 @@ async function resolveExplicit(entry: LayerEntry, spec: LayerSpec, base: BaseFn)
   }
   if (entryPath === '') {
     if (entry.type === 'directory') return undefined; // the root exists in every image
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `a ${entry.type} entry cannot be the image root (${JSON.stringify(entry.path)})`);
+    throw new InvalidArgumentError(`a ${entry.type} entry cannot be the image root (${JSON.stringify(entry.path)})`);
   }
   const meta = base(entry);
   switch (entry.type) {
@@ -200,7 +200,7 @@ async function resolveExplicit(entry: LayerEntry, spec: LayerSpec, base: BaseFn)
       return { path: entryPath, type: 'symlink', size: 0, ...meta, mode: entry.mode ?? 0o777, linkname: entry.target };
     case 'hardlink': {
       const target = normalizeLayerPath(entry.target);
-      if (target === '') throw new OcibuildError('ERR_INVALID_ARGUMENT', `hardlink ${entry.path} cannot point at the image root`);
+      if (target === '') throw new InvalidArgumentError(`hardlink ${entry.path} cannot point at the image root`);
       return { path: entryPath, type: 'hardlink', size: 0, ...meta, mode: entry.mode ?? 0o644, linkname: target };
     }
     case 'file': {
@@ -215,7 +215,7 @@ async function resolveExplicit(entry: LayerEntry, spec: LayerSpec, base: BaseFn)
         if (isNotFound(error)) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `source file ${source} (for ${entry.path}) does not exist`, { cause: error });
         throw error;
       }
-      if (!stats.isFile()) throw new OcibuildError('ERR_INVALID_ARGUMENT', `source ${source} (for ${entry.path}) is not a regular file`);
+      if (!stats.isFile()) throw new InvalidArgumentError(`source ${source} (for ${entry.path}) is not a regular file`);
       const diskMode = stats.mode & 0o7777;
       const size = stats.size;
       return {

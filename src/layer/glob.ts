@@ -5,7 +5,7 @@
  * root (as in .dockerignore): write `**` + `/*.map` to match at any depth.
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 /** A compiled glob pattern. */
 export interface GlobMatcher {
@@ -30,7 +30,7 @@ function compileSegment(segment: string, pattern: string): string {
     } else if (c === '[') {
       const end = segment.indexOf(']', i + 2);
       if (end < 0) {
-        throw new OcibuildError('ERR_INVALID_ARGUMENT', `glob ${JSON.stringify(pattern)} has an unclosed [`);
+        throw new InvalidArgumentError(`glob ${JSON.stringify(pattern)} has an unclosed [`);
       }
       let body = segment.slice(i + 1, end);
       let negate = false;

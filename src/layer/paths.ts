@@ -2,7 +2,7 @@
  * Normalisation of paths inside an image (pure, no I/O).
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 
 /**
  * Normalises a path inside the image to the form stored in layers: relative, POSIX separators,
@@ -12,7 +12,7 @@ import { OcibuildError } from '../errors.ts';
  */
 export function normalizeLayerPath(input: string): string {
   if (input.includes('\0')) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `layer path ${JSON.stringify(input)} contains a NUL byte`);
+    throw new InvalidArgumentError(`layer path ${JSON.stringify(input)} contains a NUL byte`);
   }
   const out: string[] = [];
   for (const segment of input.split('/')) {

@@ -12,8 +12,8 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import { DigestMismatchError, LimitExceededError, OcibuildError } from '../errors.ts';
-import { hashFactoryFor } from '../image/verify.ts';
+import { DigestMismatchError, InvalidArgumentError, LimitExceededError, OcibuildError } from '../errors.ts';
+import { hashFactoryFor } from '../blob/verify.ts';
 import type { Hasher } from '../hash/types.ts';
 
 /** The bounds applied to one layer's uncompressed tar stream (docs/limits.md). */
@@ -64,7 +64,7 @@ export function resolveTarLimits(limits: Partial<TarLimits> | undefined): TarLim
   const resolved = { ...DEFAULT_TAR_LIMITS, ...stripUndefined(limits ?? {}) };
   for (const [key, value] of Object.entries(resolved)) {
     if (typeof value !== 'number' || !(value >= 0)) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `tar limit ${key} must be a non-negative number, got ${String(value)}`);
+      throw new InvalidArgumentError(`tar limit ${key} must be a non-negative number, got ${String(value)}`);
     }
   }
   return resolved;

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultGzipEncoder } from '../compress/index.ts';
 import type { GzipEncoder } from '../compress/types.ts';
-import { OcibuildError, throwIfAborted } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { defaultSha256 } from '../hash/index.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.ts';
@@ -101,7 +101,7 @@ export async function writeLayer(spec: LayerSpec, options: WriteLayerOptions = {
   const directory = options.directory ?? os.tmpdir();
   const compression = options.compression ?? 'gzip';
   if (compression !== 'gzip' && compression !== 'none') {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `compression must be 'gzip' or 'none', got ${JSON.stringify(compression)}`);
+    throw new InvalidArgumentError(`compression must be 'gzip' or 'none', got ${JSON.stringify(compression)}`);
   }
   const encoder = options.encoder ?? defaultGzipEncoder;
   const hash = options.hash ?? defaultSha256;

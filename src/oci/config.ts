@@ -3,7 +3,7 @@
  * encoding, and small pure helpers the builders use (environment merging, timestamps).
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { parseDigest } from './digest.ts';
 import { canonicalJson } from './json.ts';
 import type { ImageConfig } from './types.ts';
@@ -99,7 +99,7 @@ export function mergeEnv(base: readonly string[] | undefined, updates: Record<st
     ? (updates as readonly string[]).map((entry) => {
         const eq = entry.indexOf('=');
         if (eq <= 0) {
-          throw new OcibuildError('ERR_INVALID_ARGUMENT', `environment entry ${JSON.stringify(entry)} must be KEY=value`);
+          throw new InvalidArgumentError(`environment entry ${JSON.stringify(entry)} must be KEY=value`);
         }
         return [entry.slice(0, eq), entry.slice(eq + 1)];
       })
@@ -107,7 +107,7 @@ export function mergeEnv(base: readonly string[] | undefined, updates: Record<st
   const result = [...(base ?? [])];
   for (const [key, value] of pairs) {
     if (key === '' || key.includes('=')) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `environment key ${JSON.stringify(key)} is empty or contains "="`);
+      throw new InvalidArgumentError(`environment key ${JSON.stringify(key)} is empty or contains "="`);
     }
     const entry = `${key}=${value}`;
     let found = false;
@@ -141,7 +141,7 @@ export function formatCreated(epochSeconds: number): string {
   const ms = epochSeconds * 1000;
   // RFC 3339 has four-digit years: stop before year 10000.
   if (!Number.isFinite(ms) || epochSeconds < 0 || ms >= 253402300800000) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `timestamp ${epochSeconds} is not a valid number of seconds since 1970`);
+    throw new InvalidArgumentError(`timestamp ${epochSeconds} is not a valid number of seconds since 1970`);
   }
   const iso = new Date(Math.floor(ms)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
   const fraction = iso.slice(20, 23).replace(/0+$/, '');

@@ -8,7 +8,7 @@
  * and cycles are rejected rather than silently turned into `null`.
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 const encoder = new TextEncoder();
 
@@ -22,7 +22,7 @@ export function canonicalJsonString(value: unknown): string {
   const out: string[] = [];
   const text = write(value, out, new Set<object>(), '$');
   if (text === undefined) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', 'canonical JSON: the top-level value is undefined');
+    throw new InvalidArgumentError('canonical JSON: the top-level value is undefined');
   }
   return out.join('');
 }
@@ -64,14 +64,14 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
       return true;
     case 'number':
       if (!Number.isFinite(value)) {
-        throw new OcibuildError('ERR_INVALID_ARGUMENT', `canonical JSON: ${path} is ${value}, which JSON cannot represent`);
+        throw new InvalidArgumentError(`canonical JSON: ${path} is ${value}, which JSON cannot represent`);
       }
       out.push(JSON.stringify(value));
       return true;
     case 'object':
       break;
     default:
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `canonical JSON: ${path} is a ${typeof value}, which JSON cannot represent`);
+      throw new InvalidArgumentError(`canonical JSON: ${path} is a ${typeof value}, which JSON cannot represent`);
   }
   const object = value as Record<string, unknown> & { toJSON?: unknown };
   // Honour toJSON (Date and friends) the way JSON.stringify does.
@@ -79,7 +79,7 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
     return write((object.toJSON as () => unknown)(), out, stack, path);
   }
   if (stack.has(object)) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `canonical JSON: ${path} is a circular reference`);
+    throw new InvalidArgumentError(`canonical JSON: ${path} is a circular reference`);
   }
   stack.add(object);
   if (Array.isArray(object)) {
@@ -92,7 +92,7 @@ function write(value: unknown, out: string[], stack: Set<object>, path: string):
     out.push(']');
   } else {
     if (ArrayBuffer.isView(object)) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `canonical JSON: ${path} is binary data; encode it (base64) first`);
+      throw new InvalidArgumentError(`canonical JSON: ${path} is binary data; encode it (base64) first`);
     }
     out.push('{');
     let first = true;

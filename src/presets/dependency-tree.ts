@@ -11,7 +11,7 @@
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LimitExceededError, OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, LimitExceededError, OcibuildError } from '../errors.ts';
 import { readPackageJsonSync, type NodeProject } from './project.ts';
 
 /** More packages than this in one closure is treated as hostile input. */
@@ -64,10 +64,10 @@ function dependencyNames(pkg: Record<string, unknown>, file: string, fields: rea
   for (const field of fields) {
     const value = pkg[field];
     if (value === undefined) continue;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: "${field}" is not an object`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgumentError(`${file}: "${field}" is not an object`);
     for (const name of Object.keys(value)) {
       if (!VALID_NAME.test(name) || name.split('/').some((s) => s === '.' || s === '..')) {
-        throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: "${field}" names an invalid package ${JSON.stringify(name)}`);
+        throw new InvalidArgumentError(`${file}: "${field}" names an invalid package ${JSON.stringify(name)}`);
       }
       const required = field === 'dependencies' || field === 'devDependencies';
       names.set(name, (names.get(name) ?? false) || required);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { DigestMismatchError, LimitExceededError, OcibuildError } from '../errors.ts';
+import { DigestMismatchError, InvalidArgumentError, LimitExceededError, NotFoundError, OcibuildError } from '../errors.ts';
 
 /** Tarballs bigger than this are refused. */
 export const MAX_TARBALL_BYTES = 512 * 1024 * 1024;
@@ -42,7 +42,7 @@ export function parseIntegrity(integrity: string, where: string): { algorithm: s
     const found = hashes.find((h) => h.algorithm === algorithm && h.digest !== '');
     if (found !== undefined) return found;
   }
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: integrity ${JSON.stringify(integrity)} has no sha512, sha384, sha256 or sha1 hash`);
+  throw new InvalidArgumentError(`${where}: integrity ${JSON.stringify(integrity)} has no sha512, sha384, sha256 or sha1 hash`);
 }
 
 /**
@@ -59,7 +59,7 @@ export async function fetchPackage(source: PackageSource, storeDir: string, opti
   const staging = await fs.mkdtemp(`${dir}.tmp-`);
   try {
     const response = await fetch(source.resolved, { ...(options.signal ? { signal: options.signal } : {}), redirect: 'follow' });
-    if (!response.ok || response.body === null) throw new OcibuildError('ERR_NOT_FOUND', `${where}: HTTP ${response.status}`);
+    if (!response.ok || response.body === null) throw new NotFoundError(`${where}: HTTP ${response.status}`);
     const hash = createHash(algorithm);
     let total = 0;
     const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);

@@ -9,7 +9,7 @@
 import { stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { Platform } from '../oci/types.ts';
 import { formatPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
@@ -235,7 +235,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
   }
   plan.layers = (platform: Platform): LayerSpec[] => {
     const layers = byPlatform.get(platformKey(normalizePlatform(platform)));
-    if (layers === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', `the Node preset planned no layers for ${formatPlatform(platform)} (planned: ${[...byPlatform.keys()].join(', ')})`);
+    if (layers === undefined) throw new InvalidArgumentError(`the Node preset planned no layers for ${formatPlatform(platform)} (planned: ${[...byPlatform.keys()].join(', ')})`);
     return layers;
   };
   return plan;

@@ -10,7 +10,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { BuildOptions } from '../build/index.ts';
 import type { ConfigOptions } from '../build/config.ts';
@@ -130,7 +130,7 @@ function argv(value: readonly string[] | string | undefined, what: string): stri
   if (trimmed.startsWith('[')) {
     const parsed = JSON.parse(trimmed) as unknown;
     if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `${what} must be a JSON array of strings`);
+      throw new InvalidArgumentError(`${what} must be a JSON array of strings`);
     }
     return parsed;
   }
@@ -145,7 +145,7 @@ export function parseCreationTime(value: string | number | undefined): number | 
   if (value === 'USE_CURRENT_TIMESTAMP') return Math.floor(Date.now() / 1000);
   if (/^\d+$/.test(value)) return Number(value);
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `creationTime ${JSON.stringify(value)}: expected EPOCH, USE_CURRENT_TIMESTAMP, ISO-8601 or seconds`);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError(`creationTime ${JSON.stringify(value)}: expected EPOCH, USE_CURRENT_TIMESTAMP, ISO-8601 or seconds`);
   return Math.floor(ms / 1000);
 }
 
@@ -171,11 +171,11 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
   }
   const o: NodeAppOptions = { ...(pkg.ocibuild ?? {}), ...stripUndefined(options) };
   if (o.to === undefined || (typeof o.to !== 'string' && o.to.length === 0)) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `no target: pass "to" (--to) or set "ocibuild": {"to": ...} in ${path.join(root, 'package.json')}`);
+    throw new InvalidArgumentError(`no target: pass "to" (--to) or set "ocibuild": {"to": ...} in ${path.join(root, 'package.json')}`);
   }
   const from = o.from ?? `docker.io/library/node:${process.versions.node.split('.')[0]}-slim`;
   const appDir = o.workdir ?? '/app';
-  if (!appDir.startsWith('/')) throw new OcibuildError('ERR_INVALID_ARGUMENT', `workdir must be absolute, got ${JSON.stringify(appDir)}`);
+  if (!appDir.startsWith('/')) throw new InvalidArgumentError(`workdir must be absolute, got ${JSON.stringify(appDir)}`);
   const notes: string[] = [];
 
   // The user and the owner of the app's files.
@@ -313,7 +313,7 @@ async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string,
   const bins = typeof pkg.bin === 'string' ? [pkg.bin] : pkg.bin !== null && typeof pkg.bin === 'object' ? Object.values(pkg.bin) : [];
   if (bins.length === 1 && typeof bins[0] === 'string') return [node, path.posix.join(appDir, bins[0])];
   for (const file of ['server.js', 'index.js']) if (await isFile(path.join(root, file))) return [node, path.posix.join(appDir, file)];
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${path.join(root, 'package.json')}: no "start" script, no "main", no single "bin", no server.js or index.js; pass an entrypoint`);
+  throw new InvalidArgumentError(`${path.join(root, 'package.json')}: no "start" script, no "main", no single "bin", no server.js or index.js; pass an entrypoint`);
 }
 
 /** The base's node when its Entrypoint is an absolute node binary (gcr.io/distroless/nodejs*), else `node`. */

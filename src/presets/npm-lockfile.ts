@@ -6,7 +6,7 @@
  * @module
  */
 import * as fs from 'node:fs/promises';
-import { LimitExceededError, OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, LimitExceededError } from '../errors.ts';
 import type { PlatformFields } from './npm-platform.ts';
 
 /** Lockfiles bigger than this are refused (the largest real ones are tens of MiB). */
@@ -50,16 +50,16 @@ export async function readNpmLockfile(file: string): Promise<NpmLockfile> {
   try {
     parsed = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (error) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InvalidArgumentError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: not a JSON object`);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError(`${file}: not a JSON object`);
   const doc = parsed as { lockfileVersion?: unknown; packages?: unknown };
   const version = typeof doc.lockfileVersion === 'number' ? doc.lockfileVersion : 1;
   if (doc.packages === undefined) return { file, version, packages: undefined };
-  if (doc.packages === null || typeof doc.packages !== 'object' || Array.isArray(doc.packages)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: "packages" is not an object`);
+  if (doc.packages === null || typeof doc.packages !== 'object' || Array.isArray(doc.packages)) throw new InvalidArgumentError(`${file}: "packages" is not an object`);
   const packages = new Map<string, NpmLockEntry>();
   for (const [key, value] of Object.entries(doc.packages as Record<string, unknown>)) {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: "packages" entry ${JSON.stringify(key)} is not an object`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgumentError(`${file}: "packages" entry ${JSON.stringify(key)} is not an object`);
     packages.set(key, value as NpmLockEntry);
   }
   return { file, version, packages };

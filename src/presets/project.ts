@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LimitExceededError, OcibuildError, UnsupportedError } from '../errors.ts';
+import { InvalidArgumentError, LimitExceededError, OcibuildError, UnsupportedError } from '../errors.ts';
 import { compileGlob } from '../layer/glob.ts';
 
 /** The lockfile a project has. */
@@ -65,9 +65,9 @@ export function readPackageJsonSync(file: string): Record<string, unknown> | und
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InvalidArgumentError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: not a JSON object`);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError(`${file}: not a JSON object`);
   return parsed as Record<string, unknown>;
 }
 
@@ -83,11 +83,11 @@ export async function readPackageJson(file: string): Promise<Record<string, unkn
     const { size } = await handle.stat();
     if (size > MAX_PACKAGE_JSON_BYTES) throw new LimitExceededError('maxPackageJsonBytes', MAX_PACKAGE_JSON_BYTES, `${file}: ${size} bytes, more than the ${MAX_PACKAGE_JSON_BYTES} a package.json may have`);
     const parsed: unknown = JSON.parse(await handle.readFile('utf8'));
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: not a JSON object`);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError(`${file}: not a JSON object`);
     return parsed as Record<string, unknown>;
   } catch (error) {
     if (error instanceof OcibuildError) throw error;
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InvalidArgumentError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
   } finally {
     await handle.close();
   }

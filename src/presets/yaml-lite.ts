@@ -6,7 +6,7 @@
  * `ERR_INVALID_ARGUMENT` with its line number. Scalars stay strings. Pure: no I/O.
  * @module
  */
-import { LimitExceededError, OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, LimitExceededError } from '../errors.ts';
 
 /** Nesting deeper than this is refused (pnpm writes about six levels). */
 export const MAX_YAML_DEPTH = 64;
@@ -21,7 +21,7 @@ interface Line {
 }
 
 function fail(where: string, line: number, message: string): never {
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}:${line}: ${message}`);
+  throw new InvalidArgumentError(`${where}:${line}: ${message}`);
 }
 
 function stripComment(text: string): string {

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { LimitExceededError, OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, LimitExceededError, NotFoundError } from '../errors.ts';
 import { MAX_LOCKFILE_BYTES } from './npm-lockfile.ts';
 import type { PlatformFields } from './npm-platform.ts';
 
@@ -40,13 +40,13 @@ export function parseYarnLock(text: string, where: string): Map<string, YarnLock
     if (line.trim() === '' || line.trimStart().startsWith('#')) return;
     const indent = line.length - line.trimStart().length;
     if (indent === 0) {
-      if (!line.endsWith(':')) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}:${index + 1}: expected an entry header ending in ":"`);
+      if (!line.endsWith(':')) throw new InvalidArgumentError(`${where}:${index + 1}: expected an entry header ending in ":"`);
       current = { version: undefined, resolved: undefined, integrity: undefined, dependencies: {}, optionalDependencies: {} };
       section = undefined;
       for (const pattern of line.slice(0, -1).split(',')) out.set(unquote(pattern), current);
       return;
     }
-    if (current === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}:${index + 1}: indented line outside an entry`);
+    if (current === undefined) throw new InvalidArgumentError(`${where}:${index + 1}: indented line outside an entry`);
     const body = line.trim();
     if (indent <= 2 && body.endsWith(':')) {
       const name = body.slice(0, -1);
@@ -89,14 +89,14 @@ export async function registryPlatformFields(resolved: string, name: string, ver
   if (cached !== undefined) return JSON.parse(cached) as PlatformFields;
   const url = `${new URL(resolved).origin}/${name.replace('/', '%2f')}`;
   const response = await fetch(url, { headers: { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8' }, ...(signal ? { signal } : {}) });
-  if (!response.ok) throw new OcibuildError('ERR_NOT_FOUND', `${name}: registry metadata ${url}: HTTP ${response.status}`);
+  if (!response.ok) throw new NotFoundError(`${name}: registry metadata ${url}: HTTP ${response.status}`);
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > MAX_METADATA_BYTES) throw new LimitExceededError('maxMetadataBytes', MAX_METADATA_BYTES, `${url}: ${length} bytes`);
   const text = await response.text();
   if (text.length > MAX_METADATA_BYTES) throw new LimitExceededError('maxMetadataBytes', MAX_METADATA_BYTES, `${url}: more than ${MAX_METADATA_BYTES} bytes`);
   const doc = JSON.parse(text) as { versions?: Record<string, PlatformFields> };
   const manifest = doc.versions?.[version];
-  if (manifest === undefined) throw new OcibuildError('ERR_NOT_FOUND', `${name}@${version} is not in the registry metadata at ${url}`);
+  if (manifest === undefined) throw new NotFoundError(`${name}@${version} is not in the registry metadata at ${url}`);
   const fields: PlatformFields = { os: manifest.os, cpu: manifest.cpu, libc: manifest.libc };
   await fs.mkdir(path.dirname(cacheFile), { recursive: true });
   await fs.writeFile(cacheFile, JSON.stringify(fields));

@@ -13,7 +13,7 @@ import type { Credential, CredentialProvider } from './types.ts';
 import { noCredentialsText, rejectedText } from './auth-messages.ts';
 import { readLimited } from './limits.ts';
 import { errorFromNetwork, readErrorText, safeUrl, type ResponseLike } from './response-errors.ts';
-import { parseRetryAfter, setRetryAfter } from './retry.ts';
+import { parseRetryAfter } from './retry.ts';
 import { challengeScopes, type AuthChallenge } from './www-authenticate.ts';
 
 /** A minimal request function without auth, retries or redirects (the client's HTTP layer). */
@@ -223,9 +223,8 @@ export class Authenticator {
       const error = new RegistryError(
         denied ? 'ERR_REGISTRY_UNAUTHORIZED' : 'ERR_REGISTRY',
         denied ? `${why} (HTTP ${status})` : `token service ${where} for ${registry} answered HTTP ${status}`,
-        { status, url: where },
+        { status, url: where, retryAfterMs: parseRetryAfter(response.headers['retry-after']) },
       );
-      setRetryAfter(error, parseRetryAfter(response.headers['retry-after']));
       throw error;
     }
     const max = this.#options.maxTokenResponseBytes ?? 1024 * 1024;

@@ -3,7 +3,7 @@
  * resuming with `Range` from the byte reached when the connection drops mid-body.
  * @module
  */
-import { markVerified, verifyStream } from '../image/verify.ts';
+import { VerifiedStream, verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isConfigMediaType, limitExceeded } from './limits.ts';
 import { errorFromNetwork } from './response-errors.ts';
@@ -138,6 +138,5 @@ export async function getBlob(
     },
   };
   // It passes the verified stream through unchanged: a verifying consumer need not hash again.
-  markVerified(stream, { digest: descriptor.digest, size: descriptor.size });
-  return stream;
+  return new VerifiedStream(stream, descriptor);
 }

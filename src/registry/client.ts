@@ -4,9 +4,10 @@
  * @module
  */
 import type { Descriptor, RawManifest } from '../oci/types.ts';
-import type { BlobBody } from '../transports/types.ts';
+import type { BlobBody } from '../blob/types.ts';
 import { getBlob, hasBlob } from './blobs.ts';
 import { RegistryHttp, type HttpOptions } from './http.ts';
+import { withRetries } from './retry.ts';
 import {
   getManifest,
   headManifest,
@@ -81,7 +82,8 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
   };
   return {
     async ping(registry, opts = {}) {
-      await http.base(registry, opts.signal);
+      // The one retry loop of this operation: `base` itself pings once.
+      await withRetries(() => http.base(registry, opts.signal), http.retryPolicy, opts.signal);
     },
     hasBlob: (repo, digest, opts) => hasBlob(ctx, repo, digest, opts),
     getBlob: (repo, descriptor, opts) => getBlob(ctx, repo, descriptor, opts),

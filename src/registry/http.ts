@@ -9,7 +9,7 @@ import { rootCertificates } from 'node:tls';
 import { request, type Dispatcher } from 'undici';
 import { createRegistryDispatcher, type ProxySettings } from './proxy.ts';
 import { defaultCertsDirs, perHostConnector, sslCertFile } from './certs-d.ts';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY } from '../reference.ts';
 import { Authenticator } from './auth.ts';
 import { explainUnauthorized } from './auth-messages.ts';
@@ -107,7 +107,7 @@ function loadCa(ca: string | readonly string[] | undefined): string[] | undefine
     try {
       return readFileSync(entry, 'utf8');
     } catch (error) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `cannot read CA certificate file ${entry}`, { cause: error });
+      throw new InvalidArgumentError(`cannot read CA certificate file ${entry}`, { cause: error });
     }
   });
 }
@@ -174,11 +174,15 @@ export class RegistryHttp {
    * HTTPS first; plain HTTP only for loopback and insecure registries, and for loopback only
    * when the server does not speak TLS at all (a certificate error is never downgraded).
    * The ping also records the auth challenge.
+   *
+   * One ping, never retried here: the caller's retry loop (around the whole request) retries it,
+   * so a failing registry sees at most one ping per attempt (house style rule 9). A failed ping
+   * is forgotten, so the next attempt pings again.
    */
   base(registry: string, signal?: AbortSignal): Promise<URL> {
     let pending = this.#bases.get(registry);
     if (!pending) {
-      pending = withRetries(() => this.#ping(registry, signal), this.retryPolicy, signal);
+      pending = this.#ping(registry, signal);
       pending.catch(() => this.#bases.delete(registry));
       this.#bases.set(registry, pending);
     }

@@ -6,7 +6,7 @@
  * option, so the message itself says how to raise it (docs/limits.md).
  * @module
  */
-import { LimitExceededError, OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, LimitExceededError } from '../errors.ts';
 import { DOCKER_CONFIG, OCI_CONFIG } from '../oci/mediatypes.ts';
 import type { ResponseLike } from './response-errors.ts';
 
@@ -66,7 +66,7 @@ export function resolveLimits(options: Partial<RegistryLimits> & { timeoutMs?: n
     if (value === undefined) continue;
     const zeroAllowed = key === 'minBytesPerSecond';
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `registry client option ${key} must be a positive number, got ${String(value)}`);
+      throw new InvalidArgumentError(`registry client option ${key} must be a positive number, got ${String(value)}`);
     }
     limits[key] = value;
   }

@@ -6,7 +6,7 @@
  * its fallback tag scheme.
  * @module
  */
-import { DigestMismatchError, LimitExceededError, RegistryError } from '../errors.ts';
+import { DigestMismatchError, isNotFound, isOcibuildError, LimitExceededError, RegistryError } from '../errors.ts';
 import { DEFAULT_REGISTRY_LIMITS, limitExceeded, readLimited } from './limits.ts';
 import { errorFromNetwork, safeUrl } from './response-errors.ts';
 import { withRetries } from './retry.ts';
@@ -176,7 +176,12 @@ export async function putManifest(
   if (manifest.bytes.byteLength > max) throw limitExceeded('maxManifestBytes', max, `push ${where}`, 'the manifest');
   const target = reference ?? manifest.digest;
   if (reference !== undefined && !isDigest(reference)) {
-    const existing = await headManifest(ctx, repo, reference, options).catch(() => undefined);
+    const existing = await headManifest(ctx, repo, reference, options).catch((error: unknown) => {
+      // Absent, or not readable with push-only credentials: push. Anything else (a server error
+      // after retries, an abort) fails here rather than being taken for "not there".
+      if (isNotFound(error) || isOcibuildError(error, 'ERR_REGISTRY_UNAUTHORIZED', 'ERR_REGISTRY_DENIED')) return undefined;
+      throw error;
+    });
     if (existing?.digest === manifest.digest) return { digest: manifest.digest, skipped: true };
   }
   const response = await ctx.http.send({

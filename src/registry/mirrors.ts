@@ -7,7 +7,7 @@
  * @module
  */
 import { OcibuildError } from '../errors.ts';
-import type { Transport } from '../transports/types.ts';
+import type { Transport } from '../image/transport.ts';
 
 /** One place to read from. */
 export interface PullSource {

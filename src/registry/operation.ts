@@ -3,8 +3,9 @@
  * helpers for repository paths, scopes and `Location` headers.
  * @module
  */
-import { RegistryError, throwIfAborted } from '../errors.ts';
-import type { BlobOrigin } from '../transports/types.ts';
+import { RegistryError } from '../errors.ts';
+import type { BlobOrigin } from '../blob/types.ts';
+import type { Semaphore } from '../blob/semaphore.ts';
 import type { RegistryHttp } from './http.ts';
 
 /** A repository of a registry (`{ registry: 'localhost:5000', repository: 'team/app' }`). */
@@ -22,50 +23,7 @@ export interface TransferOptions extends RequestOptions {
   onProgress?: (bytes: number) => void;
 }
 
-/** A counting semaphore: at most `limit` holders at once, FIFO. */
-export class Semaphore {
-  readonly #limit: number;
-  #active = 0;
-  readonly #queue: (() => void)[] = [];
-
-  constructor(limit: number) {
-    this.#limit = Math.max(1, Math.floor(limit));
-  }
-
-  /** Waits for a slot; the returned function gives it back (idempotent). */
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    throwIfAborted(signal);
-    if (this.#active >= this.#limit) {
-      await new Promise<void>((resolve, reject) => {
-        const grant = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          const i = this.#queue.indexOf(grant);
-          if (i >= 0) this.#queue.splice(i, 1);
-          try {
-            throwIfAborted(signal);
-          } catch (error) {
-            reject(error);
-          }
-        };
-        this.#queue.push(grant);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    } else {
-      this.#active++;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#queue.shift();
-      if (next) next();
-      else this.#active--;
-    };
-  }
-}
+export { Semaphore } from '../blob/semaphore.ts';
 
 /** The state operations run against. */
 export interface OperationContext {

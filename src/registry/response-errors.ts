@@ -5,7 +5,7 @@
  */
 import type { ErrorCode } from '../errors.ts';
 import { OcibuildError, RegistryError, TimeoutError } from '../errors.ts';
-import { errorCodes, parseRetryAfter, setRetryAfter } from './retry.ts';
+import { errorCodes, parseRetryAfter } from './retry.ts';
 
 /** The JSON error body of the distribution spec: `{ errors: [{ code, message, detail }] }`. */
 export interface RegistryErrorBody {
@@ -107,8 +107,8 @@ export async function errorFromResponse(
     status,
     registryCodes: body.codes,
     url: where,
+    retryAfterMs: parseRetryAfter(response.headers['retry-after']),
   });
-  setRetryAfter(error, parseRetryAfter(response.headers['retry-after']));
   return error;
 }
 

@@ -44,14 +44,6 @@ const RETRYABLE_NETWORK_CODES = new Set([
   'UND_ERR_REQ_RETRY',
 ]);
 
-/** Extra facts a failure carries for the retry loop (kept off the public error classes). */
-const retryAfterOf = new WeakMap<object, number>();
-
-/** Records that `error` came with a `Retry-After` of `ms`. */
-export function setRetryAfter(error: object, ms: number | undefined): void {
-  if (ms !== undefined) retryAfterOf.set(error, ms);
-}
-
 /**
  * Parses `Retry-After` (delay-seconds or an HTTP date) into milliseconds from `now`.
  * Returns undefined when absent or unparseable; never negative.
@@ -139,7 +131,7 @@ export async function withRetries<T>(
       return await attempt(n);
     } catch (error) {
       if (n >= policy.count || signal?.aborted || !isRetryable(error)) throw error;
-      const retryAfter = typeof error === 'object' && error !== null ? retryAfterOf.get(error) : undefined;
+      const retryAfter = error instanceof RegistryError ? error.retryAfterMs : undefined;
       const delay = Math.max(backoffDelay(n, policy), Math.min(retryAfter ?? 0, policy.maxTotalMs));
       if (Date.now() + delay - start > policy.maxTotalMs) throw error;
       onRetry?.(error, delay);

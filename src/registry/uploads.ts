@@ -6,9 +6,9 @@
  * session are not retried on their own (one retry level).
  * @module
  */
-import { verifyStream } from '../image/verify.ts';
+import { verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
-import type { BlobBody } from '../transports/types.ts';
+import type { BlobBody } from '../blob/types.ts';
 import type { RegistryResponse, SendOptions } from './http.ts';
 import { withRetries } from './retry.ts';
 import {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OcibuildError, UnsupportedError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError, UnsupportedError } from '../errors.ts';
 import { resolveInRoot } from './paths.ts';
 import type { Mount, NetworkMode } from './types.ts';
 
@@ -52,7 +52,7 @@ export function splitCsv(text: string): string[] {
       atStart = false;
     }
   }
-  if (quoted) throw new OcibuildError('ERR_INVALID_ARGUMENT', `unterminated quote in ${JSON.stringify(text)}`);
+  if (quoted) throw new InvalidArgumentError(`unterminated quote in ${JSON.stringify(text)}`);
   out.push(field);
   return out;
 }
@@ -60,22 +60,22 @@ export function splitCsv(text: string): string[] {
 function parseBool(key: string, value: string | undefined): boolean {
   if (value === undefined || value.toLowerCase() === 'true') return true;
   if (value.toLowerCase() === 'false') return false;
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid value for ${key}: ${value}`);
+  throw new InvalidArgumentError(`invalid value for ${key}: ${value}`);
 }
 
 function parseId(key: string, value: string): number {
-  if (!/^\d+$/.test(value)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid ${key}: ${value} (a number is expected)`);
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`invalid ${key}: ${value} (a number is expected)`);
   return Number(value);
 }
 
 function parseMode(value: string): number {
-  if (!/^[0-7]{1,4}$/.test(value)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid mode: ${value} (octal expected)`);
+  if (!/^[0-7]{1,4}$/.test(value)) throw new InvalidArgumentError(`invalid mode: ${value} (octal expected)`);
   return Number.parseInt(value, 8);
 }
 
 function parseSize(value: string): number {
   const m = /^(\d+)([kmg]?)b?$/i.exec(value.trim());
-  if (!m) throw new OcibuildError('ERR_INVALID_ARGUMENT', `invalid size: ${value}`);
+  if (!m) throw new InvalidArgumentError(`invalid size: ${value}`);
   const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
   return Number(m[1]) * unit;
 }
@@ -104,7 +104,7 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
     return undefined;
   };
   const known = new Set(['type', 'target', 'dst', 'destination', 'source', 'src', 'from', 'readonly', 'ro', 'readwrite', 'rw', 'id', 'sharing', 'mode', 'uid', 'gid', 'size', 'required', 'env']);
-  for (const key of fields.keys()) if (!known.has(key)) throw new OcibuildError('ERR_INVALID_ARGUMENT', `unexpected key '${key}' in '${value}'`);
+  for (const key of fields.keys()) if (!known.has(key)) throw new InvalidArgumentError(`unexpected key '${key}' in '${value}'`);
   const rawTarget = take('target', 'dst', 'destination');
   const ids = {
     ...(fields.has('uid') ? { uid: parseId('uid', fields.get('uid') ?? '') } : {}),
@@ -116,12 +116,12 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
   const readonlyGiven = roKey !== undefined ? parseBool(roKey, fields.get(roKey)) : undefined;
   const readwriteGiven = rwKey !== undefined ? parseBool(rwKey, fields.get(rwKey)) : undefined;
   const needTarget = (): string => {
-    if (rawTarget === undefined || rawTarget === '') throw new OcibuildError('ERR_INVALID_ARGUMENT', `mount type ${type} requires a target`);
+    if (rawTarget === undefined || rawTarget === '') throw new InvalidArgumentError(`mount type ${type} requires a target`);
     return absoluteTarget(rawTarget, workdir);
   };
   switch (type) {
     case 'bind': {
-      if (Object.keys(ids).length > 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'uid, gid and mode are not allowed on a bind mount');
+      if (Object.keys(ids).length > 0) throw new InvalidArgumentError('uid, gid and mode are not allowed on a bind mount');
       const readwrite = readwriteGiven ?? (readonlyGiven === undefined ? false : !readonlyGiven);
       return { type, target: needTarget(), source: take('source', 'src') ?? '/', from: take('from'), readwrite };
     }
@@ -132,7 +132,7 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
       const seed = from !== undefined ? { from, source: take('source', 'src') || '/' } : {};
       const sharing = (take('sharing') ?? 'shared').toLowerCase();
       if (sharing !== 'shared' && sharing !== 'private' && sharing !== 'locked') {
-        throw new OcibuildError('ERR_INVALID_ARGUMENT', `unsupported sharing value "${sharing}"`);
+        throw new InvalidArgumentError(`unsupported sharing value "${sharing}"`);
       }
       const readonly = readonlyGiven ?? (readwriteGiven === undefined ? false : !readwriteGiven);
       return { type, target, id: take('id') || target, sharing, readonly, ...ids, ...seed };
@@ -144,7 +144,7 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
     case 'secret': {
       const target = rawTarget === undefined || rawTarget === '' ? undefined : absoluteTarget(rawTarget, workdir);
       const id = take('id') || (target !== undefined ? path.posix.basename(target) : '');
-      if (id === '') throw new OcibuildError('ERR_INVALID_ARGUMENT', `secret mount needs an id or a target: '${value}'`);
+      if (id === '') throw new InvalidArgumentError(`secret mount needs an id or a target: '${value}'`);
       const env = take('env') || undefined;
       const required = fields.has('required') ? parseBool('required', fields.get('required')) : false;
       return { type, id, target: target ?? (env === undefined ? `/run/secrets/${id}` : undefined), env, required, ...ids };
@@ -152,7 +152,7 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
     case 'ssh':
       throw new UnsupportedError(`RUN --mount=type=ssh is not supported (no SSH agent forwarding): '${value}'`);
     default:
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `unsupported mount type "${type}"`);
+      throw new InvalidArgumentError(`unsupported mount type "${type}"`);
   }
 }
 
@@ -160,7 +160,7 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
 export function parseNetworkFlag(value: string | undefined): NetworkMode {
   const v = (value ?? 'default').toLowerCase();
   if (v === 'default' || v === 'none' || v === 'host') return v;
-  throw new OcibuildError('ERR_INVALID_ARGUMENT', `unsupported network mode "${value}" (default, none or host)`);
+  throw new InvalidArgumentError(`unsupported network mode "${value}" (default, none or host)`);
 }
 
 /** Where a build keeps persistent cache mounts: `OCIBUILD_CACHE_DIR` or `~/.cache/ocibuild`, then `run-cache/`. */

@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { HostInfo } from './host.ts';
 import { containerGidToHost, containerUidToHost } from './idmap.ts';
 import { resolveInRoot } from './paths.ts';
@@ -191,7 +191,7 @@ function planNetworkFiles(p: Planner, scratch: string): void {
 }
 
 function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
-  if (!m.target.startsWith('/')) throw new OcibuildError('ERR_INVALID_ARGUMENT', `mount target must be absolute: ${m.target}`);
+  if (!m.target.startsWith('/')) throw new InvalidArgumentError(`mount target must be absolute: ${m.target}`);
   const dest = (kind: 'dir' | 'file'): string => (onSandboxFs(path.posix.normalize(m.target)) ? path.posix.normalize(m.target) : p.target(m.target, kind, 'stub'));
   switch (m.type) {
     case 'tmpfs': {
@@ -251,8 +251,8 @@ export function buildEnv(env: string[], user: ExecUser): string[] {
 /** Plans the sandbox for `options`. Throws `ERR_RUN`/`ERR_INVALID_ARGUMENT` for impossible requests. */
 export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   const rootfs = path.resolve(options.rootfs);
-  if (!options.workdir.startsWith('/')) throw new OcibuildError('ERR_INVALID_ARGUMENT', `workdir must be absolute: ${options.workdir}`);
-  if (options.argv.length === 0) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'RUN argv is empty');
+  if (!options.workdir.startsWith('/')) throw new InvalidArgumentError(`workdir must be absolute: ${options.workdir}`);
+  if (options.argv.length === 0) throw new InvalidArgumentError('RUN argv is empty');
   const { host, user } = ctx;
   const p = new Planner(rootfs, host, ctx.scratch);
   p.args.push('--unshare-user', '--userns-block-fd', '6', '--info-fd', '7', '--json-status-fd', '3');

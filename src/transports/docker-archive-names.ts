@@ -3,7 +3,7 @@
  * compression, `RepoTags` spelling and matching. Pure helpers of the docker-archive transport.
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { isGzipLayer } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -46,7 +46,7 @@ export function layerFileName(layer: Descriptor): string {
 export function repoTag(reference: string, where: string): string {
   const ref = parseReference(reference);
   if (ref.digest !== undefined && ref.tag === undefined) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: ${JSON.stringify(reference)} has a digest but no tag; RepoTags need name:tag`);
+    throw new InvalidArgumentError(`${where}: ${JSON.stringify(reference)} has a digest but no tag; RepoTags need name:tag`);
   }
   return ref.withoutDigest().familiar();
 }

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
+import { DigestMismatchError, NotFoundError, OcibuildError, throwIfAborted, UnsupportedError } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { encodeManifest, parseManifest } from '../oci/manifest.ts';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST } from '../oci/mediatypes.ts';
@@ -29,11 +29,11 @@ import { artifactTypeOf, isZstdLayer } from '../image/kinds.ts';
 import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { nodeHash } from '../hash/node.ts';
-import type { IndexCapability } from '../image/copy.ts';
-import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../image/files.ts';
+import type { TransportCapabilities } from '../image/transport.ts';
+import { isErrno, readFileStream, sweepStaleTempFiles, tempName, writeVerifiedFile } from '../blob/files.ts';
 import { indexTar, resolveMember, type TarMember } from '../image/tar-index.ts';
 import { isArchiveEntry, layerFileName, normalizeName, repoTag, startsWith, type ArchiveEntry } from './docker-archive-names.ts';
-import { hashFactoryFor, readAll, verifyStream } from '../image/verify.ts';
+import { hashFactoryFor, readAll, verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 /** Docker's media type for an uncompressed layer (defined by containers/image; not in the v2.2 spec text). */
@@ -50,7 +50,7 @@ export interface DockerArchiveOptions {
 }
 
 /** A docker-archive transport; it holds single-platform images only. */
-export interface DockerArchiveTransport extends Transport, IndexCapability {
+export interface DockerArchiveTransport extends Transport, TransportCapabilities {
   /** Absolute path of the tarball. */
   readonly path: string;
   /** Always false: an index is refused with `ERR_UNSUPPORTED`. */
@@ -124,10 +124,10 @@ class DockerArchive implements DockerArchiveTransport {
         const raw = await this.#synthesise(i);
         if (raw.digest === reference) return raw;
       }
-      throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no image with manifest ${reference}`);
+      throw new NotFoundError(`${this.description}: no image with manifest ${reference}`);
     }
     const index = this.#findImage(entries, reference ?? '');
-    if (index === undefined) throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no image named ${JSON.stringify(reference)}`);
+    if (index === undefined) throw new NotFoundError(`${this.description}: no image named ${JSON.stringify(reference)}`);
     return await this.#synthesise(index);
   }
 
@@ -147,7 +147,7 @@ class DockerArchive implements DockerArchiveTransport {
     const { entries } = await this.#read();
     for (let i = 0; i < entries.length && !this.#archiveBlobs.has(descriptor.digest); i++) await this.#synthesise(i);
     const member = this.#archiveBlobs.get(descriptor.digest);
-    if (member === undefined) throw new OcibuildError('ERR_NOT_FOUND', `${where} not found`);
+    if (member === undefined) throw new NotFoundError(`${where} not found`);
     return verifyStream(this.#memberStream(member, options.signal), descriptor, where, this.#options.hash);
   }
 
@@ -157,7 +157,7 @@ class DockerArchive implements DockerArchiveTransport {
       try {
         members = await indexTar(this.path, this.description);
       } catch (error) {
-        if (isErrno(error, 'ENOENT')) throw new OcibuildError('ERR_NOT_FOUND', `${this.description} does not exist`, { cause: error });
+        if (isErrno(error, 'ENOENT')) throw new NotFoundError(`${this.description} does not exist`, { cause: error });
         throw error;
       }
       const member = resolveMember(members, 'manifest.json');
@@ -296,7 +296,7 @@ class DockerArchive implements DockerArchiveTransport {
     const entries: ArchiveEntry[] = [];
     const add = (descriptor: Descriptor, name: string): string => {
       if (!this.#written.has(descriptor.digest)) {
-        throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: blob ${descriptor.digest} was not written before its manifest`);
+        throw new NotFoundError(`${this.description}: blob ${descriptor.digest} was not written before its manifest`);
       }
       if (!seen.has(name)) files.push({ name, digest: descriptor.digest, size: descriptor.size });
       seen.add(name);

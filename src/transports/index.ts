@@ -2,7 +2,7 @@
  * Transports: where images are read from and written to.
  * @module
  */
-export type { BlobBody, BlobOrigin, OperationOptions, Transport } from './types.ts';
+export type { BlobBody, BlobOrigin, OperationOptions, Transport, TransportCapabilities } from './types.ts';
 export { ociLayout, REF_NAME_ANNOTATION } from './oci-layout.ts';
 export type { OciLayoutOptions, OciLayoutTransport } from './oci-layout.ts';
 export { dockerArchive, DOCKER_LAYER_TAR } from './docker-archive.ts';

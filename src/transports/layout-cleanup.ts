@@ -8,22 +8,19 @@
  */
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { isProcessAlive } from './layout-lock.ts';
+import { parseTag, tagState } from '../temp.ts';
 
-/** `-PID-RANDOM` at the end of a temp name (see `tempName`). */
-const PID_SUFFIX = /-(\d+)-[0-9a-f]{12}$/;
+/** `-TAG-RANDOM` at the end of a temp name (see `tempName`; TAG is `<pid>` or `<pid>.<start>.<ns>`). */
+const TAG_SUFFIX = /-(\d+(?:\.\d+\.\d+)?-[0-9a-f]{12})$/;
 
 /** Names of temp entries inside a layout directory. */
 const INSIDE_PREFIXES = ['.ocibuild-blob-', '.index.json-', 'index.json.lock.stale-'];
 
-function ownerPid(name: string): number | undefined {
-  const match = PID_SUFFIX.exec(name);
-  return match === null ? undefined : Number(match[1]);
-}
-
 async function removeIfAbandoned(dir: string, name: string): Promise<boolean> {
-  const pid = ownerPid(name);
-  if (pid === undefined || pid === process.pid || isProcessAlive(pid)) return false;
+  const match = TAG_SUFFIX.exec(name);
+  const tag = match === null ? undefined : parseTag(match[1]!);
+  // The one liveness rule of temp.ts; a layout is written by this host's processes, so a pid-only tag is judged by its pid.
+  if (tag === undefined || tag.pid === process.pid || tagState(tag, { judgePidOnly: true }) !== 'dead') return false;
   const path = join(dir, name);
   try {
     const info = await lstat(path);

@@ -3,7 +3,7 @@
  * makes, and applying them to a document read from disk (no I/O here).
  * @module
  */
-import { OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 /** The annotation that names a manifest in `index.json` (the layout's "tag"). */
@@ -49,6 +49,6 @@ export function validateTag(tag: string, where: string): void {
   // The layout allows any ref.name; refuse only what cannot round-trip through `oci:PATH:TAG`.
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(tag)) {
-    throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: invalid tag ${JSON.stringify(tag)}`);
+    throw new InvalidArgumentError(`${where}: invalid tag ${JSON.stringify(tag)}`);
   }
 }

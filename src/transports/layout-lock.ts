@@ -13,7 +13,8 @@
 import { hostname } from 'node:os';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
-import { isErrno, tempName } from '../image/files.ts';
+import { isErrno, tempName } from '../blob/files.ts';
+import { tagAlive } from '../temp.ts';
 
 /** Age after which a lock is broken whoever holds it (an index update takes milliseconds). */
 export const STALE_LOCK_MS = 10 * 60 * 1000;
@@ -40,12 +41,7 @@ export interface FileLockOptions {
 /** True when a process with this pid exists on this host (one of another user counts). */
 export function isProcessAlive(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return isErrno(error, 'EPERM');
-  }
+  return tagAlive(pid, undefined);
 }
 
 function parseOwner(text: string): LockOwner | undefined {

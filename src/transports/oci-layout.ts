@@ -15,14 +15,14 @@
  */
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DigestMismatchError, LimitExceededError, OcibuildError, throwIfAborted } from '../errors.ts';
+import { DigestMismatchError, InvalidArgumentError, LimitExceededError, NotFoundError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { OCI_INDEX, OCI_LAYOUT_VERSION, isIndexMediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../image/files.ts';
+import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../blob/files.ts';
 import { outlineManifest } from '../image/sniff.ts';
-import { hashFactoryFor, readVerified, verifyStream } from '../image/verify.ts';
+import { hashFactoryFor, readVerified, verifyStream } from '../blob/verify.ts';
 import { removeAbandonedTemps } from './layout-cleanup.ts';
 import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
@@ -115,7 +115,7 @@ class OciLayout implements OciLayoutTransport {
       entry = entries.findLast((d) => d.annotations?.[REF_NAME_ANNOTATION] === reference);
     }
     if (entry === undefined) {
-      throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no manifest tagged ${JSON.stringify(reference)}`);
+      throw new NotFoundError(`${this.description}: no manifest tagged ${JSON.stringify(reference)}`);
     }
     const where = `${this.description} manifest ${entry.digest}`;
     this.#checkManifestSize(entry.size, where);
@@ -283,7 +283,7 @@ class OciLayout implements OciLayoutTransport {
         throw e;
       });
       if (names.length > 0) {
-        throw new OcibuildError('ERR_INVALID_ARGUMENT', `${this.description}: directory is not empty and has no oci-layout file`);
+        throw new InvalidArgumentError(`${this.description}: directory is not empty and has no oci-layout file`);
       }
       this.#mode = 'absent';
       return;
@@ -292,7 +292,7 @@ class OciLayout implements OciLayoutTransport {
     try {
       version = (JSON.parse(layoutFile) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
     } catch (error) {
-      throw new OcibuildError('ERR_INVALID_ARGUMENT', `${this.description}: oci-layout is not JSON`, { cause: error });
+      throw new InvalidArgumentError(`${this.description}: oci-layout is not JSON`, { cause: error });
     }
     if (typeof version !== 'string' || !version.startsWith('1.')) {
       throw new OcibuildError('ERR_UNSUPPORTED', `${this.description}: unsupported imageLayoutVersion ${JSON.stringify(version)}`);
@@ -331,7 +331,7 @@ class OciLayout implements OciLayoutTransport {
       await removeAbandonedTemps(this.path);
       if (this.#mode !== 'absent') return;
       if (this.#options.create === false) {
-        throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: no OCI layout here (create is false)`);
+        throw new NotFoundError(`${this.description}: no OCI layout here (create is false)`);
       }
       await mkdir(dirname(this.path), { recursive: true });
       // A sibling directory is on the same file system, so commit() is one rename. Not mkdtemp:
@@ -355,11 +355,11 @@ class OciLayout implements OciLayoutTransport {
   async #openBlob(descriptor: Descriptor, options: OperationOptions): Promise<AsyncIterable<Uint8Array>> {
     const path = this.#blobPath(descriptor.digest);
     const where = `${this.description} blob ${descriptor.digest}`;
+    if (path === undefined) throw new NotFoundError(`${where} not found`);
     try {
-      if (path === undefined) throw Object.assign(new Error('no layout'), { code: 'ENOENT' });
       await stat(path);
     } catch (error) {
-      if (isErrno(error, 'ENOENT')) throw new OcibuildError('ERR_NOT_FOUND', `${where} not found`, { cause: error });
+      if (isErrno(error, 'ENOENT')) throw new NotFoundError(`${where} not found`, { cause: error });
       throw error;
     }
     const read = readFileStream(path, options.signal === undefined ? {} : { signal: options.signal });
@@ -369,11 +369,11 @@ class OciLayout implements OciLayoutTransport {
   async #readWholeBlob(digest: string, options: OperationOptions): Promise<Uint8Array> {
     const path = this.#blobPath(digest);
     let size: number;
+    if (path === undefined) throw new NotFoundError(`${this.description}: manifest ${digest} not found`);
     try {
-      if (path === undefined) throw Object.assign(new Error('no layout'), { code: 'ENOENT' });
       size = (await stat(path)).size;
     } catch (error) {
-      if (isErrno(error, 'ENOENT')) throw new OcibuildError('ERR_NOT_FOUND', `${this.description}: manifest ${digest} not found`, { cause: error });
+      if (isErrno(error, 'ENOENT')) throw new NotFoundError(`${this.description}: manifest ${digest} not found`, { cause: error });
       throw error;
     }
     const where = `${this.description} manifest ${digest}`;

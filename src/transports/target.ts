@@ -3,7 +3,7 @@
  * registry references, parsed into a {@link Target} and opened as a transport.
  * @module
  */
-import { InvalidReferenceError, OcibuildError, UnsupportedError } from '../errors.ts';
+import { InvalidArgumentError, InvalidReferenceError, UnsupportedError } from '../errors.ts';
 import { parseReference, type Reference } from '../reference.ts';
 import { dockerArchive, type DockerArchiveOptions } from './docker-archive.ts';
 import { ociLayout, type OciLayoutOptions } from './oci-layout.ts';
@@ -107,7 +107,7 @@ export function openTarget(target: Target, options: OpenTargetOptions = {}): Tra
       return dockerArchive(target.path as string, options.dockerArchive);
     case 'registry':
       if (options.registry === undefined || target.ref === undefined) {
-        throw new OcibuildError('ERR_INVALID_ARGUMENT', `${JSON.stringify(target.input)}: no registry transport factory was given`);
+        throw new InvalidArgumentError(`${JSON.stringify(target.input)}: no registry transport factory was given`);
       }
       return options.registry(target.ref);
   }

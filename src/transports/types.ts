@@ -1,66 +1,8 @@
 /**
  * The transport interface: one place images are read from or written to
- * (a registry repository, an OCI layout, a docker-archive tarball).
+ * (a registry repository, an OCI layout, a docker-archive tarball). Re-exported from where it
+ * is declared, below the implementations.
  * @module
  */
-import type { Descriptor, RawManifest } from '../oci/types.ts';
-
-/** A factory of the bytes of a blob. Called again to retry, so it MUST start from the first byte each time. */
-export type BlobBody = () => AsyncIterable<Uint8Array>;
-
-/** Options every transport operation takes. */
-export interface OperationOptions {
-  /** Aborts the operation. */
-  signal?: AbortSignal;
-  /** Called with bytes transferred so far (blob operations). */
-  onProgress?: (bytes: number) => void;
-}
-
-/** Where a blob can be mounted from (same registry, another repository). */
-export interface BlobOrigin {
-  /** Registry host as in references (`localhost:5000`, `docker.io`). */
-  registry: string;
-  /** Repository path (`library/busybox`). */
-  repository: string;
-}
-
-/**
- * A place images are read from or written to.
- *
- * Contracts:
- * - `getBlob` MUST verify the size and digest while streaming and throw `DigestMismatchError`
- *   or `SizeMismatchError` at the end of the stream rather than yield unverified trailing data silently.
- * - `putBlob` MUST verify the bytes against `descriptor` and never make a blob visible under a
- *   digest its bytes do not have.
- * - Callers push every blob an image references before its manifest, and index children before the index.
- * - Writing transports that stage their output (OCI layout, docker-archive) make it visible only
- *   in `commit()`; `close()` without `commit()` discards everything written.
- */
-export interface Transport {
-  /** Human-readable location for messages (`oci:/tmp/out:latest`). Never contains secrets. */
-  readonly description: string;
-  /** Reads a manifest or index by tag or digest. Throws `OcibuildError` `ERR_NOT_FOUND` when absent. */
-  getManifest(reference: string, options?: OperationOptions): Promise<RawManifest>;
-  /**
-   * Stores a manifest or index. `reference` is a tag to point at it; when undefined the manifest
-   * is stored by digest only.
-   */
-  putManifest(manifest: RawManifest, reference: string | undefined, options?: OperationOptions): Promise<void>;
-  /** True when the blob is present. */
-  hasBlob(descriptor: Descriptor, options?: OperationOptions): Promise<boolean>;
-  /** Streams a blob, verified (see the interface contract). */
-  getBlob(descriptor: Descriptor, options?: OperationOptions): Promise<AsyncIterable<Uint8Array>>;
-  /** Stores a blob from a restartable body. */
-  putBlob(descriptor: Descriptor, body: BlobBody, options?: OperationOptions): Promise<void>;
-  /**
-   * Makes a blob available by mounting it from another repository of the same registry.
-   * Returns false when the registry did not mount it (the caller then uploads).
-   */
-  mountBlob?(descriptor: Descriptor, from: BlobOrigin, options?: OperationOptions): Promise<boolean>;
-  /** The registry and repository this transport writes to, for mount decisions. */
-  readonly origin?: BlobOrigin;
-  /** Makes everything written visible atomically (staged transports). */
-  commit?(options?: OperationOptions): Promise<void>;
-  /** Releases resources; discards uncommitted staged output. Safe to call twice. */
-  close?(): Promise<void>;
-}
+export type { BlobBody, BlobOrigin, OperationOptions } from '../blob/types.ts';
+export type { Transport, TransportCapabilities } from '../image/transport.ts';

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { DigestMismatchError, SizeMismatchError } from '../../src/errors.ts';
 import { nodeHash } from '../../src/hash/node.ts';
 import type { HashFactory } from '../../src/hash/types.ts';
-import { markVerified, readAll, verifiedTarget, verifyStream } from '../../src/image/verify.ts';
+import { readAll, verifiedTarget, VerifiedStream, verifyStream } from '../../src/blob/verify.ts';
 
 const digestOf = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -41,6 +41,10 @@ describe('verifyStream', () => {
     const stream = verifyStream(chunks(bytes), target, 'test');
     assert.deepEqual(verifiedTarget(stream), target);
     assert.equal(verifiedTarget(chunks(bytes)), undefined, 'an arbitrary stream is not verified');
+    assert.ok(stream instanceof VerifiedStream);
+    assert.deepEqual(stream.verified, target);
+    const lookalike = Object.assign(chunks(bytes), { verified: target });
+    assert.equal(VerifiedStream.targetOf(lookalike), undefined, 'a look-alike cannot claim to be verified');
   });
 
   it('hashes a stream verified against the same descriptor only once', async () => {
@@ -76,7 +80,7 @@ describe('verifyStream', () => {
 
   it('asks a lazy wrapper what it verifies once it has started, and handles empty blobs', async () => {
     let inner: AsyncIterable<Uint8Array> | undefined;
-    const lazy: AsyncIterable<Uint8Array> = {
+    const lazySource: AsyncIterable<Uint8Array> = {
       [Symbol.asyncIterator]() {
         let it: AsyncIterator<Uint8Array> | undefined;
         return {
@@ -88,7 +92,7 @@ describe('verifyStream', () => {
         };
       },
     };
-    markVerified(lazy, () => (inner === undefined ? undefined : verifiedTarget(inner)));
+    const lazy = new VerifiedStream(lazySource, () => VerifiedStream.targetOf(inner));
     assert.equal(verifiedTarget(lazy), undefined, 'not known before the first read');
     const outer = countingHash();
     assert.equal((await readAll(verifyStream(lazy, target, 'outer', outer))).length, bytes.length);

@@ -9,7 +9,7 @@ import { openSource, releaseRegistryClient } from '../../src/build/targets.ts';
 import { resolveBase } from '../../src/build/base.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { StageRootfs } from '../../src/run/rootfs.ts';
-import { rootfsLayers } from '../../src/s2i/sandbox.ts';
+import { rootfsLayers } from '../../src/build/s2i/sandbox.ts';
 
 /** What the image printed. */
 export interface ImageRun {

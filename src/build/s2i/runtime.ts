@@ -13,9 +13,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { listLayerEntries } from '../layer/entries.ts';
-import type { DirectorySource, LayerEntry, LayerSpec } from '../layer/types.ts';
-import { tarStream } from '../layer/write.ts';
+import { listLayerEntries } from '../../layer/entries.ts';
+import type { DirectorySource, LayerEntry, LayerSpec } from '../../layer/types.ts';
+import { tarStream } from '../../layer/write.ts';
 import { S2iError } from './errors.ts';
 import { resolveInImage } from './builder.ts';
 

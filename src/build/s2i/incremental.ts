@@ -7,12 +7,12 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { BuildOptions } from '../build/index.ts';
-import { openSource } from '../build/targets.ts';
-import { resolveBase } from '../build/base.ts';
-import type { Platform } from '../oci/types.ts';
-import { StageRootfs } from '../run/rootfs.ts';
-import type { Executor, NetworkMode, OutputSink } from '../run/types.ts';
+import type { BuildOptions } from '../index.ts';
+import { openSource } from '../targets.ts';
+import { resolveBase } from '../base.ts';
+import type { Platform } from '../../oci/types.ts';
+import { StageRootfs } from '../../run/rootfs.ts';
+import type { Executor, NetworkMode, OutputSink } from '../../run/types.ts';
 import { rootfsLayers, saveArtifacts } from './sandbox.ts';
 import { scriptPath, type ScriptLocation, type ScriptName } from './scripts.ts';
 import type { S2iOptions } from './types.ts';

@@ -9,9 +9,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { listLayerEntries } from '../layer/entries.ts';
-import type { LayerEntry, LayerSpec } from '../layer/types.ts';
-import { tarStream } from '../layer/write.ts';
+import { listLayerEntries } from '../../layer/entries.ts';
+import type { LayerEntry, LayerSpec } from '../../layer/types.ts';
+import { tarStream } from '../../layer/write.ts';
 import type { ScriptLocation, ScriptName } from './scripts.ts';
 import type { PreparedSource } from './source.ts';
 

@@ -6,17 +6,17 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { BuildOptions } from '../build/index.ts';
-import type { PlanContext } from '../build/plan-files.ts';
-import { resolveBase } from '../build/base.ts';
-import type { Image } from '../image/model.ts';
-import { openSource } from '../build/targets.ts';
-import { cachedSource } from '../cache/source.ts';
-import type { LayerStep } from '../image/mutate.ts';
-import type { ImageConfig, Platform } from '../oci/types.ts';
-import type { HostInfo } from '../run/host.ts';
-import { StageRootfs } from '../run/rootfs.ts';
-import type { Executor } from '../run/types.ts';
+import type { BuildOptions } from '../index.ts';
+import type { PlanContext } from '../plan-files.ts';
+import { resolveBase } from '../base.ts';
+import type { Image } from '../../image/model.ts';
+import { openSource } from '../targets.ts';
+import { cachedSource } from '../../cache/source.ts';
+import type { LayerStep } from '../../image/mutate.ts';
+import type { ImageConfig, Platform } from '../../oci/types.ts';
+import type { HostInfo } from '../../run/host.ts';
+import { StageRootfs } from '../../run/rootfs.ts';
+import type { Executor } from '../../run/types.ts';
 import { destinationOf, inImage } from './builder.ts';
 import { commitLayer } from './commit.ts';
 import { mergeEnv } from './environment.ts';

@@ -4,7 +4,7 @@
  * set over the base image's labels; and the output config. Pure.
  * @module
  */
-import type { ImageConfig } from '../oci/types.ts';
+import type { ImageConfig } from '../../oci/types.ts';
 import type { SourceInfo } from './source.ts';
 
 /** The namespace of s2i's build labels. */

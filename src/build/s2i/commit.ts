@@ -3,17 +3,17 @@
  * difference (RUN's rules: container owners, mtimes clamped to SOURCE_DATE_EPOCH when set).
  * @module
  */
-import type { BuildOptions } from '../build/index.ts';
-import type { PlanContext } from '../build/plan-files.ts';
-import { sourceDateEpochFromEnv } from '../layer/entries.ts';
-import type { BuiltLayer } from '../layer/types.ts';
-import { writeLayer } from '../layer/write.ts';
-import type { HostInfo } from '../run/host.ts';
-import { ensureReadable } from '../run/readable.ts';
-import type { StageRootfs } from '../run/rootfs.ts';
-import type { Snapshot } from '../run/snapshot.ts';
-import { diffSnapshots } from '../run/snapshot.ts';
-import type { Executor } from '../run/types.ts';
+import type { BuildOptions } from '../index.ts';
+import type { PlanContext } from '../plan-files.ts';
+import { sourceDateEpochFromEnv } from '../../layer/entries.ts';
+import type { BuiltLayer } from '../../layer/types.ts';
+import { writeLayer } from '../../layer/write.ts';
+import type { HostInfo } from '../../run/host.ts';
+import { ensureReadable } from '../../run/readable.ts';
+import type { StageRootfs } from '../../run/rootfs.ts';
+import type { Snapshot } from '../../run/snapshot.ts';
+import { diffSnapshots } from '../../run/snapshot.ts';
+import type { Executor } from '../../run/types.ts';
 
 /** Writes the layer of everything that changed in `rootfs` since `before`. */
 export async function commitLayer(

@@ -3,7 +3,7 @@
  * Pure types.
  * @module
  */
-import type { NetworkMode, OutputSink } from '../run/types.ts';
+import type { NetworkMode, OutputSink } from '../../run/types.ts';
 
 /** What an s2i build takes, beyond `buildImage`'s own options (`to`, registries, executor...). */
 export interface S2iOptions {

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { createIgnoreMatcher, parseDockerignore } from '../dockerfile/ignore.ts';
+import { createIgnoreMatcher, parseDockerignore } from '../../dockerfile/ignore.ts';
 import { S2iError } from './errors.ts';
 
 const run = promisify(execFile);

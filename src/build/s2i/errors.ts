@@ -2,7 +2,7 @@
  * The error of source-to-image builds: bad input (labels, flags, scripts) and scripts that failed.
  * @module
  */
-import { OcibuildError, type ErrorCode, type OcibuildErrorOptions } from '../errors.ts';
+import { OcibuildError, type ErrorCode, type OcibuildErrorOptions } from '../../errors.ts';
 
 /** Data an {@link S2iError} may carry. */
 export interface S2iErrorOptions extends OcibuildErrorOptions {

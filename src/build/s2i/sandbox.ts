@@ -10,11 +10,11 @@ import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { layerTar, type LayerRef } from '../dockerfile/interpret-fs.ts';
-import type { Descriptor } from '../oci/types.ts';
-import type { Transport } from '../transports/types.ts';
-import type { RootfsLayer } from '../run/rootfs.ts';
-import type { Executor, Mount, NetworkMode, OutputSink } from '../run/types.ts';
+import { layerTar, type LayerRef } from '../../dockerfile/interpret-fs.ts';
+import type { Descriptor } from '../../oci/types.ts';
+import type { Transport } from '../../transports/types.ts';
+import type { RootfsLayer } from '../../run/rootfs.ts';
+import type { Executor, Mount, NetworkMode, OutputSink } from '../../run/types.ts';
 import { S2iError } from './errors.ts';
 
 /** Where the upload directory appears inside the sandbox. */

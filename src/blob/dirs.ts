@@ -1,0 +1,17 @@
+/**
+ * Where ocibuild keeps its files between runs.
+ * @module
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * The cache directory: `options.dir`, else `OCIBUILD_CACHE_DIR`, else `$XDG_CACHE_HOME/ocibuild`,
+ * else `~/.cache/ocibuild`. Pure path logic: nothing is created.
+ */
+export function defaultCacheDir(options: { dir?: string } = {}, env: NodeJS.ProcessEnv = process.env): string {
+  if (options.dir !== undefined && options.dir !== '') return path.resolve(options.dir);
+  if (env.OCIBUILD_CACHE_DIR !== undefined && env.OCIBUILD_CACHE_DIR !== '') return path.resolve(env.OCIBUILD_CACHE_DIR);
+  const xdg = env.XDG_CACHE_HOME;
+  return path.join(xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.cache'), 'ocibuild');
+}
