@@ -58,13 +58,17 @@ const FIXTURES = {
   d: 'sha256:77c51e373f31598c35965bc5c9b26e77ae0670ed3d4dfa4ee97ddb17954b5a57',
 };
 
+// The three OCI-format digests were re-pinned once, for the deliberate change that a local
+// (oci:) base is named in the manifest by its digest only (no host path in
+// org.opencontainers.image.base.name, see README "Reproducible builds"); with that one line
+// reverted the image-model refactor still gives the digests first pinned.
 pinned(
   'files build (append) on a busybox base into oci:',
   async () => {
     const r = await buildImage({ from: `oci:single:${single.tag}`, layers: fileLayers(), config: { cmd: ['cat', '/app/hello.txt'], env: { A: '1' }, user: '1000' }, to: out('files'), sourceDateEpoch: epoch, cache: false });
     return { digest: r.digest, base: single };
   },
-  'sha256:cb14e4aec4d54daad28f83e45e088aabcd08ec39aaf2d650da0eb3610ada7c5b',
+  'sha256:484c6bfeaf5cb8b95bd04eeb32d45347cdf3bc05a65e2369592f4d957eda83e3',
 );
 
 pinned(
@@ -83,7 +87,7 @@ pinned(
     const r = await buildImage({ context, dockerfile: { text: dockerfile }, to: out('dockerfile'), sourceDateEpoch: epoch, cache: false });
     return { digest: r.digest, base: single };
   },
-  'sha256:0141cff65aaeaebaba0704913d349d7966851391763a7d0e2fa62729acc28786',
+  'sha256:7a51dc89ad18089190f2f460d9d0d034981d1c11d281efd23947db9280cf232d',
 );
 
 pinned(
@@ -93,7 +97,7 @@ pinned(
     assert.ok(r.index);
     return { digest: r.digest, base: multi };
   },
-  'sha256:09c2c875ef3b2f7d4822d56da669d9963d76fdc3c02542a0fdee6e767255fbec',
+  'sha256:ce47fffdc88356faaec679dd8f513a2f9b09b9ef03e1dce26ce1002725938648',
 );
 
 pinned(
