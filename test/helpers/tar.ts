@@ -27,3 +27,25 @@ export async function makeTar(members: TarMember[]): Promise<AsyncIterable<Uint8
     yield bytes;
   })();
 }
+
+/**
+ * One ustar header block written byte by byte, checksum included, for archives no packer would
+ * produce; `size` is written in octal (any value ≤ 8 GiB) and need not match what follows.
+ */
+export function ustarHeader(name: string, typeflag: string, size: number): Buffer {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, 100, 'utf8');
+  block.write('0000644\0', 100);
+  block.write('0000000\0', 108);
+  block.write('0000000\0', 116);
+  block.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  block.write('00000000001\0', 136);
+  block.fill(0x20, 148, 156);
+  block.write(typeflag, 156);
+  block.write('ustar\0', 257);
+  block.write('00', 263);
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  return block;
+}
