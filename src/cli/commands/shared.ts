@@ -199,6 +199,19 @@ export function startProgress(values: Record<string, unknown>, io: CommandIO): {
   };
 }
 
+/**
+ * Awaits `work` and then calls `show.finish` once, with `failed` true when `work` rejected (the
+ * rejection is rethrown), so that a failed step's output and the summary are always printed.
+ */
+export async function finishProgress<T>(show: { finish: (failed: boolean) => void }, work: Promise<T>): Promise<T> {
+  const result = await work.catch((error: unknown) => {
+    show.finish(true);
+    throw error;
+  });
+  show.finish(false);
+  return result;
+}
+
 /** `1.2 MB` style sizes. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
