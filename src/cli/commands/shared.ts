@@ -212,6 +212,13 @@ export async function finishProgress<T>(show: { finish: (failed: boolean) => voi
   return result;
 }
 
+/** A setter that copies a flag's value onto `target` only when it is defined: unset flags leave the option out. */
+export function setDefined<T extends object>(target: T): <K extends keyof T>(key: K, value: T[K] | undefined) => void {
+  return (key, value) => {
+    if (value !== undefined) target[key] = value;
+  };
+}
+
 /** `1.2 MB` style sizes. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
