@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { OcibuildError, RegistryError } from '../errors.ts';
+import { OcibuildError, RegistryError, type ErrorCode } from '../errors.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Target } from '../transports/target.ts';
 import { describeFsError } from '../blob/files.ts';
@@ -35,6 +35,35 @@ async function nearestAncestor(path: string): Promise<{ path: string; isDirector
   }
 }
 
+/** Throws the error of a failed check; `cause` is the file-system error behind it, if any. */
+type Fail = (reason: string, cause?: unknown) => never;
+
+/**
+ * Runs `check` with a {@link Fail} that throws `code` with the message `cannot write LABEL:
+ * REASON`; any other error `check` meets (a file-system one) is reported the same way.
+ */
+async function checkWritable(code: ErrorCode, label: string, check: (fail: Fail) => Promise<void>): Promise<void> {
+  const fail: Fail = (reason, cause) => {
+    throw new OcibuildError(code, `cannot write ${label}: ${reason}`, cause === undefined ? {} : { cause });
+  };
+  try {
+    await check(fail);
+  } catch (error) {
+    if (error instanceof OcibuildError) throw error;
+    fail(describeFsError(error), error);
+  }
+}
+
+/** Fails unless `folder` is a folder in which this process may create entries. */
+async function checkFolderWritable(folder: { path: string; isDirectory: boolean }, fail: Fail): Promise<void> {
+  if (!folder.isDirectory) fail(`${folder.path} is not a folder`);
+  try {
+    await access(folder.path, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    fail(`${describeFsError(error)} in ${folder.path}`, error);
+  }
+}
+
 /**
  * Throws `ERR_TRANSPORT` naming `target.input` when a file target cannot be written: a
  * `docker-archive:` whose path is a folder, an `oci:` whose path is a file, or a location whose
@@ -44,27 +73,15 @@ async function nearestAncestor(path: string): Promise<{ path: string; isDirector
 export async function assertTargetWritable(target: Target): Promise<void> {
   if (target.kind === 'registry' || target.path === undefined) return;
   const path = resolve(target.path);
-  const fail = (reason: string, cause?: unknown): never => {
-    throw new OcibuildError('ERR_TRANSPORT', `cannot write ${target.input}: ${reason}`, cause === undefined ? {} : { cause });
-  };
-  try {
+  await checkWritable('ERR_TRANSPORT', target.input, async (fail) => {
     const own = await statOrUndefined(path);
     if (own !== undefined) {
       if (target.kind === 'docker-archive' && own.isDirectory()) fail('the path is a folder; a docker-archive is a file');
       if (target.kind === 'oci' && !own.isDirectory()) fail('the path is a file; an OCI layout is a folder');
     }
     // An existing layout takes blobs inside it; anything else is staged in the parent folder.
-    const folder = own !== undefined && target.kind === 'oci' ? { path, isDirectory: true } : await nearestAncestor(path);
-    if (!folder.isDirectory) fail(`${folder.path} is not a folder`);
-    try {
-      await access(folder.path, constants.W_OK | constants.X_OK);
-    } catch (error) {
-      fail(`${describeFsError(error)} in ${folder.path}`, error);
-    }
-  } catch (error) {
-    if (error instanceof OcibuildError) throw error;
-    fail(describeFsError(error), error);
-  }
+    await checkFolderWritable(own !== undefined && target.kind === 'oci' ? { path, isDirectory: true } : await nearestAncestor(path), fail);
+  });
 }
 
 /**
@@ -74,22 +91,10 @@ export async function assertTargetWritable(target: Target): Promise<void> {
  */
 export async function assertFileWritable(file: string, label: string): Promise<void> {
   const path = resolve(file);
-  const fail = (reason: string, cause?: unknown): never => {
-    throw new OcibuildError('ERR_IO', `cannot write ${label}: ${reason}`, cause === undefined ? {} : { cause });
-  };
-  try {
+  await checkWritable('ERR_IO', label, async (fail) => {
     if ((await statOrUndefined(path))?.isDirectory()) fail('the path is a folder');
-    const folder = await nearestAncestor(path);
-    if (!folder.isDirectory) fail(`${folder.path} is not a folder`);
-    try {
-      await access(folder.path, constants.W_OK | constants.X_OK);
-    } catch (error) {
-      fail(`${describeFsError(error)} in ${folder.path}`, error);
-    }
-  } catch (error) {
-    if (error instanceof OcibuildError) throw error;
-    fail(describeFsError(error), error);
-  }
+    await checkFolderWritable(await nearestAncestor(path), fail);
+  });
 }
 
 /**

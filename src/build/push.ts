@@ -8,6 +8,7 @@ import { join, dirname, basename } from 'node:path';
 import { isNotFound, isOcibuildError, OcibuildError } from '../errors.ts';
 import { copyImage, type CopyEvent } from '../image/copy.ts';
 import type { MemorySource } from '../image/memory.ts';
+import type { BuildStats } from './index.ts';
 import type { Destination, TransportOptions } from './targets.ts';
 import { describeFsError, targetFailure } from './preflight.ts';
 
@@ -17,21 +18,8 @@ export type PushEvent =
   | { type: 'target-done'; target: string; digest: string }
   | { type: 'manifest-skipped'; target: string; digest: string };
 
-/** The counters pushing updates (a subset of the build's stats). */
-export interface PushStats {
-  /** Blobs uploaded. */
-  blobsUploaded: number;
-  /** Bytes of the blobs uploaded. */
-  bytesUploaded: number;
-  /** Blobs a target already had. */
-  blobsSkipped: number;
-  /** Blobs mounted from another repository. */
-  blobsMounted: number;
-  /** Manifest (and index) PUTs made. */
-  manifestsPushed: number;
-  /** Targets whose tags already pointed at the result. */
-  manifestPutSkipped: number;
-}
+/** The counters pushing updates: the build's upload and manifest counters. */
+export type PushStats = Pick<BuildStats, 'blobsUploaded' | 'bytesUploaded' | 'blobsSkipped' | 'blobsMounted' | 'manifestsPushed' | 'manifestPutSkipped'>;
 
 function signalOpt(options: { signal?: AbortSignal }): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};

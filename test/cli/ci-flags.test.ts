@@ -3,17 +3,13 @@
 // --cache-from/--cache-to mapped onto the step cache.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 import { parseAnnotations, parseCacheFlags, parseSecrets } from '../../src/cli/commands/ci-flags.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const main = path.join(root, 'src/cli/main.ts');
+import { runCli, type CliResult } from '../helpers/cli.ts';
 
 let dir: string;
 let base: BusyboxLayout;
@@ -24,15 +20,8 @@ before(async () => {
 });
 after(() => fs.rm(dir, { recursive: true, force: true }));
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { ...process.env, ...env });
 }
 
 const md5 = (text: string): string => createHash('md5').update(text).digest('hex');

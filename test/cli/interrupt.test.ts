@@ -1,7 +1,7 @@
 // Ctrl-C (SIGINT) and SIGTERM during a CLI build: the process prints `interrupted`, exits 130
 // soon (not when the slow work would have ended), and leaves no ocibuild-* folder in its TMPDIR
 // and nothing next to its targets; on a terminal the cursor that progress bars hid is shown again.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs/promises';
@@ -79,7 +79,8 @@ async function stallingProxy(target: string): Promise<{ host: string; stalled: (
   };
 }
 
-test('SIGINT while pushing through a stalled upload: interrupted, exit 130, no debris', async (t) => {
+/** A temporary folder and a registry behind a {@link stallingProxy}, all removed when `t` ends. */
+async function stalledRegistry(t: TestContext): Promise<{ dir: string; proxy: Awaited<ReturnType<typeof stallingProxy>> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-interrupt-'));
   const registry = await startRegistry();
   const proxy = await stallingProxy(registry.url);
@@ -88,6 +89,11 @@ test('SIGINT while pushing through a stalled upload: interrupted, exit 130, no d
     await registry.stop();
     await fs.rm(dir, { recursive: true, force: true });
   });
+  return { dir, proxy };
+}
+
+test('SIGINT while pushing through a stalled upload: interrupted, exit 130, no debris', async (t) => {
+  const { dir, proxy } = await stalledRegistry(t);
   const tmp = path.join(dir, 'tmp');
   const ctx = path.join(dir, 'ctx');
   const out = path.join(dir, 'out');
@@ -144,14 +150,7 @@ test('SIGINT and SIGTERM during a slow RUN: interrupted, exit 130, no debris', {
 });
 
 test('SIGINT while progress bars are drawn on a terminal: the cursor is shown again', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-interrupt-'));
-  const registry = await startRegistry();
-  const proxy = await stallingProxy(registry.url);
-  t.after(async () => {
-    await proxy.stop();
-    await registry.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const { dir, proxy } = await stalledRegistry(t);
   const base = await buildBusyboxLayout(path.join(dir, 'base'));
   const app = path.join(dir, 'app');
   const tmp = path.join(dir, 'tmp');

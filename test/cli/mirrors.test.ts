@@ -3,34 +3,19 @@
 // a pull of it that succeeds came from the mirror; a mirror serving altered bytes fails the pull.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { parseRegistriesConf, pullSources } from '../../src/registry/registries-conf.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const main = path.join(root, 'src/cli/main.ts');
+import { runCli as cli } from '../helpers/cli.ts';
 
 let dir: string;
 let base: BusyboxLayout;
 let mirror: TestRegistry;
 let origin: TestRegistry;
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function deadPort(): Promise<number> {
   return new Promise((resolve) => {

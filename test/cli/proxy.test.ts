@@ -4,18 +4,14 @@
 // shows CONNECT for https and absolute-form requests for plain http.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const main = path.join(root, 'src/cli/main.ts');
+import { runCli, type CliResult } from '../helpers/cli.ts';
 
 let dir: string;
 let base: BusyboxLayout;
@@ -69,16 +65,9 @@ async function startForwardProxy(): Promise<typeof proxy> {
   };
 }
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?|no)_proxy$/i.test(k)));
-    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, env: { ...clean, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(https?|no)_proxy$/i.test(k)));
+  return runCli(args, { ...clean, ...env });
 }
 
 before(async () => {

@@ -11,25 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LimitExceededError } from '../../src/errors.ts';
 import { indexTar } from '../../src/image/tar-index.ts';
-
-/** One ustar header block with a valid checksum. */
-function header(name: string, typeflag: string, size: number): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(name, 0, 100, 'utf8');
-  block.write('0000644\0', 100);
-  block.write('0000000\0', 108);
-  block.write('0000000\0', 116);
-  block.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  block.write('00000000001\0', 136);
-  block.fill(0x20, 148, 156);
-  block.write(typeflag, 156);
-  block.write('ustar\0', 257);
-  block.write('00', 263);
-  let sum = 0;
-  for (const b of block) sum += b;
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return block;
-}
+import { ustarHeader as header } from '../helpers/tar.ts';
 
 let tmp: string;
 before(() => {

@@ -64,6 +64,33 @@ let registry: TestRegistry;
 let layer: Blob;
 let diffId: string;
 
+/** A linux/amd64 config over the test layer's diffID, as most tools write it. */
+const amd64Config = (): Blob => blob(json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
+
+/** One layer of {@link writeAmd64Image}: its media type, its blob, and any foreign URLs. */
+interface LayerEntry {
+  mediaType: string;
+  blob: Blob;
+  urls?: string[];
+}
+
+/**
+ * Writes a layout tagged `v1` holding one image: an {@link amd64Config} (of the config type that
+ * goes with `manifestType`) and `layers`; of the layer blobs only `stored` are written, as a
+ * layout does not hold foreign layers. Returns the manifest digest.
+ */
+async function writeAmd64Image(dir: string, manifestType: typeof OCI_MANIFEST | typeof DOCKER_MANIFEST, layers: LayerEntry[], stored: Blob[]): Promise<string> {
+  const config = amd64Config();
+  const configType = manifestType === DOCKER_MANIFEST ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json';
+  const manifest = json({
+    schemaVersion: 2,
+    mediaType: manifestType,
+    config: { mediaType: configType, digest: config.digest, size: config.size },
+    layers: layers.map(({ mediaType, blob: b, urls }) => ({ mediaType, digest: b.digest, size: b.size, ...(urls === undefined ? {} : { urls }) })),
+  });
+  return writeLayout(dir, 'v1', manifest, manifestType, [config, ...stored]);
+}
+
 /** An image whose config's platform is empty, as `crane append` onto scratch writes it. */
 async function emptyPlatformLayout(dir: string): Promise<string> {
   const config = blob(json({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] }, history: [{ created_by: 'crane' }] }));
@@ -177,15 +204,8 @@ describe('foreign layers with URLs', () => {
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   async function foreignLayout(dir: string, urls: string[]): Promise<void> {
-    const config = blob(json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
-    const manifest = json({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', digest: layer.digest, size: layer.size, urls }],
-    });
     // The layout does not hold the foreign layer, as a registry does not.
-    await writeLayout(dir, 'v1', manifest, OCI_MANIFEST, [config]);
+    await writeAmd64Image(dir, OCI_MANIFEST, [{ mediaType: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', blob: layer, urls }], []);
   }
 
   it('copying to docker-archive fetches them from their URLs, verified', async () => {
@@ -226,14 +246,7 @@ describe('zstd layers and Docker v2.2 targets', () => {
     await fs.writeFile(path.join(tmp, 'layer.tar'), tar);
     await run('zstd', ['-q', '-f', path.join(tmp, 'layer.tar'), '-o', path.join(tmp, 'layer.tar.zst')]);
     zstdLayer = blob(await fs.readFile(path.join(tmp, 'layer.tar.zst')));
-    const config = blob(json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
-    const manifest = json({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: zstdLayer.digest, size: zstdLayer.size }],
-    });
-    await writeLayout(dir, 'v1', manifest, OCI_MANIFEST, [config, zstdLayer]);
+    await writeAmd64Image(dir, OCI_MANIFEST, [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', blob: zstdLayer }], [zstdLayer]);
   });
 
   it('docker-archive refuses a zstd image clearly and writes nothing', async () => {
@@ -257,14 +270,7 @@ describe('zstd layers and Docker v2.2 targets', () => {
 
   it('a Docker v2.2 manifest that lists a zstd layer is never copied on', async () => {
     const bad = path.join(tmp, 'zstd-docker');
-    const config = blob(json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
-    const manifest = json({
-      schemaVersion: 2,
-      mediaType: DOCKER_MANIFEST,
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: config.digest, size: config.size },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: zstdLayer.digest, size: zstdLayer.size }],
-    });
-    await writeLayout(bad, 'v1', manifest, DOCKER_MANIFEST, [config, zstdLayer]);
+    await writeAmd64Image(bad, DOCKER_MANIFEST, [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', blob: zstdLayer }], [zstdLayer]);
     const copied = await cli(['copy', `oci:${bad}:v1`, `${registry.host}/zstd/docker:1`]);
     assert.equal(copied.code, 1);
     assert.match(copied.stderr, /Docker v2\.2 manifest .*zstd/);
@@ -275,7 +281,7 @@ describe('zstd layers and Docker v2.2 targets', () => {
 describe('what the CLI prints', () => {
   it('inspect --raw prints the stored bytes exactly: their sha256 is the digest', async () => {
     const dir = path.join(tmp, 'raw');
-    const config = blob(json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
+    const config = amd64Config();
     // Indented, as some tools write manifests, and without a final newline.
     const text = JSON.stringify(
       {

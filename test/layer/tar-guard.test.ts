@@ -19,25 +19,7 @@ import { DEFAULT_TAR_LIMITS, guardTarStream } from '../../src/layer/tar-guard.ts
 import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../../src/oci/mediatypes.ts';
 import { extractLayer } from '../../src/run/extract.ts';
 import { StageRootfs } from '../../src/run/rootfs.ts';
-
-/** One ustar header block, checksum included; `size` is written in octal (any value ≤ 8 GiB). */
-function header(name: string, typeflag: string, size: number): Buffer {
-  const block = Buffer.alloc(512);
-  block.write(name, 0, 100, 'utf8');
-  block.write('0000644\0', 100);
-  block.write('0000000\0', 108);
-  block.write('0000000\0', 116);
-  block.write(size.toString(8).padStart(11, '0') + '\0', 124);
-  block.write('00000000001\0', 136);
-  block.fill(0x20, 148, 156);
-  block.write(typeflag, 156);
-  block.write('ustar\0', 257);
-  block.write('00', 263);
-  let sum = 0;
-  for (const b of block) sum += b;
-  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return block;
-}
+import { ustarHeader as header } from '../helpers/tar.ts';
 
 function pad(size: number): Buffer {
   return Buffer.alloc((512 - (size % 512)) % 512);

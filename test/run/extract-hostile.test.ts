@@ -9,25 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import tar from 'tar-stream';
 import { extractLayer } from '../../src/run/extract.ts';
-
-type Member = tar.Headers & { body?: string };
-
-/** An uncompressed tar exactly as given (tar-stream's packer does not normalise names). */
-async function makeTar(members: Member[]): Promise<AsyncIterable<Uint8Array>> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => pack.on('end', resolve));
-  for (const { body, ...header } of members) pack.entry({ mode: 0o644, mtime: new Date(1000), ...header }, body ?? '');
-  pack.finalize();
-  await done;
-  const bytes = new Uint8Array(Buffer.concat(chunks));
-  return (async function* () {
-    yield bytes;
-  })();
-}
+import { makeTar } from '../helpers/tar.ts';
 
 describe('extractLayer: hostile layers', () => {
   let tmp: string;

@@ -6,6 +6,7 @@
  */
 import type { ImageConfig } from '../../oci/types.ts';
 import type { SourceInfo } from './source.ts';
+import type { S2iOptions } from './types.ts';
 
 /** The namespace of s2i's build labels. */
 export const S2I_LABEL_NAMESPACE = 'io.openshift.s2i.';
@@ -41,6 +42,12 @@ export function outputLabels(builderLabels: Readonly<Record<string, string>> | u
   build('source-location', info.location);
   build('source-context-dir', info.contextDir);
   return labels;
+}
+
+/** The label input of an s2i build: its builder and names, and the first of `to` as the display name unless one is given. */
+export function outputLabelInput(s2i: Pick<S2iOptions, 'builder' | 'displayName' | 'description'>, info: SourceInfo, to: string | readonly string[]): OutputLabelInput {
+  const targets = typeof to === 'string' ? [to] : to;
+  return { builder: s2i.builder, info, displayName: s2i.displayName ?? targets[0], description: s2i.description };
 }
 
 /** The output image's config: `image`'s, with `Cmd` the run script, `Env` the build environment, and s2i's labels. */

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { BuildOptions } from '../index.ts';
-import type { PlanContext, PlatformPlan } from '../plan-files.ts';
+import { annotationBaseName, type PlanContext, type PlatformPlan } from '../plan-files.ts';
 import { openSource } from '../targets.ts';
 import { cachedSource } from '../../cache/source.ts';
 import { baseDigest, resolveBase } from '../base.ts';
@@ -23,7 +23,7 @@ import { removeRootfs } from '../../run/owners.ts';
 import { StageRootfs } from '../../run/rootfs.ts';
 import { S2iError } from './errors.ts';
 import { mergeEnv, parseEnvironmentFile } from './environment.ts';
-import { outputConfig } from './labels.ts';
+import { outputConfig, outputLabelInput } from './labels.ts';
 import { commitLayer } from './commit.ts';
 import { buildRuntime } from './runtime-build.ts';
 import type { LayerStep } from '../../image/mutate.ts';
@@ -125,14 +125,8 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
     const layer = await commitLayer(rootfs, before, { executor, host, scratch, options, context });
     const step = { layer, createdBy: `s2i build ${s2i.source} ${s2i.builder}: ${assemble}`, cached: false };
     emitLayer(context, platform, step);
-    const targets = Array.isArray(options.to) ? options.to : [options.to];
-    const config = outputConfig(base.config, scriptPath(scripts, 'run', destination), env, {
-      builder: s2i.builder,
-      info: source.info,
-      displayName: s2i.displayName ?? targets[0],
-      description: s2i.description,
-    });
-    return { base, baseName: builder.name, baseDigest: baseDigest(base), config: applyConfigOptions(config, options.config ?? {}), steps: [step], runsExecuted: runs };
+    const config = outputConfig(base.config, scriptPath(scripts, 'run', destination), env, outputLabelInput(s2i, source.info, options.to));
+    return { base, baseName: annotationBaseName(builder.name), baseDigest: baseDigest(base), config: applyConfigOptions(config, options.config ?? {}), steps: [step], runsExecuted: runs };
   } finally {
     await rootfs.remove().catch(() => {});
     await removeRootfs(scratch, host).catch(() => {});

@@ -20,7 +20,7 @@ import type { Executor } from '../../run/types.ts';
 import { destinationOf, inImage } from './builder.ts';
 import { commitLayer } from './commit.ts';
 import { mergeEnv } from './environment.ts';
-import { outputConfig } from './labels.ts';
+import { outputConfig, outputLabelInput } from './labels.ts';
 import { artifactMappings, writeRuntimeArtifacts } from './runtime.ts';
 import { rootfsLayers, runScript } from './sandbox.ts';
 import { locateScripts, scriptPath } from './scripts.ts';
@@ -104,13 +104,7 @@ export async function buildRuntime(input: RuntimeInput): Promise<{ base: Image; 
       onStart: s2i.onScript,
     });
     const layer = await commitLayer(rootfs, before, { executor: input.executor, host: input.host, scratch: input.scratch, options, context });
-    const targets = Array.isArray(options.to) ? options.to : [options.to];
-    const out = outputConfig(base.config, scriptPath(scripts, 'run', destination), env, {
-      builder: s2i.builder,
-      info: input.info,
-      displayName: s2i.displayName ?? targets[0],
-      description: s2i.description,
-    });
+    const out = outputConfig(base.config, scriptPath(scripts, 'run', destination), env, outputLabelInput(s2i, input.info, options.to));
     return { base, name: opened.name, config: out, step: { layer, createdBy: `s2i build ${s2i.source} ${s2i.builder} --runtime-image ${s2i.runtimeImage}: ${command}`, cached: false } };
   } finally {
     await rootfs.remove().catch(() => {});

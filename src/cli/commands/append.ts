@@ -6,7 +6,7 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { ciOptions } from './ci-flags.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, digestLines, OUTPUT_FILES_HELP } from './shared.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, finishProgress, digestLines, OUTPUT_FILES_HELP } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -65,7 +65,7 @@ export const append: Command = {
     void positionals;
     const layers = list(values, 'layer').map((v) => parseLayerFlag(v));
     const show = startProgress(values, io);
-    const result = await buildImage({
+    const result = await finishProgress(show, buildImage({
       from: str(values, 'from') ?? 'scratch',
       layers,
       config: configOptions(values),
@@ -74,11 +74,7 @@ export const append: Command = {
       ...registryOptions(values),
       onEvent: show.onEvent,
       ...signalOf(io),
-    }).catch((error: unknown) => {
-      show.finish(true);
-      throw error;
-    });
-    show.finish(false);
+    }));
     io.out(digestLines(result));
     return 0;
   },

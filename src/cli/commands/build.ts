@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
-import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, digestLines } from './shared.ts';
+import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
 import { ciOptions, parseCacheFlags, parseSecrets } from './ci-flags.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
@@ -98,7 +98,7 @@ export const build: Command = {
     if (values['no-cache'] && useCache) throw new UsageError('--no-cache cannot be combined with cache flags');
     const secrets = parseSecrets(list(values, 'secret'));
     const show = startProgress(values, io);
-    const result = await buildImage({
+    const result = await finishProgress(show, buildImage({
       dockerfile: resolve(context, dockerfile),
       context,
       buildArgs: keyValues(list(values, 'build-arg'), '--build-arg'),
@@ -127,11 +127,7 @@ export const build: Command = {
         : {}),
       onEvent: show.onEvent,
       ...signalOf(io),
-    }).catch((error: unknown) => {
-      show.finish(true);
-      throw error;
-    });
-    show.finish(false);
+    }));
     io.out(digestLines(result));
     return 0;
   },

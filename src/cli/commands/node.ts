@@ -17,6 +17,7 @@ import {
   OUTPUT_FILES_HELP,
   registryFlags,
   registryOptions,
+  setDefined,
   startProgress,
   digestLines,
 } from './shared.ts';
@@ -84,9 +85,7 @@ const nodeFlags = {
 /** Turns parsed flags into preset options (only what was given, so package.json fills the rest). */
 export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOptions {
   const o: NodeAppOptions = {};
-  const set = <K extends keyof NodeAppOptions>(key: K, value: NodeAppOptions[K] | undefined): void => {
-    if (value !== undefined) o[key] = value;
-  };
+  const set = setDefined(o);
   set('from', str(values, 'from'));
   const to = list(values, 'to');
   if (to.length) o.to = to;

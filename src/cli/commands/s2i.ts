@@ -6,7 +6,7 @@
  */
 import { buildImage, runS2iUsage, type NetworkMode, type OutputSink, type S2iOptions } from '../../index.ts';
 import { keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { outputFlags, outputOptions, PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
+import { outputFlags, outputOptions, PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, setDefined } from './shared.ts';
 import { createProgress, progressMode } from '../progress.ts';
 
 const help = `Usage: ocibuild s2i SOURCE BUILDER [TAG] --to TARGET... [OPTIONS]
@@ -108,9 +108,7 @@ function pathPair(value: string, flag: string): { source: string; destination: s
 /** The s2i options from flags (everything but the output sinks). */
 function s2iOptions(values: Record<string, unknown>, source: string, builder: string): S2iOptions {
   const o: S2iOptions = { builder, source };
-  const set = <K extends keyof S2iOptions>(key: K, value: S2iOptions[K] | undefined): void => {
-    if (value !== undefined) o[key] = value;
-  };
+  const set = setDefined(o);
   const env = keyValues(list(values, 'env'), '--env');
   if (Object.keys(env).length > 0) o.env = env;
   set('environmentFile', str(values, 'environment-file'));

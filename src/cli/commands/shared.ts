@@ -199,6 +199,26 @@ export function startProgress(values: Record<string, unknown>, io: CommandIO): {
   };
 }
 
+/**
+ * Awaits `work` and then calls `show.finish` once, with `failed` true when `work` rejected (the
+ * rejection is rethrown), so that a failed step's output and the summary are always printed.
+ */
+export async function finishProgress<T>(show: { finish: (failed: boolean) => void }, work: Promise<T>): Promise<T> {
+  const result = await work.catch((error: unknown) => {
+    show.finish(true);
+    throw error;
+  });
+  show.finish(false);
+  return result;
+}
+
+/** A setter that copies a flag's value onto `target` only when it is defined: unset flags leave the option out. */
+export function setDefined<T extends object>(target: T): <K extends keyof T>(key: K, value: T[K] | undefined) => void {
+  return (key, value) => {
+    if (value !== undefined) target[key] = value;
+  };
+}
+
 /** `1.2 MB` style sizes. */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
