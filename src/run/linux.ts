@@ -26,7 +26,7 @@ import { resolveUser } from './user.ts';
 export interface LinuxExecutorOptions {
   /** Bytes of stderr kept for {@link RunResult.stderrTail}. Default 4096. */
   stderrTailBytes?: number;
-  /** Directory for per-run scratch files (resolv.conf copies, secrets, fifos). Default `os.tmpdir()`. */
+  /** Directory for per-run scratch files (resolv.conf, hosts and hostname files, secrets, fifos). Default `os.tmpdir()`. */
   tmpdir?: string;
 }
 

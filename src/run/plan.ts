@@ -17,6 +17,12 @@ import type { SandboxOp } from './sandbox-script.ts';
 import type { Mount, RunOptions } from './types.ts';
 import type { ExecUser } from './user.ts';
 
+/**
+ * The step's hostname, BuildKit's default (moby/buildkit `executor/oci/hosts.go`
+ * `defaultHostname`): set in the step's own UTS namespace and in the `/etc/hostname` it sees.
+ */
+export const SANDBOX_HOSTNAME = 'buildkitsandbox';
+
 /** Docker's default PATH, added when the step's environment has none. */
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -42,8 +48,9 @@ export interface PlanContext {
   /** The resolved USER. */
   user: ExecUser;
   /**
-   * A private per-run host directory for copies of resolv.conf, hosts and secrets. For a root
-   * caller it must be searchable (0711) by the sandbox's ids: bwrap runs as one of them.
+   * A private per-run host directory for copies of resolv.conf, hosts and secrets, and the
+   * sandbox's hostname file. For a root caller it must be searchable (0711) by the sandbox's
+   * ids: bwrap runs as one of them.
    */
   scratch: string;
 }
@@ -154,6 +161,13 @@ function copyPrivate(source: string, scratch: string, name: string, mode: number
   return dest;
 }
 
+function writePrivate(content: string, scratch: string, name: string, mode: number): string {
+  const dest = path.join(scratch, name);
+  fs.writeFileSync(dest, content, { flag: 'wx' });
+  fs.chmodSync(dest, mode);
+  return dest;
+}
+
 /** True when container `dest` lies on one of the sandbox's own file systems (not in the rootfs). */
 function onSandboxFs(dest: string): boolean {
   return /^\/(dev|proc)(\/|$)/.test(dest);
@@ -179,14 +193,15 @@ function planSystem(p: Planner): void {
 }
 
 function planNetworkFiles(p: Planner, scratch: string): void {
-  for (const name of ['resolv.conf', 'hosts']) {
+  for (const name of ['resolv.conf', 'hosts', 'hostname']) {
     const r = resolveInRoot(p.rootfs, `/etc/${name}`);
     // A symlinked or odd resolv.conf is left alone rather than followed somewhere surprising.
     if (r.exists && !fs.lstatSync(r.hostPath).isFile()) continue;
-    // A private copy: the step sees a file ocibuild owns, never a host path it could swap.
-    const copy = copyPrivate(`/etc/${name}`, scratch, name, 0o644);
+    // A private file: the step sees a file ocibuild owns, never a host path it could swap.
+    // resolv.conf and hosts are copies of the host's; hostname is the sandbox's own name.
+    const file = name === 'hostname' ? writePrivate(`${SANDBOX_HOSTNAME}\n`, scratch, name, 0o644) : copyPrivate(`/etc/${name}`, scratch, name, 0o644);
     const dest = p.target(`/etc/${name}`, 'file', 'stub');
-    p.args.push('--ro-bind', copy, dest);
+    p.args.push('--ro-bind', file, dest);
   }
 }
 
@@ -257,6 +272,8 @@ export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   const p = new Planner(rootfs, host, ctx.scratch);
   p.args.push('--unshare-user', '--userns-block-fd', '6', '--info-fd', '7', '--json-status-fd', '3');
   p.args.push('--unshare-pid', '--unshare-ipc', ...(options.network === 'none' ? ['--unshare-net'] : []));
+  // Its own UTS namespace, so `hostname` gives BuildKit's name and sethostname reaches no host.
+  p.args.push('--unshare-uts', '--hostname', SANDBOX_HOSTNAME);
   // --die-with-parent: the step dies with the launcher, which dies with ocibuild (pdeathsig).
   // --new-session: no controlling terminal, so no TIOCSTI keystroke injection into the caller's.
   p.args.push('--die-with-parent', '--new-session');

@@ -27,6 +27,11 @@ export interface RunScenarioResult {
   failure: { code?: string; line?: number; message: string };
   reproducible: { first: string; second: string; maxMtime: number };
   multiStage: { artifact?: string; viaBind?: string; layers: number };
+  /**
+   * A RUN on a base without /etc (busybox's /bin copied onto scratch): what `cat /etc/hostname`,
+   * `hostname` and a write to /etc/hostname gave, and every path of that RUN's layer.
+   */
+  hostname: { cat?: string; uts?: string; write?: string; layer: string[] };
   malicious: { name: string; outcome: string }[];
   outsideEntries: string[];
   hostPasswd: { sha: string; nlink: number };
@@ -75,7 +80,7 @@ export async function runRunScenario(): Promise<RunScenarioResult> {
       'FROM ${BASE}',
       'ARG GREETING=hello',
       'RUN mkdir -p /opt/d /app && touch /opt/d/old && echo "$GREETING" > /app/greeting',
-      'RUN set -e; rm /etc/hostname; rm -rf /opt/d && mkdir /opt/d && echo n > /opt/d/new; \\',
+      'RUN set -e; rm /bin/vi; rm -rf /opt/d && mkdir /opt/d && echo n > /opt/d/new; \\',
       '    touch /app/owned && chown 1000:1000 /app/owned; mkdir /app/nobody && chown 65534:65534 /app/nobody; \\',
       '    ln -s /app/greeting /app/link; ln /app/greeting /app/hard',
       'USER 1000',
@@ -132,6 +137,23 @@ export async function runRunScenario(): Promise<RunScenarioResult> {
     const m = await readImage(await build('multi', multi));
     const mLayers = m.layers.slice(1).map((l) => l.members);
 
+    const noEtc = [
+      'ARG BASE',
+      'FROM ${BASE} AS base',
+      'FROM scratch',
+      'COPY --from=base /bin/ /bin/',
+      'RUN cat /etc/hostname > /cat-hostname; hostname > /uts-hostname; if (echo x > /etc/hostname) 2>/dev/null; then echo writable; else echo read-only; fi > /write-hostname',
+      '',
+    ].join('\n');
+    const h = await readImage(await build('no-etc', noEtc));
+    const hLayers = h.layers.map((l) => l.members);
+    const hostname: RunScenarioResult['hostname'] = {
+      cat: contentOf(hLayers, 'cat-hostname'),
+      uts: contentOf(hLayers, 'uts-hostname'),
+      write: contentOf(hLayers, 'write-hostname'),
+      layer: (hLayers.at(-1) ?? []).map((x) => x.path).sort(),
+    };
+
     const outside = path.join(tmp, 'outside');
     fs.mkdirSync(outside);
     const cases: [string, Parameters<typeof writeCraftedLayout>[1]][] = [
@@ -163,6 +185,7 @@ export async function runRunScenario(): Promise<RunScenarioResult> {
       failure,
       reproducible: { first: r1.manifestDigest, second: r2.manifestDigest, maxMtime },
       multiStage: { artifact: contentOf(mLayers, 'got/artifact'), viaBind: contentOf(mLayers, 'via-bind'), layers: m.layers.length },
+      hostname,
       malicious,
       outsideEntries: fs.readdirSync(outside),
       hostPasswd: (() => {

@@ -30,6 +30,8 @@ export interface ScenarioResult {
   pwdAuto: string;
   workdirCreated: boolean;
   stubsLeft: string[];
+  /** `cat /etc/hostname`, `hostname` and a write to /etc/hostname, as a step saw them. */
+  hostname: { out: string; exitCode: number; diff: string[] };
   netNone: number;
   netDefault: number;
   serverReceived: string;
@@ -92,7 +94,7 @@ export async function runScenario(): Promise<ScenarioResult> {
         'set -e',
         'mkdir -p /app/data',
         'echo hello > /app/data/hello.txt',
-        'rm /etc/hostname',
+        'rm /bin/vi',
         'rm -rf /opt/gone',
         'rm -rf /opt/old && mkdir /opt/old && echo c > /opt/old/c',
         'touch /app/owned && chown 1000:1000 /app/owned',
@@ -114,6 +116,9 @@ export async function runScenario(): Promise<ScenarioResult> {
     const asApp = await sh('id -u; id -g', { user: 'app' });
     const auto = await sh('pwd', { workdir: '/work/auto/dir', user: '1000' });
     const stubsLeft = ['etc/resolv.conf', 'etc/hosts', 'run'].filter((p) => fs.existsSync(path.join(rootfs, p)));
+    const beforeHostname = takeSnapshot(rootfs);
+    const hostnameStep = await sh('cat /etc/hostname; hostname; if (echo x > /etc/hostname) 2>/dev/null; then echo writable; else echo read-only; fi');
+    const hostname = { out: hostnameStep.out, exitCode: hostnameStep.exitCode, diff: diffSnapshots(beforeHostname, takeSnapshot(rootfs), { mapping }).map((e) => `${e.type} ${e.path}`) };
     const netNone = await sh(`echo none | nc -w 2 127.0.0.1 ${port}`, { network: 'none' });
     const netDefault = await sh(`echo default | nc -w 2 127.0.0.1 ${port}`);
     const fail = await sh('echo boom >&2; exit 7');
@@ -132,6 +137,7 @@ export async function runScenario(): Promise<ScenarioResult> {
       pwdAuto: auto.out.trim(),
       workdirCreated: fs.statSync(path.join(rootfs, 'work/auto/dir')).isDirectory(),
       stubsLeft,
+      hostname,
       netNone: netNone.exitCode,
       netDefault: netDefault.exitCode,
       serverReceived: received,
