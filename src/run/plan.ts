@@ -19,7 +19,9 @@ import type { ExecUser } from './user.ts';
 
 /**
  * The step's hostname, BuildKit's default (moby/buildkit `executor/oci/hosts.go`
- * `defaultHostname`): set in the step's own UTS namespace and in the `/etc/hostname` it sees.
+ * `defaultHostname`), set in the step's own UTS namespace. As in BuildKit, `/etc/hostname` is
+ * left as the image has it (BuildKit binds only resolv.conf and hosts): a step may change it and
+ * the change is part of the layer.
  */
 export const SANDBOX_HOSTNAME = 'buildkitsandbox';
 
@@ -48,8 +50,8 @@ export interface PlanContext {
   /** The resolved USER. */
   user: ExecUser;
   /**
-   * A private per-run host directory for copies of resolv.conf, hosts and secrets, and the
-   * sandbox's hostname file. For a root caller it must be searchable (0711) by the sandbox's
+   * A private per-run host directory for copies of resolv.conf, hosts and secrets. For a root
+   * caller it must be searchable (0711) by the sandbox's
    * ids: bwrap runs as one of them.
    */
   scratch: string;
@@ -161,13 +163,6 @@ function copyPrivate(source: string, scratch: string, name: string, mode: number
   return dest;
 }
 
-function writePrivate(content: string, scratch: string, name: string, mode: number): string {
-  const dest = path.join(scratch, name);
-  fs.writeFileSync(dest, content, { flag: 'wx' });
-  fs.chmodSync(dest, mode);
-  return dest;
-}
-
 /** True when container `dest` lies on one of the sandbox's own file systems (not in the rootfs). */
 function onSandboxFs(dest: string): boolean {
   return /^\/(dev|proc)(\/|$)/.test(dest);
@@ -193,13 +188,12 @@ function planSystem(p: Planner): void {
 }
 
 function planNetworkFiles(p: Planner, scratch: string): void {
-  for (const name of ['resolv.conf', 'hosts', 'hostname']) {
+  for (const name of ['resolv.conf', 'hosts']) {
     const r = resolveInRoot(p.rootfs, `/etc/${name}`);
     // A symlinked or odd resolv.conf is left alone rather than followed somewhere surprising.
     if (r.exists && !fs.lstatSync(r.hostPath).isFile()) continue;
-    // A private file: the step sees a file ocibuild owns, never a host path it could swap.
-    // resolv.conf and hosts are copies of the host's; hostname is the sandbox's own name.
-    const file = name === 'hostname' ? writePrivate(`${SANDBOX_HOSTNAME}\n`, scratch, name, 0o644) : copyPrivate(`/etc/${name}`, scratch, name, 0o644);
+    // A private copy: the step sees a file ocibuild owns, never a host path it could swap.
+    const file = copyPrivate(`/etc/${name}`, scratch, name, 0o644);
     const dest = p.target(`/etc/${name}`, 'file', 'stub');
     p.args.push('--ro-bind', file, dest);
   }
