@@ -160,7 +160,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       }
       if (!image) {
         image = (async () => {
-          const source = openSource(reference, options);
+          const source = openSource(reference, options, { onEvent: context.emit });
           context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           const digest = baseDigest(resolved);

@@ -78,6 +78,12 @@ export function describeEvent(event: BuildEvent): string | undefined {
       return `unchanged ${event.target} (already ${event.digest})`;
     case 'target-done':
       return `wrote ${event.target} ${event.digest}`;
+    case 'download':
+      // Plain mode shows a download's start and end; bars (tty) and rate-limited events (json) show its progress.
+      if (event.phase === 'progress') return undefined;
+      return `pull ${event.image} ${shortDigest(event.digest)} ${humanBytes(event.total)}${event.phase === 'done' ? ' done' : ''}`;
+    case 'registry-warning':
+      return `warning: ${event.image}: ${event.message}`;
     case 'cache-warning':
       return `warning: ${event.message}`;
     case 'dockerfile-warning':
@@ -118,19 +124,23 @@ export function createProgress(mode: ProgressMode, io: CommandIO, stream: NodeJS
   return plainProgress(view, io, mode, options);
 }
 
-/** JSON lines; `blob-progress` at most every 100 ms per blob (start and end always pass). */
+/** JSON lines; `blob-progress` and download `progress` at most every 100 ms per blob (start and end always pass). */
 function jsonProgress(io: CommandIO): ProgressReporter {
   const last = new Map<string, number>();
+  const tooSoon = (key: string, final: boolean): boolean => {
+    const now = Date.now();
+    const previous = last.get(key);
+    if (previous !== undefined && now - previous < 100 && !final) return true;
+    last.set(key, now);
+    return false;
+  };
   return {
     onEvent(event) {
       if (event.type === 'copy' && event.event.type === 'blob-progress') {
-        const key = `${event.target} ${event.event.digest}`;
-        const now = Date.now();
-        const previous = last.get(key);
         const final = event.event.total !== undefined && event.event.bytes === event.event.total;
-        if (previous !== undefined && now - previous < 100 && !final) return;
-        last.set(key, now);
+        if (tooSoon(`push ${event.target} ${event.event.digest}`, final)) return;
       }
+      if (event.type === 'download' && event.phase === 'progress' && tooSoon(`pull ${event.image} ${event.digest}`, false)) return;
       io.err(JSON.stringify(event));
     },
     done: () => {},

@@ -117,6 +117,19 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
         }
         if (e.type === 'blob-mounted' || e.type === 'blob-skipped') transfers.delete(key);
       }
+      if (event.type === 'download') {
+        const key = `pull ${event.image} ${event.digest}`;
+        const label = `pull ${event.image} ${shortDigest(event.digest)}`;
+        if (event.phase === 'done') {
+          transfers.delete(key);
+          // A finished download is shown at 100%, as an upload is.
+          draw([`${label} ${bar({ label: '', bytes: event.total, total: event.total })} done`]);
+          return;
+        }
+        transfers.set(key, { label, bytes: event.bytes, total: event.total });
+        schedule();
+        return;
+      }
       const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);
       if (line !== undefined) draw([line]);
     },
