@@ -278,7 +278,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     if (from !== 'scratch') base = openSource(from, options, { onEvent: emit });
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
     const platforms = await choosePlatforms(options, base);
-    const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}) };
+    const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}), ...(platforms.length > 1 ? { multiPlatform: true } : {}) };
     const source = memorySource({ description: 'build' });
     const images: { platform: Platform; image: Image }[] = [];
     const ociImages: { platform: Platform; image: Image }[] = [];
