@@ -23,6 +23,7 @@ import { directoryContextBase } from './context-base.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
+import { stepName } from '../dockerfile/run-events.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
 import { createStepCache } from '../cache/steps-setup.ts';
@@ -190,6 +191,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
         scope: `${contextDir}\0${dockerfile.path ?? dockerfile.file}`,
         platform: platformText,
         onStep: (report) => context.emit({ type: 'step', ...report }),
+        nameOf: (state, instruction) => stepName(graph, state, instruction, context.multiPlatform ?? false),
         onWarning: (message) => context.emit({ type: 'cache-warning', message }),
         ...signal,
       })

@@ -106,6 +106,14 @@ export function describeStep(event: Extract<BuildEvent, { type: 'step' }>, verbo
   return `step ${event.status} ${why}: ${event.instruction}`;
 }
 
+/**
+ * A step cache hit as BuildKit's plain mode shows one: `#N [2/5] RUN npm ci`, then `#N CACHED`,
+ * with where the hit came from: `#N CACHED (local)`, `#N CACHED (registry)`.
+ */
+export function cachedStepLines(number: number, event: Extract<BuildEvent, { type: 'step' }>): [string, string] {
+  return [`#${number} ${event.name ?? event.instruction}`, `#${number} CACHED${event.source ? ` (${event.source})` : ''}`];
+}
+
 /** Options of {@link createProgress}. */
 export interface ProgressOptions {
   /** Also show cache misses of a cold cache and uncachable steps. */
@@ -163,6 +171,10 @@ function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', 
         if (event.type === 'step-end') {
           io.err(step.failed ? `#${step.number} ERROR: ${step.failure}` : event.cached ? `#${step.number} CACHED` : `#${step.number} DONE ${((step.durationMs ?? 0) / 1000).toFixed(1)}s`);
         }
+        return;
+      }
+      if (event.type === 'step' && event.status === 'hit') {
+        for (const line of cachedStepLines(view.number(), event)) io.err(line);
         return;
       }
       const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);

@@ -9,7 +9,7 @@
  */
 import type { BuildEvent } from '../index.ts';
 import type { CommandIO } from './util.ts';
-import { describeEvent, describeStep, humanBytes, shortDigest, type ProgressOptions, type ProgressReporter } from './progress.ts';
+import { cachedStepLines, describeEvent, describeStep, humanBytes, shortDigest, type ProgressOptions, type ProgressReporter } from './progress.ts';
 import type { StepsView, StepView } from './steps-view.ts';
 
 /** Lines of output shown per running step. */
@@ -128,6 +128,12 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
         }
         transfers.set(key, { label, bytes: event.bytes, total: event.total });
         schedule();
+        return;
+      }
+      if (event.type === 'step' && event.status === 'hit') {
+        // One line, as a finished step: `#4 [2/5] RUN npm ci  CACHED (local)`.
+        const [name, outcome] = cachedStepLines(view.number(), event);
+        draw([`${name}  ${outcome.slice(outcome.indexOf(' ') + 1)}`]);
         return;
       }
       const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Mount, OutputSink } from '../run/types.ts';
-import type { RunInstruction } from './instructions.ts';
+import type { Instruction, RunInstruction } from './instructions.ts';
 import type { StageState } from './interpret-state.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 
@@ -124,7 +124,7 @@ export function secretRedactor(values: readonly string[]): { push(text: string):
  * WORKDIR). With `withPlatform` (a multi-platform build) the platform leads, as BuildKit shows
  * it: `[linux/arm64 2/5] RUN make`, `[linux/arm64 build 3/4] RUN make`.
  */
-export function stepName(graph: StageGraph | undefined, state: StageState, instruction: RunInstruction, withPlatform = false): string {
+export function stepName(graph: StageGraph | undefined, state: StageState, instruction: Instruction, withPlatform = false): string {
   const text = instruction.node.original.replace(/\s+/g, ' ').trim();
   const platform = withPlatform ? `${formatPlatform(state.platform)} ` : '';
   const stage = graph?.stages[state.index] as ResolvedStage | undefined;
