@@ -124,13 +124,18 @@ export function openSource(from: string, options: TransportOptions, events: Sour
     const ref = target.ref;
     const sources = pullSources(mirrorEntriesFor(options), ref.name);
     const only = sources.length === 1 && sources[0]?.name === ref.name;
-    const onFallback = emit
-      ? (source: string, error: unknown) =>
-          emit({ type: 'registry-warning', image: from, source, message: `${source} failed (${error instanceof Error ? error.message : String(error)}), trying the next source` })
-      : undefined;
+    // A mirror that fails is a warning every renderer prints: the pull goes on from the next
+    // source. Each mirror is still tried for each read, but the same failure is told once.
+    const told = new Set<string>();
+    const onFallback = (source: string, error: unknown): void => {
+      const message = `${source} failed (${error instanceof Error ? error.message : String(error)}), trying the next source`;
+      if (told.has(message)) return;
+      told.add(message);
+      emit?.({ type: 'registry-warning', image: from, source, message });
+    };
     const transport = only
       ? transportFor(target, options)
-      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), registryClientFor(options)), mirror: s.mirror })), onFallback);
+      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), registryClientFor(options)), mirror: s.mirror })), { onFallback });
     return { transport: emit ? withDownloadEvents(transport, from, emit) : transport, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
   }
   const transport = transportFor(target, options);

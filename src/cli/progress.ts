@@ -2,7 +2,8 @@
  * Build progress for the terminal, one renderer for every command, fed by the library's events.
  * Modes as BuildKit's `--progress`: `tty` (a live window per step, bars), `plain` (one line per
  * event, RUN output prefixed `#N 0.512`), `json` (one event per line, transfer progress at most
- * ten per second per blob), `quiet` (nothing, except a failed step's output); `auto` is tty on a
+ * ten per second per blob), `quiet` (nothing, except a failed step's output and
+ * registry warnings); `auto` is tty on a
  * terminal, plain otherwise.
  * @module
  */
@@ -163,6 +164,8 @@ function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', 
     onEvent(event) {
       const { step, lines } = view.apply(event);
       if (event.type === 'step-end' && step?.failed) failed.push(...view.failureBlock(step, quiet ? undefined : 10));
+      // A failing mirror is worth knowing about even in quiet mode (the pull went on elsewhere).
+      if (quiet && event.type === 'registry-warning') io.err(describeEvent(event) ?? event.message);
       if (quiet) return;
       if (step !== undefined) {
         const at = ((Date.now() - step.started) / 1000).toFixed(3);
