@@ -37,6 +37,7 @@ import { sweepRunScratch } from '../run/linux.ts';
 import type { S2iOptions } from './s2i/types.ts';
 import { planS2i } from './s2i/plan.ts';
 import type { RunEvent } from '../dockerfile/run-events.ts';
+import type { SourceEvent } from './source-events.ts';
 import { buildMetadata } from './metadata.ts';
 
 /** Progress events of a build. */
@@ -51,7 +52,9 @@ export type BuildEvent =
   | { type: 'cache-warning'; message: string }
   /** A non-fatal Dockerfile finding, named like BuildKit's lint rule (`DuplicateStageName`). */
   | { type: 'dockerfile-warning'; rule: string; message: string; file: string; line: number }
-  | RunEvent;
+  | RunEvent
+  /** A base layer downloaded from a registry, or a mirror that failed (see {@link SourceEvent}). */
+  | SourceEvent;
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions extends TransportOptions {
@@ -272,10 +275,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       if (destination.parsed.kind === 'registry') await assertRegistryReachable(destination.parsed, registryClientFor(options), options.signal);
     }
     cache = await cacheFor(options);
-    if (from !== 'scratch') base = openSource(from, options);
+    if (from !== 'scratch') base = openSource(from, options, { onEvent: emit });
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
     const platforms = await choosePlatforms(options, base);
-    const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}) };
+    const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}), ...(platforms.length > 1 ? { multiPlatform: true } : {}) };
     const source = memorySource({ description: 'build' });
     const images: { platform: Platform; image: Image }[] = [];
     const ociImages: { platform: Platform; image: Image }[] = [];

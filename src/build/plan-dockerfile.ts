@@ -23,6 +23,7 @@ import { directoryContextBase } from './context-base.ts';
 import { LayerIndexCache } from '../dockerfile/interpret-fs.ts';
 import { interpretStages } from '../dockerfile/interpret.ts';
 import { createRunSession } from '../dockerfile/run-step.ts';
+import { stepName } from '../dockerfile/run-events.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
 import { createStepCache } from '../cache/steps-setup.ts';
@@ -160,7 +161,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       }
       if (!image) {
         image = (async () => {
-          const source = openSource(reference, options);
+          const source = openSource(reference, options, { onEvent: context.emit });
           context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           const digest = baseDigest(resolved);
@@ -190,6 +191,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
         scope: `${contextDir}\0${dockerfile.path ?? dockerfile.file}`,
         platform: platformText,
         onStep: (report) => context.emit({ type: 'step', ...report }),
+        nameOf: (state, instruction) => stepName(graph, state, instruction, context.multiPlatform ?? false),
         onWarning: (message) => context.emit({ type: 'cache-warning', message }),
         ...signal,
       })
@@ -198,7 +200,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
 
   // The default executor keeps its per-step scratch in the build's work folder, so an
   // interrupted or killed build leaves nothing of it elsewhere in the temp dir.
-  const runs = await createRunSession({ ...options, executor: options.executor ?? linuxExecutor({ tmpdir: context.workDir }) }, host, graph);
+  const runs = await createRunSession({ ...options, ...(context.multiPlatform ? { stepPlatform: true } : {}), executor: options.executor ?? linuxExecutor({ tmpdir: context.workDir }) }, host, graph);
   let runsExecuted = 0;
   host.runStep = (...args) => {
     runsExecuted++;

@@ -32,6 +32,8 @@ export interface PlanContext {
   cache?: LocalCache;
   /** Work to run after the push (closing transports opened while planning, whose blobs are read lazily). */
   cleanups: (() => Promise<void>)[];
+  /** Several platforms are built: step names lead with the platform (`[linux/arm64 2/5] RUN make`). */
+  multiPlatform?: boolean;
 }
 
 /**
@@ -113,7 +115,7 @@ export async function planFiles(
     // Tar and gzip of a large directory take a while: shown as a step, with its time.
     const step = `${platformText} layer:${i}`;
     const started = Date.now();
-    context.emit({ type: 'step-start', step, name: `[${i + 1}/${specs.length}] ${createdBy}`, platform: platformText, stage: 0 });
+    context.emit({ type: 'step-start', step, name: `[${context.multiPlatform ? `${platformText} ` : ''}${i + 1}/${specs.length}] ${createdBy}`, platform: platformText, stage: 0 });
     let built: Awaited<ReturnType<typeof buildLayer>>;
     try {
       built = await buildLayer(spec, context);

@@ -13,6 +13,7 @@ import { parseReference } from '../reference.ts';
 import { pullSources, type RegistryEntry } from '../registry/registries-conf.ts';
 import { loadRegistriesConf } from '../registry/registries-conf-file.ts';
 import { mirroredTransport } from '../registry/mirrors.ts';
+import { withDownloadEvents, type SourceEventOptions } from './source-events.ts';
 
 /** How registries are reached. */
 export interface RegistryOptions {
@@ -112,17 +113,30 @@ function mirrorEntriesFor(options: TransportOptions): RegistryEntry[] {
   return entries;
 }
 
-/** Opens the image `from` names for reading; `name` is the human name used in annotations. */
-export function openSource(from: string, options: TransportOptions): { transport: Transport; reference: string | undefined; name: string } {
+/**
+ * Opens the image `from` names for reading; `name` is the human name used in annotations.
+ * `events.onEvent` hears each blob downloaded from a registry and each mirror that failed.
+ */
+export function openSource(from: string, options: TransportOptions, events: SourceEventOptions = {}): { transport: Transport; reference: string | undefined; name: string } {
   const target = parseTarget(from);
+  const emit = events.onEvent;
   if (target.kind === 'registry' && target.ref) {
     const ref = target.ref;
     const sources = pullSources(mirrorEntriesFor(options), ref.name);
     const only = sources.length === 1 && sources[0]?.name === ref.name;
+    // A mirror that fails is a warning every renderer prints: the pull goes on from the next
+    // source. Each mirror is still tried for each read, but the same failure is told once.
+    const told = new Set<string>();
+    const onFallback = (source: string, error: unknown): void => {
+      const message = `${source} failed (${error instanceof Error ? error.message : String(error)}), trying the next source`;
+      if (told.has(message)) return;
+      told.add(message);
+      emit?.({ type: 'registry-warning', image: from, source, message });
+    };
     const transport = only
       ? transportFor(target, options)
-      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), registryClientFor(options)), mirror: s.mirror })));
-    return { transport, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
+      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), registryClientFor(options)), mirror: s.mirror })), { onFallback });
+    return { transport: emit ? withDownloadEvents(transport, from, emit) : transport, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
   }
   const transport = transportFor(target, options);
   return { transport, reference: target.reference, name: from };

@@ -13,6 +13,8 @@ import { registryStepCache } from './registry-cache.ts';
 import { parseTtl } from './steps-record.ts';
 import { StepCache, type StepCacheSettings, type StepReport } from './steps.ts';
 import type { LocalCache } from './store.ts';
+import type { Instruction } from '../dockerfile/instructions.ts';
+import type { StageState } from '../dockerfile/interpret-state.ts';
 
 /** Inputs of {@link createStepCache}. */
 export interface CreateStepCacheOptions {
@@ -38,6 +40,8 @@ export interface CreateStepCacheOptions {
   platform: string;
   /** Per-step reports. */
   onStep?: (report: StepReport) => void;
+  /** Names a step for its report (BuildKit's `[2/5] RUN npm ci`). */
+  nameOf?: (state: StageState, instruction: Instruction) => string;
   /** Warnings. */
   onWarning?: (message: string) => void;
   /** Abort signal. */
@@ -60,6 +64,7 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       ...(options.keepRunMtimes === true ? { keepRunMtimes: true } : {}),
       scope: options.scope,
       ...(options.onStep ? { onStep: options.onStep } : {}),
+      ...(options.nameOf ? { nameOf: options.nameOf } : {}),
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       fetchLayers: repo !== undefined && options.targets.some((t) => {

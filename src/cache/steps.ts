@@ -46,6 +46,8 @@ export interface StepReport {
   step: number;
   /** The instruction as written (shortened). */
   instruction: string;
+  /** BuildKit-style name (`[2/5] RUN npm ci`, `[linux/arm64 build 3/4] RUN make`), when the build gives one. */
+  name?: string;
   /** The step key, when it has one. */
   key?: string;
   /** `hit` (taken from a cache), `miss` (run and recorded) or `uncached` (run, cannot be cached). */
@@ -78,6 +80,8 @@ export interface StepCacheOptions {
   scope: string;
   /** Receives each step's report. */
   onStep?: (report: StepReport) => void;
+  /** Names a step for its report (BuildKit's `[2/5] RUN npm ci`). */
+  nameOf?: (state: StageState, instruction: Instruction) => string;
   /** Receives warnings (a failed push). */
   onWarning?: (message: string) => void;
   /**
@@ -190,6 +194,7 @@ export class StepCache implements StepHooks {
       stage: state.index,
       step: ordinal,
       instruction: instruction.node.original.length > 100 ? `${instruction.node.original.slice(0, 99)}…` : instruction.node.original,
+      ...(this.#o.nameOf ? { name: this.#o.nameOf(state, instruction) } : {}),
       status: 'uncached',
     };
     if (planned?.key === undefined) {

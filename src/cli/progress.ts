@@ -2,7 +2,8 @@
  * Build progress for the terminal, one renderer for every command, fed by the library's events.
  * Modes as BuildKit's `--progress`: `tty` (a live window per step, bars), `plain` (one line per
  * event, RUN output prefixed `#N 0.512`), `json` (one event per line, transfer progress at most
- * ten per second per blob), `quiet` (nothing, except a failed step's output); `auto` is tty on a
+ * ten per second per blob), `quiet` (nothing, except a failed step's output and
+ * registry warnings); `auto` is tty on a
  * terminal, plain otherwise.
  * @module
  */
@@ -78,6 +79,12 @@ export function describeEvent(event: BuildEvent): string | undefined {
       return `unchanged ${event.target} (already ${event.digest})`;
     case 'target-done':
       return `wrote ${event.target} ${event.digest}`;
+    case 'download':
+      // Plain mode shows a download's start and end; bars (tty) and rate-limited events (json) show its progress.
+      if (event.phase === 'progress') return undefined;
+      return `pull ${event.image} ${shortDigest(event.digest)} ${humanBytes(event.total)}${event.phase === 'done' ? ' done' : ''}`;
+    case 'registry-warning':
+      return `warning: ${event.image}: ${event.message}`;
     case 'cache-warning':
       return `warning: ${event.message}`;
     case 'dockerfile-warning':
@@ -100,6 +107,14 @@ export function describeStep(event: Extract<BuildEvent, { type: 'step' }>, verbo
   return `step ${event.status} ${why}: ${event.instruction}`;
 }
 
+/**
+ * A step cache hit as BuildKit's plain mode shows one: `#N [2/5] RUN npm ci`, then `#N CACHED`,
+ * with where the hit came from: `#N CACHED (local)`, `#N CACHED (registry)`.
+ */
+export function cachedStepLines(number: number, event: Extract<BuildEvent, { type: 'step' }>): [string, string] {
+  return [`#${number} ${event.name ?? event.instruction}`, `#${number} CACHED${event.source ? ` (${event.source})` : ''}`];
+}
+
 /** Options of {@link createProgress}. */
 export interface ProgressOptions {
   /** Also show cache misses of a cold cache and uncachable steps. */
@@ -118,19 +133,23 @@ export function createProgress(mode: ProgressMode, io: CommandIO, stream: NodeJS
   return plainProgress(view, io, mode, options);
 }
 
-/** JSON lines; `blob-progress` at most every 100 ms per blob (start and end always pass). */
+/** JSON lines; `blob-progress` and download `progress` at most every 100 ms per blob (start and end always pass). */
 function jsonProgress(io: CommandIO): ProgressReporter {
   const last = new Map<string, number>();
+  const tooSoon = (key: string, final: boolean): boolean => {
+    const now = Date.now();
+    const previous = last.get(key);
+    if (previous !== undefined && now - previous < 100 && !final) return true;
+    last.set(key, now);
+    return false;
+  };
   return {
     onEvent(event) {
       if (event.type === 'copy' && event.event.type === 'blob-progress') {
-        const key = `${event.target} ${event.event.digest}`;
-        const now = Date.now();
-        const previous = last.get(key);
         const final = event.event.total !== undefined && event.event.bytes === event.event.total;
-        if (previous !== undefined && now - previous < 100 && !final) return;
-        last.set(key, now);
+        if (tooSoon(`push ${event.target} ${event.event.digest}`, final)) return;
       }
+      if (event.type === 'download' && event.phase === 'progress' && tooSoon(`pull ${event.image} ${event.digest}`, false)) return;
       io.err(JSON.stringify(event));
     },
     done: () => {},
@@ -145,6 +164,8 @@ function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', 
     onEvent(event) {
       const { step, lines } = view.apply(event);
       if (event.type === 'step-end' && step?.failed) failed.push(...view.failureBlock(step, quiet ? undefined : 10));
+      // A failing mirror is worth knowing about even in quiet mode (the pull went on elsewhere).
+      if (quiet && event.type === 'registry-warning') io.err(describeEvent(event) ?? event.message);
       if (quiet) return;
       if (step !== undefined) {
         const at = ((Date.now() - step.started) / 1000).toFixed(3);
@@ -153,6 +174,10 @@ function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', 
         if (event.type === 'step-end') {
           io.err(step.failed ? `#${step.number} ERROR: ${step.failure}` : event.cached ? `#${step.number} CACHED` : `#${step.number} DONE ${((step.durationMs ?? 0) / 1000).toFixed(1)}s`);
         }
+        return;
+      }
+      if (event.type === 'step' && event.status === 'hit') {
+        for (const line of cachedStepLines(view.number(), event)) io.err(line);
         return;
       }
       const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);

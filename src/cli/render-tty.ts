@@ -9,7 +9,7 @@
  */
 import type { BuildEvent } from '../index.ts';
 import type { CommandIO } from './util.ts';
-import { describeEvent, describeStep, humanBytes, shortDigest, type ProgressOptions, type ProgressReporter } from './progress.ts';
+import { cachedStepLines, describeEvent, describeStep, humanBytes, shortDigest, type ProgressOptions, type ProgressReporter } from './progress.ts';
 import type { StepsView, StepView } from './steps-view.ts';
 
 /** Lines of output shown per running step. */
@@ -116,6 +116,25 @@ export function createTtyProgress(view: StepsView, io: CommandIO, stream: NodeJS
           return;
         }
         if (e.type === 'blob-mounted' || e.type === 'blob-skipped') transfers.delete(key);
+      }
+      if (event.type === 'download') {
+        const key = `pull ${event.image} ${event.digest}`;
+        const label = `pull ${event.image} ${shortDigest(event.digest)}`;
+        if (event.phase === 'done') {
+          transfers.delete(key);
+          // A finished download is shown at 100%, as an upload is.
+          draw([`${label} ${bar({ label: '', bytes: event.total, total: event.total })} done`]);
+          return;
+        }
+        transfers.set(key, { label, bytes: event.bytes, total: event.total });
+        schedule();
+        return;
+      }
+      if (event.type === 'step' && event.status === 'hit') {
+        // One line, as a finished step: `#4 [2/5] RUN npm ci  CACHED (local)`.
+        const [name, outcome] = cachedStepLines(view.number(), event);
+        draw([`${name}  ${outcome.slice(outcome.indexOf(' ') + 1)}`]);
+        return;
       }
       const line = event.type === 'step' ? describeStep(event, options.verbose ?? false) : describeEvent(event);
       if (line !== undefined) draw([line]);

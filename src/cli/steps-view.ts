@@ -102,7 +102,7 @@ export class StepsView {
         return { step: view, lines };
       }
       case 'step':
-        if (event.status === 'hit') this.rows.push({ name: event.instruction, status: 'cached' });
+        if (event.status === 'hit') this.rows.push({ name: event.name ?? event.instruction, status: 'cached', text: event.instruction });
         return {};
       case 'layer-built':
         // RUN layers are already rows (from step-end); cached layers are rows from `step` hits when the step cache is on.

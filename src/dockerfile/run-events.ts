@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Mount, OutputSink } from '../run/types.ts';
-import type { RunInstruction } from './instructions.ts';
+import type { Instruction, RunInstruction } from './instructions.ts';
 import type { StageState } from './interpret-state.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 
@@ -119,15 +119,21 @@ export function secretRedactor(values: readonly string[]): { push(text: string):
   };
 }
 
-/** BuildKit's `[stage i/n]` counter: FROM is 1, then each layer instruction (RUN, COPY, ADD, WORKDIR). */
-export function stepName(graph: StageGraph | undefined, state: StageState, instruction: RunInstruction): string {
+/**
+ * BuildKit's `[stage i/n]` counter: FROM is 1, then each layer instruction (RUN, COPY, ADD,
+ * WORKDIR). With `withPlatform` (a multi-platform build) the platform leads, as BuildKit shows
+ * it: `[linux/arm64 2/5] RUN make`, `[linux/arm64 build 3/4] RUN make`.
+ */
+export function stepName(graph: StageGraph | undefined, state: StageState, instruction: Instruction, withPlatform = false): string {
   const text = instruction.node.original.replace(/\s+/g, ' ').trim();
+  const platform = withPlatform ? `${formatPlatform(state.platform)} ` : '';
   const stage = graph?.stages[state.index] as ResolvedStage | undefined;
-  if (stage === undefined) return text;
+  if (stage === undefined) return platform === '' ? text : `[${platform.trim()}] ${text}`;
   const layered = stage.instructions.filter((i) => i.kind === 'run' || i.kind === 'copy' || i.kind === 'add' || i.kind === 'workdir');
   const at = layered.indexOf(instruction);
   const named = graph !== undefined && graph.stages.length > 1 ? `${stage.name ?? `stage-${state.index}`} ` : '';
-  return at < 0 ? text : `[${named}${at + 2}/${layered.length + 1}] ${text}`;
+  if (at < 0) return platform === '' ? text : `[${platform.trim()}] ${text}`;
+  return `[${platform}${named}${at + 2}/${layered.length + 1}] ${text}`;
 }
 
 /**
@@ -141,12 +147,13 @@ export function observeRunStep(
   instruction: RunInstruction,
   sinks: { stdout?: OutputSink; stderr?: OutputSink },
   secrets: readonly string[] = [],
+  withPlatform = false,
 ): StepObserver {
   const line = instruction.location.line;
   const platform = formatPlatform(state.platform);
   const step = `${platform} ${state.index}:${line}`;
   const started = Date.now();
-  emit({ type: 'step-start', step, name: stepName(graph, state, instruction), platform, stage: state.index });
+  emit({ type: 'step-start', step, name: stepName(graph, state, instruction, withPlatform), platform, stage: state.index });
   const redactors = { stdout: secretRedactor(secrets), stderr: secretRedactor(secrets) };
   const sink = (stream: 'stdout' | 'stderr', own: OutputSink | undefined): OutputSink => {
     // One decoder per stream keeps a UTF-8 sequence split across chunks whole.

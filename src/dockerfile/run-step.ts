@@ -65,6 +65,8 @@ export interface RunSessionOptions {
   onEvent?: (event: RunEvent) => void;
   /** The stage graph, for BuildKit-style `[2/5]` step names in events. */
   graph?: StageGraph;
+  /** Name steps with their platform (`[linux/arm64 2/5] RUN make`), as in a multi-platform build. */
+  stepPlatform?: boolean;
 }
 
 /** Tells whether any stage the target needs contains RUN (directly or as a stage base's ONBUILD trigger). */
@@ -169,7 +171,7 @@ export class RunSession {
       rootfs.beginRun();
       const sinks = { ...(this.options.stdout ? { stdout: this.options.stdout } : {}), ...(this.options.stderr ? { stderr: this.options.stderr } : {}) };
       const observer = this.options.onEvent
-        ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks, secretValues)
+        ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks, secretValues, this.options.stepPlatform ?? false)
         : undefined;
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
@@ -329,6 +331,8 @@ export interface RunBuildOptions {
   signal?: AbortSignal;
   /** Receives each RUN step's start, live output and end. */
   onEvent?: (event: RunEvent) => void;
+  /** Name steps with their platform (`[linux/arm64 2/5] RUN make`): a multi-platform build. */
+  stepPlatform?: boolean;
 }
 
 /**
@@ -380,6 +384,7 @@ export async function createRunSession(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(rootfsStore ? { rootfsStore } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent, graph } : {}),
+    ...(options.stepPlatform ? { stepPlatform: true } : {}),
   });
   if (probed) session.markProbed();
   return session;

@@ -17,11 +17,21 @@ export interface PullSource {
   mirror: boolean;
 }
 
+/** Options of {@link mirroredTransport}. */
+export interface MirrorOptions {
+  /**
+   * Hears each mirror that failed, before the next source is tried: the failed source's
+   * description and the error (`openSource` turns it into a `registry-warning` event).
+   */
+  onFallback?: (description: string, error: unknown) => void;
+}
+
 /**
  * A transport that reads from `sources` in order (mirrors first, the origin last) and writes to
- * the last one. `onFallback` hears each mirror failure (for a warning).
+ * the last one. `options.onFallback` hears each mirror failure (for a warning).
  */
-export function mirroredTransport(sources: readonly PullSource[], onFallback?: (description: string, error: unknown) => void): Transport {
+export function mirroredTransport(sources: readonly PullSource[], options: MirrorOptions = {}): Transport {
+  const onFallback = options.onFallback;
   const origin = sources[sources.length - 1]?.transport;
   if (origin === undefined) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'mirroredTransport needs at least one source');
   if (sources.length === 1) return origin;

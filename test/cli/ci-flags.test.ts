@@ -156,7 +156,7 @@ test('--cache-to pushes step results that --cache-from on a clean machine reuses
   assert.equal(first.code, 0, first.stderr);
   const second = await cli(['build', ctx, '--no-push', '--cache-dir', path.join(dir, 'm2'), '--cache-from', `type=registry,ref=${repo}`, '--insecure-registry', registry.host, '--progress', 'plain']);
   assert.equal(second.code, 0, second.stderr);
-  assert.match(second.stderr, /step hit \(registry\): COPY a\.txt/, second.stderr);
+  assert.match(second.stderr, /^#(\d+) \[2\/2\] COPY a\.txt \/a\.txt\n#\1 CACHED \(registry\)$/m, second.stderr);
   const none = await cli(['build', ctx, '--no-push', '--no-cache', '--cache-dir', path.join(dir, 'm1')]);
   assert.equal(none.code, 2);
   assert.match(none.stderr, /--no-cache cannot be combined/);

@@ -106,3 +106,25 @@ test('registries.conf parser: tables, comments, prefixes, refusals', () => {
   assert.equal(parseRegistriesConf('unqualified-search-registries = [\n  "a.example", # one\n  "b.example",\n]\n[[registry]]\nlocation = "x.example"\n', 'r.conf')[0]?.location, 'x.example');
   assert.throws(() => parseRegistriesConf('[[registry.mirror]]\nlocation = "b"\n', 'r.conf'), /r\.conf:1/);
 });
+
+test('a mirror that fails is a registry-warning every renderer prints; the pull goes on from the next source', async () => {
+  const dead = `127.0.0.1:${await deadPort()}/hub`;
+  const ctx = path.join(dir, 'ctx-warn');
+  await fs.mkdir(ctx, { recursive: true });
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM ${origin.host}/team/base:1\nCOPY Dockerfile /Dockerfile\n`);
+  const map = ['--registry-map', `${origin.host}/team=${dead}`, '--registries-conf', '/dev/null'];
+  const warning = new RegExp(`warning: ${origin.host.replace(/\./g, '\\.')}/team/base:1: docker://${dead.replace(/\./g, '\\.')}/base failed \\(.*\\), trying the next source`);
+  for (const mode of ['plain', 'tty', 'quiet'] as const) {
+    const run = await cli(['build', ctx, '--to', `oci:${path.join(dir, `out-warn-${mode}`)}`, ...map, '--progress', mode]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, warning, `${mode}:\n${run.stderr}`);
+    // The same failure is told once, however many reads tried the mirror.
+    assert.equal(run.stderr.split('\n').filter((l) => warning.test(l)).length, 1, run.stderr);
+  }
+  const json = await cli(['copy', `${origin.host}/team/base:1`, `oci:${path.join(dir, 'out-warn-json')}`, ...map, '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  const events = json.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; image?: string; source?: string });
+  const warned = events.find((e) => e.type === 'registry-warning');
+  assert.equal(warned?.image, `${origin.host}/team/base:1`, json.stderr);
+  assert.equal(warned?.source, `docker://${dead}/base`);
+});

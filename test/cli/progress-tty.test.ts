@@ -76,3 +76,27 @@ test('tmux: a step window with the last lines while it runs, DONE after, bars at
   for (const bar of bars) assert.match(bar, /^push \S+ [0-9a-f]{12} \[=+\] 100% .* done$/, bar);
   assert.match(done, /Summary:\n.*RAN \d+\.\ds\n {2}total \d+\.\ds\n {2}\S+ sha256:[0-9a-f]{64}/, done);
 });
+
+test('tmux: base layers downloaded from a registry end as bars at 100%, named by reference and short digest', { skip: !hasTmux && 'tmux not installed' }, async () => {
+  const { runCli } = await import('../helpers/cli.ts');
+  const from = `${registry.host}/tty/base:1`;
+  const pushed = await runCli(['copy', `oci:${base.layoutPath}:${base.tag}`, from, '-q']);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const ctx = path.join(dir, 'ctx-pull');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM ${from}\nRUN echo pulled\n`);
+  const command = [process.execPath, '--import', 'tsx', main, 'build', ctx, '--no-push', '--progress', 'tty'].map((a) => `'${a}'`).join(' ');
+  const pane = 'pull';
+  tmux('new-session', '-d', '-s', pane, '-x', '160', '-y', '50', '-c', root, `${command}; echo EXIT=$?; sleep 600`);
+  const end = Date.now() + 60_000;
+  let done = '';
+  while (Date.now() < end && !/EXIT=\d+/.test(done)) {
+    await sleep(100);
+    done = tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', pane);
+  }
+  assert.match(done, /EXIT=0/, done);
+  const short = base.layerDigest.slice(7, 19);
+  const line = done.split('\n').find((l) => l.startsWith(`pull ${from} ${short} `));
+  assert.ok(line, done);
+  assert.match(line, /^pull \S+ [0-9a-f]{12} \[=+\] 100% .* done$/, line);
+});

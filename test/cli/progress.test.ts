@@ -118,3 +118,26 @@ test('--progress rejects an unknown mode with a usage error naming the flag', as
   assert.equal(env.code, 2);
   assert.match(env.stderr, /OCIBUILD_PROGRESS must be one of/);
 });
+
+test('multi-platform: step names lead with the platform, as BuildKit shows them', async () => {
+  const multi = await buildBusyboxLayout(path.join(dir, 'multi-base'), { platforms: ['linux/amd64', 'linux/arm64'] });
+  const ctx = path.join(dir, 'multi');
+  await fs.mkdir(ctx, { recursive: true });
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM oci:${multi.layoutPath}:${multi.tag} AS build\nRUN echo one\nFROM build\nRUN echo two\n`);
+  const run = await cli(['build', ctx, '--no-push', '--progress', 'plain', '--platform', 'linux/amd64,linux/arm64']);
+  assert.equal(run.code, 0, run.stderr);
+  for (const platform of ['linux/amd64', 'linux/arm64']) {
+    assert.match(run.stderr, new RegExp(`^#\\d+ \\[${platform} build 2/2\\] RUN echo one$`, 'm'), run.stderr);
+    assert.match(run.stderr, new RegExp(`^#\\d+ \\[${platform} stage-1 2/2\\] RUN echo two$`, 'm'), run.stderr);
+  }
+  // A single-platform build keeps BuildKit's plain `[2/2]`.
+  const single = await cli(['build', ctx, '--no-push', '--progress', 'plain', '--platform', 'linux/arm64']);
+  assert.equal(single.code, 0, single.stderr);
+  assert.match(single.stderr, /^#\d+ \[build 2\/2\] RUN echo one$/m, single.stderr);
+  // append names its layer steps the same way.
+  await fs.mkdir(path.join(ctx, 'files'), { recursive: true });
+  await fs.writeFile(path.join(ctx, 'files', 'file.txt'), 'x\n');
+  const appended = await cli(['append', '--from', `oci:${multi.layoutPath}:${multi.tag}`, '--platform', 'all', '--layer', `${path.join(ctx, 'files')}:/files`, '--to', `oci:${path.join(dir, 'appended')}`, '--progress', 'plain']);
+  assert.equal(appended.code, 0, appended.stderr);
+  assert.match(appended.stderr, /^#\d+ \[linux\/arm64 1\/1\] /m, appended.stderr);
+});

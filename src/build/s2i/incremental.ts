@@ -58,7 +58,7 @@ export async function previousArtifacts(input: PreviousArtifactsInput): Promise<
   let image;
   let opened;
   try {
-    opened = openSource(previous, options);
+    opened = openSource(previous, options, options.onEvent ? { onEvent: options.onEvent } : {});
     image = await resolveBase(opened.transport, opened.reference, input.platform, options.signal ? { signal: options.signal } : {});
   } catch (error) {
     await opened?.transport.close?.();

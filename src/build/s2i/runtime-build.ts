@@ -61,7 +61,7 @@ export interface RuntimeInput {
 export async function buildRuntime(input: RuntimeInput): Promise<{ base: Image; name: string; config: ImageConfig; step: LayerStep }> {
   const { options, s2i, context } = input;
   const signal = options.signal ? { signal: options.signal } : {};
-  const opened = openSource(s2i.runtimeImage, options);
+  const opened = openSource(s2i.runtimeImage, options, { onEvent: context.emit });
   context.cleanups.push(async () => opened.transport.close?.());
   const transport = context.cache ? cachedSource(opened.transport, context.cache, { offline: options.offline ?? false, name: s2i.runtimeImage }) : opened.transport;
   const base = await resolveBase(transport, opened.reference, input.platform, signal);

@@ -51,9 +51,9 @@ ${PROGRESS_HELP}`,
     const options: TransportOptions = registryOptions(values);
     const platforms = ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(','));
     return withClient(options, async () => {
-      const src = openSource(srcText, options);
-      const dst = openDestination(dstText, options);
       const show = startProgress(values, io);
+      const src = openSource(srcText, options, { onEvent: show.onEvent });
+      const dst = openDestination(dstText, options);
       try {
         const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
           ...signalOf(io),

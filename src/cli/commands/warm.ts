@@ -6,7 +6,7 @@
 import { openCache, openSource, warmCache } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { platformList, REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
-import { humanBytes, progressFlags, progressMode } from '../progress.ts';
+import { createProgress, humanBytes, progressFlags, progressMode } from '../progress.ts';
 
 const help = `Usage: ocibuild warm REF... [--platform OS/ARCH]... [--cache-dir DIR]
 
@@ -17,7 +17,8 @@ name as their --from. Prints one line per image: REF DIGEST.
   --platform OS/ARCH       platforms to fetch from a multi-platform image (default all)
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
 ${REGISTRY_HELP}
-  --progress MODE          plain/tty: one line per blob; json: one JSON object per image on stdout; quiet
+  --progress MODE          tty: a bar per blob downloaded; plain: a line per blob; json: download
+                           events on stderr, one JSON object per image on stdout; quiet
   --json                   same as --progress json
   -q, --quiet              same as --progress quiet`;
 
@@ -39,14 +40,32 @@ export const warm: Command = {
     const platforms = platformList(values);
     const mode = progressMode(values, io);
     const transportOptions = registryOptions(values);
-    for (const ref of positionals) {
-      const source = openSource(ref, transportOptions);
+    // Downloads are shown by the progress renderer (bars in tty mode, lines in plain, events in json).
+    const reporter = createProgress(mode, io, process.stderr, { summary: false });
+    let failed = true;
+    try {
+      for (const ref of positionals) await warmOne(ref);
+      failed = false;
+    } finally {
+      reporter.done(failed);
+    }
+    return 0;
+
+    async function warmOne(ref: string): Promise<void> {
+      // Blobs downloaded from a registry are shown by the renderer; others (a layout, an archive) here.
+      const downloaded = new Set<string>();
+      const source = openSource(ref, transportOptions, {
+        onEvent: (event) => {
+          if (event.type === 'download') downloaded.add(event.digest);
+          reporter.onEvent(event);
+        },
+      });
       try {
         const result = await warmCache(source.transport, source.reference ?? '', ref, cache, {
           ...(platforms.length ? { platforms } : {}),
           ...signalOf(io),
           onBlob: (d, already) => {
-            if (mode === 'plain' || mode === 'tty') io.err(`${already ? 'cached ' : 'fetched'} ${d.digest} ${humanBytes(d.size)}`);
+            if ((already || !downloaded.has(d.digest)) && (mode === 'plain' || mode === 'tty')) io.err(`${already ? 'cached ' : 'fetched'} ${d.digest} ${humanBytes(d.size)}`);
           },
         });
         if (mode === 'json') io.out(JSON.stringify({ ref, ...result }));
@@ -55,6 +74,5 @@ export const warm: Command = {
         await source.transport.close?.();
       }
     }
-    return 0;
   },
 };
