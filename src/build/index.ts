@@ -24,6 +24,7 @@ import { assembleImage } from './assemble.ts';
 import type { Image } from '../image/model.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
+import { resolveSshAgents } from '../run/ssh.ts';
 import { makeOwnedTempDir, sweepStaleTempDirs } from './sweep.ts';
 import { assertFileWritable, assertRegistryReachable, assertTargetWritable, describeFsError } from './preflight.ts';
 import { digestFileText, pushAll, writeAtomic } from './push.ts';
@@ -142,6 +143,12 @@ export interface BuildOptions extends TransportOptions {
   executor?: Executor;
   /** Secrets for `RUN --mount=type=secret,id=ID`: a host file or an environment variable of this process. Never written to a layer or the history. */
   secrets?: Record<string, { file?: string; env?: string }>;
+  /**
+   * SSH agents for `RUN --mount=type=ssh,id=ID`, as buildx `--ssh ID=PATH[,PATH]`: one agent
+   * socket, or private key files (loaded into a private `ssh-agent` stopped when the build ends),
+   * or no path for `$SSH_AUTH_SOCK`. Each connection of the step is forwarded to the agent.
+   */
+  ssh?: Record<string, string[]>;
   /**
    * Bounds on the base-image layers a build reads (for RUN, `COPY --from` and the like): PAX and
    * long-name header size, uncompressed size, member count; missing fields keep
@@ -279,6 +286,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
     const platforms = await choosePlatforms(options, base);
     const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}), ...(platforms.length > 1 ? { multiPlatform: true } : {}) };
+    if (options.ssh !== undefined && Object.keys(options.ssh).length > 0 && options.dockerfile !== undefined) {
+      const agents = await resolveSshAgents(options.ssh);
+      cleanups.push(agents.stop);
+      context.sshSockets = agents.sockets;
+    }
     const source = memorySource({ description: 'build' });
     const images: { platform: Platform; image: Image }[] = [];
     const ociImages: { platform: Platform; image: Image }[] = [];

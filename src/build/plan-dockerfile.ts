@@ -200,7 +200,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
 
   // The default executor keeps its per-step scratch in the build's work folder, so an
   // interrupted or killed build leaves nothing of it elsewhere in the temp dir.
-  const runs = await createRunSession({ ...options, ...(context.multiPlatform ? { stepPlatform: true } : {}), executor: options.executor ?? linuxExecutor({ tmpdir: context.workDir }) }, host, graph);
+  const runs = await createRunSession({ ...options, ...(context.sshSockets ? { sshSockets: context.sshSockets } : {}), ...(context.multiPlatform ? { stepPlatform: true } : {}), executor: options.executor ?? linuxExecutor({ tmpdir: context.workDir }) }, host, graph);
   let runsExecuted = 0;
   host.runStep = (...args) => {
     runsExecuted++;

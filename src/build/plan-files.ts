@@ -34,6 +34,8 @@ export interface PlanContext {
   cleanups: (() => Promise<void>)[];
   /** Several platforms are built: step names lead with the platform (`[linux/arm64 2/5] RUN make`). */
   multiPlatform?: boolean;
+  /** Agent sockets for `RUN --mount=type=ssh`, by id (from {@link BuildOptions.ssh}). */
+  sshSockets?: Record<string, string>;
 }
 
 /**

@@ -39,6 +39,8 @@ export interface RunSessionOptions {
   workDir: string;
   /** Secrets for `--mount=type=secret`, by id. */
   secrets?: Readonly<Record<string, SecretSource>>;
+  /** Agent sockets for `--mount=type=ssh`, by id (see `resolveSshAgents` in run/ssh.ts). */
+  ssh?: Readonly<Record<string, string>>;
   /** Root of the persistent `--mount=type=cache` directories. Default {@link defaultRunCacheDir}. */
   cacheDir?: string;
   /** Creation time in seconds: RUN layer mtimes are clamped to it. Unset: mtimes kept. */
@@ -154,6 +156,7 @@ export class RunSession {
       cacheDir: this.options.cacheDir ?? defaultRunCacheDir(),
       scratch,
       secrets: this.options.secrets ?? {},
+      ...(this.options.ssh ? { ssh: this.options.ssh } : {}),
       rootfsOf: (from) => this.mountRootfs(from, location, state.index, stageLayers),
     }).catch((error: unknown) => {
       throw error instanceof OcibuildError && !(error instanceof DockerfileError) ? new DockerfileError(location, error.message, { cause: error }) : error;
@@ -173,10 +176,13 @@ export class RunSession {
       const observer = this.options.onEvent
         ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks, secretValues, this.options.stepPlatform ?? false)
         : undefined;
+      const stepEnv = [...runEnvironment(config.Env, state.args, state.host.buildArgs), ...prepared.env];
+      // As BuildKit: SSH_AUTH_SOCK names the first ssh mount unless the step's env already sets it.
+      if (prepared.sshAuthSock !== undefined && !stepEnv.some((e) => e.startsWith('SSH_AUTH_SOCK='))) stepEnv.push(`SSH_AUTH_SOCK=${prepared.sshAuthSock}`);
       const result = await this.options.executor.run({
         rootfs: rootfs.dir,
         argv: command.argv,
-        env: [...runEnvironment(config.Env, state.args, state.host.buildArgs), ...prepared.env],
+        env: stepEnv,
         workdir,
         ...(config.User ? { user: config.User } : {}),
         network,
@@ -321,6 +327,8 @@ export interface RunBuildOptions {
   executor?: Executor;
   /** Secrets for `RUN --mount=type=secret`, by id. */
   secrets?: Readonly<Record<string, SecretSource>>;
+  /** Agent sockets for `RUN --mount=type=ssh`, by id (already resolved: the build starts and stops private agents). */
+  sshSockets?: Readonly<Record<string, string>>;
   /** The build cache; its `dir` also holds `run-cache/`. */
   cache?: { dir?: string } | false;
   /** SOURCE_DATE_EPOCH override in seconds. */
@@ -380,6 +388,7 @@ export async function createRunSession(
       return named?.kind === 'dir' ? named.dir : undefined;
     },
     ...(options.secrets ? { secrets: options.secrets } : {}),
+    ...(options.sshSockets ? { ssh: options.sshSockets } : {}),
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(rootfsStore ? { rootfsStore } : {}),

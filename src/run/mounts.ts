@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError, OcibuildError, UnsupportedError } from '../errors.ts';
 import { resolveInRoot } from './paths.ts';
+import { serveAgentSocket } from './ssh.ts';
 import type { Mount, NetworkMode } from './types.ts';
 
 /** How concurrent builds share a cache mount (BuildKit `sharing=`). */
@@ -21,7 +22,8 @@ export type RunMountSpec =
   | { type: 'bind'; target: string; source: string; from: string | undefined; readwrite: boolean }
   | { type: 'cache'; target: string; id: string; sharing: CacheSharing; readonly: boolean; uid?: number; gid?: number; mode?: number; from?: string; source?: string }
   | { type: 'tmpfs'; target: string; size?: number }
-  | { type: 'secret'; id: string; target: string | undefined; env: string | undefined; required: boolean; uid?: number; gid?: number; mode?: number };
+  | { type: 'secret'; id: string; target: string | undefined; env: string | undefined; required: boolean; uid?: number; gid?: number; mode?: number }
+  | { type: 'ssh'; id: string; target: string | undefined; required: boolean; uid?: number; gid?: number; mode?: number };
 
 /** Splits one CSV record the way Go's encoding/csv does for BuildKit flags: `"` quotes, `""` escapes. */
 export function splitCsv(text: string): string[] {
@@ -149,8 +151,12 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
       const required = fields.has('required') ? parseBool('required', fields.get('required')) : false;
       return { type, id, target: target ?? (env === undefined ? `/run/secrets/${id}` : undefined), env, required, ...ids };
     }
-    case 'ssh':
-      throw new UnsupportedError(`RUN --mount=type=ssh is not supported (no SSH agent forwarding): '${value}'`);
+    case 'ssh': {
+      // Target unset: /run/buildkit/ssh_agent.N, N counting the step's ssh mounts (BuildKit llb AddSSHSocket).
+      const target = rawTarget === undefined || rawTarget === '' ? undefined : absoluteTarget(rawTarget, workdir);
+      const required = fields.has('required') ? parseBool('required', fields.get('required')) : false;
+      return { type, id: take('id') || 'default', target, required, ...ids };
+    }
     default:
       throw new InvalidArgumentError(`unsupported mount type "${type}"`);
   }
@@ -194,6 +200,8 @@ export interface MountContext {
   scratch: string;
   /** Secrets by id. */
   secrets: Readonly<Record<string, SecretSource>>;
+  /** Agent sockets for `type=ssh` mounts, by id. */
+  ssh?: Readonly<Record<string, string>>;
   /** Host directory holding the file system of a stage or image named by `from=`. */
   rootfsOf?: (from: string) => Promise<string>;
 }
@@ -204,7 +212,9 @@ export interface PreparedMounts {
   mounts: Mount[];
   /** `KEY=value` additions for this step only (secret `env=`). Never persisted. */
   env: string[];
-  /** Releases locks taken for `sharing=locked|private` caches. */
+  /** The first ssh mount's target: the step's `SSH_AUTH_SOCK` unless its env sets one (BuildKit llb exec). */
+  sshAuthSock?: string;
+  /** Releases locks taken for `sharing=locked|private` caches and stops ssh forwarders. */
   release: () => Promise<void>;
 }
 
@@ -297,6 +307,8 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
   const mounts: Mount[] = [];
   const env: string[] = [];
   const releases: (() => Promise<void>)[] = [];
+  let sshAuthSock: string | undefined;
+  let sshCount = 0;
   const release = async (): Promise<void> => {
     for (const r of releases.splice(0).reverse()) await r();
   };
@@ -352,11 +364,31 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
           }
           break;
         }
+        case 'ssh': {
+          const target = spec.target ?? `/run/buildkit/ssh_agent.${sshCount}`;
+          sshCount++;
+          const agent = ctx.ssh?.[spec.id];
+          if (agent === undefined) {
+            // BuildKit's client answers CheckAgent with this for an id it was not given.
+            if (spec.required) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `unset ssh forward key ${spec.id} (RUN --mount=type=ssh,id=${spec.id},required=true needs --ssh ${spec.id})`);
+            break;
+          }
+          // A fresh socket served by this process, forwarding to the agent (BuildKit sshforward).
+          const socket = path.join(ctx.scratch, `ssh-${index}.sock`);
+          releases.push(await serveAgentSocket(socket, agent));
+          const { uid, gid, mode } = spec;
+          mounts.push({
+            type: 'ssh', target, source: socket,
+            ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), ...(mode !== undefined ? { mode } : {}),
+          });
+          sshAuthSock ??= target;
+          break;
+        }
       }
     }
   } catch (error) {
     await release();
     throw error;
   }
-  return { mounts, env, release };
+  return { mounts, env, release, ...(sshAuthSock !== undefined ? { sshAuthSock } : {}) };
 }

@@ -237,6 +237,14 @@ function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
       p.args.push(m.readonly ?? true ? '--ro-bind' : '--bind', copy, dest('file'));
       return;
     }
+    case 'ssh': {
+      if (!fs.statSync(m.source, { throwIfNoEntry: false })?.isSocket()) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `ssh mount source is not a socket: ${m.source}`);
+      // The socket is the caller's own fresh one: the step's ids get it, with the mount's mode.
+      p.pre.push({ op: 'chown', owner: p.owner(m.uid ?? 0, m.gid ?? 0), path: m.source });
+      p.pre.push({ op: 'chmod', mode: m.mode ?? 0o600, path: m.source });
+      p.args.push('--bind', p.source(m.source, 'file'), dest('file'));
+      return;
+    }
   }
 }
 

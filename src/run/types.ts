@@ -57,6 +57,18 @@ export type Mount =
       gid?: number;
       /** Permission bits, default 0o400. */
       mode?: number;
+    })
+  | (MountBase & {
+      /** An SSH agent socket (`--mount=type=ssh`) the caller serves; bound as it is, owner and mode set first. */
+      type: 'ssh';
+      /** Host Unix socket. */
+      source: string;
+      /** Container-side owner, default 0. */
+      uid?: number;
+      /** Container-side group, default 0. */
+      gid?: number;
+      /** Permission bits, default 0o600. */
+      mode?: number;
     });
 
 /** Where a RUN step's output goes. Called with raw chunks as they arrive. */

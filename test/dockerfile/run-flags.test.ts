@@ -38,12 +38,17 @@ describe('parseMountFlag', () => {
     assert.deepEqual(parseMountFlag('type=secret,id=tok', '/'), { type: 'secret', id: 'tok', target: '/run/secrets/tok', env: undefined, required: false });
     assert.equal((parseMountFlag('type=secret,target=/etc/key', '/') as { id: string }).id, 'key');
     assert.deepEqual(parseMountFlag('type=secret,id=tok,env=TOKEN,required', '/'), { type: 'secret', id: 'tok', target: undefined, env: 'TOKEN', required: true });
+    // ssh: id default, target chosen per step (ssh_agent.N), required false; relative targets from WORKDIR.
+    assert.deepEqual(parseMountFlag('type=ssh', '/'), { type: 'ssh', id: 'default', target: undefined, required: false });
+    assert.deepEqual(parseMountFlag('type=ssh,id=gh,target=agent,required=true,uid=1000,gid=10,mode=0640', '/w'), {
+      type: 'ssh', id: 'gh', target: '/w/agent', required: true, uid: 1000, gid: 10, mode: 0o640,
+    });
   });
   it('rejects what it cannot do', () => {
     assert.throws(() => parseMountFlag('type=cache', '/'), /requires a target/);
     assert.throws(() => parseMountFlag('type=bind,target=/x,uid=1', '/'), /not allowed/);
     assert.throws(() => parseMountFlag('type=nfs,target=/x', '/'), /unsupported mount type/);
-    assert.throws(() => parseMountFlag('type=ssh', '/'), { code: 'ERR_UNSUPPORTED' });
+    assert.throws(() => parseMountFlag('type=ssh,mode=9', '/'), /invalid mode/);
     assert.throws(() => parseMountFlag('type=tmpfs,target=/x,colour=red', '/'), /unexpected key 'colour'/);
   });
   it('parses --network', () => {

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
-import { ciOptions, parseCacheFlags, parseSecrets } from './ci-flags.ts';
+import { ciOptions, parseCacheFlags, parseSecrets, parseSsh } from './ci-flags.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -32,6 +32,8 @@ Prints the image digest.
   --digest-file FILE       write the digest to FILE
 ${OUTPUT_FILES_HELP}
   --secret id=ID[,src=FILE|env=VAR]  secret for RUN --mount=type=secret,id=ID (repeatable; never printed)
+  --ssh ID[=PATH[,PATH]]   SSH agent for RUN --mount=type=ssh,id=ID: an agent socket or private key
+                           files (loaded into a private ssh-agent); \`--ssh default\` uses $SSH_AUTH_SOCK (repeatable)
   --cache-dir DIR          step and layer cache (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild when a cache flag is given)
   --cache-repo REF         registry repository shared by machines for step results (e.g. registry.example/team/cache)
   --cache-ttl DURATION     ignore cached steps older than this (seconds, or 30m, 6h, 7d)
@@ -70,6 +72,7 @@ export const build: Command = {
       'cache-to': { type: 'string', multiple: true },
       'no-cache': { type: 'boolean' },
       secret: { type: 'string', multiple: true },
+      ssh: { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v' },
       ...outputFlags,
       ...registryFlags,
@@ -97,6 +100,7 @@ export const build: Command = {
     const useCache = cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || noPushCache;
     if (values['no-cache'] && useCache) throw new UsageError('--no-cache cannot be combined with cache flags');
     const secrets = parseSecrets(list(values, 'secret'));
+    const ssh = parseSsh(list(values, 'ssh'));
     const show = startProgress(values, io);
     const result = await finishProgress(show, buildImage({
       dockerfile: resolve(context, dockerfile),
@@ -111,6 +115,7 @@ export const build: Command = {
       ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
       ...ciOptions(values),
       ...(Object.keys(secrets).length ? { secrets } : {}),
+      ...(Object.keys(ssh).length ? { ssh } : {}),
       tags: list(values, 'tag'),
       to,
       ...registryOptions(values),

@@ -30,6 +30,23 @@ function csvOptions(value: string, what: string): Map<string, string> {
 }
 
 /**
+ * `--ssh ID[=PATH[,PATH]]` as buildx parses it (`--ssh default`, `--ssh default=$SSH_AUTH_SOCK`,
+ * `--ssh gh=~/.ssh/id_ed25519`): PATH is an agent socket or private key files; none means
+ * `$SSH_AUTH_SOCK` when the build starts. Repeating an id is an error.
+ */
+export function parseSsh(values: readonly string[]): NonNullable<BuildOptions['ssh']> {
+  const ssh: NonNullable<BuildOptions['ssh']> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const id = (eq < 0 ? value : value.slice(0, eq)).trim();
+    if (id === '' || /[,\s]/.test(id)) throw new UsageError(`--ssh ${JSON.stringify(value)}: expected ID or ID=PATH[,PATH]`);
+    if (ssh[id] !== undefined) throw new UsageError(`--ssh: id ${JSON.stringify(id)} given twice`);
+    ssh[id] = eq < 0 ? [] : value.slice(eq + 1).split(',').filter((p) => p !== '');
+  }
+  return ssh;
+}
+
+/**
  * `--secret id=NAME[,src=FILE|env=VAR][,type=file|env]` as buildx parses it. Without a source,
  * `type=env` reads the variable named like the id, `type=file` the file named like it, and no
  * type means the variable when it is set, else the file. Only names are kept: values are read
