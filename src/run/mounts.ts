@@ -212,7 +212,10 @@ export interface PreparedMounts {
   mounts: Mount[];
   /** `KEY=value` additions for this step only (secret `env=`). Never persisted. */
   env: string[];
-  /** The first ssh mount's target: the step's `SSH_AUTH_SOCK` unless its env sets one (BuildKit llb exec). */
+  /**
+   * The first ssh mount's target, given or not: the step's `SSH_AUTH_SOCK` unless its env sets
+   * one (BuildKit client/llb/exec.go sets it for any ssh mount, a skipped optional one too).
+   */
   sshAuthSock?: string;
   /** Releases locks taken for `sharing=locked|private` caches and stops ssh forwarders. */
   release: () => Promise<void>;
@@ -367,6 +370,8 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
         case 'ssh': {
           const target = spec.target ?? `/run/buildkit/ssh_agent.${sshCount}`;
           sshCount++;
+          // Set even when the mount is skipped below: BuildKit's llb sets it when it builds the op.
+          sshAuthSock ??= target;
           const agent = ctx.ssh?.[spec.id];
           if (agent === undefined) {
             // BuildKit's client answers CheckAgent with this for an id it was not given.
@@ -381,7 +386,6 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
             type: 'ssh', target, source: socket,
             ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), ...(mode !== undefined ? { mode } : {}),
           });
-          sshAuthSock ??= target;
           break;
         }
       }
