@@ -13,22 +13,11 @@ import { removeRootfs } from '../../src/run/owners.ts';
 import { parseSsh } from '../../src/cli/commands/ci-flags.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 import { readImage } from './run-helpers.ts';
+import { copySshAdd, runSshScenario, SSH_ADD, type SshScenarioResult } from './run-ssh-scenario.ts';
+import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
 
-const sshAdd = spawnSync('sh', ['-c', 'command -v ssh-add'], { encoding: 'utf8' }).stdout.trim();
-const haveTools = process.platform === 'linux' && sshAdd !== '' && spawnSync('sh', ['-c', 'command -v ssh-agent && command -v ssh-keygen && command -v ldd']).status === 0;
-
-/** Copies `ssh-add` and the shared libraries ldd lists into `root` at their host paths. */
-function copySshAdd(root: string): void {
-  const files = [sshAdd];
-  const ldd = spawnSync('ldd', [sshAdd], { encoding: 'utf8' }).stdout;
-  for (const m of ldd.matchAll(/(\/\S+) \(0x/g)) files.push(m[1] as string);
-  for (const file of files) {
-    const dest = path.join(root, file);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.copyFileSync(file, dest);
-    fs.chmodSync(dest, 0o755);
-  }
-}
+const haveTools = process.platform === 'linux' && SSH_ADD !== '' && spawnSync('sh', ['-c', 'command -v ssh-agent && command -v ssh-keygen && command -v ldd']).status === 0;
+const scenarioScript = path.join(import.meta.dirname, 'run-ssh-scenario.ts');
 
 /** Processes whose command line mentions `needle`. */
 function processesWith(needle: string): string[] {
@@ -157,4 +146,38 @@ describe('RUN --mount=type=ssh', { skip: !haveTools }, () => {
       else process.env.SSH_AUTH_SOCK = saved;
     }
   });
+
+  it('leaves the step cache key alone: another agent for the id reuses the step', async () => {
+    const cacheDir = path.join(tmp, 'step-cache');
+    const once = async (ssh: Record<string, string[]>): Promise<number> => {
+      const result = await buildImage({
+        context,
+        cache: { dir: cacheDir },
+        ssh,
+        dockerfile: { text: [`FROM ${from}`, 'COPY root/ /', 'RUN --mount=type=ssh ssh-add -l > /keys'].join('\n'), file: 'Dockerfile' },
+        to: `oci:${path.join(tmp, `cached-${n++}`)}:latest`,
+      });
+      return result.stats.runsExecuted;
+    };
+    assert.equal(await once({ default: [sock] }), 1);
+    assert.equal(await once({ default: [key] }), 0, 'the RUN step comes from the step cache');
+  });
+
+  for (const who of ['the caller', 'an unprivileged user'] as const) {
+    it(`works end to end as ${who} (agent socket, key file with USER app and uid=1000)`, { skip: who !== 'the caller' && !isRoot() }, async () => {
+      let r: SshScenarioResult;
+      if (who === 'the caller') {
+        r = await runSshScenario();
+      } else {
+        const user = ensureUnprivilegedUser();
+        const result = await runAs(user, [...tsxArgv(scenarioScript), '--json'], { cwd: path.dirname(scenarioScript), timeoutMs: 120_000 });
+        assert.equal(result.exitCode, 0, result.stderr);
+        r = JSON.parse(result.stdout) as SshScenarioResult;
+      }
+      assert.ok(r.fingerprint.startsWith('SHA256:'));
+      assert.ok(r.agentKeys.includes(r.fingerprint), r.agentKeys);
+      assert.ok(r.keyFileKeys.includes(r.fingerprint), r.keyFileKeys);
+      assert.deepEqual(r.leftovers, []);
+    });
+  }
 });
