@@ -21,7 +21,7 @@ export type * from './run/types.ts';
 export { linuxExecutor, type LinuxExecutorOptions } from './run/linux.ts';
 export { buildImage, type BuildOptions, type BuildResult, type BuildStats, type BuildEvent } from './build/index.ts';
 export type { SourceEvent, DownloadEvent, RegistryWarningEvent, SourceEventOptions } from './build/source-events.ts';
-export type { ConfigOptions } from './build/config.ts';
+export { resolveHealthcheck, type ConfigOptions, type HealthcheckOptions } from './build/config.ts';
 export { buildMetadata, type BuildMetadata } from './build/metadata.ts';
 export type { RunEvent, RunStartEvent, RunLogEvent, RunEndEvent } from './dockerfile/run-events.ts';
 export type { RegistryOptions, TransportOptions } from './build/targets.ts';

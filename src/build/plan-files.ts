@@ -44,6 +44,7 @@ export interface PlanContext {
  */
 export async function buildLayer(spec: LayerSpec, context: PlanContext): Promise<{ layer: BuiltLayer; cached: boolean }> {
   const { options } = context;
+  if (spec.prebuilt !== undefined) return spec.prebuilt();
   const signal = options.signal ? { signal: options.signal } : {};
   if (context.cache !== undefined) {
     const { layer, cached } = await cachedWriteLayer(spec, context.cache, {

@@ -79,12 +79,13 @@ function shellWrap(state: StageState, args: readonly string[]): string[] {
   return [...(shell && shell.length > 0 ? shell : DEFAULT_SHELL), args.join(' ')];
 }
 
-function healthConfig(i: HealthcheckInstruction): HealthConfig {
+/** The config's `Healthcheck` for a HEALTHCHECK instruction, as BuildKit writes it (zero fields left out). */
+export function healthConfig(i: HealthcheckInstruction): HealthConfig {
   const h: HealthConfig = { Test: i.test };
   if (i.interval) h.Interval = i.interval;
   if (i.timeout) h.Timeout = i.timeout;
   if (i.startPeriod) h.StartPeriod = i.startPeriod;
-  if (i.startInterval) (h as HealthConfig & { StartInterval?: number }).StartInterval = i.startInterval;
+  if (i.startInterval) h.StartInterval = i.startInterval;
   if (i.retries) h.Retries = i.retries;
   return h;
 }

@@ -61,6 +61,14 @@ export interface LayerSpec {
   createdBy?: string;
   /** History comment. */
   comment?: string;
+  /**
+   * An already-written layer (a watcher's memo of a dependency layer it knows unchanged):
+   * `buildImage` takes what this returns as the layer, without listing or reading anything,
+   * and the other fields but `createdBy` and `comment` are ignored. `cached` says whether the
+   * layer was reused (counted in `layersCached`) rather than written (`layersBuilt`). Its file
+   * must outlive the build.
+   */
+  prebuilt?: () => Promise<{ layer: BuiltLayer; cached: boolean }>;
 }
 
 /** A written layer: the compressed blob's descriptor, its diffID, and a way to read it back. */

@@ -88,12 +88,15 @@ async function isDirectory(p: string): Promise<boolean> {
   );
 }
 
+/** History text of the production dependency layer (watch mode reuses the layers it names). */
+export const DEPENDENCIES_CREATED_BY = 'ocibuild node: production dependencies';
+
 function depsLayer(sources: { source: string; destination: string; filter: (rel: string) => boolean }[], dirs: string[], owner: Owner): LayerSpec {
   return {
     directories: sources.map((d) => ({ ...d, metadata: { ...owner } })),
     entries: [...new Set(dirs)].map((dir) => ({ type: 'directory' as const, path: dir, ...owner })),
     normalizeModes: true,
-    createdBy: 'ocibuild node: production dependencies',
+    createdBy: DEPENDENCIES_CREATED_BY,
   };
 }
 

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { BuildOptions } from '../build/index.ts';
-import type { ConfigOptions } from '../build/config.ts';
+import type { ConfigOptions, HealthcheckOptions } from '../build/config.ts';
 import type { CacheOptions } from '../cache/store.ts';
 import type { LockfileKind } from './lockfile.ts';
 import { planNodeLayers } from './node-layers.ts';
@@ -52,6 +52,12 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   projectMetadata?: boolean;
   /** Signal that stops the container (`SIGTERM`). */
   stopSignal?: string;
+  /**
+   * Docker's HEALTHCHECK: `'CMD node healthcheck.js'` (through `/bin/sh -c`), `'CMD ["node", "healthcheck.js"]'`
+   * (exec form, for distroless bases), `'NONE'`, optionally led by `--interval=30s` and the other
+   * HEALTHCHECK flags; or {@link HealthcheckOptions}. Default: the base's (none for node images).
+   */
+  healthcheck?: string | HealthcheckOptions;
   /** User (`node`, `1000`, `1000:1000`). Default: the base's `node` user when its /etc/passwd has one, else the base's user. */
   user?: string;
   /** Working directory and where the app goes (default `/app`). */
@@ -241,6 +247,7 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
     ...(Object.keys(labels).length > 0 ? { labels } : {}),
     ...(o.volumes !== undefined ? { volumes: o.volumes } : {}),
     ...(o.stopSignal !== undefined ? { stopSignal: o.stopSignal } : {}),
+    ...(o.healthcheck !== undefined ? { healthcheck: o.healthcheck } : {}),
   };
   const build: NodeAppBuildOptions = {
     from,

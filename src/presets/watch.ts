@@ -1,13 +1,23 @@
 /**
  * Watch mode of the Node preset: build, then rebuild on every change of the project,
  * debounced, one build at a time, with one registry client (connections and tokens) and one
- * cache for the whole session. A change to app files reuses the plan (the layers re-read the
- * disk, so only the app layer is rebuilt); a change to package.json, a lockfile, .dockerignore
- * or node_modules plans again.
+ * cache for the whole session. A change to app files reuses the plan and the dependency
+ * layers written for it (node_modules is neither listed nor read again: only the app layers,
+ * config and manifest are redone); a change to package.json, a lockfile, .dockerignore or
+ * node_modules plans again.
  * @module
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
+import { cachedWriteLayer } from '../cache/layers.ts';
+import { openCache } from '../cache/store.ts';
+import { makeOwnedTempDir } from '../build/sweep.ts';
+import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import { writeLayer } from '../layer/write.ts';
+import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
+import type { Platform } from '../oci/types.ts';
+import { DEPENDENCIES_CREATED_BY } from './node-layers.ts';
 import { buildImage, type BuildResult } from '../build/index.ts';
 import { registryClientFor, releaseRegistryClient } from '../build/targets.ts';
 import { findProject } from './project.ts';
@@ -26,6 +36,46 @@ export interface WatchNodeAppOptions extends NodeAppOptions {
   debounceMs?: number;
   /** Stops watching; the promise of {@link watchNodeApp} then resolves after the build in progress. */
   signal?: AbortSignal;
+  /** Called each time a dependency layer is listed and written (once per plan; tests count them). */
+  onDependencyLayerWrite?: (spec: LayerSpec) => void;
+}
+
+/**
+ * The plan with each dependency layer replaced by a memo: written (or taken from the cache)
+ * into `dir` by the first build, then reused as is by every build of the same plan. The
+ * watcher replans on any change under node_modules, so a memo never outlives its inputs.
+ * `onWrite` is told of each layer actually listed and written (tests count them).
+ */
+export function reuseDependencyLayers(plan: NodeAppBuildOptions, dir: string, onWrite?: (spec: LayerSpec) => void): NodeAppBuildOptions {
+  const memo = new Map<LayerSpec, Promise<BuiltLayer>>();
+  const created = plan.sourceDateEpoch ?? sourceDateEpochFromEnv() ?? 0;
+  const write = async (spec: LayerSpec): Promise<{ layer: BuiltLayer; cached: boolean }> => {
+    onWrite?.(spec);
+    await mkdir(dir, { recursive: true });
+    const settings = { directory: dir, sourceDateEpoch: created, ...(plan.encoder ? { encoder: plan.encoder } : {}), ...(plan.signal ? { signal: plan.signal } : {}) };
+    if (plan.cache === false) return { layer: await writeLayer(spec, settings), cached: false };
+    const { layer, cached } = await cachedWriteLayer(spec, await openCache(plan.cache ?? {}), settings);
+    return { layer, cached };
+  };
+  const wrap = (spec: LayerSpec): LayerSpec => {
+    if (spec.createdBy !== DEPENDENCIES_CREATED_BY || spec.prebuilt !== undefined) return spec;
+    const prebuilt = async (): Promise<{ layer: BuiltLayer; cached: boolean }> => {
+      const known = memo.get(spec);
+      if (known !== undefined) return { layer: await known, cached: true };
+      const written = write(spec);
+      memo.set(spec, written.then((w) => w.layer));
+      try {
+        return await written;
+      } catch (error) {
+        memo.delete(spec);
+        throw error;
+      }
+    };
+    return { createdBy: spec.createdBy, ...(spec.comment !== undefined ? { comment: spec.comment } : {}), prebuilt };
+  };
+  const layers = plan.layers;
+  if (layers === undefined) return plan;
+  return { ...plan, layers: typeof layers === 'function' ? (platform: Platform) => layers(platform).map(wrap) : layers.map(wrap) };
 }
 
 /** Files whose change means planning again (the dependencies or what is copied may differ). */
@@ -49,13 +99,16 @@ function ignored(rel: string): boolean {
  * build is reported and the watch goes on. Resolves when `options.signal` aborts.
  */
 export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, onEvent: (event: WatchEvent) => void): Promise<void> {
-  const { debounceMs = 100, signal, ...appOptions } = options;
+  const { debounceMs = 100, signal, onDependencyLayerWrite: _onWrite, ...appOptions } = options;
   const project = await findProject(dir);
   // One client for the session: connections, auth tokens and mount checks are reused.
   const session = { ...(appOptions.registries ? { registries: appOptions.registries } : {}), ...(appOptions.credentials ? { credentials: appOptions.credentials } : {}) };
   const registryClient = appOptions.registryClient ?? registryClientFor(session);
   const base: NodeAppOptions = { ...appOptions, registryClient };
   let plan: NodeAppBuildOptions | undefined;
+  // The dependency layers of the current plan live here (one folder per plan) until the next plan.
+  let memoRoot: string | undefined;
+  let plans = 0;
   let pending = new Set<string>(['(start)']);
   let replan = true;
   let timer: NodeJS.Timeout | undefined;
@@ -69,7 +122,13 @@ export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, on
     replan = false;
     const started = performance.now();
     try {
-      if (replanning) plan = await nodeApp(dir, base);
+      if (replanning) {
+        const planned = await nodeApp(dir, base);
+        memoRoot ??= await makeOwnedTempDir('watch-');
+        // Builds run one at a time: the previous plan's layers are no longer read.
+        await rm(path.join(memoRoot, String(plans)), { recursive: true, force: true });
+        plan = reuseDependencyLayers(planned, path.join(memoRoot, String(++plans)), options.onDependencyLayerWrite);
+      }
       const result = await buildImage(plan as NodeAppBuildOptions);
       onEvent({ type: 'built', result, options: plan as NodeAppBuildOptions, replanned: replanning, durationMs: performance.now() - started, changed });
     } catch (error) {
@@ -118,5 +177,6 @@ export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, on
     clearTimeout(timer);
     while (building !== undefined) await new Promise<void>((resolve) => (wake = resolve));
     if (appOptions.registryClient === undefined) await releaseRegistryClient(session);
+    if (memoRoot !== undefined) await rm(memoRoot, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,6 @@
 // Watch mode: a first build, then one rebuild per burst of changes (debounced) that reuses the
-// plan for a source edit (only the app layer is rebuilt) and plans again after a package.json
+// plan and its dependency layer for a source edit (node_modules not read again, only the app
+// layer rebuilt) and plans again after a package.json
 // edit; outputs written inside the project do not retrigger; a failing build is reported and
 // the watch goes on; aborting ends it.
 import { test, before, after } from 'node:test';
@@ -45,13 +46,15 @@ test('watch: rebuild per change, plan reused for source edits, replanned for pac
     }
   };
   const stop = new AbortController();
-  const watching = watchNodeApp(app, { from: base, to: `oci:${path.join(app, 'out')}:dev`, cache: { dir: path.join(tmp, 'cache') }, debounceMs: 50, signal: stop.signal }, (event) => {
+  let dependencyWrites = 0;
+  const watching = watchNodeApp(app, { onDependencyLayerWrite: () => dependencyWrites++, from: base, to: `oci:${path.join(app, 'out')}:dev`, cache: { dir: path.join(tmp, 'cache') }, debounceMs: 50, signal: stop.signal }, (event) => {
     events.push(event);
     notify?.();
   });
   await next(1);
   const first = events[0];
   assert.equal(first?.type, 'built', first?.type === 'failed' ? String(first.error) : '');
+  assert.equal(dependencyWrites, 1, 'the first build lists and writes node_modules');
 
   // A burst of edits: one rebuild, the plan reused, only the app layer built.
   await fs.writeFile(path.join(app, 'index.js'), 'console.log(2);\n');
@@ -62,6 +65,8 @@ test('watch: rebuild per change, plan reused for source edits, replanned for pac
   assert.equal(second.replanned, false);
   assert.equal(second.result.stats.layersBuilt, 1, 'only the app layer');
   assert.equal(second.result.stats.layersCached, 1);
+  assert.equal(dependencyWrites, 1, 'a source edit reuses the dependency layer: node_modules is not read again');
+  assert.deepEqual(second.result.manifest.layers[0], first?.type === 'built' ? first.result.manifest.layers[0] : undefined);
   assert.ok(first?.type === 'built' && second.result.digest !== first.result.digest);
   t.diagnostic(`one-file rebuild: ${second.durationMs.toFixed(0)} ms`);
 
@@ -75,6 +80,7 @@ test('watch: rebuild per change, plan reused for source edits, replanned for pac
   assert.ok(fourth?.type === 'built');
   assert.equal(fourth.replanned, true);
   assert.equal(fourth.options.nodeApp.version, '1.0.1');
+  assert.equal(dependencyWrites, 2, 'a new plan lists node_modules again');
 
   // Writing the output (inside the project) did not cause builds of its own.
   await new Promise((resolve) => setTimeout(resolve, 400));

@@ -6,7 +6,7 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { ciOptions } from './ci-flags.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, finishProgress, digestLines, OUTPUT_FILES_HELP } from './shared.ts';
+import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, finishProgress, digestLines, OUTPUT_FILES_HELP, HEALTHCHECK_HELP } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -24,6 +24,7 @@ Prints the image digest.
   --label K=V              label (repeatable)
   --volume PATH            volume (repeatable)
   --stop-signal SIG        stop signal
+${HEALTHCHECK_HELP}
   --to TARGET              registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF] (repeatable)
   --tag TAG                extra tag for every target (repeatable)
   --format oci|docker      manifest format (default oci)

@@ -20,6 +20,7 @@ import {
   setDefined,
   startProgress,
   digestLines,
+  HEALTHCHECK_HELP,
 } from './shared.ts';
 import { progressMode } from '../progress.ts';
 import { ciOptions } from './ci-flags.ts';
@@ -48,6 +49,7 @@ package.json under "ocibuild" (flags win). Prints the digest.
   --label K=V              label (repeatable)
   --volume PATH            volume (repeatable)
   --stop-signal SIG        signal that stops the container
+${HEALTHCHECK_HELP}
   --format oci|docker      manifest format (default oci)
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --creation-time T        EPOCH (default), USE_CURRENT_TIMESTAMP, ISO-8601 or seconds
@@ -112,6 +114,7 @@ export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOp
   else if (perPlatform.length > 0) o.depsDir = Object.fromEntries(perPlatform.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)]));
   if (values['no-project-metadata']) o.projectMetadata = false;
   set('stopSignal', config.stopSignal);
+  set('healthcheck', config.healthcheck);
   if (values['include-dev']) o.includeDevDependencies = true;
   const extra = list(values, 'extra-dir').map((v) => {
     const at = v.lastIndexOf(':/');

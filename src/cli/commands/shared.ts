@@ -3,8 +3,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider } from '../../index.ts';
-import { chainCredentials, defaultCredentials, fixedCredentials } from '../../index.ts';
+import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider, HealthConfig, HealthcheckOptions } from '../../index.ts';
+import { chainCredentials, defaultCredentials, fixedCredentials, resolveHealthcheck } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
 import { createProgress, progressFlags, progressMode, type ProgressReporter } from '../progress.ts';
 import { CI_HELP, ciFlags } from './ci-flags.ts';
@@ -47,7 +47,67 @@ export const configFlags = {
   label: { type: 'string', multiple: true },
   volume: { type: 'string', multiple: true },
   'stop-signal': { type: 'string' },
+  healthcheck: { type: 'string' },
+  'healthcheck-interval': { type: 'string' },
+  'healthcheck-timeout': { type: 'string' },
+  'healthcheck-start-period': { type: 'string' },
+  'healthcheck-start-interval': { type: 'string' },
+  'healthcheck-retries': { type: 'string' },
 } as const;
+
+/** Help lines of the health check flags of {@link configFlags}. */
+export const HEALTHCHECK_HELP = `  --healthcheck SPEC       Docker's HEALTHCHECK, as written after HEALTHCHECK in a Dockerfile:
+                           'CMD node healthcheck.js' (run by /bin/sh -c), 'CMD ["node", "hc.js"]'
+                           (exec form, no shell: for distroless), or NONE (turn the base's off)
+  --healthcheck-interval D      time between checks (Go duration: 30s, 1m30s, 500ms)
+  --healthcheck-timeout D       time after which a check fails
+  --healthcheck-start-period D  start-up time whose failures do not count
+  --healthcheck-start-interval D  time between checks during the start period
+  --healthcheck-retries N  consecutive failures before unhealthy`;
+
+const HEALTH_TIMINGS = [
+  ['healthcheck-interval', 'interval'],
+  ['healthcheck-timeout', 'timeout'],
+  ['healthcheck-start-period', 'startPeriod'],
+  ['healthcheck-start-interval', 'startInterval'],
+] as const;
+
+/** `--healthcheck` and its `--healthcheck-*` timings as one {@link HealthcheckOptions} (UsageError on misuse). */
+function healthcheckFlags(values: Record<string, unknown>): HealthcheckOptions | undefined {
+  const spec = str(values, 'healthcheck');
+  const given = [...HEALTH_TIMINGS.map(([flag]) => flag), 'healthcheck-retries'].filter((flag) => str(values, flag) !== undefined);
+  if (spec === undefined) {
+    if (given.length > 0) throw new UsageError(`--${given[0] as string} needs --healthcheck (the command to run)`);
+    return undefined;
+  }
+  let base: HealthConfig;
+  try {
+    base = resolveHealthcheck(spec);
+  } catch (error) {
+    throw new UsageError(`--healthcheck: ${(error as Error).message.replace(/^healthcheck: /, '')}`);
+  }
+  const out: HealthcheckOptions = { test: base.Test ?? [] };
+  if (base.Interval !== undefined) out.interval = base.Interval;
+  if (base.Timeout !== undefined) out.timeout = base.Timeout;
+  if (base.StartPeriod !== undefined) out.startPeriod = base.StartPeriod;
+  if (base.StartInterval !== undefined) out.startInterval = base.StartInterval;
+  if (base.Retries !== undefined) out.retries = base.Retries;
+  for (const [flag, key] of HEALTH_TIMINGS) {
+    const value = str(values, flag);
+    if (value !== undefined) out[key] = value;
+  }
+  const retries = str(values, 'healthcheck-retries');
+  if (retries !== undefined) {
+    if (!/^\d+$/.test(retries)) throw new UsageError(`--healthcheck-retries expects a whole number, got ${JSON.stringify(retries)}`);
+    out.retries = Number(retries);
+  }
+  try {
+    resolveHealthcheck(out);
+  } catch (error) {
+    throw new UsageError(`--healthcheck: ${(error as Error).message.replace(/^healthcheck: /, '')}`);
+  }
+  return out;
+}
 
 /** parseArgs options for output. */
 export const outputFlags = {
@@ -136,6 +196,8 @@ export function configOptions(values: Record<string, unknown>): ConfigFlagOption
   if (volumes.length) config.volumes = volumes;
   const stop = str(values, 'stop-signal');
   if (stop !== undefined) config.stopSignal = stop;
+  const healthcheck = healthcheckFlags(values);
+  if (healthcheck !== undefined) config.healthcheck = healthcheck;
   return config;
 }
 
