@@ -9,7 +9,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import { buildImage, type BuildResult } from '../build/index.ts';
-import { registryClientFor, releaseRegistryClient } from '../build/targets.ts';
+import { createSession } from '../build/session.ts';
 import { findProject } from './project.ts';
 import { parseTarget } from '../transports/target.ts';
 import { defaultCacheDir } from '../cache/store.ts';
@@ -51,10 +51,9 @@ function ignored(rel: string): boolean {
 export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, onEvent: (event: WatchEvent) => void): Promise<void> {
   const { debounceMs = 100, signal, ...appOptions } = options;
   const project = await findProject(dir);
-  // One client for the session: connections, auth tokens and mount checks are reused.
-  const session = { ...(appOptions.registries ? { registries: appOptions.registries } : {}), ...(appOptions.credentials ? { credentials: appOptions.credentials } : {}) };
-  const registryClient = appOptions.registryClient ?? registryClientFor(session);
-  const base: NodeAppOptions = { ...appOptions, registryClient };
+  // One session for every rebuild: connections, auth tokens and mount checks are reused.
+  const session = appOptions.session ?? createSession(appOptions);
+  const base: NodeAppOptions = { ...appOptions, session };
   let plan: NodeAppBuildOptions | undefined;
   let pending = new Set<string>(['(start)']);
   let replan = true;
@@ -117,6 +116,6 @@ export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, on
     watcher?.close();
     clearTimeout(timer);
     while (building !== undefined) await new Promise<void>((resolve) => (wake = resolve));
-    if (appOptions.registryClient === undefined) await releaseRegistryClient(session);
+    if (appOptions.session === undefined) await session.close();
   }
 }
