@@ -25,7 +25,8 @@ export { resolveHealthcheck, type ConfigOptions, type HealthcheckOptions } from 
 export { buildMetadata, type BuildMetadata } from './build/metadata.ts';
 export type { RunEvent, RunStartEvent, RunLogEvent, RunEndEvent } from './dockerfile/run-events.ts';
 export type { RegistryOptions, TransportOptions } from './build/targets.ts';
-export { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination } from './build/targets.ts';
+export type { Destination, OpenedSource } from './build/targets.ts';
+export { createSession, type Session, type SessionOptions } from './build/session.ts';
 export * from './dockerfile/index.ts';
 export * from './cache/index.ts';
 export * from './presets/index.ts';

@@ -17,7 +17,8 @@ import type { LayerSpec } from '../layer/types.ts';
 import type { TarLimits } from '../layer/tar-guard.ts';
 import type { GzipEncoder } from '../compress/types.ts';
 import type { Transport } from '../transports/types.ts';
-import { openSource, openDestination, registryClientFor, releaseRegistryClient, type Destination, type TransportOptions } from './targets.ts';
+import type { Destination, TransportOptions } from './targets.ts';
+import { createSession, type Session } from './session.ts';
 import { basePlatforms } from './base.ts';
 import type { ConfigOptions } from './config.ts';
 import { assembleImage } from './assemble.ts';
@@ -25,7 +26,7 @@ import type { Image } from '../image/model.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
 import { planDockerfile } from './plan-dockerfile.ts';
 import { resolveSshAgents } from '../run/ssh.ts';
-import { makeOwnedTempDir, sweepStaleTempDirs } from './sweep.ts';
+import { sweepStaleTempDirs } from './sweep.ts';
 import { assertFileWritable, assertRegistryReachable, assertTargetWritable, describeFsError } from './preflight.ts';
 import { digestFileText, pushAll, writeAtomic } from './push.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
@@ -228,7 +229,18 @@ export interface BuildResult {
  * pushed before the failing one; an `oci:` or `docker-archive:` target is unchanged (its output is
  * staged and renamed into place). Targets after N are not touched.
  */
-export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+export async function buildImage(given: BuildOptions): Promise<BuildResult> {
+  // A given session stays open; one of our own is closed when the build ends, success or not.
+  const ownSession = given.session === undefined;
+  const session = given.session ?? createSession(given);
+  try {
+    return await buildIn({ ...given, session });
+  } finally {
+    if (ownSession) await session.close();
+  }
+}
+
+async function buildIn(options: BuildOptions & { session: Session }): Promise<BuildResult> {
   const started = Date.now();
   const targets = typeof options.to === 'string' ? [options.to] : [...options.to];
   const format = options.format ?? 'oci';
@@ -242,7 +254,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const from = options.from ?? 'scratch';
   const emit = options.onEvent ?? (() => {});
   // Validate every target before any work, so a typo fails fast and writes nothing.
-  const destinations = targets.map((t) => openDestination(t, options));
+  const destinations = targets.map((t) => options.session.openDestination(t));
   for (const destination of destinations) await assertTargetWritable(destination.parsed);
   if (options.digestFile !== undefined) await assertFileWritable(options.digestFile, `digestFile ${options.digestFile}`);
   if (options.imageNameWithDigestFile !== undefined) await assertFileWritable(options.imageNameWithDigestFile, `imageNameWithDigestFile ${options.imageNameWithDigestFile}`);
@@ -255,7 +267,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   throwIfAborted(options.signal);
   const ownWorkDir = options.workDir === undefined;
   if (ownWorkDir) await Promise.all([sweepStaleTempDirs(), sweepRunScratch()]);
-  const workDir = options.workDir ?? (await makeOwnedTempDir('build-').catch((error: unknown) => {
+  const workDir = options.workDir ?? (await options.session.tempDir('build-').catch((error: unknown) => {
     throw new OcibuildError('ERR_IO', `cannot create a temporary folder in ${tmpdir()}: ${describeFsError(error)}`, { cause: error });
   }));
   let base: { transport: Transport; reference: string | undefined; name: string } | undefined;
@@ -279,10 +291,10 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   let cache: LocalCache | undefined;
   try {
     for (const destination of destinations) {
-      if (destination.parsed.kind === 'registry') await assertRegistryReachable(destination.parsed, registryClientFor(options), options.signal);
+      if (destination.parsed.kind === 'registry') await assertRegistryReachable(destination.parsed, options.session.registryClient(), options.signal);
     }
     cache = await cacheFor(options);
-    if (from !== 'scratch') base = openSource(from, options, { onEvent: emit });
+    if (from !== 'scratch') base = options.session.openSource(from, { onEvent: emit });
     if (base && cache) base = { ...base, transport: cachedSource(base.transport, cache, { offline: options.offline ?? false, name: from }) };
     const platforms = await choosePlatforms(options, base);
     const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}), ...(platforms.length > 1 ? { multiPlatform: true } : {}) };
@@ -379,7 +391,6 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   } finally {
     await base?.transport.close?.();
     for (const cleanup of cleanups) await cleanup().catch(() => {});
-    await releaseRegistryClient(options);
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }
 }

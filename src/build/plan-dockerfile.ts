@@ -30,7 +30,7 @@ import { createStepCache } from '../cache/steps-setup.ts';
 import { baseDigest, resolveBase, scratchBase } from './base.ts';
 import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
-import { openSource, registryClientFor } from './targets.ts';
+import { sessionOf } from './session.ts';
 import type { BuildOptions } from './index.ts';
 import { annotationBaseName, type PlanContext, type PlatformPlan } from './plan-files.ts';
 
@@ -161,7 +161,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
       }
       if (!image) {
         image = (async () => {
-          const source = openSource(reference, options, { onEvent: context.emit });
+          const source = sessionOf(options).openSource(reference, { onEvent: context.emit });
           context.cleanups.push(async () => source.transport.close?.());
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           const digest = baseDigest(resolved);
@@ -182,7 +182,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     ? createStepCache({
         cache: context.cache,
         settings: options.cache,
-        client: () => registryClientFor(options),
+        client: () => sessionOf(options).registryClient(),
         targets: typeof options.to === 'string' ? [options.to] : options.to,
         workDir: context.workDir,
         created: context.created,

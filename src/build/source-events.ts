@@ -38,7 +38,7 @@ export interface RegistryWarningEvent {
 /** Events of opening and reading a source image. */
 export type SourceEvent = DownloadEvent | RegistryWarningEvent;
 
-/** Where source events go (the third argument of `openSource`). */
+/** Where source events go (the second argument of `Session.openSource`). */
 export interface SourceEventOptions {
   /** Receives download progress and mirror warnings. */
   onEvent?: (event: SourceEvent) => void;

@@ -1,6 +1,6 @@
 /**
  * Opening the build's base image and targets from their strings (`oci:`, `docker-archive:`,
- * registry references), with one shared registry client per build.
+ * registry references), in a {@link Session}'s registry client.
  * @module
  */
 import { openTarget, parseTarget, type Target } from '../transports/target.ts';
@@ -14,6 +14,7 @@ import { pullSources, type RegistryEntry } from '../registry/registries-conf.ts'
 import { loadRegistriesConf } from '../registry/registries-conf-file.ts';
 import { mirroredTransport } from '../registry/mirrors.ts';
 import { withDownloadEvents, type SourceEventOptions } from './source-events.ts';
+import type { Session } from './session.ts';
 
 /** How registries are reached. */
 export interface RegistryOptions {
@@ -47,8 +48,13 @@ export interface TransportOptions {
   registries?: RegistryOptions;
   /** Credential provider (default: docker config.json, credential helpers, containers auth.json). */
   credentials?: CredentialProvider;
-  /** A ready registry client, shared instead of creating one. */
+  /** A ready registry client, shared instead of creating one (it stays open: its owner closes it). */
   registryClient?: RegistryClient;
+  /**
+   * The session to open sources and targets in (its client, mirrors and temp space are reused;
+   * whoever created it closes it). Without one, a call makes its own and closes it before returning.
+   */
+  session?: Session;
 }
 
 /** A validated destination, opened only when written. */
@@ -63,66 +69,62 @@ export interface Destination {
   open(): Transport;
 }
 
-const clients = new WeakMap<TransportOptions, RegistryClient>();
-
-/** The registry client for these options (created once per options object). */
-export function registryClientFor(options: TransportOptions): RegistryClient {
-  if (options.registryClient) return options.registryClient;
-  let client = clients.get(options);
-  if (!client) {
-    const r = options.registries ?? {};
-    // Mirrors marked insecure in registries.conf may be reached over plain HTTP.
-    const insecure = [...(r.insecure ?? []), ...mirrorEntriesFor(options).flatMap((e) => [...(e.insecure ? [hostOf(e.location)] : []), ...e.mirrors.filter((m) => m.insecure).map((m) => hostOf(m.location))])];
-    client = createRegistryClient({
-      credentials: options.credentials ?? defaultCredentials(),
-      ...(insecure.length ? { insecure } : {}),
-      ...(r.certsDirs ? { certsDirs: r.certsDirs } : {}),
-      ...(r.ca ? { ca: r.ca } : {}),
-      ...(r.skipTlsVerify ? { skipTlsVerify: true } : {}),
-      ...(r.concurrency ? { concurrency: r.concurrency } : {}),
-    });
-    clients.set(options, client);
-  }
-  return client;
+/** What opening a source or destination needs: one registry client and the mirror entries (a {@link Session}). */
+export interface TransportContext {
+  /** The registry client, created on first use. */
+  registryClient(): RegistryClient;
+  /** The mirror entries: `mirrors` first, then registries.conf. */
+  mirrorEntries(): readonly RegistryEntry[];
 }
 
-/** Closes the client {@link registryClientFor} created for these options, if any (a given client stays open). */
-export async function releaseRegistryClient(options: TransportOptions): Promise<void> {
-  const client = clients.get(options);
-  clients.delete(options);
-  await client?.close();
+/** A new registry client for these options; `entries` adds mirrors marked insecure. */
+export function createClientFor(options: TransportOptions, entries: readonly RegistryEntry[]): RegistryClient {
+  const r = options.registries ?? {};
+  // Mirrors marked insecure in registries.conf may be reached over plain HTTP.
+  const insecure = [...(r.insecure ?? []), ...entries.flatMap((e) => [...(e.insecure ? [hostOf(e.location)] : []), ...e.mirrors.filter((m) => m.insecure).map((m) => hostOf(m.location))])];
+  return createRegistryClient({
+    credentials: options.credentials ?? defaultCredentials(),
+    ...(insecure.length ? { insecure } : {}),
+    ...(r.certsDirs ? { certsDirs: r.certsDirs } : {}),
+    ...(r.ca ? { ca: r.ca } : {}),
+    ...(r.skipTlsVerify ? { skipTlsVerify: true } : {}),
+    ...(r.concurrency ? { concurrency: r.concurrency } : {}),
+  });
 }
 
-function transportFor(target: Target, options: TransportOptions): Transport {
-  return openTarget(target, { registry: (ref) => registryTransport(ref, registryClientFor(options)) });
+/** Opens a parsed target's transport. */
+export function transportFor(target: Target, context: TransportContext): Transport {
+  return openTarget(target, { registry: (ref) => registryTransport(ref, context.registryClient()) });
 }
 
 const hostOf = (location: string): string => location.split('/')[0] ?? location;
 
-const entriesCache = new WeakMap<TransportOptions, RegistryEntry[]>();
+/** The mirror entries of these registry options: `mirrors` first, then registries.conf. */
+export function mirrorEntriesOf(r: RegistryOptions = {}): RegistryEntry[] {
+  const own = Object.entries(r.mirrors ?? {}).map(([prefix, mirrors]) => ({ prefix, location: prefix, mirrors: mirrors.map((location) => ({ location })) }));
+  return [...own, ...loadRegistriesConf(r.registriesConf)];
+}
 
-/** The mirror entries of these options: `mirrors` first, then registries.conf. */
-function mirrorEntriesFor(options: TransportOptions): RegistryEntry[] {
-  let entries = entriesCache.get(options);
-  if (entries === undefined) {
-    const r = options.registries ?? {};
-    const own = Object.entries(r.mirrors ?? {}).map(([prefix, mirrors]) => ({ prefix, location: prefix, mirrors: mirrors.map((location) => ({ location })) }));
-    entries = [...own, ...loadRegistriesConf(r.registriesConf)];
-    entriesCache.set(options, entries);
-  }
-  return entries;
+/** An opened source: its transport, the reference to read and the human name. */
+export interface OpenedSource {
+  /** The transport to read from (close it when done; the session's client stays open). */
+  transport: Transport;
+  /** The tag or digest to read (`latest` for a registry reference without one). */
+  reference: string | undefined;
+  /** The human name used in annotations. */
+  name: string;
 }
 
 /**
  * Opens the image `from` names for reading; `name` is the human name used in annotations.
  * `events.onEvent` hears each blob downloaded from a registry and each mirror that failed.
  */
-export function openSource(from: string, options: TransportOptions, events: SourceEventOptions = {}): { transport: Transport; reference: string | undefined; name: string } {
+export function openSourceIn(context: TransportContext, from: string, events: SourceEventOptions = {}): OpenedSource {
   const target = parseTarget(from);
   const emit = events.onEvent;
   if (target.kind === 'registry' && target.ref) {
     const ref = target.ref;
-    const sources = pullSources(mirrorEntriesFor(options), ref.name);
+    const sources = pullSources(context.mirrorEntries(), ref.name);
     const only = sources.length === 1 && sources[0]?.name === ref.name;
     // A mirror that fails is a warning every renderer prints: the pull goes on from the next
     // source. Each mirror is still tried for each read, but the same failure is told once.
@@ -134,16 +136,16 @@ export function openSource(from: string, options: TransportOptions, events: Sour
       emit?.({ type: 'registry-warning', image: from, source, message });
     };
     const transport = only
-      ? transportFor(target, options)
-      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), registryClientFor(options)), mirror: s.mirror })), { onFallback });
+      ? transportFor(target, context)
+      : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), context.registryClient()), mirror: s.mirror })), { onFallback });
     return { transport: emit ? withDownloadEvents(transport, from, emit) : transport, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
   }
-  const transport = transportFor(target, options);
+  const transport = transportFor(target, context);
   return { transport, reference: target.reference, name: from };
 }
 
 /** Validates a target string and returns a lazily opened destination. */
-export function openDestination(targetString: string, options: TransportOptions): Destination {
+export function openDestinationIn(context: TransportContext, targetString: string): Destination {
   const target = parseTarget(targetString);
   return {
     target: targetString,
@@ -155,7 +157,7 @@ export function openDestination(targetString: string, options: TransportOptions)
       return [own, ...extraTags].filter((r, i, all) => all.indexOf(r) === i);
     },
     open() {
-      return transportFor(target, options);
+      return transportFor(target, context);
     },
   };
 }

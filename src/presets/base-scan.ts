@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { defaultGzipDecoder } from '../compress/index.ts';
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import { basePlatforms, resolveBase } from '../build/base.ts';
-import { openSource, type TransportOptions } from '../build/targets.ts';
+import type { OpenedSource, TransportOptions } from '../build/targets.ts';
+import { withSession } from '../build/session.ts';
 import { openCache, type CacheOptions } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import { hostPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
@@ -78,12 +79,17 @@ export async function buildPlatforms(transport: Transport, reference: string | u
  * platform has no libc, no node and no shell.
  */
 export async function scanBase(from: string, options: ScanBaseOptions = {}): Promise<BasePlatformFacts[]> {
-  if (from === 'scratch') {
-    const requested = options.platforms;
-    const list = Array.isArray(requested) && requested.length > 0 ? requested.map((p) => normalizePlatform(parsePlatform(p))) : [{ os: 'linux', architecture: hostPlatform().architecture }];
-    return list.map((platform) => ({ platform, libc: undefined, node: undefined, shell: false, entrypoint: undefined }));
-  }
-  const opened = openSource(from, options);
+  if (from === 'scratch') return scratchFacts(options);
+  return withSession(options, (session) => scanOpened(from, session.openSource(from), options));
+}
+
+function scratchFacts(options: ScanBaseOptions): BasePlatformFacts[] {
+  const requested = options.platforms;
+  const list = Array.isArray(requested) && requested.length > 0 ? requested.map((p) => normalizePlatform(parsePlatform(p))) : [{ os: 'linux', architecture: hostPlatform().architecture }];
+  return list.map((platform) => ({ platform, libc: undefined, node: undefined, shell: false, entrypoint: undefined }));
+}
+
+async function scanOpened(from: string, opened: OpenedSource, options: ScanBaseOptions): Promise<BasePlatformFacts[]> {
   let transport = opened.transport;
   if (options.cache !== false) {
     const cache = await openCache(options.cache ?? {});

@@ -7,7 +7,8 @@ import { hostPlatform, normalizePlatform, parsePlatform, platformMatches } from 
 import { OcibuildError } from '../errors.ts';
 import type { Image } from '../image/model.ts';
 import { openReference } from '../image/open.ts';
-import { openSource, releaseRegistryClient, type TransportOptions } from '../build/targets.ts';
+import type { OpenedSource, TransportOptions } from '../build/targets.ts';
+import { withSession } from '../build/session.ts';
 import type { Transport } from '../transports/types.ts';
 import { openCache, type CacheOptions } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
@@ -35,13 +36,14 @@ export interface BaseUsersOptions extends TransportOptions {
 
 /**
  * Reads the users of the base image `from` (for one platform: the build's first, else the host's).
- * Everything it opens is closed before it returns, the registry client it made included (a
- * client given as `options.registryClient` stays open).
+ * Everything it opens is closed before it returns, its own session included (a session given
+ * as `options.session` stays open).
  */
-export async function baseUsers(from: string, options: BaseUsersOptions = {}): Promise<BaseUsers> {
-  // Own options object: the client `openSource` makes is keyed by it, and released below.
-  const own: BaseUsersOptions = { ...options };
-  const opened = openSource(from, own);
+export function baseUsers(from: string, options: BaseUsersOptions = {}): Promise<BaseUsers> {
+  return withSession(options, (session) => readBaseUsers(from, session.openSource(from), options));
+}
+
+async function readBaseUsers(from: string, opened: OpenedSource, options: BaseUsersOptions): Promise<BaseUsers> {
   let transport = opened.transport;
   const signal = options.signal ? { signal: options.signal } : {};
   try {
@@ -58,7 +60,6 @@ export async function baseUsers(from: string, options: BaseUsersOptions = {}): P
     };
   } finally {
     await transport.close?.();
-    await releaseRegistryClient(own);
   }
 }
 

@@ -18,6 +18,7 @@ import type { CacheOptions } from '../cache/store.ts';
 import type { LockfileKind } from './lockfile.ts';
 import { planNodeLayers } from './node-layers.ts';
 import { scanBase } from './base-scan.ts';
+import { withSession } from '../build/session.ts';
 import { projectMetadata } from './project-metadata.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { Platform } from '../oci/types.ts';
@@ -27,7 +28,7 @@ import { baseUsers } from './base-user.ts';
 import { resolveUser, type PasswdUser } from './passwd.ts';
 
 /** Options of {@link nodeApp}; the same keys are read from `package.json` `"ocibuild"`. */
-export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'credentials' | 'registryClient' | 'signal' | 'onEvent' | 'encoder' | 'annotations' | 'digestFile' | 'imageNameWithDigestFile'> {
+export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'credentials' | 'registryClient' | 'session' | 'signal' | 'onEvent' | 'encoder' | 'annotations' | 'digestFile' | 'imageNameWithDigestFile'> {
   /** Base image (default `node:<this Node's major>-slim` from Docker Hub). */
   from?: string;
   /** Targets. Required here or in package.json. */
@@ -168,6 +169,14 @@ async function isFile(p: string): Promise<boolean> {
  * layers, top first) when the user has to be found there.
  */
 export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promise<NodeAppBuildOptions> {
+  // The base lookups share one session: the caller's (passed on to the build), else one closed here.
+  if (options.session !== undefined) return planNodeApp(dir, options);
+  const build = await withSession(options, (session) => planNodeApp(dir, { ...options, session }));
+  delete build.session;
+  return build;
+}
+
+async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAppBuildOptions> {
   const root = path.resolve(dir);
   let pkg: PackageJson;
   try {
@@ -268,7 +277,7 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
       notes,
     },
   };
-  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'signal', 'onEvent', 'encoder', 'digestFile', 'imageNameWithDigestFile'] as const;
+  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'session', 'signal', 'onEvent', 'encoder', 'digestFile', 'imageNameWithDigestFile'] as const;
   for (const key of passThrough) if (o[key] !== undefined) (build as unknown as Record<string, unknown>)[key] = o[key];
   if (Object.keys(annotations).length > 0) build.annotations = annotations;
   build.sourceDateEpoch = created;

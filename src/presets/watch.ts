@@ -19,7 +19,7 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import type { Platform } from '../oci/types.ts';
 import { DEPENDENCIES_CREATED_BY } from './node-layers.ts';
 import { buildImage, type BuildResult } from '../build/index.ts';
-import { registryClientFor, releaseRegistryClient } from '../build/targets.ts';
+import { createSession } from '../build/session.ts';
 import { findProject } from './project.ts';
 import { parseTarget } from '../transports/target.ts';
 import { defaultCacheDir } from '../cache/store.ts';
@@ -101,10 +101,9 @@ function ignored(rel: string): boolean {
 export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, onEvent: (event: WatchEvent) => void): Promise<void> {
   const { debounceMs = 100, signal, onDependencyLayerWrite: _onWrite, ...appOptions } = options;
   const project = await findProject(dir);
-  // One client for the session: connections, auth tokens and mount checks are reused.
-  const session = { ...(appOptions.registries ? { registries: appOptions.registries } : {}), ...(appOptions.credentials ? { credentials: appOptions.credentials } : {}) };
-  const registryClient = appOptions.registryClient ?? registryClientFor(session);
-  const base: NodeAppOptions = { ...appOptions, registryClient };
+  // One session for every rebuild: connections, auth tokens and mount checks are reused.
+  const session = appOptions.session ?? createSession(appOptions);
+  const base: NodeAppOptions = { ...appOptions, session };
   let plan: NodeAppBuildOptions | undefined;
   // The dependency layers of the current plan live here (one folder per plan) until the next plan.
   let memoRoot: string | undefined;
@@ -176,7 +175,7 @@ export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, on
     watcher?.close();
     clearTimeout(timer);
     while (building !== undefined) await new Promise<void>((resolve) => (wake = resolve));
-    if (appOptions.registryClient === undefined) await releaseRegistryClient(session);
+    if (appOptions.session === undefined) await session.close();
     if (memoRoot !== undefined) await rm(memoRoot, { recursive: true, force: true });
   }
 }

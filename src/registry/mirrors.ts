@@ -21,7 +21,7 @@ export interface PullSource {
 export interface MirrorOptions {
   /**
    * Hears each mirror that failed, before the next source is tried: the failed source's
-   * description and the error (`openSource` turns it into a `registry-warning` event).
+   * description and the error (`Session.openSource` turns it into a `registry-warning` event).
    */
   onFallback?: (description: string, error: unknown) => void;
 }

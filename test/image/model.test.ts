@@ -13,7 +13,7 @@ import {
   newImage,
   openImage,
   openIndex,
-  openSource,
+  createSession,
   withAnnotations,
   withConfig,
   withPlatform,
@@ -41,7 +41,7 @@ async function sha256(stream: AsyncIterable<Uint8Array>): Promise<string> {
 }
 
 function source(layout: BusyboxLayout) {
-  return openSource(`oci:${layout.layoutPath}:${layout.tag}`, {});
+  return createSession().openSource(`oci:${layout.layoutPath}:${layout.tag}`);
 }
 
 describe('openImage', () => {

@@ -7,25 +7,24 @@
 export const CONSUMER_SOURCE = `import {
   buildImage,
   copyImage,
-  openDestination,
-  openSource,
-  releaseRegistryClient,
+  createSession,
   DockerfileError,
   OcibuildError,
   RegistryError,
   type BuildOptions,
   type BuildResult,
-  type TransportOptions,
+  type SessionOptions,
 } from 'ocibuild';
 
 const [layout, host, appDir] = process.argv.slice(2);
 if (layout === undefined || host === undefined || appDir === undefined) throw new Error('usage: main.js LAYOUT HOST APP_DIR');
 
-const transport = { registries: { insecure: [host], concurrency: 2 } } as const satisfies TransportOptions;
-const src = openSource(\`oci:\${layout}:latest\`, transport);
-const dst = openDestination(\`\${host}/consumer/base:1\`, transport);
+const transport = { registries: { insecure: [host], concurrency: 2 } } as const satisfies SessionOptions;
+const session = createSession(transport);
+const src = session.openSource(\`oci:\${layout}:latest\`);
+const dst = session.openDestination(\`\${host}/consumer/base:1\`);
 const copied = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), { platforms: 'all' });
-await releaseRegistryClient(transport);
+await session.close();
 
 const options = {
   from: \`\${host}/consumer/base:1\`,

@@ -1,6 +1,5 @@
 // The Node preset's base-user lookup: it reads /etc/passwd and the config user through the
-// image model, and closes the registry client it
-// made (not observable here: its pool holds no socket once the reads are done).
+// image model, and closes the session it made (checked by test/build/session-handles.test.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { openSource, releaseRegistryClient } from '../../src/build/targets.ts';
+import { createSession } from '../../src/build/session.ts';
 import { resolveBase } from '../../src/build/base.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { StageRootfs } from '../../src/run/rootfs.ts';
@@ -20,8 +20,8 @@ export interface ImageRun {
 
 /** Materialises `image` (an `oci:` reference) and runs its Entrypoint + Cmd. */
 export async function runImage(image: string): Promise<ImageRun> {
-  const options = {};
-  const source = openSource(image, options);
+  await using session = createSession();
+  const source = session.openSource(image);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-s2i-run-'));
   const rootfs = new StageRootfs(path.join(dir, 'rootfs'));
   try {
@@ -43,7 +43,6 @@ export async function runImage(image: string): Promise<ImageRun> {
   } finally {
     await rootfs.remove();
     await source.transport.close?.();
-    await releaseRegistryClient(options);
     await fs.rm(dir, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { BuildOptions } from '../index.ts';
-import { openSource } from '../targets.ts';
+import { sessionOf } from '../session.ts';
 import { resolveBase } from '../base.ts';
 import type { Platform } from '../../oci/types.ts';
 import { StageRootfs } from '../../run/rootfs.ts';
@@ -58,7 +58,7 @@ export async function previousArtifacts(input: PreviousArtifactsInput): Promise<
   let image;
   let opened;
   try {
-    opened = openSource(previous, options, options.onEvent ? { onEvent: options.onEvent } : {});
+    opened = sessionOf(options).openSource(previous, options.onEvent ? { onEvent: options.onEvent } : {});
     image = await resolveBase(opened.transport, opened.reference, input.platform, options.signal ? { signal: options.signal } : {});
   } catch (error) {
     await opened?.transport.close?.();

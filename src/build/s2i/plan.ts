@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { BuildOptions } from '../index.ts';
 import { annotationBaseName, type PlanContext, type PlatformPlan } from '../plan-files.ts';
-import { openSource } from '../targets.ts';
+import { sessionOf } from '../session.ts';
 import { cachedSource } from '../../cache/source.ts';
 import { baseDigest, resolveBase } from '../base.ts';
 import { applyConfigOptions } from '../config.ts';
@@ -67,7 +67,7 @@ export async function planS2i(options: BuildOptions, s2i: S2iOptions, platform: 
   const signal = options.signal ? { signal: options.signal } : {};
   const ranges = s2i.allowedUids !== undefined ? parseUidRanges(s2i.allowedUids) : undefined;
   if (s2i.runtimeImage !== undefined && s2i.incremental) throw new S2iError('ERR_INVALID_ARGUMENT', 's2i: an extended build (runtimeImage) cannot be incremental');
-  const opened = openSource(s2i.builder, options, { onEvent: context.emit });
+  const opened = sessionOf(options).openSource(s2i.builder, { onEvent: context.emit });
   context.cleanups.push(async () => opened.transport.close?.());
   // The builder is a base like any other: through the build cache when there is one.
   const builder = context.cache ? { ...opened, transport: cachedSource(opened.transport, context.cache, { offline: options.offline ?? false, name: s2i.builder }) } : opened;

@@ -10,7 +10,7 @@ import type { BuildOptions } from '../index.ts';
 import type { PlanContext } from '../plan-files.ts';
 import { resolveBase } from '../base.ts';
 import type { Image } from '../../image/model.ts';
-import { openSource } from '../targets.ts';
+import { sessionOf } from '../session.ts';
 import { cachedSource } from '../../cache/source.ts';
 import type { LayerStep } from '../../image/mutate.ts';
 import type { ImageConfig, Platform } from '../../oci/types.ts';
@@ -61,7 +61,7 @@ export interface RuntimeInput {
 export async function buildRuntime(input: RuntimeInput): Promise<{ base: Image; name: string; config: ImageConfig; step: LayerStep }> {
   const { options, s2i, context } = input;
   const signal = options.signal ? { signal: options.signal } : {};
-  const opened = openSource(s2i.runtimeImage, options, { onEvent: context.emit });
+  const opened = sessionOf(options).openSource(s2i.runtimeImage, { onEvent: context.emit });
   context.cleanups.push(async () => opened.transport.close?.());
   const transport = context.cache ? cachedSource(opened.transport, context.cache, { offline: options.offline ?? false, name: s2i.runtimeImage }) : opened.transport;
   const base = await resolveBase(transport, opened.reference, input.platform, signal);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { TransportOptions } from '../targets.ts';
-import { openSource, releaseRegistryClient } from '../targets.ts';
+import { withSession, type Session } from '../session.ts';
 import { resolveBase } from '../base.ts';
 import { hostPlatform } from '../../oci/platform.ts';
 import { assertExecutorUsable } from '../../dockerfile/run-step.ts';
@@ -46,9 +46,13 @@ export interface S2iUsageOptions extends TransportOptions {
  * Runs the builder's `usage` script as the builder's user. Throws an `S2iError` with code
  * `ERR_NOT_FOUND` when the builder has no usage script, `ERR_RUN` when it exits non-zero.
  */
-export async function runS2iUsage(options: S2iUsageOptions): Promise<void> {
+export function runS2iUsage(options: S2iUsageOptions): Promise<void> {
+  return withSession(options, (session) => usageIn(session, options));
+}
+
+async function usageIn(session: Session, options: S2iUsageOptions): Promise<void> {
   const signal = options.signal ? { signal: options.signal } : {};
-  const builder = openSource(options.builder, options);
+  const builder = session.openSource(options.builder);
   const host = inspectHost();
   const scratch = await fs.mkdtemp(path.join(tmpdir(), 'ocibuild-s2i-usage-'));
   const rootfs = new StageRootfs(path.join(scratch, 'rootfs'), host);
@@ -88,6 +92,5 @@ export async function runS2iUsage(options: S2iUsageOptions): Promise<void> {
     await rootfs.remove().catch(() => {});
     await removeRootfs(scratch, host).catch(() => {});
     await builder.transport.close?.();
-    await releaseRegistryClient(options);
   }
 }

@@ -8,14 +8,11 @@ import {
   OcibuildError,
   hostPlatform,
   selectManifest,
-  openDestination,
   openManifest,
-  openSource,
   parsePlatform,
   parseReference,
-  registryClientFor,
-  releaseRegistryClient,
-  type TransportOptions,
+  createSession,
+  type Session,
 } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, startProgress } from './shared.ts';
@@ -24,11 +21,13 @@ import { writeFile } from 'node:fs/promises';
 
 const common = `\n${REGISTRY_HELP}`;
 
-async function withClient<T>(options: TransportOptions, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` in a session made from the registry flags, closed when `fn` settles. */
+async function withSession<T>(values: Record<string, unknown>, fn: (session: Session) => Promise<T>): Promise<T> {
+  const session = createSession(registryOptions(values));
   try {
-    return await fn();
+    return await fn(session);
   } finally {
-    await releaseRegistryClient(options);
+    await session.close();
   }
 }
 
@@ -48,12 +47,11 @@ ${PROGRESS_HELP}`,
     const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, 'digest-file': { type: 'string' }, ...progressFlags, ...registryFlags });
     if (positionals.length !== 2) throw new UsageError('expected SRC and DST');
     const [srcText, dstText] = positionals as [string, string];
-    const options: TransportOptions = registryOptions(values);
     const platforms = ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(','));
-    return withClient(options, async () => {
+    return withSession(values, async (session) => {
       const show = startProgress(values, io);
-      const src = openSource(srcText, options, { onEvent: show.onEvent });
-      const dst = openDestination(dstText, options);
+      const src = session.openSource(srcText, { onEvent: show.onEvent });
+      const dst = session.openDestination(dstText);
       try {
         const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
           ...signalOf(io),
@@ -90,9 +88,8 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
-    const options: TransportOptions = registryOptions(values);
-    return withClient(options, async () => {
-      const src = openSource(positionals[0] as string, options);
+    return withSession(values, async (session) => {
+      const src = session.openSource(positionals[0] as string);
       try {
         const top = await src.transport.getManifest(src.reference ?? '', signalOf(io));
         if (values.raw) {
@@ -178,9 +175,8 @@ Lists the tags of REPO (host/repository), one per line.${common}`,
     const { values, positionals } = parseFlags(argv, { ...registryFlags });
     if (positionals.length !== 1) throw new UsageError('expected one REPO');
     const ref = parseReference((positionals[0] as string).replace(/^docker:\/\//, ''));
-    const options: TransportOptions = registryOptions(values);
-    return withClient(options, async () => {
-      const list = await registryClientFor(options).listTags({ registry: ref.registry, repository: ref.repository }, signalOf(io));
+    return withSession(values, async (session) => {
+      const list = await session.registryClient().listTags({ registry: ref.registry, repository: ref.repository }, signalOf(io));
       for (const tag of list) io.out(tag);
       return 0;
     });

@@ -3,7 +3,7 @@
  * so later builds can run with `--offline` (the kaniko warmer's job).
  * @module
  */
-import { openCache, openSource, warmCache } from '../../index.ts';
+import { createSession, openCache, warmCache } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { platformList, REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 import { createProgress, humanBytes, progressFlags, progressMode } from '../progress.ts';
@@ -39,7 +39,8 @@ export const warm: Command = {
     const cache = await openCache(dir !== undefined ? { dir } : {});
     const platforms = platformList(values);
     const mode = progressMode(values, io);
-    const transportOptions = registryOptions(values);
+    // One session for every image: one registry client, closed at the end.
+    const session = createSession(registryOptions(values));
     // Downloads are shown by the progress renderer (bars in tty mode, lines in plain, events in json).
     const reporter = createProgress(mode, io, process.stderr, { summary: false });
     let failed = true;
@@ -48,13 +49,14 @@ export const warm: Command = {
       failed = false;
     } finally {
       reporter.done(failed);
+      await session.close();
     }
     return 0;
 
     async function warmOne(ref: string): Promise<void> {
       // Blobs downloaded from a registry are shown by the renderer; others (a layout, an archive) here.
       const downloaded = new Set<string>();
-      const source = openSource(ref, transportOptions, {
+      const source = session.openSource(ref, {
         onEvent: (event) => {
           if (event.type === 'download') downloaded.add(event.digest);
           reporter.onEvent(event);
