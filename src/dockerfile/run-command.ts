@@ -103,18 +103,24 @@ export function summarizeCommand(argv: readonly string[], max = 120): string {
 export const MIN_REDACTED_LENGTH = 4;
 
 /**
- * Replaces every occurrence of a secret value in `text` with `***`: the whole value and each of
- * its lines, longest first, when at least {@link MIN_REDACTED_LENGTH} characters long. Used on
- * a failing step's stderr tail and on sandbox errors before they reach an error message.
+ * The strings that stand for secret `values` in text: each whole value and each of its lines,
+ * trimmed, when at least {@link MIN_REDACTED_LENGTH} characters long; longest first, so a value
+ * is hidden before a line of it.
  */
-export function redactSecrets(text: string, values: readonly string[]): string {
+export function secretNeedles(values: readonly string[]): string[] {
   const needles = new Set<string>();
   for (const value of values) {
     for (const candidate of [value, value.trim(), ...value.split(/\r?\n/).map((l) => l.trim())]) {
       if (candidate.length >= MIN_REDACTED_LENGTH) needles.add(candidate);
     }
   }
-  let out = text;
-  for (const needle of [...needles].sort((a, b) => b.length - a.length)) out = out.split(needle).join('***');
-  return out;
+  return [...needles].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Replaces every occurrence of a secret value in `text` with `***` (see {@link secretNeedles}).
+ * Used on a failing step's stderr tail and on sandbox errors before they reach an error message.
+ */
+export function redactSecrets(text: string, values: readonly string[]): string {
+  return secretNeedles(values).reduce((out, needle) => out.split(needle).join('***'), text);
 }

@@ -10,6 +10,7 @@ import type { Mount, OutputSink } from '../run/types.ts';
 import type { Instruction, RunInstruction } from './instructions.ts';
 import type { StageState } from './interpret-state.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
+import { secretNeedles } from './run-command.ts';
 
 /** A step started: a RUN, or a layer of a files build (`append`, `node`), which may take a while to compress. */
 export interface RunStartEvent {
@@ -71,9 +72,6 @@ export interface StepObserver {
   end(outcome: { exitCode: number; argv: string[] } | { error: unknown }): void;
 }
 
-/** The shortest secret value (or line of one) hidden in output; shorter ones would mangle any text. */
-const MIN_SECRET = 4;
-
 /** A step's secret values: its `env=` secrets (`KEY=value` additions) and its secret mounts' private copies. */
 export async function stepSecretValues(env: readonly string[], mounts: readonly Mount[]): Promise<string[]> {
   const values = env.map((e) => e.slice(e.indexOf('=') + 1));
@@ -86,13 +84,7 @@ export async function stepSecretValues(env: readonly string[], mounts: readonly 
  * secret is held back until the next chunk (or `flush`), so a value split across chunks is still hidden.
  */
 export function secretRedactor(values: readonly string[]): { push(text: string): string; flush(): string } {
-  const needles = new Set<string>();
-  for (const value of values) {
-    for (const candidate of [value, value.trim(), ...value.split(/\r?\n/).map((l) => l.trim())]) {
-      if (candidate.length >= MIN_SECRET) needles.add(candidate);
-    }
-  }
-  const sorted = [...needles].sort((a, b) => b.length - a.length);
+  const sorted = secretNeedles(values);
   const longest = sorted[0]?.length ?? 0;
   let held = '';
   const replace = (text: string): string => sorted.reduce((out, needle) => out.split(needle).join('***'), text);

@@ -58,7 +58,7 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
   let probed: ProbeResult | undefined;
   const getHost = (): HostInfo => (host ??= inspectHost());
   const probe = async (): Promise<ProbeResult> => (probed ??= probeHost(getHost()));
-  const swept = new Set<string>();
+  let swept: Promise<void> | undefined;
   return {
     probe,
     async ownerMapping(): Promise<IdMapping> {
@@ -72,10 +72,7 @@ export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
       // scratch directory, so that directory sits where every id may traverse (the OS temp dir),
       // never inside a private 0700 build folder.
       const parent = getHost().root ? await traversableTempDir() : (options.tmpdir ?? os.tmpdir());
-      if (!swept.has(parent)) {
-        swept.add(parent);
-        await removeStaleTemps(parent, 'ocibuild-run-');
-      }
+      await (swept ??= sweepRunScratch(parent));
       const scratch = await makePrivateTempDir(parent, 'ocibuild-run-');
       try {
         if (getHost().root) await fs.chmod(scratch, 0o711);
@@ -116,10 +113,11 @@ async function everyoneMayTraverse(dir: string): Promise<boolean> {
 
 /**
  * Removes the RUN scratch directories that killed processes of this user left in the places
- * {@link linuxExecutor} puts them (the OS temp dir and `/tmp`). Best effort, never throws.
+ * {@link linuxExecutor} puts them (the OS temp dir, `/tmp`, and any `extra` scratch parents).
+ * Best effort, never throws.
  */
-export async function sweepRunScratch(): Promise<void> {
-  for (const dir of new Set([path.resolve(os.tmpdir()), '/tmp'])) {
+export async function sweepRunScratch(...extra: string[]): Promise<void> {
+  for (const dir of new Set([path.resolve(os.tmpdir()), '/tmp', ...extra.map((d) => path.resolve(d))])) {
     await removeStaleTemps(dir, 'ocibuild-run-').catch(() => []);
   }
 }
