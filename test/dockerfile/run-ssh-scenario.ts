@@ -47,7 +47,10 @@ export async function runSshScenario(): Promise<SshScenarioResult> {
   const fingerprint = (/SHA256:\S+/.exec(spawnSync('ssh-keygen', ['-lf', key], { encoding: 'utf8' }).stdout) ?? [''])[0];
   const sock = path.join(tmp, 'agent.sock');
   const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
-  const temps = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) => /^ocibuild-(ssh|run)-/.test(n));
+  // This build's RUN scratch carries this process's tag; other test files running at the same time
+  // have scratch of their own in the same temp dir, which is not this build's debris.
+  const own = new RegExp(`^ocibuild-ssh-|^ocibuild-run-${process.pid}[.-]`);
+  const temps = (): string[] => fs.readdirSync(os.tmpdir()).filter((n) => own.test(n));
   try {
     for (let i = 0; !fs.existsSync(sock) && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
     spawnSync('ssh-add', ['-q', key], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
