@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createRegistryClient, type RegistryClient } from '../../src/registry/index.ts';
 import { MAX_MANIFEST_BYTES } from '../../src/registry/manifests.ts';
 import { OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
-import { LimitExceededError } from '../../src/errors.ts';
+import { LimitExceededError, RegistryError } from '../../src/errors.ts';
 import { sha256 } from './fixtures.ts';
 
 /** A JSON manifest of exactly `size` bytes. */
@@ -73,5 +73,67 @@ describe('manifest size cap', () => {
     assert.ok(Buffer.from(raw.bytes).equals(exact));
     assert.equal(raw.digest, sha256(exact));
     assert.equal(raw.mediaType, OCI_MANIFEST);
+  });
+});
+
+describe('manifest PUT racing a push of the same blob', () => {
+  // distribution's filesystem storage rewrites a repository's blob link in place; a manifest PUT
+  // that reads it mid-write gets MANIFEST_BLOB_UNKNOWN for a blob that is there (seen in CI with
+  // two concurrent pushes to one repository). Scripted here, since the race is not reproducible.
+  let server: http.Server;
+  let host: string;
+  let client: RegistryClient;
+  let puts = 0;
+  let failFirst = 0;
+  const body = Buffer.from(`{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{},"layers":[]}`);
+  const raw = { mediaType: OCI_MANIFEST, bytes: new Uint8Array(body), digest: sha256(body) };
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/v2/') return void res.writeHead(200).end();
+      if (req.method === 'HEAD') return void res.writeHead(404).end();
+      if (req.method !== 'PUT') return void res.writeHead(405).end();
+      req.resume();
+      req.on('end', () => {
+        puts++;
+        if (puts <= failFirst) {
+          const errors = [
+            { code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' },
+            { code: 'MANIFEST_BLOB_UNKNOWN', message: 'blob unknown to registry' },
+          ];
+          return void res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors }));
+        }
+        res.writeHead(201, { 'docker-content-digest': raw.digest }).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    client = createRegistryClient({});
+  });
+  after(async () => {
+    await client.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('re-sends the manifest when the registry briefly says a blob is unknown', async () => {
+    puts = 0;
+    failFirst = 2;
+    const result = await client.putManifest({ registry: host, repository: 'app' }, raw, 'v1');
+    assert.equal(result.digest, raw.digest);
+    assert.equal(puts, 3);
+  });
+
+  it('gives up after a few tries with the registry codes when the blob stays unknown', async () => {
+    puts = 0;
+    failFirst = 100;
+    await assert.rejects(client.putManifest({ registry: host, repository: 'app' }, raw, 'v1'), (error: unknown) => {
+      assert.ok(error instanceof RegistryError, String(error));
+      assert.equal(error.status, 400);
+      assert.ok(error.registryCodes.includes('MANIFEST_BLOB_UNKNOWN'));
+      return true;
+    });
+    assert.equal(puts, 4);
   });
 });
