@@ -21,7 +21,7 @@ const CHILD = 'OCIBUILD_BENCH_CACHE_CHILD';
 const QUICK = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick');
 
 if (process.env[CHILD]) {
-  const { buildImage } = await import('../src/build/index.ts');
+  const { buildImage } = await import('../src/pipeline/index.ts');
   const [context, from, to, cacheDir] = JSON.parse(process.env[CHILD]) as string[];
   const started = performance.now();
   const result = await buildImage({

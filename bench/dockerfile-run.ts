@@ -21,7 +21,7 @@ const QUICK = process.env.BENCH_QUICK === '1' || process.argv.includes('--quick'
 
 if (process.env[CHILD]) {
   // Child: one build + push, reported as JSON on stdout.
-  const { buildImage } = await import('../src/build/index.ts');
+  const { buildImage } = await import('../src/pipeline/index.ts');
   const [context, from, to, cacheDir] = JSON.parse(process.env[CHILD]) as string[];
   const loadRssMb = process.resourceUsage().maxRSS / 1024;
   const started = performance.now();

@@ -20,7 +20,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["layer", "image"],
   ["registry", "transports"],
   ["run", "git", "dockerfile"],
-  ["cache", "build", "pipeline", "presets", "s2i"],
+  ["cache", "pipeline", "presets", "s2i"],
   ["index"],
   ["cli"],
 ];

@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sweepStaleTempFiles, tempName } from '../src/blob/files.ts';
-import { sweepStaleTempDirs } from '../src/build/sweep.ts';
+import { sweepStaleTempDirs } from '../src/pipeline/sweep.ts';
 import { removeAbandonedTemps } from '../src/transports/layout-cleanup.ts';
 import { parseTag, processTag, tagState } from '../src/temp.ts';
 

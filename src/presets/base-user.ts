@@ -7,8 +7,8 @@ import { hostPlatform, normalizePlatform, parsePlatform, platformMatches } from 
 import { OcibuildError } from '../errors.ts';
 import type { Image } from '../image/model.ts';
 import { openReference } from '../image/open.ts';
-import type { OpenedSource, TransportOptions } from '../build/targets.ts';
-import { withSession } from '../build/session.ts';
+import type { OpenedSource, TransportOptions } from '../pipeline/targets.ts';
+import { withSession } from '../pipeline/session.ts';
 import type { Transport } from '../transports/types.ts';
 import { openCache, type CacheOptions } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';

@@ -14,7 +14,7 @@ import type { LayerSpec } from '../layer/types.ts';
 import type { Platform } from '../oci/types.ts';
 import { formatPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
 import { defaultCacheDir, type CacheOptions } from '../cache/store.ts';
-import type { TransportOptions } from '../build/targets.ts';
+import type { TransportOptions } from '../pipeline/targets.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { selectWithTree, type LockfileKind } from './lockfile.ts';
 import { readPackageJson } from './project.ts';

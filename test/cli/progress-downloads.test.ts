@@ -15,7 +15,7 @@ import { createProgress } from '../../src/cli/progress.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DownloadEvent, SourceEvent } from '../../src/index.ts';
 import type { Transport } from '../../src/transports/types.ts';
-import { withDownloadEvents } from '../../src/build/source-events.ts';
+import { withDownloadEvents } from '../../src/pipeline/source-events.ts';
 
 let dir: string;
 let base: BusyboxLayout;

@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { DockerfileError } from '../../src/errors.ts';
 import { parseGitSource } from '../../src/dockerfile/git-ref.ts';
 import { freePort } from '../helpers/registry.ts';

@@ -23,7 +23,7 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { BuildahError, cachedBuildahBuild } from '../helpers/buildah.ts';
 import {
   assertRejected,

@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { cachedBuildahBuild } from '../helpers/buildah.ts';
 import {
   assertSame,

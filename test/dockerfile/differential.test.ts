@@ -40,9 +40,9 @@ import { diffLayerPattern, readImageConfig, readTree, unpackImage, type ImageCon
 
 // Loaded lazily so that a half-built interpreter fails each case on its own, and the buildah
 // side still runs.
-let buildModule: Promise<typeof import('../../src/build/index.ts')> | undefined;
-async function buildImage(options: import('../../src/build/index.ts').BuildOptions): ReturnType<typeof import('../../src/build/index.ts').buildImage> {
-  buildModule ??= import('../../src/build/index.ts');
+let buildModule: Promise<typeof import('../../src/pipeline/index.ts')> | undefined;
+async function buildImage(options: import('../../src/pipeline/index.ts').BuildOptions): ReturnType<typeof import('../../src/pipeline/index.ts').buildImage> {
+  buildModule ??= import('../../src/pipeline/index.ts');
   return (await buildModule).buildImage(options);
 }
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { DockerfileError } from '../../src/errors.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 

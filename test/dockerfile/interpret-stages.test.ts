@@ -154,7 +154,7 @@ describe('multi-stage', () => {
     try {
       // Make an image with OnBuild by writing the first build into an OCI layout by hand.
       const { ociLayout } = await import('../../src/transports/oci-layout.ts');
-      const { assembleImage } = await import('../../src/build/assemble.ts');
+      const { assembleImage } = await import('../../src/pipeline/assemble.ts');
       const { memorySource } = await import('../../src/image/memory.ts');
       const { copyImage } = await import('../../src/image/copy.ts');
       const first = await interpret('FROM scratch\nONBUILD LABEL from-trigger=1\nONBUILD ENV X=2\n');

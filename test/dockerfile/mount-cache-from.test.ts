@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { parseMountFlag } from '../../src/run/mounts.ts';
 import { busyboxRef, cleanupBusybox } from './interpret-harness.ts';
 import { readImage } from './run-helpers.ts';

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { buildImage, type BuildOptions } from '../../src/build/index.ts';
+import { buildImage, type BuildOptions } from '../../src/pipeline/index.ts';
 import { removeRootfs } from '../../src/run/owners.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 import { readImage, writeCraftedLayout, type LayerMember } from './run-helpers.ts';

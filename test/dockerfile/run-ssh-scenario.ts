@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { removeRootfs } from '../../src/run/owners.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 import { readImage } from './run-helpers.ts';

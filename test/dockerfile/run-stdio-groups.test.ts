@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { removeRootfs } from '../../src/run/owners.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 import { readImage } from './run-helpers.ts';

@@ -12,7 +12,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { diffTrees, readTree, unpackImage } from '../helpers/tree.ts';
 import { ocibuildCopy } from './ocibuild.ts';

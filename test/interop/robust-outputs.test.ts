@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { unpackImage } from '../helpers/tree.ts';

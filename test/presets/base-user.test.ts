@@ -1,5 +1,5 @@
 // The Node preset's base-user lookup: it reads /etc/passwd and the config user through the
-// image model, and closes the session it made (checked by test/build/session-handles.test.ts).
+// image model, and closes the session it made (checked by test/pipeline/session-handles.test.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';

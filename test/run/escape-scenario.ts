@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { extractLayer, type RecordedOwner } from '../../src/run/extract.ts';
 import { inspectHost } from '../../src/run/host.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';

@@ -4,7 +4,7 @@
  * owning /opt/app. Written with `buildImage` to an OCI layout.
  */
 import * as path from 'node:path';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import type { LayerEntry } from '../../src/layer/types.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 

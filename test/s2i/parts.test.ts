@@ -7,13 +7,13 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { destinationOf, inImage } from '../../src/build/s2i/builder.ts';
-import { mergeEnv, parseEnvironmentFile } from '../../src/build/s2i/environment.ts';
-import { S2iError } from '../../src/build/s2i/errors.ts';
-import { outputLabels } from '../../src/build/s2i/labels.ts';
-import { imageScriptsUrl, locateScripts } from '../../src/build/s2i/scripts.ts';
-import { prepareSource } from '../../src/build/s2i/source.ts';
-import { checkAllowedUsers, isUserAllowed, parseUidRanges } from '../../src/build/s2i/users.ts';
+import { destinationOf, inImage } from '../../src/pipeline/s2i/builder.ts';
+import { mergeEnv, parseEnvironmentFile } from '../../src/pipeline/s2i/environment.ts';
+import { S2iError } from '../../src/pipeline/s2i/errors.ts';
+import { outputLabels } from '../../src/pipeline/s2i/labels.ts';
+import { imageScriptsUrl, locateScripts } from '../../src/pipeline/s2i/scripts.ts';
+import { prepareSource } from '../../src/pipeline/s2i/source.ts';
+import { checkAllowedUsers, isUserAllowed, parseUidRanges } from '../../src/pipeline/s2i/users.ts';
 
 test('--allowed-uids: ranges, numeric users only, root and names refused', () => {
   const ranges = parseUidRanges('1-999, 1001,2000-3000');
@@ -154,7 +154,7 @@ test('source: a Git URL is cloned at --ref, labels from that commit; a work tree
 });
 
 test('runtime artifacts: SRC[:DEST] as s2i documents them', async () => {
-  const { parseArtifactMappings, artifactMappings } = await import('../../src/build/s2i/runtime.ts');
+  const { parseArtifactMappings, artifactMappings } = await import('../../src/pipeline/s2i/runtime.ts');
   assert.deepEqual(parseArtifactMappings(['/tmp/app.war', '/tmp/app.war:.', '/tmp/app.war:app/dist', '/opt/data/'], 'f'), [
     { source: '/tmp/app.war', destination: '.' },
     { source: '/tmp/app.war', destination: '.' },

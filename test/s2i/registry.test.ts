@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildImage } from '../../src/build/index.ts';
+import { buildImage } from '../../src/pipeline/index.ts';
 import { removeRootfs } from '../../src/run/owners.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { buildTestBuilders } from './builder.ts';

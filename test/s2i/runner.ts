@@ -5,11 +5,11 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createSession } from '../../src/build/session.ts';
-import { resolveBase } from '../../src/build/base.ts';
+import { createSession } from '../../src/pipeline/session.ts';
+import { resolveBase } from '../../src/pipeline/base.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { StageRootfs } from '../../src/run/rootfs.ts';
-import { rootfsLayers } from '../../src/build/s2i/sandbox.ts';
+import { rootfsLayers } from '../../src/pipeline/s2i/sandbox.ts';
 
 /** What the image printed. */
 export interface ImageRun {
