@@ -19,7 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["oci", "reference", "compress"],
   ["layer", "image"],
   ["registry", "transports"],
-  ["run", "git", "dockerfile"],
+  ["run", "git", "dockerfile", "supply"],
   ["cache", "pipeline", "presets", "s2i"],
   ["index"],
   ["cli"],
