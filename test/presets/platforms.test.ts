@@ -63,7 +63,7 @@ async function elfMachine(file: string): Promise<number> {
   }
 }
 
-for (const manager of ['npm', 'pnpm', 'yarn1'] as const) {
+for (const manager of ['npm', 'pnpm', 'yarn1', 'berry', 'bun'] as const) {
   test(`${manager}: esbuild for linux/amd64 and linux/arm64, each platform with its own binary package, fetched and verified`, async () => {
     const app = path.join(tmp, `esbuild-${manager}`);
     await writeJson(path.join(app, 'package.json'), { name: 'bundler', version: '1.0.0', main: 'index.js', dependencies: { esbuild: ESBUILD } });
