@@ -61,7 +61,7 @@ function packageEntry(keyed: KeyedPackage): Record<string, unknown> {
   const info = sourceInfo(keyed);
   if (info !== undefined) entry['sourceInfo'] = info;
   entry['externalRefs'] = [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: pkg.purl }];
-  entry['primaryPackagePurpose'] = pkg.ecosystem === 'deb' || pkg.ecosystem === 'apk' ? 'OPERATING-SYSTEM' : 'LIBRARY';
+  if (pkg.ecosystem === 'npm' || pkg.ecosystem === 'python') entry['primaryPackagePurpose'] = 'LIBRARY';
   return entry;
 }
 
