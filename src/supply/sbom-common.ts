@@ -42,7 +42,7 @@ function compareStrings(a: string, b: string): number {
 }
 
 function checkPackage(pkg: SbomPackage, index: number): void {
-  const where = `SBOM package #${index} (${JSON.stringify(pkg.purl ?? pkg.name)})`;
+  const where = `SBOM package #${index} (name ${JSON.stringify(pkg.name)}, purl ${JSON.stringify(pkg.purl)})`;
   for (const field of ['name', 'version', 'purl'] as const) {
     if (typeof pkg[field] !== 'string' || pkg[field] === '') {
       throw new InvalidArgumentError(`${where}: field "${field}" must be a non-empty string`);
