@@ -178,6 +178,10 @@ describe('scanImage', () => {
     assert.deepEqual(cycloneDxSchemaErrors(cdx), []);
     assert.equal(spdx.packages.length, packages.length + 1);
     assert.equal(cdx.components.length, packages.length);
+    // Scanning again gives the same SBOM bytes: its digest is reproducible.
+    const again = { ...input, packages: await scanImage(image) };
+    assert.deepEqual(sbomDocument('spdx', again).bytes, sbomDocument('spdx', input).bytes);
+    assert.deepEqual(sbomDocument('cyclonedx', again).bytes, sbomDocument('cyclonedx', input).bytes);
   });
 
   it('refuses a package.json over maxManifestBytes, naming it and the layer', async () => {
