@@ -166,3 +166,20 @@ describe('isSpdxExpression', () => {
     for (const bad of ['', 'SEE LICENSE IN LICENSE', 'MIT OR', '(MIT', 'MIT)', 'Apache 2.0', 'BSD-like, see COPYING', 'AND']) assert.ok(!isSpdxExpression(bad), bad);
   });
 });
+
+describe('duplicates', () => {
+  it('merges entries of one package (same purl, path, layer) whatever their order', () => {
+    const bare: SbomPackage = { name: 'dep', version: '2.0.0', purl: 'pkg:npm/dep@2.0.0', ecosystem: 'npm', path: '/app/node_modules/dep/package.json', layer: LAYER };
+    const rich: SbomPackage = { ...bare, license: 'MIT', checksums: [{ algorithm: 'SHA512', value: 'ee'.repeat(64) }], dependsOn: ['pkg:npm/other@1.0.0'] };
+    const other: SbomPackage = { name: 'other', version: '1.0.0', purl: 'pkg:npm/other@1.0.0', ecosystem: 'npm' };
+    const one = spdxDocument({ ...INPUT, packages: [bare, rich, other] });
+    assert.deepEqual(spdxDocument({ ...INPUT, packages: [other, rich, bare] }), one);
+    const doc = parse(one);
+    assert.equal(doc.packages.length, 3);
+    const dep = doc.packages.find((p: { name: string }) => p.name === 'dep');
+    assert.equal(dep.licenseDeclared, 'MIT');
+    assert.deepEqual(dep.checksums, [{ algorithm: 'SHA512', checksumValue: 'ee'.repeat(64) }]);
+    assert.equal(doc.relationships.filter((r: { relationshipType: string }) => r.relationshipType === 'DEPENDS_ON').length, 1);
+    assert.deepEqual(cycloneDxDocument({ ...INPUT, packages: [rich, other, bare] }), cycloneDxDocument({ ...INPUT, packages: [bare, other, rich] }));
+  });
+});
