@@ -60,9 +60,15 @@ function checkPackage(pkg: SbomPackage, index: number): void {
  * Checks every package (non-empty name, version and purl; hex checksums) and returns them sorted
  * and keyed, entries with the same purl, path and layer merged into one, with the dependency edges
  * resolved from `dependsOn` purls. A purl in `dependsOn` that no listed package has is ignored.
- * Throws `ERR_INVALID_ARGUMENT` naming the package.
+ * Throws `ERR_INVALID_ARGUMENT` naming the package, or for a subject without name or with a
+ * digest that is not one.
  */
 export function normalizeSbom(input: SbomInput): NormalizedSbom {
+  const { name, digest } = input.subject ?? {};
+  if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('SBOM input: subject.name must be a non-empty string');
+  if (digest !== undefined && !/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digest)) {
+    throw new InvalidArgumentError(`SBOM input: subject.digest ${JSON.stringify(digest)} is not a digest (algorithm:encoded)`);
+  }
   const groups = new Map<string, SbomPackage[]>();
   input.packages.forEach((pkg, index) => {
     checkPackage(pkg, index);

@@ -154,6 +154,8 @@ describe('sbomDocument', () => {
     assert.throws(() => sbomDocument('cyclonedx', { ...INPUT, packages: [{ ...PACKAGES[0]!, purl: 'npm/x' }] }), InvalidArgumentError);
     assert.throws(() => sbomDocument('spdx', { ...INPUT, packages: [{ ...PACKAGES[0]!, checksums: [{ algorithm: 'SHA1', value: 'XYZ' }] }] }), InvalidArgumentError);
     assert.throws(() => sbomDocument('spdx', { ...INPUT, created: new Date(Number.NaN) }), InvalidArgumentError);
+    assert.throws(() => sbomDocument('spdx', { ...INPUT, subject: { name: '' } }), /subject\.name/);
+    assert.throws(() => sbomDocument('cyclonedx', { ...INPUT, subject: { name: 'x', digest: 'not a digest' } }), /subject\.digest/);
     assert.throws(() => sbomDocument('xml' as 'spdx', INPUT), /unknown SBOM format "xml"/);
     assert.equal(parseSbomFormat(' CycloneDX '), 'cyclonedx');
     assert.throws(() => parseSbomFormat('swid'), /expected one of spdx, cyclonedx/);
