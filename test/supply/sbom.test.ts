@@ -9,6 +9,7 @@ import {
   SPDX_JSON_MEDIA_TYPE,
   cycloneDxDocument,
   parseSbomFormat,
+  sbomCreated,
   sbomDocument,
   spdxDocument,
 } from '../../src/supply/sbom.ts';
@@ -183,5 +184,16 @@ describe('duplicates', () => {
     assert.deepEqual(dep.checksums, [{ algorithm: 'SHA512', checksumValue: 'ee'.repeat(64) }]);
     assert.equal(doc.relationships.filter((r: { relationshipType: string }) => r.relationshipType === 'DEPENDS_ON').length, 1);
     assert.deepEqual(cycloneDxDocument({ ...INPUT, packages: [rich, other, bare] }), cycloneDxDocument({ ...INPUT, packages: [bare, other, rich] }));
+  });
+});
+
+describe('sbomCreated', () => {
+  it('takes SOURCE_DATE_EPOCH, else the image created, else the epoch; never the clock', () => {
+    assert.equal(sbomCreated(1_700_000_000, '2020-01-01T00:00:00Z').toISOString(), '2023-11-14T22:13:20.000Z');
+    assert.equal(sbomCreated(undefined, '2020-01-01T00:00:00.5Z').toISOString(), '2020-01-01T00:00:00.500Z');
+    assert.equal(sbomCreated(undefined, undefined).getTime(), 0);
+    assert.throws(() => sbomCreated(-1, undefined), InvalidArgumentError);
+    assert.throws(() => sbomCreated(1.5, undefined), InvalidArgumentError);
+    assert.throws(() => sbomCreated(undefined, 'yesterday'), InvalidArgumentError);
   });
 });
