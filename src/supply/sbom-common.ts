@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.ts';
 import { parseReference } from '../reference.ts';
+import { purlEncode } from './scan-records.ts';
 import type { SbomChecksum, SbomInput, SbomPackage } from './types.ts';
 
 /** A package with the stable key the writers identify it by. */
@@ -178,7 +179,7 @@ export function isSpdxExpression(text: string): boolean {
 }
 
 /**
- * The purl of the image an SBOM describes (`pkg:oci/NAME@sha256%3AHEX?repository_url=...`, purl
+ * The purl of the image an SBOM describes (`pkg:oci/NAME@sha256:HEX?repository_url=...`, purl
  * spec type `oci`), or undefined when the subject's manifest digest is unknown (an OCI purl is
  * pinned by digest) or its name is not an image reference.
  */
@@ -193,7 +194,8 @@ export function imagePurl(subject: SbomInput['subject']): string | undefined {
   } catch {
     return undefined;
   }
-  return `pkg:oci/${encodeURIComponent(name.toLowerCase())}@${encodeURIComponent(subject.digest)}?repository_url=${encodeURIComponent(repositoryUrl)}`;
+  // The purl spec never percent-encodes ':'; the `oci` type's own examples keep '/' in repository_url.
+  return `pkg:oci/${purlEncode(name.toLowerCase())}@${purlEncode(subject.digest)}?repository_url=${purlEncode(repositoryUrl).replace(/%2F/g, '/')}`;
 }
 
 /**

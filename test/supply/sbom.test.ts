@@ -59,7 +59,7 @@ describe('spdxDocument', () => {
     assert.equal(image.SPDXID, 'SPDXRef-Image');
     assert.equal(image.primaryPackagePurpose, 'CONTAINER');
     assert.deepEqual(image.checksums, [{ algorithm: 'SHA256', checksumValue: 'f'.repeat(64) }]);
-    assert.equal(image.externalRefs[0].referenceLocator, `pkg:oci/app@sha256%3A${'f'.repeat(64)}?repository_url=registry.example%3A5000%2Fteam%2Fapp`);
+    assert.equal(image.externalRefs[0].referenceLocator, `pkg:oci/app@sha256:${'f'.repeat(64)}?repository_url=registry.example:5000/team/app`);
     assert.equal(packages.length, PACKAGES.length);
     assert.equal(new Set(doc.packages.map((p: { SPDXID: string }) => p.SPDXID)).size, doc.packages.length, 'SPDXIDs are unique');
     for (const p of packages) assert.match(p.SPDXID, /^SPDXRef-[A-Za-z0-9.-]+$/);
