@@ -5,7 +5,10 @@
  * @module
  */
 
-/** Stable error codes. New codes may be added; existing ones never change meaning. */
+/**
+ * Stable error codes. New codes may be added; existing ones never change meaning.
+ * @category Errors
+ */
 export type ErrorCode =
   | 'ERR_INVALID_REFERENCE'
   | 'ERR_INVALID_DIGEST'
@@ -35,7 +38,10 @@ export type ErrorCode =
   | 'ERR_LOCKED'
   | 'ERR_IO';
 
-/** Options accepted by every ocibuild error constructor. */
+/**
+ * Options accepted by every ocibuild error constructor.
+ * @category Errors
+ */
 export interface OcibuildErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown;
@@ -59,6 +65,7 @@ function brandOf(value: unknown): readonly string[] | undefined {
  *
  * `instanceof` works across duplicate installs: an error is an instance of a class of this
  * module when it is a real instance, or when its brand names that class.
+ * @category Errors
  */
 export class OcibuildError extends Error {
   /** Stable machine-readable code. */
@@ -87,6 +94,7 @@ export class OcibuildError extends Error {
  * ```ts
  * if (isOcibuildError(error, 'ERR_NOT_FOUND')) return undefined;
  * ```
+ * @category Errors
  */
 export function isOcibuildError(value: unknown, ...codes: ErrorCode[]): value is OcibuildError {
   if (brandOf(value) === undefined) return false;
@@ -100,36 +108,52 @@ const NOT_FOUND_CODES: readonly ErrorCode[] = ['ERR_NOT_FOUND', 'ERR_REGISTRY_NO
  * True when `error` says something is absent: the one test for "not there" (a
  * {@link NotFoundError}, or a registry 404 `ERR_REGISTRY_NOT_FOUND`). Other failures (a network
  * error, a permission error, a corrupt file) are not "not there" and must not be treated so.
+ * @category Errors
  */
 export function isNotFound(error: unknown): boolean {
   return isOcibuildError(error) && NOT_FOUND_CODES.includes(error.code);
 }
 
-/** Something asked for does not exist: a blob, manifest, tag, layout entry or source. Code `ERR_NOT_FOUND` unless given. */
+/**
+ * Something asked for does not exist: a blob, manifest, tag, layout entry or source. Code `ERR_NOT_FOUND` unless given.
+ * @category Errors
+ */
 export class NotFoundError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions & { code?: 'ERR_NOT_FOUND' | 'ERR_SOURCE_NOT_FOUND' } = {}) {
     super(options.code ?? 'ERR_NOT_FOUND', message, options);
   }
 }
 
-/** The codes of invalid input: an argument, a digest, a platform, a manifest or config. */
+/**
+ * The codes of invalid input: an argument, a digest, a platform, a manifest or config.
+ * @category Errors
+ */
 export type InvalidArgumentCode = 'ERR_INVALID_ARGUMENT' | 'ERR_INVALID_DIGEST' | 'ERR_INVALID_PLATFORM' | 'ERR_INVALID_MANIFEST' | 'ERR_INVALID_CONFIG';
 
-/** An argument or input document is not valid. Code `ERR_INVALID_ARGUMENT` unless given. */
+/**
+ * An argument or input document is not valid. Code `ERR_INVALID_ARGUMENT` unless given.
+ * @category Errors
+ */
 export class InvalidArgumentError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions & { code?: InvalidArgumentCode } = {}) {
     super(options.code ?? 'ERR_INVALID_ARGUMENT', message, options);
   }
 }
 
-/** The operation was aborted through its `AbortSignal`. Code `ERR_ABORTED`. */
+/**
+ * The operation was aborted through its `AbortSignal`. Code `ERR_ABORTED`.
+ * @category Errors
+ */
 export class AbortedError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions = {}) {
     super('ERR_ABORTED', message, options);
   }
 }
 
-/** An image reference string could not be parsed or is out of bounds. */
+/**
+ * An image reference string could not be parsed or is out of bounds.
+ * @category Errors
+ */
 export class InvalidReferenceError extends OcibuildError {
   /** The rejected input. */
   readonly input: string;
@@ -139,7 +163,10 @@ export class InvalidReferenceError extends OcibuildError {
   }
 }
 
-/** Content did not hash to the digest it was declared with. */
+/**
+ * Content did not hash to the digest it was declared with.
+ * @category Errors
+ */
 export class DigestMismatchError extends OcibuildError {
   /** The digest the content was declared with. */
   readonly expected: string;
@@ -152,7 +179,10 @@ export class DigestMismatchError extends OcibuildError {
   }
 }
 
-/** Content was longer or shorter than its declared size. */
+/**
+ * Content was longer or shorter than its declared size.
+ * @category Errors
+ */
 export class SizeMismatchError extends OcibuildError {
   /** Declared size in bytes. */
   readonly expected: number;
@@ -165,14 +195,20 @@ export class SizeMismatchError extends OcibuildError {
   }
 }
 
-/** A feature or environment that ocibuild cannot handle; the message says what to change. */
+/**
+ * A feature or environment that ocibuild cannot handle; the message says what to change.
+ * @category Errors
+ */
 export class UnsupportedError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions = {}) {
     super('ERR_UNSUPPORTED', message, options);
   }
 }
 
-/** Options of {@link RegistryError}. */
+/**
+ * Options of {@link RegistryError}.
+ * @category Errors
+ */
 export interface RegistryErrorOptions extends OcibuildErrorOptions {
   /** HTTP status, when a response was received. */
   status?: number;
@@ -184,7 +220,10 @@ export interface RegistryErrorOptions extends OcibuildErrorOptions {
   retryAfterMs?: number;
 }
 
-/** A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail. */
+/**
+ * A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail.
+ * @category Errors
+ */
 export class RegistryError extends OcibuildError {
   /** HTTP status, when a response was received. */
   readonly status: number | undefined;
@@ -203,7 +242,10 @@ export class RegistryError extends OcibuildError {
   }
 }
 
-/** Where in a Dockerfile an error was found. */
+/**
+ * Where in a Dockerfile an error was found.
+ * @category Errors
+ */
 export interface DockerfileLocation {
   /** Path of the Dockerfile as the user gave it. */
   file: string;
@@ -213,7 +255,10 @@ export interface DockerfileLocation {
   column?: number;
 }
 
-/** A Dockerfile could not be parsed or applied; message starts with `FILE:LINE:`. */
+/**
+ * A Dockerfile could not be parsed or applied; message starts with `FILE:LINE:`.
+ * @category Errors
+ */
 export class DockerfileError extends OcibuildError {
   /** Dockerfile path. */
   readonly file: string;
@@ -233,6 +278,7 @@ export class DockerfileError extends OcibuildError {
  * Input from outside (a registry body, a tar header, a Dockerfile expansion, a layer's size) went
  * past one of the documented bounds (docs/limits.md). `limit` names the bound, `value` is its
  * setting; the message says where it was hit and how to raise it.
+ * @category Errors
  */
 export class LimitExceededError extends OcibuildError {
   /** Name of the limit, as documented (e.g. `maxConfigBytes`). */
@@ -246,7 +292,10 @@ export class LimitExceededError extends OcibuildError {
   }
 }
 
-/** A peer (registry, helper process) did not answer or stopped sending within the allowed time. */
+/**
+ * A peer (registry, helper process) did not answer or stopped sending within the allowed time.
+ * @category Errors
+ */
 export class TimeoutError extends OcibuildError {
   /** Which wait ran out (`connect`, `idle`, ...). */
   readonly phase: string;

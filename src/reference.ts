@@ -51,6 +51,7 @@ interface ReferenceParts {
 /**
  * An immutable, validated image reference. Create with {@link parseReference}; derive with
  * {@link Reference.withTag} / {@link Reference.withDigest}, which return new objects.
+ * @category Registry
  */
 export class Reference {
   /** Registry host with optional port as written (`docker.io`, `localhost:5000`, `[::1]:5000`). */
@@ -177,6 +178,7 @@ export class Reference {
  * Parses an image reference such as `busybox`, `localhost:5000/team/app:1.0`,
  * `[::1]:5000/app@sha256:...` or `docker://quay.io/org/app:tag`.
  * Throws `InvalidReferenceError` naming the input and the reason.
+ * @category Registry
  */
 export function parseReference(input: string): Reference {
   return Reference.parse(input);

@@ -174,7 +174,10 @@ export async function readVerified(
   return out;
 }
 
-/** Reads a whole stream into one byte array, unverified. */
+/**
+ * Reads a whole stream into one byte array, unverified.
+ * @category Images
+ */
 export async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -35,7 +35,10 @@ import { parseDockerfile } from './parse.ts';
 import type { ParseOptions } from './parse.ts';
 import { validateDockerfile } from './parse-validate.ts';
 
-/** Parses and validates a Dockerfile in one step; throws `DockerfileError` naming file and line. */
+/**
+ * Parses and validates a Dockerfile in one step; throws `DockerfileError` naming file and line.
+ * @category Dockerfile
+ */
 export function parseInstructions(text: string, options: ParseOptions = {}): Dockerfile {
   return validateDockerfile(parseDockerfile(text, options));
 }

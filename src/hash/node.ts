@@ -5,7 +5,10 @@
 import { createHash } from 'node:crypto';
 import type { HashFactory, Hasher } from './types.ts';
 
-/** Creates a node:crypto hash factory for `algorithm`. */
+/**
+ * Creates a node:crypto hash factory for `algorithm`.
+ * @category Layers
+ */
 export function nodeHash(algorithm: 'sha256' | 'sha512' = 'sha256'): HashFactory {
   return {
     algorithm,

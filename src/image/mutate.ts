@@ -39,10 +39,16 @@ export interface ConfigStep {
 /** One history step of a build, in order: what the planners and the Dockerfile interpreter produce. */
 export type BuildStep = LayerStep | ConfigStep;
 
-/** Output formats: OCI, or Docker image manifest v2 schema 2. */
+/**
+ * Output formats: OCI, or Docker image manifest v2 schema 2.
+ * @category Images
+ */
 export type ImageFormat = 'oci' | 'docker';
 
-/** A layer to append with the history entry that records it (ggcr's `Addendum`). */
+/**
+ * A layer to append with the history entry that records it (ggcr's `Addendum`).
+ * @category Images
+ */
 export interface AddendumLayer {
   /** The layer. */
   layer: Layer;
@@ -86,6 +92,7 @@ export function emptyConfig(platform: Platform): ImageConfig {
  * Makes an image from its parts: a new manifest of `format` over `layers` and `config`
  * (whose `rootfs.diff_ids` MUST list the layers' diffIDs in order: `ERR_INVALID_CONFIG`
  * otherwise). Layer media types are re-labelled for `format`.
+ * @category Images
  */
 export function newImage(config: ImageConfig, layers: readonly Layer[], format: ImageFormat = 'oci', annotations?: Record<string, string>): Image {
   const types = FORMATS[format];
@@ -95,7 +102,10 @@ export function newImage(config: ImageConfig, layers: readonly Layer[], format: 
   return encodeImage(manifest, config, relabelled);
 }
 
-/** The image of `FROM scratch`: no layers, a fresh config for `platform`. */
+/**
+ * The image of `FROM scratch`: no layers, a fresh config for `platform`.
+ * @category Images
+ */
 export function emptyImage(platform: Platform, format: ImageFormat = 'oci'): Image {
   return newImage(emptyConfig(platform), [], format);
 }
@@ -104,6 +114,7 @@ export function emptyImage(platform: Platform, format: ImageFormat = 'oci'): Ima
  * Appends layers on top of `image`, their diffIDs to `rootfs.diff_ids` and, for an
  * {@link AddendumLayer} with `history`, its history entry. Media types are re-labelled to the
  * image's format.
+ * @category Images
  */
 export function appendLayers(image: Image, layers: readonly (Layer | AddendumLayer)[]): Image {
   const format: ImageFormat = image.manifest.mediaType === FORMATS.docker.manifest ? 'docker' : 'oci';
@@ -140,12 +151,18 @@ export function appendSteps(image: Image, steps: readonly BuildStep[], created: 
   return withConfig(appended, { ...appended.config, history });
 }
 
-/** Replaces the config. Its `rootfs.diff_ids` MUST still match the layers (`ERR_INVALID_CONFIG`). */
+/**
+ * Replaces the config. Its `rootfs.diff_ids` MUST still match the layers (`ERR_INVALID_CONFIG`).
+ * @category Images
+ */
 export function withConfig(image: Image, config: ImageConfig): Image {
   return encodeImage(image.manifest, config, image.layers);
 }
 
-/** Merges `annotations` into the manifest's annotations (later keys win). */
+/**
+ * Merges `annotations` into the manifest's annotations (later keys win).
+ * @category Images
+ */
 export function withAnnotations(image: Image, annotations: Record<string, string>): Image {
   const merged = { ...(image.manifest.annotations ?? {}), ...annotations };
   const manifest: ImageManifest = { ...image.manifest };
@@ -153,7 +170,10 @@ export function withAnnotations(image: Image, annotations: Record<string, string
   return encodeImage(manifest, image.config, image.layers);
 }
 
-/** Sets the config's platform (os, architecture, variant) and the descriptor's. */
+/**
+ * Sets the config's platform (os, architecture, variant) and the descriptor's.
+ * @category Images
+ */
 export function withPlatform(image: Image, platform: Platform): Image {
   const p = normalizePlatform(platform);
   const config: ImageConfig = { ...image.config, os: p.os, architecture: p.architecture };

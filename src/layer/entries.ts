@@ -26,6 +26,7 @@ export const DEFAULT_MTIME = 1;
 /**
  * Reads `SOURCE_DATE_EPOCH` from the environment: undefined when unset or empty, else whole
  * seconds. Throws `ERR_INVALID_ARGUMENT` for anything but a non-negative integer.
+ * @category Layers
  */
 export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const value = env.SOURCE_DATE_EPOCH;

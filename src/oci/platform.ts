@@ -14,6 +14,7 @@ const COMPONENT = /^[A-Za-z0-9_.-]+$/;
 /**
  * Parses `os/arch[/variant]` (e.g. `linux/arm64/v8`). The result is exactly what was written;
  * call {@link normalizePlatform} to compare or deduplicate. Throws `ERR_INVALID_PLATFORM`.
+ * @category Images
  */
 export function parsePlatform(text: string): Platform {
   const parts = text.split('/');
@@ -27,7 +28,10 @@ export function parsePlatform(text: string): Platform {
   return variant === undefined ? { os, architecture } : { os, architecture, variant };
 }
 
-/** Formats a platform as `os/architecture[/variant]` (other fields are not shown). */
+/**
+ * Formats a platform as `os/architecture[/variant]` (other fields are not shown).
+ * @category Images
+ */
 export function formatPlatform(platform: Platform): string {
   const base = `${platform.os}/${platform.architecture}`;
   return platform.variant ? `${base}/${platform.variant}` : base;
@@ -39,6 +43,7 @@ export function formatPlatform(platform: Platform): string {
  * `armhf` → `arm/v7`; `armel` → `arm/v6`; bare `arm` → `arm/v7`; numeric variants get a `v`.
  * Default variants are dropped (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`) so that a platform
  * written with and without its default variant normalises to the same value.
+ * @category Images
  */
 export function normalizePlatform(platform: Platform): Platform {
   let os = platform.os.toLowerCase();
@@ -117,7 +122,10 @@ const NODE_ARCH: Record<string, string> = {
   mipsel: 'mipsle',
 };
 
-/** The platform this process runs on, in OCI (GOOS/GOARCH) spelling, normalised. */
+/**
+ * The platform this process runs on, in OCI (GOOS/GOARCH) spelling, normalised.
+ * @category Images
+ */
 export function hostPlatform(): Platform {
   const os = NODE_OS[process.platform] ?? process.platform;
   const architecture = NODE_ARCH[process.arch] ?? process.arch;

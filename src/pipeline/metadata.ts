@@ -4,7 +4,10 @@
  * @module
  */
 
-/** The metadata of one build (`--metadata-file`), BuildKit's keys plus `ocibuild.targets`. */
+/**
+ * The metadata of one build (`--metadata-file`), BuildKit's keys plus `ocibuild.targets`.
+ * @category Build
+ */
 export interface BuildMetadata {
   /** Digest of the manifest or index written (`containerimage.digest` of buildx). */
   'containerimage.digest': string;
@@ -18,7 +21,10 @@ export interface BuildMetadata {
   'ocibuild.targets': { ref: string; digest: string }[];
 }
 
-/** Builds the metadata object from a build's outcome (pure). */
+/**
+ * Builds the metadata object from a build's outcome (pure).
+ * @category Build
+ */
 export function buildMetadata(result: {
   digest: string;
   mediaType: string;

@@ -23,10 +23,16 @@ import {
   type TransportOptions,
 } from './targets.ts';
 
-/** Options of {@link createSession}: how registries are reached (a given `registryClient` is used, never closed). */
+/**
+ * Options of {@link createSession}: how registries are reached (a given `registryClient` is used, never closed).
+ * @category Build
+ */
 export type SessionOptions = Omit<TransportOptions, 'session'>;
 
-/** The registry client, mirrors and temp space of one build or tool run. Close it when done. */
+/**
+ * The registry client, mirrors and temp space of one build or tool run. Close it when done.
+ * @category Build
+ */
 export interface Session extends AsyncDisposable {
   /** The registry client (created on first use; closed with the session unless it was given). */
   registryClient(): RegistryClient;
@@ -44,7 +50,10 @@ export interface Session extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Creates a session; `await using session = createSession(options)` closes it at scope end. */
+/**
+ * Creates a session; `await using session = createSession(options)` closes it at scope end.
+ * @category Build
+ */
 export function createSession(options: SessionOptions = {}): Session {
   let client: RegistryClient | undefined;
   let entries: RegistryEntry[] | undefined;

@@ -10,7 +10,10 @@ import { InvalidArgumentError, LimitExceededError } from '../errors.ts';
 import { DOCKER_CONFIG, OCI_CONFIG } from '../oci/mediatypes.ts';
 import type { ResponseLike } from './response-errors.ts';
 
-/** Size, count and time bounds of the registry client; every field is optional in the client options. */
+/**
+ * Size, count and time bounds of the registry client; every field is optional in the client options.
+ * @category Registry
+ */
 export interface RegistryLimits {
   /** Largest manifest or index read or pushed, in bytes (default 4 MiB, as distribution and containerd). */
   maxManifestBytes: number;

@@ -22,7 +22,10 @@ import { encodeOps, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
 import type { Executor, IdMapping, ProbeResult, RunOptions, RunResult } from './types.ts';
 import { resolveUser } from './user.ts';
 
-/** Options of {@link linuxExecutor}. */
+/**
+ * Options of {@link linuxExecutor}.
+ * @category Build
+ */
 export interface LinuxExecutorOptions {
   /** Bytes of stderr kept for {@link RunResult.stderrTail}. Default 4096. */
   stderrTailBytes?: number;
@@ -52,6 +55,7 @@ class Tail {
  * Creates the Linux executor. Works as an unprivileged user with a subordinate id range and as
  * root; both run steps in a user namespace (a root caller's maps onto a subordinate range, see
  * docs/run.md).
+ * @category Build
  */
 export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
   let host: HostInfo | undefined;

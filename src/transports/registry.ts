@@ -33,6 +33,7 @@ function signalOf(options: OperationOptions | undefined): { signal?: AbortSignal
  * Opens the repository `ref` names (`host/repo[:tag]`, `docker://` accepted; the tag or digest is
  * ignored: callers pass references to each method) as a transport over `client`. Closing the
  * transport leaves the shared client open.
+ * @category Images
  */
 export function registryTransport(ref: Reference | string, client: RegistryClient): Transport {
   const reference = typeof ref === 'string' ? parseReference(ref) : ref;
