@@ -151,6 +151,13 @@ async function makePrivateDir(dir: string, root = false): Promise<void> {
 /**
  * Opens (creating when needed) a cache directory: directories 0700, files 0600 whatever the
  * umask; temp entries of writers that were killed are removed (see `removeStaleTemps`).
+ * @example
+ * ```ts
+ * import { buildImage, openCache } from 'ocibuild';
+ *
+ * const cache = await openCache({ dir: './.ocibuild-cache' });
+ * await buildImage({ from: 'registry.example/base:1', to: 'oci:./out:app', cache: { dir: cache.dir } });
+ * ```
  * @category Cache
  */
 export async function openCache(options: CacheOptions = {}): Promise<LocalCache> {

@@ -82,6 +82,12 @@ const WINDOW = 32 * 1024;
  * `level` and `blockSize`: never on how the input was chunked, how many threads compressed it,
  * the clock, or the platform. Blocks are compressed in parallel (pigz's scheme, see
  * `./worker.ts`) and the gzip trailer's CRC-32 is computed over the input on the calling thread.
+ * @example
+ * ```ts
+ * import { fflateGzip, writeLayer } from 'ocibuild';
+ *
+ * const layer = await writeLayer({ directories: [{ source: './dist' }] }, { encoder: fflateGzip({ level: 9 }) });
+ * ```
  * @category Layers
  */
 export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {

@@ -31,6 +31,12 @@ export interface ParseDockerignoreOptions {
  * comments (only in the first column), blank lines are skipped, each pattern is trimmed and
  * cleaned (`filepath.Clean`), a leading `/` is removed, `!` marks an exception. Throws
  * {@link DockerfileError} with the file and line of a malformed pattern.
+ * @example
+ * ```ts
+ * import { parseDockerignore } from 'ocibuild';
+ *
+ * parseDockerignore('# comment\nnode_modules\n!node_modules/keep\n'); // ['node_modules', '!node_modules/keep']
+ * ```
  * @category Dockerfile
  */
 export function parseDockerignore(text: string, options: ParseDockerignoreOptions = {}): string[] {

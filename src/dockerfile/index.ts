@@ -37,6 +37,16 @@ import { validateDockerfile } from './parse-validate.ts';
 
 /**
  * Parses and validates a Dockerfile in one step; throws `DockerfileError` naming file and line.
+ * @example
+ * ```ts
+ * import { DockerfileError, parseInstructions } from 'ocibuild';
+ *
+ * try {
+ *   parseInstructions('FROM busybox\nFROB x\n', { file: 'Dockerfile' });
+ * } catch (error) {
+ *   if (error instanceof DockerfileError) console.log(`${error.file}:${error.line}: ${error.message}`);
+ * }
+ * ```
  * @category Dockerfile
  */
 export function parseInstructions(text: string, options: ParseOptions = {}): Dockerfile {

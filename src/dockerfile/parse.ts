@@ -94,6 +94,13 @@ function isComment(line: string): boolean {
  * Parses Dockerfile text. Throws {@link DockerfileError} (with file and line) for directive
  * misuse, an ENV/LABEL without value, a JSON array with non-string elements, an unterminated
  * here-doc, or a file without any instruction.
+ * @example
+ * ```ts
+ * import { parseDockerfile } from 'ocibuild';
+ *
+ * const dockerfile = parseDockerfile('FROM busybox\nRUN echo hi\n', { file: 'Dockerfile' });
+ * for (const node of dockerfile.instructions) console.log(node.startLine, node.name, node.args);
+ * ```
  * @category Dockerfile
  */
 export function parseDockerfile(text: string, options: ParseOptions = {}): Dockerfile {

@@ -17,6 +17,12 @@ export const defaultSha256: HashFactory = nodeHash('sha256');
 
 /**
  * Hashes a whole byte array with `factory` (default SHA-256 on node:crypto).
+ * @example
+ * ```ts
+ * import { hashBytes } from 'ocibuild';
+ *
+ * hashBytes(new TextEncoder().encode('{}')); // 'sha256:44136fa3...'
+ * ```
  * @category Layers
  */
 export function hashBytes(bytes: Uint8Array, factory: HashFactory = defaultSha256): string {

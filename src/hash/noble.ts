@@ -10,6 +10,13 @@ import type { HashFactory, Hasher } from './types.ts';
 
 /**
  * Creates a pure-JavaScript hash factory for `algorithm`.
+ * @example
+ * ```ts
+ * import { nobleHash, writeLayer } from 'ocibuild';
+ *
+ * // Pure JavaScript SHA-256, for runtimes without node:crypto; same digests.
+ * const layer = await writeLayer({ entries: [{ type: 'file', path: '/a', source: 'a' }] }, { hash: nobleHash() });
+ * ```
  * @category Layers
  */
 export function nobleHash(algorithm: 'sha256' | 'sha512' = 'sha256'): HashFactory {

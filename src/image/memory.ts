@@ -59,6 +59,18 @@ interface BlobEntry {
 
 /**
  * Creates an empty {@link MemorySource}.
+ * @example
+ * ```ts
+ * import { builtLayer, copyImage, emptyImage, appendLayers, memorySource, ociLayout, writeLayer } from 'ocibuild';
+ *
+ * const layer = builtLayer(await writeLayer({ entries: [{ type: 'file', path: '/hello', source: 'hello\n' }] }));
+ * const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }), [layer]);
+ * const memory = memorySource();
+ * for (const l of image.layers) memory.addBlob(l.descriptor, () => l.open(), l.origin);
+ * memory.addBlob(image.manifest.config, image.rawConfig);
+ * memory.addManifest(image.rawManifest);
+ * await copyImage(memory, image.descriptor.digest, ociLayout('./out'), ['hello']);
+ * ```
  * @category Images
  */
 export function memorySource(options: MemorySourceOptions = {}): MemorySource {

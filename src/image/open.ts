@@ -49,6 +49,15 @@ export type OpenedReference =
 /**
  * Reads what `reference` (tag or digest; `''` for a transport's only image) names in `source`:
  * an {@link Image} (manifest and config read and checked) or a {@link PlatformIndex}.
+ * @example
+ * ```ts
+ * import { ociLayout, openReference } from 'ocibuild';
+ *
+ * const opened = await openReference(ociLayout('./out'), 'v1');
+ * if (opened.kind === 'index') console.log('platforms:', opened.index.platforms.length);
+ * else if (opened.kind === 'image') console.log('layers:', opened.image.layers.length);
+ * else console.log('artifact of type', opened.artifactType);
+ * ```
  * @category Images
  */
 export async function openReference(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<OpenedReference> {
@@ -65,6 +74,14 @@ export async function openManifest(source: ImageSource, raw: RawManifest, option
  * Opens the image `reference` names in `source`; from an index, the child for
  * `options.platform` (`ERR_INVALID_ARGUMENT` without one, `ERR_NOT_FOUND` when it has none).
  * The config's `diff_ids` must match the manifest's layers one to one (`ERR_INVALID_CONFIG`).
+ * @example
+ * ```ts
+ * import { ociLayout, openImage } from 'ocibuild';
+ *
+ * const layout = ociLayout('./base');
+ * const image = await openImage(layout, 'latest', { platform: { os: 'linux', architecture: 'amd64' } });
+ * console.log(image.descriptor.digest, image.config.config?.Entrypoint, image.layers.length);
+ * ```
  * @category Images
  */
 export async function openImage(source: ImageSource, reference: string, options: OpenImageOptions = {}): Promise<Image> {
@@ -79,6 +96,16 @@ export async function openImage(source: ImageSource, reference: string, options:
 
 /**
  * Opens the index `reference` names; a single manifest throws `ERR_INVALID_MANIFEST`.
+ * @example
+ * ```ts
+ * import { formatPlatform, ociLayout, openIndex } from 'ocibuild';
+ *
+ * const index = await openIndex(ociLayout('./multi'), 'latest');
+ * for (const platform of index.platforms) {
+ *   const image = await index.image(platform);
+ *   console.log(formatPlatform(platform), image.descriptor.digest);
+ * }
+ * ```
  * @category Images
  */
 export async function openIndex(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<PlatformIndex> {
@@ -91,6 +118,13 @@ export async function openIndex(source: ImageSource, reference: string, options:
 /**
  * The platforms of what `reference` names: an index's children, or the one platform of a
  * single image's config (none when the config leaves it empty, as `crane append` onto scratch does).
+ * @example
+ * ```ts
+ * import { formatPlatform, imagePlatforms, ociLayout } from 'ocibuild';
+ *
+ * const platforms = await imagePlatforms(ociLayout('./base'), 'latest');
+ * console.log(platforms.map(formatPlatform).join(', '));
+ * ```
  * @category Images
  */
 export async function imagePlatforms(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<Platform[]> {
@@ -137,6 +171,13 @@ export function sourceLayer(source: ImageSource, descriptor: Descriptor, diffId:
 
 /**
  * A {@link Layer} of a freshly written layer (its blob spilled to disk); `origin` when a registry already holds it.
+ * @example
+ * ```ts
+ * import { appendLayers, builtLayer, emptyImage, writeLayer } from 'ocibuild';
+ *
+ * const written = await writeLayer({ entries: [{ type: 'file', path: '/hello.txt', source: 'hello\n' }] });
+ * const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }), [builtLayer(written)]);
+ * ```
  * @category Images
  */
 export function builtLayer(layer: BuiltLayer, origin?: LayerOrigin): Layer {

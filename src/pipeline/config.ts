@@ -73,6 +73,13 @@ function invalidHealthcheck(message: string): OcibuildError {
  * The config's `Healthcheck` for `healthcheck`, as Docker's builder writes it for the same
  * HEALTHCHECK: `Test`, then the non-zero `Interval`, `Timeout`, `StartPeriod`, `StartInterval`
  * (nanoseconds) and `Retries`. Throws `ERR_INVALID_CONFIG` where Docker refuses the instruction.
+ * @example
+ * ```ts
+ * import { resolveHealthcheck } from 'ocibuild';
+ *
+ * const health = resolveHealthcheck({ test: 'curl -f http://localhost:8080/ || exit 1', interval: '30s' });
+ * // health.Test is ['CMD-SHELL', 'curl -f http://localhost:8080/ || exit 1']
+ * ```
  * @category Build
  */
 export function resolveHealthcheck(healthcheck: string | HealthcheckOptions): HealthConfig {

@@ -51,6 +51,8 @@ export interface CopyImageOptions extends TransportOptions {
  * @category Images
  * @example
  * ```ts
+ * import { copyImage } from 'ocibuild';
+ *
  * const { digest } = await copyImage('registry.example/app:1', 'oci:./out:app-1', { platforms: ['linux/amd64'] });
  * ```
  */
@@ -64,6 +66,8 @@ export function copyImage(from: string, to: string, options?: CopyImageOptions):
  * @category Images
  * @example
  * ```ts
+ * import { copyImage, ociLayout } from 'ocibuild';
+ *
  * const source = ociLayout('./base');
  * await copyImage(source, 'latest', ociLayout('./copy'), ['v1']);
  * ```
@@ -184,6 +188,8 @@ export type Inspection = IndexInspection | ImageInspection | ArtifactInspection;
  * @category Images
  * @example
  * ```ts
+ * import { inspectImage } from 'ocibuild';
+ *
  * const seen = await inspectImage('oci:./out:app-1');
  * if (seen.kind === 'image') console.log(seen.digest, seen.config.config?.Entrypoint);
  * ```
@@ -250,6 +256,8 @@ export interface ListRepositoryTagsOptions extends TransportOptions {
  * @category Registry
  * @example
  * ```ts
+ * import { listTags } from 'ocibuild';
+ *
  * for (const tag of await listTags('registry.example/app')) console.log(tag);
  * ```
  */

@@ -240,6 +240,18 @@ export interface BuildResult {
  * that a registry may keep blobs already uploaded (unreferenced) and, with several tags, the tags
  * pushed before the failing one; an `oci:` or `docker-archive:` target is unchanged (its output is
  * staged and renamed into place). Targets after N are not touched.
+ * @example
+ * ```ts
+ * import { buildImage } from 'ocibuild';
+ *
+ * const result = await buildImage({
+ *   from: 'registry.example/base/node:22',
+ *   layers: [{ directories: [{ source: './dist', destination: '/app' }], createdBy: 'app files' }],
+ *   config: { entrypoint: ['node', '/app/main.js'], env: ['NODE_ENV=production'] },
+ *   to: ['registry.example/team/app:1', 'oci:./out:app-1'],
+ * });
+ * console.log(result.digest, result.stats.layersBuilt);
+ * ```
  * @category Build
  */
 export async function buildImage(given: BuildOptions): Promise<BuildResult> {

@@ -23,6 +23,14 @@ export interface BuildMetadata {
 
 /**
  * Builds the metadata object from a build's outcome (pure).
+ * @example
+ * ```ts
+ * import { writeFile } from 'node:fs/promises';
+ * import { buildImage, buildMetadata } from 'ocibuild';
+ *
+ * const result = await buildImage({ from: 'registry.example/base:1', to: 'registry.example/app:1' });
+ * await writeFile('metadata.json', JSON.stringify(buildMetadata(result), null, 2));
+ * ```
  * @category Build
  */
 export function buildMetadata(result: {

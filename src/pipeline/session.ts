@@ -52,6 +52,15 @@ export interface Session extends AsyncDisposable {
 
 /**
  * Creates a session; `await using session = createSession(options)` closes it at scope end.
+ * @example
+ * ```ts
+ * import { buildImage, createSession } from 'ocibuild';
+ *
+ * await using session = createSession({ registries: { insecure: ['localhost:5000'] } });
+ * // Both builds share one registry client (connections, tokens) and one set of temp folders.
+ * await buildImage({ from: 'localhost:5000/base:1', to: 'localhost:5000/app:amd64', platforms: ['linux/amd64'], session });
+ * await buildImage({ from: 'localhost:5000/base:1', to: 'localhost:5000/app:arm64', platforms: ['linux/arm64'], session });
+ * ```
  * @category Build
  */
 export function createSession(options: SessionOptions = {}): Session {

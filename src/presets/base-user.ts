@@ -44,6 +44,13 @@ export interface BaseUsersOptions extends TransportOptions {
  * Reads the users of the base image `from` (for one platform: the build's first, else the host's).
  * Everything it opens is closed before it returns, its own session included (a session given
  * as `options.session` stays open).
+ * @example
+ * ```ts
+ * import { baseUsers } from 'ocibuild';
+ *
+ * const { users } = await baseUsers('registry.example/base/node:22');
+ * const node = users?.find((u) => u.name === 'node'); // the /etc/passwd entry, when there is one
+ * ```
  * @category Node
  */
 export function baseUsers(from: string, options: BaseUsersOptions = {}): Promise<BaseUsers> {

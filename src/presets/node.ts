@@ -176,6 +176,13 @@ async function isFile(p: string): Promise<boolean> {
  * Reads the Node project in `dir` and returns the options for `buildImage`. Options given
  * here override `package.json` `"ocibuild"`. Reads the base image's /etc/passwd (streaming its
  * layers, top first) when the user has to be found there.
+ * @example
+ * ```ts
+ * import { buildImage, nodeApp } from 'ocibuild';
+ *
+ * const options = await nodeApp('./my-app', { from: 'registry.example/base/node:22' });
+ * const result = await buildImage({ ...options, to: 'registry.example/team/my-app:1' });
+ * ```
  * @category Node
  */
 export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promise<NodeAppBuildOptions> {

@@ -103,6 +103,16 @@ function ignored(rel: string): boolean {
  * Builds the app in `dir`, then watches its project (the workspace root for a workspace
  * package) and rebuilds on change, reporting every build or failure to `onEvent`. A failed
  * build is reported and the watch goes on. Resolves when `options.signal` aborts.
+ * @example
+ * ```ts
+ * import { watchNodeApp } from 'ocibuild';
+ *
+ * const controller = new AbortController();
+ * await watchNodeApp('./my-app', { to: 'oci:./out:dev', signal: controller.signal }, (event) => {
+ *   if (event.type === 'built') console.log('rebuilt', event.result.digest, 'after', event.changed);
+ *   else console.error('build failed', event.error);
+ * });
+ * ```
  * @category Node
  */
 export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, onEvent: (event: WatchEvent) => void): Promise<void> {

@@ -66,6 +66,18 @@ export interface RegistryClient {
 
 /**
  * Creates a registry client.
+ * @example
+ * ```ts
+ * import { createRegistryClient } from 'ocibuild';
+ *
+ * const client = createRegistryClient({ insecure: ['localhost:5000'] });
+ * try {
+ *   const raw = await client.getManifest({ registry: 'localhost:5000', repository: 'team/app' }, '1');
+ *   console.log(raw.mediaType, raw.digest);
+ * } finally {
+ *   await client.close();
+ * }
+ * ```
  * @category Registry
  */
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {

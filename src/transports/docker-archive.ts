@@ -75,6 +75,13 @@ export interface DockerArchiveTransport extends Transport, TransportCapabilities
 
 /**
  * Opens a docker-archive tarball for reading (as a copy source) or writing (on `commit()`).
+ * @example
+ * ```ts
+ * import { copyImage, dockerArchive, ociLayout } from 'ocibuild';
+ *
+ * // The tarball `docker load` reads, naming the image app:1.
+ * await copyImage(ociLayout('./out'), 'app-1', dockerArchive('./app.tar'), ['app:1']);
+ * ```
  * @category Images
  */
 export function dockerArchive(path: string, options: DockerArchiveOptions = {}): DockerArchiveTransport {

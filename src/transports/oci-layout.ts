@@ -71,6 +71,15 @@ export interface OciLayoutTransport extends Transport {
 /**
  * Opens the OCI image layout at `path` for reading and writing. Nothing touches the disk until
  * the first operation. Writes become visible on `commit()`.
+ * @example
+ * ```ts
+ * import { copyImage, ociLayout } from 'ocibuild';
+ *
+ * const layout = ociLayout('./images');
+ * const raw = await layout.getManifest('v1');
+ * await copyImage(layout, 'v1', ociLayout('./copy'), ['v1']);
+ * console.log(raw.digest);
+ * ```
  * @category Images
  */
 export function ociLayout(path: string, options: OciLayoutOptions = {}): OciLayoutTransport {

@@ -53,6 +53,14 @@ const UNSUPPORTED = ['oci-archive', 'docker-daemon', 'dir', 'containers-storage'
  * transport name, as skopeo does (`oci:/tmp/out:v1`, `docker-archive:x.tar:localhost:5000/app:1`).
  * Throws {@link InvalidReferenceError} for a malformed string and `ERR_UNSUPPORTED` for a
  * transport ocibuild lacks.
+ * @example
+ * ```ts
+ * import { parseTarget } from 'ocibuild';
+ *
+ * const target = parseTarget('oci:/tmp/out:v1');
+ * // { kind: 'oci', path: '/tmp/out', reference: 'v1', ... }
+ * parseTarget('docker-archive:app.tar:app:1', { kinds: ['oci', 'registry'] }); // throws ERR_UNSUPPORTED
+ * ```
  * @category Images
  */
 export function parseTarget(input: string, options: ParseTargetOptions = {}): Target {

@@ -21,6 +21,22 @@ export interface ExportedName {
   kind: string;
   /** Exported with `export type` (no run-time value even when the declaration has one). */
   typeOnly: boolean;
+  /** The `@category` tags of its declarations' doc comments. */
+  categories: string[];
+  /** Whether a doc comment of one of its declarations has an `@example`. */
+  hasExample: boolean;
+  /** The code of its `@example` blocks (the fenced part). */
+  examples: string[];
+}
+
+/** The doc-comment tags of a declaration (a variable's are on its statement). */
+function tagsOf(declaration: ts.Declaration): readonly ts.JSDocTag[] {
+  const host = ts.isVariableDeclaration(declaration) ? declaration.parent.parent : declaration;
+  return ts.getJSDocTags(host);
+}
+
+function commentText(tag: ts.JSDocTag): string {
+  return (typeof tag.comment === 'string' ? tag.comment : ts.getTextOfJSDocComment(tag.comment) ?? '').trim();
 }
 
 function kindOf(symbol: ts.Symbol): string {
@@ -53,7 +69,11 @@ export function exportedNames(entry = path.join(repoRoot, 'src/index.ts')): Expo
   for (const symbol of checker.getExportsOfModule(moduleSymbol)) {
     const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
     const typeOnly = symbol.declarations?.some((d) => ts.isExportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly)) ?? false;
-    names.push({ name: symbol.getName(), kind: kindOf(target), typeOnly });
+    const tags = (target.declarations ?? []).flatMap((d) => tagsOf(d));
+    const categories = [...new Set(tags.filter((t) => t.tagName.text === 'category').map(commentText))];
+    const exampleTags = tags.filter((t) => t.tagName.text === 'example');
+    const examples = exampleTags.flatMap((t) => [...commentText(t).matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string));
+    names.push({ name: symbol.getName(), kind: kindOf(target), typeOnly, categories, hasExample: exampleTags.length > 0, examples });
   }
   return names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -19,6 +19,17 @@ export interface S2iErrorOptions extends OcibuildErrorOptions {
  * A source-to-image build failed: `ERR_INVALID_ARGUMENT` for bad input (a flag, a label, a
  * script location, a user outside `allowedUids`), `ERR_NOT_FOUND` for a missing required
  * script, `ERR_RUN` for a script that exited non-zero (then `script` and `exitCode` are set).
+ * @example
+ * ```ts
+ * import { buildImage, S2iError } from 'ocibuild';
+ *
+ * try {
+ *   await buildImage({ s2i: { builder: 'registry.example/s2i/nodejs:20', source: './app' }, to: 'oci:./out:app' });
+ * } catch (error) {
+ *   if (error instanceof S2iError) console.error(`s2i ${error.script ?? ''} failed: ${error.message}`);
+ *   else throw error;
+ * }
+ * ```
  * @category S2I
  */
 export class S2iError extends OcibuildError {

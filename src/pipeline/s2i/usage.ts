@@ -48,6 +48,13 @@ export interface S2iUsageOptions extends TransportOptions {
 /**
  * Runs the builder's `usage` script as the builder's user. Throws an `S2iError` with code
  * `ERR_NOT_FOUND` when the builder has no usage script, `ERR_RUN` when it exits non-zero.
+ * @example
+ * ```ts
+ * import { runS2iUsage } from 'ocibuild';
+ *
+ * // Runs the builder image's `usage` script, as `s2i usage` does.
+ * await runS2iUsage({ builder: 'registry.example/s2i/nodejs:20', stdout: (chunk) => process.stdout.write(chunk) });
+ * ```
  * @category S2I
  */
 export function runS2iUsage(options: S2iUsageOptions): Promise<void> {

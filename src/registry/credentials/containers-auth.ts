@@ -70,6 +70,13 @@ async function lookupAuthFile(
  * read once on first use; the first file with an entry wins. `registry` may be a host or
  * `host/namespace/repo`: keys with a repository namespace match the most specific first
  * (`quay.io/org/repo`, then `quay.io/org`, then `quay.io`). `credHelpers` entries are honoured too.
+ * @example
+ * ```ts
+ * import { containersAuthCredentials } from 'ocibuild';
+ *
+ * const credentials = containersAuthCredentials();
+ * const credential = await credentials('quay.io'); // undefined when no auth.json names it
+ * ```
  * @category Registry
  */
 export function containersAuthCredentials(options: ContainersAuthOptions = {}): CredentialProvider {
