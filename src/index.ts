@@ -59,7 +59,7 @@ export type { ProxySettings } from './registry/proxy.ts';
 export type { RepositoryLocation, RequestOptions, TransferOptions } from './registry/operation.ts';
 export type { ListTagsOptions, PutManifestResult, ReferrersOptions } from './registry/manifests.ts';
 export type { PutBlobOptions, PutBlobResult } from './registry/uploads.ts';
-export type { RegistryLimits } from './registry/limits.ts';
+export { DEFAULT_REGISTRY_LIMITS, type RegistryLimits } from './registry/limits.ts';
 export type { RetryPolicy } from './registry/retry.ts';
 export type { Credential, CredentialProvider } from './registry/types.ts';
 export {
@@ -79,7 +79,7 @@ export {
 export { writeLayer, type WriteLayerOptions } from './layer/write.ts';
 export { sourceDateEpochFromEnv } from './layer/entries.ts';
 export type { LayerSpec, LayerEntry, DirectorySource, EntryMetadata, BuiltLayer, LayerEvent } from './layer/types.ts';
-export type { TarLimits } from './layer/tar-guard.ts';
+export { DEFAULT_TAR_LIMITS, type TarLimits } from './layer/tar-guard.ts';
 export { defaultSha256, hashBytes, nodeHash, nobleHash, type HashFactory, type Hasher } from './hash/index.ts';
 export {
   defaultGzipEncoder,

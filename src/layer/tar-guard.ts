@@ -29,7 +29,10 @@ export interface TarLimits {
   maxEntries: number;
 }
 
-/** The default {@link TarLimits}. */
+/**
+ * The default {@link TarLimits}.
+ * @category Layers
+ */
 export const DEFAULT_TAR_LIMITS: Readonly<TarLimits> = Object.freeze({
   maxHeaderBytes: 1024 * 1024,
   maxBytes: 64 * 1024 ** 3,

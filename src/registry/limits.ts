@@ -42,7 +42,10 @@ export interface RegistryLimits {
   minBytesPerSecond: number;
 }
 
-/** The default limits (docs/limits.md lists them). */
+/**
+ * The default limits (docs/limits.md lists them).
+ * @category Registry
+ */
 export const DEFAULT_REGISTRY_LIMITS: Readonly<RegistryLimits> = Object.freeze({
   maxManifestBytes: 4 * 1024 * 1024,
   maxConfigBytes: 32 * 1024 * 1024,
