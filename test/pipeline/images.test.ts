@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,6 +23,32 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 
 const sha256 = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+/**
+ * This process's TCP connections to `port` (as test/pipeline/session-handles.test.ts counts
+ * them): idle keep-alive sockets are unref'd, so /proc/self/fd is matched with /proc/net/tcp*.
+ */
+function socketsTo(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = readFileSync(file, 'utf8');
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && fields[2]?.endsWith(`:${hex}`) && fields[3] !== '0A') inodes.add(fields[9] as string);
+    }
+  }
+  let open = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+      if (inode !== undefined && inodes.has(inode)) open++;
+    } catch {
+      // the fd closed while listing
+    }
+  }
+  return open;
+}
 
 describe('copyImage, inspectImage and listTags', () => {
   let dir: string;
@@ -111,6 +138,21 @@ describe('copyImage, inspectImage and listTags', () => {
     assert.equal(seen.kind, 'image');
     assert.equal(seen.digest, single.manifestDigest);
     if (seen.kind === 'image') assert.equal(seen.index, undefined);
+  });
+
+  it('closes the session it made: no connection to the registry is left open', async () => {
+    const port = Number(registry.host.split(':')[1]);
+    const baseline = socketsTo(port);
+    await copyImage(`oci:${single.layoutPath}:v1`, `${registry.host}/handles/busybox:1`, { registries });
+    await inspectImage(`${registry.host}/handles/busybox:1`, { registries });
+    await listTags(`${registry.host}/handles/busybox`, { registries });
+    await copyImage(`${registry.host}/handles/busybox:1`, `oci:${path.join(dir, 'handles')}:x`, { registries });
+    let open = socketsTo(port);
+    for (let i = 0; i < 50 && open > baseline; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      open = socketsTo(port);
+    }
+    assert.equal(open, baseline);
   });
 
   it('runs in a given session and leaves it open', async () => {
