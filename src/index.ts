@@ -12,6 +12,10 @@
  * @module
  */
 
+// To add an export: name it in its group below; give its declaration's doc comment the group's
+// `@category` (a new category goes in typedoc.json's categoryOrder) and, for a function or
+// class, an `@example` that compiles (test/api/examples.test.ts); then `npm run api:update`.
+
 // Build: one call from a base, files or a Dockerfile to images in registries, layouts, archives.
 export { buildImage, type BuildOptions, type BuildResult, type BuildStats, type BuildEvent } from './pipeline/index.ts';
 export { createSession, type Session, type SessionOptions } from './pipeline/session.ts';
