@@ -7,7 +7,10 @@
  */
 import type { Transport } from '../transports/types.ts';
 
-/** A blob of a base image read from a registry. */
+/**
+ * A blob of a base image read from a registry.
+ * @category Build
+ */
 export interface DownloadEvent {
   /** Event kind. */
   type: 'download';
@@ -23,7 +26,10 @@ export interface DownloadEvent {
   total: number;
 }
 
-/** A registry source that failed (a mirror), with the next source tried instead. */
+/**
+ * A registry source that failed (a mirror), with the next source tried instead.
+ * @category Build
+ */
 export interface RegistryWarningEvent {
   /** Event kind. */
   type: 'registry-warning';
@@ -35,10 +41,16 @@ export interface RegistryWarningEvent {
   message: string;
 }
 
-/** Events of opening and reading a source image. */
+/**
+ * Events of opening and reading a source image.
+ * @category Build
+ */
 export type SourceEvent = DownloadEvent | RegistryWarningEvent;
 
-/** Where source events go (the second argument of `Session.openSource`). */
+/**
+ * Where source events go (the second argument of `Session.openSource`).
+ * @category Build
+ */
 export interface SourceEventOptions {
   /** Receives download progress and mirror warnings. */
   onEvent?: (event: SourceEvent) => void;

@@ -16,7 +16,10 @@ import { mirroredTransport } from '../registry/mirrors.ts';
 import { withDownloadEvents, type SourceEventOptions } from './source-events.ts';
 import type { Session } from './session.ts';
 
-/** How registries are reached. */
+/**
+ * How registries are reached.
+ * @category Build
+ */
 export interface RegistryOptions {
   /** Hosts that may be reached over plain HTTP (loopback always may). */
   insecure?: readonly string[];
@@ -42,7 +45,10 @@ export interface RegistryOptions {
   certsDirs?: string[];
 }
 
-/** Options shared by everything that opens transports. */
+/**
+ * Options shared by everything that opens transports.
+ * @category Build
+ */
 export interface TransportOptions {
   /** Registry connection settings. */
   registries?: RegistryOptions;
@@ -57,7 +63,10 @@ export interface TransportOptions {
   session?: Session;
 }
 
-/** A validated destination, opened only when written. */
+/**
+ * A validated destination, opened only when written.
+ * @category Build
+ */
 export interface Destination {
   /** The target string as given. */
   target: string;
@@ -105,7 +114,10 @@ export function mirrorEntriesOf(r: RegistryOptions = {}): RegistryEntry[] {
   return [...own, ...loadRegistriesConf(r.registriesConf)];
 }
 
-/** An opened source: its transport, the reference to read and the human name. */
+/**
+ * An opened source: its transport, the reference to read and the human name.
+ * @category Build
+ */
 export interface OpenedSource {
   /** The transport to read from (close it when done; the session's client stays open). */
   transport: Transport;

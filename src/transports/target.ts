@@ -9,10 +9,16 @@ import { dockerArchive, type DockerArchiveOptions } from './docker-archive.ts';
 import { ociLayout, type OciLayoutOptions } from './oci-layout.ts';
 import type { Transport } from './types.ts';
 
-/** The kinds of place an image can be read from or written to. */
+/**
+ * The kinds of place an image can be read from or written to.
+ * @category Images
+ */
 export type TargetKind = 'oci' | 'docker-archive' | 'registry';
 
-/** A parsed target string. */
+/**
+ * A parsed target string.
+ * @category Images
+ */
 export interface Target {
   /** Which transport. */
   kind: TargetKind;
@@ -30,7 +36,10 @@ export interface Target {
   input: string;
 }
 
-/** Options of {@link parseTarget}. */
+/**
+ * Options of {@link parseTarget}.
+ * @category Images
+ */
 export interface ParseTargetOptions {
   /** Kinds accepted (default all); another kind throws `ERR_UNSUPPORTED`. */
   kinds?: readonly TargetKind[];
@@ -44,6 +53,15 @@ const UNSUPPORTED = ['oci-archive', 'docker-daemon', 'dir', 'containers-storage'
  * transport name, as skopeo does (`oci:/tmp/out:v1`, `docker-archive:x.tar:localhost:5000/app:1`).
  * Throws {@link InvalidReferenceError} for a malformed string and `ERR_UNSUPPORTED` for a
  * transport ocibuild lacks.
+ * @example
+ * ```ts
+ * import { parseTarget } from 'ocibuild';
+ *
+ * const target = parseTarget('oci:/tmp/out:v1');
+ * // { kind: 'oci', path: '/tmp/out', reference: 'v1', ... }
+ * parseTarget('docker-archive:app.tar:app:1', { kinds: ['oci', 'registry'] }); // throws ERR_UNSUPPORTED
+ * ```
+ * @category Images
  */
 export function parseTarget(input: string, options: ParseTargetOptions = {}): Target {
   const target = parse(input);

@@ -103,8 +103,10 @@ describe('the packed package in a strict TypeScript consumer', () => {
     await fs.mkdir(appDir);
     await fs.writeFile(path.join(appDir, 'run.sh'), 'echo hello from the consumer\n');
     const out = await run(process.execPath, [path.join(app, 'out/main.js'), `${layout.layoutPath}`, registry.host, appDir], { cwd: app });
-    const report = JSON.parse(out.stdout) as { copied: string; built: string; pushed: string; dockerfileLine: number; missingCode: string; missingStatus: number | null };
+    const report = JSON.parse(out.stdout) as { copied: string; inspected: string; tags: string[]; built: string; pushed: string; dockerfileLine: number; missingCode: string; missingStatus: number | null };
     assert.equal(report.copied, layout.manifestDigest, 'copyImage pushed the base unchanged');
+    assert.equal(report.inspected, layout.manifestDigest, 'inspectImage reads it back as an image');
+    assert.deepEqual([...report.tags].sort(), ['1', 'stable'], 'listTags lists its tag and the extra one');
     assert.match(report.built, /^sha256:[a-f0-9]{64}$/);
     // The registry serves the pushed manifest under the tag the build named.
     const head = await fetch(`${registry.url}/v2/consumer/app/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
