@@ -5,7 +5,7 @@
  * @module
  */
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { OcibuildError, RegistryError, type ErrorCode } from '../errors.ts';
 import type { RegistryClient } from '../registry/client.ts';
@@ -76,7 +76,8 @@ export async function assertTargetWritable(target: Target): Promise<void> {
   await checkWritable('ERR_TRANSPORT', target.input, async (fail) => {
     const own = await statOrUndefined(path);
     if (own !== undefined) {
-      if (target.kind === 'docker-archive' && own.isDirectory()) fail('the path is a folder; a docker-archive is a file');
+      if ((target.kind === 'docker-archive' || target.kind === 'tar') && own.isDirectory()) fail(`the path is a folder; a ${target.kind} output is a file`);
+      if (target.kind === 'local' && (!own.isDirectory() || (await readdir(path)).length > 0)) fail('the path must be absent or an empty folder (nothing is overwritten)');
       if (target.kind === 'oci' && !own.isDirectory()) fail('the path is a file; an OCI layout is a folder');
     }
     // An existing layout takes blobs inside it; anything else is staged in the parent folder.

@@ -53,9 +53,12 @@ ${PROGRESS_HELP}`,
       const src = session.openSource(srcText, { onEvent: show.onEvent });
       const dst = session.openDestination(dstText);
       try {
+        const one = platforms.length === 1 && platforms[0] !== 'all' ? platforms[0] : undefined;
+        const choice = platforms.length === 0 || one !== undefined ? await dst.choosePlatform(src.transport, src.reference ?? '', one, signalOf(io).signal) : undefined;
+        if (choice !== undefined) show.onEvent({ type: 'target-warning', target: dstText, message: choice.message });
         const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
           ...signalOf(io),
-          ...(platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
+          ...(choice !== undefined ? { platforms: [choice.platform] } : platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
           onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
         }).catch((error: unknown) => {
           show.finish(true);
