@@ -203,8 +203,8 @@ export function openDestinationIn(context: TransportContext, targetString: strin
       if (target.kind === 'docker-archive') return [target.reference];
       // A daemon image is named repo:tag; extra tags name the same repository.
       if (target.kind === 'docker-daemon' || target.kind === 'podman') {
-        const repo = target.ref?.withoutTag().familiar();
-        return [target.reference, ...extraTags.map((t) => `${repo}:${t}`)].filter((r, i, all) => all.indexOf(r) === i);
+        const ref = target.ref;
+        return [target.reference, ...extraTags.map((t) => ref?.withTag(t).familiar())].filter((r, i, all) => all.indexOf(r) === i);
       }
       // A root filesystem has no names.
       if (target.kind === 'local' || target.kind === 'tar') return [undefined];
