@@ -12,9 +12,11 @@ import { promisify } from 'node:util';
 import { buildImage, type BuildEvent } from '../../src/index.ts';
 import { OcibuildError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { openImage } from '../../src/image/open.ts';
 import { ociLayout } from '../../src/transports/oci-layout.ts';
 import { daemonTransport } from '../../src/transports/daemon.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
+import { runCli } from '../helpers/cli.ts';
 import { podmanAvailable, podmanStore, type PodmanStore } from './daemon-podman.ts';
 
 const run = promisify(execFile);
@@ -148,5 +150,24 @@ describe('daemon targets', { skip, concurrency: false }, () => {
         isCode('ERR_NOT_FOUND', /linux\/amd64, linux\/arm64/),
       );
     });
+  });
+
+  it('ocibuild copy loads into a daemon and reads one back (CLI)', async () => {
+    const env = { ...process.env, DOCKER_HOST: `unix://${socket}` };
+    const loaded = await runCli(['copy', '--progress', 'plain', multi, 'docker-daemon:localhost/cli:1'], env);
+    assert.equal(loaded.code, 0, loaded.stderr);
+    assert.match(loaded.stderr, /warning: docker-daemon:localhost\/cli:1 holds one platform: loaded linux\/amd64/);
+    assert.equal((await store.inspect('localhost/cli:1')).Architecture, 'amd64');
+    const arm = await runCli(['copy', '--platform', 'linux/arm64', multi, 'docker-daemon:localhost/cli:arm'], env);
+    assert.equal(arm.code, 0, arm.stderr);
+    assert.equal((await store.inspect('localhost/cli:arm')).Architecture, 'arm64');
+    const out = path.join(tmp, 'cli-copy');
+    const back = await runCli(['copy', 'docker-daemon:localhost/cli:arm', `oci:${out}:x`], env);
+    assert.equal(back.code, 0, back.stderr);
+    // (skopeo 1.9 does not read the Docker v2.2 manifest a daemon image keeps out of an OCI layout.)
+    assert.equal((await openImage(ociLayout(out), 'x')).config.architecture, 'arm64');
+    const missing = await runCli(['copy', multi, 'docker-daemon:localhost/cli:2'], { ...process.env, DOCKER_HOST: `unix://${path.join(tmp, 'none.sock')}` });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no Docker daemon at unix:\/\/.*none\.sock; set DOCKER_HOST or use podman:/);
   });
 });
