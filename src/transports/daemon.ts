@@ -64,6 +64,11 @@ export interface DaemonTransport extends Transport, TransportCapabilities {
   readonly acceptsZstd: false;
   /** Always true: the daemon must receive every layer. */
   readonly needsForeignLayers: true;
+  /**
+   * Checks that the daemon answers (`GET /_ping`), or for `podman:` without a socket that the
+   * `podman` command runs, so a build fails before any work. Throws the errors a load would.
+   */
+  ping(options?: OperationOptions): Promise<void>;
   /** Loads what was written into the daemon. */
   commit(options?: OperationOptions): Promise<void>;
   /** Removes the staged and fetched archives. Safe to call twice. */
@@ -100,6 +105,18 @@ class Daemon implements DaemonTransport {
     this.description = `${engine === 'docker' ? 'docker-daemon' : 'podman'}:${name}`;
     this.#options = options;
     this.#env = options.env ?? process.env;
+  }
+
+  async ping(options: OperationOptions = {}): Promise<void> {
+    this.#assertOpen();
+    if (await this.#useCli()) {
+      await this.#runPodman(['version', '--format', '{{.Client.Version}}'], undefined, options.signal);
+      return;
+    }
+    const client = this.#client();
+    const response = await client.send({ method: 'GET', path: '/_ping', signal: options.signal });
+    await client.expectOk(response, `${this.description}: checking the daemon`);
+    response.body.resume();
   }
 
   // ---- reading ----

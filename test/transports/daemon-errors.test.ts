@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { OcibuildError } from '../../src/errors.ts';
+import { buildImage } from '../../src/index.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { ociLayout } from '../../src/transports/oci-layout.ts';
 import { daemonTransport } from '../../src/transports/daemon.ts';
@@ -113,13 +115,71 @@ describe('daemon failures', { concurrency: false }, () => {
     await source.close();
   });
 
-  it('denies a socket the user may not open (non-root only)', { skip: process.getuid?.() === 0 ? 'root opens any socket' : false }, async () => {
-    const denied = path.join(tmp, 'denied');
-    await fs.mkdir(denied, { mode: 0o000 });
+  it('fails a build before any work when the daemon is not there', async () => {
+    const missing = path.join(tmp, 'absent.sock');
+    const saved = process.env['DOCKER_HOST'];
+    process.env['DOCKER_HOST'] = `unix://${missing}`;
+    try {
+      // The layer's source does not exist either: the daemon check comes first.
+      await assert.rejects(
+        buildImage({ from: `oci:${layout}:latest`, layers: [{ directories: [{ source: path.join(tmp, 'no-such-dir') }] }], to: 'docker-daemon:app:1', cache: false }),
+        isCode('ERR_TRANSPORT', /no Docker daemon at/),
+      );
+    } finally {
+      if (saved === undefined) delete process.env['DOCKER_HOST'];
+      else process.env['DOCKER_HOST'] = saved;
+    }
     await assert.rejects(
-      copyImage(ociLayout(layout), 'latest', daemonTransport('docker', 'app:1', { env: { DOCKER_HOST: `unix://${denied}/docker.sock` }, tempDir: tmp }), ['app:1']),
-      isCode('ERR_TRANSPORT', /permission denied/),
+      daemonTransport('podman', 'app:1', { podmanVia: 'cli', podmanCommand: path.join(tmp, 'no-podman') }).ping(),
+      isCode('ERR_TRANSPORT', /no podman socket at .* and no .*no-podman command/),
     );
+  });
+
+  it('speaks plain HTTP to a tcp:// daemon', async () => {
+    const tcp = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(req.url === '/_ping' ? 200 : 500, { 'Content-Type': 'application/json' });
+        res.end(req.url === '/_ping' ? 'OK' : '{"message":"tcp daemon says no"}');
+      });
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+    const { port } = tcp.address() as { port: number };
+    try {
+      const env = { DOCKER_HOST: `tcp://127.0.0.1:${port}` };
+      await daemonTransport('docker', 'app:1', { env }).ping();
+      await assert.rejects(
+        copyImage(ociLayout(layout), 'latest', daemonTransport('docker', 'app:1', { env, tempDir: tmp }), ['app:1']),
+        isCode('ERR_TRANSPORT', /tcp daemon says no/),
+      );
+    } finally {
+      tcp.closeAllConnections();
+      await new Promise((resolve) => tcp.close(resolve));
+    }
+  });
+
+  it('says permission denied for a socket the user may not open', { skip: spawnSync('setpriv', ['--version']).status === 0 || process.getuid?.() !== 0 ? false : 'needs setpriv to drop root' }, async () => {
+    // Root opens any socket: the check runs as nobody (setpriv) when the tests run as root.
+    const open = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-perm-'));
+    try {
+      await fs.chmod(open, 0o755);
+      const locked = path.join(open, 'locked');
+      await fs.mkdir(locked, { mode: 0o700 });
+      const sock = path.join(locked, 'docker.sock');
+      const listener = createServer(() => undefined);
+      await new Promise<void>((resolve) => listener.listen(sock, resolve));
+      const script = path.join(open, 'ping.mts');
+      const module = new URL('../../src/transports/daemon.ts', import.meta.url).pathname;
+      await fs.writeFile(script, `import { daemonTransport } from ${JSON.stringify(module)};\ntry { await daemonTransport('docker', 'a:1', { env: { DOCKER_HOST: 'unix://${sock}' } }).ping(); console.log('no error'); } catch (e) { console.log(e.code + ' ' + e.message); }\n`);
+      await fs.chmod(script, 0o644);
+      const node = [process.execPath, '--import', 'tsx', script];
+      const argv = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...node] : node;
+      const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname });
+      listener.close();
+      assert.match(result.stdout, new RegExp(`^ERR_TRANSPORT permission denied on unix://${sock}: this user may not use the docker socket`), result.stderr);
+    } finally {
+      await fs.rm(open, { recursive: true, force: true });
+    }
   });
 });
 
