@@ -124,10 +124,9 @@ describe('daemon targets', { skip, concurrency: false }, () => {
     await withEnv({ DOCKER_HOST: `unix://${socket}` }, async () => {
       await assert.rejects(buildImage({ from: 'docker-daemon:localhost/nosuch:1', to: `oci:${path.join(tmp, 'never')}`, cache: false }), isCode('ERR_NOT_FOUND', /nosuch/));
     });
-    await assert.rejects(
-      daemonTransport('podman', 'localhost/nosuch:1', { podmanVia: 'cli', podmanArgs: store.args }).getManifest(''),
-      isCode('ERR_NOT_FOUND', /nosuch/),
-    );
+    const source = daemonTransport('podman', 'localhost/nosuch:1', { podmanVia: 'cli', podmanArgs: store.args });
+    await assert.rejects(source.getManifest(''), isCode('ERR_NOT_FOUND', /nosuch/));
+    await source.close();
   });
 
   it('loads the host platform of a multi-platform build, or the one asked for, and says so', async () => {
@@ -169,5 +168,10 @@ describe('daemon targets', { skip, concurrency: false }, () => {
     const missing = await runCli(['copy', multi, 'docker-daemon:localhost/cli:2'], { ...process.env, DOCKER_HOST: `unix://${path.join(tmp, 'none.sock')}` });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no Docker daemon at unix:\/\/.*none\.sock; set DOCKER_HOST or use podman:/);
+  });
+
+  it('leaves no staged archive in the temp folder', async () => {
+    const mine = (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith(`ocibuild-${process.pid}-daemon-`));
+    assert.deepEqual(mine, []);
   });
 });

@@ -163,6 +163,11 @@ describe('local: and tar: outputs', { concurrency: false }, () => {
     }
     await assert.rejects(fs.stat(path.join(tmp, 'escape.txt')));
   });
+
+  it('leaves no spilled blobs or unpacked trees in the temp folder', async () => {
+    const mine = (await fs.readdir(os.tmpdir())).filter((n) => n.startsWith(`ocibuild-${process.pid}-rootfs-`));
+    assert.deepEqual(mine, []);
+  });
 });
 
 /** An image in memory whose one uncompressed layer holds `entries` as written (no normalisation). */
