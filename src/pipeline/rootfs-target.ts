@@ -9,7 +9,7 @@
  * The transport takes blobs and manifests like any other (so `copyImage` writes it) and does the
  * work in `commit()`: into a staging folder next to DIR (or a temporary tar next to FILE) that is
  * renamed into place when complete. A multi-platform image gives one sub-folder per platform
- * (`linux_amd64/`, `linux_arm64/`), as buildx does.
+ * (`linux_amd64/`, `linux_arm64/`), as buildx does; an index of one platform is written flat.
  * @module
  */
 import { createWriteStream } from 'node:fs';
@@ -197,11 +197,17 @@ class RootfsOutput implements RootfsTransport {
       await done(stage, owners);
       return;
     }
-    for (const child of top.index.manifests) {
-      if (child.platform === undefined || child.platform.os === 'unknown') continue; // attestations
+    // Attestation manifests (`unknown/unknown`) are not root filesystems.
+    const children = top.index.manifests.filter((child) => child.platform !== undefined && child.platform.os !== 'unknown');
+    for (const child of children) {
       const image = this.#manifests.get(child.digest);
       if (image?.kind !== 'manifest') throw new UnsupportedError(`${this.description}: index child ${child.digest} is not an image manifest`);
-      const folder = platformFolder(child.platform);
+      if (children.length === 1) {
+        // One platform (`copy --platform P` of an index) is written flat, as buildx writes a one-platform build.
+        await done(stage, await this.#unpack(image.manifest, stage, signal));
+        return;
+      }
+      const folder = platformFolder(child.platform as Platform);
       const root = path.join(stage, folder);
       await fsp.mkdir(root, { mode: 0o755 });
       await done(root, await this.#unpack(image.manifest, root, signal), folder);

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
 import { memorySource, type MemorySource } from '../../src/image/memory.ts';
 import { encodeManifest } from '../../src/oci/manifest.ts';
+import { runCli } from '../helpers/cli.ts';
 import { buildBusyboxLayout } from '../helpers/busybox.ts';
 import { diffTrees, readTree, unpackImage } from '../helpers/tree.ts';
 
@@ -142,6 +143,12 @@ describe('local: and tar: outputs', { concurrency: false }, () => {
     assert.deepEqual((await fs.readdir(dir)).sort(), ['linux_amd64', 'linux_arm64']);
     assert.equal(await fs.readFile(path.join(dir, 'linux_arm64/app/run.sh'), 'utf8'), '#!/bin/sh\necho hi\n');
     assert.ok(!events.some((e) => e.type === 'target-warning'));
+    // One platform of the index (ocibuild copy --platform) is written flat.
+    const flat = path.join(tmp, 'flat');
+    const copied = await runCli(['copy', '--platform', 'linux/arm64', `oci:${multi.layoutPath}:multi`, `local:${flat}`]);
+    assert.equal(copied.code, 0, copied.stderr);
+    assert.ok((await fs.lstat(path.join(flat, 'bin/busybox'))).isFile());
+    assert.ok(!(await fs.readdir(flat)).includes('linux_arm64'));
   });
 
   it('refuses a non-empty folder before any work, and leaves nothing after a failed unpack', async () => {
