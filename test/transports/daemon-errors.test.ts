@@ -93,6 +93,20 @@ describe('daemon failures', { concurrency: false }, () => {
     assert.deepEqual(await leftovers(), []);
   });
 
+  it('stops a load when aborted, leaving nothing', async () => {
+    handler = (req) => {
+      req.resume();
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('user stop')), 300);
+    const name = 'app:1';
+    await assert.rejects(
+      copyImage(ociLayout(layout), 'latest', daemonTransport('docker', name, { endpoint: parseDaemonHost(`unix://${socket}`, 'test'), tempDir: tmp }), [name], { signal: controller.signal }),
+      isCode('ERR_ABORTED'),
+    );
+    assert.deepEqual(await leftovers(), []);
+  });
+
   it('refuses a daemon image tarball past maxImageBytes', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/x-tar' });
