@@ -4,11 +4,10 @@
  * registry client.
  * @module
  */
-import { openTarget, parseTarget, SINGLE_PLATFORM_KINDS, type Target } from '../transports/target.ts';
+import { openTarget, parseTarget, SINGLE_PLATFORM_KINDS, type PlatformChoice, type Target } from '../transports/target.ts';
 import { rootfsTransport } from './rootfs-target.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
-import type { Platform } from '../oci/types.ts';
 import { OcibuildError } from '../errors.ts';
 import { registryTransport } from '../transports/registry.ts';
 import { createRegistryClient, type RegistryClient } from '../registry/index.ts';
@@ -86,13 +85,6 @@ export interface Destination {
   choosePlatform(source: Pick<Transport, 'getManifest'>, reference: string, wanted?: string, signal?: AbortSignal): Promise<PlatformChoice | undefined>;
 }
 
-/** The platform a single-platform target gets from a multi-platform image, and why. */
-export interface PlatformChoice {
-  /** The platform written. */
-  platform: Platform;
-  /** A warning naming the platform loaded and those left out. */
-  message: string;
-}
 
 /** What opening a source or destination needs: one registry client and the mirror entries (a {@link Session}). */
 export interface TransportContext {

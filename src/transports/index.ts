@@ -8,7 +8,7 @@ export type { OciLayoutOptions, OciLayoutTransport } from './oci-layout.ts';
 export { dockerArchive, DOCKER_LAYER_TAR } from './docker-archive.ts';
 export type { DockerArchiveOptions, DockerArchiveTransport } from './docker-archive.ts';
 export { openTarget, parseTarget, SINGLE_PLATFORM_KINDS } from './target.ts';
-export type { OpenTargetOptions, ParseTargetOptions, Target, TargetKind } from './target.ts';
+export type { OpenTargetOptions, ParseTargetOptions, PlatformChoice, Target, TargetKind } from './target.ts';
 export { daemonTransport } from './daemon.ts';
 export type { DaemonOptions, DaemonTransport } from './daemon.ts';
 export { DEFAULT_DAEMON_LIMITS } from './daemon-client.ts';

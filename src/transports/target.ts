@@ -11,6 +11,7 @@ import { dockerArchive, type DockerArchiveOptions } from './docker-archive.ts';
 import { ociLayout, type OciLayoutOptions } from './oci-layout.ts';
 import { daemonTransport, type DaemonOptions } from './daemon.ts';
 import type { Transport } from './types.ts';
+import type { Platform } from '../oci/types.ts';
 
 /** The kinds of place an image can be read from or written to. */
 export type TargetKind = 'oci' | 'docker-archive' | 'registry' | 'docker-daemon' | 'podman' | 'local' | 'tar';
@@ -35,6 +36,14 @@ export interface Target {
   ref?: Reference;
   /** The string this target was parsed from. */
   input: string;
+}
+
+/** The platform a single-platform target gets from a multi-platform image, and why. */
+export interface PlatformChoice {
+  /** The platform written. */
+  platform: Platform;
+  /** A warning naming the platform loaded and those left out. */
+  message: string;
 }
 
 /** Options of {@link parseTarget}. */
