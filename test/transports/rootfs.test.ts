@@ -143,6 +143,12 @@ describe('local: and tar: outputs', { concurrency: false }, () => {
     assert.deepEqual((await fs.readdir(dir)).sort(), ['linux_amd64', 'linux_arm64']);
     assert.equal(await fs.readFile(path.join(dir, 'linux_arm64/app/run.sh'), 'utf8'), '#!/bin/sh\necho hi\n');
     assert.ok(!events.some((e) => e.type === 'target-warning'));
+    const file = path.join(tmp, 'per-platform.tar');
+    await copyImage(ociLayout(multi.layoutPath), 'multi', rootfsTransport('tar', file), [undefined]);
+    const names = (await run('tar', ['-tf', file], { maxBuffer: 16 << 20 })).stdout.trim().split('\n');
+    assert.deepEqual(names.filter((n) => !n.slice(0, -1).includes('/')), ['linux_amd64/', 'linux_arm64/']);
+    assert.ok(names.includes('linux_amd64/bin/busybox') && names.includes('linux_arm64/bin/busybox'));
+    assert.ok(names.indexOf('linux_arm64/') > names.indexOf('linux_amd64/etc/passwd'), 'one platform after the other');
     // One platform of the index (ocibuild copy --platform) is written flat.
     const flat = path.join(tmp, 'flat');
     const copied = await runCli(['copy', '--platform', 'linux/arm64', `oci:${multi.layoutPath}:multi`, `local:${flat}`]);
