@@ -148,41 +148,51 @@ class RootfsOutput implements RootfsTransport {
     await fsp.mkdir(parent, { recursive: true });
     const prefix = `.${path.basename(this.path)}`;
     await sweepStaleTempFiles(parent, prefix);
-    if (this.kind === 'local') {
-      await this.#assertReplaceable();
-      const stage = path.join(parent, tempName(prefix));
-      this.#leftovers.add(stage);
-      await fsp.mkdir(stage, { mode: 0o755 });
-      await this.#unpackAll(top, stage, options.signal, async (root, owners) => {
-        if (owners !== undefined) await writeOwnership(root, owners);
-      });
-      await this.#assertReplaceable();
-      await fsp.rmdir(this.path).catch(() => undefined);
-      await fsp.rename(stage, this.path);
-      this.#leftovers.delete(stage);
-    } else {
-      const stage = await fsp.mkdtemp(path.join(this.#options.tempDir ?? tmpdir(), `ocibuild-${process.pid}-rootfs-`));
-      this.#leftovers.add(stage);
-      const trees: { root: string; prefix: string; owners: Map<string, RecordedOwner> | undefined }[] = [];
-      await this.#unpackAll(top, stage, options.signal, async (root, owners, folder) => {
-        trees.push({ root, prefix: folder === undefined ? '' : `${folder}/`, owners });
-      });
-      const tmp = path.join(parent, tempName(prefix));
-      this.#leftovers.add(tmp);
-      const links = new Map<string, string>();
-      async function* all(): AsyncGenerator<ResolvedLayerEntry> {
-        for (const tree of trees) {
-          if (tree.prefix !== '') {
-            yield { path: tree.prefix.slice(0, -1), type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime: 0, size: 0 };
-          }
-          yield* rootfsEntries(tree.root, { prefix: tree.prefix, links, ...(tree.owners === undefined ? {} : { owners: tree.owners }) });
-        }
-      }
-      await pipeline(Readable.from(tarStream(all(), undefined, options.signal)), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-      await fsp.rename(tmp, this.path);
-      this.#leftovers.delete(tmp);
-    }
+    if (this.kind === 'local') await this.#commitLocal(top, parent, prefix, options.signal);
+    else await this.#commitTar(top, parent, prefix, options.signal);
     this.#top = undefined;
+  }
+
+  /** Unpacks into a staging folder next to DIR, then renames it to DIR. */
+  async #commitLocal(top: ParsedManifest, parent: string, prefix: string, signal: AbortSignal | undefined): Promise<void> {
+    await this.#assertReplaceable();
+    const stage = path.join(parent, tempName(prefix));
+    this.#leftovers.add(stage);
+    await fsp.mkdir(stage, { mode: 0o755 });
+    await this.#unpackAll(top, stage, signal, async (root, owners) => {
+      if (owners !== undefined) await writeOwnership(root, owners);
+    });
+    // Checked again: another writer may have filled DIR meanwhile. An empty DIR is replaced.
+    await this.#assertReplaceable();
+    await fsp.rmdir(this.path).catch(() => undefined);
+    await fsp.rename(stage, this.path);
+    this.#leftovers.delete(stage);
+  }
+
+  /** Unpacks into a temporary folder, tars it to a temporary file next to FILE, renames that to FILE. */
+  async #commitTar(top: ParsedManifest, parent: string, prefix: string, signal: AbortSignal | undefined): Promise<void> {
+    const stage = await fsp.mkdtemp(path.join(this.#options.tempDir ?? tmpdir(), `ocibuild-${process.pid}-rootfs-`));
+    this.#leftovers.add(stage);
+    const trees: { root: string; prefix: string; owners: Map<string, RecordedOwner> | undefined }[] = [];
+    await this.#unpackAll(top, stage, signal, async (root, owners, folder) => {
+      trees.push({ root, prefix: folder === undefined ? '' : `${folder}/`, owners });
+    });
+    const tmp = path.join(parent, tempName(prefix));
+    this.#leftovers.add(tmp);
+    const links = new Map<string, string>();
+    async function* all(): AsyncGenerator<ResolvedLayerEntry> {
+      for (const tree of trees) {
+        if (tree.prefix !== '') {
+          yield { path: tree.prefix.slice(0, -1), type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime: 0, size: 0 };
+        }
+        yield* rootfsEntries(tree.root, { prefix: tree.prefix, links, ...(tree.owners === undefined ? {} : { owners: tree.owners }) });
+      }
+    }
+    await pipeline(Readable.from(tarStream(all(), undefined, signal)), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+    await fsp.rename(tmp, this.path);
+    this.#leftovers.delete(tmp);
+    // The unpacked tree is not needed any more (removeRootfs also clears read-only folders).
+    if (await removeRootfs(stage).then(() => true, () => false)) this.#leftovers.delete(stage);
   }
 
   /** Unpacks an image, or each platform of an index into its own folder; `done` sees each tree. */
@@ -252,7 +262,8 @@ class RootfsOutput implements RootfsTransport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const leftover of this.#leftovers) await removeRootfs(leftover).catch(() => fsp.rm(leftover, { recursive: true, force: true }));
+    // Best effort: a tree that cannot be removed is swept by a later run (its name says whose it is).
+    for (const leftover of this.#leftovers) await removeRootfs(leftover).catch(() => undefined);
     const spill = await this.#spill?.catch(() => undefined);
     if (spill !== undefined) await fsp.rm(spill, { recursive: true, force: true });
   }
