@@ -192,7 +192,7 @@ class RootfsOutput implements RootfsTransport {
     await fsp.rename(tmp, this.path);
     this.#leftovers.delete(tmp);
     // The unpacked tree is not needed any more (removeRootfs also clears read-only folders).
-    if (await removeRootfs(stage).then(() => true, () => false)) this.#leftovers.delete(stage);
+    if (await removeTree(stage).then(() => true, () => false)) this.#leftovers.delete(stage);
   }
 
   /** Unpacks an image, or each platform of an index into its own folder; `done` sees each tree. */
@@ -263,7 +263,7 @@ class RootfsOutput implements RootfsTransport {
     if (this.#closed) return;
     this.#closed = true;
     // Best effort: a tree that cannot be removed is swept by a later run (its name says whose it is).
-    for (const leftover of this.#leftovers) await removeRootfs(leftover).catch(() => undefined);
+    for (const leftover of this.#leftovers) await removeTree(leftover).catch(() => undefined);
     const spill = await this.#spill?.catch(() => undefined);
     if (spill !== undefined) await fsp.rm(spill, { recursive: true, force: true });
   }
@@ -289,4 +289,21 @@ async function writeOwnership(root: string, owners: Map<string, RecordedOwner>):
   const sorted = [...owners.keys()].sort().map((key) => [key, owners.get(key) as RecordedOwner] as const);
   const manifest: OwnershipManifest = { version: 1, owners: Object.fromEntries(sorted) };
   await fsp.writeFile(path.join(root, OWNERSHIP_FILE), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+}
+
+/**
+ * Removes an unpacked tree. Without root, a read-only folder of the image (0555) stops `rm`:
+ * folders are made writable first (they are the caller's own); then the sandbox's remover,
+ * which also copes with subordinate-owned files.
+ */
+async function removeTree(dir: string): Promise<void> {
+  if (await fsp.rm(dir, { recursive: true, force: true }).then(() => true, () => false)) return;
+  const open = async (folder: string): Promise<void> => {
+    await fsp.chmod(folder, 0o700).catch(() => undefined);
+    for (const entry of await fsp.readdir(folder, { withFileTypes: true }).catch(() => [])) {
+      if (entry.isDirectory()) await open(path.join(folder, entry.name));
+    }
+  };
+  await open(dir);
+  await removeRootfs(dir);
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { buildImage, type BuildEvent } from '../../src/index.ts';
 import { OcibuildError } from '../../src/errors.ts';
@@ -175,6 +175,32 @@ describe('local: and tar: outputs', { concurrency: false }, () => {
       assert.deepEqual(await fs.readdir(parent), [], `${name}: nothing left next to the output`);
     }
     await assert.rejects(fs.stat(path.join(tmp, 'escape.txt')));
+  });
+
+  it('run without root: owners recorded by default, read-only folders, nothing left in TMPDIR', { skip: process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status === 0 ? false : 'needs setpriv to drop root' }, async () => {
+    const open = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-rootless-'));
+    try {
+      await fs.chmod(open, 0o777);
+      const script = path.join(open, 'build.mts');
+      const module = new URL('../../src/index.ts', import.meta.url).pathname;
+      await fs.writeFile(script, `import { buildImage } from ${JSON.stringify(module)};
+const enc = new TextEncoder();
+await buildImage({ layers: [{ entries: [{ type: 'directory', path: '/ro', mode: 0o555, uid: 5, gid: 5 }, { type: 'file', path: '/ro/f', source: enc.encode('x'), uid: 7, gid: 7 }] }], to: ['local:${open}/out', 'tar:${open}/out.tar'], cache: false });
+`);
+      const node = [process.execPath, '--import', 'tsx', script];
+      const argv = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...node] : node;
+      const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname, env: { ...process.env, HOME: open, TMPDIR: open } });
+      assert.equal(result.status, 0, result.stderr);
+      const manifest = JSON.parse(await fs.readFile(path.join(open, 'out', OWNERSHIP_FILE), 'utf8')) as OwnershipManifest;
+      assert.deepEqual(manifest.owners, { ro: { uid: 5, gid: 5 }, 'ro/f': { uid: 7, gid: 7 } });
+      assert.equal((await fs.stat(path.join(open, 'out/ro'))).mode & 0o777, 0o555);
+      const { stdout } = await run('tar', ['-tvf', path.join(open, 'out.tar'), '--numeric-owner']);
+      assert.match(stdout, /^dr-xr-xr-x 5\/5 .* ro\/\n-rw-r--r-- 7\/7 .* ro\/f\n$/);
+      assert.deepEqual((await fs.readdir(open)).filter((n) => n.startsWith('ocibuild-') || n.startsWith('.out')), []);
+    } finally {
+      await fs.chmod(path.join(open, 'out/ro'), 0o755).catch(() => undefined);
+      await fs.rm(open, { recursive: true, force: true });
+    }
   });
 
   it('leaves no spilled blobs or unpacked trees in the temp folder', async () => {
