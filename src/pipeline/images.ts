@@ -8,7 +8,7 @@
 import { InvalidReferenceError } from '../errors.ts';
 import { copyImage as copyBetween, type CopyEvent, type CopyOptions, type CopyResult } from '../image/copy.ts';
 import { openManifest, type OpenedReference } from '../image/open.ts';
-import { hostPlatform, parsePlatform } from '../oci/platform.ts';
+import { formatPlatform, hostPlatform, parsePlatform } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { parseTarget } from '../transports/target.ts';
@@ -37,6 +37,11 @@ export interface CopyImageOptions extends TransportOptions {
   onEvent?: (event: CopyEvent) => void;
   /** Receives the source's events: blob downloads from a registry, mirrors that failed. */
   onSourceEvent?: (event: SourceEvent) => void;
+  /**
+   * Receives what the user should know about the copy: which platform a single-platform
+   * destination (`docker-daemon:`, `podman:`) took from an index, and which it left out.
+   */
+  onWarning?: (message: string) => void;
   /** Hash implementation for digest checks (default: Node's SHA-256). */
   hash?: HashFactory;
 }
@@ -86,8 +91,17 @@ export async function copyImage(
   return withSession(options, async (session) => {
     const dst = session.openDestination(to);
     const src = session.openSource(from, options.onSourceEvent ? { onEvent: options.onSourceEvent } : {});
-    const platforms = options.platforms === undefined || options.platforms === 'all' ? ('all' as const) : options.platforms.map((p) => (typeof p === 'string' ? parsePlatform(p) : p));
+    let platforms = options.platforms === undefined || options.platforms === 'all' ? ('all' as const) : options.platforms.map((p) => (typeof p === 'string' ? parsePlatform(p) : p));
     try {
+      // A daemon holds one platform: the one asked for, else the host's (ERR_NOT_FOUND when absent).
+      if (platforms === 'all' || platforms.length === 1) {
+        const wanted = platforms === 'all' ? undefined : formatPlatform(platforms[0] as Platform);
+        const choice = await dst.choosePlatform(src.transport, src.reference ?? '', wanted, options.signal);
+        if (choice !== undefined) {
+          platforms = [choice.platform];
+          options.onWarning?.(choice.message);
+        }
+      }
       return await copyBetween(src.transport, src.reference, dst.open(), dst.references(options.tags ?? []), {
         platforms,
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),

@@ -52,6 +52,8 @@ export type BuildEvent =
   | { type: 'copy'; target: string; event: CopyEvent }
   | { type: 'target-done'; target: string; digest: string }
   | { type: 'manifest-skipped'; target: string; digest: string }
+  /** A single-platform target (`docker-daemon:`, `podman:`) got one platform of a multi-platform image. */
+  | { type: 'target-warning'; target: string; message: string }
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
   | { type: 'cache-warning'; message: string }

@@ -18,7 +18,9 @@ export const copy: Command = {
   help: `Usage: ocibuild copy SRC DST [--platform P|all]
 
 Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
-reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Prints the digest.
+reference (docker:// accepted), oci:PATH[:TAG], docker-archive:PATH[:REF], docker-daemon:NAME
+or podman:NAME; DST may also be local:DIR or tar:FILE (the root filesystem). A daemon holds one
+platform: the host's, or the one --platform names. Prints the digest.
 
   --platform OS/ARCH|all   copy only these platforms (repeatable)
   --digest-file FILE       write the digest to FILE${common}
@@ -33,6 +35,7 @@ ${PROGRESS_HELP}`,
       ...registryOptions(values),
       ...signalOf(io),
       ...(platforms.length && !platforms.includes('all') ? { platforms } : {}),
+      onWarning: (message) => show.onEvent({ type: 'target-warning', target: dstText, message }),
       onSourceEvent: show.onEvent,
       onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
     }).catch((error: unknown) => {
