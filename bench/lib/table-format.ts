@@ -79,6 +79,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Escapes a table cell's pipes (a peer like `tar | gzip`). */
+function cell(text: string): string {
+  return text.replaceAll('|', '\\|');
+}
+
 function seconds(s: number): string {
   return s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`;
 }
@@ -108,7 +113,7 @@ export function renderMarkdown(results: BenchResults): string {
   ];
   for (const r of results.rows) {
     lines.push(
-      `| ${r.metric} | ${seconds(r.ocibuild.seconds)} | ${rss(r.ocibuild.peakRssMb)} | ${r.peer.name} | ${seconds(r.peer.seconds)} | ${rss(r.peer.peakRssMb)} | ` +
+      `| ${cell(r.metric)} | ${seconds(r.ocibuild.seconds)} | ${rss(r.ocibuild.peakRssMb)} | ${cell(r.peer.name)} | ${seconds(r.peer.seconds)} | ${rss(r.peer.peakRssMb)} | ` +
         `${formatValue(r)} | ${formatTarget(r.target)} | ${r.pass ? 'pass' : '**FAIL**'} |`,
     );
   }
@@ -133,7 +138,7 @@ export function compareResults(a: BenchResults, b: BenchResults): string {
   for (const id of ids) {
     const ra = a.rows.find((r) => r.id === id);
     const rb = b.rows.find((r) => r.id === id);
-    const metric = (rb ?? ra)!.metric;
+    const metric = cell((rb ?? ra)!.metric);
     if (ra === undefined || rb === undefined) {
       lines.push(`| ${metric} | ${ra ? formatValue(ra) : '-'} | ${rb ? formatValue(rb) : '-'} | | | | | | ${ra ? 'only in A' : 'only in B'} |`);
       continue;
