@@ -1,7 +1,7 @@
 /**
  * The benchmark table's harness (issue 15) cannot rot: the start-up row runs end to end on the
- * sources (one sample), prints a markdown table and valid JSON, saves where told, and two saved
- * runs compare; the pure formatting computes ratios, overheads and pass/fail as documented.
+ * sources (one sample), prints a markdown table and valid JSON, saves where told, reads peak
+ * RSS with and without /usr/bin/time, and two saved runs compare; the pure formatting computes ratios, overheads and pass/fail as documented.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -36,12 +36,14 @@ test('the start-up row runs end to end, prints markdown and JSON, and two runs c
     const markdown = await run(process.execPath, [...args, '--out', path.join(tmp, 'a.json')], { cwd: root });
     assert.match(markdown.stdout, /^\| metric \| ocibuild \| peak RSS \| peer \|/m);
     assert.match(markdown.stdout, /^\| CLI start-up \(`--version`\) \| \d+ ms \| \d+ MB \| node -e 0 \| \d+ ms \| \d+ MB \| [\d.]+x \| ≤ 1\.6x \| (pass|\*\*FAIL\*\*) \|$/m);
-    const json = await run(process.execPath, [...args, '--json', '--out', path.join(tmp, 'b.json')], { cwd: root });
+    // This run reads peak RSS by polling /proc instead of /usr/bin/time.
+    const json = await run(process.execPath, [...args, '--json', '--out', path.join(tmp, 'b.json')], { cwd: root, env: { ...process.env, BENCH_NO_TIME: '1' } });
     const parsed = JSON.parse(json.stdout) as BenchResults;
     assert.equal(parsed.version, 1);
     assert.deepEqual(parsed.rows.map((r) => r.id), ['startup']);
     assert.equal(parsed.rows[0]!.ocibuild.samples.length, 5, 'start-up takes 5 samples per run');
     assert.ok(parsed.rows[0]!.ocibuild.seconds > 0 && parsed.rows[0]!.peer.seconds > 0);
+    assert.ok(parsed.rows[0]!.ocibuild.peakRssMb > 20, `a Node process's peak RSS, polled: ${parsed.rows[0]!.ocibuild.peakRssMb}`);
     assert.deepEqual(JSON.parse(await fs.readFile(path.join(tmp, 'b.json'), 'utf8')), parsed, 'the saved file is the printed JSON');
     const compared = await run(process.execPath, ['--import', 'tsx', 'bench/compare.ts', path.join(tmp, 'a.json'), path.join(tmp, 'b.json')], { cwd: root });
     assert.match(compared.stdout, /^\| CLI start-up \(`--version`\) \| [\d.]+x \| [\d.]+x \| -?\d+% \|/m);
