@@ -5,6 +5,7 @@
  * downloads and emit nothing.
  * @module
  */
+import { VerifiedStream } from '../blob/verify.ts';
 import type { Transport } from '../transports/types.ts';
 
 /**
@@ -66,7 +67,7 @@ export function withDownloadEvents(transport: Transport, image: string, emit: (e
     async getBlob(descriptor, options) {
       const body = await transport.getBlob(descriptor, options);
       const base = { type: 'download' as const, image, digest: descriptor.digest, total: descriptor.size };
-      return (async function* () {
+      const events = (async function* () {
         let bytes = 0;
         let last = Date.now();
         emit({ ...base, phase: 'start', bytes });
@@ -81,6 +82,10 @@ export function withDownloadEvents(transport: Transport, image: string, emit: (e
         }
         emit({ ...base, phase: 'done', bytes });
       })();
+      // Every byte passes through unchanged and errors propagate: still verified, so whoever
+      // writes it (an oci: layout, the cache) does not hash the blob a second time.
+      const verified = VerifiedStream.targetOf(body);
+      return verified === undefined ? events : new VerifiedStream(events, verified);
     },
   };
   return wrapped;
