@@ -18,6 +18,7 @@ export {
   zstdWasm,
 } from './zstd.ts';
 export type { ZstdWasmOptions } from './zstd.ts';
+export { hasZstdProgram, MAX_WASM_FRAME_CONTENT, zstdDecoder, zstdWasmDecoder } from './zstd-decode.ts';
 export { defaultGzipEncoder, defaultZstdEncoder, encoderFormat, layerEncoder, type LayerCompression } from './choose.ts';
 export { DEFAULT_GZIP_BLOCK_SIZE, fflateGzip } from './fflate.ts';
 export type { FflateGzipOptions } from './fflate.ts';

@@ -50,7 +50,8 @@ export const MAX_ZSTD_CHUNK_SIZE = 64 * 1024 * 1024;
  */
 export const ZSTD_WASM_VERSION = '0.0.27';
 
-interface ZstdWasmModule {
+/** The parts of the WASM module used here. */
+export interface ZstdWasmModule {
   init(): Promise<void>;
   compress(data: Uint8Array, level?: number): Uint8Array;
   decompress(data: Uint8Array): Uint8Array;
@@ -59,7 +60,7 @@ interface ZstdWasmModule {
 let loading: Promise<ZstdWasmModule> | undefined;
 
 /** Loads and initialises the WASM module once per process (it holds one heap; init twice would reset it). */
-function loadZstdWasm(): Promise<ZstdWasmModule> {
+export function loadZstdWasm(): Promise<ZstdWasmModule> {
   loading ??= (async () => {
     try {
       const imported = (await import('@bokuweb/zstd-wasm')) as unknown as ZstdWasmModule & { default?: ZstdWasmModule };
