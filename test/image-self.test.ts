@@ -138,5 +138,17 @@ describe('npm run image', () => {
     const onHost = await runCli(['build', ctx, '--to', `oci:${path.join(tmp, 'host-out')}:latest`, '--progress', 'quiet'], hostEnv);
     assert.equal(onHost.code, 0, onHost.stderr);
     assert.equal(onHost.stdout.trim(), inside);
+
+    // zstd inside the image, which has no zstd program: a later stage reads the zstd layer of an
+    // earlier one with the built-in decoder. Same digest as on the host (which has the program).
+    await fs.writeFile(path.join(ctx, 'Dockerfile.zstd'), 'FROM scratch AS files\nCOPY sub /sub\nFROM scratch\nCOPY --from=files /sub/a.txt /copied.txt\n');
+    // --file is relative to the context.
+    const zstdArgs = ['--file', 'Dockerfile.zstd', '--compression', 'zstd', '--progress', 'plain'];
+    const zstdInside = (await inImage(['build', 'ctx', ...zstdArgs, '--to', 'oci:/workspace/zstd-out:latest'])).stdout.trim();
+    const zstdWritten = await readImageLoose(path.join(rootfs, 'workspace', 'zstd-out'), 'latest');
+    assert.deepEqual(zstdWritten.manifest.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+zstd']);
+    const zstdOnHost = await runCli(['build', ctx,  ...zstdArgs, '--to', `oci:${path.join(tmp, 'host-zstd')}:latest`], hostEnv);
+    assert.equal(zstdOnHost.code, 0, zstdOnHost.stderr);
+    assert.equal(zstdOnHost.stdout.trim(), zstdInside);
   });
 });
