@@ -8,8 +8,8 @@ import { checkLevel, fflateGzip } from './fflate.ts';
 import type { GzipEncoder, LayerEncoder, ZstdEncoder } from './types.ts';
 import { checkZstdLevel, zstdWasm } from './zstd.ts';
 
-/** The compressions a new layer can have. */
-export type LayerCompression = 'gzip' | 'zstd';
+/** The formats a layer encoder writes (the compressions a new layer can have). */
+export type EncoderFormat = 'gzip' | 'zstd';
 
 /** The default gzip encoder: fflate at level 6, identical bytes on every Node version and CPU. */
 export const defaultGzipEncoder: GzipEncoder = fflateGzip({ level: 6 });
@@ -23,7 +23,7 @@ const made = new Map<string, LayerEncoder>([
 ]);
 
 /** The format of an encoder (`gzip` when it does not say). */
-export function encoderFormat(encoder: LayerEncoder): LayerCompression {
+export function encoderFormat(encoder: LayerEncoder): EncoderFormat {
   return encoder.format === 'zstd' ? 'zstd' : 'gzip';
 }
 
@@ -33,7 +33,7 @@ export function encoderFormat(encoder: LayerEncoder): LayerCompression {
  * (default gzip) at `level` (gzip 0-9, default 6; zstd 1-19, default 3). A mismatch or a level
  * out of range throws `ERR_INVALID_ARGUMENT` naming `what` (a flag or an option).
  */
-export function layerEncoder(choice: { compression?: LayerCompression | undefined; level?: number | undefined; encoder?: LayerEncoder | undefined }, what = 'compression'): LayerEncoder {
+export function layerEncoder(choice: { compression?: EncoderFormat | undefined; level?: number | undefined; encoder?: LayerEncoder | undefined }, what = 'compression'): LayerEncoder {
   const { compression, level, encoder } = choice;
   if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd') {
     throw new InvalidArgumentError(`${what} must be "gzip" or "zstd", got ${JSON.stringify(compression)}`);

@@ -19,7 +19,7 @@ export {
 } from './zstd.ts';
 export type { ZstdWasmOptions } from './zstd.ts';
 export { hasZstdProgram, MAX_WASM_FRAME_CONTENT, zstdDecoder, zstdWasmDecoder } from './zstd-decode.ts';
-export { defaultGzipEncoder, defaultZstdEncoder, encoderFormat, layerEncoder, type LayerCompression } from './choose.ts';
+export { defaultGzipEncoder, defaultZstdEncoder, encoderFormat, layerEncoder, type EncoderFormat } from './choose.ts';
 export { DEFAULT_GZIP_BLOCK_SIZE, fflateGzip } from './fflate.ts';
 export type { FflateGzipOptions } from './fflate.ts';
 export { nodeGunzip, nodeGzip } from './node.ts';
