@@ -13,6 +13,7 @@ import { buildImage, type BuildResult } from '../../src/index.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { buildBusyboxLayout } from '../helpers/busybox.ts';
 
 const run = promisify(execFile);
 const ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
@@ -177,5 +178,25 @@ describe('zstd on the command line', () => {
     assert.equal(docker.code, 1);
     assert.match(docker.stderr, /ERR_INVALID_ARGUMENT.*--compression zstd.*--format docker/);
     assert.equal(await exists(`${out}4`), false);
+  });
+
+  it('node --compression zstd (or "compression" in package.json) writes the app layers with zstd over a gzip base', async () => {
+    const busybox = await buildBusyboxLayout(path.join(tmp, 'busybox'));
+    const project = path.join(tmp, 'node-app');
+    await fs.mkdir(path.join(project, 'node_modules', 'dep'), { recursive: true });
+    await fs.writeFile(path.join(project, 'node_modules', 'dep', 'index.js'), 'module.exports = 1;\n');
+    await fs.writeFile(path.join(project, 'index.js'), 'console.log(require("dep"));\n');
+    await fs.writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'zstd-app', version: '1.0.0' }));
+    const from = `oci:${busybox.layoutPath}:${busybox.tag}`;
+    const layerTypes = async (layout: string) =>
+      (JSON.parse((await run('skopeo', ['inspect', '--raw', `oci:${layout}:latest`])).stdout) as { layers: { mediaType: string }[] }).layers.map((l) => l.mediaType);
+    const flag = await runCli(['node', project, '--from', from, '--compression', 'zstd', '--to', `oci:${path.join(tmp, 'node-flag')}:latest`, '--progress', 'quiet']);
+    assert.equal(flag.code, 0, flag.stderr);
+    assert.deepEqual(await layerTypes(path.join(tmp, 'node-flag')), [GZIP, ZSTD, ZSTD]);
+    await fs.writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'zstd-app', version: '1.0.0', ocibuild: { compression: 'zstd' } }));
+    const config = await runCli(['node', project, '--from', from, '--to', `oci:${path.join(tmp, 'node-config')}:latest`, '--progress', 'quiet']);
+    assert.equal(config.code, 0, config.stderr);
+    // (package.json is in the image, so the digests differ; the layer types must not.)
+    assert.deepEqual(await layerTypes(path.join(tmp, 'node-config')), [GZIP, ZSTD, ZSTD]);
   });
 });
