@@ -89,6 +89,10 @@ function scanFrame(queue: ByteQueue, where: string): FrameScan {
   const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]!;
   let offset = 5 + (singleSegment ? 0 : 1) + dictionaryBytes;
   if (queue.length < offset + fcsBytes) return undefined;
+  if (dictionaryBytes > 0 && queue.length < 5 + (singleSegment ? 0 : 1) + dictionaryBytes) return undefined;
+  if (dictionaryBytes > 0 && queue.read(5 + (singleSegment ? 0 : 1), dictionaryBytes) !== 0) {
+    throw new UnsupportedError(`${where} has a zstd frame that needs a dictionary, which layers never use`);
+  }
   if (fcsBytes === 0) {
     throw new UnsupportedError(`${where} has a zstd frame without a declared size: decoding it needs the "zstd" program on PATH (Debian package zstd)`);
   }
@@ -138,7 +142,7 @@ async function* decodeFrames(input: AsyncIterable<Uint8Array>, where: string): A
       if (scan.kind === 'skip') continue;
       let content: Uint8Array;
       try {
-        content = scan.contentSize === 0 ? new Uint8Array(0) : zstd.decompress(bytes);
+        content = zstd.decompress(bytes);
       } catch (error) {
         throw new OcibuildError('ERR_LAYER', `${where}: corrupt zstd data: ${(error as Error).message}`, { cause: error });
       }

@@ -62,10 +62,13 @@ describe('zstdWasmDecoder', () => {
     await assert.rejects(decodeAll(run.stdout, () => 100), (error: unknown) => error instanceof UnsupportedError && /"zstd" program/.test(error.message));
   });
 
-  it('refuses a frame over the size limit before reading its blocks', async () => {
+  it('refuses a frame over the size limit, or needing a dictionary, before reading its blocks', async () => {
     // Magic, descriptor (4-byte content size, single segment), 100 MiB.
     const header = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 0x40, 0x06]);
     await assert.rejects(decodeAll(header, () => 1), (error: unknown) => error instanceof UnsupportedError && /over the 67108864/.test(error.message));
+    // Magic, descriptor (single segment, 1-byte dictionary ID), dictionary 7.
+    const withDictionary = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x21, 0x07, 0x05, 0x01, 0x00, 0x00]);
+    await assert.rejects(decodeAll(withDictionary, () => 1), (error: unknown) => error instanceof UnsupportedError && /dictionary/.test(error.message));
   });
 
   it('refuses truncated, corrupt and foreign input with ERR_LAYER', async () => {
