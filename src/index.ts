@@ -101,6 +101,11 @@ export {
   type ByteTransform,
   type NodeGzipOptions,
   type FflateGzipOptions,
+  zstdWasm,
+  defaultZstdEncoder,
+  type ZstdEncoder,
+  type ZstdWasmOptions,
+  type LayerEncoder,
 } from './compress/index.ts';
 
 // Dockerfile: the parser (the interpreter runs inside buildImage).

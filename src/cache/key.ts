@@ -13,9 +13,9 @@ export const LAYER_KEY_VERSION = 'ocibuild-layer-key/1';
 
 /** Writer settings that change a layer's bytes. */
 export interface LayerWriterSettings {
-  /** `gzip` or `none`. */
-  compression: 'gzip' | 'none';
-  /** Encoder identity (`fflate/6`, `node:zlib/6/1.3.0.1-motley`); empty without compression. */
+  /** `gzip`, `zstd` or `none`. */
+  compression: 'gzip' | 'zstd' | 'none';
+  /** Encoder identity (`fflate/6`, `node:zlib/6/1.3.0.1-motley`, `zstd-wasm/0.0.27/3/4194304`); empty without compression. */
   encoder: string;
   /** Media type of the descriptor. */
   mediaType: string;
@@ -62,10 +62,20 @@ export function layerCacheKey(entries: Iterable<KeyedEntry>, settings: LayerWrit
   return builder.digest();
 }
 
-/** The identity of a gzip encoder for keys: implementation and level (and zlib's version for node:zlib, whose bytes vary by build). */
-export function encoderIdentity(encoder: { implementation: string; level: number } | undefined, compression: 'gzip' | 'none'): string {
-  if (compression === 'none' || encoder === undefined) return compression === 'none' ? '' : 'fflate/6';
+/**
+ * The identity of an encoder for keys: implementation and level (and zlib's version for
+ * node:zlib, whose bytes vary by build; the frame size for zstd). gzip identities carry no
+ * format prefix, so keys made before zstd existed stay valid; a zstd identity names its
+ * library (`zstd-wasm/...`), so it never equals a gzip one.
+ */
+export function encoderIdentity(
+  encoder: { implementation: string; level: number; chunkSize?: number } | undefined,
+  compression: 'gzip' | 'zstd' | 'none',
+): string {
+  if (compression === 'none') return '';
+  if (encoder === undefined) return compression === 'zstd' ? 'zstd' : 'fflate/6';
   const parts = [encoder.implementation, String(encoder.level)];
+  if (compression === 'zstd') parts.push(String(encoder.chunkSize ?? ''));
   if (encoder.implementation.startsWith('node')) parts.push(process.versions.zlib ?? '');
   return parts.join('/');
 }

@@ -9,13 +9,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { defaultGzipEncoder } from '../compress/index.ts';
-import type { GzipEncoder } from '../compress/types.ts';
+import type { LayerEncoder } from '../compress/types.ts';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { defaultSha256 } from '../hash/index.ts';
-import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.ts';
 import { listLayerEntries } from '../layer/entries.ts';
-import { tarStream } from '../layer/write.ts';
+import { defaultLayerMediaType, resolveLayerCompression, tarStream } from '../layer/write.ts';
 import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from '../layer/types.ts';
 import { encoderIdentity, LayerKeyBuilder, type LayerWriterSettings } from './key.ts';
 import type { CachedLayerRecord, LocalCache } from './store.ts';
@@ -24,11 +22,11 @@ import type { CachedLayerRecord, LocalCache } from './store.ts';
 export interface CachedWriteLayerOptions {
   /** Where the build keeps its layer files (the cached blob is linked here). */
   directory: string;
-  /** `gzip` (default) or `none`. */
-  compression?: 'gzip' | 'none';
-  /** gzip encoder (default fflate level 6). */
-  encoder?: GzipEncoder;
-  /** Media type (default OCI gzip layer, or OCI tar without compression). */
+  /** `gzip`, `zstd` or `none`; default the encoder's format, else `gzip`. */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** Encoder (default fflate level 6 for gzip, zstd-wasm level 3 for zstd); its identity is part of the key. */
+  encoder?: LayerEncoder;
+  /** Media type (default the OCI layer type of the compression). */
   mediaType?: string;
   /** Default mtime in seconds. */
   sourceDateEpoch?: number;
@@ -68,12 +66,11 @@ const HASH_CONCURRENCY = 16;
 /** Writes (or reuses from `cache`) the layer `spec` describes. */
 export async function cachedWriteLayer(spec: LayerSpec, cache: LocalCache, options: CachedWriteLayerOptions): Promise<CachedLayerResult> {
   const { signal } = options;
-  const compression = options.compression ?? 'gzip';
-  const encoder = options.encoder ?? defaultGzipEncoder;
+  const { compression, encoder } = resolveLayerCompression(options.compression, options.encoder);
   const settings: LayerWriterSettings = {
     compression,
     encoder: encoderIdentity(encoder, compression),
-    mediaType: options.mediaType ?? (compression === 'gzip' ? OCI_LAYER_GZIP : OCI_LAYER_TAR),
+    mediaType: options.mediaType ?? defaultLayerMediaType(compression),
   };
   const entries: ResolvedLayerEntry[] = [];
   for await (const entry of listLayerEntries(spec, {
@@ -208,7 +205,7 @@ async function writeEntries(
   digests: (string | undefined)[],
   cache: LocalCache,
   settings: LayerWriterSettings,
-  encoder: GzipEncoder,
+  encoder: LayerEncoder | undefined,
   signal: AbortSignal | undefined,
 ): Promise<CachedLayerRecord> {
   const tempDir = await cache.makeTempDir();
@@ -231,7 +228,7 @@ async function writeEntries(
     const handle = await fs.open(file, 'wx', 0o600);
     let size = 0;
     try {
-      for await (const chunk of settings.compression === 'gzip' ? encoder.encode(tapTar()) : tapTar()) {
+      for await (const chunk of encoder !== undefined ? encoder.encode(tapTar()) : tapTar()) {
         throwIfAborted(signal);
         digestHasher.update(chunk);
         size += chunk.length;
@@ -241,7 +238,7 @@ async function writeEntries(
       await handle.close();
     }
     const diffId = diffHasher.digest();
-    const digest = settings.compression === 'gzip' ? digestHasher.digest() : diffId;
+    const digest = encoder !== undefined ? digestHasher.digest() : diffId;
     await cache.adoptFile(file, digest);
     return { descriptor: { mediaType: settings.mediaType, digest, size }, diffId, uncompressedSize, entryCount: stats.entries };
   } finally {

@@ -4,8 +4,8 @@
  * options (creation time, encoder), and the build result's step totals.
  * @module
  */
-import { defaultGzipEncoder } from '../compress/index.ts';
-import type { GzipEncoder } from '../compress/types.ts';
+import { defaultGzipEncoder, encoderFormat } from '../compress/choose.ts';
+import type { LayerEncoder } from '../compress/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { parseTarget } from '../transports/target.ts';
 import { encoderIdentity } from './key.ts';
@@ -30,8 +30,8 @@ export interface CreateStepCacheOptions {
   workDir: string;
   /** Creation time in seconds. */
   created: number;
-  /** The layer encoder (default fflate). */
-  encoder?: GzipEncoder;
+  /** The layer encoder, gzip or zstd (default fflate gzip): its identity is part of every step key. */
+  encoder?: LayerEncoder;
   /** `BuildOptions.keepRunMtimes`: RUN layers then differ, so the keys do. */
   keepRunMtimes?: boolean;
   /** Context directory and Dockerfile name: "the same step" across builds. */
@@ -60,7 +60,7 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       ...(settings.ttl !== undefined ? { ttlMs: parseTtl(settings.ttl) } : {}),
       workDir: options.workDir,
       created: options.created,
-      encoder: encoderIdentity(options.encoder ?? defaultGzipEncoder, 'gzip'),
+      encoder: stepEncoderIdentity(options.encoder ?? defaultGzipEncoder),
       ...(options.keepRunMtimes === true ? { keepRunMtimes: true } : {}),
       scope: options.scope,
       ...(options.onStep ? { onStep: options.onStep } : {}),
@@ -74,6 +74,13 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
     },
     options.platform,
   );
+}
+
+/** The encoder part of step keys: gzip identities as before zstd existed; zstd ones prefixed with the format. */
+function stepEncoderIdentity(encoder: LayerEncoder): string {
+  const format = encoderFormat(encoder);
+  const identity = encoderIdentity(encoder, format);
+  return format === 'gzip' ? identity : `${format}:${identity}`;
 }
 
 /** Step totals of a build. */

@@ -1,23 +1,30 @@
 /**
- * Compression codecs: gzip encoders (fflate default, node:zlib opt-in) and the gzip decoder.
+ * Compression codecs: gzip encoders (fflate default, node:zlib opt-in), the zstd encoder
+ * (WASM, chunked frames) and the gzip decoder.
  * @module
  */
-import { fflateGzip } from './fflate.ts';
 import { nodeGunzip } from './node.ts';
-import type { GzipDecoder, GzipEncoder } from './types.ts';
+import type { GzipDecoder } from './types.ts';
 
-export type { ByteTransform, GzipDecoder, GzipEncoder } from './types.ts';
+export type { ByteTransform, GzipDecoder, GzipEncoder, LayerEncoder, ZstdEncoder } from './types.ts';
+export {
+  checkZstdLevel,
+  DEFAULT_ZSTD_CHUNK_SIZE,
+  DEFAULT_ZSTD_LEVEL,
+  MAX_ZSTD_CHUNK_SIZE,
+  MAX_ZSTD_LEVEL,
+  MIN_ZSTD_LEVEL,
+  ZSTD_WASM_VERSION,
+  zstdWasm,
+} from './zstd.ts';
+export type { ZstdWasmOptions } from './zstd.ts';
+export { hasZstdProgram, MAX_WASM_FRAME_CONTENT, zstdDecoder, zstdWasmDecoder } from './zstd-decode.ts';
+export { defaultGzipEncoder, defaultZstdEncoder, encoderFormat, layerEncoder, type EncoderFormat } from './choose.ts';
 export { DEFAULT_GZIP_BLOCK_SIZE, fflateGzip } from './fflate.ts';
 export type { FflateGzipOptions } from './fflate.ts';
 export { nodeGunzip, nodeGzip } from './node.ts';
 export type { NodeGzipOptions } from './node.ts';
 export { crc32 } from './crc32.ts';
-
-/**
- * The default encoder: fflate at level 6, identical bytes on every Node version and CPU.
- * @category Layers
- */
-export const defaultGzipEncoder: GzipEncoder = fflateGzip({ level: 6 });
 
 /**
  * The default decoder: node:zlib (about 2.5x faster than fflate at decoding here).

@@ -13,6 +13,7 @@
  */
 import { concatBytes } from '../bytes.ts';
 import { externalDecoder, type ExternalCompression } from '../compress/external-stream.ts';
+import { zstdDecoder } from '../compress/zstd-decode.ts';
 import { nodeGunzip } from '../compress/node.ts';
 import type { ByteTransform, GzipDecoder } from '../compress/types.ts';
 import { NotFoundError, OcibuildError, throwIfAborted } from '../errors.ts';
@@ -46,7 +47,11 @@ export function isNonDistributableLayer(mediaType: string): boolean {
 export interface OpenLayerTarOptions {
   /** gzip decoder. Default node:zlib. */
   gzip?: GzipDecoder;
-  /** Decoder for zstd, xz and bzip2. Default: the system program of that name ({@link externalDecoder}). */
+  /**
+   * Decoder for zstd, xz and bzip2. Default: the system program of that name
+   * ({@link externalDecoder}); for zstd without the program, the built-in WASM decoder
+   * (`zstdDecoder`), which reads every layer ocibuild writes.
+   */
   external?: (kind: ExternalCompression, where: string) => ByteTransform;
   /** Names the layer in errors (default: the descriptor's digest, else "layer"). */
   where?: string;
@@ -86,8 +91,12 @@ async function* decodeLayer(mediaType: string, blob: AsyncIterable<Uint8Array>, 
       yield* (options.gzip ?? nodeGunzip()).decode(stream);
       return;
     default:
-      yield* (options.external ?? externalDecoder)(kind, where)(stream);
+      yield* (options.external ?? defaultExternalDecoder)(kind, where)(stream);
   }
+}
+
+function defaultExternalDecoder(kind: ExternalCompression, where: string): ByteTransform {
+  return kind === 'zstd' ? zstdDecoder(where) : externalDecoder(kind, where);
 }
 
 /** Reads at least `n` bytes (fewer at the end) and returns them with a stream that yields everything. */

@@ -1,6 +1,6 @@
 /**
- * Writes a layer in one streaming pass: tar bytes → diffID hash → gzip → digest hash → temp
- * file, renamed to its digest at the end. Memory stays flat whatever the layer size.
+ * Writes a layer in one streaming pass: tar bytes → diffID hash → gzip or zstd → digest hash →
+ * temp file, renamed to its digest at the end. Memory stays flat whatever the layer size.
  * @module
  */
 import { randomUUID } from 'node:crypto';
@@ -8,12 +8,12 @@ import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { defaultGzipEncoder } from '../compress/index.ts';
-import type { GzipEncoder } from '../compress/types.ts';
+import { defaultZstdEncoder, encoderFormat, layerEncoder } from '../compress/choose.ts';
+import type { LayerEncoder } from '../compress/types.ts';
 import { InvalidArgumentError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { defaultSha256 } from '../hash/index.ts';
 import type { HashFactory } from '../hash/types.ts';
-import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../oci/mediatypes.ts';
+import { OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD } from '../oci/mediatypes.ts';
 import { listLayerEntries } from './entries.ts';
 import { prefetchEntries } from './prefetch.ts';
 import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
@@ -26,13 +26,16 @@ import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from './ty
 export interface WriteLayerOptions {
   /** Where the compressed blob is written (as `<directory>/<hex digest>`). Default `os.tmpdir()`. */
   directory?: string;
-  /** `gzip` (default) or `none` (plain tar). */
-  compression?: 'gzip' | 'none';
-  /** gzip encoder. Default: fflate level 6 (identical bytes everywhere). */
-  encoder?: GzipEncoder;
+  /**
+   * `gzip`, `zstd` or `none` (plain tar). Default: the encoder's format when `encoder` is given,
+   * else `gzip`.
+   */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** Encoder; its format must match `compression`. Default: fflate level 6 for gzip, zstd-wasm level 3 for zstd. */
+  encoder?: LayerEncoder;
   /** Hash for the digest and diffID. Default SHA-256 on node:crypto. */
   hash?: HashFactory;
-  /** Media type of the descriptor. Default OCI gzip layer, or OCI tar without compression. */
+  /** Media type of the descriptor. Default the OCI layer type of the compression (`tar+gzip`, `tar+zstd`, `tar`). */
   mediaType?: string;
   /** Default mtime in seconds. Default from `SOURCE_DATE_EPOCH`, else 1 (1970-01-01T00:00:01Z). */
   sourceDateEpoch?: number;
@@ -40,6 +43,29 @@ export interface WriteLayerOptions {
   signal?: AbortSignal;
   /** Receives warnings such as skipped sockets. */
   onEvent?: (event: LayerEvent) => void;
+}
+
+/**
+ * The compression and encoder of a layer write: `compression` defaults to the encoder's format
+ * (else gzip); the encoder to the default one of `compression`; undefined for `none`. A
+ * compression the encoder does not write, or an unknown compression, throws `ERR_INVALID_ARGUMENT`.
+ */
+export function resolveLayerCompression(
+  compression: 'gzip' | 'zstd' | 'none' | undefined,
+  encoder: LayerEncoder | undefined,
+): { compression: 'gzip' | 'zstd' | 'none'; encoder: LayerEncoder | undefined } {
+  if (compression === 'none') return { compression, encoder: undefined };
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd') {
+    throw new InvalidArgumentError(`compression must be 'gzip', 'zstd' or 'none', got ${JSON.stringify(compression)}`);
+  }
+  if (encoder === undefined && compression === 'zstd') return { compression, encoder: defaultZstdEncoder };
+  const chosen = layerEncoder({ compression, encoder });
+  return { compression: encoderFormat(chosen), encoder: chosen };
+}
+
+/** The OCI layer media type of a compression. */
+export function defaultLayerMediaType(compression: 'gzip' | 'zstd' | 'none'): string {
+  return compression === 'gzip' ? OCI_LAYER_GZIP : compression === 'zstd' ? OCI_LAYER_ZSTD : OCI_LAYER_TAR;
 }
 
 /** Tar writes are gathered into chunks of about this size before compression and disk writes. */
@@ -113,18 +139,14 @@ export async function* tarStream(entries: AsyncIterable<ResolvedLayerEntry>, sta
  */
 export async function writeLayer(spec: LayerSpec, options: WriteLayerOptions = {}): Promise<BuiltLayer> {
   const directory = options.directory ?? os.tmpdir();
-  const compression = options.compression ?? 'gzip';
-  if (compression !== 'gzip' && compression !== 'none') {
-    throw new InvalidArgumentError(`compression must be 'gzip' or 'none', got ${JSON.stringify(compression)}`);
-  }
-  const encoder = options.encoder ?? defaultGzipEncoder;
+  const { compression, encoder } = resolveLayerCompression(options.compression, options.encoder);
   const hash = options.hash ?? defaultSha256;
-  const mediaType = options.mediaType ?? (compression === 'gzip' ? OCI_LAYER_GZIP : OCI_LAYER_TAR);
+  const mediaType = options.mediaType ?? defaultLayerMediaType(compression);
   const { signal } = options;
   throwIfAborted(signal);
 
   const diffHasher = hash.create();
-  const digestHasher = compression === 'gzip' ? hash.create() : undefined;
+  const digestHasher = encoder !== undefined ? hash.create() : undefined;
   const stats: TarStats = { entries: 0 };
   let uncompressedSize = 0;
   async function* tapTar(): AsyncGenerator<Uint8Array> {
@@ -145,7 +167,7 @@ export async function writeLayer(spec: LayerSpec, options: WriteLayerOptions = {
   let diffId: string;
   let digest: string;
   try {
-    const body = compression === 'gzip' ? encoder.encode(tapTar()) : tapTar();
+    const body = encoder !== undefined ? encoder.encode(tapTar()) : tapTar();
     for await (const chunk of body) {
       throwIfAborted(signal);
       digestHasher?.update(chunk);

@@ -15,7 +15,8 @@ import { memorySource, type MemorySource } from '../image/memory.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { TarLimits } from '../layer/tar-guard.ts';
-import type { GzipEncoder } from '../compress/types.ts';
+import type { LayerEncoder } from '../compress/types.ts';
+import { assertCompressionFitsTargets, buildEncoder } from './compression.ts';
 import type { Transport } from '../transports/types.ts';
 import type { Destination, TransportOptions } from './targets.ts';
 import { createSession, type Session } from './session.ts';
@@ -118,8 +119,19 @@ export interface BuildOptions extends TransportOptions {
   keepRunMtimes?: boolean;
   /** Manifest annotations (OCI format). */
   annotations?: Record<string, string>;
-  /** gzip encoder for new layers (default: fflate, identical bytes everywhere). */
-  encoder?: GzipEncoder;
+  /**
+   * Compression of new layers: `gzip` (default) or `zstd` (OCI `tar+zstd` layers; refused with
+   * `format: 'docker'` and `docker-archive:` targets, which have no zstd layer type). Base
+   * layers keep theirs. See docs/compression.md.
+   */
+  compression?: 'gzip' | 'zstd';
+  /** Compression level of new layers: gzip 0-9 (default 6), zstd 1-19 (default 3). */
+  compressionLevel?: number;
+  /**
+   * Encoder for new layers, gzip or zstd (default: fflate gzip, or zstd-wasm with `compression:
+   * 'zstd'`; identical bytes everywhere). `compression`/`compressionLevel`, if given, must agree.
+   */
+  encoder?: LayerEncoder;
   /** Directory for temporary layer files (default: a fresh one under the OS temp dir). */
   workDir?: string;
   /**
@@ -282,6 +294,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
   const emit = options.onEvent ?? (() => {});
   // Validate every target before any work, so a typo fails fast and writes nothing.
   const destinations = targets.map((t) => options.session.openDestination(t));
+  assertCompressionFitsTargets(buildEncoder(options), format, destinations);
   for (const destination of destinations) await assertTargetWritable(destination.parsed);
   if (options.digestFile !== undefined) await assertFileWritable(options.digestFile, `digestFile ${options.digestFile}`);
   if (options.imageNameWithDigestFile !== undefined) await assertFileWritable(options.imageNameWithDigestFile, `imageNameWithDigestFile ${options.imageNameWithDigestFile}`);

@@ -5,6 +5,7 @@
  * Nothing is written to any target here.
  * @module
  */
+import { buildEncoder } from './compression.ts';
 import { readFile, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidArgumentError, OcibuildError } from '../errors.ts';
@@ -143,7 +144,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
     platform,
     cache: s.cache,
     writeLayer: (spec: LayerSpec) =>
-      writeLayer(spec, { directory: context.workDir, sourceDateEpoch: context.created, ...(options.encoder ? { encoder: options.encoder } : {}), ...signal }),
+      writeLayer(spec, { directory: context.workDir, sourceDateEpoch: context.created, encoder: buildEncoder(options), ...signal }),
     namedContext: (name) => lookupNamedContext(contexts, name),
     fetchGit: (request) => fetchGitCheckout({ ...request, workDir: context.workDir, ...signal }),
     openImage: (written, p) => {
@@ -186,7 +187,7 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
         targets: typeof options.to === 'string' ? [options.to] : options.to,
         workDir: context.workDir,
         created: context.created,
-        ...(options.encoder ? { encoder: options.encoder } : {}),
+        encoder: buildEncoder(options),
         ...(options.keepRunMtimes === true ? { keepRunMtimes: true } : {}),
         scope: `${contextDir}\0${dockerfile.path ?? dockerfile.file}`,
         platform: platformText,

@@ -2,6 +2,7 @@
  * The plan of a files build (Jib style): base + layer specs + config edits, for one platform.
  * @module
  */
+import { buildEncoder } from './compression.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import type { BlobOrigin } from '../transports/types.ts';
 import type { StepReport } from '../cache/steps.ts';
@@ -50,7 +51,7 @@ export async function buildLayer(spec: LayerSpec, context: PlanContext): Promise
     const { layer, cached } = await cachedWriteLayer(spec, context.cache, {
       directory: context.workDir,
       sourceDateEpoch: context.created,
-      ...(options.encoder ? { encoder: options.encoder } : {}),
+      encoder: buildEncoder(options),
       ...signal,
     });
     return { layer, cached };
@@ -58,7 +59,7 @@ export async function buildLayer(spec: LayerSpec, context: PlanContext): Promise
   const layer = await writeLayer(spec, {
     directory: context.workDir,
     sourceDateEpoch: context.created,
-    ...(options.encoder ? { encoder: options.encoder } : {}),
+    encoder: buildEncoder(options),
     ...signal,
   });
   return { layer, cached: false };

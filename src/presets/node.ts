@@ -31,7 +31,7 @@ import { resolveUser, type PasswdUser } from './passwd.ts';
  * Options of {@link nodeApp}; the same keys are read from `package.json` `"ocibuild"`.
  * @category Node
  */
-export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'credentials' | 'registryClient' | 'session' | 'signal' | 'onEvent' | 'encoder' | 'annotations' | 'digestFile' | 'imageNameWithDigestFile'> {
+export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'credentials' | 'registryClient' | 'session' | 'signal' | 'onEvent' | 'encoder' | 'compression' | 'compressionLevel' | 'annotations' | 'digestFile' | 'imageNameWithDigestFile'> {
   /** Base image (default `node:<this Node's major>-slim` from Docker Hub). */
   from?: string;
   /** Targets. Required here or in package.json. */
@@ -294,7 +294,7 @@ async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAp
       notes,
     },
   };
-  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'session', 'signal', 'onEvent', 'encoder', 'digestFile', 'imageNameWithDigestFile'] as const;
+  const passThrough = ['tags', 'format', 'platforms', 'offline', 'registries', 'credentials', 'registryClient', 'session', 'signal', 'onEvent', 'encoder', 'compression', 'compressionLevel', 'digestFile', 'imageNameWithDigestFile'] as const;
   for (const key of passThrough) if (o[key] !== undefined) (build as unknown as Record<string, unknown>)[key] = o[key];
   if (Object.keys(annotations).length > 0) build.annotations = annotations;
   build.sourceDateEpoch = created;

@@ -7,6 +7,7 @@
  * node_modules plans again.
  * @module
  */
+import { buildEncoder } from '../pipeline/compression.ts';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -58,7 +59,7 @@ export function reuseDependencyLayers(plan: NodeAppBuildOptions, dir: string, on
   const write = async (spec: LayerSpec): Promise<{ layer: BuiltLayer; cached: boolean }> => {
     onWrite?.(spec);
     await mkdir(dir, { recursive: true });
-    const settings = { directory: dir, sourceDateEpoch: created, ...(plan.encoder ? { encoder: plan.encoder } : {}), ...(plan.signal ? { signal: plan.signal } : {}) };
+    const settings = { directory: dir, sourceDateEpoch: created, encoder: buildEncoder(plan), ...(plan.signal ? { signal: plan.signal } : {}) };
     if (plan.cache === false) return { layer: await writeLayer(spec, settings), cached: false };
     const { layer, cached } = await cachedWriteLayer(spec, await openCache(plan.cache ?? {}), settings);
     return { layer, cached };

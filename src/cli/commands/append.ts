@@ -6,7 +6,7 @@ import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { buildImage, type LayerSpec } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { ciOptions } from './ci-flags.ts';
-import { PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, finishProgress, digestLines, OUTPUT_FILES_HELP, HEALTHCHECK_HELP } from './shared.ts';
+import { COMPRESSION_HELP, PROGRESS_HELP, REGISTRY_HELP, configFlags, configOptions, outputFlags, outputOptions, registryFlags, registryOptions, startProgress, finishProgress, digestLines, OUTPUT_FILES_HELP, HEALTHCHECK_HELP } from './shared.ts';
 
 const help = `Usage: ocibuild append [--from BASE] --layer SRC[:DEST]... [CONFIG FLAGS] --to TARGET...
 
@@ -28,6 +28,7 @@ ${HEALTHCHECK_HELP}
   --to TARGET              registry reference, oci:PATH[:TAG], docker-archive:PATH[:REF] (repeatable)
   --tag TAG                extra tag for every target (repeatable)
   --format oci|docker      manifest format (default oci)
+${COMPRESSION_HELP}
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --digest-file FILE       write the digest to FILE
 ${OUTPUT_FILES_HELP}

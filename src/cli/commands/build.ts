@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
-import { formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
+import { compressionOptions, COMPRESSION_HELP, formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
 import { ciOptions, parseCacheFlags, parseSecrets, parseSsh } from './ci-flags.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
@@ -29,6 +29,7 @@ Prints the image digest.
   --keep-run-mtimes        keep the file times RUN steps write (default: clamped to the
                            creation time, SOURCE_DATE_EPOCH or 0, so builds are reproducible)
   --format oci|docker      manifest format (default oci)
+${COMPRESSION_HELP}
   --digest-file FILE       write the digest to FILE
 ${OUTPUT_FILES_HELP}
   --secret id=ID[,src=FILE|env=VAR]  secret for RUN --mount=type=secret,id=ID (repeatable; never printed)
@@ -111,6 +112,7 @@ export const build: Command = {
       ...(platforms.length ? { platforms } : {}),
       ...(Object.keys(labels).length ? { config: { labels } } : {}),
       ...(format ? { format } : {}),
+      ...compressionOptions(values),
       ...(digestFile !== undefined ? { digestFile } : {}),
       ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
       ...ciOptions(values),

@@ -10,6 +10,8 @@ import {
   configFlags,
   configOptions,
   formatFlag,
+  compressionOptions,
+  COMPRESSION_HELP,
   outputFlags,
   platformsFlag,
   PROGRESS_HELP,
@@ -51,6 +53,7 @@ package.json under "ocibuild" (flags win). Prints the digest.
   --stop-signal SIG        signal that stops the container
 ${HEALTHCHECK_HELP}
   --format oci|docker      manifest format (default oci)
+${COMPRESSION_HELP}
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --creation-time T        EPOCH (default), USE_CURRENT_TIMESTAMP, ISO-8601 or seconds
   --deps-dir [PLATFORM=]DIR  a prepared production node_modules (e.g. from npm ci --omit=dev),
@@ -104,6 +107,9 @@ export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOp
   set('labels', config.labels);
   set('volumes', config.volumes);
   set('format', formatFlag(values));
+  const compression = compressionOptions(values);
+  set('compression', compression.compression);
+  set('compressionLevel', compression.compressionLevel);
   set('platforms', platformsFlag(values));
   set('creationTime', str(values, 'creation-time'));
   const depsDirs = list(values, 'deps-dir');

@@ -6,7 +6,7 @@
  */
 import { buildImage, runS2iUsage, type NetworkMode, type OutputSink, type S2iOptions } from '../../index.ts';
 import { keyValues, list, parseFlags, str, UsageError, type Command } from '../util.ts';
-import { outputFlags, outputOptions, PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, setDefined } from './shared.ts';
+import { COMPRESSION_HELP, outputFlags, outputOptions, PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, setDefined } from './shared.ts';
 import { createProgress, progressMode } from '../progress.ts';
 
 const help = `Usage: ocibuild s2i SOURCE BUILDER [TAG] --to TARGET... [OPTIONS]
@@ -43,6 +43,7 @@ TAG, when given, is one more target. Prints the digest. See docs/s2i.md for ever
   --usage                  run the builder's usage script and exit
   --tag TAG                extra tag for every target (repeatable)
   --format oci|docker      manifest format (default oci)
+${COMPRESSION_HELP}
   --platform OS/ARCH       platform to build
   --digest-file FILE       write the digest to FILE
 ${REGISTRY_HELP}

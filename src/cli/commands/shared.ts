@@ -114,6 +114,8 @@ export const outputFlags = {
   to: { type: 'string', multiple: true, short: 't' },
   tag: { type: 'string', multiple: true },
   format: { type: 'string' },
+  compression: { type: 'string' },
+  'compression-level': { type: 'string' },
   platform: { type: 'string', multiple: true },
   'digest-file': { type: 'string' },
   ...ciFlags,
@@ -208,6 +210,27 @@ export function formatFlag(values: Record<string, unknown>): 'oci' | 'docker' | 
   return format;
 }
 
+/** Help lines of the `--compression` flags of {@link outputFlags}. */
+export const COMPRESSION_HELP = `  --compression gzip|zstd  compression of new layers (default gzip); zstd writes OCI tar+zstd
+                           layers: not with --format docker or docker-archive: targets
+  --compression-level N    gzip 0-9 (default 6), zstd 1-19 (default 3)`;
+
+/** `--compression` and `--compression-level` from flags (UsageError naming the flag on a bad value). */
+export function compressionOptions(values: Record<string, unknown>): Pick<BuildOptions, 'compression' | 'compressionLevel'> {
+  const compression = str(values, 'compression');
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd') {
+    throw new UsageError(`--compression must be gzip or zstd, got ${JSON.stringify(compression)}`);
+  }
+  const levelText = str(values, 'compression-level');
+  if (levelText === undefined) return compression !== undefined ? { compression } : {};
+  const [min, max] = compression === 'zstd' ? [1, 19] : [0, 9];
+  const level = /^\d+$/.test(levelText) ? Number(levelText) : Number.NaN;
+  if (!(level >= min && level <= max)) {
+    throw new UsageError(`--compression-level must be a whole number ${min}-${max} for ${compression ?? 'gzip'}, got ${JSON.stringify(levelText)}`);
+  }
+  return { ...(compression !== undefined ? { compression } : {}), compressionLevel: level };
+}
+
 /** `--platform` values from flags (repeatable and comma-separated), in order. */
 export function platformList(values: Record<string, unknown>): string[] {
   return list(values, 'platform').flatMap((p) => p.split(',')).filter(Boolean);
@@ -221,7 +244,7 @@ export function platformsFlag(values: Record<string, unknown>): string[] | 'all'
 }
 
 /** Output options from flags. */
-export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile'> {
+export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile' | 'compression' | 'compressionLevel'> {
   const to = list(values, 'to');
   if (to.length === 0) throw new UsageError('--to TARGET is required (a registry reference, oci:PATH[:TAG] or docker-archive:PATH[:REF])');
   const format = formatFlag(values);
@@ -233,6 +256,7 @@ export function outputOptions(values: Record<string, unknown>): Pick<BuildOption
     ...(format ? { format } : {}),
     ...(platforms ? { platforms } : {}),
     ...(digestFile !== undefined ? { digestFile } : {}),
+    ...compressionOptions(values),
   };
 }
 

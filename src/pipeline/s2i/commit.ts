@@ -3,6 +3,7 @@
  * difference (RUN's rules: container owners, mtimes clamped to SOURCE_DATE_EPOCH when set).
  * @module
  */
+import { buildEncoder } from '../compression.ts';
 import type { BuildOptions } from '../index.ts';
 import type { PlanContext } from '../plan-files.ts';
 import { sourceDateEpochFromEnv } from '../../layer/entries.ts';
@@ -30,7 +31,7 @@ export async function commitLayer(
   return writeLayer({ entries }, {
     directory: context.workDir,
     sourceDateEpoch: context.created,
-    ...(options.encoder ? { encoder: options.encoder } : {}),
+    encoder: buildEncoder(options),
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
