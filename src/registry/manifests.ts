@@ -161,6 +161,8 @@ export interface PutManifestResult {
   digest: string;
   /** True when the tag already pointed at this digest and nothing was sent. */
   skipped: boolean;
+  /** True when the registry answered `OCI-Subject`: it indexed the manifest's `subject` itself. */
+  subjectIndexed?: boolean;
 }
 
 /**
@@ -225,7 +227,7 @@ export async function putManifest(
   if (reported && isDigest(reported) && parseDigest(reported).algorithm === parseDigest(manifest.digest).algorithm && reported !== manifest.digest) {
     throw new DigestMismatchError(manifest.digest, reported, `${where} (as stored by the registry)`);
   }
-  return { digest: manifest.digest, skipped: false };
+  return { digest: manifest.digest, skipped: false, subjectIndexed: header(response.headers, 'oci-subject') !== undefined };
 }
 
 /** Options of `RegistryClient.listTags`. */

@@ -27,6 +27,7 @@ import { removeAbandonedTemps } from './layout-cleanup.ts';
 import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
 import { withFileLock } from './layout-lock.ts';
+import { scanReferrers } from './layout-referrers.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
@@ -54,6 +55,11 @@ const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 export interface OciLayoutTransport extends Transport {
   /** Absolute path of the layout directory. */
   readonly path: string;
+  /**
+   * The manifests in the layout whose `subject` is `digest` (see `layout-referrers.ts`): every
+   * manifest reachable from `index.json` is read once, including this writer's uncommitted ones.
+   */
+  listReferrers(digest: string, options?: OperationOptions & { artifactType?: string }): Promise<Descriptor[]>;
   /** The tags (`ref.name` annotations) in `index.json`, including uncommitted ones. */
   listTags(): Promise<string[]>;
   /** Makes the written manifests and tags visible (see the module comment). */
@@ -178,6 +184,13 @@ class OciLayout implements OciLayoutTransport {
       where: `${this.description} blob ${descriptor.digest}`,
       ...(this.#options.hash === undefined ? {} : { hash: this.#options.hash }),
     });
+  }
+
+  async listReferrers(digest: string, options: OperationOptions & { artifactType?: string } = {}): Promise<Descriptor[]> {
+    throwIfAborted(options.signal);
+    await this.#ready();
+    const read = (d: string) => this.getManifest(d, options);
+    return scanReferrers(this.#currentEntries(), digest, read, this.description, options.artifactType);
   }
 
   async listTags(): Promise<string[]> {
