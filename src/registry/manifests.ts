@@ -9,7 +9,7 @@
 import { DigestMismatchError, isNotFound, isOcibuildError, LimitExceededError, RegistryError } from '../errors.ts';
 import { DEFAULT_REGISTRY_LIMITS, limitExceeded, readLimited } from './limits.ts';
 import { errorFromNetwork, safeUrl } from './response-errors.ts';
-import { sleep, withRetries } from './retry.ts';
+import { withRetries } from './retry.ts';
 import { hashBytes } from '../hash/index.ts';
 import { nodeHash } from '../hash/node.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
@@ -147,8 +147,8 @@ export async function headManifest(
   return { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.byteLength };
 }
 
-/** Waits before re-sending a manifest the registry said names an unknown blob (see `putManifest`). */
-const MANIFEST_BLOB_RACE_RETRIES = [100, 300, 900] as const;
+/** Re-sends of a manifest the registry said names an unknown blob (see `putManifest`). */
+const MANIFEST_BLOB_RACE_RETRIES = 3;
 
 /** A 400 whose codes include MANIFEST_BLOB_UNKNOWN: the blob-link race of distribution's storage. */
 function isBlobUnknownRace(error: unknown): boolean {
@@ -168,9 +168,9 @@ export interface PutManifestResult {
 /**
  * Pushes a manifest under a tag, or by digest when `reference` is undefined (or a digest).
  * Verifies `manifest.digest` against the bytes first (`DigestMismatchError`), skips the PUT when
- * a HEAD shows the tag already points at the same digest, re-sends up to three times (0.1, 0.3,
- * 0.9 s apart) a PUT refused with MANIFEST_BLOB_UNKNOWN (a race inside the registry's storage
- * when another push links the same blob), and checks the digest the registry reports back.
+ * a HEAD shows the tag already points at the same digest, re-sends up to three times (with the
+ * retry policy's backoff, in its one loop) a PUT refused with MANIFEST_BLOB_UNKNOWN (a race
+ * inside the registry's storage when another push links the same blob), and checks the digest the registry reports back.
  */
 export async function putManifest(
   ctx: OperationContext,
@@ -195,33 +195,29 @@ export async function putManifest(
     });
     if (existing?.digest === manifest.digest) return { digest: manifest.digest, skipped: true };
   }
-  const send = () =>
-    ctx.http.send({
-      registry: repo.registry,
-      method: 'PUT',
-      path: manifestPath(repo, target),
-      headers: { 'content-type': manifest.mediaType },
-      body: () => manifest.bytes,
-      scopes: [pushScope(repo.repository)],
-      accept: [200, 201, 202],
-      what: `push ${where}`,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  let response: RegistryResponse;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      response = await send();
-      break;
-    } catch (error) {
-      // distribution's filesystem storage rewrites a repository's blob link in place, so a
-      // manifest PUT that races another push (or cross-repository mount) of the same blob into the
-      // same repository can read the link half-written and answer MANIFEST_BLOB_UNKNOWN for a blob
-      // that is there. The blobs were all confirmed before the PUT, so a few short retries settle
-      // it; a blob that is really missing still fails, after them, with the registry's own codes.
-      if (attempt >= MANIFEST_BLOB_RACE_RETRIES.length + 1 || !isBlobUnknownRace(error)) throw error;
-      await sleep(MANIFEST_BLOB_RACE_RETRIES[attempt - 1]!, options.signal);
-    }
-  }
+  // distribution's filesystem storage rewrites a repository's blob link in place, so a manifest
+  // PUT that races another push (or cross-repository mount) of the same blob into the same
+  // repository can read the link half-written and answer MANIFEST_BLOB_UNKNOWN for a blob that is
+  // there. The blobs were all confirmed before the PUT, so a few retries (in the one retry loop)
+  // settle it; a blob that is really missing still fails, after them, with the registry's codes.
+  const response: RegistryResponse = await withRetries(
+    () =>
+      ctx.http.send({
+        registry: repo.registry,
+        method: 'PUT',
+        path: manifestPath(repo, target),
+        headers: { 'content-type': manifest.mediaType },
+        body: () => manifest.bytes,
+        scopes: [pushScope(repo.repository)],
+        accept: [200, 201, 202],
+        what: `push ${where}`,
+        retry: false,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    ctx.http.retryPolicy,
+    options.signal,
+    (error, n) => n < MANIFEST_BLOB_RACE_RETRIES && isBlobUnknownRace(error),
+  );
   await response.body.dump();
   const reported = header(response.headers, 'docker-content-digest');
   if (reported && isDigest(reported) && parseDigest(reported).algorithm === parseDigest(manifest.digest).algorithm && reported !== manifest.digest) {

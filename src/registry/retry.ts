@@ -116,13 +116,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * Runs `attempt` until it succeeds, a non-retryable error is thrown, or the policy is spent.
  * Waits the larger of the backoff and the failure's `Retry-After`; gives up early when that
- * wait would pass `maxTotalMs`. `attempt` receives the 0-based attempt number.
+ * wait would pass `maxTotalMs`. `attempt` receives the 0-based attempt number. `retryAlso`
+ * makes more failures retryable for this one operation (given the error and the attempt
+ * number), inside the same loop and budget, so that no operation needs a loop of its own.
  */
 export async function withRetries<T>(
   attempt: (n: number) => Promise<T>,
   policy: RetryPolicy,
   signal?: AbortSignal,
-  onRetry?: (error: unknown, delayMs: number) => void,
+  retryAlso?: (error: unknown, n: number) => boolean,
 ): Promise<T> {
   const start = Date.now();
   for (let n = 0; ; n++) {
@@ -130,11 +132,10 @@ export async function withRetries<T>(
     try {
       return await attempt(n);
     } catch (error) {
-      if (n >= policy.count || signal?.aborted || !isRetryable(error)) throw error;
+      if (n >= policy.count || signal?.aborted || !(isRetryable(error) || retryAlso?.(error, n) === true)) throw error;
       const retryAfter = error instanceof RegistryError ? error.retryAfterMs : undefined;
       const delay = Math.max(backoffDelay(n, policy), Math.min(retryAfter ?? 0, policy.maxTotalMs));
       if (Date.now() + delay - start > policy.maxTotalMs) throw error;
-      onRetry?.(error, delay);
       await sleep(delay, signal);
     }
   }
