@@ -17,7 +17,7 @@ import {
   type RequestOptions,
   type TransferOptions,
 } from './operation.ts';
-import type { RegistryResponse } from './http.ts';
+import type { RegistryResponse } from './request.ts';
 
 /** True when the repository has the blob (HEAD 200), false on 404. */
 export async function hasBlob(ctx: OperationContext, repo: RepositoryLocation, digest: string, options: RequestOptions = {}): Promise<boolean> {

@@ -25,7 +25,7 @@ import {
   type RepositoryLocation,
   type RequestOptions,
 } from './operation.ts';
-import type { RegistryResponse, SendOptions } from './http.ts';
+import type { RegistryResponse, SendOptions } from './request.ts';
 
 /** Largest manifest accepted by default (the limit distribution and containerd use); see `maxManifestBytes`. */
 export const MAX_MANIFEST_BYTES = DEFAULT_REGISTRY_LIMITS.maxManifestBytes;

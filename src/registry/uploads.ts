@@ -9,7 +9,7 @@
 import { verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobBody } from '../blob/types.ts';
-import type { RegistryResponse, SendOptions } from './http.ts';
+import type { RegistryResponse, SendOptions } from './request.ts';
 import { withRetries } from './retry.ts';
 import {
   header,
