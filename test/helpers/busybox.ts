@@ -9,7 +9,7 @@
  * @module
  */
 import { spawnSync, execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { sha256 } from './data.ts';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -72,10 +72,6 @@ const GROUP = ['root:x:0:', 'app:x:1000:', 'nogroup:x:65534:', ''].join('\n');
 
 let layerPromise: Promise<LayerBlob> | undefined;
 const layoutCache = new Map<string, Promise<BusyboxLayout>>();
-
-function sha256(data: Uint8Array): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
-}
 
 /** Lists busybox applets as paths relative to `/`, e.g. `bin/sh`, `usr/bin/env`. */
 function listApplets(): string[] {

@@ -10,7 +10,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { collect, sha256 } from '../helpers/data.ts';
 import { OcibuildError } from '../../src/errors.ts';
 import type { Descriptor, RawManifest } from '../../src/oci/types.ts';
 import type { BlobBody, Transport, TransportCapabilities } from '../../src/transports/types.ts';
@@ -36,10 +36,7 @@ export interface ConformanceOptions {
 
 const encoder = new TextEncoder();
 
-/** sha256 digest of bytes. */
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
+export { collect, sha256 };
 
 /** A descriptor for bytes. */
 export function describeBytes(bytes: Uint8Array, mediaType: string): Descriptor {
@@ -53,13 +50,6 @@ export function bodyOf(bytes: Uint8Array): BlobBody {
     yield bytes.subarray(0, half);
     yield bytes.subarray(half);
   };
-}
-
-/** Reads a stream to bytes. */
-export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of stream) parts.push(part);
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** A small image: config, one layer, and the manifest referencing them. */
