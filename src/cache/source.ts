@@ -68,7 +68,7 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
     if (offline) throw missing(`blob ${descriptor.digest}`);
     // Fill the cache first, then stream from it: the bytes are verified once on the way in,
     // and a failed download leaves nothing behind.
-    await cache.putBlob(descriptor, teeBody(inner, descriptor, opts), opts.signal ? { signal: opts.signal } : {});
+    await cache.putBlob(descriptor, teeBody(inner, descriptor, opts), { signal: opts.signal });
     return cache.openBlob(descriptor, opts);
   }
 
@@ -112,6 +112,6 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
 
 function teeBody(inner: Transport, descriptor: Descriptor, opts: OperationOptions): BlobBody {
   return async function* () {
-    yield* await inner.getBlob(descriptor, opts.signal ? { signal: opts.signal } : {});
+    yield* await inner.getBlob(descriptor, { signal: opts.signal });
   };
 }

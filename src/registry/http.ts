@@ -76,8 +76,8 @@ export class RegistryHttp {
         dispatcher,
         method,
         headers: { 'user-agent': userAgent, ...headers },
-        ...(body !== undefined ? { body: body as Dispatcher.DispatchOptions['body'] } : {}),
-        ...(signal ? { signal } : {}),
+        body: body as Dispatcher.DispatchOptions['body'],
+        signal,
       });
     this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...definedOnly(options.retries ?? {}) };
     const bases = new RegistryBases({
@@ -88,7 +88,7 @@ export class RegistryHttp {
     });
     this.#bases = bases;
     this.auth = new Authenticator({
-      ...(options.credentials ? { credentials: options.credentials } : {}),
+      credentials: options.credentials,
       request: (url, init): Promise<ResponseLike> => send(url, init.method as Dispatcher.HttpMethod, init.headers, init.body, init.signal),
       allowsPlainHttp: (registry) => bases.allowsPlainHttp(registry),
       maxTokenResponseBytes: limits.maxTokenResponseBytes,

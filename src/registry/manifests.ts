@@ -68,7 +68,7 @@ function manifestRequest(repo: RepositoryLocation, reference: string, options: R
     path: manifestPath(repo, reference),
     headers: { accept: MANIFEST_ACCEPT },
     scopes: [pullScope(repo.repository)],
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   };
 }
 
@@ -212,7 +212,7 @@ export async function putManifest(
         accept: [200, 201, 202],
         what: `push ${where}`,
         retry: false,
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: options.signal,
       }),
     ctx.http.retryPolicy,
     options.signal,
@@ -263,7 +263,7 @@ export async function listTags(ctx: OperationContext, repo: RepositoryLocation, 
       scopes: [pullScope(repo.repository)],
       accept: [200],
       what,
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: options.signal,
     });
     const where = safeUrl(response.url);
     const bytes = await readLimited(response, 'maxTagPageBytes', maxTagPageBytes, what, `the tag page at ${where}`);
@@ -319,7 +319,7 @@ export async function listReferrers(
     scopes: [pullScope(repo.repository)],
     accept: [200, 404],
     what: `list referrers of ${digest} in ${repositoryName(repo)}`,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   let manifests: Descriptor[];
   const contentType = stripParameters(header(response.headers, 'content-type'));

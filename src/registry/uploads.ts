@@ -110,7 +110,7 @@ async function startSession(
       ? `start upload of ${descriptor.digest} to ${repositoryName(repo)}`
       : `mount ${descriptor.digest} from ${repo.registry}/${fromRepository} into ${repositoryName(repo)}`,
     retry,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
 }
 
@@ -153,7 +153,7 @@ async function uploadOnce(
   const where = `upload of ${repositoryName(repo)} blob ${descriptor.digest}`;
   // Every request of the session: not retried alone (the caller retries the whole upload).
   const send = (request: Pick<SendOptions, 'method' | 'path' | 'headers' | 'body' | 'accept'>): Promise<RegistryResponse> =>
-    ctx.http.send({ registry: repo.registry, scopes: [pushScope(repo.repository)], what, retry: false, ...(signal ? { signal } : {}), ...request });
+    ctx.http.send({ registry: repo.registry, scopes: [pushScope(repo.repository)], what, retry: false, signal, ...request });
   const source = (): AsyncIterable<Uint8Array> => {
     const raw = body instanceof Uint8Array ? single(body) : body();
     return counted(verifyStream(raw, descriptor, where), onProgress);

@@ -182,7 +182,7 @@ class OciLayout implements OciLayoutTransport {
       ...options,
       tempDir: base,
       where: `${this.description} blob ${descriptor.digest}`,
-      ...(this.#options.hash === undefined ? {} : { hash: this.#options.hash }),
+      hash: this.#options.hash,
     });
   }
 
@@ -247,8 +247,8 @@ class OciLayout implements OciLayoutTransport {
   async #updateIndex(options: OperationOptions): Promise<void> {
     const lockOptions = {
       where: this.description,
-      ...(this.#options.lockWaitMs === undefined ? {} : { waitMs: this.#options.lockWaitMs }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      waitMs: this.#options.lockWaitMs,
+      signal: options.signal,
     };
     this.#index = await withFileLock(join(this.path, 'index.json.lock'), lockOptions, async () => {
       const index = applyOps(await this.#readIndex(), this.#ops, this.#children);
