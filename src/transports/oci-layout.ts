@@ -20,7 +20,7 @@ import { isDigest, parseDigest } from '../oci/digest.ts';
 import { OCI_INDEX, OCI_LAYOUT_VERSION, isIndexMediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../blob/files.ts';
+import { isErrno, readFileStream, tempName, writeFileAtomic, writeVerifiedFile } from '../blob/files.ts';
 import { outlineManifest } from '../image/sniff.ts';
 import { hashFactoryFor, readVerified, verifyStream } from '../blob/verify.ts';
 import { removeAbandonedTemps } from './layout-cleanup.ts';
@@ -252,14 +252,7 @@ class OciLayout implements OciLayoutTransport {
     };
     this.#index = await withFileLock(join(this.path, 'index.json.lock'), lockOptions, async () => {
       const index = applyOps(await this.#readIndex(), this.#ops, this.#children);
-      const tmp = join(this.path, tempName('.index.json'));
-      try {
-        await writeFile(tmp, JSON.stringify(index));
-        await rename(tmp, join(this.path, 'index.json'));
-      } catch (error) {
-        await rm(tmp, { force: true });
-        throw error;
-      }
+      await writeFileAtomic(join(this.path, 'index.json'), JSON.stringify(index));
       return index;
     });
   }
