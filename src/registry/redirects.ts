@@ -11,7 +11,7 @@ import { errorFromNetwork } from './response-errors.ts';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Redirect hops followed before the redirect itself is returned (and refused as unexpected). */
-export const MAX_REDIRECTS = 5;
+const MAX_REDIRECTS = 5;
 
 /**
  * Sends one request from `start` and follows its redirects. `authorization` is sent only to

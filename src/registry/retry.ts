@@ -23,10 +23,10 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { count: 5, baseDelayMs: 200, maxDelayMs: 10_000, maxTotalMs: 120_000 };
 
 /** HTTP statuses that mean "try again later". */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Registry error codes (distribution spec and Docker Hub) that mean "try again later". */
-export const RETRYABLE_REGISTRY_CODES: ReadonlySet<string> = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE', 'BLOB_UPLOAD_UNKNOWN_TRANSIENT']);
+const RETRYABLE_REGISTRY_CODES: ReadonlySet<string> = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE', 'BLOB_UPLOAD_UNKNOWN_TRANSIENT']);
 
 /** Network error codes worth a new connection (Node and undici names). */
 const RETRYABLE_NETWORK_CODES = new Set([

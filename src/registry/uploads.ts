@@ -41,7 +41,7 @@ const OCTET_STREAM = 'application/octet-stream';
  * caller's signal has fired (an interrupted push), so it has its own short bound: Ctrl-C must
  * not wait on a registry that does not answer.
  */
-export const CANCEL_UPLOAD_WAIT_MS = 5_000;
+const CANCEL_UPLOAD_WAIT_MS = 5_000;
 
 /**
  * Uploads a blob from a restartable body, verified against `descriptor` while it streams (a
