@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage } from '../../src/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
+import { busyboxInRegistry } from '../helpers/busybox.ts';
 import { tsxArgv } from '../helpers/users.ts';
 
 const run = promisify(execFile);
@@ -34,8 +34,7 @@ if (process.env.OCIBUILD_MACHINE_CHILD) {
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-machines-'));
     registry = await startRegistry();
-    const layout = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-    await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'base/busybox');
+    await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'));
     context = path.join(tmp, 'context');
     await fs.mkdir(path.join(context, 'src'), { recursive: true });
     await fs.writeFile(path.join(context, 'src', 'main.sh'), '#!/bin/sh\necho hello\n', { mode: 0o755 });

@@ -244,3 +244,28 @@ export async function pushLayoutToRegistry(layoutPath: string, tag: string, regi
     await fs.rm(digestFile, { force: true });
   }
 }
+
+/** What {@link busyboxInRegistry} built and pushed. */
+export interface BusyboxInRegistry {
+  /** The layout it was built in. */
+  layout: BusyboxLayout;
+  /** `HOST/REPO:TAG` of the pushed image. */
+  ref: string;
+  /** Digest of the pushed manifest (or index). */
+  digest: string;
+}
+
+/**
+ * The busybox-registry fixture: builds the busybox layout in `dir` and pushes it to
+ * `registryHost` as `REPO:TAG` (repository default `base/busybox`), digests preserved.
+ */
+export async function busyboxInRegistry(
+  registryHost: string,
+  dir: string,
+  options: BusyboxLayoutOptions & { repository?: string } = {},
+): Promise<BusyboxInRegistry> {
+  const { repository = 'base/busybox', ...layoutOptions } = options;
+  const layout = await buildBusyboxLayout(dir, layoutOptions);
+  const digest = await pushLayoutToRegistry(layout.layoutPath, layout.tag, registryHost, repository);
+  return { layout, ref: `${registryHost}/${repository}:${layout.tag}`, digest };
+}
