@@ -3,8 +3,7 @@
  * (digest file) written after them.
  * @module
  */
-import { rm, writeFile, rename } from 'node:fs/promises';
-import { join, dirname, basename } from 'node:path';
+import { writeFileAtomic } from '../blob/files.ts';
 import { isNotFound, isOcibuildError, OcibuildError } from '../errors.ts';
 import { copyImage, type CopyEvent } from '../image/copy.ts';
 import type { MemorySource } from '../image/memory.ts';
@@ -22,10 +21,6 @@ export type PushEvent =
 
 /** The counters pushing updates: the build's upload and manifest counters. */
 export type PushStats = Pick<BuildStats, 'blobsUploaded' | 'bytesUploaded' | 'blobsSkipped' | 'blobsMounted' | 'manifestsPushed' | 'manifestPutSkipped'>;
-
-function signalOpt(options: { signal?: AbortSignal }): { signal?: AbortSignal } {
-  return options.signal ? { signal: options.signal } : {};
-}
 
 /**
  * Writes the built image to every destination, in order: `digestFor` says which document each
@@ -56,7 +51,7 @@ export async function pushAll(
     if (choice !== undefined) emit({ type: 'target-warning', target: dest.target, message: choice.message });
     const transport = dest.open();
     const copied = await copyImage(source, digest, transport, refs, {
-      ...signalOpt(options),
+      signal: options.signal,
       ...(choice === undefined ? {} : { platforms: [choice.platform] }),
       onEvent: (event) => {
         if (event.type === 'blob-done') {
@@ -85,7 +80,7 @@ async function alreadyThere(dest: Destination, refs: (string | undefined)[], dig
   const transport = dest.open();
   try {
     for (const ref of refs) {
-      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch((error: unknown) => {
+      const existing = await transport.getManifest(ref as string, { signal: options.signal }).catch((error: unknown) => {
         // Not there, or not readable with push-only credentials: push. Other failures are failures.
         if (isNotFound(error) || isOcibuildError(error, 'ERR_REGISTRY_UNAUTHORIZED', 'ERR_REGISTRY_DENIED')) return undefined;
         throw error;
@@ -112,12 +107,9 @@ export function digestFileText(targets: readonly { ref: string; digest: string }
 
 /** Writes `text` to `file` through a temp file and a rename; `ERR_IO` naming `file` on failure. */
 export async function writeAtomic(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
-    await writeFile(temp, text);
-    await rename(temp, file);
+    await writeFileAtomic(file, text);
   } catch (error) {
-    await rm(temp, { force: true }).catch(() => undefined);
     throw new OcibuildError('ERR_IO', `cannot write ${file}: ${describeFsError(error)}`, { cause: error });
   }
 }

@@ -3,6 +3,7 @@
  * resuming with `Range` from the byte reached when the connection drops mid-body.
  * @module
  */
+import { RegistryError } from '../errors.ts';
 import { VerifiedStream, verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isConfigMediaType, limitExceeded } from './limits.ts';
@@ -17,7 +18,7 @@ import {
   type RequestOptions,
   type TransferOptions,
 } from './operation.ts';
-import type { RegistryResponse } from './http.ts';
+import type { RegistryResponse } from './request.ts';
 
 /** True when the repository has the blob (HEAD 200), false on 404. */
 export async function hasBlob(ctx: OperationContext, repo: RepositoryLocation, digest: string, options: RequestOptions = {}): Promise<boolean> {
@@ -28,7 +29,7 @@ export async function hasBlob(ctx: OperationContext, repo: RepositoryLocation, d
     scopes: [pullScope(repo.repository)],
     accept: [200, 404],
     what: `check blob ${digest} in ${repositoryName(repo)}`,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   await response.body.dump();
   return response.statusCode === 200;
@@ -56,7 +57,7 @@ export async function getBlob(
     throw limitExceeded('maxConfigBytes', maxConfig, what, `the image config (${descriptor.size} bytes declared)`);
   }
   const release = await ctx.downloads(repo.registry).acquire(signal);
-  const fetchFrom = (offset: number) =>
+  const fetchFrom = (offset: number, retry = true) =>
     ctx.http.send({
       registry: repo.registry,
       method: 'GET',
@@ -65,7 +66,8 @@ export async function getBlob(
       scopes: [pullScope(repo.repository)],
       accept: offset > 0 ? [200, 206] : [200],
       what,
-      ...(signal ? { signal } : {}),
+      signal,
+      retry,
     });
   let first: RegistryResponse;
   try {
@@ -96,10 +98,22 @@ export async function getBlob(
         }
         return;
       } catch (error) {
-        if (resumes >= policy.count || signal?.aborted || !isRetryable(error)) throw errorFromNetwork(error, what, response.url, ctx.http.limits);
-        await sleep(backoffDelay(resumes, policy), signal);
-        resumes++;
-        response = await fetchFrom(received);
+        // One loop for the whole download (house style rule 9): a dropped body and a failed
+        // resume request each spend one retry of the policy; the resume request is not retried
+        // on its own, or a flaky registry would get count x count requests.
+        let failure: unknown = error;
+        for (;;) {
+          if (resumes >= policy.count || signal?.aborted || !isRetryable(failure)) throw errorFromNetwork(failure, what, response.url, ctx.http.limits);
+          const retryAfter = failure instanceof RegistryError ? (failure.retryAfterMs ?? 0) : 0;
+          await sleep(Math.max(backoffDelay(resumes, policy), Math.min(retryAfter, policy.maxTotalMs)), signal);
+          resumes++;
+          try {
+            response = await fetchFrom(received, false);
+            break;
+          } catch (resumeError) {
+            failure = resumeError;
+          }
+        }
         skip = response.statusCode === 200 ? received : 0;
       }
     }

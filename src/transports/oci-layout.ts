@@ -20,13 +20,15 @@ import { isDigest, parseDigest } from '../oci/digest.ts';
 import { OCI_INDEX, OCI_LAYOUT_VERSION, isIndexMediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../blob/files.ts';
+import { isErrno, readFileStream, tempName, writeFileAtomic, writeVerifiedFile } from '../blob/files.ts';
 import { outlineManifest } from '../image/sniff.ts';
 import { hashFactoryFor, readVerified, verifyStream } from '../blob/verify.ts';
 import { removeAbandonedTemps } from './layout-cleanup.ts';
 import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
 import { withFileLock } from './layout-lock.ts';
+import { scanReferrers } from './layout-referrers.ts';
+import { readIndexFile } from './layout-read.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
@@ -60,6 +62,11 @@ const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 export interface OciLayoutTransport extends Transport {
   /** Absolute path of the layout directory. */
   readonly path: string;
+  /**
+   * The manifests in the layout whose `subject` is `digest` (see `layout-referrers.ts`): every
+   * manifest reachable from `index.json` is read once, including this writer's uncommitted ones.
+   */
+  listReferrers(digest: string, options?: OperationOptions & { artifactType?: string }): Promise<Descriptor[]>;
   /** The tags (`ref.name` annotations) in `index.json`, including uncommitted ones. */
   listTags(): Promise<string[]>;
   /** Makes the written manifests and tags visible (see the module comment). */
@@ -192,8 +199,15 @@ class OciLayout implements OciLayoutTransport {
       ...options,
       tempDir: base,
       where: `${this.description} blob ${descriptor.digest}`,
-      ...(this.#options.hash === undefined ? {} : { hash: this.#options.hash }),
+      hash: this.#options.hash,
     });
+  }
+
+  async listReferrers(digest: string, options: OperationOptions & { artifactType?: string } = {}): Promise<Descriptor[]> {
+    throwIfAborted(options.signal);
+    await this.#ready();
+    const read = (d: string) => this.getManifest(d, options);
+    return scanReferrers(this.#currentEntries(), digest, read, this.description, options.artifactType);
   }
 
   async listTags(): Promise<string[]> {
@@ -250,19 +264,12 @@ class OciLayout implements OciLayoutTransport {
   async #updateIndex(options: OperationOptions): Promise<void> {
     const lockOptions = {
       where: this.description,
-      ...(this.#options.lockWaitMs === undefined ? {} : { waitMs: this.#options.lockWaitMs }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      waitMs: this.#options.lockWaitMs,
+      signal: options.signal,
     };
     this.#index = await withFileLock(join(this.path, 'index.json.lock'), lockOptions, async () => {
       const index = applyOps(await this.#readIndex(), this.#ops, this.#children);
-      const tmp = join(this.path, tempName('.index.json'));
-      try {
-        await writeFile(tmp, JSON.stringify(index));
-        await rename(tmp, join(this.path, 'index.json'));
-      } catch (error) {
-        await rm(tmp, { force: true });
-        throw error;
-      }
+      await writeFileAtomic(join(this.path, 'index.json'), JSON.stringify(index));
       return index;
     });
   }
@@ -317,26 +324,8 @@ class OciLayout implements OciLayoutTransport {
     this.#mode = 'existing';
   }
 
-  async #readIndex(): Promise<IndexDocument> {
-    const file = join(this.path, 'index.json');
-    const max = this.#options.maxIndexBytes ?? MAX_INDEX_BYTES;
-    let doc: unknown;
-    try {
-      const size = (await stat(file)).size;
-      if (size > max) {
-        throw new LimitExceededError('maxIndexBytes', max, `${this.description}: index.json is ${size} bytes, larger than maxIndexBytes (${max}); raise the ociLayout option maxIndexBytes if this is expected`);
-      }
-      doc = JSON.parse(await readFile(file, 'utf8'));
-    } catch (error) {
-      if (error instanceof LimitExceededError) throw error;
-      throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: cannot read index.json`, { cause: error });
-    }
-    const manifests = (doc as { manifests?: unknown } | null)?.manifests;
-    // umoci writes `"manifests": null` for an empty layout.
-    if (typeof doc !== 'object' || doc === null || (manifests != null && !Array.isArray(manifests))) {
-      throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: index.json is not an image index`);
-    }
-    return { ...(doc as Record<string, unknown>), manifests: (manifests ?? []) as Descriptor[] };
+  #readIndex(): Promise<IndexDocument> {
+    return readIndexFile(join(this.path, 'index.json'), this.#options.maxIndexBytes ?? MAX_INDEX_BYTES, this.description);
   }
 
   #ensureWritable(): Promise<void> {

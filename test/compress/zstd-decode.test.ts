@@ -35,7 +35,7 @@ function zstdFromFile(data: Uint8Array, extra: string[] = []): Buffer {
 }
 
 async function decodeAll(data: Uint8Array, sizes: () => number): Promise<Buffer> {
-  return collect(zstdWasmDecoder('test')(chunked(data, sizes)));
+  return Buffer.from(await collect(zstdWasmDecoder('test')(chunked(data, sizes))));
 }
 
 describe('zstdWasmDecoder', () => {
