@@ -1,0 +1,124 @@
+/**
+ * Where cosign keeps signatures: an image manifest tagged `sha256-<hex>.sig` in the signed
+ * image's repository, one layer per signature (the payload bytes, media type
+ * `application/vnd.dev.cosign.simplesigning.v1+json`, the base64 signature in the layer's
+ * `dev.cosignproject.cosign/signature` annotation), and a config shaped like the one
+ * go-containerregistry writes for it. Reading, building and pushing that manifest.
+ * @module
+ */
+import { InvalidArgumentError, LimitExceededError, isNotFound } from '../errors.ts';
+import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
+import { OCI_CONFIG, OCI_MANIFEST } from '../oci/mediatypes.ts';
+import { encodeManifest, parseManifest } from '../oci/manifest.ts';
+import { hashBytes } from '../hash/index.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { RepositoryLocation } from '../registry/operation.ts';
+import { readAll } from '../blob/verify.ts';
+import { COSIGN_SIGNATURE_ARTIFACT_TYPE, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signatureTag } from './cosign-payload.ts';
+
+/** Largest payload read back from a registry: simple-signing payloads are a few hundred bytes. */
+export const MAX_SIGNATURE_PAYLOAD_BYTES = 1024 * 1024;
+/** Most signature layers read from one `.sig` manifest. */
+export const MAX_SIGNATURES = 1000;
+
+/** One signature layer of a `.sig` manifest, as stored (nothing verified yet). */
+export interface StoredSignature {
+  /** The layer's descriptor: payload digest and size, media type, annotations. */
+  layer: Descriptor;
+  /** The base64 signature from the layer's annotation, when present. */
+  signature: string | undefined;
+}
+
+/** What the `.sig` tag of a digest holds. */
+export interface SignatureManifest {
+  /** `sha256-<hex>.sig`. */
+  tag: string;
+  /** The manifest as stored, undefined when the tag does not exist. */
+  raw: RawManifest | undefined;
+  /** Its layers in order (empty when the tag does not exist). */
+  signatures: StoredSignature[];
+}
+
+/** Reads the `.sig` manifest of `digest` in `repo`; a missing tag gives no signatures. */
+export async function readSignatureManifest(client: RegistryClient, repo: RepositoryLocation, digest: string, signal?: AbortSignal): Promise<SignatureManifest> {
+  const tag = signatureTag(digest);
+  let raw: RawManifest;
+  try {
+    raw = await client.getManifest(repo, tag, signal ? { signal } : {});
+  } catch (error) {
+    if (isNotFound(error)) return { tag, raw: undefined, signatures: [] };
+    throw error;
+  }
+  const parsed = parseManifest(raw);
+  if (parsed.kind !== 'manifest') {
+    throw new InvalidArgumentError(`${repo.registry}/${repo.repository}:${tag} is an index, not a cosign signature manifest`, { code: 'ERR_INVALID_MANIFEST' });
+  }
+  const layers = parsed.manifest.layers;
+  if (layers.length > MAX_SIGNATURES) {
+    throw new LimitExceededError('maxSignatures', MAX_SIGNATURES, `${repo.registry}/${repo.repository}:${tag} has ${layers.length} signature layers, more than ${MAX_SIGNATURES}`);
+  }
+  return { tag, raw: parsed.raw, signatures: layers.map((layer) => ({ layer, signature: layer.annotations?.[SIGNATURE_ANNOTATION] })) };
+}
+
+/** Reads a signature layer's payload, verified against its digest, bounded by {@link MAX_SIGNATURE_PAYLOAD_BYTES}. */
+export async function readPayload(client: RegistryClient, repo: RepositoryLocation, layer: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
+  if (layer.size > MAX_SIGNATURE_PAYLOAD_BYTES) {
+    throw new LimitExceededError('maxSignaturePayloadBytes', MAX_SIGNATURE_PAYLOAD_BYTES, `signature payload ${layer.digest} is ${layer.size} bytes, more than ${MAX_SIGNATURE_PAYLOAD_BYTES}`);
+  }
+  return readAll(await client.getBlob(repo, layer, signal ? { signal } : {}));
+}
+
+/**
+ * The config go-containerregistry gives a signature image: zero times, empty platform, one
+ * history entry and one diffID per layer (the payloads are not compressed, so diffID = digest).
+ * Field order as Go's encoding/json writes `v1.ConfigFile`.
+ */
+export function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
+  const zero = '0001-01-01T00:00:00Z';
+  const history = layers.map(() => `{"created":"${zero}"}`).join(',');
+  const diffIds = layers.map((l) => JSON.stringify(l.digest)).join(',');
+  return new TextEncoder().encode(`{"architecture":"","created":"${zero}","history":[${history}],"os":"","rootfs":{"type":"layers","diff_ids":[${diffIds}]},"config":{}}`);
+}
+
+/** A signature layer's descriptor for `payload` and its base64 `signature`. */
+export function signatureLayer(payload: Uint8Array, signature: string): Descriptor {
+  return { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, digest: hashBytes(payload), size: payload.byteLength, annotations: { [SIGNATURE_ANNOTATION]: signature } };
+}
+
+/** Options of {@link writeSignatureManifest}. */
+export interface WriteSignatureManifestOptions {
+  /** Push under this tag (the `.sig` tag), or by digest when undefined (a referrer). */
+  tag: string | undefined;
+  /** Every layer of the manifest, in order. */
+  layers: Descriptor[];
+  /** Blobs to upload first (new payloads); others are already in the repository. */
+  blobs: ReadonlyArray<{ descriptor: Descriptor; bytes: Uint8Array }>;
+  /** OCI 1.1 referrer: the signed manifest, recorded as `subject`, with cosign's `artifactType`. */
+  subject?: Descriptor;
+  /** Aborts the pushes. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Pushes a signature manifest: the new payload blobs, the config, then the manifest (under the
+ * `.sig` tag, or by digest for a referrer). Returns the manifest pushed.
+ */
+export async function writeSignatureManifest(client: RegistryClient, repo: RepositoryLocation, options: WriteSignatureManifestOptions): Promise<RawManifest> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  const config = options.subject ? new TextEncoder().encode('{}') : signatureConfig(options.layers);
+  const configDescriptor: Descriptor = { mediaType: OCI_CONFIG, digest: hashBytes(config), size: config.byteLength };
+  for (const blob of [...options.blobs, { descriptor: configDescriptor, bytes: config }]) {
+    if (!(await client.hasBlob(repo, blob.descriptor.digest, signal))) await client.putBlob(repo, blob.descriptor, blob.bytes, signal);
+  }
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    ...(options.subject ? { artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE } : {}),
+    config: configDescriptor,
+    layers: options.layers,
+    ...(options.subject ? { subject: options.subject } : {}),
+  };
+  const raw = encodeManifest(manifest);
+  await client.putManifest(repo, raw, options.tag, signal);
+  return raw;
+}
