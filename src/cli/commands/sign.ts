@@ -5,11 +5,10 @@
  */
 import { chmod, link, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { createSession, type Session } from '../../index.ts';
+import { createSession, parseReference, type Session } from '../../index.ts';
 import { readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair } from '../../supply/cosign-key.ts';
 import { signImage, verifyImage } from '../../supply/sign.ts';
 import { dockerReferenceOf } from '../../supply/cosign-payload.ts';
-import { parseReference } from '../../reference.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
 import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 

@@ -1,0 +1,95 @@
+// `ocibuild generate-key-pair`, `sign` and `verify` end to end against a real registry.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startRegistry } from '../helpers/registry.ts';
+import { buildBusyboxLayout } from '../helpers/busybox.ts';
+import { runCli, type CliResult } from '../helpers/cli.ts';
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const base = { ...process.env };
+  delete base.COSIGN_PASSWORD;
+  return runCli(args, { ...base, ...env });
+}
+
+test('generate-key-pair, sign and verify from the command line', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-cli-sign-'));
+  const registry = await startRegistry();
+  t.after(async () => {
+    await registry.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const prefix = path.join(dir, 'cosign');
+  const pw = { COSIGN_PASSWORD: 'hunter2-but-longer' };
+
+  const generated = await cli(['generate-key-pair', '--output-key-prefix', prefix], pw);
+  assert.equal(generated.code, 0, generated.stderr);
+  assert.equal((await fs.stat(`${prefix}.key`)).mode & 0o777, 0o600);
+  assert.match(await fs.readFile(`${prefix}.key`, 'utf8'), /^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n/);
+  assert.match(await fs.readFile(`${prefix}.pub`, 'utf8'), /^-----BEGIN PUBLIC KEY-----\n/);
+  const keyBefore = await fs.readFile(`${prefix}.key`, 'utf8');
+  const again = await cli(['generate-key-pair', '--output-key-prefix', prefix], pw);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /cosign\.key already exists \(use --force to overwrite\)/);
+  assert.equal(await fs.readFile(`${prefix}.key`, 'utf8'), keyBefore, 'the existing key is untouched');
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['cosign.key', 'cosign.pub'], 'no temporary files left');
+  const noPassword = await cli(['generate-key-pair', '--output-key-prefix', path.join(dir, 'other')]);
+  assert.equal(noPassword.code, 2);
+  assert.match(noPassword.stderr, /set COSIGN_PASSWORD/);
+
+  const base = await buildBusyboxLayout(path.join(dir, 'base'));
+  const ref = `${registry.host}/cli/app:v1`;
+  const pushed = await cli(['copy', `oci:${base.layoutPath}:${base.tag}`, ref]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+
+  const wrongPassword = await cli(['sign', '--key', `${prefix}.key`, ref], { COSIGN_PASSWORD: 'nope' });
+  assert.equal(wrongPassword.code, 1);
+  assert.match(wrongPassword.stderr, /error \[ERR_CREDENTIALS\]: cannot decrypt .*cosign\.key: wrong password/);
+  const unsigned = await cli(['verify', '--key', `${prefix}.pub`, ref]);
+  assert.equal(unsigned.code, 1);
+  assert.match(unsigned.stderr, /error \[ERR_SIGNATURE\]: no signatures found/);
+
+  const signed = await cli(['sign', '--key', `${prefix}.key`, '-a', 'team=build', ref], pw);
+  assert.equal(signed.code, 0, signed.stderr);
+  assert.equal(signed.stdout.trim(), `${registry.host}/cli/app@${base.manifestDigest}`);
+  assert.match(signed.stderr, new RegExp(`Pushing signature to: ${registry.host}/cli/app:sha256-${base.manifestDigest.slice(7)}\\.sig`));
+
+  const verified = await cli(['verify', '--key', `${prefix}.pub`, '-a', 'team=build', ref]);
+  assert.equal(verified.code, 0, verified.stderr);
+  assert.match(verified.stderr, /The signatures were verified against the specified public key/);
+  const payloads = JSON.parse(verified.stdout) as { critical: { image: Record<string, string>; identity: Record<string, string> }; optional: Record<string, string> }[];
+  assert.equal(payloads.length, 1);
+  assert.equal(payloads[0]?.critical.image['docker-manifest-digest'], base.manifestDigest);
+  assert.equal(payloads[0]?.critical.identity['docker-reference'], `${registry.host}/cli/app`);
+  assert.deepEqual(payloads[0]?.optional, { team: 'build' });
+
+  // --output text prints the payload bytes as signed: openssl verifies them with the stored signature.
+  const text = await cli(['verify', '--key', `${prefix}.pub`, '--output', 'text', ref]);
+  assert.equal(text.code, 0, text.stderr);
+  const raw = await cli(['inspect', '--raw', `${registry.host}/cli/app:sha256-${base.manifestDigest.slice(7)}.sig`]);
+  const sigManifest = JSON.parse(raw.stdout) as { layers: { annotations: Record<string, string> }[] };
+  await fs.writeFile(path.join(dir, 'payload.json'), text.stdout.replace(/\n$/, ''));
+  await fs.writeFile(path.join(dir, 'sig.der'), Buffer.from(sigManifest.layers[0]?.annotations['dev.cosignproject.cosign/signature'] ?? '', 'base64'));
+  const openssl = execFileSync('openssl', ['dgst', '-sha256', '-verify', `${prefix}.pub`, '-signature', 'sig.der', 'payload.json'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(openssl.trim(), 'Verified OK');
+
+  const wrongClaim = await cli(['verify', '--key', `${prefix}.pub`, '-a', 'team=ops', ref]);
+  assert.equal(wrongClaim.code, 1);
+  assert.match(wrongClaim.stderr, /ERR_SIGNATURE.*annotation team=ops is missing/);
+
+  const otherKey = path.join(dir, 'other');
+  assert.equal((await cli(['generate-key-pair', '--output-key-prefix', otherKey], pw)).code, 0);
+  const wrongKey = await cli(['verify', '--key', `${otherKey}.pub`, ref]);
+  assert.equal(wrongKey.code, 1);
+  assert.match(wrongKey.stderr, /error \[ERR_SIGNATURE\]: no valid signature for .*does not verify against the public key/);
+
+  const usage = await cli(['verify', ref]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--key is required/);
+  const badKey = await cli(['verify', '--key', `${prefix}.key`, ref]);
+  assert.equal(badKey.code, 1);
+  assert.match(badKey.stderr, /PEM type "ENCRYPTED SIGSTORE PRIVATE KEY" is not PUBLIC KEY/);
+});
