@@ -27,11 +27,6 @@ export const MAX_LAYOUT_ENTRIES_SCANNED = 10_000;
 /** Largest `index.json` read when looking for referrers (as the layout transport's default). */
 const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
-/** A transport that lists referrers itself (the registry transport, with the referrers API). */
-type ListingTransport = Transport & {
-  listReferrers?(digest: string, options?: ListReferrersOptions): Promise<Descriptor[]>;
-};
-
 /**
  * Lists the referrers of `digest` in `transport`: descriptors with `artifactType` and the
  * referrer's annotations, each digest once, filtered by `artifactType` when asked. A transport
@@ -41,10 +36,9 @@ export async function listReferrers(transport: Transport, digest: string, option
   throwIfAborted(options.signal);
   if (transport.acceptsArtifacts === false) return [];
   const opts = options.signal ? { signal: options.signal } : {};
-  const own = (transport as ListingTransport).listReferrers;
   let found: Descriptor[];
-  if (own !== undefined) {
-    found = await own.call(transport, digest, opts);
+  if (transport.listReferrers !== undefined) {
+    found = await transport.listReferrers(digest, opts);
   } else {
     found = await fallbackEntries(transport, digest, opts);
     const layout = (transport as { path?: unknown }).path;
