@@ -23,8 +23,9 @@ export interface TransportCapabilities {
 }
 
 /**
- * A place images are read from or written to. Optional extras (`mountBlob`, `commit`, `close`)
- * and the {@link TransportCapabilities} are declared on the transport and checked at run time.
+ * A place images are read from or written to. Optional extras (`mountBlob`, `listReferrers`,
+ * `commit`, `close`) and the {@link TransportCapabilities} are declared on the transport and
+ * checked at run time.
  *
  * Contracts:
  * - `getBlob` MUST verify the size and digest while streaming and throw `DigestMismatchError`
@@ -56,6 +57,13 @@ export interface Transport extends TransportCapabilities {
    * Returns false when the registry did not mount it (the caller then uploads).
    */
   mountBlob?(descriptor: Descriptor, from: BlobOrigin, options?: OperationOptions): Promise<boolean>;
+  /**
+   * Lists the manifests whose `subject` is the manifest `digest` (OCI 1.1 referrers: signatures,
+   * SBOMs, attestations), as descriptors carrying `artifactType` and `annotations`; only those of
+   * `artifactType` when given. Declared by the transports that can answer; an absent subject or
+   * no referrers gives `[]`, never `ERR_NOT_FOUND`. The order is unspecified.
+   */
+  listReferrers?(digest: string, options?: OperationOptions & { artifactType?: string }): Promise<Descriptor[]>;
   /** The registry and repository this transport writes to, for mount decisions. */
   readonly origin?: BlobOrigin;
   /** Makes everything written visible atomically (staged transports). */

@@ -73,6 +73,9 @@ export function registryTransport(ref: Reference | string, client: RegistryClien
       if (from.registry !== repo.registry || from.repository === repo.repository) return false;
       return client.mountBlob(repo, descriptor, from.repository, signalOf(options));
     },
+    async listReferrers(digest: string, options?: OperationOptions & { artifactType?: string }): Promise<Descriptor[]> {
+      return client.listReferrers(repo, digest, { ...signalOf(options), ...(options?.artifactType ? { artifactType: options.artifactType } : {}) });
+    },
     async close(): Promise<void> {
       // The client is shared; nothing of ours to release.
     },
