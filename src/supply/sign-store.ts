@@ -93,7 +93,11 @@ export interface WriteSignatureManifestOptions {
   layers: Descriptor[];
   /** Blobs to upload first (new payloads); others are already in the repository. */
   blobs: ReadonlyArray<{ descriptor: Descriptor; bytes: Uint8Array }>;
-  /** OCI 1.1 referrer: the signed manifest, recorded as `subject`, with cosign's `artifactType`. */
+  /**
+   * OCI 1.1 referrer: the signed manifest, recorded as `subject`. As cosign's experimental OCI
+   * 1.1 mode writes it, the config's media type is then the artifact type
+   * (`application/vnd.dev.cosign.artifact.sig.v1+json`), which the referrers API reports.
+   */
   subject?: Descriptor;
   /** Aborts the pushes. */
   signal?: AbortSignal;
@@ -101,24 +105,48 @@ export interface WriteSignatureManifestOptions {
 
 /**
  * Pushes a signature manifest: the new payload blobs, the config, then the manifest (under the
- * `.sig` tag, or by digest for a referrer). Returns the manifest pushed.
+ * `.sig` tag, or by digest for a referrer). Returns the manifest pushed and its document.
  */
-export async function writeSignatureManifest(client: RegistryClient, repo: RepositoryLocation, options: WriteSignatureManifestOptions): Promise<RawManifest> {
+export async function writeSignatureManifest(client: RegistryClient, repo: RepositoryLocation, options: WriteSignatureManifestOptions): Promise<{ raw: RawManifest; manifest: ImageManifest }> {
   const signal = options.signal ? { signal: options.signal } : {};
-  const config = options.subject ? new TextEncoder().encode('{}') : signatureConfig(options.layers);
-  const configDescriptor: Descriptor = { mediaType: OCI_CONFIG, digest: hashBytes(config), size: config.byteLength };
+  const config = signatureConfig(options.layers);
+  const configDescriptor: Descriptor = { mediaType: options.subject ? COSIGN_SIGNATURE_ARTIFACT_TYPE : OCI_CONFIG, digest: hashBytes(config), size: config.byteLength };
   for (const blob of [...options.blobs, { descriptor: configDescriptor, bytes: config }]) {
     if (!(await client.hasBlob(repo, blob.descriptor.digest, signal))) await client.putBlob(repo, blob.descriptor, blob.bytes, signal);
   }
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    ...(options.subject ? { artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE } : {}),
     config: configDescriptor,
     layers: options.layers,
-    ...(options.subject ? { subject: options.subject } : {}),
+    ...(options.subject ? { subject: { mediaType: options.subject.mediaType, digest: options.subject.digest, size: options.subject.size } } : {}),
   };
   const raw = encodeManifest(manifest);
   await client.putManifest(repo, raw, options.tag, signal);
-  return raw;
+  return { raw, manifest };
+}
+
+/** Most signature referrers read for one image. */
+export const MAX_SIGNATURE_REFERRERS = 100;
+
+/**
+ * Reads the signature referrers of `digest` (OCI 1.1 referrers API, or its fallback tag):
+ * manifests of cosign's signature artifact type whose `subject` is `digest`. Returns one
+ * {@link SignatureManifest} per referrer, its `tag` being the referrer's digest.
+ */
+export async function readSignatureReferrers(client: RegistryClient, repo: RepositoryLocation, digest: string, signal?: AbortSignal): Promise<SignatureManifest[]> {
+  const opts = signal ? { signal } : {};
+  const listed = await client.listReferrers(repo, digest, { ...opts, artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE });
+  if (listed.length > MAX_SIGNATURE_REFERRERS) {
+    throw new LimitExceededError('maxSignatureReferrers', MAX_SIGNATURE_REFERRERS, `${repo.registry}/${repo.repository}@${digest} has ${listed.length} signature referrers, more than ${MAX_SIGNATURE_REFERRERS}`);
+  }
+  const out: SignatureManifest[] = [];
+  for (const descriptor of listed) {
+    const parsed = parseManifest(await client.getManifest(repo, descriptor.digest, opts));
+    // The listing is the registry's word (or a tag anyone can push); the manifest's own subject decides.
+    if (parsed.kind !== 'manifest' || parsed.manifest.subject?.digest !== digest) continue;
+    const layers = parsed.manifest.layers.slice(0, MAX_SIGNATURES);
+    out.push({ tag: descriptor.digest, raw: parsed.raw, signatures: layers.map((layer) => ({ layer, signature: layer.annotations?.[SIGNATURE_ANNOTATION] })) });
+  }
+  return out;
 }

@@ -16,13 +16,18 @@ import type { Descriptor } from '../oci/types.ts';
 import { createRegistryClient, type RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
 import type { RepositoryLocation } from '../registry/operation.ts';
 import { signatureHash } from './cosign-key.ts';
-import { dockerReferenceOf, parseSimpleSigningPayload, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningPayload } from './cosign-payload.ts';
-import { readPayload, readSignatureManifest, signatureLayer, writeSignatureManifest, type StoredSignature } from './sign-store.ts';
+import { dockerReferenceOf, parseSimpleSigningPayload, signatureTag, simpleSigningPayload, SIMPLE_SIGNING_MEDIA_TYPE, type SimpleSigningPayload } from './cosign-payload.ts';
+import { registryTransport } from '../transports/registry.ts';
+import { linkReferrer } from './attach.ts';
+import { referrerDescriptor } from './attach-manifest.ts';
+import { readPayload, readSignatureManifest, readSignatureReferrers, signatureLayer, writeSignatureManifest, type SignatureManifest, type StoredSignature } from './sign-store.ts';
 
 /** Why one stored signature did not verify. */
 export interface SignatureFailure {
-  /** Position of the layer in the `.sig` manifest (0-based). */
+  /** Position of the signature among all those examined (0-based). */
   index: number;
+  /** Where it was stored: the `.sig` tag, or the digest of a referrer manifest. */
+  source: string;
   /** Digest of the layer (the payload). */
   layer: string;
   /** What was wrong, in words. */
@@ -69,21 +74,29 @@ export interface SignImageOptions extends SignatureRegistryOptions {
   annotations?: Readonly<Record<string, string>>;
   /** The `docker-reference` to claim; default the image's repository (`registry/repo`). */
   identity?: string;
+  /**
+   * Where to store the signature: `'tag'` (default, what cosign reads), `'referrer'` (an OCI 1.1
+   * referrer shaped as cosign's experimental OCI 1.1 mode writes it, with the referrers fallback
+   * tag kept on registries without the API), or `'both'`.
+   */
+  store?: 'tag' | 'referrer' | 'both';
 }
 
 /** What {@link signImage} did. */
 export interface SignImageResult {
   /** The manifest digest signed. */
   digest: string;
-  /** The signature tag written (`sha256-<hex>.sig`), in the image's repository. */
+  /** The signature tag (`sha256-<hex>.sig`), in the image's repository. */
   signatureTag: string;
-  /** Digest of the signature manifest now under that tag. */
-  signatureManifestDigest: string;
+  /** Digest of the signature manifest now under that tag (undefined when only a referrer was asked for). */
+  signatureManifestDigest: string | undefined;
+  /** Digest of the referrer manifest, when one was asked for. */
+  referrerDigest?: string;
   /** The signed payload bytes. */
   payload: Uint8Array;
   /** The base64 DER signature over the payload. */
   signature: string;
-  /** False when an equal signature (same payload, verifying with the same key) was already stored: nothing was pushed. */
+  /** False when an equal signature (same payload, verifying with the same key) was already stored everywhere asked: nothing was pushed. */
   added: boolean;
 }
 
@@ -97,6 +110,8 @@ export interface VerifyImageOptions extends SignatureRegistryOptions {
 
 /** One signature that verified. */
 export interface VerifiedSignature {
+  /** Where it was stored: the `.sig` tag, or the digest of a referrer manifest. */
+  source: string;
   /** The payload bytes, as signed. */
   payload: Uint8Array;
   /** The payload, parsed. */
@@ -113,7 +128,7 @@ export interface VerifyImageResult {
   digest: string;
   /** The signature tag read. */
   signatureTag: string;
-  /** Signatures that verified (at least one). */
+  /** Signatures that verified (at least one), from the `.sig` tag first, then from referrers. */
   signatures: VerifiedSignature[];
 }
 
@@ -125,6 +140,8 @@ export interface ListSignaturesResult {
   signatureTag: string;
   /** The stored signature layers, in order (empty when the tag does not exist). */
   signatures: StoredSignature[];
+  /** Signature referrers (OCI 1.1) of the digest, each with its layers. */
+  referrers: SignatureManifest[];
 }
 
 async function withClient<T>(options: SignatureRegistryOptions, fn: (client: RegistryClient) => Promise<T>): Promise<T> {
@@ -177,29 +194,58 @@ export function signPayload(payload: Uint8Array, key: KeyObject): string {
 export async function signImage(ref: string | Reference, options: SignImageOptions): Promise<SignImageResult> {
   const reference = toReference(ref);
   const { signal } = options;
+  const store = options.store ?? 'tag';
   return withClient(options, async (client) => {
     const repo = locationOf(reference);
-    const digest = await resolveDigest(client, reference, signal);
+    const top = await client.getManifest(repo, reference.tagOrDigest, signal ? { signal } : {});
+    const digest = top.digest;
     const payload = simpleSigningPayload(options.identity ?? dockerReferenceOf(reference), digest, options.annotations);
     const signature = signPayload(payload, options.key);
-    const stored = await readSignatureManifest(client, repo, digest, signal);
     const layer = signatureLayer(payload, signature);
-    // cosign's duplicate rule: same payload, media type and extra annotations, and the stored
-    // signature verifies with our key (ECDSA signatures differ from run to run).
-    for (const existing of stored.signatures) {
-      const extra = Object.entries(existing.layer.annotations ?? {}).filter(([k]) => k !== 'dev.cosignproject.cosign/signature');
-      if (existing.layer.digest === layer.digest && existing.layer.mediaType === SIMPLE_SIGNING_MEDIA_TYPE && extra.length === 0 && existing.signature !== undefined && verifyPayloadSignature(payload, existing.signature, options.key)) {
-        return { digest, signatureTag: stored.tag, signatureManifestDigest: stored.raw?.digest ?? '', payload, signature: existing.signature, added: false };
+    const blobs = [{ descriptor: layer, bytes: payload }];
+    const result: SignImageResult = { digest, signatureTag: signatureTag(digest), signatureManifestDigest: undefined, payload, signature, added: false };
+    if (store !== 'referrer') {
+      const stored = await readSignatureManifest(client, repo, digest, signal);
+      const duplicate = findDuplicate(stored.signatures, layer, payload, options.key);
+      if (duplicate) {
+        result.signatureManifestDigest = stored.raw?.digest;
+        result.signature = duplicate;
+      } else {
+        const written = await writeSignatureManifest(client, repo, { tag: stored.tag, layers: [...stored.signatures.map((s) => s.layer), layer], blobs, ...(signal ? { signal } : {}) });
+        result.signatureManifestDigest = written.raw.digest;
+        result.added = true;
       }
     }
-    const raw = await writeSignatureManifest(client, repo, {
-      tag: stored.tag,
-      layers: [...stored.signatures.map((s) => s.layer), layer],
-      blobs: [{ descriptor: layer, bytes: payload }],
-      ...(signal ? { signal } : {}),
-    });
-    return { digest, signatureTag: stored.tag, signatureManifestDigest: raw.digest, payload, signature, added: true };
+    if (store !== 'tag') {
+      const referrers = await readSignatureReferrers(client, repo, digest, signal);
+      const existing = referrers.find((r) => findDuplicate(r.signatures, layer, payload, options.key) !== undefined);
+      if (existing) {
+        result.referrerDigest = existing.tag;
+      } else {
+        const subject = { mediaType: top.mediaType, digest, size: top.bytes.byteLength };
+        const written = await writeSignatureManifest(client, repo, { tag: undefined, layers: [layer], blobs, subject, ...(signal ? { signal } : {}) });
+        // Registries without the referrers API (distribution 2.8) list referrers from a fallback tag.
+        await linkReferrer(registryTransport(reference, client), digest, referrerDescriptor(written.raw, written.manifest), signal ? { signal } : {});
+        result.referrerDigest = written.raw.digest;
+        result.added = true;
+      }
+    }
+    return result;
   });
+}
+
+/**
+ * cosign's duplicate rule: a stored layer with the same payload, media type and no other
+ * annotations, whose signature verifies with our key (ECDSA signatures differ from run to run).
+ * Returns that layer's signature.
+ */
+function findDuplicate(stored: readonly StoredSignature[], layer: Descriptor, payload: Uint8Array, key: KeyObject): string | undefined {
+  for (const existing of stored) {
+    const extra = Object.keys(existing.layer.annotations ?? {}).filter((k) => k !== 'dev.cosignproject.cosign/signature');
+    if (existing.layer.digest !== layer.digest || existing.layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE || extra.length > 0) continue;
+    if (existing.signature !== undefined && verifyPayloadSignature(payload, existing.signature, key)) return existing.signature;
+  }
+  return undefined;
 }
 
 /** Lists the signatures stored for the image `ref` names, without verifying them. */
@@ -208,7 +254,8 @@ export async function listSignatures(ref: string | Reference, options: Signature
   return withClient(options, async (client) => {
     const digest = await resolveDigest(client, reference, options.signal);
     const stored = await readSignatureManifest(client, locationOf(reference), digest, options.signal);
-    return { digest, signatureTag: stored.tag, signatures: stored.signatures };
+    const referrers = await readSignatureReferrers(client, locationOf(reference), digest, options.signal);
+    return { digest, signatureTag: stored.tag, signatures: stored.signatures, referrers };
   });
 }
 
@@ -217,11 +264,12 @@ async function checkSignature(
   client: RegistryClient,
   repo: RepositoryLocation,
   stored: StoredSignature,
+  source: string,
   index: number,
   digest: string,
   options: VerifyImageOptions,
 ): Promise<VerifiedSignature | SignatureFailure> {
-  const fail = (reason: string, signedDigest?: string): SignatureFailure => ({ index, layer: stored.layer.digest, reason, ...(signedDigest ? { signedDigest } : {}) });
+  const fail = (reason: string, signedDigest?: string): SignatureFailure => ({ index, source, layer: stored.layer.digest, reason, ...(signedDigest ? { signedDigest } : {}) });
   if (stored.layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) return fail(`layer media type ${stored.layer.mediaType} is not a cosign simple-signing payload`);
   if (stored.signature === undefined) return fail('the layer has no dev.cosignproject.cosign/signature annotation');
   let payload: Uint8Array;
@@ -244,7 +292,7 @@ async function checkSignature(
     const have = claims.optional?.[k];
     if (have === undefined || String(have) !== v) return fail(`annotation ${k}=${v} is missing from the payload`);
   }
-  return { payload, claims, signature: stored.signature, layer: stored.layer };
+  return { source, payload, claims, signature: stored.signature, layer: stored.layer };
 }
 
 /**
@@ -262,14 +310,21 @@ export async function verifyImage(ref: string | Reference, options: VerifyImageO
     const repo = locationOf(reference);
     const digest = await resolveDigest(client, reference, options.signal);
     const stored = await readSignatureManifest(client, repo, digest, options.signal);
+    const referrers = await readSignatureReferrers(client, repo, digest, options.signal);
+    const all = [stored, ...referrers].flatMap((m) => m.signatures.map((signature) => ({ source: m.tag, signature })));
     const name = reference.toString();
-    if (stored.signatures.length === 0) {
-      throw new SignatureVerificationError(name, digest, [], `no signatures found for ${name}: it names ${digest}, and ${reference.name}:${stored.tag} does not exist (not signed, or the tag now points at another image)`);
+    if (all.length === 0) {
+      throw new SignatureVerificationError(
+        name,
+        digest,
+        [],
+        `no signatures found for ${name}: it names ${digest}, and neither ${reference.name}:${stored.tag} nor a signature referrer exists (not signed, or the tag now points at another image)`,
+      );
     }
     const verified: VerifiedSignature[] = [];
     const failures: SignatureFailure[] = [];
-    for (const [index, signature] of stored.signatures.entries()) {
-      const result = await checkSignature(client, repo, signature, index, digest, options);
+    for (const [index, { source, signature }] of all.entries()) {
+      const result = await checkSignature(client, repo, signature, source, index, digest, options);
       if ('reason' in result) failures.push(result);
       else verified.push(result);
     }

@@ -86,6 +86,15 @@ test('generate-key-pair, sign and verify from the command line', async (t) => {
   assert.equal(wrongKey.code, 1);
   assert.match(wrongKey.stderr, /error \[ERR_SIGNATURE\]: no valid signature for .*does not verify against the public key/);
 
+  // A referrer signature (OCI 1.1) from bob is found by verify too.
+  const bobSigned = await cli(['sign', '--key', `${otherKey}.key`, '--store', 'referrer', ref], pw);
+  assert.equal(bobSigned.code, 0, bobSigned.stderr);
+  assert.match(bobSigned.stderr, /Pushing signature referrer to: .*@sha256:[0-9a-f]{64}/);
+  assert.equal((await cli(['verify', '--key', `${otherKey}.pub`, ref])).code, 0);
+  const badStore = await cli(['sign', '--key', `${otherKey}.key`, '--store', 'tags', ref], pw);
+  assert.equal(badStore.code, 2);
+  assert.match(badStore.stderr, /--store must be tag, referrer or both/);
+
   const usage = await cli(['verify', ref]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--key is required/);

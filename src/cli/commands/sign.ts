@@ -135,17 +135,22 @@ The key password comes from COSIGN_PASSWORD, else a prompt. Prints REPO@DIGEST s
 
   --key FILE               cosign private key (cosign.key)
   -a, --annotations K=V    claim stored in the payload's "optional" (repeatable)
-  --sign-container-identity NAME  docker-reference to claim (default REF's repository)${common}`,
+  --sign-container-identity NAME  docker-reference to claim (default REF's repository)
+  --store tag|referrer|both  where to store it: the .sig tag (default, what cosign reads), an
+                           OCI 1.1 referrer (cosign's experimental OCI 1.1 shape), or both${common}`,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, {
       key: { type: 'string' },
       annotations: { type: 'string', short: 'a', multiple: true },
       'sign-container-identity': { type: 'string' },
+      store: { type: 'string' },
       ...registryFlags,
     });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
     const keyFile = str(values, 'key');
     if (keyFile === undefined) throw new UsageError('--key is required (keyless signing is not supported)');
+    const store = str(values, 'store') ?? 'tag';
+    if (store !== 'tag' && store !== 'referrer' && store !== 'both') throw new UsageError(`--store must be tag, referrer or both, not ${JSON.stringify(store)}`);
     const ref = parseReference((positionals[0] as string).replace(/^docker:\/\//, ''));
     const key = await readCosignPrivateKey(await readText(keyFile, '--key'), await password(io, false), keyFile);
     const annotations = keyValues(list(values, 'annotations'), '--annotations');
@@ -153,12 +158,17 @@ The key password comes from COSIGN_PASSWORD, else a prompt. Prints REPO@DIGEST s
     return withSession(values, async (session) => {
       const result = await signImage(ref, {
         key,
+        store,
         client: session.registryClient(),
         ...(Object.keys(annotations).length ? { annotations } : {}),
         ...(identity !== undefined ? { identity } : {}),
         ...signalOf(io),
       });
-      io.err(result.added ? `Pushing signature to: ${ref.name}:${result.signatureTag}` : `An equal signature is already stored in ${ref.name}:${result.signatureTag}`);
+      if (!result.added) io.err(`An equal signature is already stored for ${ref.name}@${result.digest}`);
+      else {
+        if (result.signatureManifestDigest !== undefined) io.err(`Pushing signature to: ${ref.name}:${result.signatureTag}`);
+        if (result.referrerDigest !== undefined) io.err(`Pushing signature referrer to: ${ref.name}@${result.referrerDigest}`);
+      }
       io.out(`${ref.name}@${result.digest}`);
       return 0;
     });
@@ -171,9 +181,9 @@ export const verify: Command = {
   summary: 'verify the cosign signatures of an image with a public key',
   help: `Usage: ocibuild verify --key cosign.pub [-a KEY=VALUE]... [--output json|text] REF
 
-Checks the signatures stored for REF (cosign's sha256-<hex>.sig tag): each signature against
-the public key, and each payload's docker-manifest-digest against the digest REF names now.
-Prints the verified payloads (a JSON array, as cosign; --output text: one payload a line) and
+Checks the signatures stored for REF (cosign's sha256-<hex>.sig tag and OCI 1.1 signature
+referrers): each signature against the public key, and each payload's docker-manifest-digest
+against the digest REF names now. Prints the verified payloads (a JSON array, as cosign; --output text: one payload a line) and
 exits 0; exits 1 when no signature verifies.
 
   --key FILE               public key (cosign.pub)
