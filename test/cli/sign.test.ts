@@ -36,6 +36,10 @@ test('generate-key-pair, sign and verify from the command line', async (t) => {
   assert.match(again.stderr, /cosign\.key already exists \(use --force to overwrite\)/);
   assert.equal(await fs.readFile(`${prefix}.key`, 'utf8'), keyBefore, 'the existing key is untouched');
   assert.deepEqual((await fs.readdir(dir)).sort(), ['cosign.key', 'cosign.pub'], 'no temporary files left');
+  const forced = await cli(['generate-key-pair', '--output-key-prefix', prefix, '--force'], pw);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.notEqual(await fs.readFile(`${prefix}.key`, 'utf8'), keyBefore, '--force writes a new key');
+  assert.equal((await fs.stat(`${prefix}.key`)).mode & 0o777, 0o600);
   const noPassword = await cli(['generate-key-pair', '--output-key-prefix', path.join(dir, 'other')]);
   assert.equal(noPassword.code, 2);
   assert.match(noPassword.stderr, /set COSIGN_PASSWORD/);
