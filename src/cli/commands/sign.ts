@@ -9,7 +9,7 @@ import { createSession, parseReference, type Session } from '../../index.ts';
 import { readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair } from '../../supply/cosign-key.ts';
 import { signImage, verifyImage } from '../../supply/sign.ts';
 import { dockerReferenceOf } from '../../supply/cosign-payload.ts';
-import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
+import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 
 const common = `\n${REGISTRY_HELP}`;
@@ -25,16 +25,18 @@ async function withSession<T>(values: Record<string, unknown>, fn: (session: Ses
 }
 
 /** Reads a password from the terminal without echo; Ctrl-C aborts. */
-function promptPassword(prompt: string, io: CommandIO): Promise<string> {
+function promptPassword(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) {
     return Promise.reject(new UsageError('no password: set COSIGN_PASSWORD (standard input is not a terminal to prompt on)'));
   }
-  io.err(prompt);
   return new Promise((resolve, reject) => {
     let text = '';
+    // Echo off before the prompt shows, so nothing typed after it is echoed; the prompt is
+    // written as is (io.err would end the line): the answer is typed after it.
     stdin.setRawMode(true);
     stdin.resume();
+    process.stderr.write(prompt);
     const done = (error?: Error) => {
       stdin.off('data', onData);
       stdin.setRawMode(false);
@@ -56,11 +58,11 @@ function promptPassword(prompt: string, io: CommandIO): Promise<string> {
 }
 
 /** The key password: COSIGN_PASSWORD (even empty, as cosign), else a prompt. */
-async function password(io: CommandIO, confirm: boolean): Promise<string> {
+async function password(confirm: boolean): Promise<string> {
   const env = process.env.COSIGN_PASSWORD;
   if (env !== undefined) return env;
-  const first = await promptPassword('Enter password for private key: ', io);
-  if (confirm && (await promptPassword('Enter password for private key again: ', io)) !== first) throw new UsageError('the passwords do not match');
+  const first = await promptPassword('Enter password for private key: ');
+  if (confirm && (await promptPassword('Enter password for private key again: ')) !== first) throw new UsageError('the passwords do not match');
   return first;
 }
 
@@ -90,7 +92,7 @@ Existing files are kept unless --force.
     const prefix = str(values, 'output-key-prefix') ?? 'cosign';
     const keyFile = `${prefix}.key`;
     const pubFile = `${prefix}.pub`;
-    const files = await generateCosignKeyPair(await password(io, true));
+    const files = await generateCosignKeyPair(await password(true));
     // Written to temporary names first, then linked into place: never a key without its public half.
     const stamp = `.tmp-${process.pid}-${Date.now()}`;
     const tmpKey = path.join(path.dirname(keyFile), `.${path.basename(keyFile)}${stamp}`);
@@ -152,7 +154,7 @@ The key password comes from COSIGN_PASSWORD, else a prompt. Prints REPO@DIGEST s
     const store = str(values, 'store') ?? 'tag';
     if (store !== 'tag' && store !== 'referrer' && store !== 'both') throw new UsageError(`--store must be tag, referrer or both, not ${JSON.stringify(store)}`);
     const ref = parseReference((positionals[0] as string).replace(/^docker:\/\//, ''));
-    const key = await readCosignPrivateKey(await readText(keyFile, '--key'), await password(io, false), keyFile);
+    const key = await readCosignPrivateKey(await readText(keyFile, '--key'), await password(false), keyFile);
     const annotations = keyValues(list(values, 'annotations'), '--annotations');
     const identity = str(values, 'sign-container-identity');
     return withSession(values, async (session) => {
