@@ -195,6 +195,10 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
   const reference = toReference(ref);
   const { signal } = options;
   const store = options.store ?? 'tag';
+  if (store !== 'tag' && store !== 'referrer' && store !== 'both') throw new InvalidArgumentError(`signImage: store must be tag, referrer or both, not ${JSON.stringify(store)}`);
+  // Checked before any request: a public key cannot sign.
+  if (options.key.type !== 'private') throw new InvalidArgumentError('signing needs a private key');
+  signatureHash(options.key, 'the signing key');
   return withClient(options, async (client) => {
     const repo = locationOf(reference);
     const top = await client.getManifest(repo, reference.tagOrDigest, signal ? { signal } : {});

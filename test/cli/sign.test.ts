@@ -56,12 +56,12 @@ test('generate-key-pair, sign and verify from the command line', async (t) => {
   assert.equal(unsigned.code, 1);
   assert.match(unsigned.stderr, /error \[ERR_SIGNATURE\]: no signatures found/);
 
-  const signed = await cli(['sign', '--key', `${prefix}.key`, '-a', 'team=build', ref], pw);
+  const signed = await cli(['sign', '-y', '--key', `${prefix}.key`, '-a', 'team=build', ref], pw);
   assert.equal(signed.code, 0, signed.stderr);
   assert.equal(signed.stdout.trim(), `${registry.host}/cli/app@${base.manifestDigest}`);
   assert.match(signed.stderr, new RegExp(`Pushing signature to: ${registry.host}/cli/app:sha256-${base.manifestDigest.slice(7)}\\.sig`));
 
-  const verified = await cli(['verify', '--key', `${prefix}.pub`, '-a', 'team=build', ref]);
+  const verified = await cli(['verify', '--key', `${prefix}.pub`, '--insecure-ignore-tlog', '-a', 'team=build', ref]);
   assert.equal(verified.code, 0, verified.stderr);
   assert.match(verified.stderr, /The signatures were verified against the specified public key/);
   const payloads = JSON.parse(verified.stdout) as { critical: { image: Record<string, string>; identity: Record<string, string> }; optional: Record<string, string> }[];

@@ -139,13 +139,16 @@ The key password comes from COSIGN_PASSWORD, else a prompt. Prints REPO@DIGEST s
   -a, --annotations K=V    claim stored in the payload's "optional" (repeatable)
   --sign-container-identity NAME  docker-reference to claim (default REF's repository)
   --store tag|referrer|both  where to store it: the .sig tag (default, what cosign reads), an
-                           OCI 1.1 referrer (cosign's experimental OCI 1.1 shape), or both${common}`,
+                           OCI 1.1 referrer (cosign's experimental OCI 1.1 shape), or both
+  -y, --yes                accepted for cosign compatibility (nothing is uploaded to a
+                           transparency log, so there is nothing to confirm)${common}`,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, {
       key: { type: 'string' },
       annotations: { type: 'string', short: 'a', multiple: true },
       'sign-container-identity': { type: 'string' },
       store: { type: 'string' },
+      yes: { type: 'boolean', short: 'y' },
       ...registryFlags,
     });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
@@ -190,12 +193,14 @@ exits 0; exits 1 when no signature verifies.
 
   --key FILE               public key (cosign.pub)
   -a, --annotations K=V    require this claim in the payload (repeatable)
-  --output json|text       output format (default json)${common}`,
+  --output json|text       output format (default json)
+  --insecure-ignore-tlog   accepted for cosign compatibility (no transparency log is checked)${common}`,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, {
       key: { type: 'string' },
       annotations: { type: 'string', short: 'a', multiple: true },
       output: { type: 'string' },
+      'insecure-ignore-tlog': { type: 'boolean' },
       ...registryFlags,
     });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
