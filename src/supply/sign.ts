@@ -94,7 +94,7 @@ export interface SignImageResult {
   referrerDigest?: string;
   /** The signed payload bytes. */
   payload: Uint8Array;
-  /** The base64 DER signature over the payload. */
+  /** The base64 DER signature over the payload: the one written, or when nothing was written, the equal one already stored. */
   signature: string;
   /** False when an equal signature (same payload, verifying with the same key) was already stored everywhere asked: nothing was pushed. */
   added: boolean;
@@ -208,12 +208,13 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
     const layer = signatureLayer(payload, signature);
     const blobs = [{ descriptor: layer, bytes: payload }];
     const result: SignImageResult = { digest, signatureTag: signatureTag(digest), signatureManifestDigest: undefined, payload, signature, added: false };
+    let found: string | undefined;
     if (store !== 'referrer') {
       const stored = await readSignatureManifest(client, repo, digest, signal);
       const duplicate = findDuplicate(stored.signatures, layer, payload, options.key);
       if (duplicate) {
         result.signatureManifestDigest = stored.raw?.digest;
-        result.signature = duplicate;
+        found = duplicate;
       } else {
         const written = await writeSignatureManifest(client, repo, { tag: stored.tag, layers: [...stored.signatures.map((s) => s.layer), layer], blobs, ...(signal ? { signal } : {}) });
         result.signatureManifestDigest = written.raw.digest;
@@ -222,9 +223,10 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
     }
     if (store !== 'tag') {
       const referrers = await readSignatureReferrers(client, repo, digest, signal);
-      const existing = referrers.find((r) => findDuplicate(r.signatures, layer, payload, options.key) !== undefined);
+      const existing = referrers.map((r) => ({ r, duplicate: findDuplicate(r.signatures, layer, payload, options.key) })).find((x) => x.duplicate !== undefined);
       if (existing) {
-        result.referrerDigest = existing.tag;
+        result.referrerDigest = existing.r.tag;
+        found ??= existing.duplicate;
       } else {
         const subject = { mediaType: top.mediaType, digest, size: top.bytes.byteLength };
         const written = await writeSignatureManifest(client, repo, { tag: undefined, layers: [layer], blobs, subject, ...(signal ? { signal } : {}) });
@@ -234,6 +236,8 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
         result.added = true;
       }
     }
+    // Nothing written: report the signature already stored, the one a verifier will find.
+    if (!result.added && found !== undefined) result.signature = found;
     return result;
   });
 }

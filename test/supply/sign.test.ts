@@ -93,6 +93,7 @@ test('sign, list, fetch back, verify and refuse every tampering (local registry)
   // Signing again with the same key adds nothing; another key appends a layer, keeping the first.
   const again = await signImage(`${repoName}:latest`, { key: alice.key, client });
   assert.equal(again.added, false);
+  assert.equal(again.signature, signed.signature, 'the stored signature is reported');
   assert.equal(hashBytes(await get(`manifests/${signed.signatureTag}`)), signed.signatureManifestDigest);
   const second = await signImage(`${repoName}:latest`, { key: bob.key, client, annotations: { env: 'prod' } });
   assert.equal(second.added, true);
