@@ -15,9 +15,11 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return runCli(args, { ...base, ...env });
 }
 
-test('generate-key-pair, sign and verify from the command line', async (t) => {
+test('generate-key-pair, sign and verify from the command line (registry with Basic auth)', async (t) => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-cli-sign-'));
-  const registry = await startRegistry();
+  const registry = await startRegistry({ auth: 'htpasswd' });
+  const user = registry.users[0] as { username: string; password: string };
+  const creds = ['--creds', `${user.username}:${user.password}`];
   t.after(async () => {
     await registry.stop();
     await fs.rm(dir, { recursive: true, force: true });
@@ -46,22 +48,22 @@ test('generate-key-pair, sign and verify from the command line', async (t) => {
 
   const base = await buildBusyboxLayout(path.join(dir, 'base'));
   const ref = `${registry.host}/cli/app:v1`;
-  const pushed = await cli(['copy', `oci:${base.layoutPath}:${base.tag}`, ref]);
+  const pushed = await cli(['copy', `oci:${base.layoutPath}:${base.tag}`, ref, ...creds]);
   assert.equal(pushed.code, 0, pushed.stderr);
 
-  const wrongPassword = await cli(['sign', '--key', `${prefix}.key`, ref], { COSIGN_PASSWORD: 'nope' });
+  const wrongPassword = await cli(['sign', '--key', `${prefix}.key`, ref, ...creds], { COSIGN_PASSWORD: 'nope' });
   assert.equal(wrongPassword.code, 1);
   assert.match(wrongPassword.stderr, /error \[ERR_CREDENTIALS\]: cannot decrypt .*cosign\.key: wrong password/);
-  const unsigned = await cli(['verify', '--key', `${prefix}.pub`, ref]);
+  const unsigned = await cli(['verify', '--key', `${prefix}.pub`, ref, ...creds]);
   assert.equal(unsigned.code, 1);
   assert.match(unsigned.stderr, /error \[ERR_SIGNATURE\]: no signatures found/);
 
-  const signed = await cli(['sign', '-y', '--key', `${prefix}.key`, '-a', 'team=build', ref], pw);
+  const signed = await cli(['sign', '-y', '--key', `${prefix}.key`, '-a', 'team=build', ref, ...creds], pw);
   assert.equal(signed.code, 0, signed.stderr);
   assert.equal(signed.stdout.trim(), `${registry.host}/cli/app@${base.manifestDigest}`);
   assert.match(signed.stderr, new RegExp(`Pushing signature to: ${registry.host}/cli/app:sha256-${base.manifestDigest.slice(7)}\\.sig`));
 
-  const verified = await cli(['verify', '--key', `${prefix}.pub`, '--insecure-ignore-tlog', '-a', 'team=build', ref]);
+  const verified = await cli(['verify', '--key', `${prefix}.pub`, '--insecure-ignore-tlog', '-a', 'team=build', ref, ...creds]);
   assert.equal(verified.code, 0, verified.stderr);
   assert.match(verified.stderr, /The signatures were verified against the specified public key/);
   const payloads = JSON.parse(verified.stdout) as { critical: { image: Record<string, string>; identity: Record<string, string> }; optional: Record<string, string> }[];
@@ -71,38 +73,41 @@ test('generate-key-pair, sign and verify from the command line', async (t) => {
   assert.deepEqual(payloads[0]?.optional, { team: 'build' });
 
   // --output text prints the payload bytes as signed: openssl verifies them with the stored signature.
-  const text = await cli(['verify', '--key', `${prefix}.pub`, '--output', 'text', ref]);
+  const text = await cli(['verify', '--key', `${prefix}.pub`, '--output', 'text', ref, ...creds]);
   assert.equal(text.code, 0, text.stderr);
-  const raw = await cli(['inspect', '--raw', `${registry.host}/cli/app:sha256-${base.manifestDigest.slice(7)}.sig`]);
+  const raw = await cli(['inspect', '--raw', `${registry.host}/cli/app:sha256-${base.manifestDigest.slice(7)}.sig`, ...creds]);
   const sigManifest = JSON.parse(raw.stdout) as { layers: { annotations: Record<string, string> }[] };
   await fs.writeFile(path.join(dir, 'payload.json'), text.stdout.replace(/\n$/, ''));
   await fs.writeFile(path.join(dir, 'sig.der'), Buffer.from(sigManifest.layers[0]?.annotations['dev.cosignproject.cosign/signature'] ?? '', 'base64'));
   const openssl = execFileSync('openssl', ['dgst', '-sha256', '-verify', `${prefix}.pub`, '-signature', 'sig.der', 'payload.json'], { cwd: dir, encoding: 'utf8' });
   assert.equal(openssl.trim(), 'Verified OK');
 
-  const wrongClaim = await cli(['verify', '--key', `${prefix}.pub`, '-a', 'team=ops', ref]);
+  const wrongClaim = await cli(['verify', '--key', `${prefix}.pub`, '-a', 'team=ops', ref, ...creds]);
   assert.equal(wrongClaim.code, 1);
   assert.match(wrongClaim.stderr, /ERR_SIGNATURE.*annotation team=ops is missing/);
 
   const otherKey = path.join(dir, 'other');
   assert.equal((await cli(['generate-key-pair', '--output-key-prefix', otherKey], pw)).code, 0);
-  const wrongKey = await cli(['verify', '--key', `${otherKey}.pub`, ref]);
+  const wrongKey = await cli(['verify', '--key', `${otherKey}.pub`, ref, ...creds]);
   assert.equal(wrongKey.code, 1);
   assert.match(wrongKey.stderr, /error \[ERR_SIGNATURE\]: no valid signature for .*does not verify against the public key/);
 
   // A referrer signature (OCI 1.1) from bob is found by verify too.
-  const bobSigned = await cli(['sign', '--key', `${otherKey}.key`, '--store', 'referrer', ref], pw);
+  const noCreds = await cli(['sign', '--key', `${otherKey}.key`, ref], pw);
+  assert.equal(noCreds.code, 1);
+  assert.match(noCreds.stderr, /ERR_REGISTRY_UNAUTHORIZED/);
+  const bobSigned = await cli(['sign', '--key', `${otherKey}.key`, '--store', 'referrer', ref, ...creds], pw);
   assert.equal(bobSigned.code, 0, bobSigned.stderr);
   assert.match(bobSigned.stderr, /Pushing signature referrer to: .*@sha256:[0-9a-f]{64}/);
-  assert.equal((await cli(['verify', '--key', `${otherKey}.pub`, ref])).code, 0);
-  const badStore = await cli(['sign', '--key', `${otherKey}.key`, '--store', 'tags', ref], pw);
+  assert.equal((await cli(['verify', '--key', `${otherKey}.pub`, ref, ...creds])).code, 0);
+  const badStore = await cli(['sign', '--key', `${otherKey}.key`, '--store', 'tags', ref, ...creds], pw);
   assert.equal(badStore.code, 2);
   assert.match(badStore.stderr, /--store must be tag, referrer or both/);
 
-  const usage = await cli(['verify', ref]);
+  const usage = await cli(['verify', ref, ...creds]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--key is required/);
-  const badKey = await cli(['verify', '--key', `${prefix}.key`, ref]);
+  const badKey = await cli(['verify', '--key', `${prefix}.key`, ref, ...creds]);
   assert.equal(badKey.code, 1);
   assert.match(badKey.stderr, /PEM type "ENCRYPTED SIGSTORE PRIVATE KEY" is not PUBLIC KEY/);
 });
