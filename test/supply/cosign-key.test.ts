@@ -21,6 +21,7 @@ import {
 import { dockerReferenceOf, parseSimpleSigningPayload, signatureTag, simpleSigningPayload } from '../../src/supply/cosign-payload.ts';
 import { signPayload, verifyPayloadSignature } from '../../src/supply/sign.ts';
 import { parseReference } from '../../src/reference.ts';
+import { generateKeyPairSync } from 'node:crypto';
 import { isOcibuildError } from '../../src/errors.ts';
 
 // Envelopes from go-securesystemslib's encrypted/encrypted_test.go (MIT licence, The Update
@@ -156,4 +157,27 @@ test('simple-signing payload: the bytes cosign writes (sigstore payload vectors)
   assert.equal(dockerReferenceOf(parseReference('127.0.0.1:5000/team/app@' + digest)), '127.0.0.1:5000/team/app');
   assert.equal(signatureTag(digest), `sha256-${digest.slice(7)}.sig`);
   assert.throws(() => signatureTag('sha256:xyz'), /invalid digest/);
+});
+
+test('other key types: P-384 with SHA-384, RSA with SHA-256 (openssl agrees), Ed25519 refused', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-cosign-types-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const payload = simpleSigningPayload('r.example/app', `sha256:${'b'.repeat(64)}`);
+  await fs.writeFile(path.join(dir, 'payload.json'), payload);
+  const cases = [
+    { name: 'p384', pair: generateKeyPairSync('ec', { namedCurve: 'P-384' }), hash: '-sha384' },
+    { name: 'rsa', pair: generateKeyPairSync('rsa', { modulusLength: 2048 }), hash: '-sha256' },
+  ];
+  for (const { name, pair, hash } of cases) {
+    const pem = await encryptPrivateKey(pair.privateKey, 'pw');
+    const key = await readCosignPrivateKey(pem, 'pw');
+    const signature = signPayload(payload, key);
+    await fs.writeFile(path.join(dir, `${name}.pub`), pair.publicKey.export({ type: 'spki', format: 'pem' }));
+    await fs.writeFile(path.join(dir, `${name}.sig`), Buffer.from(signature, 'base64'));
+    const out = execFileSync('openssl', ['dgst', hash, '-verify', `${name}.pub`, '-signature', `${name}.sig`, 'payload.json'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(out.trim(), 'Verified OK', name);
+    assert.ok(verifyPayloadSignature(payload, signature, readCosignPublicKey(await fs.readFile(path.join(dir, `${name}.pub`), 'utf8'))));
+  }
+  const ed = generateKeyPairSync('ed25519');
+  await assert.rejects(readCosignPrivateKey(await encryptPrivateKey(ed.privateKey, 'pw'), 'pw', 'ed.key'), (error: unknown) => isOcibuildError(error, 'ERR_UNSUPPORTED') && /ed\.key: ed25519 keys are not supported/.test((error as Error).message));
 });
