@@ -3,7 +3,7 @@
  * pairs and signatures (the same files, payloads and `.sig` tags `cosign` reads and writes).
  * @module
  */
-import { chmod, link, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { createSession, parseReference, type Session } from '../../index.ts';
 import { readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair } from '../../supply/cosign-key.ts';
@@ -66,6 +66,15 @@ async function password(confirm: boolean): Promise<string> {
   return first;
 }
 
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function readText(file: string, flag: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
@@ -92,11 +101,18 @@ Existing files are kept unless --force.
     const prefix = str(values, 'output-key-prefix') ?? 'cosign';
     const keyFile = `${prefix}.key`;
     const pubFile = `${prefix}.pub`;
+    // Refused before asking for a password (the link below still guards against a race).
+    if (!values.force) {
+      for (const file of [keyFile, pubFile]) {
+        if (await exists(file)) throw new UsageError(`${file} already exists (use --force to overwrite)`);
+      }
+    }
     const files = await generateCosignKeyPair(await password(true));
     // Written to temporary names first, then linked into place: never a key without its public half.
     const stamp = `.tmp-${process.pid}-${Date.now()}`;
     const tmpKey = path.join(path.dirname(keyFile), `.${path.basename(keyFile)}${stamp}`);
     const tmpPub = path.join(path.dirname(pubFile), `.${path.basename(pubFile)}${stamp}`);
+    const linked: string[] = [];
     try {
       await writeFile(tmpKey, files.privateKeyPem, { mode: 0o600, flag: 'wx' });
       await chmod(tmpKey, 0o600);
@@ -108,14 +124,15 @@ Existing files are kept unless --force.
       for (const [tmp, file] of [[tmpKey, keyFile], [tmpPub, pubFile]] as const) {
         try {
           await link(tmp, file);
+          linked.push(file);
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-            if (file === pubFile) await rm(keyFile, { force: true });
-            throw new UsageError(`${file} already exists (use --force to overwrite)`);
-          }
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${file} already exists (use --force to overwrite)`);
           throw error;
         }
       }
+    } catch (error) {
+      for (const file of linked) await rm(file, { force: true });
+      throw error;
     } finally {
       await rm(tmpKey, { force: true });
       await rm(tmpPub, { force: true });
