@@ -108,6 +108,12 @@ test('generate-key-pair, sign and verify from the command line (registry with Ba
   const usage = await cli(['verify', ref, ...creds]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--key is required/);
+  const endless = await cli(['sign', '--key', '/dev/zero', ref, ...creds], pw);
+  assert.equal(endless.code, 2);
+  assert.match(endless.stderr, /--key \/dev\/zero: larger than 65536 bytes, not a key file/);
+  const missing = await cli(['verify', '--key', path.join(dir, 'nope.pub'), ref, ...creds]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /nope\.pub: cannot read the file \(ENOENT\)/);
   const badKey = await cli(['verify', '--key', `${prefix}.key`, ref, ...creds]);
   assert.equal(badKey.code, 1);
   assert.match(badKey.stderr, /PEM type "ENCRYPTED SIGSTORE PRIVATE KEY" is not PUBLIC KEY/);

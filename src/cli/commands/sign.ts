@@ -3,10 +3,10 @@
  * pairs and signatures (the same files, payloads and `.sig` tags `cosign` reads and writes).
  * @module
  */
-import { chmod, link, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, open, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { createSession, parseReference, type Session } from '../../index.ts';
-import { readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair } from '../../supply/cosign-key.ts';
+import { MAX_KEY_FILE_BYTES, readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair } from '../../supply/cosign-key.ts';
 import { signImage, verifyImage } from '../../supply/sign.ts';
 import { dockerReferenceOf } from '../../supply/cosign-payload.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
@@ -75,11 +75,25 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
+/** Reads a key file, at most {@link MAX_KEY_FILE_BYTES} (a key is a few hundred bytes; /dev/zero is not a key). */
 async function readText(file: string, flag: string): Promise<string> {
+  let handle: FileHandle | undefined;
   try {
-    return await readFile(file, 'utf8');
+    handle = await open(file, 'r');
+    const buffer = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_KEY_FILE_BYTES) throw new UsageError(`${flag} ${file}: larger than ${MAX_KEY_FILE_BYTES} bytes, not a key file`);
+    }
+    return buffer.subarray(0, length).toString('utf8');
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError(`${flag} ${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  } finally {
+    await handle?.close();
   }
 }
 
