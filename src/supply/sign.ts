@@ -243,14 +243,14 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
 }
 
 /**
- * cosign's duplicate rule: a stored layer with the same payload, media type and no other
- * annotations, whose signature verifies with our key (ECDSA signatures differ from run to run).
- * Returns that layer's signature.
+ * cosign's duplicate rule: a stored layer with the same payload and media type (and every other
+ * annotation of the new layer; ours have none) whose signature verifies with our key: ECDSA
+ * signatures differ from run to run, so the signatures themselves are not compared. Returns
+ * that layer's signature.
  */
 function findDuplicate(stored: readonly StoredSignature[], layer: Descriptor, payload: Uint8Array, key: KeyObject): string | undefined {
   for (const existing of stored) {
-    const extra = Object.keys(existing.layer.annotations ?? {}).filter((k) => k !== 'dev.cosignproject.cosign/signature');
-    if (existing.layer.digest !== layer.digest || existing.layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE || extra.length > 0) continue;
+    if (existing.layer.digest !== layer.digest || existing.layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
     if (existing.signature !== undefined && verifyPayloadSignature(payload, existing.signature, key)) return existing.signature;
   }
   return undefined;
