@@ -337,7 +337,10 @@ export async function verifyImage(ref: string | Reference, options: VerifyImageO
       else verified.push(result);
     }
     if (verified.length === 0) {
-      const detail = failures.map((f) => `signature ${f.index + 1} (${f.layer}): ${f.reason}`).join('; ');
+      // The first few reasons in the message (all of them are in `failures`).
+      const shown = failures.slice(0, 5).map((f) => `signature ${f.index + 1} (${f.layer}): ${f.reason}`);
+      if (failures.length > shown.length) shown.push(`and ${failures.length - shown.length} more`);
+      const detail = shown.join('; ');
       throw new SignatureVerificationError(name, digest, failures, `no valid signature for ${name} (${digest}): ${detail}`);
     }
     return { digest, signatureTag: stored.tag, signatures: verified };
