@@ -13,7 +13,7 @@
 import * as fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTree, prng, textLike } from './lib/data.ts';
+import { appSize, editOneFile, makeApp as makeAppIn } from './lib/app.ts';
 import { measure } from './lib/measure.ts';
 import { benchWorkspace } from './lib/workspace.ts';
 
@@ -36,34 +36,7 @@ if (process.env[CHILD]) {
   process.exit(0);
 }
 
-/** Generates the app: node_modules (with a v3 lockfile listing every package as production) and src/. */
-async function makeApp(dir: string): Promise<{ files: number; bytes: number }> {
-  const files = QUICK ? 300 : 3000;
-  const bytes = QUICK ? 4_000_000 : 40_000_000;
-  const total = await makeTree(dir, { files, bytes });
-  // Every package is a declared production dependency (the preset ships what package.json reaches).
-  const dependencies: Record<string, string> = {};
-  const packages: Record<string, unknown> = { '': { name: 'bench-app', version: '1.0.0', dependencies } };
-  for (const name of await fs.readdir(path.join(dir, 'node_modules'))) {
-    dependencies[name] = '1.0.0';
-    packages[`node_modules/${name}`] = { version: '1.0.0' };
-    await fs.writeFile(path.join(dir, 'node_modules', name, 'package.json'), JSON.stringify({ name, version: '1.0.0' }));
-  }
-  await fs.writeFile(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'bench-app', lockfileVersion: 3, requires: true, packages }, null, 2));
-  await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: 'bench-app', version: '1.0.0', main: 'src/index.js', dependencies }, null, 2));
-  const rand = prng(9);
-  await fs.mkdir(path.join(dir, 'src'), { recursive: true });
-  for (let i = 0; i < 200; i++) await fs.writeFile(path.join(dir, 'src', i === 0 ? 'index.js' : `m${i}.js`), textLike(2000 + Math.floor(rand() * 6000), rand));
-  await fs.writeFile(
-    path.join(dir, 'Dockerfile.bench'),
-    'ARG BASE\nFROM $BASE\nWORKDIR /app\nCOPY node_modules /app/node_modules\nCOPY package.json /app/\nCOPY src /app/src\nENV NODE_ENV=production\nENTRYPOINT ["node", "/app/src/index.js"]\n',
-  );
-  return { files: files + 200, bytes: total };
-}
-
-async function editOneFile(dir: string, round: number): Promise<void> {
-  await fs.appendFile(path.join(dir, 'src', 'm7.js'), `\n// edit ${round}\n`);
-}
+const makeApp = (dir: string): Promise<{ files: number; bytes: number }> => makeAppIn(dir, appSize(QUICK));
 
 interface Row {
   scenario: string;

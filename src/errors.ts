@@ -5,7 +5,10 @@
  * @module
  */
 
-/** Stable error codes. New codes may be added; existing ones never change meaning. */
+/**
+ * Stable error codes. New codes may be added; existing ones never change meaning.
+ * @category Errors
+ */
 export type ErrorCode =
   | 'ERR_INVALID_REFERENCE'
   | 'ERR_INVALID_DIGEST'
@@ -36,7 +39,10 @@ export type ErrorCode =
   | 'ERR_LOCKED'
   | 'ERR_IO';
 
-/** Options accepted by every ocibuild error constructor. */
+/**
+ * Options accepted by every ocibuild error constructor.
+ * @category Errors
+ */
 export interface OcibuildErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown;
@@ -60,6 +66,18 @@ function brandOf(value: unknown): readonly string[] | undefined {
  *
  * `instanceof` works across duplicate installs: an error is an instance of a class of this
  * module when it is a real instance, or when its brand names that class.
+ * @example
+ * ```ts
+ * import { buildImage, OcibuildError } from 'ocibuild';
+ *
+ * try {
+ *   await buildImage({ from: 'registry.example/base:1', to: 'oci:./out:app' });
+ * } catch (error) {
+ *   if (!(error instanceof OcibuildError)) throw error;
+ *   console.error(`[${error.code}] ${error.message}`); // e.g. [ERR_REGISTRY_UNAUTHORIZED] ...
+ * }
+ * ```
+ * @category Errors
  */
 export class OcibuildError extends Error {
   /** Stable machine-readable code. */
@@ -86,8 +104,14 @@ export class OcibuildError extends Error {
  * with one of `codes`.
  * @example
  * ```ts
- * if (isOcibuildError(error, 'ERR_NOT_FOUND')) return undefined;
+ * import { isOcibuildError, ociLayout } from 'ocibuild';
+ *
+ * const raw = await ociLayout('./out').getManifest('v1').catch((error: unknown) => {
+ *   if (isOcibuildError(error, 'ERR_NOT_FOUND')) return undefined;
+ *   throw error;
+ * });
  * ```
+ * @category Errors
  */
 export function isOcibuildError(value: unknown, ...codes: ErrorCode[]): value is OcibuildError {
   if (brandOf(value) === undefined) return false;
@@ -101,36 +125,102 @@ const NOT_FOUND_CODES: readonly ErrorCode[] = ['ERR_NOT_FOUND', 'ERR_REGISTRY_NO
  * True when `error` says something is absent: the one test for "not there" (a
  * {@link NotFoundError}, or a registry 404 `ERR_REGISTRY_NOT_FOUND`). Other failures (a network
  * error, a permission error, a corrupt file) are not "not there" and must not be treated so.
+ * @example
+ * ```ts
+ * import { inspectImage, isNotFound } from 'ocibuild';
+ *
+ * const exists = await inspectImage('registry.example/app:1').then(
+ *   () => true,
+ *   (error: unknown) => (isNotFound(error) ? false : Promise.reject(error)),
+ * );
+ * ```
+ * @category Errors
  */
 export function isNotFound(error: unknown): boolean {
   return isOcibuildError(error) && NOT_FOUND_CODES.includes(error.code);
 }
 
-/** Something asked for does not exist: a blob, manifest, tag, layout entry or source. Code `ERR_NOT_FOUND` unless given. */
+/**
+ * Something asked for does not exist: a blob, manifest, tag, layout entry or source. Code `ERR_NOT_FOUND` unless given.
+ * @example
+ * ```ts
+ * import { isNotFound, ociLayout } from 'ocibuild';
+ *
+ * const layout = ociLayout('./out');
+ * const raw = await layout.getManifest('missing-tag').catch((error: unknown) => {
+ *   if (isNotFound(error)) return undefined; // a NotFoundError: the tag is not there
+ *   throw error;
+ * });
+ * ```
+ * @category Errors
+ */
 export class NotFoundError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions & { code?: 'ERR_NOT_FOUND' | 'ERR_SOURCE_NOT_FOUND' } = {}) {
     super(options.code ?? 'ERR_NOT_FOUND', message, options);
   }
 }
 
-/** The codes of invalid input: an argument, a digest, a platform, a manifest or config. */
+/**
+ * The codes of invalid input: an argument, a digest, a platform, a manifest or config.
+ * @category Errors
+ */
 export type InvalidArgumentCode = 'ERR_INVALID_ARGUMENT' | 'ERR_INVALID_DIGEST' | 'ERR_INVALID_PLATFORM' | 'ERR_INVALID_MANIFEST' | 'ERR_INVALID_CONFIG';
 
-/** An argument or input document is not valid. Code `ERR_INVALID_ARGUMENT` unless given. */
+/**
+ * An argument or input document is not valid. Code `ERR_INVALID_ARGUMENT` unless given.
+ * @example
+ * ```ts
+ * import { buildImage, InvalidArgumentError } from 'ocibuild';
+ *
+ * try {
+ *   await buildImage({ dockerfile: 'Dockerfile', context: '.', contexts: { base: '' }, to: 'oci:./out:app' });
+ * } catch (error) {
+ *   if (error instanceof InvalidArgumentError) console.error(error.code, error.message); // ERR_INVALID_ARGUMENT a named build context needs a value
+ *   else throw error;
+ * }
+ * ```
+ * @category Errors
+ */
 export class InvalidArgumentError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions & { code?: InvalidArgumentCode } = {}) {
     super(options.code ?? 'ERR_INVALID_ARGUMENT', message, options);
   }
 }
 
-/** The operation was aborted through its `AbortSignal`. Code `ERR_ABORTED`. */
+/**
+ * The operation was aborted through its `AbortSignal`. Code `ERR_ABORTED`.
+ * @example
+ * ```ts
+ * import { copyImage, isOcibuildError } from 'ocibuild';
+ *
+ * const copy = copyImage('registry.example/app:1', 'oci:./out:app', { signal: AbortSignal.timeout(60_000) });
+ * await copy.catch((error: unknown) => {
+ *   if (isOcibuildError(error, 'ERR_ABORTED')) console.error('copy cancelled; ./out was left unchanged');
+ *   else throw error;
+ * });
+ * ```
+ * @category Errors
+ */
 export class AbortedError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions = {}) {
     super('ERR_ABORTED', message, options);
   }
 }
 
-/** An image reference string could not be parsed or is out of bounds. */
+/**
+ * An image reference string could not be parsed or is out of bounds.
+ * @example
+ * ```ts
+ * import { InvalidReferenceError, parseReference } from 'ocibuild';
+ *
+ * try {
+ *   parseReference('Registry.Example/UPPER');
+ * } catch (error) {
+ *   if (error instanceof InvalidReferenceError) console.error(`not a reference: ${error.input}`);
+ * }
+ * ```
+ * @category Errors
+ */
 export class InvalidReferenceError extends OcibuildError {
   /** The rejected input. */
   readonly input: string;
@@ -140,7 +230,21 @@ export class InvalidReferenceError extends OcibuildError {
   }
 }
 
-/** Content did not hash to the digest it was declared with. */
+/**
+ * Content did not hash to the digest it was declared with.
+ * @example
+ * ```ts
+ * import { DigestMismatchError, inspectImage } from 'ocibuild';
+ *
+ * try {
+ *   await inspectImage('registry.example/app@sha256:3c5c2e1cc8b2b5a3ab2cd7d1fe0a9d15b1d8a9f1c1d1e1f1a1b1c1d1e1f1a1b1');
+ * } catch (error) {
+ *   if (error instanceof DigestMismatchError) console.error(`expected ${error.expected}, the registry sent ${error.actual}`);
+ *   else throw error;
+ * }
+ * ```
+ * @category Errors
+ */
 export class DigestMismatchError extends OcibuildError {
   /** The digest the content was declared with. */
   readonly expected: string;
@@ -153,7 +257,19 @@ export class DigestMismatchError extends OcibuildError {
   }
 }
 
-/** Content was longer or shorter than its declared size. */
+/**
+ * Content was longer or shorter than its declared size.
+ * @example
+ * ```ts
+ * import { copyImage, SizeMismatchError } from 'ocibuild';
+ *
+ * await copyImage('registry.example/app:1', 'oci:./out:app').catch((error: unknown) => {
+ *   if (error instanceof SizeMismatchError) console.error(`a blob had ${error.actual} bytes, its descriptor says ${error.expected}`);
+ *   throw error;
+ * });
+ * ```
+ * @category Errors
+ */
 export class SizeMismatchError extends OcibuildError {
   /** Declared size in bytes. */
   readonly expected: number;
@@ -166,14 +282,30 @@ export class SizeMismatchError extends OcibuildError {
   }
 }
 
-/** A feature or environment that ocibuild cannot handle; the message says what to change. */
+/**
+ * A feature or environment that ocibuild cannot handle; the message says what to change.
+ * @example
+ * ```ts
+ * import { parseTarget, UnsupportedError } from 'ocibuild';
+ *
+ * try {
+ *   parseTarget('containers-storage:app');
+ * } catch (error) {
+ *   if (error instanceof UnsupportedError) console.error(error.message); // names what is supported instead
+ * }
+ * ```
+ * @category Errors
+ */
 export class UnsupportedError extends OcibuildError {
   constructor(message: string, options: OcibuildErrorOptions = {}) {
     super('ERR_UNSUPPORTED', message, options);
   }
 }
 
-/** Options of {@link RegistryError}. */
+/**
+ * Options of {@link RegistryError}.
+ * @category Errors
+ */
 export interface RegistryErrorOptions extends OcibuildErrorOptions {
   /** HTTP status, when a response was received. */
   status?: number;
@@ -185,7 +317,21 @@ export interface RegistryErrorOptions extends OcibuildErrorOptions {
   retryAfterMs?: number;
 }
 
-/** A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail. */
+/**
+ * A registry request failed. `code` tells the class of failure; `status` and `registryCodes` the detail.
+ * @example
+ * ```ts
+ * import { listTags, RegistryError } from 'ocibuild';
+ *
+ * try {
+ *   await listTags('registry.example/private/app');
+ * } catch (error) {
+ *   if (error instanceof RegistryError && error.status === 401) console.error('log in first:', error.message);
+ *   else throw error;
+ * }
+ * ```
+ * @category Errors
+ */
 export class RegistryError extends OcibuildError {
   /** HTTP status, when a response was received. */
   readonly status: number | undefined;
@@ -204,7 +350,10 @@ export class RegistryError extends OcibuildError {
   }
 }
 
-/** Where in a Dockerfile an error was found. */
+/**
+ * Where in a Dockerfile an error was found.
+ * @category Errors
+ */
 export interface DockerfileLocation {
   /** Path of the Dockerfile as the user gave it. */
   file: string;
@@ -214,7 +363,21 @@ export interface DockerfileLocation {
   column?: number;
 }
 
-/** A Dockerfile could not be parsed or applied; message starts with `FILE:LINE:`. */
+/**
+ * A Dockerfile could not be parsed or applied; message starts with `FILE:LINE:`.
+ * @example
+ * ```ts
+ * import { buildImage, DockerfileError } from 'ocibuild';
+ *
+ * try {
+ *   await buildImage({ dockerfile: 'Dockerfile', context: '.', to: 'oci:./out:app' });
+ * } catch (error) {
+ *   if (error instanceof DockerfileError) console.error(`${error.file}:${error.line}: ${error.message}`);
+ *   else throw error;
+ * }
+ * ```
+ * @category Errors
+ */
 export class DockerfileError extends OcibuildError {
   /** Dockerfile path. */
   readonly file: string;
@@ -234,6 +397,18 @@ export class DockerfileError extends OcibuildError {
  * Input from outside (a registry body, a tar header, a Dockerfile expansion, a layer's size) went
  * past one of the documented bounds (docs/limits.md). `limit` names the bound, `value` is its
  * setting; the message says where it was hit and how to raise it.
+ * @example
+ * ```ts
+ * import { buildImage, LimitExceededError } from 'ocibuild';
+ *
+ * try {
+ *   await buildImage({ from: 'registry.example/huge:1', to: 'oci:./out:app' });
+ * } catch (error) {
+ *   if (error instanceof LimitExceededError) console.error(`${error.limit} exceeded (${error.value})`);
+ *   else throw error;
+ * }
+ * ```
+ * @category Errors
  */
 export class LimitExceededError extends OcibuildError {
   /** Name of the limit, as documented (e.g. `maxConfigBytes`). */
@@ -247,7 +422,21 @@ export class LimitExceededError extends OcibuildError {
   }
 }
 
-/** A peer (registry, helper process) did not answer or stopped sending within the allowed time. */
+/**
+ * A peer (registry, helper process) did not answer or stopped sending within the allowed time.
+ * @example
+ * ```ts
+ * import { buildImage, TimeoutError } from 'ocibuild';
+ *
+ * try {
+ *   await buildImage({ from: 'registry.example/base:1', to: 'registry.example/app:1' });
+ * } catch (error) {
+ *   if (error instanceof TimeoutError) console.error(`${error.phase} took longer than ${error.timeoutMs} ms`);
+ *   else throw error;
+ * }
+ * ```
+ * @category Errors
+ */
 export class TimeoutError extends OcibuildError {
   /** Which wait ran out (`connect`, `idle`, ...). */
   readonly phase: string;

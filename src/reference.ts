@@ -51,6 +51,14 @@ interface ReferenceParts {
 /**
  * An immutable, validated image reference. Create with {@link parseReference}; derive with
  * {@link Reference.withTag} / {@link Reference.withDigest}, which return new objects.
+ * @example
+ * ```ts
+ * import { parseReference, Reference } from 'ocibuild';
+ *
+ * const ref: Reference = parseReference('localhost:5000/team/app:1');
+ * console.log(ref.registry, ref.repository, ref.tag); // localhost:5000 team/app 1
+ * ```
+ * @category Registry
  */
 export class Reference {
   /** Registry host with optional port as written (`docker.io`, `localhost:5000`, `[::1]:5000`). */
@@ -177,6 +185,15 @@ export class Reference {
  * Parses an image reference such as `busybox`, `localhost:5000/team/app:1.0`,
  * `[::1]:5000/app@sha256:...` or `docker://quay.io/org/app:tag`.
  * Throws `InvalidReferenceError` naming the input and the reason.
+ * @example
+ * ```ts
+ * import { parseReference } from 'ocibuild';
+ *
+ * const ref = parseReference('busybox');
+ * ref.normalized(); // 'docker.io/library/busybox:latest'
+ * ref.withTag('1.36').toString(); // 'busybox:1.36'
+ * ```
+ * @category Registry
  */
 export function parseReference(input: string): Reference {
   return Reference.parse(input);

@@ -6,7 +6,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,20 +42,25 @@ export interface MeasureOptions {
 }
 
 /**
- * Runs `argv` and measures it. Without `/usr/bin/time` the peak RSS is NaN, and a Node child
- * can report `process.resourceUsage().maxRSS` itself instead.
+ * Runs `argv` and measures it. The peak RSS comes from `/usr/bin/time -f %M` when present (the
+ * largest of the processes it waited for), else from polling the process tree's VmHWM in /proc
+ * every 10 ms (a process living under 10 ms may be missed: NaN); `BENCH_NO_TIME=1` forces polling.
  */
 export async function measure(argv: readonly string[], options: MeasureOptions = {}): Promise<Measurement> {
-  const hasTime = existsSync(TIME);
+  const hasTime = existsSync(TIME) && process.env.BENCH_NO_TIME !== '1';
   const [command, ...args] = hasTime ? [TIME, '-f', 'BENCH_MEASURE %e %M %U %S', ...argv] : [...argv];
   const started = performance.now();
+  let polledKiB = 0;
   const result = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve, reject) => {
     const child = spawn(command!, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    // Without /usr/bin/time: poll the peak RSS (VmHWM) of the process tree from /proc.
+    const poll = hasTime || child.pid === undefined ? undefined : setInterval(() => (polledKiB = Math.max(polledKiB, treePeakKiB(child.pid!))), 10);
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.on('error', reject);
+    child.on('exit', () => clearInterval(poll));
     child.on('close', (code) => resolve({ stdout, stderr, code: code ?? 1 }));
   });
   const seconds = (performance.now() - started) / 1000;
@@ -69,9 +74,26 @@ export async function measure(argv: readonly string[], options: MeasureOptions =
     stderr,
     code: result.code,
     seconds,
-    peakRssMb: match ? Number(match[2]) / 1024 : Number.NaN,
+    peakRssMb: match ? Number(match[2]) / 1024 : polledKiB > 0 ? polledKiB / 1024 : Number.NaN,
     ...(match ? { cpuSeconds: Number(match[3]) + Number(match[4]) } : {}),
   };
+}
+
+/** The largest VmHWM (peak RSS, KiB) of `pid` and its descendants now alive, from /proc (0 if gone). */
+function treePeakKiB(pid: number): number {
+  let peak = 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    peak = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
+        peak = Math.max(peak, treePeakKiB(Number(child)));
+      }
+    }
+  } catch {
+    // The process exited between the reads.
+  }
+  return peak;
 }
 
 /** The last line of `stdout` parsed as JSON (children report their own numbers that way). */

@@ -8,6 +8,13 @@ import * as path from 'node:path';
 /**
  * The cache directory: `options.dir`, else `OCIBUILD_CACHE_DIR`, else `$XDG_CACHE_HOME/ocibuild`,
  * else `~/.cache/ocibuild`. Pure path logic: nothing is created.
+ * @example
+ * ```ts
+ * import { defaultCacheDir } from 'ocibuild';
+ *
+ * defaultCacheDir(); // $OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild
+ * ```
+ * @category Cache
  */
 export function defaultCacheDir(options: { dir?: string } = {}, env: NodeJS.ProcessEnv = process.env): string {
   if (options.dir !== undefined && options.dir !== '') return path.resolve(options.dir);

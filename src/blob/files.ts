@@ -3,7 +3,7 @@
  * and file reads as async byte streams.
  * @module
  */
-import { createReadStream, writeSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OcibuildError } from '../errors.ts';
@@ -44,10 +44,12 @@ const WRITE_BATCH = 256 * 1024;
  * Writes `body` to `path` verified against `descriptor`: the bytes go to a temporary file that
  * is renamed into place only when size and digest match, so `path` never holds wrong content.
  *
- * The batches are written synchronously: a 256 KiB write into the page cache takes tens of
- * microseconds, less than the thread-pool round trip of an asynchronous write. Measured on a
- * 200 MB, 5-layer pull on 2 cores: 0.54 s against 0.63 s (async, double-buffered) and 1.0 s
- * (a WriteStream write per chunk). The event loop is held for one batch at most.
+ * The batches are written asynchronously from two alternating buffers, so one batch is
+ * written while the next fills and the network reads go on meanwhile. Synchronous writes were
+ * as fast on an idle machine (0.54 s against 0.63 s for a 200 MB, 5-layer pull on 2 cores), but
+ * a write(2) that the kernel stalls (dirty-page throttling, a busy CPU) then stalls every
+ * transfer on the event loop: on the same 2 cores at load 14-17 a 221 MB pull took 4.1-5.6 s
+ * synchronous against 2.1-2.2 s asynchronous (issue 15, docs/performance.md).
  */
 export async function writeVerifiedFile(
   path: string,
@@ -58,15 +60,19 @@ export async function writeVerifiedFile(
   const tmp = join(options.tempDir, tempName('.ocibuild-blob'));
   const { signal, onProgress } = options;
   let handle: FileHandle | undefined;
+  let writer: BatchWriter | undefined;
   const stopped = abortPromise(signal, options.where);
   const iterator = verifyStream(body(), descriptor, options.where, options.hash)[Symbol.asyncIterator]();
   try {
     await mkdir(dirname(path), { recursive: true });
     const file = await open(tmp, 'wx', options.mode ?? 0o644);
     handle = file;
-    // Sized to the blob, so a small config or manifest does not allocate a whole batch.
+    // Sized to the blob, so a small config or manifest does not allocate a whole batch; the
+    // second buffer only once a second batch is needed.
     const capacity = Math.max(1, Math.min(WRITE_BATCH, descriptor.size));
-    const batch = new Uint8Array(capacity);
+    let batch: Uint8Array = new Uint8Array(capacity);
+    let spare: Uint8Array | undefined;
+    writer = new BatchWriter(file);
     let fill = 0;
     let bytes = 0;
     for (;;) {
@@ -76,7 +82,9 @@ export async function writeVerifiedFile(
       bytes += chunk.byteLength;
       onProgress?.(bytes);
       if (fill === 0 && chunk.byteLength >= capacity) {
-        writeAllSync(file.fd, chunk); // big enough on its own: no copy
+        // Big enough on its own: no copy. Waited for, since a source may reuse its buffer.
+        await writer.write(chunk);
+        await writer.drain();
         continue;
       }
       for (let offset = 0; offset < chunk.byteLength; ) {
@@ -85,12 +93,15 @@ export async function writeVerifiedFile(
         fill += n;
         offset += n;
         if (fill === capacity) {
-          writeAllSync(file.fd, batch);
+          // The write of the other buffer has finished when write() resolves: it can be refilled.
+          await writer.write(batch);
+          [batch, spare] = [spare ?? new Uint8Array(capacity), batch];
           fill = 0;
         }
       }
     }
-    if (fill > 0) writeAllSync(file.fd, batch.subarray(0, fill));
+    if (fill > 0) await writer.write(batch.subarray(0, fill));
+    await writer.drain();
     handle = undefined;
     await file.close();
     await rename(tmp, path);
@@ -98,6 +109,7 @@ export async function writeVerifiedFile(
     // Not awaited: after an abort a read may still be pending, and a generator's return()
     // waits for it; the source's own signal ends that read.
     iterator.return?.(undefined).catch(() => undefined);
+    await writer?.drain().catch(() => undefined);
     await handle?.close().catch(() => undefined);
     await rm(tmp, { force: true });
     if (signal?.aborted && !(error instanceof OcibuildError)) {
@@ -109,9 +121,41 @@ export async function writeVerifiedFile(
   }
 }
 
-/** Writes all of `data` at the file's current position, continuing after short writes. */
-function writeAllSync(fd: number, data: Uint8Array): void {
-  for (let offset = 0; offset < data.byteLength; ) offset += writeSync(fd, data, offset, data.byteLength - offset);
+/**
+ * Appends to a file with at most one write in flight: `write(data)` waits for the previous
+ * write, starts this one and resolves, so the caller may fill another buffer meanwhile but
+ * MUST NOT touch `data` until the next `write` or `drain` has resolved. A failed write
+ * rejects the next call.
+ */
+class BatchWriter {
+  readonly #file: FileHandle;
+  #pending: Promise<void> | undefined;
+
+  constructor(file: FileHandle) {
+    this.#file = file;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    await this.drain();
+    const pending = this.#writeAll(data);
+    // Observed here so a failure waiting for the next call is not an unhandled rejection.
+    pending.catch(() => undefined);
+    this.#pending = pending;
+  }
+
+  /** Waits for the write in flight (rethrowing its error). */
+  async drain(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    await pending;
+  }
+
+  async #writeAll(data: Uint8Array): Promise<void> {
+    // Continues after short writes; a FileHandle write without a position appends in order.
+    for (let offset = 0; offset < data.byteLength; ) {
+      offset += (await this.#file.write(data, offset, data.byteLength - offset)).bytesWritten;
+    }
+  }
 }
 
 /**

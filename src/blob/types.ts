@@ -4,10 +4,16 @@
  * @module
  */
 
-/** A factory of the bytes of a blob. Called again to retry, so it MUST start from the first byte each time. */
+/**
+ * A factory of the bytes of a blob. Called again to retry, so it MUST start from the first byte each time.
+ * @category Images
+ */
 export type BlobBody = () => AsyncIterable<Uint8Array>;
 
-/** Options every transport operation takes. */
+/**
+ * Options every transport operation takes.
+ * @category Images
+ */
 export interface OperationOptions {
   /** Aborts the operation. */
   signal?: AbortSignal;
@@ -15,7 +21,10 @@ export interface OperationOptions {
   onProgress?: (bytes: number) => void;
 }
 
-/** Where a blob can be mounted from (same registry, another repository). */
+/**
+ * Where a blob can be mounted from (same registry, another repository).
+ * @category Images
+ */
 export interface BlobOrigin {
   /** Registry host as in references (`localhost:5000`, `docker.io`). */
   registry: string;

@@ -174,7 +174,17 @@ export async function readVerified(
   return out;
 }
 
-/** Reads a whole stream into one byte array, unverified. */
+/**
+ * Reads a whole stream into one byte array, unverified.
+ * @example
+ * ```ts
+ * import { ociLayout, openImage, readAll } from 'ocibuild';
+ *
+ * const image = await openImage(ociLayout('./base'), 'latest', { platform: { os: 'linux', architecture: 'amd64' } });
+ * const tar = await readAll(image.layers[0]!.openUncompressed()); // verified against the diffID
+ * ```
+ * @category Images
+ */
 export async function readAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -26,7 +26,10 @@ import { checkStepRecord, isExpired, STEP_RECORD_SCHEMA, type LocalStepRecord, t
 import type { RegistryStepCache } from './registry-cache.ts';
 import type { LocalCache } from './store.ts';
 
-/** Step cache settings of `BuildOptions.cache`. */
+/**
+ * Step cache settings of `BuildOptions.cache`.
+ * @category Build
+ */
 export interface StepCacheSettings {
   /** Registry cache repository (`registry.example/team/cache`) shared by machines. */
   repo?: string;
@@ -36,7 +39,10 @@ export interface StepCacheSettings {
   push?: boolean;
 }
 
-/** What happened to one step. */
+/**
+ * What happened to one step.
+ * @category Build
+ */
 export interface StepReport {
   /** Platform built. */
   platform: string;

@@ -32,7 +32,10 @@ import { verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
 import { makePrivateTempDir, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, removeStaleTemps, tempName } from '../temp.ts';
 
-/** Options of {@link openCache}. */
+/**
+ * Options of {@link openCache}.
+ * @category Cache
+ */
 export interface CacheOptions {
   /** Cache directory. Default `OCIBUILD_CACHE_DIR`, else `~/.cache/ocibuild`. */
   dir?: string;
@@ -40,7 +43,10 @@ export interface CacheOptions {
   maxBytes?: number;
 }
 
-/** A computed layer as recorded in the index. */
+/**
+ * A computed layer as recorded in the index.
+ * @category Cache
+ */
 export interface CachedLayerRecord {
   /** Descriptor of the compressed blob. */
   descriptor: Descriptor;
@@ -52,7 +58,10 @@ export interface CachedLayerRecord {
   entryCount: number;
 }
 
-/** A local cache directory (see the module comment for the layout). */
+/**
+ * A local cache directory (see the module comment for the layout).
+ * @category Cache
+ */
 export interface LocalCache {
   /** The cache directory. */
   readonly dir: string;
@@ -142,6 +151,14 @@ async function makePrivateDir(dir: string, root = false): Promise<void> {
 /**
  * Opens (creating when needed) a cache directory: directories 0700, files 0600 whatever the
  * umask; temp entries of writers that were killed are removed (see `removeStaleTemps`).
+ * @example
+ * ```ts
+ * import { buildImage, openCache } from 'ocibuild';
+ *
+ * const cache = await openCache({ dir: './.ocibuild-cache' });
+ * await buildImage({ from: 'registry.example/base:1', to: 'oci:./out:app', cache: { dir: cache.dir } });
+ * ```
+ * @category Cache
  */
 export async function openCache(options: CacheOptions = {}): Promise<LocalCache> {
   const dir = defaultCacheDir(options);

@@ -12,7 +12,10 @@ import type { Transport } from '../transports/types.ts';
 import { cachedSource } from './source.ts';
 import type { LocalCache } from './store.ts';
 
-/** Options of {@link warmCache}. */
+/**
+ * Options of {@link warmCache}.
+ * @category Cache
+ */
 export interface WarmCacheOptions {
   /** Platforms to fetch from an index (`linux/amd64`), or `'all'` (default). */
   platforms?: readonly string[] | 'all';
@@ -22,7 +25,10 @@ export interface WarmCacheOptions {
   onBlob?: (descriptor: Descriptor, alreadyCached: boolean) => void;
 }
 
-/** What {@link warmCache} stored. */
+/**
+ * What {@link warmCache} stored.
+ * @category Cache
+ */
 export interface WarmResult {
   /** Digest `reference` resolved to. */
   digest: string;
@@ -40,6 +46,21 @@ export interface WarmResult {
  * Reads `reference` of `source` (tag or digest) and stores its manifest(s), config(s) and
  * layers in `cache`, recording the tag under `name` (use the same name the build uses for
  * `from`, e.g. the `from` string). `source` is left open.
+ * @example
+ * ```ts
+ * import { createSession, openCache, warmCache } from 'ocibuild';
+ *
+ * const cache = await openCache();
+ * await using session = createSession();
+ * const source = session.openSource('registry.example/base/node:22');
+ * try {
+ *   const warmed = await warmCache(source.transport, source.reference ?? '', source.name, cache, { platforms: ['linux/amd64'] });
+ *   console.log(`${warmed.blobsFetched} blobs fetched, ${warmed.blobsCached} already cached`);
+ * } finally {
+ *   await source.transport.close?.();
+ * }
+ * ```
+ * @category Cache
  */
 export async function warmCache(source: Transport, reference: string, name: string, cache: LocalCache, options: WarmCacheOptions = {}): Promise<WarmResult> {
   const signal = options.signal ? { signal: options.signal } : {};

@@ -51,11 +51,13 @@ async function main(argv: string[]): Promise<number> {
     io.out(pkg.version);
     return 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.err(`ocibuild: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
     return 2;
   }
+  // Only now is the command's code loaded: the help and the version need none of it.
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     io.out(command.help);
     return 0;

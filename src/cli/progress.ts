@@ -86,6 +86,7 @@ export function describeEvent(event: BuildEvent): string | undefined {
     case 'registry-warning':
       return `warning: ${event.image}: ${event.message}`;
     case 'cache-warning':
+    case 'target-warning':
       return `warning: ${event.message}`;
     case 'dockerfile-warning':
       return `warning: ${event.file}:${event.line}: ${event.message} (${event.rule})`;

@@ -3,7 +3,6 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { OcibuildError } from '../errors.ts';
 
 /** A command-line usage problem: exit code 2. */
 export class UsageError extends Error {
@@ -88,9 +87,18 @@ export function argvFlag(value: string | undefined, what: string): string[] | un
   return trimmed === '' ? [] : trimmed.split(/\s+/);
 }
 
+/**
+ * Whether `error` carries the brand every `OcibuildError` has (`Symbol.for('ocibuild.error')`,
+ * what `isOcibuildError` checks): tested here so that loading this module, which every command
+ * does first, does not load the library.
+ */
+function isTyped(error: unknown): error is Error & { code: string } {
+  return error instanceof Error && Symbol.for('ocibuild.error') in error && typeof (error as { code?: unknown }).code === 'string';
+}
+
 /** Formats an error for the terminal: typed errors show their code. */
 export function describeError(error: unknown): string {
-  if (error instanceof OcibuildError) return `error [${error.code}]: ${error.message}`;
+  if (isTyped(error)) return `error [${error.code}]: ${error.message}`;
   if (error instanceof Error) return `error: ${error.message}`;
   return `error: ${String(error)}`;
 }

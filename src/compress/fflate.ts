@@ -9,14 +9,17 @@ import { crc32 } from './crc32.ts';
 import { DeflatePool, deflateBlock } from './worker.ts';
 import type { GzipEncoder } from './types.ts';
 
-/** Options of {@link fflateGzip}. */
+/**
+ * Options of {@link fflateGzip}.
+ * @category Layers
+ */
 export interface FflateGzipOptions {
   /** Compression level 0-9. Default 6. */
   level?: number;
   /**
    * Input block size in bytes. The input is cut into blocks of exactly this size (the last one
    * shorter), each compressed on its own with the previous block's last 32 KiB as dictionary.
-   * Changing it changes the output bytes. Default {@link DEFAULT_GZIP_BLOCK_SIZE}.
+   * Changing it changes the output bytes. Default 512 KiB.
    */
   blockSize?: number;
   /**
@@ -79,6 +82,13 @@ const WINDOW = 32 * 1024;
  * `level` and `blockSize`: never on how the input was chunked, how many threads compressed it,
  * the clock, or the platform. Blocks are compressed in parallel (pigz's scheme, see
  * `./worker.ts`) and the gzip trailer's CRC-32 is computed over the input on the calling thread.
+ * @example
+ * ```ts
+ * import { fflateGzip, writeLayer } from 'ocibuild';
+ *
+ * const layer = await writeLayer({ directories: [{ source: './dist' }] }, { encoder: fflateGzip({ level: 9 }) });
+ * ```
+ * @category Layers
  */
 export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
   const level = options.level ?? 6;

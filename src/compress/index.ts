@@ -13,9 +13,15 @@ export { nodeGunzip, nodeGzip } from './node.ts';
 export type { NodeGzipOptions } from './node.ts';
 export { crc32 } from './crc32.ts';
 
-/** The default encoder: fflate at level 6, identical bytes on every Node version and CPU. */
+/**
+ * The default encoder: fflate at level 6, identical bytes on every Node version and CPU.
+ * @category Layers
+ */
 export const defaultGzipEncoder: GzipEncoder = fflateGzip({ level: 6 });
 
-/** The default decoder: node:zlib (about 2.5x faster than fflate at decoding here). */
+/**
+ * The default decoder: node:zlib (about 2.5x faster than fflate at decoding here).
+ * @category Layers
+ */
 export const defaultGzipDecoder: GzipDecoder = nodeGunzip();
 export { decompressFile, type ArchiveCompression } from './external.ts';

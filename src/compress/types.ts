@@ -4,10 +4,16 @@
  * @module
  */
 
-/** A streaming transform from one byte stream to another. */
+/**
+ * A streaming transform from one byte stream to another.
+ * @category Layers
+ */
 export type ByteTransform = (input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
 
-/** A gzip encoder. */
+/**
+ * A gzip encoder.
+ * @category Layers
+ */
 export interface GzipEncoder {
   /** Implementation name (`fflate`, `node:zlib`). */
   readonly implementation: string;
@@ -17,7 +23,10 @@ export interface GzipEncoder {
   encode: ByteTransform;
 }
 
-/** A gzip decoder. */
+/**
+ * A gzip decoder.
+ * @category Layers
+ */
 export interface GzipDecoder {
   /** Implementation name. */
   readonly implementation: string;

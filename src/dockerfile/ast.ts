@@ -8,10 +8,16 @@
  * @module
  */
 
-/** The escape character of a Dockerfile: `\` by default, or `` ` `` via `# escape=`. */
+/**
+ * The escape character of a Dockerfile: `\` by default, or `` ` `` via `# escape=`.
+ * @category Dockerfile
+ */
 export type EscapeToken = '\\' | '`';
 
-/** A parser directive (`# syntax=`, `# escape=`, `# check=`) read from the top of the file. */
+/**
+ * A parser directive (`# syntax=`, `# escape=`, `# check=`) read from the top of the file.
+ * @category Dockerfile
+ */
 export interface ParserDirective {
   /** Lower-case directive name: `syntax`, `escape` or `check`. */
   name: 'syntax' | 'escape' | 'check';
@@ -25,8 +31,9 @@ export interface ParserDirective {
  * One here-document attached to a RUN, COPY or ADD instruction.
  *
  * `content` is kept exactly as written (line endings included, tabs not stripped), the way
- * BuildKit keeps it; callers apply {@link chompHeredocContent} when `chomp` is set and expand
+ * BuildKit keeps it; callers strip leading tabs (`<<-`) when `chomp` is set and expand
  * variables only when `expand` is set.
+ * @category Dockerfile
  */
 export interface Heredoc {
   /** The delimiter word with quotes removed (`EOF` for `<<"EOF"`). */
@@ -41,7 +48,10 @@ export interface Heredoc {
   fileDescriptor: number;
 }
 
-/** One key/value pair of an ENV or LABEL instruction. */
+/**
+ * One key/value pair of an ENV or LABEL instruction.
+ * @category Dockerfile
+ */
 export interface KeyValue {
   /** The key as written (quotes are not removed: expansion does that later). */
   key: string;
@@ -63,7 +73,8 @@ export interface KeyValue {
  * - HEALTHCHECK: the type (`CMD`, `NONE`) followed by the command as for CMD;
  * - MAINTAINER, STOPSIGNAL, USER, WORKDIR: one element, the rest of the line;
  * - ONBUILD: empty, the trigger is in `next`;
- * - unknown instructions: empty (rejected by {@link validateDockerfile}).
+ * - unknown instructions: empty (rejected by {@link parseInstructions}).
+ * @category Dockerfile
  */
 export interface InstructionNode {
   /** Lower-case instruction name (`copy`), as BuildKit dispatches on it. */
@@ -94,7 +105,10 @@ export interface InstructionNode {
   column: number;
 }
 
-/** A non-fatal finding of the parser, such as an empty continuation line. */
+/**
+ * A non-fatal finding of the parser, such as an empty continuation line.
+ * @category Dockerfile
+ */
 export interface ParseWarning {
   /** Human-readable text. */
   message: string;
@@ -104,7 +118,10 @@ export interface ParseWarning {
   rule: string;
 }
 
-/** A parsed Dockerfile. */
+/**
+ * A parsed Dockerfile.
+ * @category Dockerfile
+ */
 export interface Dockerfile {
   /** The file name used in error messages (`Dockerfile` when none was given). */
   file: string;

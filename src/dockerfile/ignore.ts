@@ -17,7 +17,10 @@ import { trimSpace } from './parse-text.ts';
 
 export { cleanPath } from './ignore-pattern.ts';
 
-/** Options of {@link parseDockerignore}. */
+/**
+ * Options of {@link parseDockerignore}.
+ * @category Dockerfile
+ */
 export interface ParseDockerignoreOptions {
   /** File name used in error messages; default `.dockerignore`. */
   file?: string;
@@ -28,6 +31,13 @@ export interface ParseDockerignoreOptions {
  * comments (only in the first column), blank lines are skipped, each pattern is trimmed and
  * cleaned (`filepath.Clean`), a leading `/` is removed, `!` marks an exception. Throws
  * {@link DockerfileError} with the file and line of a malformed pattern.
+ * @example
+ * ```ts
+ * import { parseDockerignore } from 'ocibuild';
+ *
+ * parseDockerignore('# comment\nnode_modules\n!node_modules/keep\n'); // ['node_modules', '!node_modules/keep']
+ * ```
+ * @category Dockerfile
  */
 export function parseDockerignore(text: string, options: ParseDockerignoreOptions = {}): string[] {
   const file = options.file ?? '.dockerignore';

@@ -35,7 +35,20 @@ import { parseDockerfile } from './parse.ts';
 import type { ParseOptions } from './parse.ts';
 import { validateDockerfile } from './parse-validate.ts';
 
-/** Parses and validates a Dockerfile in one step; throws `DockerfileError` naming file and line. */
+/**
+ * Parses and validates a Dockerfile in one step; throws `DockerfileError` naming file and line.
+ * @example
+ * ```ts
+ * import { DockerfileError, parseInstructions } from 'ocibuild';
+ *
+ * try {
+ *   parseInstructions('FROM busybox\nFROB x\n', { file: 'Dockerfile' });
+ * } catch (error) {
+ *   if (error instanceof DockerfileError) console.log(`${error.file}:${error.line}: ${error.message}`);
+ * }
+ * ```
+ * @category Dockerfile
+ */
 export function parseInstructions(text: string, options: ParseOptions = {}): Dockerfile {
   return validateDockerfile(parseDockerfile(text, options));
 }

@@ -3,7 +3,7 @@
  * `frontend/dockerfile/parser` line by line (directives, continuations, comments inside
  * continuations, empty continuation lines, JSON forms with shell fallback, here-docs), so the
  * upstream vectors in `test/vectors/buildkit-dockerfile/parser` hold. Like BuildKit's
- * parser it accepts unknown instruction names; {@link validateDockerfile} rejects them.
+ * parser it accepts unknown instruction names; {@link parseInstructions} rejects them.
  * @module
  */
 
@@ -13,7 +13,10 @@ import { canContainHeredoc, heredocsFromLine, HeredocSyntaxError } from './parse
 import { nodeFromLine } from './parse-line.ts';
 import { trimLeftSpace, trimSpace } from './parse-text.ts';
 
-/** Options of {@link parseDockerfile}. */
+/**
+ * Options of {@link parseDockerfile}.
+ * @category Dockerfile
+ */
 export interface ParseOptions {
   /** File name for error messages and `Dockerfile.file`; default `Dockerfile`. */
   file?: string;
@@ -91,6 +94,14 @@ function isComment(line: string): boolean {
  * Parses Dockerfile text. Throws {@link DockerfileError} (with file and line) for directive
  * misuse, an ENV/LABEL without value, a JSON array with non-string elements, an unterminated
  * here-doc, or a file without any instruction.
+ * @example
+ * ```ts
+ * import { parseDockerfile } from 'ocibuild';
+ *
+ * const dockerfile = parseDockerfile('FROM busybox\nRUN echo hi\n', { file: 'Dockerfile' });
+ * for (const node of dockerfile.instructions) console.log(node.startLine, node.name, node.args);
+ * ```
+ * @category Dockerfile
  */
 export function parseDockerfile(text: string, options: ParseOptions = {}): Dockerfile {
   const file = options.file ?? 'Dockerfile';

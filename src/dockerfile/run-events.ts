@@ -12,7 +12,10 @@ import type { StageState } from './interpret-state.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 import { secretNeedles } from './run-command.ts';
 
-/** A step started: a RUN, or a layer of a files build (`append`, `node`), which may take a while to compress. */
+/**
+ * A step started: a RUN, or a layer of a files build (`append`, `node`), which may take a while to compress.
+ * @category Build
+ */
 export interface RunStartEvent {
   /** Event kind. */
   type: 'step-start';
@@ -26,7 +29,10 @@ export interface RunStartEvent {
   stage: number;
 }
 
-/** A chunk of a running step's output, decoded as UTF-8 (a multi-byte character is never split). */
+/**
+ * A chunk of a running step's output, decoded as UTF-8 (a multi-byte character is never split).
+ * @category Build
+ */
 export interface RunLogEvent {
   /** Event kind. */
   type: 'log';
@@ -41,6 +47,7 @@ export interface RunLogEvent {
 /**
  * A step ended: a RUN with its `exitCode` (0 on success); `error` when it failed without an exit
  * status (the sandbox, or writing a files-build layer); neither for a files-build layer written.
+ * @category Build
  */
 export interface RunEndEvent {
   /** Event kind. */
@@ -59,7 +66,10 @@ export interface RunEndEvent {
   cached?: boolean;
 }
 
-/** Events of build steps: start, live output (RUN), end. */
+/**
+ * Events of build steps: start, live output (RUN), end.
+ * @category Build
+ */
 export type RunEvent = RunStartEvent | RunLogEvent | RunEndEvent;
 
 /** What one step's observer gives the executor and is told at the end. */

@@ -4,7 +4,10 @@
  * @module
  */
 
-/** An incremental SHA-256 (or other) hash. */
+/**
+ * An incremental SHA-256 (or other) hash.
+ * @category Layers
+ */
 export interface Hasher {
   /** Adds bytes. */
   update(data: Uint8Array): void;
@@ -12,7 +15,10 @@ export interface Hasher {
   digest(): string;
 }
 
-/** Creates hashers of one algorithm. */
+/**
+ * Creates hashers of one algorithm.
+ * @category Layers
+ */
 export interface HashFactory {
   /** Algorithm name as used in digests (`sha256`, `sha512`). */
   readonly algorithm: 'sha256' | 'sha512';

@@ -17,10 +17,16 @@ import { describeFsError } from '../blob/files.ts';
 import { fetchForeignLayer } from './foreign.ts';
 import { artifactTypeOf, dockerLayersProblem, isDockerManifest, isForeignLayer, isZstdLayer } from './kinds.ts';
 
-/** Kinds of {@link CopyEvent}. */
+/**
+ * Kinds of {@link CopyEvent}.
+ * @category Images
+ */
 export type CopyEventType = 'blob-skipped' | 'blob-mounted' | 'blob-progress' | 'blob-done' | 'manifest-pushed';
 
-/** Progress of a copy. */
+/**
+ * Progress of a copy.
+ * @category Images
+ */
 export interface CopyEvent {
   /** What happened. */
   type: CopyEventType;
@@ -34,7 +40,10 @@ export interface CopyEvent {
   reference?: string;
 }
 
-/** Options of {@link copyImage}. */
+/**
+ * Options of {@link copyImage}.
+ * @category Images
+ */
 export interface CopyOptions {
   /** Which platforms of an index to copy (default `'all'`). A subset re-encodes the index. */
   platforms?: 'all' | readonly Platform[];
@@ -48,7 +57,10 @@ export interface CopyOptions {
   hash?: HashFactory;
 }
 
-/** What was written: the top-level manifest or index. */
+/**
+ * What was written: the top-level manifest or index.
+ * @category Images
+ */
 export interface CopyResult {
   /** Digest of the manifest or index pushed under the destination references. */
   digest: string;

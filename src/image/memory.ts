@@ -17,10 +17,14 @@ import { hashFactoryFor, readVerified, verifyStream } from '../blob/verify.ts';
 /**
  * Where a blob of the memory source really lives: another transport to read it from,
  * a registry repository to mount it from, or both.
+ * @category Images
  */
 export type MemoryBlobOrigin = { transport: Transport } | BlobOrigin | (BlobOrigin & { transport: Transport });
 
-/** An in-memory transport that images are assembled in; also writable like any transport. */
+/**
+ * An in-memory transport that images are assembled in; also writable like any transport.
+ * @category Images
+ */
 export interface MemorySource extends Transport {
   /**
    * Adds a blob. `body` is its bytes or a restartable factory (e.g. reading a built layer's
@@ -34,7 +38,10 @@ export interface MemorySource extends Transport {
   blobOrigin(descriptor: Descriptor): BlobOrigin | undefined;
 }
 
-/** Options of {@link memorySource}. */
+/**
+ * Options of {@link memorySource}.
+ * @category Images
+ */
 export interface MemorySourceOptions {
   /** Name used in messages (default `memory`). */
   description?: string;
@@ -50,7 +57,22 @@ interface BlobEntry {
   verified: boolean;
 }
 
-/** Creates an empty {@link MemorySource}. */
+/**
+ * Creates an empty {@link MemorySource}.
+ * @example
+ * ```ts
+ * import { builtLayer, copyImage, emptyImage, appendLayers, memorySource, ociLayout, writeLayer } from 'ocibuild';
+ *
+ * const layer = builtLayer(await writeLayer({ entries: [{ type: 'file', path: '/hello', source: 'hello\n' }] }));
+ * const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }), [layer]);
+ * const memory = memorySource();
+ * for (const l of image.layers) memory.addBlob(l.descriptor, () => l.open(), l.origin);
+ * memory.addBlob(image.manifest.config, image.rawConfig);
+ * memory.addManifest(image.rawManifest);
+ * await copyImage(memory, image.descriptor.digest, ociLayout('./out'), ['hello']);
+ * ```
+ * @category Images
+ */
 export function memorySource(options: MemorySourceOptions = {}): MemorySource {
   const description = options.description ?? 'memory';
   const hash = options.hash;

@@ -11,7 +11,10 @@ import type { BlobOrigin } from '../blob/types.ts';
 import type { Transport } from './transport.ts';
 import type { OpenedReference } from './open.ts';
 
-/** Options of {@link Layer.open} and {@link Layer.openUncompressed}. */
+/**
+ * Options of {@link Layer.open} and {@link Layer.openUncompressed}.
+ * @category Images
+ */
 export interface LayerOpenOptions {
   /** Aborts the read. */
   signal?: AbortSignal;
@@ -26,6 +29,7 @@ export interface LayerOpenOptions {
  * against its size and digest (a mismatch throws at the end of the stream); `openUncompressed()`
  * streams the tar, verified against `diffId` once read to its end. Both are lazy: nothing is
  * read before the stream is iterated, and each call starts from the first byte.
+ * @category Images
  */
 export interface Layer {
   /** Descriptor of the compressed blob as the manifest lists it. */
@@ -44,7 +48,10 @@ export interface Layer {
   readonly origin?: LayerOrigin;
 }
 
-/** Where a {@link Layer}'s blob lives: a transport to read it from, a repository to mount it from, or both. */
+/**
+ * Where a {@link Layer}'s blob lives: a transport to read it from, a repository to mount it from, or both.
+ * @category Images
+ */
 export type LayerOrigin = { transport: Transport } | BlobOrigin | (BlobOrigin & { transport: Transport });
 
 /**
@@ -52,6 +59,7 @@ export type LayerOrigin = { transport: Transport } | BlobOrigin | (BlobOrigin & 
  *
  * Invariant: `layers[i].descriptor` is `manifest.layers[i]` and `layers[i].diffId` is
  * `config.rootfs.diff_ids[i]`; `descriptor` and `rawManifest` describe the same bytes.
+ * @category Images
  */
 export interface Image {
   /** Descriptor of the manifest (media type, digest, size; platform when it came from an index). */
@@ -76,6 +84,7 @@ export interface Image {
 /**
  * A multi-platform image index: its exact bytes, the parsed index, and its children by platform.
  * Children are read on demand with {@link PlatformIndex.image}.
+ * @category Images
  */
 export interface PlatformIndex {
   /** Descriptor of the index. */

@@ -39,10 +39,16 @@ export interface ConfigStep {
 /** One history step of a build, in order: what the planners and the Dockerfile interpreter produce. */
 export type BuildStep = LayerStep | ConfigStep;
 
-/** Output formats: OCI, or Docker image manifest v2 schema 2. */
+/**
+ * Output formats: OCI, or Docker image manifest v2 schema 2.
+ * @category Images
+ */
 export type ImageFormat = 'oci' | 'docker';
 
-/** A layer to append with the history entry that records it (ggcr's `Addendum`). */
+/**
+ * A layer to append with the history entry that records it (ggcr's `Addendum`).
+ * @category Images
+ */
 export interface AddendumLayer {
   /** The layer. */
   layer: Layer;
@@ -86,6 +92,18 @@ export function emptyConfig(platform: Platform): ImageConfig {
  * Makes an image from its parts: a new manifest of `format` over `layers` and `config`
  * (whose `rootfs.diff_ids` MUST list the layers' diffIDs in order: `ERR_INVALID_CONFIG`
  * otherwise). Layer media types are re-labelled for `format`.
+ * @example
+ * ```ts
+ * import { builtLayer, newImage, writeLayer } from 'ocibuild';
+ *
+ * const layer = builtLayer(await writeLayer({ entries: [{ type: 'file', path: '/etc/motd', source: 'hi\n' }] }));
+ * const image = newImage(
+ *   { architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.diffId] }, config: { Cmd: ['cat', '/etc/motd'] } },
+ *   [layer],
+ *   'docker',
+ * );
+ * ```
+ * @category Images
  */
 export function newImage(config: ImageConfig, layers: readonly Layer[], format: ImageFormat = 'oci', annotations?: Record<string, string>): Image {
   const types = FORMATS[format];
@@ -95,7 +113,17 @@ export function newImage(config: ImageConfig, layers: readonly Layer[], format: 
   return encodeImage(manifest, config, relabelled);
 }
 
-/** The image of `FROM scratch`: no layers, a fresh config for `platform`. */
+/**
+ * The image of `FROM scratch`: no layers, a fresh config for `platform`.
+ * @example
+ * ```ts
+ * import { emptyImage } from 'ocibuild';
+ *
+ * const scratch = emptyImage({ os: 'linux', architecture: 'amd64' });
+ * // scratch.layers is empty; scratch.config.rootfs.diff_ids too
+ * ```
+ * @category Images
+ */
 export function emptyImage(platform: Platform, format: ImageFormat = 'oci'): Image {
   return newImage(emptyConfig(platform), [], format);
 }
@@ -104,6 +132,15 @@ export function emptyImage(platform: Platform, format: ImageFormat = 'oci'): Ima
  * Appends layers on top of `image`, their diffIDs to `rootfs.diff_ids` and, for an
  * {@link AddendumLayer} with `history`, its history entry. Media types are re-labelled to the
  * image's format.
+ * @example
+ * ```ts
+ * import { appendLayers, builtLayer, ociLayout, openImage, writeLayer } from 'ocibuild';
+ *
+ * const base = await openImage(ociLayout('./base'), 'latest', { platform: { os: 'linux', architecture: 'amd64' } });
+ * const app = builtLayer(await writeLayer({ directories: [{ source: './dist', destination: '/app' }] }));
+ * const image = appendLayers(base, [{ layer: app, history: { created_by: 'COPY dist /app' } }]);
+ * ```
+ * @category Images
  */
 export function appendLayers(image: Image, layers: readonly (Layer | AddendumLayer)[]): Image {
   const format: ImageFormat = image.manifest.mediaType === FORMATS.docker.manifest ? 'docker' : 'oci';
@@ -140,12 +177,33 @@ export function appendSteps(image: Image, steps: readonly BuildStep[], created: 
   return withConfig(appended, { ...appended.config, history });
 }
 
-/** Replaces the config. Its `rootfs.diff_ids` MUST still match the layers (`ERR_INVALID_CONFIG`). */
+/**
+ * Replaces the config. Its `rootfs.diff_ids` MUST still match the layers (`ERR_INVALID_CONFIG`).
+ * @example
+ * ```ts
+ * import { ociLayout, openImage, withConfig } from 'ocibuild';
+ *
+ * const base = await openImage(ociLayout('./base'), 'latest', { platform: { os: 'linux', architecture: 'amd64' } });
+ * const image = withConfig(base, { ...base.config, config: { ...base.config.config, User: '1000:1000' } });
+ * ```
+ * @category Images
+ */
 export function withConfig(image: Image, config: ImageConfig): Image {
   return encodeImage(image.manifest, config, image.layers);
 }
 
-/** Merges `annotations` into the manifest's annotations (later keys win). */
+/**
+ * Merges `annotations` into the manifest's annotations (later keys win).
+ * @example
+ * ```ts
+ * import { emptyImage, withAnnotations } from 'ocibuild';
+ *
+ * const image = withAnnotations(emptyImage({ os: 'linux', architecture: 'amd64' }), {
+ *   'org.opencontainers.image.source': 'https://git.example/team/app',
+ * });
+ * ```
+ * @category Images
+ */
 export function withAnnotations(image: Image, annotations: Record<string, string>): Image {
   const merged = { ...(image.manifest.annotations ?? {}), ...annotations };
   const manifest: ImageManifest = { ...image.manifest };
@@ -153,7 +211,16 @@ export function withAnnotations(image: Image, annotations: Record<string, string
   return encodeImage(manifest, image.config, image.layers);
 }
 
-/** Sets the config's platform (os, architecture, variant) and the descriptor's. */
+/**
+ * Sets the config's platform (os, architecture, variant) and the descriptor's.
+ * @example
+ * ```ts
+ * import { emptyImage, withPlatform } from 'ocibuild';
+ *
+ * const arm = withPlatform(emptyImage({ os: 'linux', architecture: 'amd64' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
+ * ```
+ * @category Images
+ */
 export function withPlatform(image: Image, platform: Platform): Image {
   const p = normalizePlatform(platform);
   const config: ImageConfig = { ...image.config, os: p.os, architecture: p.architecture };

@@ -16,10 +16,16 @@ import { artifactTypeOf } from './kinds.ts';
 import { readAll } from './verify.ts';
 import { descriptorOf, type Image, type Layer, type LayerOpenOptions, type LayerOrigin, type PlatformIndex } from './model.ts';
 
-/** What images are read from: any transport (only its read side is used). */
+/**
+ * What images are read from: any transport (only its read side is used).
+ * @category Images
+ */
 export type ImageSource = Pick<Transport, 'description' | 'getManifest' | 'getBlob'> & Partial<Pick<Transport, 'origin'>>;
 
-/** Options of {@link openImage} and {@link openIndex}. */
+/**
+ * Options of {@link openImage} and {@link openIndex}.
+ * @category Images
+ */
 export interface OpenImageOptions {
   /**
    * The platform to pick from an index. Required when `reference` names an index; a single
@@ -33,6 +39,7 @@ export interface OpenImageOptions {
 /**
  * What a reference names: one image, an index of images, or an OCI artifact (a manifest whose
  * config is not an image config: its config is not read).
+ * @category Images
  */
 export type OpenedReference =
   | { kind: 'image'; image: Image }
@@ -42,6 +49,16 @@ export type OpenedReference =
 /**
  * Reads what `reference` (tag or digest; `''` for a transport's only image) names in `source`:
  * an {@link Image} (manifest and config read and checked) or a {@link PlatformIndex}.
+ * @example
+ * ```ts
+ * import { ociLayout, openReference } from 'ocibuild';
+ *
+ * const opened = await openReference(ociLayout('./out'), 'v1');
+ * if (opened.kind === 'index') console.log('platforms:', opened.index.platforms.length);
+ * else if (opened.kind === 'image') console.log('layers:', opened.image.layers.length);
+ * else console.log('artifact of type', opened.artifactType);
+ * ```
+ * @category Images
  */
 export async function openReference(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<OpenedReference> {
   const signal = options.signal ? { signal: options.signal } : {};
@@ -57,6 +74,15 @@ export async function openManifest(source: ImageSource, raw: RawManifest, option
  * Opens the image `reference` names in `source`; from an index, the child for
  * `options.platform` (`ERR_INVALID_ARGUMENT` without one, `ERR_NOT_FOUND` when it has none).
  * The config's `diff_ids` must match the manifest's layers one to one (`ERR_INVALID_CONFIG`).
+ * @example
+ * ```ts
+ * import { ociLayout, openImage } from 'ocibuild';
+ *
+ * const layout = ociLayout('./base');
+ * const image = await openImage(layout, 'latest', { platform: { os: 'linux', architecture: 'amd64' } });
+ * console.log(image.descriptor.digest, image.config.config?.Entrypoint, image.layers.length);
+ * ```
+ * @category Images
  */
 export async function openImage(source: ImageSource, reference: string, options: OpenImageOptions = {}): Promise<Image> {
   const found = await openReference(source, reference, options);
@@ -68,7 +94,20 @@ export async function openImage(source: ImageSource, reference: string, options:
   return found.index.image(options.platform, options.signal ? { signal: options.signal } : {});
 }
 
-/** Opens the index `reference` names; a single manifest throws `ERR_INVALID_MANIFEST`. */
+/**
+ * Opens the index `reference` names; a single manifest throws `ERR_INVALID_MANIFEST`.
+ * @example
+ * ```ts
+ * import { formatPlatform, ociLayout, openIndex } from 'ocibuild';
+ *
+ * const index = await openIndex(ociLayout('./multi'), 'latest');
+ * for (const platform of index.platforms) {
+ *   const image = await index.image(platform);
+ *   console.log(formatPlatform(platform), image.descriptor.digest);
+ * }
+ * ```
+ * @category Images
+ */
 export async function openIndex(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<PlatformIndex> {
   const found = await openReference(source, reference, options);
   if (found.kind === 'index') return found.index;
@@ -79,6 +118,14 @@ export async function openIndex(source: ImageSource, reference: string, options:
 /**
  * The platforms of what `reference` names: an index's children, or the one platform of a
  * single image's config (none when the config leaves it empty, as `crane append` onto scratch does).
+ * @example
+ * ```ts
+ * import { formatPlatform, imagePlatforms, ociLayout } from 'ocibuild';
+ *
+ * const platforms = await imagePlatforms(ociLayout('./base'), 'latest');
+ * console.log(platforms.map(formatPlatform).join(', '));
+ * ```
+ * @category Images
  */
 export async function imagePlatforms(source: ImageSource, reference: string, options: Omit<OpenImageOptions, 'platform'> = {}): Promise<Platform[]> {
   const found = await openReference(source, reference, options);
@@ -122,7 +169,17 @@ export function sourceLayer(source: ImageSource, descriptor: Descriptor, diffId:
   };
 }
 
-/** A {@link Layer} of a freshly written layer (its blob spilled to disk); `origin` when a registry already holds it. */
+/**
+ * A {@link Layer} of a freshly written layer (its blob spilled to disk); `origin` when a registry already holds it.
+ * @example
+ * ```ts
+ * import { appendLayers, builtLayer, emptyImage, writeLayer } from 'ocibuild';
+ *
+ * const written = await writeLayer({ entries: [{ type: 'file', path: '/hello.txt', source: 'hello\n' }] });
+ * const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }), [builtLayer(written)]);
+ * ```
+ * @category Images
+ */
 export function builtLayer(layer: BuiltLayer, origin?: LayerOrigin): Layer {
   const model: Layer = {
     descriptor: layer.descriptor,

@@ -10,6 +10,7 @@ import type { Descriptor, RawManifest } from '../oci/types.ts';
 /**
  * What a destination can hold, declared by the transport (all optional: a registry holds
  * everything). The copier reads them from the {@link Transport}; nothing is duck-typed.
+ * @category Images
  */
 export interface TransportCapabilities {
   /** False when the transport holds single-platform images only. */
@@ -35,6 +36,7 @@ export interface TransportCapabilities {
  * - Callers push every blob an image references before its manifest, and index children before the index.
  * - Writing transports that stage their output (OCI layout, docker-archive) make it visible only
  *   in `commit()`; `close()` without `commit()` discards everything written.
+ * @category Images
  */
 export interface Transport extends TransportCapabilities {
   /** Human-readable location for messages (`oci:/tmp/out:latest`). Never contains secrets. */

@@ -26,6 +26,14 @@ export const DEFAULT_MTIME = 1;
 /**
  * Reads `SOURCE_DATE_EPOCH` from the environment: undefined when unset or empty, else whole
  * seconds. Throws `ERR_INVALID_ARGUMENT` for anything but a non-negative integer.
+ * @example
+ * ```ts
+ * import { buildImage, sourceDateEpochFromEnv } from 'ocibuild';
+ *
+ * const epoch = sourceDateEpochFromEnv(); // SOURCE_DATE_EPOCH, checked; undefined when unset
+ * await buildImage({ from: 'registry.example/base:1', to: 'oci:./out:app', ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}) });
+ * ```
+ * @category Layers
  */
 export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const value = env.SOURCE_DATE_EPOCH;

@@ -16,7 +16,10 @@ import { DigestMismatchError, InvalidArgumentError, LimitExceededError, Ocibuild
 import { hashFactoryFor } from '../blob/verify.ts';
 import type { Hasher } from '../hash/types.ts';
 
-/** The bounds applied to one layer's uncompressed tar stream (docs/limits.md). */
+/**
+ * The bounds applied to one layer's uncompressed tar stream (docs/limits.md).
+ * @category Layers
+ */
 export interface TarLimits {
   /** Largest PAX extended header or GNU long name/link body, in bytes. Default 1 MiB (Go's archive/tar). */
   maxHeaderBytes: number;
@@ -26,7 +29,10 @@ export interface TarLimits {
   maxEntries: number;
 }
 
-/** The default {@link TarLimits}. */
+/**
+ * The default {@link TarLimits}.
+ * @category Layers
+ */
 export const DEFAULT_TAR_LIMITS: Readonly<TarLimits> = Object.freeze({
   maxHeaderBytes: 1024 * 1024,
   maxBytes: 64 * 1024 ** 3,

@@ -4,7 +4,10 @@
  */
 import type { Descriptor } from '../oci/types.ts';
 
-/** Ownership and metadata every entry may override. Unset fields take the layer defaults. */
+/**
+ * Ownership and metadata every entry may override. Unset fields take the layer defaults.
+ * @category Layers
+ */
 export interface EntryMetadata {
   /** Permission bits (and setuid/setgid/sticky), e.g. `0o644`. Default: from disk for host files, 0o644 files / 0o755 dirs otherwise. */
   mode?: number;
@@ -20,7 +23,10 @@ export interface EntryMetadata {
   mtime?: Date;
 }
 
-/** One explicit entry of a layer. `path` is the absolute or relative path inside the image. */
+/**
+ * One explicit entry of a layer. `path` is the absolute or relative path inside the image.
+ * @category Layers
+ */
 export type LayerEntry =
   | ({ type: 'file'; path: string; source: string | Uint8Array } & EntryMetadata)
   | ({ type: 'directory'; path: string } & EntryMetadata)
@@ -29,7 +35,10 @@ export type LayerEntry =
   | { type: 'whiteout'; path: string }
   | { type: 'opaque'; path: string };
 
-/** A host directory copied into a layer. */
+/**
+ * A host directory copied into a layer.
+ * @category Layers
+ */
 export interface DirectorySource {
   /** Host directory. */
   source: string;
@@ -45,7 +54,10 @@ export interface DirectorySource {
   metadata?: EntryMetadata;
 }
 
-/** Everything one layer is made of. */
+/**
+ * Everything one layer is made of.
+ * @category Layers
+ */
 export interface LayerSpec {
   /** Host directories to copy. */
   directories?: readonly DirectorySource[];
@@ -71,7 +83,10 @@ export interface LayerSpec {
   prebuilt?: () => Promise<{ layer: BuiltLayer; cached: boolean }>;
 }
 
-/** A written layer: the compressed blob's descriptor, its diffID, and a way to read it back. */
+/**
+ * A written layer: the compressed blob's descriptor, its diffID, and a way to read it back.
+ * @category Layers
+ */
 export interface BuiltLayer {
   /** Descriptor of the compressed blob. */
   descriptor: Descriptor;
@@ -125,7 +140,10 @@ export interface ResolvedLayerEntry {
   open?: () => AsyncIterable<Uint8Array>;
 }
 
-/** Something a layer writer reports without failing (a skipped socket, for example). */
+/**
+ * Something a layer writer reports without failing (a skipped socket, for example).
+ * @category Layers
+ */
 export interface LayerEvent {
   /** Event type. */
   type: 'warning';

@@ -19,7 +19,10 @@ import { prefetchEntries } from './prefetch.ts';
 import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
 import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from './types.ts';
 
-/** Options of {@link writeLayer}. */
+/**
+ * Options of {@link writeLayer}.
+ * @category Layers
+ */
 export interface WriteLayerOptions {
   /** Where the compressed blob is written (as `<directory>/<hex digest>`). Default `os.tmpdir()`. */
   directory?: string;
@@ -96,6 +99,17 @@ export async function* tarStream(entries: AsyncIterable<ResolvedLayerEntry>, sta
  * a temp file in `directory`, renamed to `<directory>/<hex digest>` only when complete; on any
  * failure (missing source `ERR_SOURCE_NOT_FOUND`, escaping path `ERR_PATH_ESCAPE`, abort) nothing
  * is left behind. Identical specs give identical bytes.
+ * @example
+ * ```ts
+ * import { writeLayer } from 'ocibuild';
+ *
+ * const layer = await writeLayer(
+ *   { directories: [{ source: './dist', destination: '/app', exclude: ['*.map'] }], normalizeModes: true },
+ *   { sourceDateEpoch: 0 },
+ * );
+ * console.log(layer.descriptor.digest, layer.diffId, layer.path);
+ * ```
+ * @category Layers
  */
 export async function writeLayer(spec: LayerSpec, options: WriteLayerOptions = {}): Promise<BuiltLayer> {
   const directory = options.directory ?? os.tmpdir();

@@ -14,6 +14,13 @@ const COMPONENT = /^[A-Za-z0-9_.-]+$/;
 /**
  * Parses `os/arch[/variant]` (e.g. `linux/arm64/v8`). The result is exactly what was written;
  * call {@link normalizePlatform} to compare or deduplicate. Throws `ERR_INVALID_PLATFORM`.
+ * @example
+ * ```ts
+ * import { parsePlatform } from 'ocibuild';
+ *
+ * const platform = parsePlatform('linux/arm/v7'); // { os: 'linux', architecture: 'arm', variant: 'v7' }
+ * ```
+ * @category Images
  */
 export function parsePlatform(text: string): Platform {
   const parts = text.split('/');
@@ -27,7 +34,16 @@ export function parsePlatform(text: string): Platform {
   return variant === undefined ? { os, architecture } : { os, architecture, variant };
 }
 
-/** Formats a platform as `os/architecture[/variant]` (other fields are not shown). */
+/**
+ * Formats a platform as `os/architecture[/variant]` (other fields are not shown).
+ * @example
+ * ```ts
+ * import { formatPlatform } from 'ocibuild';
+ *
+ * formatPlatform({ os: 'linux', architecture: 'arm64', variant: 'v8' }); // 'linux/arm64/v8'
+ * ```
+ * @category Images
+ */
 export function formatPlatform(platform: Platform): string {
   const base = `${platform.os}/${platform.architecture}`;
   return platform.variant ? `${base}/${platform.variant}` : base;
@@ -39,6 +55,13 @@ export function formatPlatform(platform: Platform): string {
  * `armhf` → `arm/v7`; `armel` → `arm/v6`; bare `arm` → `arm/v7`; numeric variants get a `v`.
  * Default variants are dropped (`arm64/v8` → `arm64`, `amd64/v1` → `amd64`) so that a platform
  * written with and without its default variant normalises to the same value.
+ * @example
+ * ```ts
+ * import { formatPlatform, normalizePlatform } from 'ocibuild';
+ *
+ * formatPlatform(normalizePlatform({ os: 'Linux', architecture: 'aarch64' })); // 'linux/arm64'
+ * ```
+ * @category Images
  */
 export function normalizePlatform(platform: Platform): Platform {
   let os = platform.os.toLowerCase();
@@ -117,7 +140,16 @@ const NODE_ARCH: Record<string, string> = {
   mipsel: 'mipsle',
 };
 
-/** The platform this process runs on, in OCI (GOOS/GOARCH) spelling, normalised. */
+/**
+ * The platform this process runs on, in OCI (GOOS/GOARCH) spelling, normalised.
+ * @example
+ * ```ts
+ * import { formatPlatform, hostPlatform } from 'ocibuild';
+ *
+ * console.log(formatPlatform(hostPlatform())); // e.g. 'linux/amd64'
+ * ```
+ * @category Images
+ */
 export function hostPlatform(): Platform {
   const os = NODE_OS[process.platform] ?? process.platform;
   const architecture = NODE_ARCH[process.arch] ?? process.arch;

@@ -4,10 +4,16 @@
  * @module
  */
 
-/** A content digest, `algorithm:encoded` (e.g. `sha256:` + 64 lower-case hex). */
+/**
+ * A content digest, `algorithm:encoded` (e.g. `sha256:` + 64 lower-case hex).
+ * @category Images
+ */
 export type Digest = string;
 
-/** A platform as in the OCI image index (`os`, `architecture`, optional `variant`). */
+/**
+ * A platform as in the OCI image index (`os`, `architecture`, optional `variant`).
+ * @category Images
+ */
 export interface Platform {
   /** CPU architecture in GOARCH spelling (`amd64`, `arm64`, `arm`, `386`, `ppc64le`, `s390x`, `riscv64`). */
   architecture: string;
@@ -23,7 +29,10 @@ export interface Platform {
   features?: string[];
 }
 
-/** An OCI content descriptor. */
+/**
+ * An OCI content descriptor.
+ * @category Images
+ */
 export interface Descriptor {
   /** Media type of the referenced content. */
   mediaType: string;
@@ -43,7 +52,10 @@ export interface Descriptor {
   artifactType?: string;
 }
 
-/** An image manifest (OCI `application/vnd.oci.image.manifest.v1+json` or Docker v2.2). */
+/**
+ * An image manifest (OCI `application/vnd.oci.image.manifest.v1+json` or Docker v2.2).
+ * @category Images
+ */
 export interface ImageManifest {
   /** Always 2. */
   schemaVersion: 2;
@@ -61,7 +73,10 @@ export interface ImageManifest {
   annotations?: Record<string, string>;
 }
 
-/** An image index (OCI) or manifest list (Docker v2.2). */
+/**
+ * An image index (OCI) or manifest list (Docker v2.2).
+ * @category Images
+ */
 export interface ImageIndex {
   /** Always 2. */
   schemaVersion: 2;
@@ -77,7 +92,10 @@ export interface ImageIndex {
   annotations?: Record<string, string>;
 }
 
-/** A HEALTHCHECK as stored in the image config (durations in nanoseconds). */
+/**
+ * A HEALTHCHECK as stored in the image config (durations in nanoseconds).
+ * @category Images
+ */
 export interface HealthConfig {
   /** `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", cmd]`. */
   Test?: string[];
@@ -93,7 +111,10 @@ export interface HealthConfig {
   Retries?: number;
 }
 
-/** The runtime part of an image config (`config` field), with Docker's field names. */
+/**
+ * The runtime part of an image config (`config` field), with Docker's field names.
+ * @category Images
+ */
 export interface ContainerConfig {
   /** `user`, `uid`, `user:group` or `uid:gid`. */
   User?: string;
@@ -123,7 +144,10 @@ export interface ContainerConfig {
   Shell?: string[];
 }
 
-/** One history entry of an image config. */
+/**
+ * One history entry of an image config.
+ * @category Images
+ */
 export interface History {
   /** RFC 3339 time. */
   created?: string;
@@ -137,7 +161,10 @@ export interface History {
   empty_layer?: boolean;
 }
 
-/** An OCI image config (`application/vnd.oci.image.config.v1+json`), also valid as a Docker config. */
+/**
+ * An OCI image config (`application/vnd.oci.image.config.v1+json`), also valid as a Docker config.
+ * @category Images
+ */
 export interface ImageConfig {
   /** RFC 3339 creation time. */
   created?: string;
@@ -166,6 +193,7 @@ export interface ImageConfig {
 /**
  * A manifest or index as bytes, with its media type and digest. Digests are always computed
  * over `bytes`; a pulled manifest is never re-serialised.
+ * @category Images
  */
 export interface RawManifest {
   /** Media type (from the Content-Type header, the descriptor, or the document's `mediaType`). */

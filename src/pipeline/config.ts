@@ -14,6 +14,7 @@ import { healthConfig } from '../dockerfile/interpret-meta.ts';
 /**
  * A health check given field by field. Durations are Go durations as Docker writes them
  * (`30s`, `1m30s`, `500ms`) or nanoseconds; unset or 0 leaves the runtime's default.
+ * @category Build
  */
 export interface HealthcheckOptions {
   /**
@@ -33,7 +34,10 @@ export interface HealthcheckOptions {
   retries?: number;
 }
 
-/** Runtime settings a build may set on the image config. Unset fields keep the base's values. */
+/**
+ * Runtime settings a build may set on the image config. Unset fields keep the base's values.
+ * @category Build
+ */
 export interface ConfigOptions {
   /** Entrypoint argv. Setting it without `cmd` clears the base's Cmd (Docker's rule). */
   entrypoint?: readonly string[];
@@ -69,6 +73,14 @@ function invalidHealthcheck(message: string): OcibuildError {
  * The config's `Healthcheck` for `healthcheck`, as Docker's builder writes it for the same
  * HEALTHCHECK: `Test`, then the non-zero `Interval`, `Timeout`, `StartPeriod`, `StartInterval`
  * (nanoseconds) and `Retries`. Throws `ERR_INVALID_CONFIG` where Docker refuses the instruction.
+ * @example
+ * ```ts
+ * import { resolveHealthcheck } from 'ocibuild';
+ *
+ * const health = resolveHealthcheck({ test: 'curl -f http://localhost:8080/ || exit 1', interval: '30s' });
+ * // health.Test is ['CMD-SHELL', 'curl -f http://localhost:8080/ || exit 1']
+ * ```
+ * @category Build
  */
 export function resolveHealthcheck(healthcheck: string | HealthcheckOptions): HealthConfig {
   if (typeof healthcheck === 'string') {

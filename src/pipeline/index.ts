@@ -42,13 +42,18 @@ import type { RunEvent } from '../dockerfile/run-events.ts';
 import type { SourceEvent } from './source-events.ts';
 import { buildMetadata } from './metadata.ts';
 
-/** Progress events of a build. */
+/**
+ * Progress events of a build.
+ * @category Build
+ */
 export type BuildEvent =
   | { type: 'resolve'; from: string; platform: string; digest?: string }
   | { type: 'layer-built'; platform: string; digest: string; size: number; cached: boolean; createdBy: string }
   | { type: 'copy'; target: string; event: CopyEvent }
   | { type: 'target-done'; target: string; digest: string }
   | { type: 'manifest-skipped'; target: string; digest: string }
+  /** A single-platform target (`docker-daemon:`, `podman:`) got one platform of a multi-platform image. */
+  | { type: 'target-warning'; target: string; message: string }
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
   | { type: 'cache-warning'; message: string }
@@ -58,7 +63,10 @@ export type BuildEvent =
   /** A base layer downloaded from a registry, or a mirror that failed (see {@link SourceEvent}). */
   | SourceEvent;
 
-/** Options of {@link buildImage}. */
+/**
+ * Options of {@link buildImage}.
+ * @category Build
+ */
 export interface BuildOptions extends TransportOptions {
   /**
    * The base image: `scratch` (default), a registry reference (`localhost:5000/base:1`),
@@ -162,7 +170,10 @@ export interface BuildOptions extends TransportOptions {
   onEvent?: (event: BuildEvent) => void;
 }
 
-/** Counters describing what a build did. */
+/**
+ * Counters describing what a build did.
+ * @category Build
+ */
 export interface BuildStats {
   /** Layers written (tar + compress). */
   layersBuilt: number;
@@ -194,7 +205,10 @@ export interface BuildStats {
   steps: StepReport[];
 }
 
-/** What {@link buildImage} produced. */
+/**
+ * What {@link buildImage} produced.
+ * @category Build
+ */
 export interface BuildResult {
   /** Digest of the manifest (single platform) or index (several). */
   digest: string;
@@ -228,6 +242,19 @@ export interface BuildResult {
  * that a registry may keep blobs already uploaded (unreferenced) and, with several tags, the tags
  * pushed before the failing one; an `oci:` or `docker-archive:` target is unchanged (its output is
  * staged and renamed into place). Targets after N are not touched.
+ * @example
+ * ```ts
+ * import { buildImage } from 'ocibuild';
+ *
+ * const result = await buildImage({
+ *   from: 'registry.example/base/node:22',
+ *   layers: [{ directories: [{ source: './dist', destination: '/app' }], createdBy: 'app files' }],
+ *   config: { entrypoint: ['node', '/app/main.js'], env: ['NODE_ENV=production'] },
+ *   to: ['registry.example/team/app:1', 'oci:./out:app-1'],
+ * });
+ * console.log(result.digest, result.stats.layersBuilt);
+ * ```
+ * @category Build
  */
 export async function buildImage(given: BuildOptions): Promise<BuildResult> {
   // A given session stays open; one of our own is closed when the build ends, success or not.

@@ -4,7 +4,10 @@
  * @module
  */
 
-/** The metadata of one build (`--metadata-file`), BuildKit's keys plus `ocibuild.targets`. */
+/**
+ * The metadata of one build (`--metadata-file`), BuildKit's keys plus `ocibuild.targets`.
+ * @category Build
+ */
 export interface BuildMetadata {
   /** Digest of the manifest or index written (`containerimage.digest` of buildx). */
   'containerimage.digest': string;
@@ -18,7 +21,18 @@ export interface BuildMetadata {
   'ocibuild.targets': { ref: string; digest: string }[];
 }
 
-/** Builds the metadata object from a build's outcome (pure). */
+/**
+ * Builds the metadata object from a build's outcome (pure).
+ * @example
+ * ```ts
+ * import { writeFile } from 'node:fs/promises';
+ * import { buildImage, buildMetadata } from 'ocibuild';
+ *
+ * const result = await buildImage({ from: 'registry.example/base:1', to: 'registry.example/app:1' });
+ * await writeFile('metadata.json', JSON.stringify(buildMetadata(result), null, 2));
+ * ```
+ * @category Build
+ */
 export function buildMetadata(result: {
   digest: string;
   mediaType: string;

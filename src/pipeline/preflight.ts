@@ -5,11 +5,12 @@
  * @module
  */
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { OcibuildError, RegistryError, type ErrorCode } from '../errors.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import type { Target } from '../transports/target.ts';
+import { openTarget, type Target } from '../transports/target.ts';
+import type { DaemonTransport } from '../transports/daemon.ts';
 import { describeFsError } from '../blob/files.ts';
 
 export { describeFsError };
@@ -68,15 +69,28 @@ async function checkFolderWritable(folder: { path: string; isDirectory: boolean 
  * Throws `ERR_TRANSPORT` naming `target.input` when a file target cannot be written: a
  * `docker-archive:` whose path is a folder, an `oci:` whose path is a file, or a location whose
  * nearest existing folder the process may not write to (new layouts and tarballs are staged next
- * to the target, then renamed). Registry targets are not checked here.
+ * to the target, then renamed). A `docker-daemon:` or `podman:` target's daemon must answer
+ * (the daemon client's typed errors: no daemon, permission denied, timeout). Registry targets are
+ * not checked here.
  */
 export async function assertTargetWritable(target: Target): Promise<void> {
+  if (target.kind === 'docker-daemon' || target.kind === 'podman') {
+    // A daemon that is not there fails the build before any work, as a missing folder does.
+    const daemon = openTarget(target) as DaemonTransport;
+    try {
+      await daemon.ping();
+    } finally {
+      await daemon.close();
+    }
+    return;
+  }
   if (target.kind === 'registry' || target.path === undefined) return;
   const path = resolve(target.path);
   await checkWritable('ERR_TRANSPORT', target.input, async (fail) => {
     const own = await statOrUndefined(path);
     if (own !== undefined) {
-      if (target.kind === 'docker-archive' && own.isDirectory()) fail('the path is a folder; a docker-archive is a file');
+      if ((target.kind === 'docker-archive' || target.kind === 'tar') && own.isDirectory()) fail(`the path is a folder; a ${target.kind} output is a file`);
+      if (target.kind === 'local' && (!own.isDirectory() || (await readdir(path)).length > 0)) fail('the path must be absent or an empty folder (nothing is overwritten)');
       if (target.kind === 'oci' && !own.isDirectory()) fail('the path is a file; an OCI layout is a folder');
     }
     // An existing layout takes blobs inside it; anything else is staged in the parent folder.

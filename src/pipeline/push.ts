@@ -16,7 +16,9 @@ import { describeFsError, targetFailure } from './preflight.ts';
 export type PushEvent =
   | { type: 'copy'; target: string; event: CopyEvent }
   | { type: 'target-done'; target: string; digest: string }
-  | { type: 'manifest-skipped'; target: string; digest: string };
+  | { type: 'manifest-skipped'; target: string; digest: string }
+  /** A single-platform target (`docker-daemon:`, `podman:`) got one platform of a multi-platform image. */
+  | { type: 'target-warning'; target: string; message: string };
 
 /** The counters pushing updates: the build's upload and manifest counters. */
 export type PushStats = Pick<BuildStats, 'blobsUploaded' | 'bytesUploaded' | 'blobsSkipped' | 'blobsMounted' | 'manifestsPushed' | 'manifestPutSkipped'>;
@@ -48,9 +50,14 @@ export async function pushAll(
       results.push({ ref: dest.target, digest });
       continue;
     }
+    const choice = await dest.choosePlatform(source, digest, options.loadPlatform, options.signal).catch((error: unknown) => {
+      throw targetFailure(dest.target, error);
+    });
+    if (choice !== undefined) emit({ type: 'target-warning', target: dest.target, message: choice.message });
     const transport = dest.open();
     const copied = await copyImage(source, digest, transport, refs, {
       ...signalOpt(options),
+      ...(choice === undefined ? {} : { platforms: [choice.platform] }),
       onEvent: (event) => {
         if (event.type === 'blob-done') {
           stats.blobsUploaded++;

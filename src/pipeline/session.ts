@@ -23,10 +23,16 @@ import {
   type TransportOptions,
 } from './targets.ts';
 
-/** Options of {@link createSession}: how registries are reached (a given `registryClient` is used, never closed). */
+/**
+ * Options of {@link createSession}: how registries are reached (a given `registryClient` is used, never closed).
+ * @category Build
+ */
 export type SessionOptions = Omit<TransportOptions, 'session'>;
 
-/** The registry client, mirrors and temp space of one build or tool run. Close it when done. */
+/**
+ * The registry client, mirrors and temp space of one build or tool run. Close it when done.
+ * @category Build
+ */
 export interface Session extends AsyncDisposable {
   /** The registry client (created on first use; closed with the session unless it was given). */
   registryClient(): RegistryClient;
@@ -44,7 +50,19 @@ export interface Session extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Creates a session; `await using session = createSession(options)` closes it at scope end. */
+/**
+ * Creates a session; `await using session = createSession(options)` closes it at scope end.
+ * @example
+ * ```ts
+ * import { buildImage, createSession } from 'ocibuild';
+ *
+ * await using session = createSession({ registries: { insecure: ['localhost:5000'] } });
+ * // Both builds share one registry client (connections, tokens) and one set of temp folders.
+ * await buildImage({ from: 'localhost:5000/base:1', to: 'localhost:5000/app:amd64', platforms: ['linux/amd64'], session });
+ * await buildImage({ from: 'localhost:5000/base:1', to: 'localhost:5000/app:arm64', platforms: ['linux/arm64'], session });
+ * ```
+ * @category Build
+ */
 export function createSession(options: SessionOptions = {}): Session {
   let client: RegistryClient | undefined;
   let entries: RegistryEntry[] | undefined;

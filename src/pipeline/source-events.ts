@@ -5,9 +5,13 @@
  * downloads and emit nothing.
  * @module
  */
+import { VerifiedStream } from '../blob/verify.ts';
 import type { Transport } from '../transports/types.ts';
 
-/** A blob of a base image read from a registry. */
+/**
+ * A blob of a base image read from a registry.
+ * @category Build
+ */
 export interface DownloadEvent {
   /** Event kind. */
   type: 'download';
@@ -23,7 +27,10 @@ export interface DownloadEvent {
   total: number;
 }
 
-/** A registry source that failed (a mirror), with the next source tried instead. */
+/**
+ * A registry source that failed (a mirror), with the next source tried instead.
+ * @category Build
+ */
 export interface RegistryWarningEvent {
   /** Event kind. */
   type: 'registry-warning';
@@ -35,10 +42,16 @@ export interface RegistryWarningEvent {
   message: string;
 }
 
-/** Events of opening and reading a source image. */
+/**
+ * Events of opening and reading a source image.
+ * @category Build
+ */
 export type SourceEvent = DownloadEvent | RegistryWarningEvent;
 
-/** Where source events go (the second argument of `Session.openSource`). */
+/**
+ * Where source events go (the second argument of `Session.openSource`).
+ * @category Build
+ */
 export interface SourceEventOptions {
   /** Receives download progress and mirror warnings. */
   onEvent?: (event: SourceEvent) => void;
@@ -54,7 +67,7 @@ export function withDownloadEvents(transport: Transport, image: string, emit: (e
     async getBlob(descriptor, options) {
       const body = await transport.getBlob(descriptor, options);
       const base = { type: 'download' as const, image, digest: descriptor.digest, total: descriptor.size };
-      return (async function* () {
+      const events = (async function* () {
         let bytes = 0;
         let last = Date.now();
         emit({ ...base, phase: 'start', bytes });
@@ -69,6 +82,10 @@ export function withDownloadEvents(transport: Transport, image: string, emit: (e
         }
         emit({ ...base, phase: 'done', bytes });
       })();
+      // Every byte passes through unchanged and errors propagate: still verified, so whoever
+      // writes it (an oci: layout, the cache) does not hash the blob a second time.
+      const verified = VerifiedStream.targetOf(body);
+      return verified === undefined ? events : new VerifiedStream(events, verified);
     },
   };
   return wrapped;

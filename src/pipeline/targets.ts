@@ -1,9 +1,14 @@
 /**
  * Opening the build's base image and targets from their strings (`oci:`, `docker-archive:`,
- * registry references), in a {@link Session}'s registry client.
+ * registry references, `docker-daemon:`, `podman:`, `local:`, `tar:`), in a {@link Session}'s
+ * registry client.
  * @module
  */
-import { openTarget, parseTarget, type Target } from '../transports/target.ts';
+import { openTarget, parseTarget, SINGLE_PLATFORM_KINDS, type PlatformChoice, type Target } from '../transports/target.ts';
+import { rootfsTransport } from './rootfs-target.ts';
+import { parseManifest } from '../oci/manifest.ts';
+import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
+import { OcibuildError } from '../errors.ts';
 import { registryTransport } from '../transports/registry.ts';
 import { createRegistryClient, type RegistryClient } from '../registry/index.ts';
 import type { CredentialProvider } from '../registry/types.ts';
@@ -16,7 +21,10 @@ import { mirroredTransport } from '../registry/mirrors.ts';
 import { withDownloadEvents, type SourceEventOptions } from './source-events.ts';
 import type { Session } from './session.ts';
 
-/** How registries are reached. */
+/**
+ * How registries are reached.
+ * @category Build
+ */
 export interface RegistryOptions {
   /** Hosts that may be reached over plain HTTP (loopback always may). */
   insecure?: readonly string[];
@@ -42,7 +50,10 @@ export interface RegistryOptions {
   certsDirs?: string[];
 }
 
-/** Options shared by everything that opens transports. */
+/**
+ * Options shared by everything that opens transports.
+ * @category Build
+ */
 export interface TransportOptions {
   /** Registry connection settings. */
   registries?: RegistryOptions;
@@ -51,13 +62,21 @@ export interface TransportOptions {
   /** A ready registry client, shared instead of creating one (it stays open: its owner closes it). */
   registryClient?: RegistryClient;
   /**
+   * The platform `docker-daemon:` and `podman:` targets receive from a multi-platform image
+   * (`linux/arm64`); default the host's. A daemon stores one platform's image under a name.
+   */
+  loadPlatform?: string;
+  /**
    * The session to open sources and targets in (its client, mirrors and temp space are reused;
    * whoever created it closes it). Without one, a call makes its own and closes it before returning.
    */
   session?: Session;
 }
 
-/** A validated destination, opened only when written. */
+/**
+ * A validated destination, opened only when written.
+ * @category Build
+ */
 export interface Destination {
   /** The target string as given. */
   target: string;
@@ -67,7 +86,14 @@ export interface Destination {
   references(extraTags: readonly string[]): (string | undefined)[];
   /** Opens the transport. */
   open(): Transport;
+  /**
+   * For a target that holds one platform (`docker-daemon:`, `podman:`): when `reference` of
+   * `source` is a multi-platform index, the platform to write (`wanted`, else the host's) and a
+   * message saying so; undefined for a single image or another kind of target.
+   */
+  choosePlatform(source: Pick<Transport, 'getManifest'>, reference: string, wanted?: string, signal?: AbortSignal): Promise<PlatformChoice | undefined>;
 }
+
 
 /** What opening a source or destination needs: one registry client and the mirror entries (a {@link Session}). */
 export interface TransportContext {
@@ -94,7 +120,30 @@ export function createClientFor(options: TransportOptions, entries: readonly Reg
 
 /** Opens a parsed target's transport. */
 export function transportFor(target: Target, context: TransportContext): Transport {
-  return openTarget(target, { registry: (ref) => registryTransport(ref, context.registryClient()) });
+  return openTarget(target, {
+    registry: (ref) => registryTransport(ref, context.registryClient()),
+    rootfs: (t) => rootfsTransport(t.kind === 'tar' ? 'tar' : 'local', t.path as string),
+  });
+}
+
+/**
+ * The platform a single-platform target takes from the index `reference` names: `wanted`, else
+ * the host's; `ERR_NOT_FOUND` listing the platforms there are when the index has neither.
+ */
+export async function choosePlatformFor(target: Target, source: Pick<Transport, 'getManifest'>, reference: string, wanted?: string, signal?: AbortSignal): Promise<PlatformChoice | undefined> {
+  if (!SINGLE_PLATFORM_KINDS.includes(target.kind)) return undefined;
+  const top = parseManifest(await source.getManifest(reference, signal === undefined ? {} : { signal }));
+  if (top.kind !== 'index') return undefined;
+  const platforms = top.index.manifests.flatMap((d) => (d.platform === undefined || d.platform.os === 'unknown' ? [] : [normalizePlatform(d.platform)]));
+  const want = normalizePlatform(wanted === undefined ? hostPlatform() : parsePlatform(wanted));
+  const platform = platforms.find((p) => platformMatches(want, p));
+  const listed = platforms.map(formatPlatform).join(', ');
+  if (platform === undefined) {
+    throw new OcibuildError('ERR_NOT_FOUND', `${target.input} holds one platform and the image has no ${formatPlatform(want)}${wanted === undefined ? ' (this host\'s platform)' : ''}: it has ${listed}; choose one (the loadPlatform option, or copy --platform)`);
+  }
+  const others = platforms.filter((p) => p !== platform).map(formatPlatform);
+  const why = wanted === undefined ? 'the host\'s platform' : 'the platform asked for';
+  return { platform, message: `${target.input} holds one platform: loaded ${formatPlatform(platform)} (${why})${others.length ? `, not ${others.join(', ')}` : ''}` };
 }
 
 const hostOf = (location: string): string => location.split('/')[0] ?? location;
@@ -105,7 +154,10 @@ export function mirrorEntriesOf(r: RegistryOptions = {}): RegistryEntry[] {
   return [...own, ...loadRegistriesConf(r.registriesConf)];
 }
 
-/** An opened source: its transport, the reference to read and the human name. */
+/**
+ * An opened source: its transport, the reference to read and the human name.
+ * @category Build
+ */
 export interface OpenedSource {
   /** The transport to read from (close it when done; the session's client stays open). */
   transport: Transport;
@@ -153,11 +205,21 @@ export function openDestinationIn(context: TransportContext, targetString: strin
     references(extraTags) {
       // A docker-archive names its image by repo:tag; extra tags apply to registries and layouts.
       if (target.kind === 'docker-archive') return [target.reference];
+      // A daemon image is named repo:tag; extra tags name the same repository.
+      if (target.kind === 'docker-daemon' || target.kind === 'podman') {
+        const ref = target.ref;
+        return [target.reference, ...extraTags.map((t) => ref?.withTag(t).familiar())].filter((r, i, all) => all.indexOf(r) === i);
+      }
+      // A root filesystem has no names.
+      if (target.kind === 'local' || target.kind === 'tar') return [undefined];
       const own = target.kind === 'registry' ? (target.ref?.tag ?? (target.ref?.digest ? undefined : 'latest')) : target.reference;
       return [own, ...extraTags].filter((r, i, all) => all.indexOf(r) === i);
     },
     open() {
       return transportFor(target, context);
+    },
+    choosePlatform(source, reference, wanted, signal) {
+      return choosePlatformFor(target, source, reference, wanted, signal);
     },
   };
 }

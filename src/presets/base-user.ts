@@ -14,7 +14,10 @@ import { openCache, type CacheOptions } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import { parsePasswd, readImageFile, type PasswdUser } from './passwd.ts';
 
-/** What {@link baseUsers} found. */
+/**
+ * What {@link baseUsers} found.
+ * @category Node
+ */
 export interface BaseUsers {
   /** The accounts of /etc/passwd; undefined when the image has none. */
   users: PasswdUser[] | undefined;
@@ -22,7 +25,10 @@ export interface BaseUsers {
   configUser: string | undefined;
 }
 
-/** Options of {@link baseUsers}. */
+/**
+ * Options of {@link baseUsers}.
+ * @category Node
+ */
 export interface BaseUsersOptions extends TransportOptions {
   /** Platforms of the build: the first one's base manifest is read. */
   platforms?: readonly string[] | 'all';
@@ -38,6 +44,14 @@ export interface BaseUsersOptions extends TransportOptions {
  * Reads the users of the base image `from` (for one platform: the build's first, else the host's).
  * Everything it opens is closed before it returns, its own session included (a session given
  * as `options.session` stays open).
+ * @example
+ * ```ts
+ * import { baseUsers } from 'ocibuild';
+ *
+ * const { users } = await baseUsers('registry.example/base/node:22');
+ * const node = users?.find((u) => u.name === 'node'); // the /etc/passwd entry, when there is one
+ * ```
+ * @category Node
  */
 export function baseUsers(from: string, options: BaseUsersOptions = {}): Promise<BaseUsers> {
   return withSession(options, (session) => readBaseUsers(from, session.openSource(from), options));

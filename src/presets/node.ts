@@ -27,7 +27,10 @@ export { neverCopied } from './node-layers.ts';
 import { baseUsers } from './base-user.ts';
 import { resolveUser, type PasswdUser } from './passwd.ts';
 
-/** Options of {@link nodeApp}; the same keys are read from `package.json` `"ocibuild"`. */
+/**
+ * Options of {@link nodeApp}; the same keys are read from `package.json` `"ocibuild"`.
+ * @category Node
+ */
 export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'credentials' | 'registryClient' | 'session' | 'signal' | 'onEvent' | 'encoder' | 'annotations' | 'digestFile' | 'imageNameWithDigestFile'> {
   /** Base image (default `node:<this Node's major>-slim` from Docker Hub). */
   from?: string;
@@ -89,7 +92,10 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   offline?: boolean;
 }
 
-/** What the preset decided, for display. */
+/**
+ * What the preset decided, for display.
+ * @category Node
+ */
 export interface NodeAppInfo {
   /** package.json `name`. */
   name: string | undefined;
@@ -116,7 +122,10 @@ export interface NodeAppInfo {
   notes: string[];
 }
 
-/** Build options plus what the preset decided. */
+/**
+ * Build options plus what the preset decided.
+ * @category Node
+ */
 export type NodeAppBuildOptions = BuildOptions & { nodeApp: NodeAppInfo };
 
 interface PackageJson {
@@ -167,6 +176,14 @@ async function isFile(p: string): Promise<boolean> {
  * Reads the Node project in `dir` and returns the options for `buildImage`. Options given
  * here override `package.json` `"ocibuild"`. Reads the base image's /etc/passwd (streaming its
  * layers, top first) when the user has to be found there.
+ * @example
+ * ```ts
+ * import { buildImage, nodeApp } from 'ocibuild';
+ *
+ * const options = await nodeApp('./my-app', { from: 'registry.example/base/node:22' });
+ * const result = await buildImage({ ...options, to: 'registry.example/team/my-app:1' });
+ * ```
+ * @category Node
  */
 export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promise<NodeAppBuildOptions> {
   // The base lookups share one session: the caller's (passed on to the build), else one closed here.

@@ -11,7 +11,10 @@ import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { OperationOptions, Transport } from '../transports/types.ts';
 
-/** One `/etc/passwd` line. */
+/**
+ * One `/etc/passwd` line.
+ * @category Node
+ */
 export interface PasswdUser {
   /** Login name. */
   name: string;

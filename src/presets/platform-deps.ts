@@ -16,6 +16,13 @@ import type { LockedPlatformPackage, PlatformSource } from './platform-source.ts
 import { registryFor, tarballUrl } from './npm-registry.ts';
 import { formatTarget, isPlatformSpecific, platformAllows, sameTarget, type NpmTarget } from './npm-platform.ts';
 
+/** How to get a lockfile that says where other platforms' packages are. */
+function lockfileAdvice(kind: string): string {
+  if (kind === 'npm') return 'upgrade it with npm install (npm 7 or later)';
+  if (kind === 'bun') return "Bun's binary bun.lockb cannot be read: write the text lockfile with bun install --save-text-lockfile";
+  return `the ${kind} lockfile does not say where they are`;
+}
+
 /** What one target needs beyond (or instead of) the installed tree. */
 export interface PlatformDependencies {
   /** Kept packages (real host directories) built for another platform: left out. */
@@ -131,7 +138,7 @@ export async function platformDependencies(tree: ProductionTree, target: NpmTarg
   if (foreign && wrongPlatform.length > 0 && wanted.size === 0 && source === undefined) {
     throw new UnsupportedError(
       `${[...new Set(wrongPlatform)].sort().join(', ')} installed here for ${formatTarget(host)} has no counterpart for ${formatTarget(target)}: ` +
-        `ocibuild fetches the packages of other platforms as package-lock.json (lockfileVersion 2 or 3), pnpm-lock.yaml or Yarn 1's yarn.lock records them; ${tree.project.lockfile === 'npm' ? 'upgrade it with npm install (npm 7 or later)' : `the ${tree.project.lockfile} lockfile does not say where they are`}, ${hint}`,
+        `ocibuild fetches the packages of other platforms as package-lock.json (lockfileVersion 2 or 3), pnpm-lock.yaml, yarn.lock (Yarn 1 or Berry) or Bun's bun.lock records them; ${lockfileAdvice(tree.project.lockfile)}, ${hint}`,
     );
   }
   for (const [rel, locked] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {

@@ -10,7 +10,10 @@ import * as path from 'node:path';
 import { InvalidArgumentError, LimitExceededError, OcibuildError, UnsupportedError } from '../errors.ts';
 import { compileGlob } from '../layer/glob.ts';
 
-/** The lockfile a project has. */
+/**
+ * The lockfile a project has.
+ * @category Node
+ */
 export type LockfileKind = 'npm' | 'pnpm' | 'yarn' | 'yarn-berry' | 'bun' | 'none';
 
 /** The project an app directory belongs to. */

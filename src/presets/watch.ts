@@ -25,12 +25,18 @@ import { parseTarget } from '../transports/target.ts';
 import { defaultCacheDir } from '../cache/store.ts';
 import { nodeApp, type NodeAppBuildOptions, type NodeAppOptions } from './node.ts';
 
-/** One outcome of {@link watchNodeApp}. */
+/**
+ * One outcome of {@link watchNodeApp}.
+ * @category Node
+ */
 export type WatchEvent =
   | { type: 'built'; result: BuildResult; options: NodeAppBuildOptions; replanned: boolean; durationMs: number; changed: string[] }
   | { type: 'failed'; error: unknown; changed: string[] };
 
-/** Options of {@link watchNodeApp}. */
+/**
+ * Options of {@link watchNodeApp}.
+ * @category Node
+ */
 export interface WatchNodeAppOptions extends NodeAppOptions {
   /** Quiet time after the last change before rebuilding (default 100 ms). */
   debounceMs?: number;
@@ -97,6 +103,17 @@ function ignored(rel: string): boolean {
  * Builds the app in `dir`, then watches its project (the workspace root for a workspace
  * package) and rebuilds on change, reporting every build or failure to `onEvent`. A failed
  * build is reported and the watch goes on. Resolves when `options.signal` aborts.
+ * @example
+ * ```ts
+ * import { watchNodeApp } from 'ocibuild';
+ *
+ * const controller = new AbortController();
+ * await watchNodeApp('./my-app', { to: 'oci:./out:dev', signal: controller.signal }, (event) => {
+ *   if (event.type === 'built') console.log('rebuilt', event.result.digest, 'after', event.changed);
+ *   else console.error('build failed', event.error);
+ * });
+ * ```
+ * @category Node
  */
 export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, onEvent: (event: WatchEvent) => void): Promise<void> {
   const { debounceMs = 100, signal, onDependencyLayerWrite: _onWrite, ...appOptions } = options;

@@ -84,20 +84,44 @@ const MAX_METADATA_BYTES = 64 * 1024 * 1024;
  * abbreviated metadata document), cached in `storeDir`.
  */
 export async function registryPlatformFields(resolved: string, name: string, version: string, storeDir: string, signal?: AbortSignal): Promise<PlatformFields> {
-  const cacheFile = path.join(storeDir, 'metadata', `${encodeURIComponent(name)}@${encodeURIComponent(version)}.json`);
+  const { os, cpu, libc } = await registryVersion(`${new URL(resolved).origin}/`, name, version, storeDir, signal);
+  return { os, cpu, libc };
+}
+
+/** What a registry's metadata says of one version: platform fields and where its tarball is. */
+export interface RegistryVersion extends PlatformFields {
+  /** Tarball URL (`dist.tarball`). */
+  tarball: string | undefined;
+  /** SRI integrity of the tarball (`dist.integrity`). */
+  integrity: string | undefined;
+}
+
+/**
+ * `name@version` as the registry at `registry` (a base URL ending in `/`) describes it, from its
+ * abbreviated metadata document (bounded by maxMetadataBytes), cached in `storeDir`.
+ */
+export async function registryVersion(registry: string, name: string, version: string, storeDir: string, signal?: AbortSignal): Promise<RegistryVersion> {
+  const cacheFile = path.join(storeDir, 'metadata-v2', encodeURIComponent(registry), `${encodeURIComponent(name)}@${encodeURIComponent(version)}.json`);
   const cached = await fs.readFile(cacheFile, 'utf8').catch(() => undefined);
-  if (cached !== undefined) return JSON.parse(cached) as PlatformFields;
-  const url = `${new URL(resolved).origin}/${name.replace('/', '%2f')}`;
+  if (cached !== undefined) return JSON.parse(cached) as RegistryVersion;
+  const url = `${registry.endsWith('/') ? registry : `${registry}/`}${name.replace('/', '%2f')}`;
   const response = await fetch(url, { headers: { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8' }, ...(signal ? { signal } : {}) });
   if (!response.ok) throw new NotFoundError(`${name}: registry metadata ${url}: HTTP ${response.status}`);
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > MAX_METADATA_BYTES) throw new LimitExceededError('maxMetadataBytes', MAX_METADATA_BYTES, `${url}: ${length} bytes`);
   const text = await response.text();
   if (text.length > MAX_METADATA_BYTES) throw new LimitExceededError('maxMetadataBytes', MAX_METADATA_BYTES, `${url}: more than ${MAX_METADATA_BYTES} bytes`);
-  const doc = JSON.parse(text) as { versions?: Record<string, PlatformFields> };
+  const doc = JSON.parse(text) as { versions?: Record<string, PlatformFields & { dist?: { tarball?: unknown; integrity?: unknown } }> };
   const manifest = doc.versions?.[version];
   if (manifest === undefined) throw new NotFoundError(`${name}@${version} is not in the registry metadata at ${url}`);
-  const fields: PlatformFields = { os: manifest.os, cpu: manifest.cpu, libc: manifest.libc };
+  const { tarball, integrity } = manifest.dist ?? {};
+  const fields: RegistryVersion = {
+    os: manifest.os,
+    cpu: manifest.cpu,
+    libc: manifest.libc,
+    tarball: typeof tarball === 'string' ? tarball : undefined,
+    integrity: typeof integrity === 'string' ? integrity : undefined,
+  };
   await fs.mkdir(path.dirname(cacheFile), { recursive: true });
   await fs.writeFile(cacheFile, JSON.stringify(fields));
   return fields;

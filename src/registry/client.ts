@@ -21,7 +21,10 @@ import {
 import { Semaphore, type OperationContext, type RepositoryLocation, type RequestOptions, type TransferOptions } from './operation.ts';
 import { mountBlob, putBlob, type PutBlobOptions, type PutBlobResult } from './uploads.ts';
 
-/** Options of {@link createRegistryClient}. */
+/**
+ * Options of {@link createRegistryClient}.
+ * @category Registry
+ */
 export interface RegistryClientOptions extends HttpOptions {
   /** Blob transfers at once per registry and direction (default 4). */
   concurrency?: number;
@@ -34,6 +37,7 @@ export interface RegistryClientOptions extends HttpOptions {
  * failures are `RegistryError`s (`ERR_REGISTRY_UNAUTHORIZED`, `ERR_REGISTRY_DENIED`,
  * `ERR_REGISTRY_NOT_FOUND`, `ERR_REGISTRY_TLS`, `ERR_REGISTRY`), `DigestMismatchError` or
  * `SizeMismatchError`, and `ERR_ABORTED` on abort.
+ * @category Registry
  */
 export interface RegistryClient {
   /** Checks that the registry answers `/v2/` and records what auth it wants. */
@@ -60,7 +64,22 @@ export interface RegistryClient {
   close(): Promise<void>;
 }
 
-/** Creates a registry client. */
+/**
+ * Creates a registry client.
+ * @example
+ * ```ts
+ * import { createRegistryClient } from 'ocibuild';
+ *
+ * const client = createRegistryClient({ insecure: ['localhost:5000'] });
+ * try {
+ *   const raw = await client.getManifest({ registry: 'localhost:5000', repository: 'team/app' }, '1');
+ *   console.log(raw.mediaType, raw.digest);
+ * } finally {
+ *   await client.close();
+ * }
+ * ```
+ * @category Registry
+ */
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {
   const http = new RegistryHttp(options);
   const concurrency = options.concurrency ?? 4;

@@ -23,6 +23,7 @@ import { parseWwwAuthenticate } from './www-authenticate.ts';
 /**
  * Connection settings of the HTTP layer, and the bounds on what a registry may send
  * ({@link RegistryLimits}: sizes, connect, idle and low-speed timeouts; see docs/limits.md).
+ * @category Registry
  */
 export interface HttpOptions extends Partial<RegistryLimits> {
   /** Credential provider. */
@@ -46,7 +47,7 @@ export interface HttpOptions extends Partial<RegistryLimits> {
   dispatcher?: Dispatcher;
   /** Proxies (`false`: none). Default: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` of the environment. */
   proxy?: ProxySettings | false;
-  /** certs.d directories (`DIR/HOST[:PORT]/*.crt` per registry). Default {@link defaultCertsDirs}. */
+  /** certs.d directories (`DIR/HOST[:PORT]/*.crt` per registry). Default: `OCIBUILD_CERTS_D` (colon-separated) when set, else podman's and Docker's. */
   certsDirs?: string[];
   /** Also trust the PEM file `SSL_CERT_FILE` names (default true). */
   sslCertFile?: boolean;

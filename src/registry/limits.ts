@@ -10,7 +10,10 @@ import { InvalidArgumentError, LimitExceededError } from '../errors.ts';
 import { DOCKER_CONFIG, OCI_CONFIG } from '../oci/mediatypes.ts';
 import type { ResponseLike } from './response-errors.ts';
 
-/** Size, count and time bounds of the registry client; every field is optional in the client options. */
+/**
+ * Size, count and time bounds of the registry client; every field is optional in the client options.
+ * @category Registry
+ */
 export interface RegistryLimits {
   /** Largest manifest or index read or pushed, in bytes (default 4 MiB, as distribution and containerd). */
   maxManifestBytes: number;
@@ -39,7 +42,10 @@ export interface RegistryLimits {
   minBytesPerSecond: number;
 }
 
-/** The default limits (docs/limits.md lists them). */
+/**
+ * The default limits (docs/limits.md lists them).
+ * @category Registry
+ */
 export const DEFAULT_REGISTRY_LIMITS: Readonly<RegistryLimits> = Object.freeze({
   maxManifestBytes: 4 * 1024 * 1024,
   maxConfigBytes: 32 * 1024 * 1024,

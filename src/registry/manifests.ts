@@ -155,7 +155,10 @@ function isBlobUnknownRace(error: unknown): boolean {
   return error instanceof RegistryError && error.status === 400 && error.registryCodes.includes('MANIFEST_BLOB_UNKNOWN');
 }
 
-/** What `RegistryClient.putManifest` did. */
+/**
+ * What `RegistryClient.putManifest` did.
+ * @category Registry
+ */
 export interface PutManifestResult {
   /** Digest of the manifest. */
   digest: string;
@@ -228,7 +231,10 @@ export async function putManifest(
   return { digest: manifest.digest, skipped: false };
 }
 
-/** Options of `RegistryClient.listTags`. */
+/**
+ * Options of `RegistryClient.listTags`.
+ * @category Registry
+ */
 export interface ListTagsOptions extends RequestOptions {
   /** Page size asked for with `n` (the registry may send fewer). */
   pageSize?: number;
@@ -294,7 +300,10 @@ export async function listTags(ctx: OperationContext, repo: RepositoryLocation, 
   return tags;
 }
 
-/** Options of `RegistryClient.listReferrers`. */
+/**
+ * Options of `RegistryClient.listReferrers`.
+ * @category Registry
+ */
 export interface ReferrersOptions extends RequestOptions {
   /** Only referrers of this artifact type. */
   artifactType?: string;

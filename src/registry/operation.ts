@@ -8,16 +8,25 @@ import type { BlobOrigin } from '../blob/types.ts';
 import type { Semaphore } from '../blob/semaphore.ts';
 import type { RegistryHttp } from './http.ts';
 
-/** A repository of a registry (`{ registry: 'localhost:5000', repository: 'team/app' }`). */
+/**
+ * A repository of a registry (`{ registry: 'localhost:5000', repository: 'team/app' }`).
+ * @category Registry
+ */
 export type RepositoryLocation = BlobOrigin;
 
-/** Options every client operation takes. */
+/**
+ * Options every client operation takes.
+ * @category Registry
+ */
 export interface RequestOptions {
   /** Aborts the operation. */
   signal?: AbortSignal;
 }
 
-/** Options of blob transfers. */
+/**
+ * Options of blob transfers.
+ * @category Registry
+ */
 export interface TransferOptions extends RequestOptions {
   /** Called with the bytes transferred so far. */
   onProgress?: (bytes: number) => void;

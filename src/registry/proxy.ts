@@ -9,7 +9,10 @@
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { OcibuildError } from '../errors.ts';
 
-/** Proxy settings of a registry client; fields left out are read from the environment. */
+/**
+ * Proxy settings of a registry client; fields left out are read from the environment.
+ * @category Registry
+ */
 export interface ProxySettings {
   /** Proxy for `http://` registries (`HTTP_PROXY`). */
   httpProxy?: string;

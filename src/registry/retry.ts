@@ -7,7 +7,10 @@
  */
 import { OcibuildError, RegistryError, TimeoutError, throwIfAborted } from '../errors.ts';
 
-/** How often and how long to retry. */
+/**
+ * How often and how long to retry.
+ * @category Registry
+ */
 export interface RetryPolicy {
   /** Retries after the first attempt (default 5). */
   count: number;

@@ -3,7 +3,10 @@
  * @module
  */
 
-/** Credentials for one registry. Exactly one shape applies. */
+/**
+ * Credentials for one registry. Exactly one shape applies.
+ * @category Registry
+ */
 export type Credential =
   | { username: string; password: string }
   /** An OAuth2 refresh token (`identitytoken` in config.json): exchanged at the token realm with POST. */
@@ -14,5 +17,6 @@ export type Credential =
 /**
  * Looks up credentials for a registry host as written in references (`localhost:5000`, `ghcr.io`,
  * `docker.io`). Resolves undefined when it has none. MUST NOT log or embed secrets in errors.
+ * @category Registry
  */
 export type CredentialProvider = (registry: string) => Promise<Credential | undefined>;

@@ -25,13 +25,19 @@ import {
   type TransferOptions,
 } from './operation.ts';
 
-/** Options of `RegistryClient.putBlob`. */
+/**
+ * Options of `RegistryClient.putBlob`.
+ * @category Registry
+ */
 export interface PutBlobOptions extends TransferOptions {
   /** Try to mount the blob from this repository of the same registry first. */
   mountFrom?: string;
 }
 
-/** What an upload did. */
+/**
+ * What an upload did.
+ * @category Registry
+ */
 export type PutBlobResult = 'uploaded' | 'mounted';
 
 const OCTET_STREAM = 'application/octet-stream';

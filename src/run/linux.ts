@@ -22,7 +22,10 @@ import { encodeOps, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
 import type { Executor, IdMapping, ProbeResult, RunOptions, RunResult } from './types.ts';
 import { resolveUser } from './user.ts';
 
-/** Options of {@link linuxExecutor}. */
+/**
+ * Options of {@link linuxExecutor}.
+ * @category Build
+ */
 export interface LinuxExecutorOptions {
   /** Bytes of stderr kept for {@link RunResult.stderrTail}. Default 4096. */
   stderrTailBytes?: number;
@@ -52,6 +55,16 @@ class Tail {
  * Creates the Linux executor. Works as an unprivileged user with a subordinate id range and as
  * root; both run steps in a user namespace (a root caller's maps onto a subordinate range, see
  * docs/run.md).
+ * @example
+ * ```ts
+ * import { buildImage, linuxExecutor } from 'ocibuild';
+ *
+ * const executor = linuxExecutor();
+ * const probe = await executor.probe?.();
+ * if (probe && !probe.ok) throw new Error(`RUN is not possible here: ${probe.reason} (${probe.hint})`);
+ * await buildImage({ dockerfile: 'Dockerfile', context: '.', executor, to: 'oci:./out:app' });
+ * ```
+ * @category Build
  */
 export function linuxExecutor(options: LinuxExecutorOptions = {}): Executor {
   let host: HostInfo | undefined;

@@ -5,10 +5,16 @@
  * @module
  */
 
-/** Network mode of a RUN step (BuildKit `RUN --network=`). */
+/**
+ * Network mode of a RUN step (BuildKit `RUN --network=`).
+ * @category Build
+ */
 export type NetworkMode = 'default' | 'none' | 'host';
 
-/** Fields every mount has. */
+/**
+ * Fields every mount has.
+ * @category Build
+ */
 export interface MountBase {
   /** Absolute path inside the container. Created (and removed again afterwards) when missing. */
   target: string;
@@ -20,6 +26,7 @@ export interface MountBase {
  * One extra mount of a RUN step. Sources are host paths the caller prepared (the interpreter
  * owns cache directories and secret files); the executor only mounts them, and removes the
  * mount-point stubs it had to create so they never reach a layer.
+ * @category Build
  */
 export type Mount =
   | (MountBase & {
@@ -71,10 +78,16 @@ export type Mount =
       mode?: number;
     });
 
-/** Where a RUN step's output goes. Called with raw chunks as they arrive. */
+/**
+ * Where a RUN step's output goes. Called with raw chunks as they arrive.
+ * @category Build
+ */
 export type OutputSink = (chunk: Uint8Array) => void;
 
-/** Everything one RUN step needs. */
+/**
+ * Everything one RUN step needs.
+ * @category Build
+ */
 export interface RunOptions {
   /** Host directory holding the stage's root filesystem (materialised layers). */
   rootfs: string;
@@ -98,7 +111,10 @@ export interface RunOptions {
   stderr?: OutputSink;
 }
 
-/** The outcome of a RUN step that started. A non-zero `exitCode` is not thrown: the caller decides. */
+/**
+ * The outcome of a RUN step that started. A non-zero `exitCode` is not thrown: the caller decides.
+ * @category Build
+ */
 export interface RunResult {
   /** Exit status of the command; 128 + signal number when it was killed by a signal. */
   exitCode: number;
@@ -106,7 +122,10 @@ export interface RunResult {
   stderrTail: string;
 }
 
-/** Why an executor cannot work on this machine, and what to change. */
+/**
+ * Why an executor cannot work on this machine, and what to change.
+ * @category Build
+ */
 export type ProbeResult = { ok: true } | { ok: false; reason: string; hint: string };
 
 /**
@@ -118,6 +137,7 @@ export type ProbeResult = { ok: true } | { ok: false; reason: string; hint: stri
  * resolves; and SHOULD make files created inside belong to the container-side ids that
  * `ownerMapping` describes. Failures to set up the sandbox reject with an `ERR_RUN` or
  * `ERR_UNSUPPORTED` error; a command that ran and failed resolves with its exit code.
+ * @category Build
  */
 export interface Executor {
   /** Runs one command and reports its exit status. */
@@ -131,7 +151,10 @@ export interface Executor {
   ownerMapping?(): Promise<IdMapping>;
 }
 
-/** One contiguous range of an id mapping: container ids `[inside, inside + count)` are host ids `[outside, ...)`. */
+/**
+ * One contiguous range of an id mapping: container ids `[inside, inside + count)` are host ids `[outside, ...)`.
+ * @category Build
+ */
 export interface IdRange {
   /** First container-side id. */
   inside: number;
@@ -141,7 +164,10 @@ export interface IdRange {
   count: number;
 }
 
-/** Uid and gid mappings between the container and the host. */
+/**
+ * Uid and gid mappings between the container and the host.
+ * @category Build
+ */
 export interface IdMapping {
   /** Uid ranges. Empty means identity. */
   uids: IdRange[];

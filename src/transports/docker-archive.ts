@@ -39,7 +39,10 @@ import type { BlobBody, OperationOptions, Transport } from './types.ts';
 /** Docker's media type for an uncompressed layer (defined by containers/image; not in the v2.2 spec text). */
 export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
 
-/** Options of {@link dockerArchive}. */
+/**
+ * Options of {@link dockerArchive}.
+ * @category Images
+ */
 export interface DockerArchiveOptions {
   /** Extra `repo:tag` names recorded in `RepoTags` for every image written. */
   tags?: readonly string[];
@@ -49,7 +52,10 @@ export interface DockerArchiveOptions {
   hash?: HashFactory;
 }
 
-/** A docker-archive transport; it holds single-platform images only. */
+/**
+ * A docker-archive transport; it holds single-platform images only.
+ * @category Images
+ */
 export interface DockerArchiveTransport extends Transport, TransportCapabilities {
   /** Absolute path of the tarball. */
   readonly path: string;
@@ -67,7 +73,17 @@ export interface DockerArchiveTransport extends Transport, TransportCapabilities
   close(): Promise<void>;
 }
 
-/** Opens a docker-archive tarball for reading (as a copy source) or writing (on `commit()`). */
+/**
+ * Opens a docker-archive tarball for reading (as a copy source) or writing (on `commit()`).
+ * @example
+ * ```ts
+ * import { copyImage, dockerArchive, ociLayout } from 'ocibuild';
+ *
+ * // The tarball `docker load` reads, naming the image app:1.
+ * await copyImage(ociLayout('./out'), 'app-1', dockerArchive('./app.tar'), ['app:1']);
+ * ```
+ * @category Images
+ */
 export function dockerArchive(path: string, options: DockerArchiveOptions = {}): DockerArchiveTransport {
   return new DockerArchive(resolve(path), options);
 }

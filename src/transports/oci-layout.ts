@@ -31,7 +31,10 @@ import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
 
-/** Options of {@link ociLayout}. */
+/**
+ * Options of {@link ociLayout}.
+ * @category Images
+ */
 export interface OciLayoutOptions {
   /** Create the layout on the first write when it does not exist (default true). */
   create?: boolean;
@@ -50,7 +53,10 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Default of {@link OciLayoutOptions.maxIndexBytes}. */
 const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
-/** An OCI layout transport; `commit()` and `close()` are always present. */
+/**
+ * An OCI layout transport; `commit()` and `close()` are always present.
+ * @category Images
+ */
 export interface OciLayoutTransport extends Transport {
   /** Absolute path of the layout directory. */
   readonly path: string;
@@ -65,6 +71,16 @@ export interface OciLayoutTransport extends Transport {
 /**
  * Opens the OCI image layout at `path` for reading and writing. Nothing touches the disk until
  * the first operation. Writes become visible on `commit()`.
+ * @example
+ * ```ts
+ * import { copyImage, ociLayout } from 'ocibuild';
+ *
+ * const layout = ociLayout('./images');
+ * const raw = await layout.getManifest('v1');
+ * await copyImage(layout, 'v1', ociLayout('./copy'), ['v1']);
+ * console.log(raw.digest);
+ * ```
+ * @category Images
  */
 export function ociLayout(path: string, options: OciLayoutOptions = {}): OciLayoutTransport {
   return new OciLayout(resolve(path), options);

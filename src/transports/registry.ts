@@ -33,6 +33,18 @@ function signalOf(options: OperationOptions | undefined): { signal?: AbortSignal
  * Opens the repository `ref` names (`host/repo[:tag]`, `docker://` accepted; the tag or digest is
  * ignored: callers pass references to each method) as a transport over `client`. Closing the
  * transport leaves the shared client open.
+ * @example
+ * ```ts
+ * import { copyImage, createRegistryClient, ociLayout, registryTransport } from 'ocibuild';
+ *
+ * const client = createRegistryClient();
+ * try {
+ *   await copyImage(registryTransport('registry.example/team/app:1', client), '1', ociLayout('./mirror'), ['app-1']);
+ * } finally {
+ *   await client.close();
+ * }
+ * ```
+ * @category Images
  */
 export function registryTransport(ref: Reference | string, client: RegistryClient): Transport {
   const reference = typeof ref === 'string' ? parseReference(ref) : ref;

@@ -114,7 +114,29 @@ export function ensureUnprivilegedUser(name = 'ocibuild-test'): TestUser {
   }
   fs.mkdirSync(user.home, { recursive: true });
   fs.chownSync(user.home, user.uid, user.gid);
+  assertReachable(user, new URL('../..', import.meta.url).pathname);
   return user;
+}
+
+/**
+ * Fails at once, with the folder to fix, when `user` cannot traverse to `dir` (the repository: the
+ * rootless tests run its sources as that user). A clone inside a 0700 folder (`mktemp -d`) would
+ * otherwise fail later as an unreadable module in a child's stderr.
+ */
+export function assertReachable(user: TestUser, dir: string): void {
+  let current = '/';
+  for (const part of dir.split('/').filter(Boolean)) {
+    current = `${current === '/' ? '' : current}/${part}`;
+    const st = fs.statSync(current);
+    if (!st.isDirectory()) continue;
+    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new Error(
+        `the unprivileged test user ${user.name} cannot reach the repository at ${dir}: ${current} has mode ` +
+          `${(st.mode & 0o777).toString(8).padStart(4, '0')}; clone the repository under a folder others can traverse (chmod o+x ${current})`,
+      );
+    }
+  }
 }
 
 /**

@@ -9,10 +9,13 @@ export const CONSUMER_SOURCE = `import {
   copyImage,
   createSession,
   DockerfileError,
+  inspectImage,
+  listTags,
   OcibuildError,
   RegistryError,
   type BuildOptions,
   type BuildResult,
+  type Inspection,
   type SessionOptions,
 } from 'ocibuild';
 
@@ -20,10 +23,10 @@ const [layout, host, appDir] = process.argv.slice(2);
 if (layout === undefined || host === undefined || appDir === undefined) throw new Error('usage: main.js LAYOUT HOST APP_DIR');
 
 const transport = { registries: { insecure: [host], concurrency: 2 } } as const satisfies SessionOptions;
+const copied = await copyImage(\`oci:\${layout}:latest\`, \`\${host}/consumer/base:1\`, { ...transport, platforms: 'all', tags: ['stable'] });
 const session = createSession(transport);
-const src = session.openSource(\`oci:\${layout}:latest\`);
-const dst = session.openDestination(\`\${host}/consumer/base:1\`);
-const copied = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), { platforms: 'all' });
+const inspected: Inspection = await inspectImage(\`\${host}/consumer/base:1\`, { session });
+const tags = await listTags(\`\${host}/consumer/base\`, { session });
 await session.close();
 
 const options = {
@@ -56,5 +59,5 @@ try {
   if (error instanceof RegistryError) missingStatus = error.status ?? null;
 }
 
-console.log(JSON.stringify({ copied: copied.digest, built: built.digest, pushed: built.targets[0]?.digest, dockerfileLine, missingCode, missingStatus }));
+console.log(JSON.stringify({ copied: copied.digest, inspected: inspected.kind === 'image' ? inspected.digest : '', tags, built: built.digest, pushed: built.targets[0]?.digest, dockerfileLine, missingCode, missingStatus }));
 `;

@@ -1,5 +1,5 @@
 // The Node preset with every package manager: the same app installed from the npm registry
-// by npm, pnpm, Yarn 1 and Yarn Berry (node-modules linker), built on a distroless-style
+// by npm, pnpm, Yarn 1, Yarn Berry (node-modules linker) and Bun, built on a distroless-style
 // base, its dependency layer checked (production packages in, dev packages out, each
 // manager's own layout kept) and the image run chrooted. A devDependency bump keeps the
 // dependency layer; Yarn Plug'n'Play is refused with what to do.
@@ -47,9 +47,9 @@ async function exists(p: string): Promise<boolean> {
   return fs.lstat(p).then(() => true, () => false);
 }
 
-const expectedLockfile: Record<ManagerName, string> = { npm: 'npm', pnpm: 'pnpm', yarn1: 'yarn', berry: 'yarn-berry' };
+const expectedLockfile: Record<ManagerName, string> = { npm: 'npm', pnpm: 'pnpm', yarn1: 'yarn', berry: 'yarn-berry', bun: 'bun' };
 
-for (const manager of ['npm', 'pnpm', 'yarn1', 'berry'] as const) {
+for (const manager of ['npm', 'pnpm', 'yarn1', 'berry', 'bun'] as const) {
   test(`${manager}: production dependencies only, the manager's layout, the app runs`, async () => {
     const dir = await makeApp(manager);
     await installWith(manager, dir, path.join(tmp, 'caches'));

@@ -1,5 +1,5 @@
 /**
- * Test helper: real package managers (pnpm, Yarn 1, Yarn Berry) installed from the npm
+ * Test helper: real package managers (pnpm, Yarn 1, Yarn Berry, Bun) installed from the npm
  * registry once into a shared temp directory (reused by later test files and runs, made
  * atomically so parallel test files do not race), and a way to run each one's install in
  * an app directory with its caches kept under the test's own temp directory.
@@ -14,10 +14,10 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Versions pinned so the layouts the tests check do not drift. */
-export const MANAGER_VERSIONS = { pnpm: '9.15.9', yarn: '1.22.22', '@yarnpkg/cli-dist': '4.5.3' } as const;
+export const MANAGER_VERSIONS = { pnpm: '9.15.9', yarn: '1.22.22', '@yarnpkg/cli-dist': '4.5.3', bun: '1.2.23' } as const;
 
 /** The package managers a test can use. */
-export type ManagerName = 'npm' | 'pnpm' | 'yarn1' | 'berry';
+export type ManagerName = 'npm' | 'pnpm' | 'yarn1' | 'berry' | 'bun';
 
 let installed: Promise<string> | undefined;
 
@@ -57,6 +57,12 @@ export async function installWith(manager: ManagerName, appDir: string, cacheRoo
   const bin = path.join(dir, 'node_modules');
   if (manager === 'pnpm') {
     await run(process.execPath, [path.join(bin, 'pnpm', 'bin', 'pnpm.cjs'), 'install', '--store-dir', path.join(cacheRoot, 'pnpm-store'), '--config.confirmModulesPurge=false', ...extraArgs], options);
+  } else if (manager === 'bun') {
+    // The bun package's postinstall only links the binary of the host's variant; run it directly
+    // (the baseline build on x64 needs no AVX2).
+    const variant = process.arch === 'arm64' ? 'bun-linux-aarch64' : 'bun-linux-x64-baseline';
+    const bunEnv = { ...env, BUN_INSTALL_CACHE_DIR: path.join(cacheRoot, 'bun') };
+    await run(path.join(bin, '@oven', variant, 'bin', 'bun'), ['install', '--save-text-lockfile', ...extraArgs], { ...options, env: bunEnv });
   } else if (manager === 'yarn1') {
     await run(process.execPath, [path.join(bin, 'yarn', 'bin', 'yarn.js'), 'install', '--non-interactive', '--cache-folder', path.join(cacheRoot, 'yarn1'), ...extraArgs], options);
   } else {

@@ -63,7 +63,7 @@ async function elfMachine(file: string): Promise<number> {
   }
 }
 
-for (const manager of ['npm', 'pnpm', 'yarn1'] as const) {
+for (const manager of ['npm', 'pnpm', 'yarn1', 'berry', 'bun'] as const) {
   test(`${manager}: esbuild for linux/amd64 and linux/arm64, each platform with its own binary package, fetched and verified`, async () => {
     const app = path.join(tmp, `esbuild-${manager}`);
     await writeJson(path.join(app, 'package.json'), { name: 'bundler', version: '1.0.0', main: 'index.js', dependencies: { esbuild: ESBUILD } });
@@ -125,7 +125,7 @@ test('a package that compiled a .node file fails for a foreign platform, naming 
   await fs.writeFile(path.join(pkgDir, 'binding.gyp'), '{"targets":[{"target_name":"thing","sources":["thing.cc"]}]}\n');
   await fs.mkdir(path.join(pkgDir, 'build', 'Release'), { recursive: true });
   await fs.writeFile(path.join(pkgDir, 'build', 'Release', 'thing.node'), '\x7fELF fake addon');
-  await fs.writeFile(path.join(pkgDir, 'index.js'), "module.exports = require('./pipeline/Release/thing.node');\n");
+  await fs.writeFile(path.join(pkgDir, 'index.js'), "module.exports = require('./build/Release/thing.node');\n");
   const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', tmp], { cwd: pkgDir });
   const tarball = path.join(tmp, stdout.trim().split('\n').pop() as string);
   const app = path.join(tmp, 'native-app');

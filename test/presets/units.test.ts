@@ -264,3 +264,16 @@ test('yarn.lock v1: patterns, fields and dependency blocks', () => {
   assert.deepEqual(lock.get('debug@^4')?.optionalDependencies, { '@esbuild/linux-arm64': '0.23.1' });
   assert.throws(() => parseYarnLock('  version "1"\n', 'yarn.lock'), /yarn\.lock:1: indented line outside an entry/);
 });
+
+test("platform sources of Yarn Berry and Bun: Berry's conditions as npm's platform fields", async () => {
+  const { berryConditions } = await import('../../src/presets/platform-source.ts');
+  assert.deepEqual(berryConditions('os=linux & cpu=arm64 & libc=musl'), { os: ['linux'], cpu: ['arm64'], libc: ['musl'] });
+  assert.deepEqual(berryConditions(undefined), {});
+});
+
+test("platform sources of Yarn Berry and Bun: Bun's text lockfile with trailing commas, commas and quotes inside strings kept", async () => {
+  const { parseBunLock } = await import('../../src/presets/platform-source.ts');
+  const doc = parseBunLock('{ "packages": { "a": ["a@1.0.0", "", { "os": "linux", }, "sha512-x,]"], }, "s": "q\\",}", }', 'bun.lock');
+  assert.deepEqual(doc, { packages: { a: ['a@1.0.0', '', { os: 'linux' }, 'sha512-x,]'] }, s: 'q",}' });
+  assert.throws(() => parseBunLock('{ "packages": ', 'bun.lock'), (e: unknown) => e instanceof Error && /bun\.lock: not a Bun text lockfile/.test(e.message));
+});

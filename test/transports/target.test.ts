@@ -45,7 +45,7 @@ describe('parseTarget', () => {
     assert.throws(() => parseTarget('docker-archive:x.tar:UPPER'), isCode('ERR_INVALID_REFERENCE'));
     assert.throws(() => parseTarget('docker:busybox'), isCode('ERR_INVALID_REFERENCE'));
     assert.throws(() => parseTarget('Not A Ref'), (e: unknown) => isCode('ERR_INVALID_REFERENCE')(e) && String(e).includes('Not A Ref'));
-    assert.throws(() => parseTarget('docker-daemon:busybox:latest'), isCode('ERR_UNSUPPORTED'));
+    assert.throws(() => parseTarget('containers-storage:busybox:latest'), isCode('ERR_UNSUPPORTED'));
     assert.throws(() => parseTarget('oci:/x', { kinds: ['registry'] }), isCode('ERR_UNSUPPORTED'));
   });
 });

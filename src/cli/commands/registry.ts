@@ -3,33 +3,13 @@
  * transports and the registry client.
  * @module
  */
-import {
-  copyImage,
-  OcibuildError,
-  hostPlatform,
-  selectManifest,
-  openManifest,
-  parsePlatform,
-  parseReference,
-  createSession,
-  type Session,
-} from '../../index.ts';
+import { copyImage, inspectImage, listTags, OcibuildError } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, startProgress } from './shared.ts';
 import { progressFlags } from '../progress.ts';
 import { writeFile } from 'node:fs/promises';
 
 const common = `\n${REGISTRY_HELP}`;
-
-/** Runs `fn` in a session made from the registry flags, closed when `fn` settles. */
-async function withSession<T>(values: Record<string, unknown>, fn: (session: Session) => Promise<T>): Promise<T> {
-  const session = createSession(registryOptions(values));
-  try {
-    return await fn(session);
-  } finally {
-    await session.close();
-  }
-}
 
 /** `ocibuild copy SRC DST`. */
 export const copy: Command = {
@@ -38,7 +18,9 @@ export const copy: Command = {
   help: `Usage: ocibuild copy SRC DST [--platform P|all]
 
 Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
-reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Prints the digest.
+reference (docker:// accepted), oci:PATH[:TAG], docker-archive:PATH[:REF], docker-daemon:NAME
+or podman:NAME; DST may also be local:DIR or tar:FILE (the root filesystem). A daemon holds one
+platform: the host's, or the one --platform names. Prints the digest.
 
   --platform OS/ARCH|all   copy only these platforms (repeatable)
   --digest-file FILE       write the digest to FILE${common}
@@ -48,29 +30,24 @@ ${PROGRESS_HELP}`,
     if (positionals.length !== 2) throw new UsageError('expected SRC and DST');
     const [srcText, dstText] = positionals as [string, string];
     const platforms = ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(','));
-    return withSession(values, async (session) => {
-      const show = startProgress(values, io);
-      const src = session.openSource(srcText, { onEvent: show.onEvent });
-      const dst = session.openDestination(dstText);
-      try {
-        const result = await copyImage(src.transport, src.reference, dst.open(), dst.references([]), {
-          ...signalOf(io),
-          ...(platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
-          onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
-        }).catch((error: unknown) => {
-          show.finish(true);
-          throw error;
-        });
-        show.onEvent({ type: 'target-done', target: dstText, digest: result.digest });
-        show.finish(false);
-        const digestFile = str(values, 'digest-file');
-        if (digestFile !== undefined) await writeFile(digestFile, result.digest);
-        io.out(result.digest);
-      } finally {
-        await src.transport.close?.();
-      }
-      return 0;
+    const show = startProgress(values, io);
+    const result = await copyImage(srcText, dstText, {
+      ...registryOptions(values),
+      ...signalOf(io),
+      ...(platforms.length && !platforms.includes('all') ? { platforms } : {}),
+      onWarning: (message) => show.onEvent({ type: 'target-warning', target: dstText, message }),
+      onSourceEvent: show.onEvent,
+      onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
+    }).catch((error: unknown) => {
+      show.finish(true);
+      throw error;
     });
+    show.onEvent({ type: 'target-done', target: dstText, digest: result.digest });
+    show.finish(false);
+    const digestFile = str(values, 'digest-file');
+    if (digestFile !== undefined) await writeFile(digestFile, result.digest);
+    io.out(result.digest);
+    return 0;
   },
 };
 
@@ -88,79 +65,57 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
-    return withSession(values, async (session) => {
-      const src = session.openSource(positionals[0] as string);
-      try {
-        const top = await src.transport.getManifest(src.reference ?? '', signalOf(io));
-        if (values.raw) {
-          // The stored bytes exactly, so `| sha256sum` gives the digest (skopeo inspect --raw does the same).
-          if (io.write) io.write(top.bytes);
-          else io.out(new TextDecoder().decode(top.bytes));
-          return 0;
-        }
-        const wanted = str(values, 'platform');
-        let opened = await openManifest(src.transport, top, signalOf(io));
-        if (opened.kind === 'index' && (values.config || wanted)) {
-          const platform = wanted ? parsePlatform(wanted) : hostPlatform();
-          if (!selectManifest(opened.index.index, platform)) throw new UsageError(`no manifest for platform ${wanted ?? 'of this host'} in the index`);
-          opened = await opened.index.child(platform, signalOf(io));
-        }
-        if (opened.kind === 'index') {
-          io.out(JSON.stringify({ Digest: opened.index.descriptor.digest, MediaType: opened.index.descriptor.mediaType, Manifests: opened.index.index.manifests }, null, 2));
-          return 0;
-        }
-        if (opened.kind === 'artifact') {
-          // Not a container image: its config is not an image config, so it is described, not parsed.
-          const { artifactType } = opened;
-          if (values.config) throw new OcibuildError('ERR_UNSUPPORTED', `${positionals[0] as string} is an OCI artifact (${artifactType}), not an image: it has no image config`);
-          const { config, layers, annotations } = opened.manifest;
-          io.out(
-            JSON.stringify(
-              {
-                Digest: opened.rawManifest.digest,
-                MediaType: opened.rawManifest.mediaType,
-                Artifact: true,
-                ArtifactType: artifactType,
-                Config: config,
-                Layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-                ...(annotations ? { Annotations: annotations } : {}),
-              },
-              null,
-              2,
-            ),
-          );
-          return 0;
-        }
-        const { image } = opened;
-        const config = image.config;
-        if (values.config) {
-          io.out(JSON.stringify(config, null, 2));
-          return 0;
-        }
-        io.out(
-          JSON.stringify(
-            {
-              Digest: image.descriptor.digest,
-              MediaType: image.descriptor.mediaType,
-              Created: config.created,
-              Architecture: config.architecture,
-              Os: config.os,
-              ...(config.variant ? { Variant: config.variant } : {}),
-              Layers: image.layers.map((l) => l.descriptor.digest),
-              Env: config.config?.Env ?? [],
-              Entrypoint: config.config?.Entrypoint ?? null,
-              Cmd: config.config?.Cmd ?? null,
-              Labels: config.config?.Labels ?? {},
-            },
-            null,
-            2,
-          ),
-        );
+    const ref = positionals[0] as string;
+    const wanted = str(values, 'platform');
+    // --raw prints the stored bytes of what REF names exactly, so `| sha256sum` gives its digest
+    // (skopeo inspect --raw does the same); --config needs an image, so an index is resolved.
+    const platform = values.raw ? undefined : (wanted ?? (values.config ? 'host' : undefined));
+    const seen = await inspectImage(ref, { ...registryOptions(values), ...signalOf(io), ...(platform !== undefined ? { platform } : {}) });
+    if (values.raw) {
+      if (io.write) io.write(seen.raw);
+      else io.out(new TextDecoder().decode(seen.raw));
+      return 0;
+    }
+    const json = (value: unknown): void => io.out(JSON.stringify(value, null, 2));
+    switch (seen.kind) {
+      case 'index':
+        json({ Digest: seen.digest, MediaType: seen.mediaType, Manifests: seen.manifests });
         return 0;
-      } finally {
-        await src.transport.close?.();
+      case 'artifact':
+        // Not a container image: its config is not an image config, so it is described, not parsed.
+        if (values.config) throw new OcibuildError('ERR_UNSUPPORTED', `${ref} is an OCI artifact (${seen.artifactType}), not an image: it has no image config`);
+        json({
+          Digest: seen.digest,
+          MediaType: seen.mediaType,
+          Artifact: true,
+          ArtifactType: seen.artifactType,
+          Config: seen.config,
+          Layers: seen.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+          ...(seen.annotations ? { Annotations: seen.annotations } : {}),
+        });
+        return 0;
+      case 'image': {
+        const { config } = seen;
+        if (values.config) {
+          json(config);
+          return 0;
+        }
+        json({
+          Digest: seen.digest,
+          MediaType: seen.mediaType,
+          Created: config.created,
+          Architecture: config.architecture,
+          Os: config.os,
+          ...(config.variant ? { Variant: config.variant } : {}),
+          Layers: seen.layers.map((l) => l.digest),
+          Env: config.config?.Env ?? [],
+          Entrypoint: config.config?.Entrypoint ?? null,
+          Cmd: config.config?.Cmd ?? null,
+          Labels: config.config?.Labels ?? {},
+        });
+        return 0;
       }
-    });
+    }
   },
 };
 
@@ -174,11 +129,7 @@ Lists the tags of REPO (host/repository), one per line.${common}`,
   async run(argv, io) {
     const { values, positionals } = parseFlags(argv, { ...registryFlags });
     if (positionals.length !== 1) throw new UsageError('expected one REPO');
-    const ref = parseReference((positionals[0] as string).replace(/^docker:\/\//, ''));
-    return withSession(values, async (session) => {
-      const list = await session.registryClient().listTags({ registry: ref.registry, repository: ref.repository }, signalOf(io));
-      for (const tag of list) io.out(tag);
-      return 0;
-    });
+    for (const tag of await listTags(positionals[0] as string, { ...registryOptions(values), ...signalOf(io) })) io.out(tag);
+    return 0;
   },
 };

@@ -5,7 +5,10 @@
  */
 import type { NetworkMode, OutputSink } from '../../run/types.ts';
 
-/** What an s2i build takes, beyond `buildImage`'s own options (`to`, registries, executor...). */
+/**
+ * What an s2i build takes, beyond `buildImage`'s own options (`to`, registries, executor...).
+ * @category S2I
+ */
 export interface S2iOptions {
   /** The builder image: a registry reference, `oci:PATH[:TAG]` or `docker-archive:PATH`. */
   builder: string;

@@ -22,7 +22,10 @@ import { rootfsLayers, runScript } from './sandbox.ts';
 import { locateScripts, scriptPath } from './scripts.ts';
 import { writeUpload } from './upload.ts';
 
-/** Options of {@link runS2iUsage}. */
+/**
+ * Options of {@link runS2iUsage}.
+ * @category S2I
+ */
 export interface S2iUsageOptions extends TransportOptions {
   /** The builder image. */
   builder: string;
@@ -45,6 +48,14 @@ export interface S2iUsageOptions extends TransportOptions {
 /**
  * Runs the builder's `usage` script as the builder's user. Throws an `S2iError` with code
  * `ERR_NOT_FOUND` when the builder has no usage script, `ERR_RUN` when it exits non-zero.
+ * @example
+ * ```ts
+ * import { runS2iUsage } from 'ocibuild';
+ *
+ * // Runs the builder image's `usage` script, as `s2i usage` does.
+ * await runS2iUsage({ builder: 'registry.example/s2i/nodejs:20', stdout: (chunk) => process.stdout.write(chunk) });
+ * ```
+ * @category S2I
  */
 export function runS2iUsage(options: S2iUsageOptions): Promise<void> {
   return withSession(options, (session) => usageIn(session, options));

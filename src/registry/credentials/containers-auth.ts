@@ -10,7 +10,10 @@ import { readAuthFile } from './docker-config.ts';
 import { runCredentialHelper } from './helper.ts';
 import { withCredentialSource, withProviderSources } from './source.ts';
 
-/** Options of {@link containersAuthCredentials}. */
+/**
+ * Options of {@link containersAuthCredentials}.
+ * @category Registry
+ */
 export interface ContainersAuthOptions {
   /** Read only this file instead of the default search list. */
   path?: string;
@@ -63,10 +66,18 @@ async function lookupAuthFile(
 }
 
 /**
- * Provides credentials from podman/buildah `auth.json` files (see {@link containersAuthPaths}), each
+ * Provides credentials from podman/buildah `auth.json` files (`$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`; then `~/.config/containers/auth.json`), each
  * read once on first use; the first file with an entry wins. `registry` may be a host or
  * `host/namespace/repo`: keys with a repository namespace match the most specific first
  * (`quay.io/org/repo`, then `quay.io/org`, then `quay.io`). `credHelpers` entries are honoured too.
+ * @example
+ * ```ts
+ * import { containersAuthCredentials } from 'ocibuild';
+ *
+ * const credentials = containersAuthCredentials();
+ * const credential = await credentials('quay.io'); // undefined when no auth.json names it
+ * ```
+ * @category Registry
  */
 export function containersAuthCredentials(options: ContainersAuthOptions = {}): CredentialProvider {
   const files = containersAuthPaths(options);

@@ -19,7 +19,10 @@ import {
 import { runCredentialHelper } from './helper.ts';
 import { withCredentialSource, withProviderSources } from './source.ts';
 
-/** Options of {@link dockerConfigCredentials}. */
+/**
+ * Options of {@link dockerConfigCredentials}.
+ * @category Registry
+ */
 export interface DockerConfigOptions {
   /** Directory holding `config.json`. Default `$DOCKER_CONFIG`, else `~/.docker`. */
   configDir?: string;
@@ -94,6 +97,13 @@ export function dockerConfigPath(options: DockerConfigOptions = {}): string {
  * them (`https://host/v1/`, `http://host`, `host`; `https://index.docker.io/v1/` for `docker.io`).
  * `credHelpers[host]` wins, then the inline `auths` entry, then `credsStore`. A missing file means no
  * credentials; a malformed one, a missing or failing helper throw `ERR_CREDENTIALS`.
+ * @example
+ * ```ts
+ * import { buildImage, dockerConfigCredentials } from 'ocibuild';
+ *
+ * await buildImage({ from: 'registry.example/base:1', to: 'registry.example/app:1', credentials: dockerConfigCredentials({ configDir: './ci/docker' }) });
+ * ```
+ * @category Registry
  */
 export function dockerConfigCredentials(options: DockerConfigOptions = {}): CredentialProvider {
   const file = dockerConfigPath(options);
