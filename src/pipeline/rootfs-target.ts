@@ -37,7 +37,10 @@ import { OWNERSHIP_FILE, rootfsEntries } from './rootfs-tar.ts';
 
 export { OWNERSHIP_FILE };
 
-/** Options of {@link rootfsTransport}. */
+/**
+ * Options of {@link rootfsTransport}.
+ * @category Images
+ */
 export interface RootfsOptions {
   /** `chown` sets owners (needs root), `record` lists them in `.ocibuild-ownership.json`. Default: `chown` as root, else `record`. */
   ownership?: 'chown' | 'record';
@@ -51,7 +54,10 @@ export interface RootfsOptions {
   hash?: HashFactory;
 }
 
-/** A `local:DIR` or `tar:FILE` output. */
+/**
+ * A `local:DIR` or `tar:FILE` output.
+ * @category Images
+ */
 export interface RootfsTransport extends Transport, TransportCapabilities {
   /** Which output. */
   readonly kind: 'local' | 'tar';
@@ -67,7 +73,10 @@ export interface RootfsTransport extends Transport, TransportCapabilities {
   close(): Promise<void>;
 }
 
-/** The ownership file's contents: owners of the entries not owned by 0:0, by path relative to the tree. */
+/**
+ * The ownership file's contents: owners of the entries not owned by 0:0, by path relative to the tree.
+ * @category Images
+ */
 export interface OwnershipManifest {
   /** Format version (1). */
   version: 1;
@@ -75,7 +84,17 @@ export interface OwnershipManifest {
   owners: Record<string, RecordedOwner>;
 }
 
-/** Opens a `local:` or `tar:` output at `target` (written on `commit()`; it cannot be read). */
+/**
+ * Opens a `local:` or `tar:` output at `target` (written on `commit()`; it cannot be read).
+ * @category Images
+ * @example
+ * ```ts
+ * import { copyImage, ociLayout, rootfsTransport } from 'ocibuild';
+ *
+ * // Write the image's root filesystem as files, as `buildx --output type=local` does.
+ * await copyImage(ociLayout('./out'), 'app', rootfsTransport('local', './rootfs'), []);
+ * ```
+ */
 export function rootfsTransport(kind: 'local' | 'tar', target: string, options: RootfsOptions = {}): RootfsTransport {
   return new RootfsOutput(kind, path.resolve(target), options);
 }

@@ -20,7 +20,10 @@ import { isWithin, resolveInRoot } from './paths.ts';
 import type { IdMapping } from './types.ts';
 import type { UndoRecorder } from './undo.ts';
 
-/** Ownership (and set-id mode) an entry should have, keyed by root-relative path. */
+/**
+ * Ownership (and set-id mode) an entry should have, keyed by root-relative path.
+ * @category Images
+ */
 export interface RecordedOwner {
   /** Container-side uid. */
   uid: number;

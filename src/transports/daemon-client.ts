@@ -10,7 +10,10 @@ import { Readable } from 'node:stream';
 import { LimitExceededError, OcibuildError, TimeoutError } from '../errors.ts';
 import type { DaemonEndpoint, DaemonEngine } from './daemon-endpoint.ts';
 
-/** Bounds of the daemon client (docs/limits.md). */
+/**
+ * Bounds of the daemon client (docs/limits.md).
+ * @category Images
+ */
 export interface DaemonLimits {
   /** Opening the connection. Default 10 s. */
   connectTimeoutMs: number;
@@ -25,7 +28,10 @@ export interface DaemonLimits {
   maxImageBytes: number;
 }
 
-/** The default {@link DaemonLimits}. */
+/**
+ * The default {@link DaemonLimits}.
+ * @category Images
+ */
 export const DEFAULT_DAEMON_LIMITS: Readonly<DaemonLimits> = Object.freeze({
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 600_000,

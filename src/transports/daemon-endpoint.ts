@@ -7,12 +7,18 @@
  */
 import { InvalidArgumentError, UnsupportedError } from '../errors.ts';
 
-/** A daemon address: a unix socket, or plain HTTP over TCP. */
+/**
+ * A daemon address: a unix socket, or plain HTTP over TCP.
+ * @category Images
+ */
 export type DaemonEndpoint =
   | { kind: 'unix'; socketPath: string; display: string }
   | { kind: 'tcp'; host: string; port: number; display: string };
 
-/** Which engine a target names. */
+/**
+ * Which engine a target names.
+ * @category Images
+ */
 export type DaemonEngine = 'docker' | 'podman';
 
 /** Docker's default socket when `DOCKER_HOST` is unset. */

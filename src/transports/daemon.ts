@@ -27,7 +27,10 @@ import { DaemonClient, messageStreamError, type DaemonLimits } from './daemon-cl
 import { dockerEndpoint, podmanEndpoint, podmanGlobalArgs, type DaemonEndpoint, type DaemonEngine } from './daemon-endpoint.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
-/** Options of {@link daemonTransport}. */
+/**
+ * Options of {@link daemonTransport}.
+ * @category Images
+ */
 export interface DaemonOptions {
   /** Environment read for `DOCKER_HOST`, `CONTAINER_HOST`, `XDG_RUNTIME_DIR`, `OCIBUILD_PODMAN_ARGS` (default `process.env`). */
   env?: NodeJS.ProcessEnv;
@@ -50,7 +53,10 @@ export interface DaemonOptions {
   hash?: HashFactory;
 }
 
-/** A daemon transport: writes one single-platform image on `commit()`, reads the image `name` names. */
+/**
+ * A daemon transport: writes one single-platform image on `commit()`, reads the image `name` names.
+ * @category Images
+ */
 export interface DaemonTransport extends Transport, TransportCapabilities {
   /** Which engine. */
   readonly engine: DaemonEngine;
@@ -75,7 +81,17 @@ export interface DaemonTransport extends Transport, TransportCapabilities {
   close(): Promise<void>;
 }
 
-/** Opens a daemon image for reading (as a base or copy source) or writing (loaded on `commit()`). */
+/**
+ * Opens a daemon image for reading (as a base or copy source) or writing (loaded on `commit()`).
+ * @category Images
+ * @example
+ * ```ts
+ * import { copyImage, daemonTransport, ociLayout } from 'ocibuild';
+ *
+ * // Load an image from an OCI layout into the local Docker daemon (DOCKER_HOST or /var/run/docker.sock).
+ * await copyImage(ociLayout('./out'), 'app', daemonTransport('docker', 'app:dev'), ['app:dev']);
+ * ```
+ */
 export function daemonTransport(engine: DaemonEngine, name: string, options: DaemonOptions = {}): DaemonTransport {
   return new Daemon(engine, name, options);
 }
