@@ -12,9 +12,15 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sc
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa';
 import { InvalidArgumentError, OcibuildError, UnsupportedError, type OcibuildErrorOptions } from '../errors.ts';
 
-/** PEM type cosign writes for new private keys. */
+/**
+ * PEM type cosign writes for new private keys.
+ * @category Signing
+ */
 export const SIGSTORE_PRIVATE_KEY_PEM = 'ENCRYPTED SIGSTORE PRIVATE KEY';
-/** PEM type of private keys written by cosign before v2 (still read by cosign and by ocibuild). */
+/**
+ * PEM type of private keys written by cosign before v2 (still read by cosign and by ocibuild).
+ * @category Signing
+ */
 export const COSIGN_PRIVATE_KEY_PEM = 'ENCRYPTED COSIGN PRIVATE KEY';
 
 /** scrypt cost parameters accepted when decrypting (go-securesystemslib's legacy, standard and OWASP sets). */
@@ -27,7 +33,10 @@ const ACCEPTED_SCRYPT = [
 /** The set cosign uses for new keys, and so does ocibuild. */
 const DEFAULT_SCRYPT = { N: 65536, r: 8, p: 1 } as const;
 
-/** A key file larger than this is not a cosign key: the bound keeps hostile files out of memory. */
+/**
+ * A key file larger than this is not a cosign key: the bound keeps hostile files out of memory.
+ * @category Signing
+ */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 const SALT_BYTES = 32;
@@ -37,6 +46,19 @@ const BOX_KEY_BYTES = 32;
 /**
  * The password of a cosign private key is wrong (secretbox authentication failed). Code
  * `ERR_CREDENTIALS`; the message names the key file, never the password.
+ * @example
+ * ```ts
+ * import { readFile } from 'node:fs/promises';
+ * import { KeyPasswordError, readCosignPrivateKey } from 'ocibuild';
+ *
+ * try {
+ *   await readCosignPrivateKey(await readFile('cosign.key', 'utf8'), 'guess', 'cosign.key');
+ * } catch (error) {
+ *   if (error instanceof KeyPasswordError) console.error(`wrong password for ${error.file}`);
+ *   else throw error;
+ * }
+ * ```
+ * @category Signing
  */
 export class KeyPasswordError extends OcibuildError {
   /** The key file (or `the private key` when read from memory). */
@@ -47,7 +69,10 @@ export class KeyPasswordError extends OcibuildError {
   }
 }
 
-/** A cosign key pair as the two files cosign writes. */
+/**
+ * A cosign key pair as the two files cosign writes.
+ * @category Signing
+ */
 export interface CosignKeyPairFiles {
   /** `cosign.key`: the PEM-wrapped encrypted private key. */
   privateKeyPem: string;
@@ -55,13 +80,25 @@ export interface CosignKeyPairFiles {
   publicKeyPem: string;
 }
 
-/** Options of {@link encryptPrivateKey} and {@link generateCosignKeyPair}. */
+/**
+ * Options of {@link encryptPrivateKey} and {@link generateCosignKeyPair}.
+ * @category Signing
+ */
 export interface EncryptKeyOptions {
   /** PEM type to write (default {@link SIGSTORE_PRIVATE_KEY_PEM}, as cosign 2 does). */
   pemType?: typeof SIGSTORE_PRIVATE_KEY_PEM | typeof COSIGN_PRIVATE_KEY_PEM;
 }
 
-/** Encodes DER bytes as PEM the way Go's `encoding/pem` does: 64-column base64, trailing newline. */
+/**
+ * Encodes DER bytes as PEM the way Go's `encoding/pem` does: 64-column base64, trailing newline.
+ * @example
+ * ```ts
+ * import { encodePem } from 'ocibuild';
+ *
+ * const pem = encodePem('PUBLIC KEY', new Uint8Array([0x30, 0x00]));
+ * ```
+ * @category Signing
+ */
 export function encodePem(type: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64');
   const lines = b64.match(/.{1,64}/g) ?? [];
@@ -71,6 +108,13 @@ export function encodePem(type: string, der: Uint8Array): string {
 /**
  * Decodes the first PEM block of `text`; `what` names the input in errors. Throws
  * `InvalidArgumentError` when there is no well-formed block.
+ * @example
+ * ```ts
+ * import { decodePem } from 'ocibuild';
+ *
+ * const { type, der } = decodePem('-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----\n', 'key.pub');
+ * ```
+ * @category Signing
  */
 export function decodePem(text: string, what: string): { type: string; der: Uint8Array } {
   const match = /-----BEGIN ([A-Z0-9 #]+)-----\r?\n([\s\S]*?)-----END \1-----/.exec(text);
@@ -98,6 +142,14 @@ function passwordBytes(password: string | Uint8Array): Uint8Array {
 /**
  * Encrypts `plaintext` under `password` into go-securesystemslib's JSON envelope (the bytes
  * inside cosign's private-key PEM): `{"kdf":{...},"cipher":{...},"ciphertext":"..."}`.
+ * @example
+ * ```ts
+ * import { decryptEnvelope, encryptEnvelope } from 'ocibuild';
+ *
+ * const sealed = await encryptEnvelope(new TextEncoder().encode('secret'), 'password');
+ * const opened = await decryptEnvelope(sealed, 'password');
+ * ```
+ * @category Signing
  */
 export async function encryptEnvelope(plaintext: Uint8Array, password: string | Uint8Array): Promise<Uint8Array> {
   const salt = new Uint8Array(randomBytes(SALT_BYTES));
@@ -129,6 +181,14 @@ function base64Field(value: unknown, field: string, what: string): Uint8Array {
  * go-securesystemslib accepts is honoured (a tampered N cannot make us spend unbounded memory).
  * Throws {@link KeyPasswordError} when the password is wrong, `InvalidArgumentError` when the
  * envelope is malformed.
+ * @example
+ * ```ts
+ * import { decryptEnvelope, encryptEnvelope } from 'ocibuild';
+ *
+ * const sealed = await encryptEnvelope(new TextEncoder().encode('secret'), 'password');
+ * const opened = await decryptEnvelope(sealed, 'password', 'my.key');
+ * ```
+ * @category Signing
  */
 export async function decryptEnvelope(envelope: Uint8Array, password: string | Uint8Array, what = 'the private key'): Promise<Uint8Array> {
   let doc: unknown;
@@ -161,6 +221,14 @@ export async function decryptEnvelope(envelope: Uint8Array, password: string | U
  * Reads cosign's encrypted private key (`cosign.key` text) with `password` and returns the
  * private key. `what` names the file in errors. Throws {@link KeyPasswordError} on a wrong
  * password, `InvalidArgumentError` on anything that is not a cosign private key.
+ * @example
+ * ```ts
+ * import { readFile } from 'node:fs/promises';
+ * import { readCosignPrivateKey } from 'ocibuild';
+ *
+ * const key = await readCosignPrivateKey(await readFile('cosign.key', 'utf8'), process.env.COSIGN_PASSWORD ?? '', 'cosign.key');
+ * ```
+ * @category Signing
  */
 export async function readCosignPrivateKey(pem: string, password: string | Uint8Array, what = 'the private key'): Promise<KeyObject> {
   if (pem.length > MAX_KEY_FILE_BYTES) throw new InvalidArgumentError(`${what}: larger than ${MAX_KEY_FILE_BYTES} bytes, not a cosign key`);
@@ -179,7 +247,17 @@ export async function readCosignPrivateKey(pem: string, password: string | Uint8
   return key;
 }
 
-/** Reads a PEM `PUBLIC KEY` (cosign.pub). `what` names the file in errors. */
+/**
+ * Reads a PEM `PUBLIC KEY` (cosign.pub). `what` names the file in errors.
+ * @example
+ * ```ts
+ * import { readFile } from 'node:fs/promises';
+ * import { readCosignPublicKey } from 'ocibuild';
+ *
+ * const pub = readCosignPublicKey(await readFile('cosign.pub', 'utf8'), 'cosign.pub');
+ * ```
+ * @category Signing
+ */
 export function readCosignPublicKey(pem: string, what = 'the public key'): KeyObject {
   if (pem.length > MAX_KEY_FILE_BYTES) throw new InvalidArgumentError(`${what}: larger than ${MAX_KEY_FILE_BYTES} bytes, not a public key`);
   const block = decodePem(pem, what);
@@ -198,6 +276,15 @@ export function readCosignPublicKey(pem: string, what = 'the public key'): KeyOb
  * The digest algorithm sigstore pairs with a key: SHA-256 for ECDSA P-256 and RSA, SHA-384 for
  * P-384, SHA-512 for P-521. Other key types (Ed25519, whose cosign mode is pre-hashed) throw
  * `UnsupportedError`.
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from 'node:crypto';
+ * import { signatureHash } from 'ocibuild';
+ *
+ * const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+ * signatureHash(publicKey); // 'sha384'
+ * ```
+ * @category Signing
  */
 export function signatureHash(key: KeyObject, what = 'the key'): 'sha256' | 'sha384' | 'sha512' {
   const type = key.asymmetricKeyType;
@@ -212,14 +299,38 @@ export function signatureHash(key: KeyObject, what = 'the key'): 'sha256' | 'sha
   throw new UnsupportedError(`${what}: ${String(type)} keys are not supported (ECDSA or RSA)`);
 }
 
-/** Encrypts a private key into cosign's `cosign.key` PEM text. */
+/**
+ * Encrypts a private key into cosign's `cosign.key` PEM text.
+ * @example
+ * ```ts
+ * import { readFile, writeFile } from 'node:fs/promises';
+ * import { createPrivateKey } from 'node:crypto';
+ * import { encryptPrivateKey } from 'ocibuild';
+ *
+ * // Import an existing PKCS #8 key (openssl genpkey ...) into cosign's format.
+ * const key = createPrivateKey(await readFile('key.pem', 'utf8'));
+ * await writeFile('cosign.key', await encryptPrivateKey(key, 'password'), { mode: 0o600 });
+ * ```
+ * @category Signing
+ */
 export async function encryptPrivateKey(key: KeyObject, password: string | Uint8Array, options: EncryptKeyOptions = {}): Promise<string> {
   const der = new Uint8Array(key.export({ type: 'pkcs8', format: 'der' }));
   const envelope = await encryptEnvelope(der, password);
   return encodePem(options.pemType ?? SIGSTORE_PRIVATE_KEY_PEM, envelope);
 }
 
-/** The PEM `PUBLIC KEY` text (cosign.pub) of a public or private key. */
+/**
+ * The PEM `PUBLIC KEY` text (cosign.pub) of a public or private key.
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from 'node:crypto';
+ * import { publicKeyPem } from 'ocibuild';
+ *
+ * const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+ * const pem = publicKeyPem(privateKey); // -----BEGIN PUBLIC KEY-----...
+ * ```
+ * @category Signing
+ */
 export function publicKeyPem(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
   return pub.export({ type: 'spki', format: 'pem' }).toString();
@@ -228,6 +339,16 @@ export function publicKeyPem(key: KeyObject): string {
 /**
  * Generates an ECDSA P-256 key pair, as `cosign generate-key-pair` does, and returns the two
  * files' contents. An empty password is allowed, as in cosign.
+ * @example
+ * ```ts
+ * import { writeFile } from 'node:fs/promises';
+ * import { generateCosignKeyPair } from 'ocibuild';
+ *
+ * const { privateKeyPem, publicKeyPem } = await generateCosignKeyPair('password');
+ * await writeFile('cosign.key', privateKeyPem, { mode: 0o600 });
+ * await writeFile('cosign.pub', publicKeyPem);
+ * ```
+ * @category Signing
  */
 export async function generateCosignKeyPair(password: string | Uint8Array, options: EncryptKeyOptions = {}): Promise<CosignKeyPairFiles> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -14,22 +14,46 @@ import { InvalidArgumentError } from '../errors.ts';
 import { isDigest } from '../oci/digest.ts';
 import { DOCKER_HUB_REGISTRY, type Reference } from '../reference.ts';
 
-/** `critical.type` of a cosign image signature payload. */
+/**
+ * `critical.type` of a cosign image signature payload.
+ * @category Signing
+ */
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
-/** Media type of a signature layer (the payload bytes). */
+/**
+ * Media type of a signature layer (the payload bytes).
+ * @category Signing
+ */
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
-/** Layer annotation holding the base64 signature over the payload. */
+/**
+ * Layer annotation holding the base64 signature over the payload.
+ * @category Signing
+ */
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
-/** Layer annotation of a keyless signature's Fulcio certificate (read, never written: keyless is out of scope). */
+/**
+ * Layer annotation of a keyless signature's Fulcio certificate (read, never written: keyless is out of scope).
+ * @category Signing
+ */
 export const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
-/** Layer annotation of a keyless signature's certificate chain. */
+/**
+ * Layer annotation of a keyless signature's certificate chain.
+ * @category Signing
+ */
 export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
-/** Layer annotation of a Rekor bundle (transparency-log inclusion proof). */
+/**
+ * Layer annotation of a Rekor bundle (transparency-log inclusion proof).
+ * @category Signing
+ */
 export const BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
-/** `artifactType` cosign's experimental OCI 1.1 mode gives a signature referrer. */
+/**
+ * `artifactType` cosign's experimental OCI 1.1 mode gives a signature referrer.
+ * @category Signing
+ */
 export const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 
-/** A parsed simple-signing payload. */
+/**
+ * A parsed simple-signing payload.
+ * @category Signing
+ */
 export interface SimpleSigningPayload {
   /** The signed claims. */
   critical: {
@@ -47,13 +71,29 @@ export interface SimpleSigningPayload {
 /**
  * The repository name cosign writes as `docker-reference`: `registry/repository`, with Docker
  * Hub spelt `index.docker.io` as go-containerregistry names it.
+ * @example
+ * ```ts
+ * import { dockerReferenceOf, parseReference } from 'ocibuild';
+ *
+ * dockerReferenceOf(parseReference('busybox:1')); // 'index.docker.io/library/busybox'
+ * ```
+ * @category Signing
  */
 export function dockerReferenceOf(ref: Reference): string {
   const registry = ref.registry === DOCKER_HUB_REGISTRY ? 'index.docker.io' : ref.registry;
   return `${registry}/${ref.repository}`;
 }
 
-/** `sha256-<hex>.sig`: the tag cosign stores the signatures of `digest` under. */
+/**
+ * `sha256-<hex>.sig`: the tag cosign stores the signatures of `digest` under.
+ * @example
+ * ```ts
+ * import { signatureTag } from 'ocibuild';
+ *
+ * signatureTag('sha256:' + 'ab'.repeat(32)); // 'sha256-abab….sig'
+ * ```
+ * @category Signing
+ */
 export function signatureTag(digest: string): string {
   if (!isDigest(digest)) throw new InvalidArgumentError(`invalid digest ${JSON.stringify(digest)}`, { code: 'ERR_INVALID_DIGEST' });
   return `${digest.replace(':', '-')}.sig`;
@@ -81,6 +121,13 @@ function sortedJson(value: unknown): string {
  * The payload bytes cosign signs for `digest` in `dockerReference`, with optional annotations:
  * the same bytes `cosign sign` produces for the same claims (field order, sorted annotations,
  * Go's string escaping).
+ * @example
+ * ```ts
+ * import { simpleSigningPayload } from 'ocibuild';
+ *
+ * const payload = simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32), { team: 'build' });
+ * ```
+ * @category Signing
  */
 export function simpleSigningPayload(dockerReference: string, digest: string, annotations?: Readonly<Record<string, unknown>>): Uint8Array {
   if (!isDigest(digest)) throw new InvalidArgumentError(`invalid digest ${JSON.stringify(digest)}`, { code: 'ERR_INVALID_DIGEST' });
@@ -92,6 +139,15 @@ export function simpleSigningPayload(dockerReference: string, digest: string, an
 /**
  * Parses payload bytes; `what` names them in errors. Throws `InvalidArgumentError` unless they
  * are a cosign simple-signing payload (right `type`, string reference and digest).
+ * @example
+ * ```ts
+ * import { parseSimpleSigningPayload, simpleSigningPayload } from 'ocibuild';
+ *
+ * const payload = simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32));
+ * const claims = parseSimpleSigningPayload(payload, 'payload.json');
+ * claims.critical.image['docker-manifest-digest'];
+ * ```
+ * @category Signing
  */
 export function parseSimpleSigningPayload(bytes: Uint8Array, what: string): SimpleSigningPayload {
   let doc: unknown;

@@ -16,12 +16,21 @@ import type { RepositoryLocation } from '../registry/operation.ts';
 import { readAll } from '../blob/verify.ts';
 import { COSIGN_SIGNATURE_ARTIFACT_TYPE, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signatureTag } from './cosign-payload.ts';
 
-/** Largest payload read back from a registry: simple-signing payloads are a few hundred bytes. */
+/**
+ * Largest payload read back from a registry: simple-signing payloads are a few hundred bytes.
+ * @category Signing
+ */
 export const MAX_SIGNATURE_PAYLOAD_BYTES = 1024 * 1024;
-/** Most signature layers read from one `.sig` manifest. */
+/**
+ * Most signature layers read from one `.sig` manifest.
+ * @category Signing
+ */
 export const MAX_SIGNATURES = 1000;
 
-/** One signature layer of a `.sig` manifest, as stored (nothing verified yet). */
+/**
+ * One signature layer of a `.sig` manifest, as stored (nothing verified yet).
+ * @category Signing
+ */
 export interface StoredSignature {
   /** The layer's descriptor: payload digest and size, media type, annotations. */
   layer: Descriptor;
@@ -29,7 +38,10 @@ export interface StoredSignature {
   signature: string | undefined;
 }
 
-/** What the `.sig` tag of a digest holds. */
+/**
+ * What the `.sig` tag of a digest holds.
+ * @category Signing
+ */
 export interface SignatureManifest {
   /** `sha256-<hex>.sig`. */
   tag: string;
@@ -39,7 +51,17 @@ export interface SignatureManifest {
   signatures: StoredSignature[];
 }
 
-/** Reads the `.sig` manifest of `digest` in `repo`; a missing tag gives no signatures. */
+/**
+ * Reads the `.sig` manifest of `digest` in `repo`; a missing tag gives no signatures.
+ * @example
+ * ```ts
+ * import { createRegistryClient, readSignatureManifest } from 'ocibuild';
+ *
+ * const client = createRegistryClient();
+ * const { tag, signatures } = await readSignatureManifest(client, { registry: 'registry.example', repository: 'app' }, 'sha256:' + 'ab'.repeat(32));
+ * ```
+ * @category Signing
+ */
 export async function readSignatureManifest(client: RegistryClient, repo: RepositoryLocation, digest: string, signal?: AbortSignal): Promise<SignatureManifest> {
   const tag = signatureTag(digest);
   let raw: RawManifest;
@@ -60,7 +82,19 @@ export async function readSignatureManifest(client: RegistryClient, repo: Reposi
   return { tag, raw: parsed.raw, signatures: layers.map((layer) => ({ layer, signature: layer.annotations?.[SIGNATURE_ANNOTATION] })) };
 }
 
-/** Reads a signature layer's payload, verified against its digest, bounded by {@link MAX_SIGNATURE_PAYLOAD_BYTES}. */
+/**
+ * Reads a signature layer's payload, verified against its digest, bounded by {@link MAX_SIGNATURE_PAYLOAD_BYTES}.
+ * @example
+ * ```ts
+ * import { createRegistryClient, readPayload, readSignatureManifest } from 'ocibuild';
+ *
+ * const client = createRegistryClient();
+ * const repo = { registry: 'registry.example', repository: 'app' };
+ * const { signatures } = await readSignatureManifest(client, repo, 'sha256:' + 'ab'.repeat(32));
+ * for (const s of signatures) await readPayload(client, repo, s.layer);
+ * ```
+ * @category Signing
+ */
 export async function readPayload(client: RegistryClient, repo: RepositoryLocation, layer: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
   if (layer.size > MAX_SIGNATURE_PAYLOAD_BYTES) {
     throw new LimitExceededError('maxSignaturePayloadBytes', MAX_SIGNATURE_PAYLOAD_BYTES, `signature payload ${layer.digest} is ${layer.size} bytes, more than ${MAX_SIGNATURE_PAYLOAD_BYTES}`);
@@ -72,6 +106,13 @@ export async function readPayload(client: RegistryClient, repo: RepositoryLocati
  * The config go-containerregistry gives a signature image: zero times, empty platform, one
  * history entry and one diffID per layer (the payloads are not compressed, so diffID = digest).
  * Field order as Go's encoding/json writes `v1.ConfigFile`.
+ * @example
+ * ```ts
+ * import { signatureConfig } from 'ocibuild';
+ *
+ * const config = signatureConfig([]);
+ * ```
+ * @category Signing
  */
 export function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
   const zero = '0001-01-01T00:00:00Z';
@@ -80,12 +121,24 @@ export function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
   return new TextEncoder().encode(`{"architecture":"","created":"${zero}","history":[${history}],"os":"","rootfs":{"type":"layers","diff_ids":[${diffIds}]},"config":{}}`);
 }
 
-/** A signature layer's descriptor for `payload` and its base64 `signature`. */
+/**
+ * A signature layer's descriptor for `payload` and its base64 `signature`.
+ * @example
+ * ```ts
+ * import { signatureLayer } from 'ocibuild';
+ *
+ * const layer = signatureLayer(new TextEncoder().encode('{}'), 'MEUCIQ...');
+ * ```
+ * @category Signing
+ */
 export function signatureLayer(payload: Uint8Array, signature: string): Descriptor {
   return { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, digest: hashBytes(payload), size: payload.byteLength, annotations: { [SIGNATURE_ANNOTATION]: signature } };
 }
 
-/** Options of {@link writeSignatureManifest}. */
+/**
+ * Options of {@link writeSignatureManifest}.
+ * @category Signing
+ */
 export interface WriteSignatureManifestOptions {
   /** Push under this tag (the `.sig` tag), or by digest when undefined (a referrer). */
   tag: string | undefined;
@@ -106,6 +159,16 @@ export interface WriteSignatureManifestOptions {
 /**
  * Pushes a signature manifest: the new payload blobs, the config, then the manifest (under the
  * `.sig` tag, or by digest for a referrer). Returns the manifest pushed and its document.
+ * @example
+ * ```ts
+ * import { createRegistryClient, signatureLayer, writeSignatureManifest } from 'ocibuild';
+ *
+ * const client = createRegistryClient();
+ * const payload = new TextEncoder().encode('{}');
+ * const layer = signatureLayer(payload, 'MEUCIQ...');
+ * await writeSignatureManifest(client, { registry: 'registry.example', repository: 'app' }, { tag: 'sha256-ab.sig', layers: [layer], blobs: [{ descriptor: layer, bytes: payload }] });
+ * ```
+ * @category Signing
  */
 export async function writeSignatureManifest(client: RegistryClient, repo: RepositoryLocation, options: WriteSignatureManifestOptions): Promise<{ raw: RawManifest; manifest: ImageManifest }> {
   const signal = options.signal ? { signal: options.signal } : {};
@@ -126,13 +189,24 @@ export async function writeSignatureManifest(client: RegistryClient, repo: Repos
   return { raw, manifest };
 }
 
-/** Most signature referrers read for one image. */
+/**
+ * Most signature referrers read for one image.
+ * @category Signing
+ */
 export const MAX_SIGNATURE_REFERRERS = 100;
 
 /**
  * Reads the signature referrers of `digest` (OCI 1.1 referrers API, or its fallback tag):
  * manifests of cosign's signature artifact type whose `subject` is `digest`. Returns one
  * {@link SignatureManifest} per referrer, its `tag` being the referrer's digest.
+ * @example
+ * ```ts
+ * import { createRegistryClient, readSignatureReferrers } from 'ocibuild';
+ *
+ * const client = createRegistryClient();
+ * const referrers = await readSignatureReferrers(client, { registry: 'registry.example', repository: 'app' }, 'sha256:' + 'ab'.repeat(32));
+ * ```
+ * @category Signing
  */
 export async function readSignatureReferrers(client: RegistryClient, repo: RepositoryLocation, digest: string, signal?: AbortSignal): Promise<SignatureManifest[]> {
   const opts = signal ? { signal } : {};

@@ -22,7 +22,10 @@ import { linkReferrer } from './attach.ts';
 import { referrerDescriptor } from './attach-manifest.ts';
 import { readPayload, readSignatureManifest, readSignatureReferrers, signatureLayer, writeSignatureManifest, type SignatureManifest, type StoredSignature } from './sign-store.ts';
 
-/** Why one stored signature did not verify. */
+/**
+ * Why one stored signature did not verify.
+ * @category Signing
+ */
 export interface SignatureFailure {
   /** Position of the signature among all those examined (0-based). */
   index: number;
@@ -40,6 +43,20 @@ export interface SignatureFailure {
  * No stored signature of an image verified (none stored, wrong key, tampered payload or
  * signature, or signatures made for another digest). Code `ERR_SIGNATURE`; `failures` has one
  * entry per signature layer examined.
+ * @example
+ * ```ts
+ * import { readFile } from 'node:fs/promises';
+ * import { readCosignPublicKey, SignatureVerificationError, verifyImage } from 'ocibuild';
+ *
+ * const key = readCosignPublicKey(await readFile('cosign.pub', 'utf8'), 'cosign.pub');
+ * try {
+ *   await verifyImage('registry.example/app:1', { key });
+ * } catch (error) {
+ *   if (!(error instanceof SignatureVerificationError)) throw error;
+ *   for (const failure of error.failures) console.error(`${failure.layer}: ${failure.reason}`);
+ * }
+ * ```
+ * @category Signing
  */
 export class SignatureVerificationError extends OcibuildError {
   /** The reference verified, as given. */
@@ -56,7 +73,10 @@ export class SignatureVerificationError extends OcibuildError {
   }
 }
 
-/** Registry access shared by the signing functions. */
+/**
+ * Registry access shared by the signing functions.
+ * @category Signing
+ */
 export interface SignatureRegistryOptions {
   /** Client to use (never closed here); else one is made from `registry` and closed before returning. */
   client?: RegistryClient;
@@ -66,7 +86,10 @@ export interface SignatureRegistryOptions {
   signal?: AbortSignal;
 }
 
-/** Options of {@link signImage}. */
+/**
+ * Options of {@link signImage}.
+ * @category Signing
+ */
 export interface SignImageOptions extends SignatureRegistryOptions {
   /** The private key (from `readCosignPrivateKey`): ECDSA P-256 for cosign's default keys. */
   key: KeyObject;
@@ -82,7 +105,10 @@ export interface SignImageOptions extends SignatureRegistryOptions {
   store?: 'tag' | 'referrer' | 'both';
 }
 
-/** What {@link signImage} did. */
+/**
+ * What {@link signImage} did.
+ * @category Signing
+ */
 export interface SignImageResult {
   /** The manifest digest signed. */
   digest: string;
@@ -100,7 +126,10 @@ export interface SignImageResult {
   added: boolean;
 }
 
-/** Options of {@link verifyImage}. */
+/**
+ * Options of {@link verifyImage}.
+ * @category Signing
+ */
 export interface VerifyImageOptions extends SignatureRegistryOptions {
   /** The public key (from `readCosignPublicKey`). */
   key: KeyObject;
@@ -108,7 +137,10 @@ export interface VerifyImageOptions extends SignatureRegistryOptions {
   annotations?: Readonly<Record<string, string>>;
 }
 
-/** One signature that verified. */
+/**
+ * One signature that verified.
+ * @category Signing
+ */
 export interface VerifiedSignature {
   /** Where it was stored: the `.sig` tag, or the digest of a referrer manifest. */
   source: string;
@@ -122,7 +154,10 @@ export interface VerifiedSignature {
   layer: Descriptor;
 }
 
-/** What {@link verifyImage} found. */
+/**
+ * What {@link verifyImage} found.
+ * @category Signing
+ */
 export interface VerifyImageResult {
   /** The manifest digest the reference resolved to. */
   digest: string;
@@ -132,7 +167,10 @@ export interface VerifyImageResult {
   signatures: VerifiedSignature[];
 }
 
-/** What {@link listSignatures} found (nothing verified). */
+/**
+ * What {@link listSignatures} found (nothing verified).
+ * @category Signing
+ */
 export interface ListSignaturesResult {
   /** The manifest digest the reference resolved to. */
   digest: string;
@@ -168,7 +206,19 @@ async function resolveDigest(client: RegistryClient, ref: Reference, signal: Abo
   return raw.digest;
 }
 
-/** True when `signature` (base64 DER) verifies over `payload` with `key`. Never throws. */
+/**
+ * True when `signature` (base64 DER) verifies over `payload` with `key`. Never throws.
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from 'node:crypto';
+ * import { signPayload, simpleSigningPayload, verifyPayloadSignature } from 'ocibuild';
+ *
+ * const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+ * const payload = simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32));
+ * verifyPayloadSignature(payload, signPayload(payload, privateKey), publicKey); // true
+ * ```
+ * @category Signing
+ */
 export function verifyPayloadSignature(payload: Uint8Array, signature: string, key: KeyObject): boolean {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(signature)) return false;
@@ -179,7 +229,18 @@ export function verifyPayloadSignature(payload: Uint8Array, signature: string, k
   }
 }
 
-/** Signs `payload` with `key` as cosign does (SHA-256 for P-256, ASN.1 DER) and returns it base64. */
+/**
+ * Signs `payload` with `key` as cosign does (SHA-256 for P-256, ASN.1 DER) and returns it base64.
+ * @example
+ * ```ts
+ * import { generateKeyPairSync } from 'node:crypto';
+ * import { signPayload, simpleSigningPayload } from 'ocibuild';
+ *
+ * const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+ * const signature = signPayload(simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32)), privateKey);
+ * ```
+ * @category Signing
+ */
 export function signPayload(payload: Uint8Array, key: KeyObject): string {
   if (key.type !== 'private') throw new InvalidArgumentError('signing needs a private key');
   return cryptoSign(signatureHash(key), payload, key).toString('base64');
@@ -190,6 +251,16 @@ export function signPayload(payload: Uint8Array, key: KeyObject): string {
  * layer appended to the `sha256-<hex>.sig` manifest of its digest (existing signatures kept; an
  * equal signature already there makes this a no-op). Like cosign, two signers racing on the
  * same image may lose one signature: the tag is read, extended and rewritten.
+ * @example
+ * ```ts
+ * import { readFile } from 'node:fs/promises';
+ * import { createSession, readCosignPrivateKey, signImage } from 'ocibuild';
+ *
+ * const key = await readCosignPrivateKey(await readFile('cosign.key', 'utf8'), process.env.COSIGN_PASSWORD ?? '', 'cosign.key');
+ * await using session = createSession({});
+ * const { digest, signatureTag } = await signImage('registry.example/app:1', { key, client: session.registryClient(), annotations: { team: 'build' } });
+ * ```
+ * @category Signing
  */
 export async function signImage(ref: string | Reference, options: SignImageOptions): Promise<SignImageResult> {
   const reference = toReference(ref);
@@ -256,7 +327,17 @@ function findDuplicate(stored: readonly StoredSignature[], layer: Descriptor, pa
   return undefined;
 }
 
-/** Lists the signatures stored for the image `ref` names, without verifying them. */
+/**
+ * Lists the signatures stored for the image `ref` names, without verifying them.
+ * @example
+ * ```ts
+ * import { listSignatures } from 'ocibuild';
+ *
+ * const { digest, signatures, referrers } = await listSignatures('registry.example/app:1');
+ * console.log(digest, signatures.length, referrers.length);
+ * ```
+ * @category Signing
+ */
 export async function listSignatures(ref: string | Reference, options: SignatureRegistryOptions = {}): Promise<ListSignaturesResult> {
   const reference = toReference(ref);
   return withClient(options, async (client) => {
@@ -311,6 +392,16 @@ async function checkSignature(
  * `docker-reference` is not compared with the repository (an image copied elsewhere keeps its
  * signatures). Resolves with the signatures that verified; throws
  * {@link SignatureVerificationError} when none did.
+ * @example
+ * ```ts
+ * import { readFile } from 'node:fs/promises';
+ * import { readCosignPublicKey, verifyImage } from 'ocibuild';
+ *
+ * const key = readCosignPublicKey(await readFile('cosign.pub', 'utf8'), 'cosign.pub');
+ * const { digest, signatures } = await verifyImage('registry.example/app:1', { key });
+ * for (const s of signatures) console.log(digest, s.claims.optional);
+ * ```
+ * @category Signing
  */
 export async function verifyImage(ref: string | Reference, options: VerifyImageOptions): Promise<VerifyImageResult> {
   const reference = toReference(ref);
