@@ -1,0 +1,167 @@
+/**
+ * Attaching documents (SBOM, provenance, signatures) to an image as OCI referrers: an artifact
+ * manifest whose `subject` is the image manifest, written next to it.
+ *
+ * On a registry the manifest is pushed by digest; when the registry does not list it through the
+ * referrers API (distribution 2.8 has none), the fallback index at tag `sha256-<hex>` of the
+ * subject is read, extended and written back (OCI distribution-spec 1.1, "pushing manifests
+ * with subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in
+ * distribution 2.8), so the write is checked by reading the tag again and redone, a bounded
+ * number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
+ * is stored and listed untagged in `index.json`, as oras does. A docker-archive cannot hold one.
+ * @module
+ */
+import { isNotFound, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
+import type { Descriptor, RawManifest } from '../oci/types.ts';
+import type { Transport } from '../image/transport.ts';
+import type { OperationOptions } from '../blob/types.ts';
+import { artifactManifest, fallbackTag, mergeFallbackIndex, parseFallbackIndex, type ArtifactParts } from './attach-manifest.ts';
+import { listReferrers } from './referrers.ts';
+import type { Attachment } from './types.ts';
+
+/** Rounds of read-merge-write-check on a fallback tag before giving up (another writer kept replacing it). */
+export const FALLBACK_UPDATE_ATTEMPTS = 5;
+
+/** Options of {@link attachArtifact}. */
+export interface AttachOptions extends OperationOptions {
+  /**
+   * Creation time recorded in the manifest's `org.opencontainers.image.created` annotation.
+   * Default `SOURCE_DATE_EPOCH` when set (so the artifact's digest is reproducible), else now.
+   */
+  created?: Date;
+  /**
+   * Fallback tag handling on registries: `'auto'` (default) updates it when the registry's
+   * referrers API does not list the new manifest; `'always'` updates it regardless; `'never'`
+   * does not (a registry known to have the API).
+   */
+  fallback?: 'auto' | 'always' | 'never';
+}
+
+/** What {@link attachArtifact} wrote. */
+export interface AttachResult {
+  /** The artifact manifest's descriptor (with `artifactType` and annotations, as the referrers list shows it). */
+  descriptor: Descriptor;
+  /** The subject's digest. */
+  subject: string;
+  /** The fallback tag updated, when one was. */
+  fallbackTag?: string;
+}
+
+/** True when the transport is a registry repository (only registries have an `origin` to mount from). */
+export function isRegistryTransport(transport: Transport): boolean {
+  return transport.origin !== undefined;
+}
+
+/** The creation time of attachments: `SOURCE_DATE_EPOCH` when set, else now. */
+export function attachmentTime(env: NodeJS.ProcessEnv = process.env): Date {
+  const value = env.SOURCE_DATE_EPOCH?.trim();
+  if (value !== undefined && /^\d+$/.test(value)) return new Date(Number(value) * 1000);
+  return new Date();
+}
+
+/**
+ * Writes `attachment` to `transport` as an OCI artifact manifest referring to `subject` (the
+ * image manifest): the empty config and the document layer first, then the manifest by digest
+ * (no tag), then, on a registry without the referrers API, the fallback index. The subject need
+ * not be written first. Throws `ERR_UNSUPPORTED` for a transport that holds container images
+ * only (docker-archive), `ERR_INVALID_MANIFEST` when the fallback tag holds something other than
+ * an index (it is left alone), and `ERR_TRANSPORT` when another writer replaced the fallback index
+ * {@link FALLBACK_UPDATE_ATTEMPTS} times in a row. Staged transports (`oci:`) still need `commit()`.
+ */
+export async function attachArtifact(transport: Transport, subject: Descriptor, attachment: Attachment, options: AttachOptions = {}): Promise<AttachResult> {
+  const parts = artifactManifest(subject, attachment, options.created ?? attachmentTime());
+  return await writeReferrer(transport, subject.digest, parts, options);
+}
+
+/**
+ * Writes a prepared referrer (blobs, then manifest by digest) and makes it discoverable from
+ * `subjectDigest` (see {@link linkReferrer}). Used by {@link attachArtifact}.
+ */
+export async function writeReferrer(transport: Transport, subjectDigest: string, parts: ArtifactParts, options: AttachOptions = {}): Promise<AttachResult> {
+  if (transport.acceptsArtifacts === false) {
+    throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${parts.descriptor.artifactType ?? 'an artifact'} there`);
+  }
+  const opts = options.signal ? { signal: options.signal } : {};
+  for (const blob of parts.blobs) {
+    throwIfAborted(options.signal);
+    if (await transport.hasBlob(blob.descriptor, opts)) continue;
+    const bytes = blob.bytes;
+    await transport.putBlob(blob.descriptor, async function* () {
+      yield bytes;
+    }, opts);
+  }
+  await transport.putManifest(parts.manifest, undefined, opts);
+  const tag = await linkReferrer(transport, subjectDigest, parts.descriptor, options);
+  return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+}
+
+/**
+ * Makes the referrer `entry` (already written) discoverable from `subjectDigest`. On a registry
+ * (unless `fallback` is `'never'`) this updates the fallback index when the referrers listing
+ * does not show the entry yet; elsewhere there is nothing to do (an `oci:` layout lists the
+ * manifest in `index.json`). Returns the fallback tag when it was written.
+ */
+export async function linkReferrer(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions = {}): Promise<string | undefined> {
+  if (!isRegistryTransport(transport)) return undefined;
+  const mode = options.fallback ?? 'auto';
+  if (mode === 'never') return undefined;
+  if (mode === 'auto') {
+    // A registry with the referrers API lists the new manifest at once (distribution-spec 1.1
+    // says it SHOULD, and answers OCI-Subject); without one the listing reads the fallback tag,
+    // which then lacks it. Either way, listed means nothing is left to do.
+    const listed = await listReferrers(transport, subjectDigest, options.signal ? { signal: options.signal } : {});
+    if (listed.some((d) => d.digest === entry.digest)) return undefined;
+  }
+  await updateFallbackIndex(transport, subjectDigest, entry, options);
+  return fallbackTag(subjectDigest);
+}
+
+/** Waits between fallback-index rounds: 50, 100, 200, 400 ms plus up to 50 ms of jitter. */
+function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
+  const ms = 50 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new OcibuildError('ERR_ABORTED', 'attach aborted', { cause: signal?.reason }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+async function readFallback(transport: Transport, tag: string, opts: OperationOptions): Promise<RawManifest | undefined> {
+  try {
+    return await transport.getManifest(tag, opts);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Adds `entry` to the fallback index of `subjectDigest` (tag `sha256-<hex>`): read, merge
+ * (keeping every other entry), write, read again to check that no concurrent writer replaced
+ * it, and redo after a short wait when one did, at most {@link FALLBACK_UPDATE_ATTEMPTS} rounds.
+ */
+export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions = {}): Promise<void> {
+  const tag = fallbackTag(subjectDigest);
+  const where = `${transport.description}:${tag}`;
+  const opts = options.signal ? { signal: options.signal } : {};
+  for (let attempt = 1; attempt <= FALLBACK_UPDATE_ATTEMPTS; attempt++) {
+    throwIfAborted(options.signal);
+    const merged = mergeFallbackIndex(await readFallback(transport, tag, opts), entry, where);
+    if (merged === undefined) return;
+    await transport.putManifest(merged, tag, opts);
+    const after = await readFallback(transport, tag, opts);
+    if (after !== undefined && parseFallbackIndex(after, where).manifests.some((d) => d.digest === entry.digest)) return;
+    // Another tool wrote the tag between our read and write (or right after): merge again.
+    if (attempt < FALLBACK_UPDATE_ATTEMPTS) await backoff(attempt, options.signal);
+  }
+  throw new OcibuildError(
+    'ERR_TRANSPORT',
+    `${where}: the referrers fallback index was replaced by another writer ${FALLBACK_UPDATE_ATTEMPTS} times in a row; ${entry.digest} is pushed but not listed there (attach again to retry)`,
+  );
+}

@@ -1,0 +1,168 @@
+// Attaching artifacts as OCI referrers against a real distribution registry (2.8: no referrers
+// API, so the fallback tag index is used), in an oci: layout, and refused by a docker-archive.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildImage } from '../../src/pipeline/index.ts';
+import { createRegistryClient, type RegistryClient } from '../../src/registry/index.ts';
+import { registryTransport } from '../../src/transports/registry.ts';
+import { ociLayout } from '../../src/transports/oci-layout.ts';
+import { dockerArchive } from '../../src/transports/docker-archive.ts';
+import { encodeManifest, parseManifest } from '../../src/oci/manifest.ts';
+import { OCI_INDEX } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import { attachArtifact, FALLBACK_UPDATE_ATTEMPTS } from '../../src/supply/attach.ts';
+import { fallbackTag, mergeFallbackIndex } from '../../src/supply/attach-manifest.ts';
+import { listReferrers } from '../../src/supply/referrers.ts';
+import type { Attachment } from '../../src/supply/types.ts';
+import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+let tmp: string;
+let registry: TestRegistry;
+let client: RegistryClient;
+let subject: Descriptor;
+const created = new Date(Date.UTC(2024, 0, 1));
+
+const sbom = (text: string): Attachment => ({
+  artifactType: 'application/spdx+json',
+  mediaType: 'application/spdx+json',
+  bytes: new TextEncoder().encode(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: text })),
+});
+
+before(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-attach-'));
+  registry = await startRegistry();
+  client = createRegistryClient();
+  const result = await buildImage({
+    layers: [{ entries: [{ type: 'file', path: '/hello.txt', source: new TextEncoder().encode('hello\n') }] }],
+    to: `${registry.host}/app/one:1`,
+    cache: false,
+    sourceDateEpoch: 0,
+  });
+  subject = { mediaType: result.mediaType, digest: result.digest, size: result.size };
+});
+
+after(async () => {
+  await client?.close();
+  await registry?.stop();
+  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
+});
+
+test('attach on a registry without the referrers API: manifest by digest, fallback index at sha256-<hex>', async () => {
+  const repo = registryTransport(`${registry.host}/app/one`, client);
+  const attached = await attachArtifact(repo, subject, sbom('one'), { created });
+  assert.equal(attached.fallbackTag, fallbackTag(subject.digest));
+  assert.equal(attached.descriptor.artifactType, 'application/spdx+json');
+  // The artifact manifest: empty config, one layer, subject, created annotation.
+  const raw = await repo.getManifest(attached.descriptor.digest);
+  const parsed = parseManifest(raw);
+  assert.equal(parsed.kind, 'manifest');
+  if (parsed.kind !== 'manifest') return;
+  assert.equal(parsed.manifest.artifactType, 'application/spdx+json');
+  assert.equal(parsed.manifest.config.mediaType, 'application/vnd.oci.empty.v1+json');
+  assert.deepEqual(parsed.manifest.subject, subject);
+  assert.equal(parsed.manifest.annotations?.['org.opencontainers.image.created'], '2024-01-01T00:00:00Z');
+  // Listed through the fallback tag (distribution 2.8 answers 404 on /referrers/).
+  const index = parseManifest(await repo.getManifest(fallbackTag(subject.digest)));
+  assert.equal(index.kind, 'index');
+  const listed = await listReferrers(repo, subject.digest);
+  assert.deepEqual(listed.map((d) => d.digest), [attached.descriptor.digest]);
+  assert.equal(listed[0]?.artifactType, 'application/spdx+json');
+  // The layer is the document, byte for byte.
+  const layer = parsed.manifest.layers[0] as Descriptor;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await repo.getBlob(layer)) chunks.push(chunk);
+  assert.equal(Buffer.concat(chunks).toString(), JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'one' }));
+  // Attaching the same thing again changes nothing (same digest, no duplicate entry).
+  const again = await attachArtifact(repo, subject, sbom('one'), { created });
+  assert.equal(again.descriptor.digest, attached.descriptor.digest);
+  assert.equal((await listReferrers(repo, subject.digest)).length, 1);
+});
+
+test('a foreign entry already in the fallback index survives, and a filter by artifactType works', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/b', source: new TextEncoder().encode('b') }] }], to: `${registry.host}/app/two:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/two`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  // Another tool's signature, listed in the fallback index before we attach.
+  const foreign = await attachArtifact(repo, subj, { artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', bytes: new Uint8Array([1, 2, 3]), annotations: { 'dev.cosignproject.cosign/signature': 'MEUC' } }, { created });
+  const mine = await attachArtifact(repo, subj, sbom('two'), { created });
+  const all = await listReferrers(repo, subj.digest);
+  assert.deepEqual(new Set(all.map((d) => d.digest)), new Set([foreign.descriptor.digest, mine.descriptor.digest]));
+  const raw = await repo.getManifest(fallbackTag(subj.digest));
+  const index = JSON.parse(Buffer.from(raw.bytes).toString()) as { manifests: Descriptor[] };
+  assert.equal(index.manifests[0]?.annotations?.['dev.cosignproject.cosign/signature'], 'MEUC');
+  const sboms = await listReferrers(repo, subj.digest, { artifactType: 'application/spdx+json' });
+  assert.deepEqual(sboms.map((d) => d.digest), [mine.descriptor.digest]);
+});
+
+test('concurrent attaches to one subject all end up in the fallback index (lost updates redone)', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/c', source: new TextEncoder().encode('c') }] }], to: `${registry.host}/app/three:1`, cache: false, sourceDateEpoch: 0 });
+  const top = await registryTransport(`${registry.host}/app/three`, client).getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  // Separate clients, as separate tools would be; each its own transport.
+  const clients = Array.from({ length: 4 }, () => createRegistryClient());
+  try {
+    const results = await Promise.all(
+      clients.map((c, i) => attachArtifact(registryTransport(`${registry.host}/app/three`, c), subj, sbom(`concurrent-${i}`), { created })),
+    );
+    const listed = await listReferrers(registryTransport(`${registry.host}/app/three`, client), subj.digest);
+    assert.deepEqual(new Set(listed.map((d) => d.digest)), new Set(results.map((r) => r.descriptor.digest)));
+  } finally {
+    for (const c of clients) await c.close();
+  }
+  assert.ok(FALLBACK_UPDATE_ATTEMPTS >= 3);
+});
+
+test('a fallback tag that holds an image (not an index) is refused and left alone', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/d', source: new TextEncoder().encode('d') }] }], to: `${registry.host}/app/four:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/four`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  // Squat the fallback tag with the image itself.
+  await repo.putManifest(top, fallbackTag(subj.digest));
+  await assert.rejects(attachArtifact(repo, subj, sbom('four'), { created }), (error: Error & { code?: string }) => error.code === 'ERR_INVALID_MANIFEST' && /not an OCI image index/.test(error.message));
+  assert.equal((await repo.getManifest(fallbackTag(subj.digest))).digest, top.digest);
+});
+
+test('oci: layout: the artifact is stored and listed untagged in index.json; a docker-archive refuses it', async () => {
+  const dir = path.join(tmp, 'layout');
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/e', source: new TextEncoder().encode('e') }] }], to: `oci:${dir}:v1`, cache: false, sourceDateEpoch: 0 });
+  const layout = ociLayout(dir);
+  const top = await layout.getManifest('v1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  const attached = await attachArtifact(layout, subj, sbom('layout'), { created });
+  assert.equal(attached.fallbackTag, undefined);
+  await layout.commit();
+  await layout.close();
+  const index = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
+  const entry = index.manifests.find((d) => d.digest === attached.descriptor.digest);
+  assert.ok(entry, 'listed in index.json');
+  assert.equal(entry.annotations?.['org.opencontainers.image.ref.name'], undefined);
+  assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')).then((n) => n.includes(attached.descriptor.digest.slice(7))), true);
+  const listed = await listReferrers(ociLayout(dir), subj.digest);
+  assert.deepEqual(listed.map((d) => d.digest), [attached.descriptor.digest]);
+  assert.equal(listed[0]?.artifactType, 'application/spdx+json');
+
+  const archive = dockerArchive(path.join(tmp, 'image.tar'));
+  try {
+    await assert.rejects(attachArtifact(archive, subj, sbom('tar'), { created }), (error: Error & { code?: string }) => error.code === 'ERR_UNSUPPORTED');
+  } finally {
+    await archive.close();
+  }
+  await assert.rejects(fs.stat(path.join(tmp, 'image.tar')), { code: 'ENOENT' });
+});
+
+test('same inputs, same artifact digest; the merge keeps unknown fields and drops a stale entry of the same digest', () => {
+  const entry: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 10, artifactType: 'x/y' };
+  const other: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'b'.repeat(64)}`, size: 11, artifactType: 'x/z' };
+  const existing = encodeManifest({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [other, { ...entry, size: 9 }], annotations: { keep: 'me' } });
+  const merged = mergeFallbackIndex(existing, entry, 'test');
+  assert.ok(merged);
+  const doc = JSON.parse(Buffer.from(merged.bytes).toString()) as { manifests: Descriptor[]; annotations: Record<string, string> };
+  assert.deepEqual(doc.manifests, [other, entry]);
+  assert.deepEqual(doc.annotations, { keep: 'me' });
+  assert.equal(mergeFallbackIndex(merged, entry, 'test'), undefined);
+});
