@@ -129,6 +129,41 @@ export type { S2iOptions } from './pipeline/s2i/types.ts';
 export { runS2iUsage, type S2iUsageOptions } from './pipeline/s2i/usage.ts';
 export { S2iError, type S2iErrorOptions } from './pipeline/s2i/errors.ts';
 
+// Supply chain: SBOMs, provenance and cosign-format signatures, attached as OCI referrers.
+export { sbomDocument, type SbomDocument } from './supply/sbom.ts';
+export { scanImage, DEFAULT_SCAN_LIMITS, type ScanImageOptions, type ScanLimits } from './supply/scan.ts';
+export { nodeAppSbomPackages, type NodeSbomOptions } from './presets/sbom.ts';
+export type { SbomFormat, SbomChecksum, SbomPackage, SbomInput, Attachment } from './supply/types.ts';
+export {
+  signImage,
+  verifyImage,
+  listSignatures,
+  signPayload,
+  verifyPayloadSignature,
+  SignatureVerificationError,
+  type SignImageOptions,
+  type SignImageResult,
+  type VerifyImageOptions,
+  type VerifyImageResult,
+  type VerifiedSignature,
+  type ListSignaturesResult,
+  type SignatureFailure,
+  type SignatureRegistryOptions,
+} from './supply/sign.ts';
+export {
+  generateCosignKeyPair,
+  readCosignPrivateKey,
+  readCosignPublicKey,
+  encryptPrivateKey,
+  KeyPasswordError,
+  MAX_KEY_FILE_BYTES,
+  SIGSTORE_PRIVATE_KEY_PEM,
+  type CosignKeyPairFiles,
+  type EncryptKeyOptions,
+} from './supply/cosign-key.ts';
+export { simpleSigningPayload, dockerReferenceOf, COSIGN_SIGNATURE_TYPE, type SimpleSigningPayload } from './supply/cosign-payload.ts';
+export type { StoredSignature, SignatureManifest } from './supply/sign-store.ts';
+
 // Errors: one base class with a stable code, its subclasses, and the two tests for them.
 export {
   OcibuildError,

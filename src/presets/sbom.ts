@@ -19,7 +19,10 @@ import { MAX_LOCKFILE_BYTES, readNpmLockfile } from './npm-lockfile.ts';
 import { parseYamlLite, type YamlValue } from './yaml-lite.ts';
 import { readYarnLock } from './yarn-lockfile.ts';
 
-/** Options of {@link nodeSbomPackages}. */
+/**
+ * Options of {@link nodeAppSbomPackages}.
+ * @category Supply chain
+ */
 export interface NodeSbomOptions {
   /** Real directories of kept packages left out of this platform's dependency layer (`platformDependencies().excluded`). */
   excluded?: ReadonlySet<string>;
@@ -172,9 +175,17 @@ export async function nodeSbomPackages(tree: ProductionTree, options: NodeSbomOp
 }
 
 /**
- * {@link nodeSbomPackages} for the app in `dir`, as the preset selects its dependencies
+ * The SBOM packages of the app in `dir`, as the preset selects its dependencies
  * (production only unless `includeDev`). A project without a lockfile has no production tree:
  * its SBOM lists no npm package (its `node_modules` is copied whole; scan the image instead).
+ * @category Supply chain
+ * @example
+ * ```ts
+ * import { nodeAppSbomPackages } from 'ocibuild';
+ *
+ * const packages = await nodeAppSbomPackages('./my-app');
+ * console.log(packages.map((p) => p.purl)); // the production dependencies of the lockfile
+ * ```
  */
 export async function nodeAppSbomPackages(dir: string, options: NodeSbomOptions & { includeDev?: boolean } = {}): Promise<SbomPackage[]> {
   const { includeDev, ...rest } = options;

@@ -14,12 +14,12 @@ import { InvalidArgumentError, OcibuildError, UnsupportedError, type OcibuildErr
 
 /**
  * PEM type cosign writes for new private keys.
- * @category Signing
+ * @category Supply chain
  */
 export const SIGSTORE_PRIVATE_KEY_PEM = 'ENCRYPTED SIGSTORE PRIVATE KEY';
 /**
  * PEM type of private keys written by cosign before v2 (still read by cosign and by ocibuild).
- * @category Signing
+ * @category Supply chain
  */
 export const COSIGN_PRIVATE_KEY_PEM = 'ENCRYPTED COSIGN PRIVATE KEY';
 
@@ -35,7 +35,7 @@ const DEFAULT_SCRYPT = { N: 65536, r: 8, p: 1 } as const;
 
 /**
  * A key file larger than this is not a cosign key: the bound keeps hostile files out of memory.
- * @category Signing
+ * @category Supply chain
  */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
@@ -58,7 +58,7 @@ const BOX_KEY_BYTES = 32;
  *   else throw error;
  * }
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export class KeyPasswordError extends OcibuildError {
   /** The key file (or `the private key` when read from memory). */
@@ -71,7 +71,7 @@ export class KeyPasswordError extends OcibuildError {
 
 /**
  * A cosign key pair as the two files cosign writes.
- * @category Signing
+ * @category Supply chain
  */
 export interface CosignKeyPairFiles {
   /** `cosign.key`: the PEM-wrapped encrypted private key. */
@@ -82,7 +82,7 @@ export interface CosignKeyPairFiles {
 
 /**
  * Options of {@link encryptPrivateKey} and {@link generateCosignKeyPair}.
- * @category Signing
+ * @category Supply chain
  */
 export interface EncryptKeyOptions {
   /** PEM type to write (default {@link SIGSTORE_PRIVATE_KEY_PEM}, as cosign 2 does). */
@@ -97,7 +97,7 @@ export interface EncryptKeyOptions {
  *
  * const pem = encodePem('PUBLIC KEY', new Uint8Array([0x30, 0x00]));
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function encodePem(type: string, der: Uint8Array): string {
   const b64 = Buffer.from(der).toString('base64');
@@ -114,7 +114,7 @@ export function encodePem(type: string, der: Uint8Array): string {
  *
  * const { type, der } = decodePem('-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----\n', 'key.pub');
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function decodePem(text: string, what: string): { type: string; der: Uint8Array } {
   const match = /-----BEGIN ([A-Z0-9 #]+)-----\r?\n([\s\S]*?)-----END \1-----/.exec(text);
@@ -149,7 +149,7 @@ function passwordBytes(password: string | Uint8Array): Uint8Array {
  * const sealed = await encryptEnvelope(new TextEncoder().encode('secret'), 'password');
  * const opened = await decryptEnvelope(sealed, 'password');
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function encryptEnvelope(plaintext: Uint8Array, password: string | Uint8Array): Promise<Uint8Array> {
   const salt = new Uint8Array(randomBytes(SALT_BYTES));
@@ -188,7 +188,7 @@ function base64Field(value: unknown, field: string, what: string): Uint8Array {
  * const sealed = await encryptEnvelope(new TextEncoder().encode('secret'), 'password');
  * const opened = await decryptEnvelope(sealed, 'password', 'my.key');
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function decryptEnvelope(envelope: Uint8Array, password: string | Uint8Array, what = 'the private key'): Promise<Uint8Array> {
   let doc: unknown;
@@ -228,7 +228,7 @@ export async function decryptEnvelope(envelope: Uint8Array, password: string | U
  *
  * const key = await readCosignPrivateKey(await readFile('cosign.key', 'utf8'), process.env.COSIGN_PASSWORD ?? '', 'cosign.key');
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function readCosignPrivateKey(pem: string, password: string | Uint8Array, what = 'the private key'): Promise<KeyObject> {
   if (pem.length > MAX_KEY_FILE_BYTES) throw new InvalidArgumentError(`${what}: larger than ${MAX_KEY_FILE_BYTES} bytes, not a cosign key`);
@@ -256,7 +256,7 @@ export async function readCosignPrivateKey(pem: string, password: string | Uint8
  *
  * const pub = readCosignPublicKey(await readFile('cosign.pub', 'utf8'), 'cosign.pub');
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function readCosignPublicKey(pem: string, what = 'the public key'): KeyObject {
   if (pem.length > MAX_KEY_FILE_BYTES) throw new InvalidArgumentError(`${what}: larger than ${MAX_KEY_FILE_BYTES} bytes, not a public key`);
@@ -284,7 +284,7 @@ export function readCosignPublicKey(pem: string, what = 'the public key'): KeyOb
  * const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
  * signatureHash(publicKey); // 'sha384'
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function signatureHash(key: KeyObject, what = 'the key'): 'sha256' | 'sha384' | 'sha512' {
   const type = key.asymmetricKeyType;
@@ -311,7 +311,7 @@ export function signatureHash(key: KeyObject, what = 'the key'): 'sha256' | 'sha
  * const key = createPrivateKey(await readFile('key.pem', 'utf8'));
  * await writeFile('cosign.key', await encryptPrivateKey(key, 'password'), { mode: 0o600 });
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function encryptPrivateKey(key: KeyObject, password: string | Uint8Array, options: EncryptKeyOptions = {}): Promise<string> {
   const der = new Uint8Array(key.export({ type: 'pkcs8', format: 'der' }));
@@ -329,7 +329,7 @@ export async function encryptPrivateKey(key: KeyObject, password: string | Uint8
  * const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
  * const pem = publicKeyPem(privateKey); // -----BEGIN PUBLIC KEY-----...
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function publicKeyPem(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
@@ -348,7 +348,7 @@ export function publicKeyPem(key: KeyObject): string {
  * await writeFile('cosign.key', privateKeyPem, { mode: 0o600 });
  * await writeFile('cosign.pub', publicKeyPem);
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function generateCosignKeyPair(password: string | Uint8Array, options: EncryptKeyOptions = {}): Promise<CosignKeyPairFiles> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -16,43 +16,43 @@ import { DOCKER_HUB_REGISTRY, type Reference } from '../reference.ts';
 
 /**
  * `critical.type` of a cosign image signature payload.
- * @category Signing
+ * @category Supply chain
  */
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
 /**
  * Media type of a signature layer (the payload bytes).
- * @category Signing
+ * @category Supply chain
  */
 export const SIMPLE_SIGNING_MEDIA_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json';
 /**
  * Layer annotation holding the base64 signature over the payload.
- * @category Signing
+ * @category Supply chain
  */
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 /**
  * Layer annotation of a keyless signature's Fulcio certificate (read, never written: keyless is out of scope).
- * @category Signing
+ * @category Supply chain
  */
 export const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate';
 /**
  * Layer annotation of a keyless signature's certificate chain.
- * @category Signing
+ * @category Supply chain
  */
 export const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain';
 /**
  * Layer annotation of a Rekor bundle (transparency-log inclusion proof).
- * @category Signing
+ * @category Supply chain
  */
 export const BUNDLE_ANNOTATION = 'dev.sigstore.cosign/bundle';
 /**
  * `artifactType` cosign's experimental OCI 1.1 mode gives a signature referrer.
- * @category Signing
+ * @category Supply chain
  */
 export const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 
 /**
  * A parsed simple-signing payload.
- * @category Signing
+ * @category Supply chain
  */
 export interface SimpleSigningPayload {
   /** The signed claims. */
@@ -77,7 +77,7 @@ export interface SimpleSigningPayload {
  *
  * dockerReferenceOf(parseReference('busybox:1')); // 'index.docker.io/library/busybox'
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function dockerReferenceOf(ref: Reference): string {
   const registry = ref.registry === DOCKER_HUB_REGISTRY ? 'index.docker.io' : ref.registry;
@@ -92,7 +92,7 @@ export function dockerReferenceOf(ref: Reference): string {
  *
  * signatureTag('sha256:' + 'ab'.repeat(32)); // 'sha256-abab….sig'
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function signatureTag(digest: string): string {
   if (!isDigest(digest)) throw new InvalidArgumentError(`invalid digest ${JSON.stringify(digest)}`, { code: 'ERR_INVALID_DIGEST' });
@@ -127,7 +127,7 @@ function sortedJson(value: unknown): string {
  *
  * const payload = simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32), { team: 'build' });
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function simpleSigningPayload(dockerReference: string, digest: string, annotations?: Readonly<Record<string, unknown>>): Uint8Array {
   if (!isDigest(digest)) throw new InvalidArgumentError(`invalid digest ${JSON.stringify(digest)}`, { code: 'ERR_INVALID_DIGEST' });
@@ -147,7 +147,7 @@ export function simpleSigningPayload(dockerReference: string, digest: string, an
  * const claims = parseSimpleSigningPayload(payload, 'payload.json');
  * claims.critical.image['docker-manifest-digest'];
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function parseSimpleSigningPayload(bytes: Uint8Array, what: string): SimpleSigningPayload {
   let doc: unknown;

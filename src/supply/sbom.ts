@@ -25,7 +25,10 @@ export const DEFAULT_SBOM_FORMAT: SbomFormat = 'spdx';
 /** The SBOM formats, in the order they are documented. */
 export const SBOM_FORMATS: readonly SbomFormat[] = ['spdx', 'cyclonedx'];
 
-/** An SBOM written in one format: an {@link Attachment} that also says its format. */
+/**
+ * An SBOM written in one format: an {@link Attachment} that also says its format.
+ * @category Supply chain
+ */
 export interface SbomDocument extends Attachment {
   /** The format of `bytes`. */
   readonly format: SbomFormat;
@@ -54,6 +57,20 @@ export function parseSbomFormat(text: string): SbomFormat {
  * Writes `input` in `format` and returns the bytes with the media type, which is also the
  * artifact type of the referrer manifest that carries them, and the
  * `org.opencontainers.image.created` annotation (from `input.created`).
+ * @category Supply chain
+ * @example
+ * ```ts
+ * import { writeFile } from 'node:fs/promises';
+ * import { sbomDocument } from 'ocibuild';
+ *
+ * const sbom = sbomDocument('spdx', {
+ *   subject: { name: 'registry.example/app:1' },
+ *   packages: [{ name: 'debug', version: '4.3.4', purl: 'pkg:npm/debug@4.3.4', ecosystem: 'npm' }],
+ *   created: new Date(0),
+ *   tool: { name: 'my-tool', version: '1.0.0' },
+ * });
+ * await writeFile('sbom.spdx.json', sbom.bytes);
+ * ```
  */
 export function sbomDocument(format: SbomFormat, input: SbomInput): SbomDocument {
   const mediaType = sbomMediaType(format);

@@ -25,7 +25,10 @@ import {
 } from './scan-records.ts';
 import type { SbomPackage } from './types.ts';
 
-/** Bounds of {@link scanImage} (docs/limits.md). */
+/**
+ * Bounds of {@link scanImage} (docs/limits.md).
+ * @category Supply chain
+ */
 export interface ScanLimits {
   /** Largest package database file (dpkg `status`, a `status.d/` file, apk `installed`), in bytes. Default 64 MiB. */
   maxDatabaseBytes: number;
@@ -35,14 +38,20 @@ export interface ScanLimits {
   maxPackages: number;
 }
 
-/** The default {@link ScanLimits}. */
+/**
+ * The default {@link ScanLimits}.
+ * @category Supply chain
+ */
 export const DEFAULT_SCAN_LIMITS: Readonly<ScanLimits> = Object.freeze({
   maxDatabaseBytes: 64 * 1024 * 1024,
   maxManifestBytes: 1024 * 1024,
   maxPackages: 100_000,
 });
 
-/** Options of {@link scanImage}. */
+/**
+ * Options of {@link scanImage}.
+ * @category Supply chain
+ */
 export interface ScanImageOptions {
   /** Aborts the scan. */
   signal?: AbortSignal;
@@ -154,6 +163,14 @@ function databaseOrigins(kind: 'dpkg' | 'apk', bytes: Uint8Array, layer: number,
  * once, in order; throws what the layer streams throw (`DigestMismatchError`, the tar guard's
  * `LimitExceededError` and `ERR_LAYER`), `LimitExceededError` past a bound of `options.limits`,
  * and `ERR_ABORTED` when `options.signal` aborts.
+ * @category Supply chain
+ * @example
+ * ```ts
+ * import { openImage, ociLayout, scanImage } from 'ocibuild';
+ *
+ * const image = await openImage(ociLayout('./out'), 'app', { platform: { os: 'linux', architecture: 'amd64' } });
+ * for (const pkg of await scanImage(image)) console.log(pkg.purl, pkg.layer);
+ * ```
  */
 export async function scanImage(image: Image, options: ScanImageOptions = {}): Promise<SbomPackage[]> {
   const limits: ScanLimits = { ...DEFAULT_SCAN_LIMITS, ...options.limits };

@@ -18,18 +18,18 @@ import { COSIGN_SIGNATURE_ARTIFACT_TYPE, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_ME
 
 /**
  * Largest payload read back from a registry: simple-signing payloads are a few hundred bytes.
- * @category Signing
+ * @category Supply chain
  */
 export const MAX_SIGNATURE_PAYLOAD_BYTES = 1024 * 1024;
 /**
  * Most signature layers read from one `.sig` manifest.
- * @category Signing
+ * @category Supply chain
  */
 export const MAX_SIGNATURES = 1000;
 
 /**
  * One signature layer of a `.sig` manifest, as stored (nothing verified yet).
- * @category Signing
+ * @category Supply chain
  */
 export interface StoredSignature {
   /** The layer's descriptor: payload digest and size, media type, annotations. */
@@ -40,7 +40,7 @@ export interface StoredSignature {
 
 /**
  * What the `.sig` tag of a digest holds.
- * @category Signing
+ * @category Supply chain
  */
 export interface SignatureManifest {
   /** `sha256-<hex>.sig`. */
@@ -60,7 +60,7 @@ export interface SignatureManifest {
  * const client = createRegistryClient();
  * const { tag, signatures } = await readSignatureManifest(client, { registry: 'registry.example', repository: 'app' }, 'sha256:' + 'ab'.repeat(32));
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function readSignatureManifest(client: RegistryClient, repo: RepositoryLocation, digest: string, signal?: AbortSignal): Promise<SignatureManifest> {
   const tag = signatureTag(digest);
@@ -93,7 +93,7 @@ export async function readSignatureManifest(client: RegistryClient, repo: Reposi
  * const { signatures } = await readSignatureManifest(client, repo, 'sha256:' + 'ab'.repeat(32));
  * for (const s of signatures) await readPayload(client, repo, s.layer);
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function readPayload(client: RegistryClient, repo: RepositoryLocation, layer: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
   if (layer.size > MAX_SIGNATURE_PAYLOAD_BYTES) {
@@ -112,7 +112,7 @@ export async function readPayload(client: RegistryClient, repo: RepositoryLocati
  *
  * const config = signatureConfig([]);
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
   const zero = '0001-01-01T00:00:00Z';
@@ -129,7 +129,7 @@ export function signatureConfig(layers: readonly Descriptor[]): Uint8Array {
  *
  * const layer = signatureLayer(new TextEncoder().encode('{}'), 'MEUCIQ...');
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function signatureLayer(payload: Uint8Array, signature: string): Descriptor {
   return { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, digest: hashBytes(payload), size: payload.byteLength, annotations: { [SIGNATURE_ANNOTATION]: signature } };
@@ -137,7 +137,7 @@ export function signatureLayer(payload: Uint8Array, signature: string): Descript
 
 /**
  * Options of {@link writeSignatureManifest}.
- * @category Signing
+ * @category Supply chain
  */
 export interface WriteSignatureManifestOptions {
   /** Push under this tag (the `.sig` tag), or by digest when undefined (a referrer). */
@@ -168,7 +168,7 @@ export interface WriteSignatureManifestOptions {
  * const layer = signatureLayer(payload, 'MEUCIQ...');
  * await writeSignatureManifest(client, { registry: 'registry.example', repository: 'app' }, { tag: 'sha256-ab.sig', layers: [layer], blobs: [{ descriptor: layer, bytes: payload }] });
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function writeSignatureManifest(client: RegistryClient, repo: RepositoryLocation, options: WriteSignatureManifestOptions): Promise<{ raw: RawManifest; manifest: ImageManifest }> {
   const signal = options.signal ? { signal: options.signal } : {};
@@ -191,7 +191,7 @@ export async function writeSignatureManifest(client: RegistryClient, repo: Repos
 
 /**
  * Most signature referrers read for one image.
- * @category Signing
+ * @category Supply chain
  */
 export const MAX_SIGNATURE_REFERRERS = 100;
 
@@ -206,7 +206,7 @@ export const MAX_SIGNATURE_REFERRERS = 100;
  * const client = createRegistryClient();
  * const referrers = await readSignatureReferrers(client, { registry: 'registry.example', repository: 'app' }, 'sha256:' + 'ab'.repeat(32));
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function readSignatureReferrers(client: RegistryClient, repo: RepositoryLocation, digest: string, signal?: AbortSignal): Promise<SignatureManifest[]> {
   const opts = signal ? { signal } : {};

@@ -24,7 +24,7 @@ import { readPayload, readSignatureManifest, readSignatureReferrers, signatureLa
 
 /**
  * Why one stored signature did not verify.
- * @category Signing
+ * @category Supply chain
  */
 export interface SignatureFailure {
   /** Position of the signature among all those examined (0-based). */
@@ -56,7 +56,7 @@ export interface SignatureFailure {
  *   for (const failure of error.failures) console.error(`${failure.layer}: ${failure.reason}`);
  * }
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export class SignatureVerificationError extends OcibuildError {
   /** The reference verified, as given. */
@@ -75,7 +75,7 @@ export class SignatureVerificationError extends OcibuildError {
 
 /**
  * Registry access shared by the signing functions.
- * @category Signing
+ * @category Supply chain
  */
 export interface SignatureRegistryOptions {
   /** Client to use (never closed here); else one is made from `registry` and closed before returning. */
@@ -88,7 +88,7 @@ export interface SignatureRegistryOptions {
 
 /**
  * Options of {@link signImage}.
- * @category Signing
+ * @category Supply chain
  */
 export interface SignImageOptions extends SignatureRegistryOptions {
   /** The private key (from `readCosignPrivateKey`): ECDSA P-256 for cosign's default keys. */
@@ -107,7 +107,7 @@ export interface SignImageOptions extends SignatureRegistryOptions {
 
 /**
  * What {@link signImage} did.
- * @category Signing
+ * @category Supply chain
  */
 export interface SignImageResult {
   /** The manifest digest signed. */
@@ -128,7 +128,7 @@ export interface SignImageResult {
 
 /**
  * Options of {@link verifyImage}.
- * @category Signing
+ * @category Supply chain
  */
 export interface VerifyImageOptions extends SignatureRegistryOptions {
   /** The public key (from `readCosignPublicKey`). */
@@ -139,7 +139,7 @@ export interface VerifyImageOptions extends SignatureRegistryOptions {
 
 /**
  * One signature that verified.
- * @category Signing
+ * @category Supply chain
  */
 export interface VerifiedSignature {
   /** Where it was stored: the `.sig` tag, or the digest of a referrer manifest. */
@@ -156,7 +156,7 @@ export interface VerifiedSignature {
 
 /**
  * What {@link verifyImage} found.
- * @category Signing
+ * @category Supply chain
  */
 export interface VerifyImageResult {
   /** The manifest digest the reference resolved to. */
@@ -169,7 +169,7 @@ export interface VerifyImageResult {
 
 /**
  * What {@link listSignatures} found (nothing verified).
- * @category Signing
+ * @category Supply chain
  */
 export interface ListSignaturesResult {
   /** The manifest digest the reference resolved to. */
@@ -217,7 +217,7 @@ async function resolveDigest(client: RegistryClient, ref: Reference, signal: Abo
  * const payload = simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32));
  * verifyPayloadSignature(payload, signPayload(payload, privateKey), publicKey); // true
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function verifyPayloadSignature(payload: Uint8Array, signature: string, key: KeyObject): boolean {
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
@@ -239,7 +239,7 @@ export function verifyPayloadSignature(payload: Uint8Array, signature: string, k
  * const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
  * const signature = signPayload(simpleSigningPayload('registry.example/app', 'sha256:' + 'ab'.repeat(32)), privateKey);
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export function signPayload(payload: Uint8Array, key: KeyObject): string {
   if (key.type !== 'private') throw new InvalidArgumentError('signing needs a private key');
@@ -260,7 +260,7 @@ export function signPayload(payload: Uint8Array, key: KeyObject): string {
  * await using session = createSession({});
  * const { digest, signatureTag } = await signImage('registry.example/app:1', { key, client: session.registryClient(), annotations: { team: 'build' } });
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function signImage(ref: string | Reference, options: SignImageOptions): Promise<SignImageResult> {
   const reference = toReference(ref);
@@ -336,7 +336,7 @@ function findDuplicate(stored: readonly StoredSignature[], layer: Descriptor, pa
  * const { digest, signatures, referrers } = await listSignatures('registry.example/app:1');
  * console.log(digest, signatures.length, referrers.length);
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function listSignatures(ref: string | Reference, options: SignatureRegistryOptions = {}): Promise<ListSignaturesResult> {
   const reference = toReference(ref);
@@ -401,7 +401,7 @@ async function checkSignature(
  * const { digest, signatures } = await verifyImage('registry.example/app:1', { key });
  * for (const s of signatures) console.log(digest, s.claims.optional);
  * ```
- * @category Signing
+ * @category Supply chain
  */
 export async function verifyImage(ref: string | Reference, options: VerifyImageOptions): Promise<VerifyImageResult> {
   const reference = toReference(ref);

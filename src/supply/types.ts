@@ -8,10 +8,16 @@
  * @module
  */
 
-/** The SBOM formats ocibuild writes. */
+/**
+ * The SBOM formats ocibuild writes.
+ * @category Supply chain
+ */
 export type SbomFormat = 'spdx' | 'cyclonedx';
 
-/** A checksum of a package, as its package manager recorded it (hex, lower case). */
+/**
+ * A checksum of a package, as its package manager recorded it (hex, lower case).
+ * @category Supply chain
+ */
 export interface SbomChecksum {
   /** Hash algorithm, in SPDX spelling. */
   algorithm: 'SHA1' | 'SHA256' | 'SHA512' | 'MD5';
@@ -19,7 +25,10 @@ export interface SbomChecksum {
   value: string;
 }
 
-/** One package found in an image, with where ocibuild learnt of it. */
+/**
+ * One package found in an image, with where ocibuild learnt of it.
+ * @category Supply chain
+ */
 export interface SbomPackage {
   /** Package name as its ecosystem spells it (`@scope/name` for npm). */
   name: string;
@@ -41,7 +50,10 @@ export interface SbomPackage {
   layer?: string;
 }
 
-/** Everything an SBOM writer needs; the output depends on nothing else (no clock, no randomness). */
+/**
+ * Everything an SBOM writer needs; the output depends on nothing else (no clock, no randomness).
+ * @category Supply chain
+ */
 export interface SbomInput {
   /** What the SBOM describes: the image reference the user named, and its manifest digest when known. */
   subject: { name: string; digest?: string };
@@ -53,7 +65,10 @@ export interface SbomInput {
   tool: { name: string; version: string };
 }
 
-/** A document to attach to an image as an OCI referrer. */
+/**
+ * A document to attach to an image as an OCI referrer.
+ * @category Supply chain
+ */
 export interface Attachment {
   /** The manifest's `artifactType` (`application/spdx+json`, `application/vnd.in-toto+json`, ...). */
   artifactType: string;

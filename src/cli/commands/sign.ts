@@ -6,9 +6,7 @@
 import { chmod, link, open, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { createSession, parseReference, type Session } from '../../index.ts';
-import { MAX_KEY_FILE_BYTES, readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair } from '../../supply/cosign-key.ts';
-import { signImage, verifyImage } from '../../supply/sign.ts';
-import { dockerReferenceOf } from '../../supply/cosign-payload.ts';
+import { MAX_KEY_FILE_BYTES, readCosignPrivateKey, readCosignPublicKey, generateCosignKeyPair, signImage, verifyImage, dockerReferenceOf } from '../../index.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 
