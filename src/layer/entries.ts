@@ -151,11 +151,38 @@ export async function* listLayerEntries(spec: LayerSpec, options: ListLayerEntri
     .sort((a, b) => Buffer.compare(a.key, b.key))
     .map(({ entry }) => entry);
 
+  // An explicit hardlink may sort before the file it names (`/app/a-link` -> `/app/run.sh`), but a
+  // tar reader can only link to what it has already extracted. Within a layer all names of a file
+  // are equal, so the first name in write order carries the bytes and the others link to it.
+  const firstOfFile = new Map<string, string>();
+  for (const entry of sorted) {
+    if (entry.type !== 'hardlink' || entry.linkname === undefined) continue;
+    const target = byPath.get(entry.linkname);
+    if (target?.type !== 'file') continue;
+    const first = firstOfFile.get(entry.linkname) ?? entry.linkname;
+    if (Buffer.compare(Buffer.from(entry.path), Buffer.from(first)) < 0) firstOfFile.set(entry.linkname, entry.path);
+  }
+  const carrierOf = new Map<string, string>([...firstOfFile].map(([file, first]) => [first, file]));
+
   const firstByInode = new Map<string, string>();
   for (const entry of sorted) {
     throwIfAborted(signal);
     if (shadowedByNonDirectory(entry.path, byPath)) {
       options.onEvent?.({ type: 'warning', path: entry.path, message: 'entry dropped: a parent path is not a directory in this layer' });
+      continue;
+    }
+    const carried = carrierOf.get(entry.path);
+    if (carried !== undefined) {
+      // This link comes first: it is written as the file (bytes and metadata of the file).
+      const { inode: _inode, ...file } = byPath.get(carried) as Candidate;
+      yield { ...file, path: entry.path };
+      continue;
+    }
+    const moved = entry.type === 'file' ? firstOfFile.get(entry.path) : entry.type === 'hardlink' && entry.linkname !== undefined ? firstOfFile.get(entry.linkname) : undefined;
+    if (moved !== undefined && moved !== entry.path) {
+      const { inode: linkedInode, open: _open, ...rest } = entry;
+      if (linkedInode !== undefined && !firstByInode.has(linkedInode)) firstByInode.set(linkedInode, moved);
+      yield { ...rest, type: 'hardlink', size: 0, linkname: moved };
       continue;
     }
     const { inode, ...resolved } = entry;

@@ -174,3 +174,38 @@ describe('writeLayer tar content', () => {
     assert.deepEqual(Buffer.concat(parts), blob);
   });
 });
+
+describe('explicit hardlinks that sort before their file', () => {
+  it('writes the first name with the bytes and links the others to it, so tar can extract them', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-hardlink-order-'));
+    try {
+      const built = await writeLayer(
+        {
+          entries: [
+            { type: 'file', path: '/app/run.sh', source: new TextEncoder().encode('#!/bin/sh\necho hi\n'), mode: 0o755 },
+            { type: 'hardlink', path: '/app/a-link', target: '/app/run.sh' },
+            { type: 'hardlink', path: '/app/b-link', target: '/app/run.sh' },
+            { type: 'hardlink', path: '/app/z-link', target: '/app/run.sh' },
+          ],
+        },
+        { directory: dir, sourceDateEpoch: 0 },
+      );
+      const read = await readLayerFile(built.path);
+      const kinds = read.filter((e) => e.header.name.startsWith('app/') && e.header.name !== 'app/').map((e) => [e.header.name, e.header.type, e.header.linkname ?? '']);
+      assert.deepEqual(kinds, [
+        ['app/a-link', 'file', ''],
+        ['app/b-link', 'link', 'app/a-link'],
+        ['app/run.sh', 'link', 'app/a-link'],
+        ['app/z-link', 'link', 'app/a-link'],
+      ]);
+      const into = path.join(dir, 'x');
+      await fs.mkdir(into);
+      execFileSync('tar', ['-xf', built.path, '-C', into]);
+      const stats = await Promise.all(['a-link', 'b-link', 'run.sh', 'z-link'].map((n) => fs.stat(path.join(into, 'app', n))));
+      assert.ok(stats.every((st) => st.ino === stats[0]?.ino && st.nlink === 4 && (st.mode & 0o777) === 0o755));
+      assert.equal(await fs.readFile(path.join(into, 'app', 'run.sh'), 'utf8'), '#!/bin/sh\necho hi\n');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
