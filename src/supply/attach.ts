@@ -14,6 +14,7 @@
 import { isNotFound, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { Transport } from '../image/transport.ts';
+import type { ReferrerHooks } from '../image/copy.ts';
 import type { OperationOptions } from '../blob/types.ts';
 import { artifactManifest, fallbackTag, mergeFallbackIndex, parseFallbackIndex, type ArtifactParts } from './attach-manifest.ts';
 import { listReferrers } from './referrers.ts';
@@ -164,4 +165,17 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
     'ERR_TRANSPORT',
     `${where}: the referrers fallback index was replaced by another writer ${FALLBACK_UPDATE_ATTEMPTS} times in a row; ${entry.digest} is pushed but not listed there (attach again to retry)`,
   );
+}
+
+/**
+ * The hooks `copyImage` needs to carry referrers (its `referrers` option): list them in the
+ * source with {@link listReferrers} (referrers API, fallback tag, `oci:` index.json) and link each
+ * one written to the destination with {@link linkReferrer} (the fallback index on registries
+ * without the API).
+ */
+export function referrerCopyHooks(options: Pick<AttachOptions, 'fallback'> = {}): ReferrerHooks {
+  return {
+    list: (transport, digest, opts) => listReferrers(transport, digest, opts),
+    link: (transport, subjectDigest, entry, opts) => linkReferrer(transport, subjectDigest, entry, { ...options, ...opts }),
+  };
 }

@@ -9,6 +9,7 @@ import { warm } from './warm.ts';
 import { build } from './build.ts';
 import { s2i } from './s2i.ts';
 import { copy, inspect, tags } from './registry.ts';
+import { sbom } from './sbom.ts';
 
 /** Every command, in help order. */
-export const commands: Command[] = [build, append, node, s2i, warm, copy, inspect, tags];
+export const commands: Command[] = [build, append, node, s2i, warm, copy, inspect, tags, sbom];

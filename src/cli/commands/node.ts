@@ -24,6 +24,7 @@ import {
 } from './shared.ts';
 import { progressMode } from '../progress.ts';
 import { ciOptions } from './ci-flags.ts';
+import { ATTEST_HELP, attestFlags, attestOptions, normalizeAttestArgs } from './sbom.ts';
 
 const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
 
@@ -60,6 +61,7 @@ ${HEALTHCHECK_HELP}
   --include-dev            keep devDependencies
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
+${ATTEST_HELP} (both on by default here)
   --image-name-with-digest-file FILE   write REPOSITORY@DIGEST per registry target
 ${OUTPUT_FILES_HELP}
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
@@ -140,7 +142,7 @@ export const node: Command = {
   summary: 'build a Node.js app image (no Dockerfile; options from flags or package.json "ocibuild")',
   help,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { ...nodeFlags, ...configFlags, ...outputFlags, ...registryFlags });
+    const { values, positionals } = parseFlags(normalizeAttestArgs(argv), { ...nodeFlags, ...attestFlags, ...configFlags, ...outputFlags, ...registryFlags });
     if (positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${positionals.length}`);
     const dir = resolve(positionals[0] ?? '.');
     if (values.watch) {
@@ -157,7 +159,17 @@ export const node: Command = {
     try {
       const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
       if (!values.quiet && !json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
-      const result = await buildImage({ ...options, ...ciOptions(values) });
+      const onEvent = options.onEvent;
+      const result = await buildImage({
+        ...options,
+        // On by default here (the preset knows the app's packages from its lockfile); --no-sbom/--no-provenance turn them off.
+        ...attestOptions(values, { sbom: true, provenance: true }),
+        ...ciOptions(values),
+        onEvent: (event) => {
+          if (event.type === 'attach-skipped' && !values.quiet && !json) io.err(`warning: ${event.message}`);
+          onEvent?.(event);
+        },
+      });
       show.finish(false);
       if (json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
       io.out(digestLines(result));

@@ -12,12 +12,17 @@ import {
   parsePlatform,
   parseReference,
   createSession,
+  formatPlatform,
+  type RawManifest,
   type Session,
+  type Transport,
 } from '../../index.ts';
-import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
+import { parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
 import { PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, startProgress } from './shared.ts';
 import { progressFlags } from '../progress.ts';
 import { writeFile } from 'node:fs/promises';
+import { referrerCopyHooks } from '../../supply/attach.ts';
+import { referrerTree } from '../../supply/referrers.ts';
 
 const common = `\n${REGISTRY_HELP}`;
 
@@ -35,16 +40,18 @@ async function withSession<T>(values: Record<string, unknown>, fn: (session: Ses
 export const copy: Command = {
   name: 'copy',
   summary: 'copy an image between registries, OCI layouts and docker-archives',
-  help: `Usage: ocibuild copy SRC DST [--platform P|all]
+  help: `Usage: ocibuild copy SRC DST [--platform P|all] [--referrers]
 
 Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
 reference (docker:// accepted), oci:PATH[:TAG] or docker-archive:PATH[:REF]. Prints the digest.
 
   --platform OS/ARCH|all   copy only these platforms (repeatable)
+  --referrers              also copy the signatures, SBOMs and attestations attached to the
+                           image and its platform images, and theirs (registry and oci: DST)
   --digest-file FILE       write the digest to FILE${common}
 ${PROGRESS_HELP}`,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, 'digest-file': { type: 'string' }, ...progressFlags, ...registryFlags });
+    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, 'digest-file': { type: 'string' }, referrers: { type: 'boolean' }, ...progressFlags, ...registryFlags });
     if (positionals.length !== 2) throw new UsageError('expected SRC and DST');
     const [srcText, dstText] = positionals as [string, string];
     const platforms = ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(','));
@@ -57,6 +64,7 @@ ${PROGRESS_HELP}`,
           ...signalOf(io),
           ...(platforms.length && !platforms.includes('all') ? { platforms: platforms.map(parsePlatform) } : {}),
           onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
+          ...(values.referrers ? { referrers: referrerCopyHooks() } : {}),
         }).catch((error: unknown) => {
           show.finish(true);
           throw error;
@@ -78,20 +86,27 @@ ${PROGRESS_HELP}`,
 export const inspect: Command = {
   name: 'inspect',
   summary: 'show an image manifest or config',
-  help: `Usage: ocibuild inspect REF [--raw | --config]
+  help: `Usage: ocibuild inspect REF [--raw | --config | --referrers]
 
 Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], docker-archive:PATH).
 
   --raw                    print the manifest or index exactly as stored
   --config                 print the image config
+  --referrers              list the artifacts attached to the image and its platform images
+                           (referrers API or sha256-<hex> fallback tag; oci: index.json), and theirs
   --platform OS/ARCH       platform to show from an index${common}`,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
+    const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, referrers: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
+    if (values.referrers && (values.raw || values.config)) throw new UsageError('--referrers cannot be combined with --raw or --config');
     return withSession(values, async (session) => {
       const src = session.openSource(positionals[0] as string);
       try {
         const top = await src.transport.getManifest(src.reference ?? '', signalOf(io));
+        if (values.referrers) {
+          io.out(JSON.stringify(await referrersSummary(src.transport, top, str(values, 'platform'), io), null, 2));
+          return 0;
+        }
         if (values.raw) {
           // The stored bytes exactly, so `| sha256sum` gives the digest (skopeo inspect --raw does the same).
           if (io.write) io.write(top.bytes);
@@ -163,6 +178,34 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
     });
   },
 };
+
+/** `inspect --referrers`: the subject(s) and every artifact found, breadth first. */
+async function referrersSummary(transport: Transport, top: RawManifest, platform: string | undefined, io: CommandIO): Promise<unknown> {
+  const subjects: { digest: string; platform?: string }[] = [{ digest: top.digest }];
+  const opened = await openManifest(transport, top, signalOf(io));
+  if (opened.kind === 'index') {
+    const wanted = platform !== undefined ? parsePlatform(platform) : undefined;
+    for (const child of opened.index.index.manifests) {
+      if (child.platform === undefined) continue;
+      if (wanted !== undefined && (child.platform.os !== wanted.os || child.platform.architecture !== wanted.architecture)) continue;
+      subjects.push({ digest: child.digest, platform: formatPlatform(child.platform) });
+    }
+  }
+  const tree = await referrerTree(transport, subjects.map((s) => s.digest), signalOf(io));
+  return {
+    Digest: top.digest,
+    MediaType: top.mediaType,
+    ...(subjects.length > 1 ? { Platforms: subjects.slice(1).map((s) => ({ Platform: s.platform, Digest: s.digest })) } : {}),
+    Referrers: tree.map((r) => ({
+      Subject: r.subject,
+      ArtifactType: r.descriptor.artifactType ?? null,
+      Digest: r.descriptor.digest,
+      MediaType: r.descriptor.mediaType,
+      Size: r.descriptor.size,
+      Annotations: r.descriptor.annotations ?? {},
+    })),
+  };
+}
 
 /** `ocibuild tags REPO`. */
 export const tags: Command = {

@@ -1,0 +1,108 @@
+/**
+ * `ocibuild sbom REF`: print the SBOM attached to an image; and the `--sbom`/`--provenance`
+ * flags shared by `build` and `node`.
+ * @module
+ */
+import { createSession, hostPlatform, openManifest, parsePlatform, selectManifest, OcibuildError, type BuildOptions } from '../../index.ts';
+import { readAttachment } from '../../supply/referrers.ts';
+import type { SbomFormat } from '../../supply/types.ts';
+import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
+import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
+
+/** Artifact types of the SBOM formats (the conventions cosign, syft and BuildKit use). */
+const SBOM_TYPES: Record<SbomFormat, string> = { spdx: 'application/spdx+json', cyclonedx: 'application/vnd.cyclonedx+json' };
+
+/** Help text of the attestation flags. */
+export const ATTEST_HELP = `  --sbom[=spdx|cyclonedx]  attach an SBOM to each platform image (default format spdx)
+  --no-sbom                do not attach an SBOM
+  --provenance             attach SLSA v1 provenance (in-toto) to each platform image
+  --no-provenance          do not attach provenance`;
+
+/** The attestation flags, for `parseFlags`. */
+export const attestFlags = {
+  sbom: { type: 'string' },
+  'no-sbom': { type: 'boolean' },
+  provenance: { type: 'boolean' },
+  'no-provenance': { type: 'boolean' },
+} as const;
+
+/** `--sbom` alone means `--sbom=spdx` (parseArgs needs a value for a string flag). */
+export function normalizeAttestArgs(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => (a === '--sbom' && (end < 0 || i < end) ? '--sbom=spdx' : a));
+}
+
+function sbomFormat(text: string): SbomFormat {
+  const lower = text.trim().toLowerCase();
+  if (lower === 'spdx' || lower === 'cyclonedx') return lower;
+  throw new UsageError(`--sbom: unknown format ${JSON.stringify(text)} (spdx or cyclonedx)`);
+}
+
+/** The build options of the attestation flags; `defaults` is what applies without a flag (on for `node`). */
+export function attestOptions(values: Record<string, unknown>, defaults: { sbom: boolean; provenance: boolean }): Pick<BuildOptions, 'sbom' | 'provenance'> {
+  const sbomText = str(values, 'sbom');
+  if (sbomText !== undefined && values['no-sbom']) throw new UsageError('--sbom and --no-sbom cannot be combined');
+  if (values.provenance && values['no-provenance']) throw new UsageError('--provenance and --no-provenance cannot be combined');
+  const sbom = sbomText !== undefined ? sbomFormat(sbomText) : values['no-sbom'] ? false : defaults.sbom;
+  const provenance = values.provenance ? true : values['no-provenance'] ? false : defaults.provenance;
+  return { ...(sbom ? { sbom } : {}), ...(provenance ? { provenance } : {}) };
+}
+
+/** `ocibuild sbom REF`. */
+export const sbom: Command = {
+  name: 'sbom',
+  summary: "print the SBOM attached to an image",
+  help: `Usage: ocibuild sbom REF [--format spdx|cyclonedx] [--platform OS/ARCH]
+
+Prints the SBOM attached to REF (registry reference, oci:PATH[:TAG]) as an OCI referrer, found
+through the registry's referrers API or the sha256-<hex> fallback tag. For an index, the SBOM of
+one platform's image (default this host's). Without --format, SPDX is preferred, then CycloneDX.
+
+  --format spdx|cyclonedx  the SBOM format wanted
+  --platform OS/ARCH       platform of an index to read the SBOM of
+${REGISTRY_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags(argv, { format: { type: 'string' }, platform: { type: 'string' }, ...registryFlags });
+    if (positionals.length !== 1) throw new UsageError('expected one REF');
+    const format = str(values, 'format');
+    const types = format !== undefined ? [SBOM_TYPES[sbomFormat(format)]] : [SBOM_TYPES.spdx, SBOM_TYPES.cyclonedx];
+    const ref = positionals[0] as string;
+    const session = createSession(registryOptions(values));
+    try {
+      const src = session.openSource(ref);
+      try {
+        const top = await src.transport.getManifest(src.reference ?? '', signalOf(io));
+        let subject = top.digest;
+        const opened = await openManifest(src.transport, top, signalOf(io));
+        if (opened.kind === 'index') {
+          const wanted = str(values, 'platform');
+          const platform = wanted !== undefined ? parsePlatform(wanted) : hostPlatform();
+          const child = selectManifest(opened.index.index, platform);
+          // An SBOM attached to the index itself is used when no platform image has one.
+          if (child !== undefined) {
+            const found = await readAttachment(src.transport, child.digest, types, signalOf(io));
+            if (found !== undefined) return print(found.bytes);
+          } else if (wanted !== undefined) {
+            throw new UsageError(`no manifest for platform ${wanted} in the index`);
+          }
+          subject = top.digest;
+        }
+        const found = await readAttachment(src.transport, subject, types, signalOf(io));
+        if (found === undefined) {
+          throw new OcibuildError('ERR_NOT_FOUND', `no ${format ?? 'SPDX or CycloneDX'} SBOM is attached to ${ref} (${subject}); build with --sbom to attach one`);
+        }
+        return print(found.bytes);
+      } finally {
+        await src.transport.close?.();
+      }
+    } finally {
+      await session.close();
+    }
+
+    function print(bytes: Uint8Array): number {
+      if (io.write) io.write(bytes);
+      else io.out(new TextDecoder().decode(bytes));
+      return 0;
+    }
+  },
+};
