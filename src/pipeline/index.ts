@@ -392,7 +392,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
               settings,
               created,
               startedMs: started,
-              subjectName: targets[0] ?? 'image',
+              subjectName: provenanceSubjectName(destinations),
               sbom: sbomWriter(options),
             }),
             imagesFor: (dest: Destination) => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images),
@@ -435,6 +435,17 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     for (const cleanup of cleanups) await cleanup().catch(() => {});
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The name provenance gives the image: the first registry target (`registry.example/app:1`),
+ * else the first named target's tag or `repo:tag`, else `image`. Never a local path, so the
+ * statement does not depend on (or reveal) where an `oci:` layout was written.
+ */
+function provenanceSubjectName(destinations: readonly Destination[]): string {
+  const registry = destinations.find((d) => d.parsed.kind === 'registry' && d.parsed.ref !== undefined);
+  if (registry?.parsed.ref !== undefined) return registry.parsed.ref.withoutDigest().toString();
+  return destinations.find((d) => d.parsed.reference !== undefined)?.parsed.reference ?? 'image';
 }
 
 /** Every failure as a typed error: an abort is `ERR_ABORTED`, a stray system error `ERR_IO` with its cause. */
