@@ -1,0 +1,68 @@
+/**
+ * SBOM documents: {@link sbomDocument} writes an {@link SbomInput} as SPDX 2.3 JSON (the default
+ * format) or CycloneDX 1.5 JSON, ready to attach to the image as a referrer. Output depends only
+ * on the input: packages and relationships sorted, identifiers derived from content, the creation
+ * time taken from `input.created`; so the SBOM's digest is as reproducible as the image's.
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.ts';
+import { cycloneDxDocument } from './sbom-cyclonedx.ts';
+import { isoSeconds } from './sbom-common.ts';
+import { spdxDocument } from './sbom-spdx.ts';
+import type { Attachment, SbomFormat, SbomInput } from './types.ts';
+
+export { spdxDocument } from './sbom-spdx.ts';
+export { cycloneDxDocument } from './sbom-cyclonedx.ts';
+
+/** Media type (and artifact type) of an SPDX JSON document. */
+export const SPDX_JSON_MEDIA_TYPE = 'application/spdx+json';
+/** Media type (and artifact type) of a CycloneDX JSON BOM. */
+export const CYCLONEDX_JSON_MEDIA_TYPE = 'application/vnd.cyclonedx+json';
+
+/** The format written when none is asked for. */
+export const DEFAULT_SBOM_FORMAT: SbomFormat = 'spdx';
+
+/** The SBOM formats, in the order they are documented. */
+export const SBOM_FORMATS: readonly SbomFormat[] = ['spdx', 'cyclonedx'];
+
+/** An SBOM written in one format: an {@link Attachment} that also says its format. */
+export interface SbomDocument extends Attachment {
+  /** The format of `bytes`. */
+  readonly format: SbomFormat;
+}
+
+/** The media type of an SBOM format (`application/spdx+json`, `application/vnd.cyclonedx+json`). */
+export function sbomMediaType(format: SbomFormat): string {
+  switch (format) {
+    case 'spdx':
+      return SPDX_JSON_MEDIA_TYPE;
+    case 'cyclonedx':
+      return CYCLONEDX_JSON_MEDIA_TYPE;
+    default:
+      throw new InvalidArgumentError(`unknown SBOM format ${JSON.stringify(format)}: expected one of ${SBOM_FORMATS.join(', ')}`);
+  }
+}
+
+/** Parses a user's format name (`spdx`, `cyclonedx`, case-insensitive). Throws `ERR_INVALID_ARGUMENT` naming the choices. */
+export function parseSbomFormat(text: string): SbomFormat {
+  const lower = text.trim().toLowerCase();
+  if (lower === 'spdx' || lower === 'cyclonedx') return lower;
+  throw new InvalidArgumentError(`unknown SBOM format ${JSON.stringify(text)}: expected one of ${SBOM_FORMATS.join(', ')}`);
+}
+
+/**
+ * Writes `input` in `format` and returns the bytes with the media type, which is also the
+ * artifact type of the referrer manifest that carries them, and the
+ * `org.opencontainers.image.created` annotation (from `input.created`).
+ */
+export function sbomDocument(format: SbomFormat, input: SbomInput): SbomDocument {
+  const mediaType = sbomMediaType(format);
+  const bytes = format === 'spdx' ? spdxDocument(input) : cycloneDxDocument(input);
+  return {
+    format,
+    artifactType: mediaType,
+    mediaType,
+    bytes,
+    annotations: { 'org.opencontainers.image.created': isoSeconds(input.created) },
+  };
+}
