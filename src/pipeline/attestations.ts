@@ -3,6 +3,7 @@
  * as OCI referrers to every target that can hold them (registries, `oci:` layouts).
  * @module
  */
+import { InvalidArgumentError } from '../errors.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -51,14 +52,20 @@ export interface AttestationSettings {
   provenance: boolean;
 }
 
-/** The settings of `options`: both off unless asked for (BuildKit's default for `docker build`); `sbom: true` is SPDX. */
+/**
+ * The settings of `options`: both off unless asked for (BuildKit's default for `docker build`);
+ * `sbom: true` is SPDX. Throws `ERR_INVALID_ARGUMENT` for another SBOM format.
+ */
 export function attestationSettings(options: Pick<BuildOptions, 'sbom' | 'provenance'>): AttestationSettings {
+  if (options.sbom !== undefined && typeof options.sbom !== 'boolean' && options.sbom !== 'spdx' && options.sbom !== 'cyclonedx') {
+    throw new InvalidArgumentError(`sbom must be true, false, "spdx" or "cyclonedx", got ${JSON.stringify(options.sbom)}`);
+  }
   const sbom = options.sbom === true ? 'spdx' : options.sbom === false || options.sbom === undefined ? undefined : options.sbom;
   return { sbom, provenance: options.provenance === true };
 }
 
-/** Writes the SBOM document for one image (set by the pipeline once the SBOM writers are wired in). */
-export type SbomWriter = (image: Image, platform: Platform, format: SbomFormat, created: Date) => Promise<Attachment>;
+/** Writes the SBOM document of one image; `name` is the image's name as provenance gives it. */
+export type SbomWriter = (image: Image, platform: Platform, format: SbomFormat, created: Date, name: string) => Promise<Attachment>;
 
 /** Inputs of {@link makeAttacher}. */
 export interface AttacherInput {
@@ -72,6 +79,8 @@ export interface AttacherInput {
   startedMs: number;
   /** The subject name provenance records (the first target as given). */
   subjectName: string;
+  /** ocibuild's version, recorded as the builder's. */
+  builderVersion?: string;
   /** Writes SBOMs; required when `settings.sbom` is set. */
   sbom?: SbomWriter;
 }
@@ -140,7 +149,7 @@ export function makeAttacher(input: AttacherInput): Attacher {
         const out: Attachment[] = [];
         if (settings.sbom !== undefined) {
           if (input.sbom === undefined) throw new Error('internal: no SBOM writer');
-          out.push(await input.sbom(built.image, built.platform, settings.sbom, created));
+          out.push(await input.sbom(built.image, built.platform, settings.sbom, created, input.subjectName));
         }
         if (settings.provenance) {
           const finished = finishedOn();
@@ -149,6 +158,7 @@ export function makeAttacher(input: AttacherInput): Attacher {
               {
                 subject: [{ name: input.subjectName, digest: key }],
                 buildType: buildType(options),
+                ...(input.builderVersion !== undefined ? { builderVersion: input.builderVersion } : {}),
                 externalParameters: externalParameters(options, all),
                 resolvedDependencies: dependencies(options, built),
                 ...(finished !== undefined ? { startedOn: new Date(input.startedMs), finishedOn: finished } : {}),

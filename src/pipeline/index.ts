@@ -43,7 +43,7 @@ import type { SourceEvent } from './source-events.ts';
 import { buildMetadata } from './metadata.ts';
 import { attestationSettings, makeAttacher, type BuildAttachment, type BuiltPlatform } from './attestations.ts';
 import type { SbomFormat, SbomPackage } from '../supply/types.ts';
-import { sbomWriter } from './sbom.ts';
+import { ocibuildVersion, sbomWriter } from './sbom.ts';
 
 /** Progress events of a build. */
 export type BuildEvent =
@@ -275,6 +275,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     throw new OcibuildError('ERR_INVALID_ARGUMENT', 'buildImage: s2i builds take their base from s2i.builder: from, layers and dockerfile must not be set');
   }
   const created = options.sourceDateEpoch ?? sourceDateEpochFromEnv() ?? 0;
+  const settings = attestationSettings(options);
   const from = options.from ?? 'scratch';
   const emit = options.onEvent ?? (() => {});
   // Validate every target before any work, so a typo fails fast and writes nothing.
@@ -381,7 +382,6 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     const ociTop =
       ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.rawManifest : addIndex(source, ociImages, 'oci', options.indexAnnotations ?? options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
-    const settings = attestationSettings(options);
     const attached: BuildAttachment[] = [];
     const attachments =
       settings.sbom === undefined && !settings.provenance
@@ -393,6 +393,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
               created,
               startedMs: started,
               subjectName: provenanceSubjectName(destinations),
+              builderVersion: ocibuildVersion(),
               sbom: sbomWriter(options),
             }),
             imagesFor: (dest: Destination) => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images),

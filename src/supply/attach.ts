@@ -119,7 +119,10 @@ export async function linkReferrer(transport: Transport, subjectDigest: string, 
 
 /** Waits between fallback-index rounds: 50, 100, 200, 400 ms plus up to 50 ms of jitter. */
 function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
-  const ms = 50 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50);
+  return delay(50 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50), signal);
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -133,6 +136,18 @@ function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void
   });
 }
 
+/** Time between writing the fallback index and checking it a second time. */
+export const FALLBACK_SETTLE_MS = 200;
+
+function settle(signal: AbortSignal | undefined): Promise<void> {
+  return delay(FALLBACK_SETTLE_MS + Math.floor(Math.random() * 50), signal);
+}
+
+async function listsEntry(transport: Transport, tag: string, entry: Descriptor, where: string, opts: OperationOptions): Promise<boolean> {
+  const raw = await readFallback(transport, tag, opts);
+  return raw !== undefined && parseFallbackIndex(raw, where).manifests.some((d) => d.digest === entry.digest);
+}
+
 async function readFallback(transport: Transport, tag: string, opts: OperationOptions): Promise<RawManifest | undefined> {
   try {
     return await transport.getManifest(tag, opts);
@@ -144,8 +159,9 @@ async function readFallback(transport: Transport, tag: string, opts: OperationOp
 
 /**
  * Adds `entry` to the fallback index of `subjectDigest` (tag `sha256-<hex>`): read, merge
- * (keeping every other entry), write, read again to check that no concurrent writer replaced
- * it, and redo after a short wait when one did, at most {@link FALLBACK_UPDATE_ATTEMPTS} rounds.
+ * (keeping every other entry), write, read again at once and after {@link FALLBACK_SETTLE_MS}
+ * to check that no concurrent writer replaced it, and redo after a short wait when one did, at
+ * most {@link FALLBACK_UPDATE_ATTEMPTS} rounds.
  */
 export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions = {}): Promise<void> {
   const tag = fallbackTag(subjectDigest);
@@ -156,9 +172,13 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
     const merged = mergeFallbackIndex(await readFallback(transport, tag, opts), entry, where);
     if (merged === undefined) return;
     await transport.putManifest(merged, tag, opts);
-    const after = await readFallback(transport, tag, opts);
-    if (after !== undefined && parseFallbackIndex(after, where).manifests.some((d) => d.digest === entry.digest)) return;
-    // Another tool wrote the tag between our read and write (or right after): merge again.
+    // A writer that read the index before our write may still write its stale copy after it:
+    // check at once and again after a settle time longer than such a read-to-write gap.
+    if (await listsEntry(transport, tag, entry, where, opts)) {
+      await settle(options.signal);
+      if (await listsEntry(transport, tag, entry, where, opts)) return;
+    }
+    // Another tool's write replaced ours: merge again.
     if (attempt < FALLBACK_UPDATE_ATTEMPTS) await backoff(attempt, options.signal);
   }
   throw new OcibuildError(

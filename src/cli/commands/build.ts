@@ -116,7 +116,7 @@ export const build: Command = {
       ...(format ? { format } : {}),
       ...(digestFile !== undefined ? { digestFile } : {}),
       ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
-      ...attestOptions(values, { sbom: false, provenance: false }),
+      ...attestOptions(values),
       ...ciOptions(values),
       ...(Object.keys(secrets).length ? { secrets } : {}),
       ...(Object.keys(ssh).length ? { ssh } : {}),

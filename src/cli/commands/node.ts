@@ -157,13 +157,11 @@ export const node: Command = {
     const show = startProgress(values, io);
     const json = progressMode(values, io) === 'json';
     try {
-      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
+      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...attestOptions(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
       if (!values.quiet && !json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
       const onEvent = options.onEvent;
       const result = await buildImage({
         ...options,
-        // On by default here (the preset knows the app's packages from its lockfile); --no-sbom/--no-provenance turn them off.
-        ...attestOptions(values, { sbom: true, provenance: true }),
         ...ciOptions(values),
         onEvent: (event) => {
           if (event.type === 'attach-skipped' && !values.quiet && !json) io.err(`warning: ${event.message}`);

@@ -38,14 +38,18 @@ function sbomFormat(text: string): SbomFormat {
   throw new UsageError(`--sbom: unknown format ${JSON.stringify(text)} (spdx or cyclonedx)`);
 }
 
-/** The build options of the attestation flags; `defaults` is what applies without a flag (on for `node`). */
-export function attestOptions(values: Record<string, unknown>, defaults: { sbom: boolean; provenance: boolean }): Pick<BuildOptions, 'sbom' | 'provenance'> {
+/**
+ * The options the attestation flags set: `sbom` (a format, or false for `--no-sbom`) and
+ * `provenance`, each only when its flag is given (the command's default applies otherwise:
+ * off for `build`, on for `node`).
+ */
+export function attestOptions(values: Record<string, unknown>): Pick<BuildOptions, 'sbom' | 'provenance'> {
   const sbomText = str(values, 'sbom');
   if (sbomText !== undefined && values['no-sbom']) throw new UsageError('--sbom and --no-sbom cannot be combined');
   if (values.provenance && values['no-provenance']) throw new UsageError('--provenance and --no-provenance cannot be combined');
-  const sbom = sbomText !== undefined ? sbomFormat(sbomText) : values['no-sbom'] ? false : defaults.sbom;
-  const provenance = values.provenance ? true : values['no-provenance'] ? false : defaults.provenance;
-  return { ...(sbom ? { sbom } : {}), ...(provenance ? { provenance } : {}) };
+  const sbom = sbomText !== undefined ? sbomFormat(sbomText) : values['no-sbom'] ? false : undefined;
+  const provenance = values.provenance ? true : values['no-provenance'] ? false : undefined;
+  return { ...(sbom !== undefined ? { sbom } : {}), ...(provenance !== undefined ? { provenance } : {}) };
 }
 
 /** `ocibuild sbom REF`. */
