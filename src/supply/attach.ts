@@ -83,6 +83,11 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
     throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${parts.descriptor.artifactType ?? 'an artifact'} there`);
   }
   const opts = options.signal ? { signal: options.signal } : {};
+  // A registry that has the manifest has its blobs (it checked them at PUT): a rebuild writes nothing.
+  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) {
+    const tag = await linkReferrer(transport, subjectDigest, parts.descriptor, options);
+    return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+  }
   for (const blob of parts.blobs) {
     throwIfAborted(options.signal);
     if (await transport.hasBlob(blob.descriptor, opts)) continue;
@@ -134,6 +139,16 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+async function hasManifest(transport: Transport, digest: string, opts: OperationOptions): Promise<boolean> {
+  try {
+    await transport.getManifest(digest, opts);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
 }
 
 /** Time between writing the fallback index and checking it a second time. */
