@@ -158,3 +158,25 @@ test('build to oci: gets the attachments in index.json; docker-archive warns and
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--sbom: unknown format "xml"/);
 });
+
+test('ocibuild node attaches an SBOM from the lockfile and provenance by default; --no-sbom --no-provenance turn them off', async () => {
+  const { nodeBase } = await import('../presets/node-base.ts');
+  const { makeNpmApp } = await import('../presets/npm-app.ts');
+  const base = await nodeBase();
+  const app = await makeNpmApp(path.join(tmp, 'npm'));
+  const ref = `${registry.host}/node/app:1`;
+  const built = await cli(['node', app.dir, '--from', base.ref, '--to', ref, '--no-cache']);
+  assert.equal(built.code, 0, built.stderr);
+  const listed = await referrers(ref);
+  assert.deepEqual(listed.Referrers.map((r) => r.ArtifactType).sort(), ['application/spdx+json', 'application/vnd.in-toto+json']);
+  const sbom = await cli(['sbom', ref]);
+  assert.equal(sbom.code, 0, sbom.stderr);
+  const names = (JSON.parse(sbom.stdout) as { packages: { name: string }[] }).packages.map((p) => p.name);
+  assert.ok(names.includes('left-pad-lite') && names.includes('@acme/util'), names.join(', '));
+  assert.ok(!names.includes('devtool'), 'dev dependencies are not in the image');
+
+  const plainRef = `${registry.host}/node/plain:1`;
+  const plain = await cli(['node', app.dir, '--from', base.ref, '--to', plainRef, '--no-cache', '--no-sbom', '--no-provenance']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.deepEqual((await referrers(plainRef)).Referrers, []);
+});
