@@ -48,8 +48,8 @@ export interface CopyOptions {
   hash?: HashFactory;
   /**
    * Also copy the referrers (signatures, SBOMs, attestations) of the image and of each platform
-   * manifest copied, and theirs in turn (signatures of SBOMs), up to {@link MAX_REFERRER_DEPTH}
-   * levels and {@link MAX_REFERRERS_COPIED} manifests. The hooks list and link referrers (the
+   * manifest copied, and theirs in turn (signatures of SBOMs), up to `MAX_REFERRER_DEPTH`
+   * levels and `MAX_REFERRERS_COPIED` manifests. The hooks list and link referrers (the
    * supply module's `referrerCopyHooks()` handle the referrers API and the fallback tag scheme).
    */
   referrers?: ReferrerHooks;
