@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { isNotFound, LimitExceededError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { isManifestMediaType, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import { parseManifest } from '../oci/manifest.ts';
+import { isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Transport } from '../image/transport.ts';
 import type { OperationOptions } from '../blob/types.ts';
@@ -30,8 +31,9 @@ const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Lists the referrers of `digest` in `transport`: descriptors with `artifactType` and the
- * referrer's annotations, each digest once, filtered by `artifactType` when asked. A transport
- * that cannot hold referrers (docker-archive) has none.
+ * referrer's annotations, each digest once, filtered by `artifactType` when asked. Entries
+ * without a valid digest, size and media type are dropped. A transport that cannot hold
+ * referrers (docker-archive) has none.
  */
 export async function listReferrers(transport: Transport, digest: string, options: ListReferrersOptions = {}): Promise<Descriptor[]> {
   throwIfAborted(options.signal);
@@ -46,9 +48,16 @@ export async function listReferrers(transport: Transport, digest: string, option
     if (typeof layout === 'string' && transport.origin === undefined) found = [...found, ...(await layoutReferrers(transport, layout, digest, opts))];
   }
   const unique = new Map<string, Descriptor>();
-  for (const d of found) if (!unique.has(d.digest)) unique.set(d.digest, d);
+  // Entries come from the registry or another tool's fallback index: keep only well-formed ones.
+  for (const d of found) if (isReferrerEntry(d) && !unique.has(d.digest)) unique.set(d.digest, d);
   const list = [...unique.values()];
   return options.artifactType === undefined ? list : list.filter((d) => d.artifactType === options.artifactType);
+}
+
+function isReferrerEntry(d: unknown): d is Descriptor {
+  if (typeof d !== 'object' || d === null) return false;
+  const { digest, size, mediaType } = d as Partial<Descriptor>;
+  return typeof digest === 'string' && isDigest(digest) && typeof size === 'number' && Number.isSafeInteger(size) && size >= 0 && typeof mediaType === 'string';
 }
 
 /** The entries of the fallback index at `sha256-<hex>`, or none when the tag is absent. */

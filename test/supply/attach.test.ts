@@ -166,3 +166,27 @@ test('same inputs, same artifact digest; the merge keeps unknown fields and drop
   assert.deepEqual(doc.annotations, { keep: 'me' });
   assert.equal(mergeFallbackIndex(merged, entry, 'test'), undefined);
 });
+
+test('malformed entries of a hostile fallback index are dropped when listing', async () => {
+  const subjectDigest = `sha256:${'c'.repeat(64)}`;
+  const good: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'d'.repeat(64)}`, size: 5, artifactType: 'application/spdx+json' };
+  const bytes = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [{ mediaType: 'x/y', digest: '../../etc/passwd', size: 1 }, { mediaType: 'x/y', digest: good.digest.replace('d', 'e'), size: -1 }, null, good],
+  }));
+  // A registry answering what distribution would refuse to store: only reads are needed.
+  const hostile = {
+    description: 'docker://hostile.example/app',
+    origin: { registry: 'hostile.example', repository: 'app' },
+    async getManifest(reference: string) {
+      assert.equal(reference, fallbackTag(subjectDigest));
+      return { mediaType: OCI_INDEX, digest: `sha256:${'0'.repeat(64)}`, bytes };
+    },
+    putManifest: () => Promise.reject(new Error('read only')),
+    hasBlob: () => Promise.resolve(false),
+    getBlob: () => Promise.reject(new Error('read only')),
+    putBlob: () => Promise.reject(new Error('read only')),
+  };
+  assert.deepEqual(await listReferrers(hostile, subjectDigest), [good]);
+});
