@@ -4,6 +4,9 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.ts';
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { hashBytes } from '../hash/index.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -11,6 +14,7 @@ import type { Image } from '../image/model.ts';
 import type { Transport } from '../image/transport.ts';
 import { attachArtifact } from '../supply/attach.ts';
 import {
+  digestSet,
   DOCKERFILE_BUILD_TYPE,
   LAYERS_BUILD_TYPE,
   provenanceAttachment,
@@ -93,32 +97,76 @@ function reproducible(options: BuildOptions): boolean {
   return options.sourceDateEpoch !== undefined || sourceDateEpochFromEnv() !== undefined;
 }
 
-/** What the user asked the build to do, for provenance (secrets are dropped by the provenance writer). */
+/** A Dockerfile's name as recorded: relative to the context when inside it (`Dockerfile`, `docker/prod.Dockerfile`), else its file name. */
+function dockerfileName(options: BuildOptions): string | undefined {
+  const spec = options.dockerfile;
+  if (spec === undefined) return undefined;
+  const file = typeof spec === 'string' ? spec : (spec.file ?? 'Dockerfile');
+  const relative = path.relative(path.resolve(options.context ?? '.'), path.resolve(options.context ?? '.', file));
+  return relative.startsWith('..') || path.isAbsolute(relative) ? path.basename(file) : relative.split(path.sep).join('/');
+}
+
+/** An image reference as recorded: registry references as given; local files (`oci:`, `docker-archive:`) by kind and tag only, never their path. */
+function imageName(ref: string): string {
+  const local = /^(oci|oci-layout|docker-archive):/.exec(ref);
+  if (local === null) return ref;
+  const tag = /:([^:/]+)$/.exec(ref.slice(local[0].length))?.[1];
+  return `${local[1]}:${tag ?? ''}`.replace(/:$/, '');
+}
+
+/**
+ * What the user asked the build to do, for provenance (secrets are dropped by the provenance
+ * writer). No local path goes in: the statement is the same wherever the build ran.
+ */
 function externalParameters(options: BuildOptions, images: readonly BuiltPlatform[]): Record<string, unknown> {
-  const dockerfile = options.dockerfile === undefined ? undefined : typeof options.dockerfile === 'string' ? options.dockerfile : (options.dockerfile.file ?? 'Dockerfile');
+  const dockerfile = dockerfileName(options);
   return {
-    ...(dockerfile !== undefined ? { dockerfile } : {}),
-    ...(options.dockerfile !== undefined ? { context: options.context ?? '.' } : { from: options.from ?? 'scratch' }),
+    ...(dockerfile !== undefined ? { dockerfile } : { from: imageName(options.from ?? 'scratch') }),
     ...(options.target !== undefined ? { target: options.target } : {}),
     ...(options.buildArgs !== undefined ? { buildArgs: options.buildArgs } : {}),
     ...(options.contexts !== undefined ? { namedContexts: Object.keys(options.contexts).sort() } : {}),
-    ...(options.s2i !== undefined ? { s2iBuilder: options.s2i.builder } : {}),
+    ...(options.s2i !== undefined ? { s2iBuilder: imageName(options.s2i.builder) } : {}),
     platforms: images.map((i) => formatPlatform(i.platform)),
     format: options.format ?? 'oci',
   };
 }
 
-/** Base image, and the git revision the build's annotations name (the Node preset adds it). */
-function dependencies(options: BuildOptions, built: BuiltPlatform): ProvenanceDependency[] {
+/** The Dockerfile's digest: the inline text's, else the file's (read again; undefined when unreadable). */
+async function dockerfileDependency(options: BuildOptions): Promise<ProvenanceDependency | undefined> {
+  const spec = options.dockerfile;
+  if (spec === undefined) return undefined;
+  let text: Uint8Array | string;
+  let name: string;
+  if (typeof spec === 'string') {
+    name = spec;
+    try {
+      text = await readFile(path.resolve(options.context ?? '.', spec));
+    } catch {
+      return undefined;
+    }
+  } else {
+    name = spec.file ?? 'Dockerfile';
+    text = spec.text;
+  }
+  const digest = hashBytes(typeof text === 'string' ? new TextEncoder().encode(text) : text);
+  return { name: 'dockerfile', uri: `file:${dockerfileName({ ...options, dockerfile: name }) ?? path.basename(name)}`, digest: digestSet(digest) };
+}
+
+/** Base image, Dockerfile, and the git revision the build's annotations or labels name. */
+function dependencies(options: BuildOptions, built: BuiltPlatform, dockerfile: ProvenanceDependency | undefined): ProvenanceDependency[] {
   const out: ProvenanceDependency[] = [];
+  if (dockerfile !== undefined) out.push(dockerfile);
   const base = built.base;
   if (base?.digest !== undefined) {
     const platform = encodeURIComponent(formatPlatform(built.platform));
-    out.push({ name: 'base', uri: `pkg:docker/${base.name ?? 'base'}?platform=${platform}`, digest: { [base.digest.split(':')[0] as string]: base.digest.split(':')[1] as string } });
+    const name = imageName(base.name ?? 'base');
+    const uri = name === base.name ? `pkg:docker/${name}?platform=${platform}` : name;
+    out.push({ name: 'base', uri, digest: digestSet(base.digest) });
   }
-  const annotations = { ...options.annotations, ...built.image.manifest.annotations };
-  const revision = annotations['org.opencontainers.image.revision'];
-  const source = annotations['org.opencontainers.image.source'];
+  // The revision as the Node preset (annotations from git) or CI (`--label org.opencontainers.image.revision=…`) records it.
+  const facts = { ...built.image.config.config?.Labels, ...options.annotations, ...built.image.manifest.annotations };
+  const revision = facts['org.opencontainers.image.revision'];
+  const source = facts['org.opencontainers.image.source'];
   if (revision !== undefined && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(revision)) {
     out.push({ name: 'source', uri: source !== undefined ? `git+${source}` : 'git', digest: { gitCommit: revision } });
   }
@@ -140,6 +188,7 @@ export function makeAttacher(input: AttacherInput): Attacher {
   const { options, settings } = input;
   const created = new Date(input.created * 1000);
   const documents = new Map<string, Promise<Attachment[]>>();
+  let dockerfile: Promise<ProvenanceDependency | undefined> | undefined;
   const finishedOn = (): Date | undefined => (reproducible(options) ? undefined : new Date());
   const documentsFor = (built: BuiltPlatform, all: readonly BuiltPlatform[]): Promise<Attachment[]> => {
     const key = built.image.descriptor.digest;
@@ -152,6 +201,8 @@ export function makeAttacher(input: AttacherInput): Attacher {
           out.push(await input.sbom(built.image, built.platform, settings.sbom, created, input.subjectName));
         }
         if (settings.provenance) {
+          dockerfile ??= dockerfileDependency(options);
+          const dockerfileDep = await dockerfile;
           const finished = finishedOn();
           out.push(
             provenanceAttachment(
@@ -160,7 +211,7 @@ export function makeAttacher(input: AttacherInput): Attacher {
                 buildType: buildType(options),
                 ...(input.builderVersion !== undefined ? { builderVersion: input.builderVersion } : {}),
                 externalParameters: externalParameters(options, all),
-                resolvedDependencies: dependencies(options, built),
+                resolvedDependencies: dependencies(options, built, dockerfileDep),
                 ...(finished !== undefined ? { startedOn: new Date(input.startedMs), finishedOn: finished } : {}),
               },
               created,

@@ -3,6 +3,7 @@
 // sha256-<hex> fallback tag) and oci: layouts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -93,6 +94,12 @@ test('build attaches an SBOM and provenance; list, fetch back, copy with referre
     assert.equal(`sha256:${statement.subject[0]?.digest.sha256}`, digest);
     assert.deepEqual(statement.predicate.buildDefinition.externalParameters.buildArgs, { VERSION: '1.2' });
     assert.doesNotMatch(text, /API_TOKEN|s3cr3t-token-value|hunter2-secret-value|npmrc/);
+    // No local path: the statement is the same wherever the build ran.
+    assert.ok(!text.includes(tmp), 'no local path in the provenance');
+    assert.equal(statement.predicate.buildDefinition.externalParameters.dockerfile, 'Dockerfile');
+    const dependencies = (statement.predicate.buildDefinition as unknown as { resolvedDependencies: { name: string; digest: { sha256: string } }[] }).resolvedDependencies;
+    const dockerfileText = await fs.readFile(path.join(context, 'Dockerfile'));
+    assert.equal(dependencies.find((d) => d.name === 'dockerfile')?.digest.sha256, createHash('sha256').update(dockerfileText).digest('hex'));
     // SOURCE_DATE_EPOCH is set: no timings.
     assert.equal(statement.predicate.runDetails.metadata['startedOn'], undefined);
 
