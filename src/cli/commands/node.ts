@@ -61,7 +61,8 @@ ${HEALTHCHECK_HELP}
   --include-dev            keep devDependencies
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
-${ATTEST_HELP} (both on by default here)
+${ATTEST_HELP}
+                           (SBOM from the lockfile and provenance are on by default here)
   --image-name-with-digest-file FILE   write REPOSITORY@DIGEST per registry target
 ${OUTPUT_FILES_HELP}
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
