@@ -5,7 +5,7 @@
  * blobs that live in another repository of the same registry.
  * @module
  */
-import { DigestMismatchError, LimitExceededError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
+import { DigestMismatchError, isNotFound, LimitExceededError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { encodeManifest, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
@@ -244,7 +244,13 @@ class Copier {
           if (++copied > MAX_REFERRERS_COPIED) {
             throw new LimitExceededError('maxReferrersCopied', MAX_REFERRERS_COPIED, `${this.#src.description}: more than ${MAX_REFERRERS_COPIED} referrers to copy`);
           }
-          await this.track(this.copyTree(await this.#fetchChild(entry), [undefined]));
+          // A listing may name a manifest deleted since (a stale fallback index): nothing to copy.
+          const node = await this.#fetchChild(entry).catch((error: unknown) => {
+            if (isNotFound(error)) return undefined;
+            throw error;
+          });
+          if (node === undefined) continue;
+          await this.track(this.copyTree(node, [undefined]));
           await this.scoped((signal) => hooks.link(this.#dst, subject, entry, { signal }));
           next.push(entry.digest);
         }

@@ -96,7 +96,14 @@ async function layoutReferrers(transport: Transport, path: string, digest: strin
     if (seen.has(entry.digest)) continue;
     seen.add(entry.digest);
     throwIfAborted(opts.signal);
-    const raw = await transport.getManifest(entry.digest, opts);
+    let raw;
+    try {
+      raw = await transport.getManifest(entry.digest, opts);
+    } catch (error) {
+      // An entry whose blob is gone (a pruned layout) refers to nothing.
+      if (isNotFound(error)) continue;
+      throw error;
+    }
     const parsed = parseManifest(raw, entry.mediaType ?? OCI_MANIFEST);
     if (parsed.kind === 'manifest' && parsed.manifest.subject?.digest === digest) out.push(referrerDescriptor(raw, parsed.manifest));
   }

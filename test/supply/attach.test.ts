@@ -190,3 +190,20 @@ test('malformed entries of a hostile fallback index are dropped when listing', a
   };
   assert.deepEqual(await listReferrers(hostile, subjectDigest), [good]);
 });
+
+test('copy with referrers skips an entry of the fallback index whose manifest was deleted', async () => {
+  const { copyImage } = await import('../../src/image/copy.ts');
+  const { referrerCopyHooks } = await import('../../src/supply/attach.ts');
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/g', source: new TextEncoder().encode('g') }] }], to: `${registry.host}/app/stale:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/stale`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  const gone = await attachArtifact(repo, subj, sbom('gone'), { created });
+  const kept = await attachArtifact(repo, subj, { ...sbom('kept'), artifactType: 'application/vnd.in-toto+json', mediaType: 'application/vnd.in-toto+json' }, { created });
+  const deleted = await fetch(`${registry.url}/v2/app/stale/manifests/${gone.descriptor.digest}`, { method: 'DELETE' });
+  assert.equal(deleted.status, 202);
+  assert.equal((await listReferrers(repo, subj.digest)).length, 2, 'the fallback index still names it');
+  await copyImage(repo, '1', registryTransport(`${registry.host}/app/stale-copy`, client), ['1'], { referrers: referrerCopyHooks() });
+  const copied = await listReferrers(registryTransport(`${registry.host}/app/stale-copy`, client), subj.digest);
+  assert.deepEqual(copied.map((d) => d.digest), [kept.descriptor.digest]);
+});
