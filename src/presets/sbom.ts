@@ -131,8 +131,8 @@ function dependencyNames(manifest: Record<string, unknown>): string[] {
 
 /**
  * The SBOM packages of the dependency layer of `tree`: every kept package not in
- * `options.excluded`, sorted by purl (then path). A kept package whose `package.json` has no
- * `version` takes the lockfile's; one with neither is left out (it has no purl to give).
+ * `options.excluded`, sorted by purl (then path). A kept package whose installed `package.json`
+ * has no `version` is left out (package managers always write one; without it there is no purl).
  */
 export async function nodeSbomPackages(tree: ProductionTree, options: NodeSbomOptions = {}): Promise<SbomPackage[]> {
   const excluded = options.excluded ?? new Set<string>();

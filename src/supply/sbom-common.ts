@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.ts';
 import { parseReference } from '../reference.ts';
-import type { SbomInput, SbomPackage } from './types.ts';
+import { purlEncode } from './scan-records.ts';
+import type { SbomChecksum, SbomInput, SbomPackage } from './types.ts';
 
 /** A package with the stable key the writers identify it by. */
 export interface KeyedPackage {
@@ -58,19 +59,27 @@ function checkPackage(pkg: SbomPackage, index: number): void {
 
 /**
  * Checks every package (non-empty name, version and purl; hex checksums) and returns them sorted
- * and keyed, exact duplicates (same purl, path and layer) dropped, with the dependency edges
+ * and keyed, entries with the same purl, path and layer merged into one, with the dependency edges
  * resolved from `dependsOn` purls. A purl in `dependsOn` that no listed package has is ignored.
- * Throws `ERR_INVALID_ARGUMENT` naming the package.
+ * Throws `ERR_INVALID_ARGUMENT` naming the package, or for a subject without name or with a
+ * digest that is not one.
  */
 export function normalizeSbom(input: SbomInput): NormalizedSbom {
-  const byKey = new Map<string, SbomPackage>();
+  const { name, digest } = input.subject ?? {};
+  if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('SBOM input: subject.name must be a non-empty string');
+  if (digest !== undefined && !/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digest)) {
+    throw new InvalidArgumentError(`SBOM input: subject.digest ${JSON.stringify(digest)} is not a digest (algorithm:encoded)`);
+  }
+  const groups = new Map<string, SbomPackage[]>();
   input.packages.forEach((pkg, index) => {
     checkPackage(pkg, index);
     const key = sha256Hex(`${pkg.purl}\0${pkg.path ?? ''}\0${pkg.layer ?? ''}`).slice(0, 16);
-    if (!byKey.has(key)) byKey.set(key, pkg);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [pkg]);
+    else group.push(pkg);
   });
-  const packages = [...byKey.entries()]
-    .map(([key, pkg]) => ({ key, pkg }))
+  const packages = [...groups.entries()]
+    .map(([key, group]) => ({ key, pkg: mergeDuplicates(group) }))
     .sort(
       (a, b) =>
         compareStrings(a.pkg.purl, b.pkg.purl) ||
@@ -97,6 +106,27 @@ export function normalizeSbom(input: SbomInput): NormalizedSbom {
   }
   edges.sort((a, b) => compareStrings(a.from, b.from) || compareStrings(a.to, b.to));
   return { packages, edges };
+}
+
+/**
+ * One package from several entries with the same purl, path and layer (the preset's list and a
+ * scan of the same layer, say): checksums and dependencies united, the first licence in a fixed
+ * order. The result does not depend on the order the entries came in.
+ */
+function mergeDuplicates(group: readonly SbomPackage[]): SbomPackage {
+  if (group.length === 1) return group[0]!;
+  const ordered = [...group].sort((a, b) => compareStrings(JSON.stringify(a), JSON.stringify(b)));
+  const checksums = new Map<string, SbomChecksum>();
+  for (const pkg of ordered) for (const c of pkg.checksums ?? []) if (!checksums.has(c.algorithm)) checksums.set(c.algorithm, c);
+  const dependsOn = [...new Set(ordered.flatMap((pkg) => pkg.dependsOn ?? []))].sort(compareStrings);
+  const license = ordered.find((pkg) => pkg.license !== undefined)?.license;
+  const { checksums: _c, dependsOn: _d, license: _l, ...first } = ordered[0]!;
+  return {
+    ...first,
+    ...(checksums.size > 0 ? { checksums: [...checksums.values()] } : {}),
+    ...(license !== undefined ? { license } : {}),
+    ...(dependsOn.length > 0 ? { dependsOn } : {}),
+  };
 }
 
 /** True when exactly one listed package has `purl` (then the purl alone identifies it). */
@@ -149,7 +179,7 @@ export function isSpdxExpression(text: string): boolean {
 }
 
 /**
- * The purl of the image an SBOM describes (`pkg:oci/NAME@sha256%3AHEX?repository_url=...`, purl
+ * The purl of the image an SBOM describes (`pkg:oci/NAME@sha256:HEX?repository_url=...`, purl
  * spec type `oci`), or undefined when the subject's manifest digest is unknown (an OCI purl is
  * pinned by digest) or its name is not an image reference.
  */
@@ -164,7 +194,8 @@ export function imagePurl(subject: SbomInput['subject']): string | undefined {
   } catch {
     return undefined;
   }
-  return `pkg:oci/${encodeURIComponent(name.toLowerCase())}@${encodeURIComponent(subject.digest)}?repository_url=${encodeURIComponent(repositoryUrl)}`;
+  // The purl spec never percent-encodes ':'; the `oci` type's own examples keep '/' in repository_url.
+  return `pkg:oci/${purlEncode(name.toLowerCase())}@${purlEncode(subject.digest)}?repository_url=${purlEncode(repositoryUrl).replace(/%2F/g, '/')}`;
 }
 
 /**

@@ -66,3 +66,24 @@ export function sbomDocument(format: SbomFormat, input: SbomInput): SbomDocument
     annotations: { 'org.opencontainers.image.created': isoSeconds(input.created) },
   };
 }
+
+/**
+ * The creation time of an SBOM: `sourceDateEpoch` (seconds, as `SOURCE_DATE_EPOCH`) when given,
+ * else the image config's `created`, else the Unix epoch. Never the clock, so the SBOM is as
+ * reproducible as the image. Throws `ERR_INVALID_ARGUMENT` for a negative or non-integer epoch
+ * or an unparseable `created`.
+ */
+export function sbomCreated(sourceDateEpoch: number | undefined, imageCreated: string | undefined): Date {
+  if (sourceDateEpoch !== undefined) {
+    if (!Number.isSafeInteger(sourceDateEpoch) || sourceDateEpoch < 0) {
+      throw new InvalidArgumentError(`SOURCE_DATE_EPOCH must be a non-negative integer number of seconds, got ${String(sourceDateEpoch)}`);
+    }
+    return new Date(sourceDateEpoch * 1000);
+  }
+  if (imageCreated !== undefined) {
+    const time = Date.parse(imageCreated);
+    if (Number.isNaN(time)) throw new InvalidArgumentError(`image config "created" ${JSON.stringify(imageCreated)} is not a date`);
+    return new Date(time);
+  }
+  return new Date(0);
+}

@@ -26,9 +26,14 @@ export interface OsRelease {
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
-/** Percent-encodes one purl component; `:` stays as is (unambiguous there, per the purl spec). */
+/**
+ * Percent-encodes one purl component as the purl spec's "Characters and encoding" says:
+ * everything but alphanumerics and `.-_~` is encoded, except `:`, which never is.
+ */
 export function purlEncode(text: string): string {
-  return encodeURIComponent(text).replace(/%3A/gi, ':');
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%3A/gi, ':');
 }
 
 function qualifiers(pairs: readonly (readonly [string, string | undefined])[]): string {

@@ -175,6 +175,7 @@ async function scanLayer(image: Image, index: number, table: RecordTable, limits
   const where = (path: string): string => `/${path} in layer ${layer.diffId}`;
   try {
     for await (const entry of extract) {
+      throwIfAborted(options.signal);
       const path = normalizeName(entry.header.name);
       const slash = path === undefined ? -1 : path.lastIndexOf('/');
       const base = path?.slice(slash + 1);

@@ -9,6 +9,7 @@ import {
   SPDX_JSON_MEDIA_TYPE,
   cycloneDxDocument,
   parseSbomFormat,
+  sbomCreated,
   sbomDocument,
   spdxDocument,
 } from '../../src/supply/sbom.ts';
@@ -58,7 +59,7 @@ describe('spdxDocument', () => {
     assert.equal(image.SPDXID, 'SPDXRef-Image');
     assert.equal(image.primaryPackagePurpose, 'CONTAINER');
     assert.deepEqual(image.checksums, [{ algorithm: 'SHA256', checksumValue: 'f'.repeat(64) }]);
-    assert.equal(image.externalRefs[0].referenceLocator, `pkg:oci/app@sha256%3A${'f'.repeat(64)}?repository_url=registry.example%3A5000%2Fteam%2Fapp`);
+    assert.equal(image.externalRefs[0].referenceLocator, `pkg:oci/app@sha256:${'f'.repeat(64)}?repository_url=registry.example:5000/team/app`);
     assert.equal(packages.length, PACKAGES.length);
     assert.equal(new Set(doc.packages.map((p: { SPDXID: string }) => p.SPDXID)).size, doc.packages.length, 'SPDXIDs are unique');
     for (const p of packages) assert.match(p.SPDXID, /^SPDXRef-[A-Za-z0-9.-]+$/);
@@ -154,6 +155,8 @@ describe('sbomDocument', () => {
     assert.throws(() => sbomDocument('cyclonedx', { ...INPUT, packages: [{ ...PACKAGES[0]!, purl: 'npm/x' }] }), InvalidArgumentError);
     assert.throws(() => sbomDocument('spdx', { ...INPUT, packages: [{ ...PACKAGES[0]!, checksums: [{ algorithm: 'SHA1', value: 'XYZ' }] }] }), InvalidArgumentError);
     assert.throws(() => sbomDocument('spdx', { ...INPUT, created: new Date(Number.NaN) }), InvalidArgumentError);
+    assert.throws(() => sbomDocument('spdx', { ...INPUT, subject: { name: '' } }), /subject\.name/);
+    assert.throws(() => sbomDocument('cyclonedx', { ...INPUT, subject: { name: 'x', digest: 'not a digest' } }), /subject\.digest/);
     assert.throws(() => sbomDocument('xml' as 'spdx', INPUT), /unknown SBOM format "xml"/);
     assert.equal(parseSbomFormat(' CycloneDX '), 'cyclonedx');
     assert.throws(() => parseSbomFormat('swid'), /expected one of spdx, cyclonedx/);
@@ -164,5 +167,33 @@ describe('isSpdxExpression', () => {
   it('accepts licence expressions and refuses free text', () => {
     for (const ok of ['MIT', '(MIT OR Apache-2.0)', 'GPL-2.0-or-later WITH Classpath-exception-2.0', 'LicenseRef-Custom AND BSD-3-Clause', 'Apache-2.0+', '((MIT))']) assert.ok(isSpdxExpression(ok), ok);
     for (const bad of ['', 'SEE LICENSE IN LICENSE', 'MIT OR', '(MIT', 'MIT)', 'Apache 2.0', 'BSD-like, see COPYING', 'AND']) assert.ok(!isSpdxExpression(bad), bad);
+  });
+});
+
+describe('duplicates', () => {
+  it('merges entries of one package (same purl, path, layer) whatever their order', () => {
+    const bare: SbomPackage = { name: 'dep', version: '2.0.0', purl: 'pkg:npm/dep@2.0.0', ecosystem: 'npm', path: '/app/node_modules/dep/package.json', layer: LAYER };
+    const rich: SbomPackage = { ...bare, license: 'MIT', checksums: [{ algorithm: 'SHA512', value: 'ee'.repeat(64) }], dependsOn: ['pkg:npm/other@1.0.0'] };
+    const other: SbomPackage = { name: 'other', version: '1.0.0', purl: 'pkg:npm/other@1.0.0', ecosystem: 'npm' };
+    const one = spdxDocument({ ...INPUT, packages: [bare, rich, other] });
+    assert.deepEqual(spdxDocument({ ...INPUT, packages: [other, rich, bare] }), one);
+    const doc = parse(one);
+    assert.equal(doc.packages.length, 3);
+    const dep = doc.packages.find((p: { name: string }) => p.name === 'dep');
+    assert.equal(dep.licenseDeclared, 'MIT');
+    assert.deepEqual(dep.checksums, [{ algorithm: 'SHA512', checksumValue: 'ee'.repeat(64) }]);
+    assert.equal(doc.relationships.filter((r: { relationshipType: string }) => r.relationshipType === 'DEPENDS_ON').length, 1);
+    assert.deepEqual(cycloneDxDocument({ ...INPUT, packages: [rich, other, bare] }), cycloneDxDocument({ ...INPUT, packages: [bare, other, rich] }));
+  });
+});
+
+describe('sbomCreated', () => {
+  it('takes SOURCE_DATE_EPOCH, else the image created, else the epoch; never the clock', () => {
+    assert.equal(sbomCreated(1_700_000_000, '2020-01-01T00:00:00Z').toISOString(), '2023-11-14T22:13:20.000Z');
+    assert.equal(sbomCreated(undefined, '2020-01-01T00:00:00.5Z').toISOString(), '2020-01-01T00:00:00.500Z');
+    assert.equal(sbomCreated(undefined, undefined).getTime(), 0);
+    assert.throws(() => sbomCreated(-1, undefined), InvalidArgumentError);
+    assert.throws(() => sbomCreated(1.5, undefined), InvalidArgumentError);
+    assert.throws(() => sbomCreated(undefined, 'yesterday'), InvalidArgumentError);
   });
 });

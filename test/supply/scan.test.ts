@@ -12,7 +12,7 @@ import { builtLayer } from '../../src/image/open.ts';
 import { appendLayers, emptyImage } from '../../src/image/mutate.ts';
 import type { Image } from '../../src/image/model.ts';
 import type { LayerEntry } from '../../src/layer/types.ts';
-import { LimitExceededError } from '../../src/errors.ts';
+import { DigestMismatchError, LimitExceededError } from '../../src/errors.ts';
 import { scanImage } from '../../src/supply/scan.ts';
 import { sbomDocument } from '../../src/supply/sbom.ts';
 import type { SbomPackage } from '../../src/supply/types.ts';
@@ -203,6 +203,13 @@ describe('scanImage', () => {
   it('goes through the tar guard: a layer over the tar limits fails with its typed error', async () => {
     const image = await imageOf([baseLayer()]);
     await assert.rejects(scanImage(image, { layerLimits: { maxEntries: 3 } }), (error: unknown) => error instanceof LimitExceededError && error.limit === 'maxEntries');
+  });
+
+  it('fails with DigestMismatchError on a layer whose tar does not hash to its diffID', async () => {
+    const built = await writeLayer({ entries: baseLayer() }, { directory: tmp });
+    const forged = builtLayer({ ...built, diffId: `sha256:${'0'.repeat(64)}` });
+    const image = appendLayers(emptyImage({ os: 'linux', architecture: 'amd64' }), [forged]);
+    await assert.rejects(scanImage(image), (error: unknown) => error instanceof DigestMismatchError);
   });
 
   it('stops when aborted', async () => {
