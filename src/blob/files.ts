@@ -4,8 +4,8 @@
  * @module
  */
 import { createReadStream, writeSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, readdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { OcibuildError } from '../errors.ts';
 import { removeStaleTemps, tagAlive, tempName as processTempName } from '../temp.ts';
 import type { HashFactory } from '../hash/types.ts';
@@ -30,6 +30,30 @@ export interface WriteVerifiedOptions extends OperationOptions {
  */
 export function tempName(prefix: string): string {
   return processTempName(`${prefix}-`);
+}
+
+/** Options of {@link writeFileAtomic}. */
+export interface WriteAtomicOptions {
+  /** File mode of the new file (default 0666 less the umask). */
+  mode?: number;
+  /** Temporary file to write first (default a {@link tempName} beside `file`); MUST be on the same file system. */
+  temp?: string;
+}
+
+/**
+ * Writes `data` to `file` so that readers see the old content or the new, never a part: a
+ * temporary file (created exclusively) is written and then renamed over `file`. On failure the
+ * temporary file is removed and the error is rethrown; `file` is untouched.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, options: WriteAtomicOptions = {}): Promise<void> {
+  const temp = options.temp ?? join(dirname(file), tempName(`.${basename(file)}`));
+  try {
+    await writeFile(temp, data, { mode: options.mode, flag: 'wx' });
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
 }
 
 /**

@@ -3,12 +3,14 @@
  * are read go into the local cache; offline, everything comes from the cache and the inner
  * transport is never called. Blobs are still read only when someone asks for them, so base
  * layers stay lazy (a push to a registry that has them or can mount them reads nothing).
+ * Capabilities pass through: `listReferrers` and `commit` (online only) and the inner transport's
+ * {@link TransportCapabilities} flags.
  * @module
  */
 import { NotFoundError, OcibuildError } from '../errors.ts';
 import { isDigest } from '../oci/digest.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
-import type { BlobBody, OperationOptions, Transport } from '../transports/types.ts';
+import type { BlobBody, OperationOptions, Transport, TransportCapabilities } from '../transports/types.ts';
 import type { LocalCache } from './store.ts';
 
 /** Options of {@link cachedSource}. */
@@ -66,12 +68,17 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
     if (offline) throw missing(`blob ${descriptor.digest}`);
     // Fill the cache first, then stream from it: the bytes are verified once on the way in,
     // and a failed download leaves nothing behind.
-    await cache.putBlob(descriptor, teeBody(inner, descriptor, opts), opts.signal ? { signal: opts.signal } : {});
+    await cache.putBlob(descriptor, teeBody(inner, descriptor, opts), { signal: opts.signal });
     return cache.openBlob(descriptor, opts);
   }
 
   const transport: Transport = {
     description,
+    // Writes go to the inner transport, so what it can hold is what this one can.
+    acceptsIndex: inner.acceptsIndex,
+    acceptsArtifacts: inner.acceptsArtifacts,
+    acceptsZstd: inner.acceptsZstd,
+    needsForeignLayers: inner.needsForeignLayers,
     getManifest,
     getBlob,
     async hasBlob(descriptor, opts) {
@@ -91,6 +98,13 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
       if (options.closeInner !== false) await inner.close?.();
     },
   };
+  // Referrers are asked of the inner transport every time (new signatures appear under an
+  // unchanged digest); offline there is no one to ask, so the capability is not declared.
+  const innerReferrers = inner.listReferrers;
+  const innerCommit = inner.commit;
+  // Writes to a staging transport become visible when it commits.
+  if (innerCommit !== undefined && !offline) transport.commit = (opts) => innerCommit.call(inner, opts);
+  if (innerReferrers !== undefined && !offline) transport.listReferrers = (digest, opts) => innerReferrers.call(inner, digest, opts);
   // Offline, no mount is attempted from the source's registry: it may be unreachable.
   if (inner.origin !== undefined && !offline) Object.defineProperty(transport, 'origin', { value: inner.origin, enumerable: true });
   return transport;
@@ -98,6 +112,6 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
 
 function teeBody(inner: Transport, descriptor: Descriptor, opts: OperationOptions): BlobBody {
   return async function* () {
-    yield* await inner.getBlob(descriptor, opts.signal ? { signal: opts.signal } : {});
+    yield* await inner.getBlob(descriptor, { signal: opts.signal });
   };
 }

@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { NotFoundError, OcibuildError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
-import { readFileStream, writeVerifiedFile } from '../blob/files.ts';
+import { readFileStream, writeFileAtomic, writeVerifiedFile } from '../blob/files.ts';
 import { defaultCacheDir } from '../blob/dirs.ts';
 import { verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions } from '../transports/types.ts';
@@ -155,14 +155,8 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
 
   async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
     await makePrivateDir(path.dirname(file));
-    const temp = tempFile();
-    try {
-      await fs.writeFile(temp, data, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
-      await fs.rename(temp, file);
-    } catch (error) {
-      await fs.rm(temp, { force: true });
-      throw error;
-    }
+    // Temp files go to the cache's tmp folder, where the next opener sweeps a dead writer's.
+    await writeFileAtomic(file, data, { mode: PRIVATE_FILE_MODE, temp: tempFile() });
   }
 
   async function readJson<T>(kind: string, name: string): Promise<T | undefined> {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { DockerfileError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { LayerEntry } from '../layer/types.ts';
-import { parseGroup, parsePasswd } from '../run/user.ts';
+import { parseGroup, parsePasswd } from '../run/passwd.ts';
 import { chompHeredocContent } from './parse-heredoc.ts';
 import { expandWord } from './shell.ts';
 import { parseChmodSpec, type ChmodSpec } from './chmod.ts';

@@ -8,7 +8,7 @@
 
 import { DockerfileError, UnsupportedError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
-import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { formatPlatform, normalizePlatform, parsePlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import type { Dockerfile, EscapeToken, ParseWarning } from './ast.ts';
 import { parseInstruction } from './instructions.ts';
@@ -166,7 +166,7 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
       const text = expandAt(def.from.platform, globalArgs, escape, def.from.location);
       if (text === '') throw new DockerfileError(def.from.location, `empty platform value from expression ${def.from.platform}`);
       try {
-        platform = normalizePlatform(parsePlatformText(text));
+        platform = normalizePlatform(parsePlatform(text));
       } catch (error) {
         throw new DockerfileError(def.from.location, `failed to parse platform ${text}: ${(error as Error).message}`, { cause: error });
       }
@@ -275,14 +275,6 @@ function selectTarget(stages: readonly ResolvedStage[], names: ReadonlyMap<strin
     throw new DockerfileError({ file, line: 1 }, `target stage ${JSON.stringify(target)} could not be found${known.length ? ` (stages: ${known.join(', ')})` : ''}`);
   }
   return index;
-}
-
-function parsePlatformText(text: string): Platform {
-  const parts = text.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) throw new Error('expected OS/ARCH[/VARIANT]');
-  const p: Platform = { os: parts[0]!.toLowerCase(), architecture: parts[1]!.toLowerCase() };
-  if (parts[2] !== undefined) p.variant = parts[2].toLowerCase();
-  return p;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { OcibuildError } from '../errors.ts';
 import { encodeConfig } from '../oci/config.ts';
 import { encodeManifest } from '../oci/manifest.ts';
-import { DOCKER_LAYER_GZIP, FORMATS, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD } from '../oci/mediatypes.ts';
+import { DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, FORMATS, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD } from '../oci/mediatypes.ts';
 import { normalizePlatform } from '../oci/platform.ts';
 import type { Descriptor, History, ImageConfig, ImageManifest, Platform } from '../oci/types.ts';
 import { hashBytes } from '../hash/index.ts';
@@ -50,7 +50,6 @@ export interface AddendumLayer {
   history?: History;
 }
 
-const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
 const OCI_TO_DOCKER: Record<string, string> = { [OCI_LAYER_GZIP]: DOCKER_LAYER_GZIP, [OCI_LAYER_TAR]: DOCKER_LAYER_TAR };
 const DOCKER_TO_OCI: Record<string, string> = { [DOCKER_LAYER_GZIP]: OCI_LAYER_GZIP, [DOCKER_LAYER_TAR]: OCI_LAYER_TAR };
 

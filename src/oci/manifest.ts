@@ -11,6 +11,8 @@ import { canonicalJson } from './json.ts';
 import {
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
+  DOCKER_MANIFEST_SCHEMA1,
+  DOCKER_MANIFEST_SCHEMA1_SIGNED,
   OCI_INDEX,
   OCI_MANIFEST,
   isIndexMediaType,
@@ -18,11 +20,6 @@ import {
 } from './mediatypes.ts';
 import { normalizePlatform, platformMatches } from './platform.ts';
 import type { Descriptor, ImageIndex, ImageManifest, Platform, RawManifest } from './types.ts';
-
-/** Docker image manifest schema 1 (signed and unsigned); read by nothing in ocibuild. */
-export const DOCKER_MANIFEST_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
-/** Signed Docker schema 1 manifest. */
-export const DOCKER_MANIFEST_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
 
 /** A parsed manifest or index, with the raw bytes and digest it was parsed from. */
 export type ParsedManifest =

@@ -30,8 +30,15 @@ export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifes
 export const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 /** Docker gzip layer. */
 export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+/** Docker's media type for an uncompressed layer (defined by containers/image; not in the v2.2 spec text). */
+export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
 /** Docker foreign layer. */
 export const DOCKER_LAYER_FOREIGN = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
+
+/** Docker image manifest schema 1 (unsigned); read by nothing in ocibuild. */
+export const DOCKER_MANIFEST_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
+/** Docker image manifest schema 1, signed; read by nothing in ocibuild. */
+export const DOCKER_MANIFEST_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
 
 /** The digest of the OCI empty descriptor's content `{}`. */
 export const EMPTY_JSON_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';

@@ -117,12 +117,22 @@ const NODE_ARCH: Record<string, string> = {
   mipsel: 'mipsle',
 };
 
-/** The platform this process runs on, in OCI (GOOS/GOARCH) spelling, normalised. */
-export function hostPlatform(): Platform {
-  const os = NODE_OS[process.platform] ?? process.platform;
-  const architecture = NODE_ARCH[process.arch] ?? process.arch;
+/**
+ * The platform this process runs on, in OCI (GOOS/GOARCH) spelling, normalised. `node` gives
+ * Node's own spellings to translate instead of this process's (`platform` as `process.platform`,
+ * `arch` as `process.arch`, `armVersion` as Node's build variable `arm_version`).
+ */
+export function hostPlatform(
+  node: { platform: string; arch: string; armVersion?: unknown } = {
+    platform: process.platform,
+    arch: process.arch,
+    armVersion: (process.config.variables as Record<string, unknown>)['arm_version'],
+  },
+): Platform {
+  const os = NODE_OS[node.platform] ?? node.platform;
+  const architecture = NODE_ARCH[node.arch] ?? node.arch;
   if (architecture === 'arm') {
-    const armVersion = (process.config.variables as Record<string, unknown>)['arm_version'];
+    const armVersion = node.armVersion;
     const variant = typeof armVersion === 'string' || typeof armVersion === 'number' ? `v${armVersion}` : 'v7';
     return normalizePlatform({ os, architecture, variant });
   }

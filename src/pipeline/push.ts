@@ -3,8 +3,7 @@
  * (digest file) written after them.
  * @module
  */
-import { rm, writeFile, rename } from 'node:fs/promises';
-import { join, dirname, basename } from 'node:path';
+import { writeFileAtomic } from '../blob/files.ts';
 import { isNotFound, isOcibuildError, OcibuildError } from '../errors.ts';
 import { copyImage, type CopyEvent } from '../image/copy.ts';
 import type { MemorySource } from '../image/memory.ts';
@@ -143,12 +142,9 @@ export function digestFileText(targets: readonly { ref: string; digest: string }
 
 /** Writes `text` to `file` through a temp file and a rename; `ERR_IO` naming `file` on failure. */
 export async function writeAtomic(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
-    await writeFile(temp, text);
-    await rename(temp, file);
+    await writeFileAtomic(file, text);
   } catch (error) {
-    await rm(temp, { force: true }).catch(() => undefined);
     throw new OcibuildError('ERR_IO', `cannot write ${file}: ${describeFsError(error)}`, { cause: error });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Reading one file (such as `/etc/passwd`) out of a base image's layers without unpacking
  * them: the layer tars are streamed from the top-most layer down and the first layer that has
- * the file (or deletes it with a whiteout) decides. Plus `/etc/passwd` parsing.
+ * the file (or deletes it with a whiteout) decides. Plus resolving a `User` value against the
+ * accounts (parsed by `run/passwd.ts`).
  * @module
  */
 import tar from 'tar-stream';
@@ -10,6 +11,7 @@ import { defaultGzipDecoder } from '../compress/index.ts';
 import { openLayerBlob, openLayerTar } from '../layer/decode.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { OperationOptions, Transport } from '../transports/types.ts';
+import { parsePasswd as parseAccounts } from '../run/passwd.ts';
 
 /** One `/etc/passwd` line. */
 export interface PasswdUser {
@@ -23,19 +25,9 @@ export interface PasswdUser {
   home: string;
 }
 
-/** Parses `/etc/passwd` text; malformed lines are skipped. */
+/** Parses `/etc/passwd` text with the shared parser (`run/passwd.ts`); malformed lines are skipped. */
 export function parsePasswd(text: string): PasswdUser[] {
-  const users: PasswdUser[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '' || line.startsWith('#')) continue;
-    const fields = line.split(':');
-    if (fields.length < 7) continue;
-    const uid = Number(fields[2]);
-    const gid = Number(fields[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid) || fields[2] === '' || fields[3] === '') continue;
-    users.push({ name: fields[0] as string, uid, gid, home: fields[5] as string });
-  }
-  return users;
+  return parseAccounts(text);
 }
 
 /**

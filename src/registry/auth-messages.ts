@@ -35,9 +35,9 @@ export function explainUnauthorized(
   if (error.status !== 401) return error;
   const story = credential === undefined ? noCredentialsText(registry, provider) : rejectedText(registry, credential);
   return new RegistryError(error.code, `${story}: ${error.message}`, {
-    ...(error.status !== undefined ? { status: error.status } : {}),
+    status: error.status,
     registryCodes: error.registryCodes,
-    ...(error.url !== undefined ? { url: error.url } : {}),
+    url: error.url,
     cause: error,
   });
 }

@@ -252,7 +252,7 @@ export class Authenticator {
 }
 
 /** `Basic base64(user:password)` for a username/password credential, else undefined. */
-export function basicHeader(credential: Credential | undefined): string | undefined {
+function basicHeader(credential: Credential | undefined): string | undefined {
   if (!credential || !('password' in credential)) return undefined;
   if (credential.username.includes(':')) {
     throw new OcibuildError('ERR_CREDENTIALS', 'a registry user name must not contain ":" (Basic auth cannot carry it)');

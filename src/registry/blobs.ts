@@ -17,7 +17,7 @@ import {
   type RequestOptions,
   type TransferOptions,
 } from './operation.ts';
-import type { RegistryResponse } from './http.ts';
+import type { RegistryResponse } from './request.ts';
 
 /** True when the repository has the blob (HEAD 200), false on 404. */
 export async function hasBlob(ctx: OperationContext, repo: RepositoryLocation, digest: string, options: RequestOptions = {}): Promise<boolean> {
@@ -28,7 +28,7 @@ export async function hasBlob(ctx: OperationContext, repo: RepositoryLocation, d
     scopes: [pullScope(repo.repository)],
     accept: [200, 404],
     what: `check blob ${digest} in ${repositoryName(repo)}`,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   await response.body.dump();
   return response.statusCode === 200;
@@ -65,7 +65,7 @@ export async function getBlob(
       scopes: [pullScope(repo.repository)],
       accept: offset > 0 ? [200, 206] : [200],
       what,
-      ...(signal ? { signal } : {}),
+      signal,
     });
   let first: RegistryResponse;
   try {

@@ -34,7 +34,7 @@ export function sslCertFile(env: NodeJS.ProcessEnv = process.env): string | unde
  * The CA certificates (`*.crt`, Docker's rule: `*.cert`/`*.key` are client certificates) for
  * `host` (`name` or `name:port`) in the first directory of `dirs` that has a folder for it.
  */
-export function certsDirCas(host: string, dirs: readonly string[]): string[] {
+function certsDirCas(host: string, dirs: readonly string[]): string[] {
   for (const dir of dirs) {
     let names: string[];
     try {

@@ -13,11 +13,11 @@ import {
   headManifest,
   listReferrers,
   listTags,
-  putManifest,
   type ListTagsOptions,
   type PutManifestResult,
   type ReferrersOptions,
 } from './manifests.ts';
+import { putManifestAndReferrers } from './referrers.ts';
 import { Semaphore, type OperationContext, type RepositoryLocation, type RequestOptions, type TransferOptions } from './operation.ts';
 import { mountBlob, putBlob, type PutBlobOptions, type PutBlobResult } from './uploads.ts';
 
@@ -50,7 +50,11 @@ export interface RegistryClient {
   headManifest(repo: RepositoryLocation, reference: string, options?: RequestOptions): Promise<Descriptor | undefined>;
   /** Pulls a manifest or index by tag or digest, digest-checked. */
   getManifest(repo: RepositoryLocation, reference: string, options?: RequestOptions): Promise<RawManifest>;
-  /** Pushes a manifest under a tag, or by digest when `reference` is undefined. */
+  /**
+   * Pushes a manifest under a tag, or by digest when `reference` is undefined. A manifest with a
+   * `subject` is also added to the subject's fallback-tag referrers index when the registry does
+   * not index it itself (no `OCI-Subject` header).
+   */
   putManifest(repo: RepositoryLocation, manifest: RawManifest, reference: string | undefined, options?: RequestOptions): Promise<PutManifestResult>;
   /** Lists every tag of a repository. */
   listTags(repo: RepositoryLocation, options?: ListTagsOptions): Promise<string[]>;
@@ -91,7 +95,7 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     mountBlob: (repo, descriptor, from, opts) => mountBlob(ctx, repo, descriptor, from, opts),
     headManifest: (repo, reference, opts) => headManifest(ctx, repo, reference, opts),
     getManifest: (repo, reference, opts) => getManifest(ctx, repo, reference, opts),
-    putManifest: (repo, manifest, reference, opts) => putManifest(ctx, repo, manifest, reference, opts),
+    putManifest: (repo, manifest, reference, opts) => putManifestAndReferrers(ctx, repo, manifest, reference, opts),
     listTags: (repo, opts) => listTags(ctx, repo, opts),
     listReferrers: (repo, digest, opts) => listReferrers(ctx, repo, digest, opts),
     close: () => http.close(),

@@ -9,7 +9,7 @@
 import { DigestMismatchError, isNotFound, isOcibuildError, LimitExceededError, RegistryError } from '../errors.ts';
 import { DEFAULT_REGISTRY_LIMITS, limitExceeded, readLimited } from './limits.ts';
 import { errorFromNetwork, safeUrl } from './response-errors.ts';
-import { sleep, withRetries } from './retry.ts';
+import { withRetries } from './retry.ts';
 import { hashBytes } from '../hash/index.ts';
 import { nodeHash } from '../hash/node.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
@@ -25,7 +25,7 @@ import {
   type RepositoryLocation,
   type RequestOptions,
 } from './operation.ts';
-import type { RegistryResponse, SendOptions } from './http.ts';
+import type { RegistryResponse, SendOptions } from './request.ts';
 
 /** Largest manifest accepted by default (the limit distribution and containerd use); see `maxManifestBytes`. */
 export const MAX_MANIFEST_BYTES = DEFAULT_REGISTRY_LIMITS.maxManifestBytes;
@@ -68,7 +68,7 @@ function manifestRequest(repo: RepositoryLocation, reference: string, options: R
     path: manifestPath(repo, reference),
     headers: { accept: MANIFEST_ACCEPT },
     scopes: [pullScope(repo.repository)],
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   };
 }
 
@@ -147,8 +147,8 @@ export async function headManifest(
   return { mediaType: raw.mediaType, digest: raw.digest, size: raw.bytes.byteLength };
 }
 
-/** Waits before re-sending a manifest the registry said names an unknown blob (see `putManifest`). */
-const MANIFEST_BLOB_RACE_RETRIES = [100, 300, 900] as const;
+/** Re-sends of a manifest the registry said names an unknown blob (see `putManifest`). */
+const MANIFEST_BLOB_RACE_RETRIES = 3;
 
 /** A 400 whose codes include MANIFEST_BLOB_UNKNOWN: the blob-link race of distribution's storage. */
 function isBlobUnknownRace(error: unknown): boolean {
@@ -161,14 +161,16 @@ export interface PutManifestResult {
   digest: string;
   /** True when the tag already pointed at this digest and nothing was sent. */
   skipped: boolean;
+  /** True when the registry answered `OCI-Subject`: it indexed the manifest's `subject` itself. */
+  subjectIndexed?: boolean;
 }
 
 /**
  * Pushes a manifest under a tag, or by digest when `reference` is undefined (or a digest).
  * Verifies `manifest.digest` against the bytes first (`DigestMismatchError`), skips the PUT when
- * a HEAD shows the tag already points at the same digest, re-sends up to three times (0.1, 0.3,
- * 0.9 s apart) a PUT refused with MANIFEST_BLOB_UNKNOWN (a race inside the registry's storage
- * when another push links the same blob), and checks the digest the registry reports back.
+ * a HEAD shows the tag already points at the same digest, re-sends up to three times (with the
+ * retry policy's backoff, in its one loop) a PUT refused with MANIFEST_BLOB_UNKNOWN (a race
+ * inside the registry's storage when another push links the same blob), and checks the digest the registry reports back.
  */
 export async function putManifest(
   ctx: OperationContext,
@@ -193,39 +195,35 @@ export async function putManifest(
     });
     if (existing?.digest === manifest.digest) return { digest: manifest.digest, skipped: true };
   }
-  const send = () =>
-    ctx.http.send({
-      registry: repo.registry,
-      method: 'PUT',
-      path: manifestPath(repo, target),
-      headers: { 'content-type': manifest.mediaType },
-      body: () => manifest.bytes,
-      scopes: [pushScope(repo.repository)],
-      accept: [200, 201, 202],
-      what: `push ${where}`,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  let response: RegistryResponse;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      response = await send();
-      break;
-    } catch (error) {
-      // distribution's filesystem storage rewrites a repository's blob link in place, so a
-      // manifest PUT that races another push (or cross-repository mount) of the same blob into the
-      // same repository can read the link half-written and answer MANIFEST_BLOB_UNKNOWN for a blob
-      // that is there. The blobs were all confirmed before the PUT, so a few short retries settle
-      // it; a blob that is really missing still fails, after them, with the registry's own codes.
-      if (attempt >= MANIFEST_BLOB_RACE_RETRIES.length + 1 || !isBlobUnknownRace(error)) throw error;
-      await sleep(MANIFEST_BLOB_RACE_RETRIES[attempt - 1]!, options.signal);
-    }
-  }
+  // distribution's filesystem storage rewrites a repository's blob link in place, so a manifest
+  // PUT that races another push (or cross-repository mount) of the same blob into the same
+  // repository can read the link half-written and answer MANIFEST_BLOB_UNKNOWN for a blob that is
+  // there. The blobs were all confirmed before the PUT, so a few retries (in the one retry loop)
+  // settle it; a blob that is really missing still fails, after them, with the registry's codes.
+  const response: RegistryResponse = await withRetries(
+    () =>
+      ctx.http.send({
+        registry: repo.registry,
+        method: 'PUT',
+        path: manifestPath(repo, target),
+        headers: { 'content-type': manifest.mediaType },
+        body: () => manifest.bytes,
+        scopes: [pushScope(repo.repository)],
+        accept: [200, 201, 202],
+        what: `push ${where}`,
+        retry: false,
+        signal: options.signal,
+      }),
+    ctx.http.retryPolicy,
+    options.signal,
+    (error, n) => n < MANIFEST_BLOB_RACE_RETRIES && isBlobUnknownRace(error),
+  );
   await response.body.dump();
   const reported = header(response.headers, 'docker-content-digest');
   if (reported && isDigest(reported) && parseDigest(reported).algorithm === parseDigest(manifest.digest).algorithm && reported !== manifest.digest) {
     throw new DigestMismatchError(manifest.digest, reported, `${where} (as stored by the registry)`);
   }
-  return { digest: manifest.digest, skipped: false };
+  return { digest: manifest.digest, skipped: false, subjectIndexed: header(response.headers, 'oci-subject') !== undefined };
 }
 
 /** Options of `RegistryClient.listTags`. */
@@ -265,7 +263,7 @@ export async function listTags(ctx: OperationContext, repo: RepositoryLocation, 
       scopes: [pullScope(repo.repository)],
       accept: [200],
       what,
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: options.signal,
     });
     const where = safeUrl(response.url);
     const bytes = await readLimited(response, 'maxTagPageBytes', maxTagPageBytes, what, `the tag page at ${where}`);
@@ -321,7 +319,7 @@ export async function listReferrers(
     scopes: [pullScope(repo.repository)],
     accept: [200, 404],
     what: `list referrers of ${digest} in ${repositoryName(repo)}`,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
   let manifests: Descriptor[];
   const contentType = stripParameters(header(response.headers, 'content-type'));

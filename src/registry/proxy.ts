@@ -35,7 +35,7 @@ export function proxyFromEnv(env: NodeJS.ProcessEnv = process.env): ProxySetting
 }
 
 /** A proxy URL without its credentials, for messages. */
-export function redactProxy(url: string): string {
+function redactProxy(url: string): string {
   try {
     const u = new URL(url);
     u.username = '';

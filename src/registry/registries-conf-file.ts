@@ -12,7 +12,7 @@ import { parseRegistriesConf, type RegistryEntry } from './registries-conf.ts';
  * The registries.conf in force, as podman finds it: `CONTAINERS_REGISTRIES_CONF`, else
  * `~/.config/containers/registries.conf`, else `/etc/containers/registries.conf`; undefined when none exists.
  */
-export function defaultRegistriesConf(env: NodeJS.ProcessEnv = process.env): string | undefined {
+function defaultRegistriesConf(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.CONTAINERS_REGISTRIES_CONF) return env.CONTAINERS_REGISTRIES_CONF;
   for (const file of [join(homedir(), '.config/containers/registries.conf'), '/etc/containers/registries.conf']) {
     if (existsSync(file)) return file;

@@ -125,7 +125,7 @@ export function parseRegistriesConf(text: string, file: string): RegistryEntry[]
  * The entry for `name` (`registry/repository`): the longest prefix that matches at a path
  * boundary, as containers/image picks it.
  */
-export function findRegistryEntry(entries: readonly RegistryEntry[], name: string): RegistryEntry | undefined {
+function findRegistryEntry(entries: readonly RegistryEntry[], name: string): RegistryEntry | undefined {
   let best: RegistryEntry | undefined;
   for (const e of entries) {
     const p = e.prefix;

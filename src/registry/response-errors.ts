@@ -50,7 +50,7 @@ export function parseErrorBody(text: string): RegistryErrorBody {
 }
 
 /** The error code for an HTTP status. */
-export function codeForStatus(status: number): ErrorCode {
+function codeForStatus(status: number): ErrorCode {
   if (status === 401) return 'ERR_REGISTRY_UNAUTHORIZED';
   if (status === 403) return 'ERR_REGISTRY_DENIED';
   if (status === 404) return 'ERR_REGISTRY_NOT_FOUND';
@@ -113,7 +113,7 @@ export async function errorFromResponse(
 }
 
 /** True when a network failure is about TLS (certificate or handshake), judged by its error codes. */
-export function isTlsFailure(error: unknown): boolean {
+function isTlsFailure(error: unknown): boolean {
   return errorCodes(error).some((c) => /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|HOSTNAME|ALTNAME/.test(c));
 }
 

@@ -23,10 +23,10 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { count: 5, baseDelayMs: 200, maxDelayMs: 10_000, maxTotalMs: 120_000 };
 
 /** HTTP statuses that mean "try again later". */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Registry error codes (distribution spec and Docker Hub) that mean "try again later". */
-export const RETRYABLE_REGISTRY_CODES: ReadonlySet<string> = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE', 'BLOB_UPLOAD_UNKNOWN_TRANSIENT']);
+const RETRYABLE_REGISTRY_CODES: ReadonlySet<string> = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE', 'BLOB_UPLOAD_UNKNOWN_TRANSIENT']);
 
 /** Network error codes worth a new connection (Node and undici names). */
 const RETRYABLE_NETWORK_CODES = new Set([
@@ -116,13 +116,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * Runs `attempt` until it succeeds, a non-retryable error is thrown, or the policy is spent.
  * Waits the larger of the backoff and the failure's `Retry-After`; gives up early when that
- * wait would pass `maxTotalMs`. `attempt` receives the 0-based attempt number.
+ * wait would pass `maxTotalMs`. `attempt` receives the 0-based attempt number. `retryAlso`
+ * makes more failures retryable for this one operation (given the error and the attempt
+ * number), inside the same loop and budget, so that no operation needs a loop of its own.
  */
 export async function withRetries<T>(
   attempt: (n: number) => Promise<T>,
   policy: RetryPolicy,
   signal?: AbortSignal,
-  onRetry?: (error: unknown, delayMs: number) => void,
+  retryAlso?: (error: unknown, n: number) => boolean,
 ): Promise<T> {
   const start = Date.now();
   for (let n = 0; ; n++) {
@@ -130,11 +132,10 @@ export async function withRetries<T>(
     try {
       return await attempt(n);
     } catch (error) {
-      if (n >= policy.count || signal?.aborted || !isRetryable(error)) throw error;
+      if (n >= policy.count || signal?.aborted || !(isRetryable(error) || retryAlso?.(error, n) === true)) throw error;
       const retryAfter = error instanceof RegistryError ? error.retryAfterMs : undefined;
       const delay = Math.max(backoffDelay(n, policy), Math.min(retryAfter ?? 0, policy.maxTotalMs));
       if (Date.now() + delay - start > policy.maxTotalMs) throw error;
-      onRetry?.(error, delay);
       await sleep(delay, signal);
     }
   }

@@ -9,7 +9,7 @@
 import { verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobBody } from '../blob/types.ts';
-import type { RegistryResponse, SendOptions } from './http.ts';
+import type { RegistryResponse, SendOptions } from './request.ts';
 import { withRetries } from './retry.ts';
 import {
   header,
@@ -41,7 +41,7 @@ const OCTET_STREAM = 'application/octet-stream';
  * caller's signal has fired (an interrupted push), so it has its own short bound: Ctrl-C must
  * not wait on a registry that does not answer.
  */
-export const CANCEL_UPLOAD_WAIT_MS = 5_000;
+const CANCEL_UPLOAD_WAIT_MS = 5_000;
 
 /**
  * Uploads a blob from a restartable body, verified against `descriptor` while it streams (a
@@ -110,7 +110,7 @@ async function startSession(
       ? `start upload of ${descriptor.digest} to ${repositoryName(repo)}`
       : `mount ${descriptor.digest} from ${repo.registry}/${fromRepository} into ${repositoryName(repo)}`,
     retry,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
 }
 
@@ -153,7 +153,7 @@ async function uploadOnce(
   const where = `upload of ${repositoryName(repo)} blob ${descriptor.digest}`;
   // Every request of the session: not retried alone (the caller retries the whole upload).
   const send = (request: Pick<SendOptions, 'method' | 'path' | 'headers' | 'body' | 'accept'>): Promise<RegistryResponse> =>
-    ctx.http.send({ registry: repo.registry, scopes: [pushScope(repo.repository)], what, retry: false, ...(signal ? { signal } : {}), ...request });
+    ctx.http.send({ registry: repo.registry, scopes: [pushScope(repo.repository)], what, retry: false, signal, ...request });
   const source = (): AsyncIterable<Uint8Array> => {
     const raw = body instanceof Uint8Array ? single(body) : body();
     return counted(verifyStream(raw, descriptor, where), onProgress);

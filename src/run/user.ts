@@ -10,6 +10,9 @@
 import * as fs from 'node:fs';
 import { OcibuildError } from '../errors.ts';
 import { resolveInRoot } from './paths.ts';
+import { parseGroup, parsePasswd, type GroupEntry, type PasswdEntry } from './passwd.ts';
+
+export { parseGroup, parsePasswd, type GroupEntry, type PasswdEntry } from './passwd.ts';
 
 /** A resolved container user. */
 export interface ExecUser {
@@ -23,52 +26,7 @@ export interface ExecUser {
   home: string;
 }
 
-/** One /etc/passwd entry. */
-export interface PasswdEntry {
-  /** Login name. */
-  name: string;
-  /** Uid. */
-  uid: number;
-  /** Primary gid. */
-  gid: number;
-  /** Home directory. */
-  home: string;
-}
-
-/** One /etc/group entry. */
-export interface GroupEntry {
-  /** Group name. */
-  name: string;
-  /** Gid. */
-  gid: number;
-  /** Member user names. */
-  members: string[];
-}
-
 const NUMERIC = /^[0-9]+$/;
-
-/** Parses /etc/passwd text; malformed lines are skipped as libc does. */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7 || f[0] === '' || !NUMERIC.test(f[2] ?? '') || !NUMERIC.test(f[3] ?? '')) continue;
-    out.push({ name: f[0] ?? '', uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '' });
-  }
-  return out;
-}
-
-/** Parses /etc/group text; malformed lines are skipped. */
-export function parseGroup(text: string): GroupEntry[] {
-  const out: GroupEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 4 || f[0] === '' || !NUMERIC.test(f[2] ?? '')) continue;
-    const members = (f[3] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
-    out.push({ name: f[0] ?? '', gid: Number(f[2]), members });
-  }
-  return out;
-}
 
 /**
  * Resolves `spec` with already-parsed passwd and group tables. Throws `ERR_RUN` naming the

@@ -24,7 +24,7 @@ import tar from 'tar-stream';
 import { DigestMismatchError, NotFoundError, OcibuildError, throwIfAborted, UnsupportedError } from '../errors.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
 import { encodeManifest, parseManifest } from '../oci/manifest.ts';
-import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST } from '../oci/mediatypes.ts';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER_ZSTD, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import { artifactTypeOf, isZstdLayer } from '../image/kinds.ts';
 import type { Descriptor, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
@@ -36,8 +36,7 @@ import { isArchiveEntry, layerFileName, normalizeName, repoTag, startsWith, type
 import { hashFactoryFor, readAll, verifyStream } from '../blob/verify.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
-/** Docker's media type for an uncompressed layer (defined by containers/image; not in the v2.2 spec text). */
-export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
+export { DOCKER_LAYER_TAR } from '../oci/mediatypes.ts';
 
 /** Options of {@link dockerArchive}. */
 export interface DockerArchiveOptions {

@@ -20,13 +20,14 @@ import { isDigest, parseDigest } from '../oci/digest.ts';
 import { OCI_INDEX, OCI_LAYOUT_VERSION, isIndexMediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
-import { isErrno, readFileStream, tempName, writeVerifiedFile } from '../blob/files.ts';
+import { isErrno, readFileStream, tempName, writeFileAtomic, writeVerifiedFile } from '../blob/files.ts';
 import { outlineManifest } from '../image/sniff.ts';
 import { hashFactoryFor, readVerified, verifyStream } from '../blob/verify.ts';
 import { removeAbandonedTemps } from './layout-cleanup.ts';
 import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
 import { withFileLock } from './layout-lock.ts';
+import { scanReferrers } from './layout-referrers.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
@@ -54,6 +55,11 @@ const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 export interface OciLayoutTransport extends Transport {
   /** Absolute path of the layout directory. */
   readonly path: string;
+  /**
+   * The manifests in the layout whose `subject` is `digest` (see `layout-referrers.ts`): every
+   * manifest reachable from `index.json` is read once, including this writer's uncommitted ones.
+   */
+  listReferrers(digest: string, options?: OperationOptions & { artifactType?: string }): Promise<Descriptor[]>;
   /** The tags (`ref.name` annotations) in `index.json`, including uncommitted ones. */
   listTags(): Promise<string[]>;
   /** Makes the written manifests and tags visible (see the module comment). */
@@ -176,8 +182,15 @@ class OciLayout implements OciLayoutTransport {
       ...options,
       tempDir: base,
       where: `${this.description} blob ${descriptor.digest}`,
-      ...(this.#options.hash === undefined ? {} : { hash: this.#options.hash }),
+      hash: this.#options.hash,
     });
+  }
+
+  async listReferrers(digest: string, options: OperationOptions & { artifactType?: string } = {}): Promise<Descriptor[]> {
+    throwIfAborted(options.signal);
+    await this.#ready();
+    const read = (d: string) => this.getManifest(d, options);
+    return scanReferrers(this.#currentEntries(), digest, read, this.description, options.artifactType);
   }
 
   async listTags(): Promise<string[]> {
@@ -234,19 +247,12 @@ class OciLayout implements OciLayoutTransport {
   async #updateIndex(options: OperationOptions): Promise<void> {
     const lockOptions = {
       where: this.description,
-      ...(this.#options.lockWaitMs === undefined ? {} : { waitMs: this.#options.lockWaitMs }),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      waitMs: this.#options.lockWaitMs,
+      signal: options.signal,
     };
     this.#index = await withFileLock(join(this.path, 'index.json.lock'), lockOptions, async () => {
       const index = applyOps(await this.#readIndex(), this.#ops, this.#children);
-      const tmp = join(this.path, tempName('.index.json'));
-      try {
-        await writeFile(tmp, JSON.stringify(index));
-        await rename(tmp, join(this.path, 'index.json'));
-      } catch (error) {
-        await rm(tmp, { force: true });
-        throw error;
-      }
+      await writeFileAtomic(join(this.path, 'index.json'), JSON.stringify(index));
       return index;
     });
   }

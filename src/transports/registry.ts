@@ -16,9 +16,9 @@ import type { BlobBody, BlobOrigin, OperationOptions, Transport } from './types.
 function notFound(error: unknown): unknown {
   if (error instanceof RegistryError && error.code === 'ERR_REGISTRY_NOT_FOUND') {
     return new RegistryError('ERR_NOT_FOUND', error.message, {
-      ...(error.status !== undefined ? { status: error.status } : {}),
+      status: error.status,
       registryCodes: error.registryCodes,
-      ...(error.url !== undefined ? { url: error.url } : {}),
+      url: error.url,
       cause: error,
     });
   }
@@ -26,7 +26,7 @@ function notFound(error: unknown): unknown {
 }
 
 function signalOf(options: OperationOptions | undefined): { signal?: AbortSignal } {
-  return options?.signal ? { signal: options.signal } : {};
+  return { signal: options?.signal };
 }
 
 /**
@@ -55,26 +55,20 @@ export function registryTransport(ref: Reference | string, client: RegistryClien
     },
     async getBlob(descriptor: Descriptor, options?: OperationOptions): Promise<AsyncIterable<Uint8Array>> {
       try {
-        return await client.getBlob(repo, descriptor, {
-          ...signalOf(options),
-          ...(options?.onProgress ? { onProgress: options.onProgress } : {}),
-        });
+        return await client.getBlob(repo, descriptor, { signal: options?.signal, onProgress: options?.onProgress });
       } catch (error) {
         throw notFound(error);
       }
     },
     async putBlob(descriptor: Descriptor, body: BlobBody, options?: OperationOptions): Promise<void> {
-      await client.putBlob(repo, descriptor, body, {
-        ...signalOf(options),
-        ...(options?.onProgress ? { onProgress: options.onProgress } : {}),
-      });
+      await client.putBlob(repo, descriptor, body, { signal: options?.signal, onProgress: options?.onProgress });
     },
     async mountBlob(descriptor: Descriptor, from: BlobOrigin, options?: OperationOptions): Promise<boolean> {
       if (from.registry !== repo.registry || from.repository === repo.repository) return false;
       return client.mountBlob(repo, descriptor, from.repository, signalOf(options));
     },
     async listReferrers(digest: string, options?: OperationOptions & { artifactType?: string }): Promise<Descriptor[]> {
-      return client.listReferrers(repo, digest, { ...signalOf(options), ...(options?.artifactType ? { artifactType: options.artifactType } : {}) });
+      return client.listReferrers(repo, digest, { signal: options?.signal, artifactType: options?.artifactType });
     },
     async close(): Promise<void> {
       // The client is shared; nothing of ours to release.

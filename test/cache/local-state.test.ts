@@ -19,6 +19,7 @@ import { inspectHost } from '../../src/run/host.ts';
 import { RootfsStore } from '../../src/run/rootfs-store.ts';
 import { makePrivateTempDir, processTag, removeStaleTemps } from '../../src/temp.ts';
 import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
+import { sha256 } from '../helpers/data.ts';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let tmp: string;
@@ -27,7 +28,6 @@ before(() => {
 });
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** Every path under `root` (itself included) with its permission bits. */
 function modes(root: string): Map<string, { mode: number; dir: boolean }> {

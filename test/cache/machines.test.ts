@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage } from '../../src/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
+import { busyboxInRegistry } from '../helpers/busybox.ts';
 import { tsxArgv } from '../helpers/users.ts';
 
 const run = promisify(execFile);
@@ -34,8 +34,7 @@ if (process.env.OCIBUILD_MACHINE_CHILD) {
   before(async () => {
     tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-machines-'));
     registry = await startRegistry();
-    const layout = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-    await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'base/busybox');
+    await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'));
     context = path.join(tmp, 'context');
     await fs.mkdir(path.join(context, 'src'), { recursive: true });
     await fs.writeFile(path.join(context, 'src', 'main.sh'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
@@ -77,7 +76,7 @@ if (process.env.OCIBUILD_MACHINE_CHILD) {
       const repo = `${registry.host}/ci/cache`;
       const a = await machine('a', `${registry.host}/apps/a:1`, repo);
       assert.equal(a.stats.runsExecuted, 2);
-      assert.ok(a.stats.steps.every((s) => s.status === 'miss'));
+      assert.ok(a.stats.steps.length > 0 && a.stats.steps.every((s) => s.status === 'miss'), JSON.stringify(a.stats.steps));
       await fs.access(path.join(tmp, 'home-a', '.cache', 'ocibuild', 'steps'));
 
       const mark = (await registry.requestLog()).length;
@@ -96,7 +95,7 @@ if (process.env.OCIBUILD_MACHINE_CHILD) {
       // B's own cache knows the steps now: a rebuild on B asks the registry for nothing but the base.
       const again = await machine('b', `${registry.host}/apps/b:2`, repo);
       assert.equal(again.digest, a.digest);
-      assert.ok(again.stats.steps.every((s) => s.status === 'hit'));
+      assert.deepEqual(again.stats.steps.map((s) => s.status), a.stats.steps.map(() => 'hit'));
     });
 
     it('two builds at once on one cache dir and one cache repo both succeed with the right image', async () => {

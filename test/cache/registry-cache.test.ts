@@ -13,7 +13,7 @@ import { STEP_RECORD_SCHEMA, type StepRecord } from '../../src/cache/steps-recor
 import type { RegistryClient } from '../../src/registry/client.ts';
 import { hashBytes } from '../../src/hash/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
+import { busyboxInRegistry } from '../helpers/busybox.ts';
 
 let tmp: string;
 let registry: TestRegistry;
@@ -24,8 +24,7 @@ before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-regcache-'));
   registry = await startRegistry();
   client = createRegistryClient();
-  const layout = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-  await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'base/busybox');
+  await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'));
   baseRef = `${registry.host}/base/busybox:latest`;
 });
 

@@ -37,7 +37,7 @@ describe('parallel fflate gzip', () => {
   it('gives the same bytes inline, with 1 and with 3 workers, for any input chunking', async () => {
     const inline = await collect(fflateGzip({ blockSize: BLOCK, worker: false }).encode(chunked(data, () => BLOCK)));
     const rand = prng(5);
-    const runs: [string, Buffer][] = [
+    const runs: [string, Uint8Array][] = [
       ['1 worker, 1-block chunks', await collect(fflateGzip({ blockSize: BLOCK, workers: 1 }).encode(chunked(data, () => BLOCK)))],
       ['3 workers, random chunks', await collect(fflateGzip({ blockSize: BLOCK, workers: 3 }).encode(chunked(data, () => Math.max(1, Math.floor(rand() * 3 * BLOCK)))))],
       ['3 workers, tiny chunks', await collect(fflateGzip({ blockSize: BLOCK, workers: 3 }).encode(chunked(data, () => 1 + Math.floor(rand() * 700))))],

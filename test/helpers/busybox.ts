@@ -9,7 +9,7 @@
  * @module
  */
 import { spawnSync, execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { sha256 } from './data.ts';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -72,10 +72,6 @@ const GROUP = ['root:x:0:', 'app:x:1000:', 'nogroup:x:65534:', ''].join('\n');
 
 let layerPromise: Promise<LayerBlob> | undefined;
 const layoutCache = new Map<string, Promise<BusyboxLayout>>();
-
-function sha256(data: Uint8Array): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
-}
 
 /** Lists busybox applets as paths relative to `/`, e.g. `bin/sh`, `usr/bin/env`. */
 function listApplets(): string[] {
@@ -247,4 +243,29 @@ export async function pushLayoutToRegistry(layoutPath: string, tag: string, regi
   } finally {
     await fs.rm(digestFile, { force: true });
   }
+}
+
+/** What {@link busyboxInRegistry} built and pushed. */
+export interface BusyboxInRegistry {
+  /** The layout it was built in. */
+  layout: BusyboxLayout;
+  /** `HOST/REPO:TAG` of the pushed image. */
+  ref: string;
+  /** Digest of the pushed manifest (or index). */
+  digest: string;
+}
+
+/**
+ * The busybox-registry fixture: builds the busybox layout in `dir` and pushes it to
+ * `registryHost` as `REPO:TAG` (repository default `base/busybox`), digests preserved.
+ */
+export async function busyboxInRegistry(
+  registryHost: string,
+  dir: string,
+  options: BusyboxLayoutOptions & { repository?: string } = {},
+): Promise<BusyboxInRegistry> {
+  const { repository = 'base/busybox', ...layoutOptions } = options;
+  const layout = await buildBusyboxLayout(dir, layoutOptions);
+  const digest = await pushLayoutToRegistry(layout.layoutPath, layout.tag, registryHost, repository);
+  return { layout, ref: `${registryHost}/${repository}:${layout.tag}`, digest };
 }

@@ -1,9 +1,10 @@
 /**
  * Deterministic test data and stream helpers shared by tests and benchmarks: a seeded PRNG
  * (a failure reproduces, a benchmark writes the same bytes every run), a stream of chosen chunk
- * sizes, and a stream collector.
+ * sizes, a stream collector and the sha256 digest of bytes: the one copy of each for all tests.
  * @module
  */
+import { createHash } from 'node:crypto';
 
 /** Small seeded PRNG (mulberry32) returning floats in [0, 1). */
 export function prng(seed: number): () => number {
@@ -30,9 +31,17 @@ export async function* chunked(data: Uint8Array, sizes: () => number): AsyncGene
   }
 }
 
-/** Reads a whole stream into one Buffer. */
-export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+/**
+ * Reads a whole stream into one plain Uint8Array (not a Buffer, so that `assert.deepEqual`
+ * against a Uint8Array compares bytes, not prototypes).
+ */
+export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const part of stream) parts.push(part);
-  return Buffer.concat(parts);
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** The `sha256:` digest of bytes (a string is hashed as UTF-8). */
+export function sha256(bytes: string | Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }

@@ -2,7 +2,6 @@
 // ocibuild into an OCI layout byte-identically.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { buildRandomLayout } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { ocibuildCopy } from './ocibuild.ts';
 import { buildUmociLayout, skopeo, skopeoCopy, skopeoRawManifest } from './tools.ts';
+import { sha256 } from '../helpers/data.ts';
 
 let registry: TestRegistry;
 let dir: string;
@@ -24,7 +24,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const sha256 = (bytes: string | Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 interface IndexJson {
   manifests: { digest: string; mediaType?: string; annotations?: Record<string, string> }[];

@@ -1,7 +1,6 @@
 // Images pushed by ocibuild are read by skopeo: OCI and Docker formats, single and multi-platform.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { buildRandomLayout } from '../helpers/fixtures.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { ocibuildCopy } from './ocibuild.ts';
 import { skopeo, skopeoCopy, skopeoInspect, skopeoRawManifest } from './tools.ts';
+import { sha256 } from '../helpers/data.ts';
 
 let registry: TestRegistry;
 let dir: string;
@@ -23,7 +23,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const sha256 = (bytes: string | Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 async function layoutBlob(layoutPath: string, digest: string): Promise<Buffer> {
   return readFile(path.join(layoutPath, 'blobs', 'sha256', digest.slice('sha256:'.length)));

@@ -7,7 +7,6 @@
  * a registry; `umoci unpack` and `skopeo` read the results. `copy` round-trips every base.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +17,7 @@ import { diffTrees, readTree, unpackImage } from '../helpers/tree.ts';
 import { ocibuildCopy } from './ocibuild.ts';
 import { buildRobustBases, type RobustBases } from './robust-fixtures.ts';
 import { skopeo, skopeoCopy, skopeoInspect } from './tools.ts';
+import { sha256 } from '../helpers/data.ts';
 
 const DOCKERFILE = [
   'ARG BASE',
@@ -66,7 +66,6 @@ async function rawManifest(source: string): Promise<string> {
   return skopeo(['inspect', '--raw', '--tls-verify=false', arg]);
 }
 
-const sha256 = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 
 describe('robustness: bases written by buildah, umoci and skopeo', () => {
   it('the mislabelled fixtures really hold uncompressed tars behind gzip media types', async () => {

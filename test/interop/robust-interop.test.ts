@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildImage, OcibuildError, readAll, ociLayout } from '../../src/index.ts';
 import { busyboxLayerBlob } from '../helpers/busybox.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { sha256 } from '../helpers/data.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,7 +35,6 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: Buffer; std
   });
 }
 
-const sha256 = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const json = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
 interface Blob {

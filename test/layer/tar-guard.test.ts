@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +19,7 @@ import { OCI_LAYER_GZIP, OCI_LAYER_TAR } from '../../src/oci/mediatypes.ts';
 import { extractLayer } from '../../src/run/extract.ts';
 import { StageRootfs } from '../../src/run/rootfs.ts';
 import { ustarHeader as header } from '../helpers/tar.ts';
+import { sha256 } from '../helpers/data.ts';
 
 function pad(size: number): Buffer {
   return Buffer.alloc((512 - (size % 512)) % 512);
@@ -51,7 +51,6 @@ async function drain(stream: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
-const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function isLimit(limit: string): (e: unknown) => boolean {
   return (e) => e instanceof LimitExceededError && e.code === 'ERR_LIMIT_EXCEEDED' && e.limit === limit;

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,9 +18,9 @@ import {
 } from '../../src/oci/mediatypes.ts';
 import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../../src/oci/types.ts';
 import { validateOci } from '../helpers/schema.ts';
+import { sha256 } from '../helpers/data.ts';
 
 const enc = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 const config: Descriptor = { mediaType: OCI_CONFIG, digest: digest('b'), size: 300 };
 const layer: Descriptor = { mediaType: OCI_LAYER_GZIP, digest: digest('a'), size: 1000 };

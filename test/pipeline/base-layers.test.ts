@@ -2,7 +2,6 @@
 // wrong diff_ids entry fails a build that reads the layer's files (COPY --from) with
 // ERR_DIGEST_MISMATCH, and `layerLimits` bounds what such a read may expand to.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,8 +13,8 @@ import { encodeConfig } from '../../src/oci/config.ts';
 import { encodeManifest } from '../../src/oci/manifest.ts';
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
 import { ociLayout } from '../../src/transports/oci-layout.ts';
+import { sha256 } from '../helpers/data.ts';
 
-const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 async function layerTar(files: Record<string, string>): Promise<Buffer> {
   const pack = tar.pack();

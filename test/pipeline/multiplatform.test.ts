@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage, type Platform } from '../../src/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
+import { busyboxInRegistry } from '../helpers/busybox.ts';
 import { unpackImage } from '../helpers/tree.ts';
 import { validateOci } from '../helpers/schema.ts';
 
@@ -22,8 +22,7 @@ let base: string;
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-multi-'));
   registry = await startRegistry();
-  const layout = await buildBusyboxLayout(path.join(tmp, 'busybox'), { platforms: ['linux/amd64', 'linux/arm64'], tag: 'multi' });
-  await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'busybox');
+  await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'), { platforms: ['linux/amd64', 'linux/arm64'], tag: 'multi', repository: 'busybox' });
   base = `${registry.host}/busybox:multi`;
 });
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage, createSession, openCache, warmCache, type BuildOptions } from '../../src/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry, type BusyboxLayout } from '../helpers/busybox.ts';
+import { busyboxInRegistry, pushLayoutToRegistry, type BusyboxLayout } from '../helpers/busybox.ts';
 import { readTree, unpackImage } from '../helpers/tree.ts';
 import { validateOci } from '../helpers/schema.ts';
 
@@ -24,8 +24,7 @@ let richBase: string;
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-rebuild-'));
   registry = await startRegistry();
-  layout = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-  await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'base/busybox');
+  layout = (await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'))).layout;
   baseRef = `${registry.host}/base/busybox:latest`;
   // A base with a full runtime config, to check what a child inherits.
   richBase = `${registry.host}/base/rich:1`;

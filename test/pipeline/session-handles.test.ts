@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { buildImage, createSession, nodeApp, OcibuildError } from '../../src/index.ts';
 import { baseUsers } from '../../src/presets/base-user.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry, type BusyboxLayout } from '../helpers/busybox.ts';
+import { busyboxInRegistry, type BusyboxLayout } from '../helpers/busybox.ts';
 
 let tmp: string;
 let registry: TestRegistry;
@@ -59,8 +59,7 @@ async function settledSockets(): Promise<number> {
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-session-'));
   registry = await startRegistry();
-  layout = await buildBusyboxLayout(path.join(tmp, 'busybox'), { tag: 'v1' });
-  await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'busybox');
+  layout = (await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'), { tag: 'v1', repository: 'busybox' })).layout;
   baseline = await settledSockets();
 });
 

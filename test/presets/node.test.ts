@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage, nodeApp, type BuildResult } from '../../src/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
+import { busyboxInRegistry } from '../helpers/busybox.ts';
 import { unpackImage } from '../helpers/tree.ts';
 import { makeNpmApp, type NpmApp } from './npm-app.ts';
 
@@ -27,9 +27,7 @@ const NODE_UID = 1001;
 before(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-node-'));
   registry = await startRegistry();
-  const layout = await buildBusyboxLayout(path.join(tmp, 'busybox'));
-  busyboxLayer = layout.layerDigest;
-  await pushLayoutToRegistry(layout.layoutPath, layout.tag, registry.host, 'busybox');
+  busyboxLayer = (await busyboxInRegistry(registry.host, path.join(tmp, 'busybox'), { repository: 'busybox' })).layout.layerDigest;
   // A base whose top layer replaces /etc/passwd with one that has a "node" user.
   const passwd = 'root:x:0:0:root:/root:/bin/sh\nnode:x:1001:1002:node:/home/node:/bin/sh\n';
   nodeBase = `${registry.host}/nodebase:1`;

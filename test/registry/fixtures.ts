@@ -4,16 +4,14 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { collect, sha256 } from '../helpers/data.ts';
 import { gzipSync } from 'node:zlib';
 import type { Descriptor, RawManifest } from '../../src/oci/types.ts';
 import { OcibuildError } from '../../src/errors.ts';
 
 const encoder = new TextEncoder();
 
-/** sha256 digest of bytes. */
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
+export { collect, sha256 };
 
 /** A descriptor for bytes. */
 export function describe(bytes: Uint8Array, mediaType: string): Descriptor {
@@ -76,13 +74,6 @@ export function bodyOf(bytes: Uint8Array, chunk = 64 * 1024): () => AsyncIterabl
   return async function* () {
     for (let i = 0; i < bytes.byteLength; i += chunk) yield bytes.subarray(i, i + chunk);
   };
-}
-
-/** Reads a stream to bytes. */
-export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of stream) parts.push(part);
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** An assert.rejects predicate for an ocibuild error code. */

@@ -41,7 +41,7 @@ describe('manifest size cap', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    client = createRegistryClient({});
+    client = createRegistryClient({ retries: { baseDelayMs: 1, maxDelayMs: 5 } });
   });
   after(async () => {
     await client.close();
@@ -85,6 +85,8 @@ describe('manifest PUT racing a push of the same blob', () => {
   let client: RegistryClient;
   let puts = 0;
   let failFirst = 0;
+  /** Answer every other failing PUT with 503 instead of the race's 400. */
+  let alternate = false;
   const body = Buffer.from(`{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{},"layers":[]}`);
   const raw = { mediaType: OCI_MANIFEST, bytes: new Uint8Array(body), digest: sha256(body) };
 
@@ -97,6 +99,9 @@ describe('manifest PUT racing a push of the same blob', () => {
       req.resume();
       req.on('end', () => {
         puts++;
+        if (puts <= failFirst && alternate && puts % 2 === 1) {
+          return void res.writeHead(503, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}');
+        }
         if (puts <= failFirst) {
           const errors = [
             { code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' },
@@ -109,7 +114,7 @@ describe('manifest PUT racing a push of the same blob', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    client = createRegistryClient({});
+    client = createRegistryClient({ retries: { baseDelayMs: 1, maxDelayMs: 5 } });
   });
   after(async () => {
     await client.close();
@@ -134,6 +139,20 @@ describe('manifest PUT racing a push of the same blob', () => {
       assert.ok(error.registryCodes.includes('MANIFEST_BLOB_UNKNOWN'));
       return true;
     });
+    assert.equal(puts, 4);
+  });
+
+  it('retries the race and server errors in one loop, so the tries do not multiply', async () => {
+    // 503, race, 503, race: the fourth try is past the race's three retries, so it stops there.
+    // Two nested loops (the race's around the request's) made 2 x 4 PUTs of this.
+    puts = 0;
+    failFirst = 100;
+    alternate = true;
+    try {
+      await assert.rejects(client.putManifest({ registry: host, repository: 'app' }, raw, 'v1'), RegistryError);
+    } finally {
+      alternate = false;
+    }
     assert.equal(puts, 4);
   });
 });

@@ -1,16 +1,19 @@
 /**
- * The shared transport conformance suite: every transport (OCI layout, registry, in-memory)
- * runs the same checks of the `Transport` contract in src/transports/types.ts.
+ * The shared transport conformance suite: every transport (OCI layout, registry, in-memory,
+ * docker-archive, the caching source) runs the same checks of the `Transport` contract in
+ * src/image/transport.ts. What a transport supports is read from the transport itself (its
+ * {@link TransportCapabilities} flags and optional methods: `commit` means staged writes,
+ * `listReferrers` adds the referrers checks), never told to the suite.
  *
  * Usage: `runTransportConformance('ociLayout', async () => ({ transport, reopen, cleanup }))`.
  * @module
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { collect, sha256 } from '../helpers/data.ts';
 import { OcibuildError } from '../../src/errors.ts';
 import type { Descriptor, RawManifest } from '../../src/oci/types.ts';
-import type { BlobBody, Transport } from '../../src/transports/types.ts';
+import type { BlobBody, Transport, TransportCapabilities } from '../../src/transports/types.ts';
 
 /** One fresh, empty place to write to, made by the caller for each test. */
 export interface ConformanceFixture {
@@ -22,12 +25,8 @@ export interface ConformanceFixture {
   cleanup(): Promise<void>;
 }
 
-/** What the transport under test supports. */
+/** What the suite cannot read from the transport's declared capabilities. */
 export interface ConformanceOptions {
-  /** The transport stages writes: nothing is visible to `reopen()` before `commit()`. */
-  staged?: boolean;
-  /** The transport stores indexes (default true; docker-archive does not). */
-  acceptsIndex?: boolean;
   /**
    * The transport returns manifests byte for byte as pushed (default true). docker-archive
    * does not store manifests: after a reopen it synthesises one over the same config and layers.
@@ -37,10 +36,7 @@ export interface ConformanceOptions {
 
 const encoder = new TextEncoder();
 
-/** sha256 digest of bytes. */
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
+export { collect, sha256 };
 
 /** A descriptor for bytes. */
 export function describeBytes(bytes: Uint8Array, mediaType: string): Descriptor {
@@ -54,13 +50,6 @@ export function bodyOf(bytes: Uint8Array): BlobBody {
     yield bytes.subarray(0, half);
     yield bytes.subarray(half);
   };
-}
-
-/** Reads a stream to bytes. */
-export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of stream) parts.push(part);
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** A small image: config, one layer, and the manifest referencing them. */
@@ -165,7 +154,7 @@ export function runTransportConformance(
           const got = await t.getManifest(ref);
           assert.equal(got.digest, image.manifest.digest);
           assert.equal(got.mediaType, image.manifest.mediaType);
-          assert.deepEqual(got.bytes, image.manifest.bytes);
+          assert.deepEqual(new Uint8Array(got.bytes), image.manifest.bytes); // a Buffer is as good as a Uint8Array
         }
       }));
 
@@ -211,7 +200,7 @@ export function runTransportConformance(
           }),
         );
         const index: RawManifest = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: sha256(bytes), bytes };
-        if (options.acceptsIndex === false) {
+        if (t.acceptsIndex === false) {
           await assert.rejects(t.putManifest(index, 'multi'), isCode('ERR_UNSUPPORTED'));
           return;
         }
@@ -219,14 +208,14 @@ export function runTransportConformance(
         const got = await t.getManifest('multi');
         assert.equal(got.digest, index.digest);
         assert.equal(got.mediaType, index.mediaType);
-        assert.deepEqual((await t.getManifest(child.manifest.digest)).bytes, child.manifest.bytes);
+        assert.deepEqual(new Uint8Array((await t.getManifest(child.manifest.digest)).bytes), child.manifest.bytes);
       }));
 
     it('makes writes visible on commit and close() is safe to call twice', () =>
       withFixture(makeTransport, async ({ transport: t, reopen }) => {
         const image = sampleImage('f');
         await pushImage(t, image, 'latest');
-        if (options.staged && reopen !== undefined) {
+        if (t.commit !== undefined && reopen !== undefined) {
           const before = await reopen();
           await assert.rejects(before.getManifest('latest'), isCode('ERR_NOT_FOUND'));
           await before.close?.();
@@ -249,17 +238,67 @@ export function runTransportConformance(
         await t.close?.();
       }));
 
-    if (options.staged) {
-      it('discards uncommitted writes on close()', () =>
-        withFixture(makeTransport, async ({ transport: t, reopen }) => {
-          await pushImage(t, sampleImage('g'), 'gone');
-          await t.close?.();
-          if (reopen !== undefined) {
-            const after = await reopen();
-            await assert.rejects(after.getManifest('gone'), isCode('ERR_NOT_FOUND'));
-            await after.close?.();
-          }
-        }));
-    }
+    it('discards uncommitted writes on close() when it stages writes (declares commit)', (ctx) =>
+      withFixture(makeTransport, async ({ transport: t, reopen }) => {
+        if (t.commit === undefined || reopen === undefined) return void ctx.skip('writes are not staged');
+        await pushImage(t, sampleImage('g'), 'gone');
+        await t.close?.();
+        const after = await reopen();
+        await assert.rejects(after.getManifest('gone'), isCode('ERR_NOT_FOUND'));
+        await after.close?.();
+      }));
+
+    it('lists the referrers of a manifest when it declares listReferrers', (ctx) =>
+      withFixture(makeTransport, async ({ transport: t, reopen }) => {
+        if (t.listReferrers === undefined) return void ctx.skip('no listReferrers');
+        if (t.acceptsArtifacts === false) {
+          // A transport that cannot hold an artifact cannot hold a referrer either.
+          assert.deepEqual(await t.listReferrers(sampleImage('r0').manifest.digest), []);
+          return;
+        }
+        const image = sampleImage('r');
+        await pushImage(t, image, 'subject');
+        const sbom = await pushReferrer(t, image.manifest, 'application/spdx+json', 'sbom');
+        const signature = await pushReferrer(t, image.manifest, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
+        await t.commit?.();
+        const reader = reopen === undefined ? t : await reopen();
+        const listReferrers = reader.listReferrers!.bind(reader);
+        const byDigest = (a: Descriptor, b: Descriptor) => a.digest.localeCompare(b.digest);
+        assert.deepEqual((await listReferrers(image.manifest.digest)).sort(byDigest), [sbom, signature].sort(byDigest));
+        assert.deepEqual(await listReferrers(image.manifest.digest, { artifactType: 'application/spdx+json' }), [sbom]);
+        assert.deepEqual(await listReferrers(image.manifest.digest, { artifactType: 'application/x-none' }), []);
+        // A manifest nothing refers to, and one that is not there at all, have no referrers.
+        assert.deepEqual(await listReferrers(sbom.digest), []);
+        assert.deepEqual(await listReferrers(sha256(encoder.encode('absent'))), []);
+        if (reader !== t) await reader.close?.();
+      }));
   });
+}
+
+/**
+ * Pushes an artifact manifest whose `subject` is `subject` (one layer holding `text`, the empty
+ * config) and returns the descriptor a referrers listing must give for it.
+ */
+export async function pushReferrer(t: Transport, subject: RawManifest, artifactType: string, text: string): Promise<Descriptor> {
+  const empty = encoder.encode('{}');
+  const emptyDesc = describeBytes(empty, 'application/vnd.oci.empty.v1+json');
+  const layer = encoder.encode(text);
+  const layerDesc = describeBytes(layer, 'application/octet-stream');
+  await t.putBlob(emptyDesc, bodyOf(empty));
+  await t.putBlob(layerDesc, bodyOf(layer));
+  const annotations = { 'org.opencontainers.image.created': '2026-01-01T00:00:00Z', 'org.example.name': text };
+  const bytes = encoder.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType,
+      config: emptyDesc,
+      layers: [layerDesc],
+      subject: describeBytes(subject.bytes, subject.mediaType),
+      annotations,
+    }),
+  );
+  const manifest: RawManifest = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(bytes), bytes };
+  await t.putManifest(manifest, undefined);
+  return { ...describeBytes(bytes, manifest.mediaType), artifactType, annotations };
 }

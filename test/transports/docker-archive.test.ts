@@ -25,7 +25,7 @@ runTransportConformance(
     const path = join(dir, 'image.tar');
     return { transport: dockerArchive(path), reopen: () => dockerArchive(path), cleanup: () => rm(dir, { recursive: true, force: true }) };
   },
-  { staged: true, acceptsIndex: false, preservesManifests: false },
+  { preservesManifests: false },
 );
 
 describe('dockerArchive', () => {

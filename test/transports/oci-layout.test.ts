@@ -16,7 +16,6 @@ runTransportConformance(
     const path = join(dir, 'layout');
     return { transport: ociLayout(path), reopen: () => ociLayout(path), cleanup: () => rm(dir, { recursive: true, force: true }) };
   },
-  { staged: true },
 );
 
 runTransportConformance(
@@ -27,7 +26,6 @@ runTransportConformance(
     execFileSync('umoci', ['init', '--layout', path]);
     return { transport: ociLayout(path), reopen: () => ociLayout(path), cleanup: () => rm(dir, { recursive: true, force: true }) };
   },
-  { staged: true },
 );
 
 describe('ociLayout', () => {

@@ -7,10 +7,10 @@ import { OcibuildError } from '../../errors.ts';
 import type { Credential } from '../types.ts';
 
 /** The registry name references use for Docker Hub. */
-export const DOCKER_HUB = 'docker.io';
+const DOCKER_HUB = 'docker.io';
 
 /** The key Docker writes for Docker Hub in `auths` and sends to credential helpers. */
-export const DOCKER_HUB_SERVER_URL = 'https://index.docker.io/v1/';
+const DOCKER_HUB_SERVER_URL = 'https://index.docker.io/v1/';
 
 // Hosts that all mean Docker Hub; Docker's own config may hold any of them.
 const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
@@ -36,7 +36,7 @@ export interface AuthFile {
  * Normalises a registry host: lower case, Docker Hub aliases become `docker.io`.
  * Host names are case-insensitive (RFC 3986 section 3.2.2), so `Localhost:5000` is `localhost:5000`.
  */
-export function normalizeRegistryHost(host: string): string {
+function normalizeRegistryHost(host: string): string {
   const lower = host.toLowerCase();
   return HUB_ALIASES.has(lower) ? DOCKER_HUB : lower;
 }

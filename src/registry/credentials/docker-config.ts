@@ -58,7 +58,7 @@ export async function readAuthFile(file: string): Promise<AuthFile | undefined> 
  * entry, then `credsStore`. Inline entries come before the store because they need no process and a
  * store leaves only empty `{}` placeholders there, so the order changes nothing for files Docker wrote.
  */
-export async function lookupDockerStyle(
+async function lookupDockerStyle(
   config: AuthFile,
   host: string,
   file: string,

@@ -1,0 +1,99 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cachedSource } from '../../src/cache/source.ts';
+import { openCache } from '../../src/cache/store.ts';
+import { ociLayout } from '../../src/transports/oci-layout.ts';
+import { dockerArchive } from '../../src/transports/docker-archive.ts';
+import { pushReferrer, runTransportConformance, sampleImage, bodyOf } from '../transports/conformance.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import type { Transport } from '../../src/transports/types.ts';
+
+const dirs: string[] = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+async function fixtureDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ocibuild-cached-'));
+  dirs.push(dir);
+  return dir;
+}
+
+// The caching source wraps a base image's transport: it must keep that transport's contract,
+// and declare what the inner one declares.
+runTransportConformance('cachedSource over ociLayout', async () => {
+  const dir = await fixtureDir();
+  const cache = await openCache({ dir: join(dir, 'cache') });
+  const open = () => cachedSource(ociLayout(join(dir, 'layout')), cache);
+  return { transport: open(), reopen: open, cleanup: async () => undefined };
+});
+
+runTransportConformance(
+  'cachedSource over dockerArchive',
+  async () => {
+    const dir = await fixtureDir();
+    const cache = await openCache({ dir: join(dir, 'cache') });
+    const open = () => cachedSource(dockerArchive(join(dir, 'image.tar')), cache);
+    return { transport: open(), reopen: open, cleanup: async () => undefined };
+  },
+  { preservesManifests: false },
+);
+
+describe('cachedSource capabilities', () => {
+  it('passes the inner capability flags through', async () => {
+    const dir = await fixtureDir();
+    const cache = await openCache({ dir: join(dir, 'cache') });
+    const archive = cachedSource(dockerArchive(join(dir, 'image.tar')), cache);
+    assert.equal(archive.acceptsIndex, false);
+    assert.equal(archive.acceptsArtifacts, false);
+    assert.equal(archive.needsForeignLayers, true);
+    assert.equal(typeof archive.listReferrers, 'undefined');
+    const layout = cachedSource(ociLayout(join(dir, 'layout')), cache);
+    assert.equal(layout.acceptsIndex, undefined);
+    assert.equal(typeof layout.listReferrers, 'function');
+    assert.equal(typeof layout.commit, 'function');
+    await archive.close?.();
+    await layout.close?.();
+  });
+
+  it('asks the inner transport for referrers each time online, and declares none offline', async () => {
+    const dir = await fixtureDir();
+    const cache = await openCache({ dir: join(dir, 'cache') });
+    const path = join(dir, 'layout');
+    const writer = ociLayout(path);
+    const image = sampleImage('cached-referrers');
+    const [config, layer] = image.blobs as [Descriptor, Descriptor];
+    await writer.putBlob(config, bodyOf(image.config));
+    await writer.putBlob(layer, bodyOf(image.layer));
+    await writer.putManifest(image.manifest, 'v1');
+    await writer.commit();
+    // The inner transport answers live, as a registry does: each call opens the layout afresh.
+    let asked = 0;
+    const live = ociLayout(path);
+    const inner: Transport = {
+      description: live.description,
+      getManifest: (r, o) => live.getManifest(r, o),
+      putManifest: (m, r, o) => live.putManifest(m, r, o),
+      hasBlob: (d, o) => live.hasBlob(d, o),
+      getBlob: (d, o) => live.getBlob(d, o),
+      putBlob: (d, b, o) => live.putBlob(d, b, o),
+      close: () => live.close(),
+      listReferrers: (digest, o) => {
+        asked++;
+        return ociLayout(path).listReferrers(digest, o);
+      },
+    };
+    const online = cachedSource(inner, cache);
+    assert.deepEqual(await online.listReferrers!(image.manifest.digest), []);
+    // A referrer added after the first listing is seen: listings are never cached.
+    const sbom = await pushReferrer(writer, image.manifest, 'application/spdx+json', 'later');
+    await writer.commit();
+    assert.deepEqual(await online.listReferrers!(image.manifest.digest), [sbom]);
+    assert.equal(asked, 2);
+    const offline = cachedSource(ociLayout(path), cache, { offline: true });
+    assert.equal(offline.listReferrers, undefined);
+    assert.equal(offline.commit, undefined);
+    await Promise.all([writer.close(), online.close?.(), offline.close?.()]);
+  });
+});
