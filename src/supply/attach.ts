@@ -2,12 +2,12 @@
  * Attaching documents (SBOM, provenance, signatures) to an image as OCI referrers: an artifact
  * manifest whose `subject` is the image manifest, written next to it.
  *
- * On a registry the manifest is pushed by digest; when the registry does not list it through the
- * referrers API (distribution 2.8 has none), the fallback index at tag `sha256-<hex>` of the
- * subject is read, extended and written back (OCI distribution-spec 1.1, "pushing manifests
- * with subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in
- * distribution 2.8), so the write is checked by reading the tag again and redone, a bounded
- * number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
+ * On a registry the manifest is pushed by digest; when the registry does not answer `OCI-Subject`
+ * (no referrers API: distribution 2.8 has none), the registry client adds it to the fallback
+ * index at tag `sha256-<hex>` of the subject (OCI distribution-spec 1.1, "pushing manifests with
+ * subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in distribution
+ * 2.8), so that write is checked here by reading the tag again, at once and after a settle time,
+ * and redone, a bounded number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
  * is stored and listed untagged in `index.json`, as oras does. A docker-archive cannot hold one.
  * @module
  */
@@ -44,7 +44,7 @@ export interface AttachResult {
   descriptor: Descriptor;
   /** The subject's digest. */
   subject: string;
-  /** The fallback tag updated, when one was. */
+  /** The fallback tag that lists it, on a registry without the referrers API. */
   fallbackTag?: string;
 }
 
@@ -85,7 +85,7 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
   const opts = options.signal ? { signal: options.signal } : {};
   // A registry that has the manifest has its blobs (it checked them at PUT): a rebuild writes nothing.
   if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) {
-    const tag = await linkReferrer(transport, subjectDigest, parts.descriptor, options);
+    const tag = await link(transport, subjectDigest, parts.descriptor, options, false);
     return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
   }
   for (const blob of parts.blobs) {
@@ -102,24 +102,40 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
 }
 
 /**
- * Makes the referrer `entry` (already written) discoverable from `subjectDigest`. On a registry
- * (unless `fallback` is `'never'`) this updates the fallback index when the referrers listing
- * does not show the entry yet; elsewhere there is nothing to do (an `oci:` layout lists the
- * manifest in `index.json`). Returns the fallback tag when it was written.
+ * Makes the referrer `entry` (already written) discoverable from `subjectDigest` and checks that
+ * it stays so. On a registry the client's manifest PUT has already added it to the fallback
+ * index once when the registry did not answer `OCI-Subject`; a concurrent writer may have
+ * replaced that index since. So (mode `'auto'`): when the referrers listing lacks the entry,
+ * the fallback index is updated with {@link updateFallbackIndex}; when only the fallback index
+ * lists it, it is read again after {@link FALLBACK_SETTLE_MS} and updated if the entry was lost;
+ * when the referrers API lists it, nothing is left to do. Mode `'always'` runs the full update;
+ * `'never'` does nothing more. Elsewhere there is nothing to do (an `oci:` layout lists the
+ * manifest in `index.json`). Returns the fallback tag when the entry is listed there.
  */
-export async function linkReferrer(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions = {}): Promise<string | undefined> {
+export function linkReferrer(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions = {}): Promise<string | undefined> {
+  return link(transport, subjectDigest, entry, options, true);
+}
+
+/** {@link linkReferrer}; `fresh` is false when the manifest was already there (no write of ours can race, so no settle wait). */
+async function link(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions, fresh: boolean): Promise<string | undefined> {
   if (!isRegistryTransport(transport)) return undefined;
   const mode = options.fallback ?? 'auto';
   if (mode === 'never') return undefined;
+  const tag = fallbackTag(subjectDigest);
+  const where = `${transport.description}:${tag}`;
+  const opts = options.signal ? { signal: options.signal } : {};
   if (mode === 'auto') {
-    // A registry with the referrers API lists the new manifest at once (distribution-spec 1.1
-    // says it SHOULD, and answers OCI-Subject); without one the listing reads the fallback tag,
-    // which then lacks it. Either way, listed means nothing is left to do.
-    const listed = await listReferrers(transport, subjectDigest, options.signal ? { signal: options.signal } : {});
-    if (listed.some((d) => d.digest === entry.digest)) return undefined;
+    const listed = await listReferrers(transport, subjectDigest, opts);
+    if (listed.some((d) => d.digest === entry.digest)) {
+      // Listed by the referrers API (no fallback index in play), or by the fallback index.
+      if (!(await listsEntry(transport, tag, entry, where, opts))) return undefined;
+      if (!fresh) return tag;
+      await settle(options.signal);
+      if (await listsEntry(transport, tag, entry, where, opts)) return tag;
+    }
   }
   await updateFallbackIndex(transport, subjectDigest, entry, options);
-  return fallbackTag(subjectDigest);
+  return tag;
 }
 
 /** Waits between fallback-index rounds: 50, 100, 200, 400 ms plus up to 50 ms of jitter. */

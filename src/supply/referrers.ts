@@ -1,20 +1,18 @@
 /**
  * Listing the referrers of a manifest (the artifacts whose `subject` it is) on any transport:
  * the transport's own listing when it has one (a registry: the referrers API, else the fallback
- * tag), else the fallback index at tag `sha256-<hex>`, and, in an `oci:` layout, the manifests
- * listed in `index.json` whose `subject` is the digest (where oras puts them).
+ * tag; an `oci:` layout: the manifests it holds whose `subject` is the digest), else the
+ * fallback index at tag `sha256-<hex>`; reading an attached document back; the tree of
+ * referrers of referrers.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { isNotFound, LimitExceededError, OcibuildError, throwIfAborted } from '../errors.ts';
-import { isManifestMediaType, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import { parseManifest } from '../oci/manifest.ts';
 import { isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Transport } from '../image/transport.ts';
 import type { OperationOptions } from '../blob/types.ts';
-import { fallbackTag, parseFallbackIndex, referrerDescriptor } from './attach-manifest.ts';
+import { fallbackTag, parseFallbackIndex } from './attach-manifest.ts';
 import { readVerified } from '../blob/verify.ts';
 
 /** Options of {@link listReferrers}. */
@@ -22,12 +20,6 @@ export interface ListReferrersOptions extends OperationOptions {
   /** Only referrers of this artifact type. */
   artifactType?: string;
 }
-
-/** Most `index.json` entries of an `oci:` layout read when looking for referrers; past it `ERR_LIMIT_EXCEEDED`. */
-export const MAX_LAYOUT_ENTRIES_SCANNED = 10_000;
-
-/** Largest `index.json` read when looking for referrers (as the layout transport's default). */
-const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Lists the referrers of `digest` in `transport`: descriptors with `artifactType` and the
@@ -44,8 +36,6 @@ export async function listReferrers(transport: Transport, digest: string, option
     found = await transport.listReferrers(digest, opts);
   } else {
     found = await fallbackEntries(transport, digest, opts);
-    const layout = (transport as { path?: unknown }).path;
-    if (typeof layout === 'string' && transport.origin === undefined) found = [...found, ...(await layoutReferrers(transport, layout, digest, opts))];
   }
   const unique = new Map<string, Descriptor>();
   // Entries come from the registry or another tool's fallback index: keep only well-formed ones.
@@ -70,44 +60,6 @@ async function fallbackEntries(transport: Transport, digest: string, opts: Opera
     if (isNotFound(error)) return [];
     throw error;
   }
-}
-
-/** The image manifests listed in an `oci:` layout's `index.json` whose `subject` is `digest`. */
-async function layoutReferrers(transport: Transport, path: string, digest: string, opts: OperationOptions): Promise<Descriptor[]> {
-  const file = join(path, 'index.json');
-  let entries: Descriptor[];
-  try {
-    const size = (await stat(file)).size;
-    if (size > MAX_INDEX_BYTES) throw new LimitExceededError('maxIndexBytes', MAX_INDEX_BYTES, `${transport.description}: index.json is ${size} bytes`);
-    const doc = JSON.parse(await readFile(file, 'utf8')) as { manifests?: unknown };
-    entries = Array.isArray(doc.manifests) ? (doc.manifests as Descriptor[]) : [];
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    if (error instanceof OcibuildError) throw error;
-    throw new OcibuildError('ERR_INVALID_MANIFEST', `${transport.description}: cannot read index.json`, { cause: error });
-  }
-  const candidates = entries.filter((d) => typeof d?.digest === 'string' && (d.mediaType === undefined || isManifestMediaType(d.mediaType)) && d.digest !== digest);
-  if (candidates.length > MAX_LAYOUT_ENTRIES_SCANNED) {
-    throw new LimitExceededError('maxLayoutEntriesScanned', MAX_LAYOUT_ENTRIES_SCANNED, `${transport.description}: index.json lists ${candidates.length} manifests; too many to scan for referrers`);
-  }
-  const out: Descriptor[] = [];
-  const seen = new Set<string>();
-  for (const entry of candidates) {
-    if (seen.has(entry.digest)) continue;
-    seen.add(entry.digest);
-    throwIfAborted(opts.signal);
-    let raw;
-    try {
-      raw = await transport.getManifest(entry.digest, opts);
-    } catch (error) {
-      // An entry whose blob is gone (a pruned layout) refers to nothing.
-      if (isNotFound(error)) continue;
-      throw error;
-    }
-    const parsed = parseManifest(raw, entry.mediaType ?? OCI_MANIFEST);
-    if (parsed.kind === 'manifest' && parsed.manifest.subject?.digest === digest) out.push(referrerDescriptor(raw, parsed.manifest));
-  }
-  return out;
 }
 
 /** Largest attached document read whole by {@link readAttachment} (64 MiB); past it `ERR_LIMIT_EXCEEDED`. */

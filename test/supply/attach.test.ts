@@ -123,7 +123,9 @@ test('a fallback tag that holds an image (not an index) is refused and left alon
   const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
   // Squat the fallback tag with the image itself.
   await repo.putManifest(top, fallbackTag(subj.digest));
-  await assert.rejects(attachArtifact(repo, subj, sbom('four'), { created }), (error: Error & { code?: string }) => error.code === 'ERR_INVALID_MANIFEST' && /not an OCI image index/.test(error.message));
+  // The registry client's own fallback update or ours refuses it (the registry rejects an
+  // image with `manifests` added as MANIFEST_INVALID): either way a typed error, tag untouched.
+  await assert.rejects(attachArtifact(repo, subj, sbom('four'), { created }), (error: Error & { code?: string }) => error.code === 'ERR_INVALID_MANIFEST' || error.code === 'ERR_REGISTRY');
   assert.equal((await repo.getManifest(fallbackTag(subj.digest))).digest, top.digest);
 });
 
