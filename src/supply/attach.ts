@@ -125,12 +125,14 @@ async function link(transport: Transport, subjectDigest: string, entry: Descript
   const where = `${transport.description}:${tag}`;
   const opts = options.signal ? { signal: options.signal } : {};
   if (mode === 'auto') {
+    const started = Date.now();
     const listed = await listReferrers(transport, subjectDigest, opts);
+    const roundTrips = Date.now() - started;
     if (listed.some((d) => d.digest === entry.digest)) {
       // Listed by the referrers API (no fallback index in play), or by the fallback index.
       if (!(await listsEntry(transport, tag, entry, where, opts))) return undefined;
       if (!fresh) return tag;
-      await settle(options.signal);
+      await settle(roundTrips, options.signal);
       if (await listsEntry(transport, tag, entry, where, opts)) return tag;
     }
   }
@@ -167,11 +169,16 @@ async function hasManifest(transport: Transport, digest: string, opts: Operation
   }
 }
 
-/** Time between writing the fallback index and checking it a second time. */
+/** Least time between writing the fallback index and checking it a second time. */
 export const FALLBACK_SETTLE_MS = 200;
 
-function settle(signal: AbortSignal | undefined): Promise<void> {
-  return delay(FALLBACK_SETTLE_MS + Math.floor(Math.random() * 50), signal);
+/**
+ * Waits before the second check: {@link FALLBACK_SETTLE_MS}, or four times `observedMs` (our
+ * own read-to-write time, or a listing's round trips) when longer, since another writer's
+ * read-to-write gap grows with the registry's and the machine's load as ours does; plus jitter.
+ */
+function settle(observedMs: number, signal: AbortSignal | undefined): Promise<void> {
+  return delay(Math.max(FALLBACK_SETTLE_MS, 4 * observedMs) + Math.floor(Math.random() * 50), signal);
 }
 
 async function listsEntry(transport: Transport, tag: string, entry: Descriptor, where: string, opts: OperationOptions): Promise<boolean> {
@@ -190,8 +197,8 @@ async function readFallback(transport: Transport, tag: string, opts: OperationOp
 
 /**
  * Adds `entry` to the fallback index of `subjectDigest` (tag `sha256-<hex>`): read, merge
- * (keeping every other entry), write, read again at once and after {@link FALLBACK_SETTLE_MS}
- * to check that no concurrent writer replaced it, and redo after a short wait when one did, at
+ * (keeping every other entry), write, read again at once and after a settle time (at least
+ * {@link FALLBACK_SETTLE_MS}, longer when the registry is slow) to check that no concurrent writer replaced it, and redo after a short wait when one did, at
  * most {@link FALLBACK_UPDATE_ATTEMPTS} rounds.
  */
 export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions = {}): Promise<void> {
@@ -200,13 +207,19 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
   const opts = options.signal ? { signal: options.signal } : {};
   for (let attempt = 1; attempt <= FALLBACK_UPDATE_ATTEMPTS; attempt++) {
     throwIfAborted(options.signal);
-    const merged = mergeFallbackIndex(await readFallback(transport, tag, opts), entry, where);
+    const started = Date.now();
+    let current = await readFallback(transport, tag, opts);
+    // distribution rewrites a tag's link file in place, so a read during another writer's update
+    // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
+    if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
+    const merged = mergeFallbackIndex(current, entry, where);
     if (merged === undefined) return;
     await transport.putManifest(merged, tag, opts);
+    const readToWrite = Date.now() - started;
     // A writer that read the index before our write may still write its stale copy after it:
     // check at once and again after a settle time longer than such a read-to-write gap.
     if (await listsEntry(transport, tag, entry, where, opts)) {
-      await settle(options.signal);
+      await settle(readToWrite, options.signal);
       if (await listsEntry(transport, tag, entry, where, opts)) return;
     }
     // Another tool's write replaced ours: merge again.
