@@ -149,7 +149,7 @@ export const node: Command = {
     if (values.watch) {
       // One line per build; progress bars would interleave with the rebuilds. Ctrl-C aborts the
       // command's signal (cli/interrupt.ts), which ends the watch after the build in flight.
-      await watchNodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), ...signalOf(io) }, (event) => {
+      await watchNodeApp(dir, { ...nodeOptionsFromFlags(values), ...attestOptions(values), ...registryOptions(values), ...signalOf(io) }, (event) => {
         if (event.type === 'built') io.out(`${event.result.digest} ${Math.round(event.durationMs)} ms`);
         else io.err(`error: ${(event.error as Error).message ?? String(event.error)}`);
       });
