@@ -3,7 +3,7 @@
  * flags shared by `build` and `node`.
  * @module
  */
-import { createSession, hostPlatform, openManifest, parsePlatform, selectManifest, OcibuildError, type BuildOptions } from '../../index.ts';
+import { createSession, formatPlatform, hostPlatform, openManifest, parsePlatform, selectManifest, OcibuildError, type BuildOptions } from '../../index.ts';
 import { readAttachment } from '../../supply/referrers.ts';
 import type { SbomFormat } from '../../supply/types.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
@@ -76,7 +76,8 @@ ${REGISTRY_HELP}`,
       const src = session.openSource(ref);
       try {
         const top = await src.transport.getManifest(src.reference ?? '', signalOf(io));
-        let subject = top.digest;
+        const subject = top.digest;
+        let searched = subject;
         const opened = await openManifest(src.transport, top, signalOf(io));
         if (opened.kind === 'index') {
           const wanted = str(values, 'platform');
@@ -86,14 +87,14 @@ ${REGISTRY_HELP}`,
           if (child !== undefined) {
             const found = await readAttachment(src.transport, child.digest, types, signalOf(io));
             if (found !== undefined) return print(found.bytes);
+            searched = `${formatPlatform(child.platform ?? platform)} image ${child.digest}, nor the index ${subject}`;
           } else if (wanted !== undefined) {
             throw new UsageError(`no manifest for platform ${wanted} in the index`);
           }
-          subject = top.digest;
         }
         const found = await readAttachment(src.transport, subject, types, signalOf(io));
         if (found === undefined) {
-          throw new OcibuildError('ERR_NOT_FOUND', `no ${format ?? 'SPDX or CycloneDX'} SBOM is attached to ${ref} (${subject}); build with --sbom to attach one`);
+          throw new OcibuildError('ERR_NOT_FOUND', `no ${format ?? 'SPDX or CycloneDX'} SBOM is attached to ${ref} (${searched}); build with --sbom to attach one`);
         }
         return print(found.bytes);
       } finally {
