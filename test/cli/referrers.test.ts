@@ -3,7 +3,9 @@
 // sha256-<hex> fallback tag) and oci: layouts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -155,6 +157,9 @@ test('build to oci: gets the attachments in index.json; docker-archive warns and
   const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
   assert.equal(index.manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name'] !== undefined).length, 1, 'only the image is tagged');
   assert.equal(index.manifests.length, 3);
+  // skopeo still reads the image by its tag next to the untagged artifacts.
+  const { stdout: raw } = await promisify(execFile)('skopeo', ['inspect', '--raw', `oci:${layout}:v1`], { encoding: 'buffer' });
+  assert.equal(`sha256:${createHash('sha256').update(raw).digest('hex')}`, listed.Digest);
 
   const refused = await cli(['copy', '--referrers', `oci:${layout}:v1`, `docker-archive:${path.join(tmp, 'other.tar')}`]);
   assert.equal(refused.code, 1);
