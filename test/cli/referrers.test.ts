@@ -169,6 +169,11 @@ test('build to oci: gets the attachments in index.json; docker-archive warns and
   const bad = await cli(['build', context, '--sbom=xml', '-t', `oci:${layout}:v2`]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--sbom: unknown format "xml"/);
+  const both = await cli(['build', context, '--provenance', '--no-provenance', '-t', `oci:${layout}:v2`]);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--provenance and --no-provenance cannot be combined/);
+  const tags = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
+  assert.ok(!tags.manifests.some((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v2'), 'nothing written on a usage error');
 });
 
 test('ocibuild node attaches an SBOM from the lockfile and provenance by default; --no-sbom --no-provenance turn them off', async () => {
