@@ -205,7 +205,7 @@ export async function openCache(options: CacheOptions = {}): Promise<LocalCache>
       // The file is open now, so eviction cannot take it away mid-read (unlink keeps open files).
       await handle.close();
       await touch(file);
-      return verifyStream(readFileStream(file, opts.signal ? { signal: opts.signal } : {}), descriptor, `cache ${dir} blob ${descriptor.digest}`);
+      return verifyStream(readFileStream(file, { signal: opts.signal }), descriptor, `cache ${dir} blob ${descriptor.digest}`);
     },
     async putBlob(descriptor, body, opts = {}) {
       if (await hasBlob(descriptor.digest, descriptor.size)) return;

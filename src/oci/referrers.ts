@@ -4,6 +4,7 @@
  * index kept under that tag. No I/O here.
  * @module
  */
+import { OcibuildError } from '../errors.ts';
 import { hashBytes } from '../hash/index.ts';
 import { canonicalJson } from './json.ts';
 import { OCI_INDEX } from './mediatypes.ts';
@@ -53,13 +54,21 @@ export function referrersTag(digest: string): string {
 /**
  * The referrers index with `descriptor` added (as canonical JSON), or undefined when `current`
  * already lists that digest. `current` is the index now under the fallback tag, if any; its
- * other fields and entries are kept.
+ * other fields and entries are kept. Throws `ERR_INVALID_MANIFEST` when `current` is not a JSON object.
  */
 export function addToReferrersIndex(current: Uint8Array | undefined, descriptor: Descriptor): RawManifest | undefined {
   let doc: Record<string, unknown> = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
   if (current !== undefined) {
-    const parsed = JSON.parse(Buffer.from(current).toString('utf8')) as unknown;
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) doc = { ...(parsed as Record<string, unknown>) };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(current).toString('utf8'));
+    } catch (error) {
+      throw new OcibuildError('ERR_INVALID_MANIFEST', 'the referrers index under the fallback tag is not JSON', { cause: error });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new OcibuildError('ERR_INVALID_MANIFEST', 'the referrers index under the fallback tag is not a JSON object');
+    }
+    doc = { ...(parsed as Record<string, unknown>) };
   }
   const manifests = Array.isArray(doc['manifests']) ? (doc['manifests'] as Descriptor[]) : [];
   if (manifests.some((m) => m.digest === descriptor.digest)) return undefined;

@@ -34,10 +34,6 @@ export type PushEvent =
 /** The counters pushing updates: the build's upload and manifest counters. */
 export type PushStats = Pick<BuildStats, 'blobsUploaded' | 'bytesUploaded' | 'blobsSkipped' | 'blobsMounted' | 'manifestsPushed' | 'manifestPutSkipped'>;
 
-function signalOpt(options: { signal?: AbortSignal }): { signal?: AbortSignal } {
-  return options.signal ? { signal: options.signal } : {};
-}
-
 /**
  * Writes the built image to every destination, in order: `digestFor` says which document each
  * gets. A failure stops at that target (see `buildImage` for what is then left).
@@ -86,7 +82,7 @@ export async function pushAll(
     }
     const transport = dest.open();
     const copied = await copyImage(source, digest, transport, refs, {
-      ...signalOpt(options),
+      signal: options.signal,
       onEvent: (event) => {
         if (event.type === 'blob-done') {
           stats.blobsUploaded++;
@@ -115,7 +111,7 @@ async function alreadyThere(dest: Destination, refs: (string | undefined)[], dig
   const transport = dest.open();
   try {
     for (const ref of refs) {
-      const existing = await transport.getManifest(ref as string, signalOpt(options)).catch((error: unknown) => {
+      const existing = await transport.getManifest(ref as string, { signal: options.signal }).catch((error: unknown) => {
         // Not there, or not readable with push-only credentials: push. Other failures are failures.
         if (isNotFound(error) || isOcibuildError(error, 'ERR_REGISTRY_UNAUTHORIZED', 'ERR_REGISTRY_DENIED')) return undefined;
         throw error;

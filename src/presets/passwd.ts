@@ -119,8 +119,7 @@ export async function readImageFile(
   const target = normalize(filePath);
   for (let i = layers.length - 1; i >= 0; i--) {
     const descriptor = layers[i] as Descriptor;
-    const signal = options.signal ? { signal: options.signal } : {};
-    const blob = await openLayerBlob(descriptor, () => transport.getBlob(descriptor, signal), { ...signal, source: transport.description });
+    const blob = await openLayerBlob(descriptor, () => transport.getBlob(descriptor, { signal: options.signal }), { signal: options.signal, source: transport.description });
     const verdict = await scanLayer(blob, descriptor, target);
     if (verdict.kind === 'found') return verdict.bytes;
     if (verdict.kind === 'deleted') return undefined;

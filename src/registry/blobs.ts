@@ -3,6 +3,7 @@
  * resuming with `Range` from the byte reached when the connection drops mid-body.
  * @module
  */
+import { RegistryError } from '../errors.ts';
 import { VerifiedStream, verifyStream } from '../blob/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isConfigMediaType, limitExceeded } from './limits.ts';
@@ -56,7 +57,7 @@ export async function getBlob(
     throw limitExceeded('maxConfigBytes', maxConfig, what, `the image config (${descriptor.size} bytes declared)`);
   }
   const release = await ctx.downloads(repo.registry).acquire(signal);
-  const fetchFrom = (offset: number) =>
+  const fetchFrom = (offset: number, retry = true) =>
     ctx.http.send({
       registry: repo.registry,
       method: 'GET',
@@ -66,6 +67,7 @@ export async function getBlob(
       accept: offset > 0 ? [200, 206] : [200],
       what,
       signal,
+      retry,
     });
   let first: RegistryResponse;
   try {
@@ -96,10 +98,22 @@ export async function getBlob(
         }
         return;
       } catch (error) {
-        if (resumes >= policy.count || signal?.aborted || !isRetryable(error)) throw errorFromNetwork(error, what, response.url, ctx.http.limits);
-        await sleep(backoffDelay(resumes, policy), signal);
-        resumes++;
-        response = await fetchFrom(received);
+        // One loop for the whole download (house style rule 9): a dropped body and a failed
+        // resume request each spend one retry of the policy; the resume request is not retried
+        // on its own, or a flaky registry would get count x count requests.
+        let failure: unknown = error;
+        for (;;) {
+          if (resumes >= policy.count || signal?.aborted || !isRetryable(failure)) throw errorFromNetwork(failure, what, response.url, ctx.http.limits);
+          const retryAfter = failure instanceof RegistryError ? (failure.retryAfterMs ?? 0) : 0;
+          await sleep(Math.max(backoffDelay(resumes, policy), Math.min(retryAfter, policy.maxTotalMs)), signal);
+          resumes++;
+          try {
+            response = await fetchFrom(received, false);
+            break;
+          } catch (resumeError) {
+            failure = resumeError;
+          }
+        }
         skip = response.statusCode === 200 ? received : 0;
       }
     }

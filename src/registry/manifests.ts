@@ -13,6 +13,7 @@ import { withRetries } from './retry.ts';
 import { hashBytes } from '../hash/index.ts';
 import { nodeHash } from '../hash/node.ts';
 import { isDigest, parseDigest } from '../oci/digest.ts';
+import { checkDescriptor } from '../oci/manifest.ts';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import {
@@ -325,7 +326,7 @@ export async function listReferrers(
   const contentType = stripParameters(header(response.headers, 'content-type'));
   if (response.statusCode === 200 && contentType === OCI_INDEX) {
     const bytes = await readCapped(ctx, response, `list referrers of ${digest}`);
-    manifests = indexManifests(bytes);
+    manifests = indexManifests(bytes, `referrers of ${digest} in ${repositoryName(repo)}`);
   } else {
     await response.body.dump();
     let raw: RawManifest;
@@ -335,16 +336,20 @@ export async function listReferrers(
       if (error instanceof RegistryError && error.code === 'ERR_REGISTRY_NOT_FOUND') return [];
       throw error;
     }
-    manifests = indexManifests(raw.bytes);
+    manifests = indexManifests(raw.bytes, `referrers of ${digest} in ${repositoryName(repo)}`);
   }
   return options.artifactType ? manifests.filter((m) => m.artifactType === options.artifactType) : manifests;
 }
 
-function indexManifests(bytes: Uint8Array): Descriptor[] {
+/** The descriptors of a referrers index, each checked (`ERR_INVALID_MANIFEST` names the bad one). */
+function indexManifests(bytes: Uint8Array, where: string): Descriptor[] {
+  let doc: { manifests?: unknown } | null;
   try {
-    const doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: unknown };
-    return Array.isArray(doc.manifests) ? (doc.manifests as Descriptor[]) : [];
+    doc = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: unknown } | null;
   } catch (error) {
-    throw new RegistryError('ERR_REGISTRY', 'referrers response is not a JSON index', { cause: error });
+    throw new RegistryError('ERR_REGISTRY', `${where}: the referrers response is not a JSON index`, { cause: error });
   }
+  const manifests = Array.isArray(doc?.manifests) ? (doc.manifests as unknown[]) : [];
+  manifests.forEach((m, i) => checkDescriptor(m, `${where}: referrers manifests[${i}]`));
+  return manifests as Descriptor[];
 }

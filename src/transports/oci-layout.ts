@@ -28,6 +28,7 @@ import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
 import { withFileLock } from './layout-lock.ts';
 import { scanReferrers } from './layout-referrers.ts';
+import { readIndexFile } from './layout-read.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
 export { REF_NAME_ANNOTATION } from './layout-index.ts';
@@ -307,26 +308,8 @@ class OciLayout implements OciLayoutTransport {
     this.#mode = 'existing';
   }
 
-  async #readIndex(): Promise<IndexDocument> {
-    const file = join(this.path, 'index.json');
-    const max = this.#options.maxIndexBytes ?? MAX_INDEX_BYTES;
-    let doc: unknown;
-    try {
-      const size = (await stat(file)).size;
-      if (size > max) {
-        throw new LimitExceededError('maxIndexBytes', max, `${this.description}: index.json is ${size} bytes, larger than maxIndexBytes (${max}); raise the ociLayout option maxIndexBytes if this is expected`);
-      }
-      doc = JSON.parse(await readFile(file, 'utf8'));
-    } catch (error) {
-      if (error instanceof LimitExceededError) throw error;
-      throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: cannot read index.json`, { cause: error });
-    }
-    const manifests = (doc as { manifests?: unknown } | null)?.manifests;
-    // umoci writes `"manifests": null` for an empty layout.
-    if (typeof doc !== 'object' || doc === null || (manifests != null && !Array.isArray(manifests))) {
-      throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description}: index.json is not an image index`);
-    }
-    return { ...(doc as Record<string, unknown>), manifests: (manifests ?? []) as Descriptor[] };
+  #readIndex(): Promise<IndexDocument> {
+    return readIndexFile(join(this.path, 'index.json'), this.#options.maxIndexBytes ?? MAX_INDEX_BYTES, this.description);
   }
 
   #ensureWritable(): Promise<void> {

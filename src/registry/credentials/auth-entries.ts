@@ -4,16 +4,14 @@
  * @module
  */
 import { OcibuildError } from '../../errors.ts';
+import { DOCKER_HUB_API_HOST, DOCKER_HUB_REGISTRY as DOCKER_HUB } from '../../reference.ts';
 import type { Credential } from '../types.ts';
-
-/** The registry name references use for Docker Hub. */
-const DOCKER_HUB = 'docker.io';
 
 /** The key Docker writes for Docker Hub in `auths` and sends to credential helpers. */
 const DOCKER_HUB_SERVER_URL = 'https://index.docker.io/v1/';
 
 // Hosts that all mean Docker Hub; Docker's own config may hold any of them.
-const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+const HUB_ALIASES = new Set([DOCKER_HUB, 'index.docker.io', DOCKER_HUB_API_HOST, 'registry.hub.docker.com']);
 
 /** One `auths` value as written to disk; every field is optional. */
 export interface AuthEntry {
