@@ -40,7 +40,7 @@ export {
   type IndexInspection,
   type ArtifactInspection,
 } from './pipeline/images.ts';
-export type { CopyEvent, CopyEventType, CopyOptions, CopyResult } from './image/copy.ts';
+export type { CopyEvent, CopyEventType, CopyOptions, CopyResult, ReferrerHooks } from './image/copy.ts';
 export type { Image, Layer, LayerOpenOptions, LayerOrigin, PlatformIndex } from './image/model.ts';
 export { openImage, openIndex, openReference, imagePlatforms, builtLayer, type ImageSource, type OpenImageOptions, type OpenedReference } from './image/open.ts';
 export { newImage, emptyImage, appendLayers, withConfig, withAnnotations, withPlatform, type AddendumLayer, type ImageFormat } from './image/mutate.ts';
@@ -161,6 +161,18 @@ export {
   type CosignKeyPairFiles,
   type EncryptKeyOptions,
 } from './supply/cosign-key.ts';
+export {
+  imageReferrers,
+  readImageSbom,
+  type AttachedOptions,
+  type AttachedReferrer,
+  type ReferrersInspection,
+  type ReadImageSbomOptions,
+  type AttachedSbom,
+} from './pipeline/attached.ts';
+export { attachArtifact, type AttachOptions, type AttachResult } from './supply/attach.ts';
+export { provenanceStatement, type ProvenanceInput, type ProvenanceDependency } from './supply/provenance.ts';
+export type { BuildAttachment } from './pipeline/attestations.ts';
 export { simpleSigningPayload, dockerReferenceOf, COSIGN_SIGNATURE_TYPE, type SimpleSigningPayload } from './supply/cosign-payload.ts';
 export type { StoredSignature, SignatureManifest } from './supply/sign-store.ts';
 

@@ -5,7 +5,7 @@
  * blobs that live in another repository of the same registry.
  * @module
  */
-import { DigestMismatchError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
+import { DigestMismatchError, isNotFound, LimitExceededError, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { encodeManifest, parseManifest, type ParsedManifest } from '../oci/manifest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform, RawManifest } from '../oci/types.ts';
@@ -55,7 +55,33 @@ export interface CopyOptions {
   onEvent?: (event: CopyEvent) => void;
   /** Hash implementation for digest checks. */
   hash?: HashFactory;
+  /**
+   * Also copy the referrers (signatures, SBOMs, attestations) of the image and of each platform
+   * manifest copied, and theirs in turn (signatures of SBOMs), up to `MAX_REFERRER_DEPTH`
+   * levels and `MAX_REFERRERS_COPIED` manifests. The hooks list and link referrers (the
+   * supply module's `referrerCopyHooks()` handle the referrers API and the fallback tag scheme).
+   */
+  referrers?: ReferrerHooks;
+  /** Runs after every manifest is written and before the destination commits (attachments of a build go here). */
+  beforeCommit?: (dst: Transport, signal: AbortSignal) => Promise<void>;
 }
+
+/**
+ * How {@link copyImage} finds referrers in the source and makes them discoverable in the destination.
+ * @category Images
+ */
+export interface ReferrerHooks {
+  /** The referrers of `digest` in `transport` (descriptors of manifests whose `subject` it is). */
+  list(transport: Transport, digest: string, options: { signal: AbortSignal }): Promise<Descriptor[]>;
+  /** Makes the referrer `entry`, already written to `transport`, discoverable from `subjectDigest` (a registry's fallback tag). */
+  link(transport: Transport, subjectDigest: string, entry: Descriptor, options: { signal: AbortSignal }): Promise<unknown>;
+}
+
+/** Levels of referrers followed by a copy with `referrers` (image → signature → its signature...). */
+export const MAX_REFERRER_DEPTH = 4;
+
+/** Most referrer manifests one copy carries; past it `ERR_LIMIT_EXCEEDED`. */
+export const MAX_REFERRERS_COPIED = 1000;
 
 /**
  * What was written: the top-level manifest or index.
@@ -98,8 +124,13 @@ export async function copyImage(
   const copier = new Copier(src, dst, options, controller.signal);
   try {
     throwIfAborted(options.signal);
+    if (options.referrers !== undefined && dst.acceptsArtifacts === false) {
+      throw new UnsupportedError(`${dst.description} holds container images only: it cannot hold referrers (signatures, SBOMs); copy to a registry or an oci: layout`);
+    }
     const root = await copier.resolveRoot(srcRef);
     await copier.track(copier.copyTree(root, dstRefs.length === 0 ? [undefined] : dstRefs));
+    if (options.referrers !== undefined) await copier.copyReferrers(root, options.referrers);
+    if (options.beforeCommit !== undefined) await copier.scoped((signal) => (options.beforeCommit as NonNullable<CopyOptions['beforeCommit']>)(dst, signal));
     await copier.scoped((signal) => dst.commit?.({ signal }) ?? Promise.resolve());
     return { digest: root.raw.digest, mediaType: root.raw.mediaType, size: root.raw.bytes.byteLength };
   } catch (error) {
@@ -207,6 +238,39 @@ class Copier {
       throwIfAborted(this.#signal);
       await this.scoped((signal) => this.#dst.putManifest(node.raw, ref, { signal }));
       this.#emit({ type: 'manifest-pushed', digest: node.raw.digest, ...(ref === undefined ? {} : { reference: ref }) });
+    }
+  }
+
+  /**
+   * Copies the referrers of `root` (and of its children when it is an index) breadth first,
+   * each referrer's own referrers one level further, written by digest and linked to their subject.
+   */
+  async copyReferrers(root: ParsedManifest, hooks: ReferrerHooks): Promise<void> {
+    let level: string[] = [root.raw.digest, ...(root.kind === 'index' ? root.index.manifests.map((d) => d.digest) : [])];
+    const seen = new Set<string>(level);
+    let copied = 0;
+    for (let depth = 1; depth <= MAX_REFERRER_DEPTH && level.length > 0; depth++) {
+      const next: string[] = [];
+      for (const subject of level) {
+        const referrers = await this.scoped((signal) => hooks.list(this.#src, subject, { signal }));
+        for (const entry of referrers) {
+          if (seen.has(entry.digest)) continue;
+          seen.add(entry.digest);
+          if (++copied > MAX_REFERRERS_COPIED) {
+            throw new LimitExceededError('maxReferrersCopied', MAX_REFERRERS_COPIED, `${this.#src.description}: more than ${MAX_REFERRERS_COPIED} referrers to copy`);
+          }
+          // A listing may name a manifest deleted since (a stale fallback index): nothing to copy.
+          const node = await this.#fetchChild(entry).catch((error: unknown) => {
+            if (isNotFound(error)) return undefined;
+            throw error;
+          });
+          if (node === undefined) continue;
+          await this.track(this.copyTree(node, [undefined]));
+          await this.scoped((signal) => hooks.link(this.#dst, subject, entry, { signal }));
+          next.push(entry.digest);
+        }
+      }
+      level = next;
     }
   }
 

@@ -3,8 +3,8 @@
  * `openImage`, changed with pure functions), the copier, the in-memory source, and verified streaming.
  * @module
  */
-export { copyImage } from './copy.ts';
-export type { BlobOriginLookup, CopyEvent, CopyEventType, CopyOptions, CopyResult, IndexCapability } from './copy.ts';
+export { copyImage, MAX_REFERRER_DEPTH, MAX_REFERRERS_COPIED } from './copy.ts';
+export type { BlobOriginLookup, CopyEvent, CopyEventType, CopyOptions, CopyResult, IndexCapability, ReferrerHooks } from './copy.ts';
 export { artifactTypeOf } from './kinds.ts';
 export { memorySource } from './memory.ts';
 export type { MemoryBlobOrigin, MemorySource, MemorySourceOptions } from './memory.ts';

@@ -13,6 +13,7 @@ import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import type { HashFactory } from '../hash/types.ts';
 import { parseTarget } from '../transports/target.ts';
 import type { Transport } from '../transports/types.ts';
+import { referrerCopyHooks } from '../supply/attach.ts';
 import { withSession } from './session.ts';
 import type { SourceEvent } from './source-events.ts';
 import type { TransportOptions } from './targets.ts';
@@ -42,6 +43,13 @@ export interface CopyImageOptions extends TransportOptions {
    * destination (`docker-daemon:`, `podman:`) took from an index, and which it left out.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Also copy what is attached to the image and its platform images as OCI referrers (SBOMs,
+   * provenance, signatures, and what is attached to those), as `regctl image copy --referrers`
+   * and `oras copy -r` do; they are made discoverable in the destination (referrers API or
+   * fallback tag, `oci:` index.json).
+   */
+  referrers?: boolean;
   /** Hash implementation for digest checks (default: Node's SHA-256). */
   hash?: HashFactory;
 }
@@ -108,6 +116,7 @@ export async function copyImage(
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         ...(options.hash ? { hash: options.hash } : {}),
+        ...(options.referrers ? { referrers: referrerCopyHooks() } : {}),
       });
     } finally {
       await src.transport.close?.();

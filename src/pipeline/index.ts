@@ -42,6 +42,9 @@ import { planS2i } from './s2i/plan.ts';
 import type { RunEvent } from '../dockerfile/run-events.ts';
 import type { SourceEvent } from './source-events.ts';
 import { buildMetadata } from './metadata.ts';
+import { attestationSettings, makeAttacher, type BuildAttachment, type BuiltPlatform } from './attestations.ts';
+import type { SbomFormat, SbomPackage } from '../supply/types.ts';
+import { ocibuildVersion, sbomWriter } from './sbom.ts';
 
 /**
  * Progress events of a build.
@@ -55,6 +58,10 @@ export type BuildEvent =
   | { type: 'manifest-skipped'; target: string; digest: string }
   /** A single-platform target (`docker-daemon:`, `podman:`) got one platform of a multi-platform image. */
   | { type: 'target-warning'; target: string; message: string }
+  /** A target that cannot hold the SBOM or provenance asked for (docker-archive): the image is written without them. */
+  | { type: 'attach-skipped'; target: string; message: string }
+  /** An SBOM or provenance attached to a platform image in a target. */
+  | ({ type: 'attached' } & BuildAttachment)
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
   | { type: 'cache-warning'; message: string }
@@ -176,6 +183,21 @@ export interface BuildOptions extends TransportOptions {
    * `DEFAULT_TAR_LIMITS` (docs/limits.md). Past one, the build fails with `LimitExceededError`.
    */
   layerLimits?: Partial<TarLimits>;
+  /**
+   * Attach an SBOM to each platform image, as an OCI referrer, in every registry and `oci:`
+   * target (`true`: SPDX; or the format). Off by default, as in BuildKit; the Node preset turns it
+   * on. The packages are {@link BuildOptions.sbomPackages} when given, else those found in the
+   * image's package databases. See docs/supply-chain.md.
+   */
+  sbom?: boolean | SbomFormat;
+  /** The packages the SBOM lists, instead of scanning the image (the Node preset gives its lockfile's). */
+  sbomPackages?: readonly SbomPackage[];
+  /**
+   * Attach SLSA v1 provenance (an in-toto statement) to each platform image, like the SBOM. Off
+   * by default; the Node preset turns it on. Build arguments with secret-looking names and every
+   * secret are left out; with SOURCE_DATE_EPOCH (or `sourceDateEpoch`) it has no timings, so it is reproducible.
+   */
+  provenance?: boolean;
   /** Aborts the build. */
   signal?: AbortSignal;
   /** Receives progress events. */
@@ -236,6 +258,8 @@ export interface BuildResult {
   index?: ImageIndex;
   /** Each target and the digest written there. */
   targets: { ref: string; digest: string }[];
+  /** The SBOMs and provenance attached, per target and platform image (absent when none were asked for). */
+  attachments?: BuildAttachment[];
   /** Counters. */
   stats: BuildStats;
 }
@@ -290,6 +314,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     throw new OcibuildError('ERR_INVALID_ARGUMENT', 'buildImage: s2i builds take their base from s2i.builder: from, layers and dockerfile must not be set');
   }
   const created = options.sourceDateEpoch ?? sourceDateEpochFromEnv() ?? 0;
+  const settings = attestationSettings(options);
   const from = options.from ?? 'scratch';
   const emit = options.onEvent ?? (() => {});
   // Validate every target before any work, so a typo fails fast and writes nothing.
@@ -344,8 +369,8 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
       context.sshSockets = agents.sockets;
     }
     const source = memorySource({ description: 'build' });
-    const images: { platform: Platform; image: Image }[] = [];
-    const ociImages: { platform: Platform; image: Image }[] = [];
+    const images: BuiltPlatform[] = [];
+    const ociImages: BuiltPlatform[] = [];
     for (const platform of platforms) {
       throwIfAborted(options.signal);
       const plan = options.s2i !== undefined
@@ -380,7 +405,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
       // An OCI layout holds OCI manifests only (skopeo and umoci refuse Docker ones there, and
       // containers/image converts when it writes one): oci: targets of a Docker-format build get the OCI form.
       if (format === 'docker' && destinations.some((d) => d.parsed.kind === 'oci')) {
-        ociImages.push({ platform, image: assembleAs('oci') });
+        ociImages.push({ platform, image: assembleAs('oci'), base: { name: plan.baseName, digest: plan.baseDigest } });
       }
       stats.runsExecuted += plan.runsExecuted ?? 0;
       stats.steps.push(...(plan.stepReports ?? []));
@@ -390,14 +415,31 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
         const origin = await plan.shareConfig(image.manifest.config, bytes);
         if (origin) source.addBlob(image.manifest.config, bytes, origin);
       }
-      images.push({ platform, image });
+      images.push({ platform, image, base: { name: plan.baseName, digest: plan.baseDigest } });
     }
     Object.assign(stats, stepTotals(stats.steps));
     const top = images.length === 1 ? (images[0] as (typeof images)[0]).image.rawManifest : addIndex(source, images, format, options.indexAnnotations ?? options.annotations);
     const ociTop =
       ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.rawManifest : addIndex(source, ociImages, 'oci', options.indexAnnotations ?? options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
-    const result = await pushAll(source, digestFor, destinations, options, emit, stats);
+    const attached: BuildAttachment[] = [];
+    const attachments =
+      settings.sbom === undefined && !settings.provenance
+        ? undefined
+        : {
+            attach: makeAttacher({
+              options,
+              settings,
+              created,
+              startedMs: started,
+              subjectName: provenanceSubjectName(destinations),
+              builderVersion: ocibuildVersion(),
+              sbom: sbomWriter(options),
+            }),
+            imagesFor: (dest: Destination) => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images),
+            attached,
+          };
+    const result = await pushAll(source, digestFor, destinations, options, emit, stats, attachments);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, digestFileText(result, top.digest));
     if (options.imageNameWithDigestFile !== undefined) {
       const lines = destinations.flatMap((d) => {
@@ -423,6 +465,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
       config: first.image.config,
       targets: result,
       stats,
+      ...(attachments !== undefined ? { attachments: attached } : {}),
     };
     if (images.length > 1) out.index = JSON.parse(new TextDecoder().decode(top.bytes)) as ImageIndex;
     return out;
@@ -433,6 +476,17 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     for (const cleanup of cleanups) await cleanup().catch(() => {});
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The name provenance gives the image: the first registry target (`registry.example/app:1`),
+ * else the first named target's tag or `repo:tag`, else `image`. Never a local path, so the
+ * statement does not depend on (or reveal) where an `oci:` layout was written.
+ */
+function provenanceSubjectName(destinations: readonly Destination[]): string {
+  const registry = destinations.find((d) => d.parsed.kind === 'registry' && d.parsed.ref !== undefined);
+  if (registry?.parsed.ref !== undefined) return registry.parsed.ref.withoutDigest().toString();
+  return destinations.find((d) => d.parsed.reference !== undefined)?.parsed.reference ?? 'image';
 }
 
 /** Every failure as a typed error: an abort is `ERR_ABORTED`, a stray system error `ERR_IO` with its cause. */

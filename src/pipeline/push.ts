@@ -9,11 +9,25 @@ import { copyImage, type CopyEvent } from '../image/copy.ts';
 import type { MemorySource } from '../image/memory.ts';
 import type { BuildStats } from './index.ts';
 import type { Destination, TransportOptions } from './targets.ts';
+import type { Transport } from '../transports/types.ts';
 import { describeFsError, targetFailure } from './preflight.ts';
+import type { Attacher, BuildAttachment, BuiltPlatform } from './attestations.ts';
+
+/** What pushing attaches to each target (SBOM, provenance), when the build asks for any. */
+export interface PushAttachments {
+  /** Attaches the documents of `images` through a transport. */
+  attach: Attacher;
+  /** The platform images a destination holds (the OCI form for `oci:` targets of a Docker-format build). */
+  imagesFor(dest: Destination): readonly BuiltPlatform[];
+  /** Receives what was attached. */
+  attached: BuildAttachment[];
+}
 
 /** The events pushing emits (a subset of the build's). */
 export type PushEvent =
   | { type: 'copy'; target: string; event: CopyEvent }
+  | { type: 'attach-skipped'; target: string; message: string }
+  | ({ type: 'attached' } & BuildAttachment)
   | { type: 'target-done'; target: string; digest: string }
   | { type: 'manifest-skipped'; target: string; digest: string }
   /** A single-platform target (`docker-daemon:`, `podman:`) got one platform of a multi-platform image. */
@@ -33,14 +47,37 @@ export async function pushAll(
   options: TransportOptions & { tags?: readonly string[]; signal?: AbortSignal },
   emit: (e: PushEvent) => void,
   stats: PushStats,
+  attachments?: PushAttachments,
 ): Promise<{ ref: string; digest: string }[]> {
   const results: { ref: string; digest: string }[] = [];
   for (const dest of destinations) {
     const digest = digestFor(dest);
     const refs = dest.references(options.tags ?? []);
+    // A docker-archive holds images only (docker load has no place for referrers): said, not fatal.
+    const attachHere = attachments !== undefined && dest.parsed.kind !== 'docker-archive' ? attachments : undefined;
+    if (attachments !== undefined && attachHere === undefined) {
+      emit({ type: 'attach-skipped', target: dest.target, message: `${dest.target}: a docker-archive cannot hold referrers; the SBOM and provenance are not written there` });
+    }
+    const attachTo = async (transport: Transport, signal?: AbortSignal): Promise<void> => {
+      if (attachHere === undefined) return;
+      const written = await attachHere.attach(transport, dest.target, attachHere.imagesFor(dest), signal);
+      for (const a of written) emit({ type: 'attached', ...a });
+      attachHere.attached.push(...written);
+    };
     if (await alreadyThere(dest, refs, digest, options)) {
       stats.manifestPutSkipped++;
       emit({ type: 'manifest-skipped', target: dest.target, digest });
+      if (attachHere !== undefined) {
+        // The image is there; its attachments may not be (an earlier push without them): attaching is idempotent.
+        const transport = dest.open();
+        try {
+          await attachTo(transport, options.signal).catch((error: unknown) => {
+            throw targetFailure(dest.target, error);
+          });
+        } finally {
+          await transport.close?.();
+        }
+      }
       emit({ type: 'target-done', target: dest.target, digest });
       results.push({ ref: dest.target, digest });
       continue;
@@ -62,6 +99,7 @@ export async function pushAll(
         else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
         emit({ type: 'copy', target: dest.target, event });
       },
+      ...(attachHere !== undefined ? { beforeCommit: (dst: Transport, signal: AbortSignal) => attachTo(dst, signal) } : {}),
     }).catch((error: unknown) => {
       throw targetFailure(dest.target, error);
     });

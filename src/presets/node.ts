@@ -21,6 +21,8 @@ import { scanBase } from './base-scan.ts';
 import { withSession } from '../pipeline/session.ts';
 import { projectMetadata } from './project-metadata.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
+import type { SbomFormat } from '../supply/types.ts';
+import { nodeAppSbomPackages } from './sbom.ts';
 import type { Platform } from '../oci/types.ts';
 
 export { neverCopied } from './node-layers.ts';
@@ -90,6 +92,13 @@ export interface NodeAppOptions extends Pick<BuildOptions, 'registries' | 'crede
   cache?: CacheOptions | false;
   /** Build from the cache only. */
   offline?: boolean;
+  /**
+   * Attach an SBOM of the app's dependencies, taken from its lockfile, to the image as an OCI
+   * referrer (default true: SPDX; `'cyclonedx'`; `false` for none). See docs/supply-chain.md.
+   */
+  sbom?: boolean | SbomFormat;
+  /** Attach SLSA v1 provenance to the image as an OCI referrer (default true). */
+  provenance?: boolean;
 }
 
 /**
@@ -298,6 +307,13 @@ async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAp
   for (const key of passThrough) if (o[key] !== undefined) (build as unknown as Record<string, unknown>)[key] = o[key];
   if (Object.keys(annotations).length > 0) build.annotations = annotations;
   build.sourceDateEpoch = created;
+  // Supply chain (docs/supply-chain.md): on by default here, the SBOM from the lockfile.
+  const sbom = o.sbom ?? true;
+  if (sbom !== false) {
+    build.sbom = sbom;
+    build.sbomPackages = await nodeAppSbomPackages(root, { includeDev: o.includeDevDependencies ?? false, imageRoot: imageAppDir });
+  }
+  build.provenance = o.provenance ?? true;
   return build;
 }
 

@@ -9,7 +9,8 @@ import { hashBytes } from '../hash/index.ts';
 import { canonicalJson } from '../oci/json.ts';
 import { encodeManifest } from '../oci/manifest.ts';
 import { EMPTY_JSON_DIGEST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../oci/mediatypes.ts';
-import { isDigest, parseDigest } from '../oci/digest.ts';
+import { isDigest } from '../oci/digest.ts';
+import { referrersTag } from '../oci/referrers.ts';
 import type { Descriptor, ImageIndex, ImageManifest, RawManifest } from '../oci/types.ts';
 import type { Attachment } from './types.ts';
 
@@ -83,10 +84,9 @@ export function referrerDescriptor(raw: RawManifest, doc: Pick<ImageManifest, 'a
   };
 }
 
-/** The fallback tag of a subject digest: `sha256:ab…` → `sha256-ab…` (truncated to 128 characters as the spec says). */
+/** The fallback tag of a subject digest: `sha256:ab…` → `sha256-ab…` (the registry client's `referrersTag`, so both sides agree). */
 export function fallbackTag(digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return `${algorithm}-${hex}`.slice(0, 128);
+  return referrersTag(digest);
 }
 
 /**

@@ -2,18 +2,19 @@
  * Attaching documents (SBOM, provenance, signatures) to an image as OCI referrers: an artifact
  * manifest whose `subject` is the image manifest, written next to it.
  *
- * On a registry the manifest is pushed by digest; when the registry does not list it through the
- * referrers API (distribution 2.8 has none), the fallback index at tag `sha256-<hex>` of the
- * subject is read, extended and written back (OCI distribution-spec 1.1, "pushing manifests
- * with subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in
- * distribution 2.8), so the write is checked by reading the tag again and redone, a bounded
- * number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
+ * On a registry the manifest is pushed by digest; when the registry does not answer `OCI-Subject`
+ * (no referrers API: distribution 2.8 has none), the registry client adds it to the fallback
+ * index at tag `sha256-<hex>` of the subject (OCI distribution-spec 1.1, "pushing manifests with
+ * subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in distribution
+ * 2.8), so that write is checked here by reading the tag again, at once and after a settle time,
+ * and redone, a bounded number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
  * is stored and listed untagged in `index.json`, as oras does. A docker-archive cannot hold one.
  * @module
  */
 import { isNotFound, OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { Transport } from '../image/transport.ts';
+import type { ReferrerHooks } from '../image/copy.ts';
 import type { OperationOptions } from '../blob/types.ts';
 import { artifactManifest, fallbackTag, mergeFallbackIndex, parseFallbackIndex, type ArtifactParts } from './attach-manifest.ts';
 import { listReferrers } from './referrers.ts';
@@ -22,7 +23,10 @@ import type { Attachment } from './types.ts';
 /** Rounds of read-merge-write-check on a fallback tag before giving up (another writer kept replacing it). */
 export const FALLBACK_UPDATE_ATTEMPTS = 5;
 
-/** Options of {@link attachArtifact}. */
+/**
+ * Options of {@link attachArtifact}.
+ * @category Supply chain
+ */
 export interface AttachOptions extends OperationOptions {
   /**
    * Creation time recorded in the manifest's `org.opencontainers.image.created` annotation.
@@ -37,13 +41,16 @@ export interface AttachOptions extends OperationOptions {
   fallback?: 'auto' | 'always' | 'never';
 }
 
-/** What {@link attachArtifact} wrote. */
+/**
+ * What {@link attachArtifact} wrote.
+ * @category Supply chain
+ */
 export interface AttachResult {
   /** The artifact manifest's descriptor (with `artifactType` and annotations, as the referrers list shows it). */
   descriptor: Descriptor;
   /** The subject's digest. */
   subject: string;
-  /** The fallback tag updated, when one was. */
+  /** The fallback tag that lists it, on a registry without the referrers API. */
   fallbackTag?: string;
 }
 
@@ -66,7 +73,18 @@ export function attachmentTime(env: NodeJS.ProcessEnv = process.env): Date {
  * not be written first. Throws `ERR_UNSUPPORTED` for a transport that holds container images
  * only (docker-archive), `ERR_INVALID_MANIFEST` when the fallback tag holds something other than
  * an index (it is left alone), and `ERR_TRANSPORT` when another writer replaced the fallback index
- * {@link FALLBACK_UPDATE_ATTEMPTS} times in a row. Staged transports (`oci:`) still need `commit()`.
+ * `FALLBACK_UPDATE_ATTEMPTS` times in a row. Staged transports (`oci:`) still need `commit()`.
+ * @category Supply chain
+ * @example
+ * ```ts
+ * import { attachArtifact, ociLayout } from 'ocibuild';
+ *
+ * // Attach a document to an image already in the layout, as an OCI referrer of its manifest.
+ * const layout = ociLayout('./out');
+ * const subject = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:' + 'ab'.repeat(32), size: 1234 };
+ * await attachArtifact(layout, subject, { artifactType: 'application/vnd.example+json', mediaType: 'application/json', bytes: new TextEncoder().encode('{}') });
+ * await layout.commit?.();
+ * ```
  */
 export async function attachArtifact(transport: Transport, subject: Descriptor, attachment: Attachment, options: AttachOptions = {}): Promise<AttachResult> {
   const parts = artifactManifest(subject, attachment, options.created ?? attachmentTime());
@@ -82,6 +100,11 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
     throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${parts.descriptor.artifactType ?? 'an artifact'} there`);
   }
   const opts = options.signal ? { signal: options.signal } : {};
+  // A registry that has the manifest has its blobs (it checked them at PUT): a rebuild writes nothing.
+  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) {
+    const tag = await link(transport, subjectDigest, parts.descriptor, options, false);
+    return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+  }
   for (const blob of parts.blobs) {
     throwIfAborted(options.signal);
     if (await transport.hasBlob(blob.descriptor, opts)) continue;
@@ -96,29 +119,50 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
 }
 
 /**
- * Makes the referrer `entry` (already written) discoverable from `subjectDigest`. On a registry
- * (unless `fallback` is `'never'`) this updates the fallback index when the referrers listing
- * does not show the entry yet; elsewhere there is nothing to do (an `oci:` layout lists the
- * manifest in `index.json`). Returns the fallback tag when it was written.
+ * Makes the referrer `entry` (already written) discoverable from `subjectDigest` and checks that
+ * it stays so. On a registry the client's manifest PUT has already added it to the fallback
+ * index once when the registry did not answer `OCI-Subject`; a concurrent writer may have
+ * replaced that index since. So (mode `'auto'`): when the referrers listing lacks the entry,
+ * the fallback index is updated with {@link updateFallbackIndex}; when only the fallback index
+ * lists it, it is read again after {@link FALLBACK_SETTLE_MS} and updated if the entry was lost;
+ * when the referrers API lists it, nothing is left to do. Mode `'always'` runs the full update;
+ * `'never'` does nothing more. Elsewhere there is nothing to do (an `oci:` layout lists the
+ * manifest in `index.json`). Returns the fallback tag when the entry is listed there.
  */
-export async function linkReferrer(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions = {}): Promise<string | undefined> {
+export function linkReferrer(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions = {}): Promise<string | undefined> {
+  return link(transport, subjectDigest, entry, options, true);
+}
+
+/** {@link linkReferrer}; `fresh` is false when the manifest was already there (no write of ours can race, so no settle wait). */
+async function link(transport: Transport, subjectDigest: string, entry: Descriptor, options: AttachOptions, fresh: boolean): Promise<string | undefined> {
   if (!isRegistryTransport(transport)) return undefined;
   const mode = options.fallback ?? 'auto';
   if (mode === 'never') return undefined;
+  const tag = fallbackTag(subjectDigest);
+  const where = `${transport.description}:${tag}`;
+  const opts = options.signal ? { signal: options.signal } : {};
   if (mode === 'auto') {
-    // A registry with the referrers API lists the new manifest at once (distribution-spec 1.1
-    // says it SHOULD, and answers OCI-Subject); without one the listing reads the fallback tag,
-    // which then lacks it. Either way, listed means nothing is left to do.
-    const listed = await listReferrers(transport, subjectDigest, options.signal ? { signal: options.signal } : {});
-    if (listed.some((d) => d.digest === entry.digest)) return undefined;
+    const started = Date.now();
+    const listed = await listReferrers(transport, subjectDigest, opts);
+    const roundTrips = Date.now() - started;
+    if (listed.some((d) => d.digest === entry.digest)) {
+      // Listed by the referrers API (no fallback index in play), or by the fallback index.
+      if (!(await listsEntry(transport, tag, entry, where, opts))) return undefined;
+      if (!fresh) return tag;
+      await settle(roundTrips, options.signal);
+      if (await listsEntry(transport, tag, entry, where, opts)) return tag;
+    }
   }
   await updateFallbackIndex(transport, subjectDigest, entry, options);
-  return fallbackTag(subjectDigest);
+  return tag;
 }
 
 /** Waits between fallback-index rounds: 50, 100, 200, 400 ms plus up to 50 ms of jitter. */
 function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
-  const ms = 50 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50);
+  return delay(50 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50), signal);
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -132,6 +176,33 @@ function backoff(attempt: number, signal: AbortSignal | undefined): Promise<void
   });
 }
 
+async function hasManifest(transport: Transport, digest: string, opts: OperationOptions): Promise<boolean> {
+  try {
+    await transport.getManifest(digest, opts);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+/** Least time between writing the fallback index and checking it a second time. */
+export const FALLBACK_SETTLE_MS = 200;
+
+/**
+ * Waits before the second check: {@link FALLBACK_SETTLE_MS}, or four times `observedMs` (our
+ * own read-to-write time, or a listing's round trips) when longer, since another writer's
+ * read-to-write gap grows with the registry's and the machine's load as ours does; plus jitter.
+ */
+function settle(observedMs: number, signal: AbortSignal | undefined): Promise<void> {
+  return delay(Math.max(FALLBACK_SETTLE_MS, 4 * observedMs) + Math.floor(Math.random() * 50), signal);
+}
+
+async function listsEntry(transport: Transport, tag: string, entry: Descriptor, where: string, opts: OperationOptions): Promise<boolean> {
+  const raw = await readFallback(transport, tag, opts);
+  return raw !== undefined && parseFallbackIndex(raw, where).manifests.some((d) => d.digest === entry.digest);
+}
+
 async function readFallback(transport: Transport, tag: string, opts: OperationOptions): Promise<RawManifest | undefined> {
   try {
     return await transport.getManifest(tag, opts);
@@ -143,8 +214,9 @@ async function readFallback(transport: Transport, tag: string, opts: OperationOp
 
 /**
  * Adds `entry` to the fallback index of `subjectDigest` (tag `sha256-<hex>`): read, merge
- * (keeping every other entry), write, read again to check that no concurrent writer replaced
- * it, and redo after a short wait when one did, at most {@link FALLBACK_UPDATE_ATTEMPTS} rounds.
+ * (keeping every other entry), write, read again at once and after a settle time (at least
+ * {@link FALLBACK_SETTLE_MS}, longer when the registry is slow) to check that no concurrent writer replaced it, and redo after a short wait when one did, at
+ * most `FALLBACK_UPDATE_ATTEMPTS` rounds.
  */
 export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions = {}): Promise<void> {
   const tag = fallbackTag(subjectDigest);
@@ -152,16 +224,39 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
   const opts = options.signal ? { signal: options.signal } : {};
   for (let attempt = 1; attempt <= FALLBACK_UPDATE_ATTEMPTS; attempt++) {
     throwIfAborted(options.signal);
-    const merged = mergeFallbackIndex(await readFallback(transport, tag, opts), entry, where);
+    const started = Date.now();
+    let current = await readFallback(transport, tag, opts);
+    // distribution rewrites a tag's link file in place, so a read during another writer's update
+    // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
+    if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
+    const merged = mergeFallbackIndex(current, entry, where);
     if (merged === undefined) return;
     await transport.putManifest(merged, tag, opts);
-    const after = await readFallback(transport, tag, opts);
-    if (after !== undefined && parseFallbackIndex(after, where).manifests.some((d) => d.digest === entry.digest)) return;
-    // Another tool wrote the tag between our read and write (or right after): merge again.
+    const readToWrite = Date.now() - started;
+    // A writer that read the index before our write may still write its stale copy after it:
+    // check at once and again after a settle time longer than such a read-to-write gap.
+    if (await listsEntry(transport, tag, entry, where, opts)) {
+      await settle(readToWrite, options.signal);
+      if (await listsEntry(transport, tag, entry, where, opts)) return;
+    }
+    // Another tool's write replaced ours: merge again.
     if (attempt < FALLBACK_UPDATE_ATTEMPTS) await backoff(attempt, options.signal);
   }
   throw new OcibuildError(
     'ERR_TRANSPORT',
     `${where}: the referrers fallback index was replaced by another writer ${FALLBACK_UPDATE_ATTEMPTS} times in a row; ${entry.digest} is pushed but not listed there (attach again to retry)`,
   );
+}
+
+/**
+ * The hooks `copyImage` needs to carry referrers (its `referrers` option): list them in the
+ * source with {@link listReferrers} (referrers API, fallback tag, `oci:` index.json) and link each
+ * one written to the destination with {@link linkReferrer} (the fallback index on registries
+ * without the API).
+ */
+export function referrerCopyHooks(options: Pick<AttachOptions, 'fallback'> = {}): ReferrerHooks {
+  return {
+    list: (transport, digest, opts) => listReferrers(transport, digest, opts),
+    link: (transport, subjectDigest, entry, opts) => linkReferrer(transport, subjectDigest, entry, { ...options, ...opts }),
+  };
 }

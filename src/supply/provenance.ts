@@ -32,7 +32,10 @@ export const DEFAULT_BUILDER_ID = 'https://ocibuild.dev/builder/ocibuild';
 /** Build-argument names left out of provenance: they look like they carry a secret. */
 export const SECRET_ARG_PATTERN = /TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL/i;
 
-/** One resolved dependency (SLSA `ResourceDescriptor`). */
+/**
+ * One resolved dependency (SLSA `ResourceDescriptor`).
+ * @category Supply chain
+ */
 export interface ProvenanceDependency {
   /** Where it came from (`pkg:docker/debian@12?platform=linux%2Famd64`, `git+https://…`, `context`). */
   uri: string;
@@ -42,19 +45,22 @@ export interface ProvenanceDependency {
   name?: string;
 }
 
-/** What {@link provenanceStatement} describes. */
+/**
+ * What {@link provenanceStatement} describes.
+ * @category Supply chain
+ */
 export interface ProvenanceInput {
   /** The image: its name (as the user named a target) and manifest digest. */
   subject: { name: string; digest: string }[];
-  /** The build type URI (default {@link LAYERS_BUILD_TYPE}). */
+  /** The build type URI (default `LAYERS_BUILD_TYPE`). */
   buildType?: string;
-  /** The builder id URI (default {@link DEFAULT_BUILDER_ID}). */
+  /** The builder id URI (default `DEFAULT_BUILDER_ID`). */
   builderId?: string;
   /** Builder version, recorded in `builder.version.ocibuild`. */
   builderVersion?: string;
   /**
    * What the user asked for: Dockerfile path, target, platforms, preset options. Any key
-   * `buildArgs` is a name → value map and is filtered with {@link SECRET_ARG_PATTERN}; any key
+   * `buildArgs` is a name → value map and is filtered with `SECRET_ARG_PATTERN`; any key
    * `secrets` is dropped.
    */
   externalParameters: Record<string, unknown>;
@@ -91,6 +97,18 @@ export function digestSet(digest: string): Record<string, string> {
  * The in-toto Statement v1 with a SLSA Provenance v1 predicate for `input`. The invocation id
  * is the SHA-256 of everything else in the statement, so equal builds get equal ids and the
  * statement stays reproducible; timings appear only when given.
+ * @category Supply chain
+ * @example
+ * ```ts
+ * import { provenanceStatement } from 'ocibuild';
+ *
+ * const statement = provenanceStatement({
+ *   subject: [{ name: 'registry.example/app', digest: 'sha256:' + 'ab'.repeat(32) }],
+ *   externalParameters: { dockerfile: 'Dockerfile', buildArgs: { VERSION: '1.2.3', API_TOKEN: 'dropped' } },
+ *   resolvedDependencies: [],
+ * });
+ * console.log(JSON.stringify(statement));
+ * ```
  */
 export function provenanceStatement(input: ProvenanceInput): Record<string, unknown> {
   if (input.subject.length === 0) throw new InvalidArgumentError('provenance: at least one subject is needed');

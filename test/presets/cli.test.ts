@@ -56,8 +56,10 @@ test('ocibuild node: plain progress, then a cached rebuild in JSON lines', async
   assert.ok(layers.every((e) => e.cached === true));
   assert.equal(events.find((e) => e.type === 'stats')?.layersBuilt, 0);
 
-  const index = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'blobs', 'sha256', (index.manifests[0]?.digest ?? '').slice(7)), 'utf8')) as { config: { digest: string } };
+  const index = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  // The SBOM and provenance are listed untagged next to the image (docs/supply-chain.md).
+  const tagged = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v1');
+  const manifest = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'blobs', 'sha256', (tagged?.digest ?? '').slice(7)), 'utf8')) as { config: { digest: string } };
   const config = JSON.parse(await fs.readFile(path.join(tmp, 'out', 'blobs', 'sha256', manifest.config.digest.slice(7)), 'utf8')) as { config: Record<string, unknown> };
   assert.deepEqual(config.config.Entrypoint, ['node', '/app/index.js'], 'npm default main');
   assert.equal(config.config.User, 'app');

@@ -119,7 +119,9 @@ test('node app on a registry base: config, layers, symlinks, ownership, rebuilds
   assert.equal(depsLayer, first.manifest.layers.at(-2)?.digest, 'dependency layer unchanged');
   const log = (await registry.requestLog()).slice(mark2);
   const uploads = log.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/'));
-  assert.equal(uploads.length, 2);
+  // App layer and config, then the new image's SBOM and provenance documents (on by default here).
+  assert.equal(uploads.length, 4);
+  assert.equal(third.attachments?.length, 2);
   assert.ok(uploads.some((r) => r.path.includes(encodeURIComponent(appLayer)) || r.path.includes(appLayer)));
   assert.ok(!log.some((r) => r.path.includes(depsLayer) && r.method !== 'HEAD'));
   t.diagnostic(`digests: ${first.digest} ${third.digest}`);

@@ -8,6 +8,7 @@ import { buildImage, parseTarget } from '../../index.ts';
 import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { compressionOptions, COMPRESSION_HELP, formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
 import { ciOptions, parseCacheFlags, parseSecrets, parseSsh } from './ci-flags.ts';
+import { ATTEST_HELP, attestFlags, attestOptions, normalizeAttestArgs } from './sbom.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -31,6 +32,7 @@ Prints the image digest.
   --format oci|docker      manifest format (default oci)
 ${COMPRESSION_HELP}
   --digest-file FILE       write the digest to FILE
+${ATTEST_HELP}
 ${OUTPUT_FILES_HELP}
   --secret id=ID[,src=FILE|env=VAR]  secret for RUN --mount=type=secret,id=ID (repeatable; never printed)
   --ssh ID[=PATH[,PATH]]   SSH agent for RUN --mount=type=ssh,id=ID: an agent socket or private key
@@ -52,7 +54,8 @@ export const build: Command = {
   summary: 'build a Dockerfile',
   help,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, {
+    const { values, positionals } = parseFlags(normalizeAttestArgs(argv), {
+      ...attestFlags,
       file: { type: 'string', short: 'f' },
       dockerfile: { type: 'string' },
       context: { type: 'string' },
@@ -115,6 +118,7 @@ export const build: Command = {
       ...compressionOptions(values),
       ...(digestFile !== undefined ? { digestFile } : {}),
       ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
+      ...attestOptions(values),
       ...ciOptions(values),
       ...(Object.keys(secrets).length ? { secrets } : {}),
       ...(Object.keys(ssh).length ? { ssh } : {}),
@@ -132,7 +136,10 @@ export const build: Command = {
             },
           }
         : {}),
-      onEvent: show.onEvent,
+      onEvent: (event) => {
+        if (event.type === 'attach-skipped') io.err(`warning: ${event.message}`);
+        show.onEvent(event);
+      },
       ...signalOf(io),
     }));
     io.out(digestLines(result));

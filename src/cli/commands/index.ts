@@ -33,6 +33,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'copy', summary: 'copy an image between registries, OCI layouts and docker-archives', load: async () => (await import('./registry.ts')).copy },
   { name: 'inspect', summary: 'show an image manifest or config', load: async () => (await import('./registry.ts')).inspect },
   { name: 'tags', summary: 'list the tags of a registry repository', load: async () => (await import('./registry.ts')).tags },
+  { name: 'sbom', summary: 'print the SBOM attached to an image', load: async () => (await import('./sbom.ts')).sbom },
   { name: 'sign', summary: 'sign an image with a cosign key (stored as cosign does)', load: async () => (await import('./sign.ts')).sign },
   { name: 'verify', summary: 'verify the cosign signatures of an image with a public key', load: async () => (await import('./sign.ts')).verify },
   { name: 'generate-key-pair', summary: 'write a cosign key pair (cosign.key, cosign.pub)', load: async () => (await import('./sign.ts')).generateKeyPair },

@@ -26,6 +26,7 @@ import {
 } from './shared.ts';
 import { progressMode } from '../progress.ts';
 import { ciOptions } from './ci-flags.ts';
+import { ATTEST_HELP, attestFlags, attestOptions, normalizeAttestArgs } from './sbom.ts';
 
 const help = `Usage: ocibuild node [DIR] [--from REF] [--to TARGET...] [OPTIONS]
 
@@ -63,6 +64,8 @@ ${COMPRESSION_HELP}
   --include-dev            keep devDependencies
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
+${ATTEST_HELP}
+                           (SBOM from the lockfile and provenance are on by default here)
   --image-name-with-digest-file FILE   write REPOSITORY@DIGEST per registry target
 ${OUTPUT_FILES_HELP}
   --cache-dir DIR          cache directory (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild)
@@ -146,13 +149,13 @@ export const node: Command = {
   summary: 'build a Node.js app image (no Dockerfile; options from flags or package.json "ocibuild")',
   help,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { ...nodeFlags, ...configFlags, ...outputFlags, ...registryFlags });
+    const { values, positionals } = parseFlags(normalizeAttestArgs(argv), { ...nodeFlags, ...attestFlags, ...configFlags, ...outputFlags, ...registryFlags });
     if (positionals.length > 1) throw new UsageError(`expected at most one DIR, got ${positionals.length}`);
     const dir = resolve(positionals[0] ?? '.');
     if (values.watch) {
       // One line per build; progress bars would interleave with the rebuilds. Ctrl-C aborts the
       // command's signal (cli/interrupt.ts), which ends the watch after the build in flight.
-      await watchNodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), ...signalOf(io) }, (event) => {
+      await watchNodeApp(dir, { ...nodeOptionsFromFlags(values), ...attestOptions(values), ...registryOptions(values), ...signalOf(io) }, (event) => {
         if (event.type === 'built') io.out(`${event.result.digest} ${Math.round(event.durationMs)} ms`);
         else io.err(`error: ${(event.error as Error).message ?? String(event.error)}`);
       });
@@ -161,9 +164,17 @@ export const node: Command = {
     const show = startProgress(values, io);
     const json = progressMode(values, io) === 'json';
     try {
-      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
+      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...attestOptions(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
       if (!values.quiet && !json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
-      const result = await buildImage({ ...options, ...ciOptions(values) });
+      const onEvent = options.onEvent;
+      const result = await buildImage({
+        ...options,
+        ...ciOptions(values),
+        onEvent: (event) => {
+          if (event.type === 'attach-skipped' && !values.quiet && !json) io.err(`warning: ${event.message}`);
+          onEvent?.(event);
+        },
+      });
       show.finish(false);
       if (json) io.err(JSON.stringify({ type: 'stats', ...result.stats }));
       io.out(digestLines(result));

@@ -3,7 +3,7 @@
  * transports and the registry client.
  * @module
  */
-import { copyImage, inspectImage, listTags, OcibuildError } from '../../index.ts';
+import { copyImage, imageReferrers, inspectImage, listTags, OcibuildError } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { PROGRESS_HELP, REGISTRY_HELP, registryFlags, registryOptions, startProgress } from './shared.ts';
 import { progressFlags } from '../progress.ts';
@@ -15,7 +15,7 @@ const common = `\n${REGISTRY_HELP}`;
 export const copy: Command = {
   name: 'copy',
   summary: 'copy an image between registries, OCI layouts and docker-archives',
-  help: `Usage: ocibuild copy SRC DST [--platform P|all]
+  help: `Usage: ocibuild copy SRC DST [--platform P|all] [--referrers]
 
 Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
 reference (docker:// accepted), oci:PATH[:TAG], docker-archive:PATH[:REF], docker-daemon:NAME
@@ -23,10 +23,12 @@ or podman:NAME; DST may also be local:DIR or tar:FILE (the root filesystem). A d
 platform: the host's, or the one --platform names. Prints the digest.
 
   --platform OS/ARCH|all   copy only these platforms (repeatable)
+  --referrers              also copy the signatures, SBOMs and attestations attached to the
+                           image and its platform images, and theirs (registry and oci: DST)
   --digest-file FILE       write the digest to FILE${common}
 ${PROGRESS_HELP}`,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, 'digest-file': { type: 'string' }, ...progressFlags, ...registryFlags });
+    const { values, positionals } = parseFlags(argv, { platform: { type: 'string', multiple: true }, 'digest-file': { type: 'string' }, referrers: { type: 'boolean' }, ...progressFlags, ...registryFlags });
     if (positionals.length !== 2) throw new UsageError('expected SRC and DST');
     const [srcText, dstText] = positionals as [string, string];
     const platforms = ((values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(','));
@@ -36,6 +38,7 @@ ${PROGRESS_HELP}`,
       ...signalOf(io),
       ...(platforms.length && !platforms.includes('all') ? { platforms } : {}),
       onWarning: (message) => show.onEvent({ type: 'target-warning', target: dstText, message }),
+      ...(values.referrers ? { referrers: true } : {}),
       onSourceEvent: show.onEvent,
       onEvent: (event) => show.onEvent({ type: 'copy', target: dstText, event }),
     }).catch((error: unknown) => {
@@ -55,18 +58,44 @@ ${PROGRESS_HELP}`,
 export const inspect: Command = {
   name: 'inspect',
   summary: 'show an image manifest or config',
-  help: `Usage: ocibuild inspect REF [--raw | --config]
+  help: `Usage: ocibuild inspect REF [--raw | --config | --referrers]
 
 Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], docker-archive:PATH).
 
   --raw                    print the manifest or index exactly as stored
   --config                 print the image config
+  --referrers              list the artifacts attached to the image and its platform images
+                           (referrers API or sha256-<hex> fallback tag; oci: index.json), and theirs
   --platform OS/ARCH       platform to show from an index${common}`,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
+    const { values, positionals } = parseFlags(argv, { raw: { type: 'boolean' }, config: { type: 'boolean' }, referrers: { type: 'boolean' }, platform: { type: 'string' }, ...registryFlags });
     if (positionals.length !== 1) throw new UsageError('expected one REF');
     const ref = positionals[0] as string;
     const wanted = str(values, 'platform');
+    if (values.referrers) {
+      if (values.raw || values.config) throw new UsageError('--referrers cannot be combined with --raw or --config');
+      const found = await imageReferrers(ref, { ...registryOptions(values), ...signalOf(io), ...(wanted !== undefined ? { platform: wanted } : {}) });
+      io.out(
+        JSON.stringify(
+          {
+            Digest: found.digest,
+            MediaType: found.mediaType,
+            ...(found.platforms ? { Platforms: found.platforms.map((p) => ({ Platform: p.platform, Digest: p.digest })) } : {}),
+            Referrers: found.referrers.map((r) => ({
+              Subject: r.subject,
+              ArtifactType: r.artifactType ?? null,
+              Digest: r.digest,
+              MediaType: r.mediaType,
+              Size: r.size,
+              Annotations: r.annotations,
+            })),
+          },
+          null,
+          2,
+        ),
+      );
+      return 0;
+    }
     // --raw prints the stored bytes of what REF names exactly, so `| sha256sum` gives its digest
     // (skopeo inspect --raw does the same); --config needs an image, so an index is resolved.
     const platform = values.raw ? undefined : (wanted ?? (values.config ? 'host' : undefined));
