@@ -230,8 +230,9 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
     // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
     if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
     const merged = mergeFallbackIndex(current, entry, where);
-    if (merged === undefined) return;
-    await transport.putManifest(merged, tag, opts);
+    // Already listed (the registry client lists a referrer it pushes): a writer that read the
+    // index before that write may still replace it, so it is checked after the settle time too.
+    if (merged !== undefined) await transport.putManifest(merged, tag, opts);
     const readToWrite = Date.now() - started;
     // A writer that read the index before our write may still write its stale copy after it:
     // check at once and again after a settle time longer than such a read-to-write gap.

@@ -28,6 +28,7 @@ import { isLayout, moveBlobs } from './layout-merge.ts';
 import { applyOps, REF_NAME_ANNOTATION, validateTag, type IndexDocument, type IndexOp } from './layout-index.ts';
 import { withFileLock } from './layout-lock.ts';
 import { scanReferrers } from './layout-referrers.ts';
+import { referrerOf } from '../oci/referrers.ts';
 import { readIndexFile } from './layout-read.ts';
 import type { BlobBody, OperationOptions, Transport } from './types.ts';
 
@@ -121,13 +122,16 @@ class OciLayout implements OciLayoutTransport {
     const entries = this.#currentEntries();
     let entry: Descriptor | undefined;
     if (reference === undefined || reference === '') {
-      if (entries.length !== 1) {
+      // Artifacts attached to an image (SBOMs, signatures: untagged entries with an artifactType,
+      // as oras and ocibuild list them) do not count as a second image.
+      const images = entries.length > 1 ? entries.filter((d) => d.artifactType === undefined || d.annotations?.[REF_NAME_ANNOTATION] !== undefined) : entries;
+      if (images.length !== 1) {
         throw new OcibuildError(
-          entries.length === 0 ? 'ERR_NOT_FOUND' : 'ERR_INVALID_ARGUMENT',
-          `${this.description}: index.json holds ${entries.length} manifests; name one by tag or digest`,
+          images.length === 0 ? 'ERR_NOT_FOUND' : 'ERR_INVALID_ARGUMENT',
+          `${this.description}: index.json holds ${images.length} manifests; name one by tag or digest`,
         );
       }
-      entry = entries[0];
+      entry = images[0];
     } else if (isDigest(reference)) {
       entry = entries.find((d) => d.digest === reference);
       if (entry === undefined) {
@@ -163,7 +167,10 @@ class OciLayout implements OciLayoutTransport {
       for (const child of outlineManifest(manifest.bytes, where, manifest.mediaType).manifests) this.#children.add(child.digest);
     }
     if (reference === undefined || reference === '') {
-      this.#ops.push({ kind: 'untagged', descriptor, explicit: reference === '' });
+      // A referrer (a manifest with a subject) is listed with its artifactType, as oras lists it,
+      // so readers tell it from an image.
+      const artifactType = referrerOf(manifest)?.descriptor.artifactType;
+      this.#ops.push({ kind: 'untagged', descriptor: artifactType === undefined ? descriptor : { ...descriptor, artifactType }, explicit: reference === '' });
     } else {
       this.#ops.push({ kind: 'tag', tag: reference, descriptor });
     }

@@ -55,6 +55,32 @@ describe('ociLayout referrers', () => {
     assert.ok(!top.includes(sig.digest));
   });
 
+  it('reads the one image of a layout without a tag though referrers are listed beside it', async () => {
+    const path = join(dir, 'untagged-read');
+    const writer = ociLayout(path);
+    const image = sampleImage('alone');
+    const [config, layer] = image.blobs as [Descriptor, Descriptor];
+    await writer.putBlob(config, bodyOf(image.config));
+    await writer.putBlob(layer, bodyOf(image.layer));
+    await writer.putManifest(image.manifest, 'v1');
+    await pushReferrer(writer, image.manifest, 'application/spdx+json', 'sbom');
+    await pushReferrer(writer, image.manifest, 'application/vnd.in-toto+json', 'provenance');
+    await writer.commit();
+    await writer.close();
+    const reader = ociLayout(path);
+    assert.equal((await reader.getManifest('')).digest, image.manifest.digest);
+    // A second image is still ambiguous.
+    const other = sampleImage('second');
+    const w2 = ociLayout(path);
+    const [c2, l2] = other.blobs as [Descriptor, Descriptor];
+    await w2.putBlob(c2, bodyOf(other.config));
+    await w2.putBlob(l2, bodyOf(other.layer));
+    await w2.putManifest(other.manifest, 'v2');
+    await w2.commit();
+    await w2.close();
+    await assert.rejects(ociLayout(path).getManifest(''), /index\.json holds 2 manifests; name one by tag or digest/);
+  });
+
   it('skips a child the layout does not hold, and entries that are not manifests', async () => {
     const path = join(dir, 'partial');
     const writer = ociLayout(path);
