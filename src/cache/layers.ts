@@ -75,7 +75,7 @@ export async function cachedWriteLayer(spec: LayerSpec, cache: LocalCache, optio
   const entries: ResolvedLayerEntry[] = [];
   for await (const entry of listLayerEntries(spec, {
     ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
-    ...(signal ? { signal } : {}),
+    signal,
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   })) {
     entries.push(entry);

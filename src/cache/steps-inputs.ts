@@ -128,9 +128,9 @@ export async function copyInputs(state: StageState, i: CopyInstruction, ctx: Inp
     for (const url of words.filter((w) => i.kind === 'add' && isUrlSource(w))) {
       // With --checksum the content is known without downloading; otherwise the content is the key.
       if (i.checksum !== undefined) extra[`url ${url}`] = i.checksum;
-      else items.push(await downloadItem(url, { workDir: host.workDir, checksum: undefined, location: i.location, ...(ctx.signal ? { signal: ctx.signal } : {}) }));
+      else items.push(await downloadItem(url, { workDir: host.workDir, checksum: undefined, location: i.location, signal: ctx.signal }));
     }
-    sources = await hashCopyItems(items, { contextDir: host.contextDir, memo: ctx.memo, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    sources = await hashCopyItems(items, { contextDir: host.contextDir, memo: ctx.memo, signal: ctx.signal });
   }
   return { instruction: JSON.stringify(canonical), variables: x.variables(), platform: platformOf(state), sources, extra };
 }
@@ -155,7 +155,7 @@ export async function runInputs(state: StageState, i: RunInstruction, ctx: Input
     if (spec.from === undefined) {
       const collect = { location: i.location, what: 'RUN --mount', exclude: [], parents: false };
       const items = await collectContextSources([spec.source], { dir: state.host.contextDir, ignore: undefined }, collect);
-      const hashed = await hashCopyItems(items, { contextDir: state.host.contextDir, memo: ctx.memo, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+      const hashed = await hashCopyItems(items, { contextDir: state.host.contextDir, memo: ctx.memo, signal: ctx.signal });
       sources = sources.concat(hashed.map(([p, d]) => [`mount ${n}: ${p}`, d] as [string, string]));
       continue;
     }

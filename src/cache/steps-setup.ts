@@ -66,7 +66,7 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       ...(options.onStep ? { onStep: options.onStep } : {}),
       ...(options.nameOf ? { nameOf: options.nameOf } : {}),
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal: options.signal,
       fetchLayers: repo !== undefined && options.targets.some((t) => {
         const target = parseTarget(t);
         return target.kind !== 'registry' || target.ref?.registry !== repo.origin.registry;

@@ -138,7 +138,7 @@ export async function downloadItem(url: string, options: DownloadOptions): Promi
   const host = tempFile(options.workDir, 'add-url');
   const hash = createHash('sha256');
   try {
-    const response = await fetch(url, { redirect: 'follow', ...(options.signal ? { signal: options.signal } : {}) });
+    const response = await fetch(url, { redirect: 'follow', signal: options.signal });
     if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
     const sink = createWriteStream(host, { mode: 0o600 });
     async function* tap(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {

@@ -144,7 +144,7 @@ export async function applyCopy(state: StageState, i: CopyInstruction, from: Cop
       items.push(archive ?? item);
     }
     for (const url of words.filter((w) => i.kind === 'add' && isUrlSource(w) && git(w) === undefined)) {
-      const item = await downloadItem(url, { workDir: host.workDir, checksum: i.checksum, location: i.location, ...(host.signal ? { signal: host.signal } : {}) });
+      const item = await downloadItem(url, { workDir: host.workDir, checksum: i.checksum, location: i.location, signal: host.signal });
       const archive = i.unpack === true ? await archiveItem((item.nodes[0]!.content as { path: string }).path, item.name, host.workDir, i.location) : undefined;
       items.push(archive ?? item);
     }

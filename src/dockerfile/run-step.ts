@@ -187,7 +187,7 @@ export class RunSession {
         ...(config.User ? { user: config.User } : {}),
         network,
         mounts,
-        ...(this.options.signal ? { signal: this.options.signal } : {}),
+        signal: this.options.signal,
         ...(observer ? { stdout: observer.stdout, stderr: observer.stderr } : sinks),
       }).catch((error: unknown) => {
         observer?.end({ error });
@@ -253,7 +253,7 @@ export class RunSession {
   }
 
   private syncOptions(): { signal?: AbortSignal; onWarning?: (m: string) => void } {
-    return { ...(this.options.signal ? { signal: this.options.signal } : {}), ...(this.options.onWarning ? { onWarning: this.options.onWarning } : {}) };
+    return { signal: this.options.signal, ...(this.options.onWarning ? { onWarning: this.options.onWarning } : {}) };
   }
 
   private async newRootfs(kind: string): Promise<StageRootfs> {
@@ -390,7 +390,7 @@ export async function createRunSession(
     ...(options.secrets ? { secrets: options.secrets } : {}),
     ...(options.sshSockets ? { ssh: options.sshSockets } : {}),
     ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
     ...(rootfsStore ? { rootfsStore } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent, graph } : {}),
     ...(options.stepPlatform ? { stepPlatform: true } : {}),

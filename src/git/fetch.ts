@@ -44,7 +44,7 @@ function git(args: readonly string[], cwd: string, signal: AbortSignal | undefin
         encoding: 'utf8',
         maxBuffer: 16 * 1024 * 1024,
         env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_ASKPASS: 'true', LC_ALL: 'C' },
-        ...(signal ? { signal } : {}),
+        signal,
       },
       (error, stdout, stderr) => {
         if (error) reject(Object.assign(error, { stderr }));

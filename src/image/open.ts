@@ -160,7 +160,7 @@ export function sourceLayer(source: ImageSource, descriptor: Descriptor, diffId:
         descriptor,
         lazy(() =>
           openLayerBlob(descriptor, () => source.getBlob(descriptor, options.signal ? { signal: options.signal } : {}), {
-            ...(options.signal ? { signal: options.signal } : {}),
+            signal: options.signal,
             source: source.description,
           }),
         ),

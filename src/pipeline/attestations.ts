@@ -232,7 +232,7 @@ export function makeAttacher(input: AttacherInput): Attacher {
     for (const built of images) {
       const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
       for (const attachment of await documentsFor(built, images)) {
-        const result = await attachArtifact(transport, subject, attachment, { created, ...(signal ? { signal } : {}) });
+        const result = await attachArtifact(transport, subject, attachment, { created, signal });
         written.push({ target, subject: subject.digest, artifactType: attachment.artifactType, digest: result.descriptor.digest });
       }
     }

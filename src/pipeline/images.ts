@@ -113,7 +113,7 @@ export async function copyImage(
       return await copyBetween(src.transport, src.reference, dst.open(), dst.references(options.tags ?? []), {
         platforms,
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: options.signal,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
         ...(options.hash ? { hash: options.hash } : {}),
         ...(options.referrers ? { referrers: referrerCopyHooks() } : {}),
@@ -290,7 +290,7 @@ export async function listTags(repository: string, options: ListRepositoryTagsOp
   return withSession(options, (session) =>
     session.registryClient().listTags(
       { registry: ref.registry, repository: ref.repository },
-      { ...(options.signal ? { signal: options.signal } : {}), ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}) },
+      { signal: options.signal, ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}) },
     ),
   );
 }

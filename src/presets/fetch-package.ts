@@ -58,7 +58,7 @@ export async function fetchPackage(source: PackageSource, storeDir: string, opti
   await fs.mkdir(storeDir, { recursive: true });
   const staging = await fs.mkdtemp(`${dir}.tmp-`);
   try {
-    const response = await fetch(source.resolved, { ...(options.signal ? { signal: options.signal } : {}), redirect: 'follow' });
+    const response = await fetch(source.resolved, { signal: options.signal, redirect: 'follow' });
     if (!response.ok || response.body === null) throw new NotFoundError(`${where}: HTTP ${response.status}`);
     const hash = createHash(algorithm);
     let total = 0;

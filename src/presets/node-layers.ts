@@ -228,7 +228,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
     }
     if (needLibc && fact.libc === undefined && input.from !== 'scratch') notes.push(`${name}: no C library found in the base; native packages are chosen for ${host.libc ?? 'glibc'}`);
     const target = npmTarget(fact.platform, fact.libc ?? host.libc ?? 'glibc');
-    const deps = await platformDependencies(tree, target, host, compiled, { lockfile, storeDir, platformName: name, ...(input.signal ? { signal: input.signal } : {}) });
+    const deps = await platformDependencies(tree, target, host, compiled, { lockfile, storeDir, platformName: name, signal: input.signal });
     notes.push(...deps.notes);
     plan.platformPackages[name] = {
       added: deps.added.map((a) => `${a.name}${a.version !== undefined ? `@${a.version}` : ''}`),

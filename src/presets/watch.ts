@@ -59,7 +59,7 @@ export function reuseDependencyLayers(plan: NodeAppBuildOptions, dir: string, on
   const write = async (spec: LayerSpec): Promise<{ layer: BuiltLayer; cached: boolean }> => {
     onWrite?.(spec);
     await mkdir(dir, { recursive: true });
-    const settings = { directory: dir, sourceDateEpoch: created, encoder: buildEncoder(plan), ...(plan.signal ? { signal: plan.signal } : {}) };
+    const settings = { directory: dir, sourceDateEpoch: created, encoder: buildEncoder(plan), signal: plan.signal };
     if (plan.cache === false) return { layer: await writeLayer(spec, settings), cached: false };
     const { layer, cached } = await cachedWriteLayer(spec, await openCache(plan.cache ?? {}), settings);
     return { layer, cached };

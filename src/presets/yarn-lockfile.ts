@@ -105,7 +105,7 @@ export async function registryVersion(registry: string, name: string, version: s
   const cached = await fs.readFile(cacheFile, 'utf8').catch(() => undefined);
   if (cached !== undefined) return JSON.parse(cached) as RegistryVersion;
   const url = `${registry.endsWith('/') ? registry : `${registry}/`}${name.replace('/', '%2f')}`;
-  const response = await fetch(url, { headers: { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8' }, ...(signal ? { signal } : {}) });
+  const response = await fetch(url, { headers: { accept: 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8' }, signal });
   if (!response.ok) throw new NotFoundError(`${name}: registry metadata ${url}: HTTP ${response.status}`);
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > MAX_METADATA_BYTES) throw new LimitExceededError('maxMetadataBytes', MAX_METADATA_BYTES, `${url}: ${length} bytes`);

@@ -210,7 +210,7 @@ export class Authenticator {
     }
     let response: ResponseLike;
     try {
-      response = await this.#options.request(url, { method, headers, ...(body ? { body } : {}), ...(signal ? { signal } : {}) });
+      response = await this.#options.request(url, { method, headers, ...(body ? { body } : {}), signal });
     } catch (error) {
       throw errorFromNetwork(error, `get a token for ${registry}`, realm, this.#options.timeouts);
     }

@@ -184,7 +184,7 @@ export async function scanImage(image: Image, options: ScanImageOptions = {}): P
 
 async function scanLayer(image: Image, index: number, table: RecordTable, limits: ScanLimits, options: ScanImageOptions): Promise<void> {
   const layer = image.layers[index]!;
-  const stream = layer.openUncompressed({ ...(options.signal ? { signal: options.signal } : {}), limits: options.layerLimits });
+  const stream = layer.openUncompressed({ signal: options.signal, limits: options.layerLimits });
   const extract = tar.extract();
   const input = Readable.from(stream, { objectMode: false });
   input.on('error', (error) => extract.destroy(error));

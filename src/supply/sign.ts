@@ -287,7 +287,7 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
         result.signatureManifestDigest = stored.raw?.digest;
         found = duplicate;
       } else {
-        const written = await writeSignatureManifest(client, repo, { tag: stored.tag, layers: [...stored.signatures.map((s) => s.layer), layer], blobs, ...(signal ? { signal } : {}) });
+        const written = await writeSignatureManifest(client, repo, { tag: stored.tag, layers: [...stored.signatures.map((s) => s.layer), layer], blobs, signal });
         result.signatureManifestDigest = written.raw.digest;
         result.added = true;
       }
@@ -300,7 +300,7 @@ export async function signImage(ref: string | Reference, options: SignImageOptio
         found ??= existing.duplicate;
       } else {
         const subject = { mediaType: top.mediaType, digest, size: top.bytes.byteLength };
-        const written = await writeSignatureManifest(client, repo, { tag: undefined, layers: [layer], blobs, subject, ...(signal ? { signal } : {}) });
+        const written = await writeSignatureManifest(client, repo, { tag: undefined, layers: [layer], blobs, subject, signal });
         // Registries without the referrers API (distribution 2.8) list referrers from a fallback tag.
         await linkReferrer(registryTransport(reference, client), digest, referrerDescriptor(written.raw, written.manifest), signal ? { signal } : {});
         result.referrerDigest = written.raw.digest;

@@ -32,6 +32,6 @@ export async function commitLayer(
     directory: context.workDir,
     sourceDateEpoch: context.created,
     encoder: buildEncoder(options),
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
 }

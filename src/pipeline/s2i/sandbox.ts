@@ -75,7 +75,7 @@ export async function runScript(run: ScriptRun): Promise<void> {
     workdir: run.workdir,
     ...(run.user ? { user: run.user } : {}),
     ...(run.network ? { network: run.network } : {}),
-    ...(run.signal ? { signal: run.signal } : {}),
+    signal: run.signal,
     ...(run.stderr ? { stderr: run.stderr } : {}),
   };
   if (run.uploadDir !== undefined) {
