@@ -40,11 +40,17 @@ test('no file reads data from beside the repository', () => {
 test('each vendored vector folder has its upstream licence, and the README names origin and commit', () => {
   const vectors = path.join(repoRoot, 'test/vectors');
   const folders = fs.readdirSync(vectors, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-  assert.deepEqual(folders.sort(), ['buildkit-dockerfile', 'oci-image-spec']);
+  assert.deepEqual(folders.sort(), ['buildkit-dockerfile', 'oci-image-spec', 'sbom']);
   const readme = fs.readFileSync(path.join(vectors, 'README.md'), 'utf8');
-  for (const folder of folders) {
+  for (const folder of folders) assert.ok(readme.includes(`## ${folder}/`), `README section for ${folder}`);
+  for (const folder of ['buildkit-dockerfile', 'oci-image-spec']) {
     assert.match(fs.readFileSync(path.join(vectors, folder, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
-    assert.ok(readme.includes(`## ${folder}/`), `README section for ${folder}`);
   }
-  assert.equal(readme.match(/commit `[0-9a-f]{40}`/g)?.length, 2, 'one upstream commit per folder');
+  assert.equal(readme.match(/commit `[0-9a-f]{40}`/g)?.length, 2, 'one upstream commit per Apache-2.0 folder');
+  // The SBOM schemas come from two projects under two licences: each keeps its own, and their
+  // README names the origin and commit of each.
+  const sbomReadme = fs.readFileSync(path.join(vectors, 'sbom', 'README.md'), 'utf8');
+  assert.match(fs.readFileSync(path.join(vectors, 'sbom', 'spdx', 'LICENSE'), 'utf8'), /Community Specification License/);
+  assert.match(fs.readFileSync(path.join(vectors, 'sbom', 'cyclonedx', 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/);
+  assert.ok((sbomReadme.match(/[0-9a-f]{40}/g)?.length ?? 0) >= 2, 'the SBOM schemas README names the upstream commits');
 });
