@@ -48,3 +48,30 @@ export class Semaphore {
     };
   }
 }
+
+const lockTails = new Map<string, Promise<void>>();
+
+/**
+ * Runs `fn` once every earlier call with the same `key` in this process has settled: a
+ * per-key mutex for read-modify-write updates no remote store can make atomic (a registry's
+ * referrers fallback-tag index). Keys are dropped when their queue empties.
+ */
+export async function withKeyLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = lockTails.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const tail = previous.then(() => mine);
+  lockTails.set(key, tail);
+  try {
+    await previous;
+    return await fn();
+  } finally {
+    release();
+    if (lockTails.get(key) === tail) lockTails.delete(key);
+  }
+}
+
+/** The {@link withKeyLock} key of the referrers fallback-tag index `tag` in `registry/repository`. */
+export function fallbackIndexLockKey(registry: string, repository: string, tag: string): string {
+  return `referrers-fallback ${registry}/${repository}:${tag}`;
+}

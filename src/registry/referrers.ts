@@ -5,6 +5,7 @@
  * so that `listReferrers` finds the new referrer either way.
  * @module
  */
+import { fallbackIndexLockKey, withKeyLock } from '../blob/semaphore.ts';
 import { RegistryError } from '../errors.ts';
 import { addToReferrersIndex, referrerOf, referrersTag } from '../oci/referrers.ts';
 import type { RawManifest } from '../oci/types.ts';
@@ -15,7 +16,7 @@ import type { OperationContext, RepositoryLocation, RequestOptions } from './ope
  * Pushes `manifest` as {@link putManifest} does; when it has a `subject` and the registry did
  * not say it indexed it (`OCI-Subject`), adds it to the subject's fallback-tag index (read,
  * add when missing, push). Concurrent pushers of referrers to one subject can race on that
- * index, as the spec accepts; the last writer wins.
+ * index, as the spec accepts; within one process the updates of one index are serialised.
  */
 export async function putManifestAndReferrers(
   ctx: OperationContext,
@@ -28,13 +29,16 @@ export async function putManifestAndReferrers(
   const referrer = referrerOf(manifest);
   if (referrer === undefined || result.subjectIndexed === true) return result;
   const tag = referrersTag(referrer.subject);
-  let current: Uint8Array | undefined;
-  try {
-    current = (await getManifest(ctx, repo, tag, options)).bytes;
-  } catch (error) {
-    if (!(error instanceof RegistryError && error.code === 'ERR_REGISTRY_NOT_FOUND')) throw error;
-  }
-  const updated = addToReferrersIndex(current, referrer.descriptor);
-  if (updated !== undefined) await putManifest(ctx, repo, updated, tag, options);
+  // One update of a subject's index at a time in this process (other processes can still race).
+  await withKeyLock(fallbackIndexLockKey(repo.registry, repo.repository, tag), async () => {
+    let current: Uint8Array | undefined;
+    try {
+      current = (await getManifest(ctx, repo, tag, options)).bytes;
+    } catch (error) {
+      if (!(error instanceof RegistryError && error.code === 'ERR_REGISTRY_NOT_FOUND')) throw error;
+    }
+    const updated = addToReferrersIndex(current, referrer.descriptor);
+    if (updated !== undefined) await putManifest(ctx, repo, updated, tag, options);
+  });
   return result;
 }

@@ -16,6 +16,7 @@ import type { Descriptor, RawManifest } from '../oci/types.ts';
 import type { Transport } from '../image/transport.ts';
 import type { ReferrerHooks } from '../image/copy.ts';
 import type { OperationOptions } from '../blob/types.ts';
+import { fallbackIndexLockKey, withKeyLock } from '../blob/semaphore.ts';
 import { artifactManifest, fallbackTag, mergeFallbackIndex, parseFallbackIndex, type ArtifactParts } from './attach-manifest.ts';
 import { listReferrers } from './referrers.ts';
 import type { Attachment } from './types.ts';
@@ -219,34 +220,40 @@ async function readFallback(transport: Transport, tag: string, opts: OperationOp
  * most `FALLBACK_UPDATE_ATTEMPTS` rounds.
  */
 export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions = {}): Promise<void> {
-  const tag = fallbackTag(subjectDigest);
-  const where = `${transport.description}:${tag}`;
-  const opts = options.signal ? { signal: options.signal } : {};
-  for (let attempt = 1; attempt <= FALLBACK_UPDATE_ATTEMPTS; attempt++) {
-    throwIfAborted(options.signal);
-    const started = Date.now();
-    let current = await readFallback(transport, tag, opts);
-    // distribution rewrites a tag's link file in place, so a read during another writer's update
-    // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
-    if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
-    const merged = mergeFallbackIndex(current, entry, where);
-    // Already listed (the registry client lists a referrer it pushes): a writer that read the
-    // index before that write may still replace it, so it is checked after the settle time too.
-    if (merged !== undefined) await transport.putManifest(merged, tag, opts);
-    const readToWrite = Date.now() - started;
-    // A writer that read the index before our write may still write its stale copy after it:
-    // check at once and again after a settle time longer than such a read-to-write gap.
-    if (await listsEntry(transport, tag, entry, where, opts)) {
-      await settle(readToWrite, options.signal);
-      if (await listsEntry(transport, tag, entry, where, opts)) return;
+  const origin = transport.origin;
+  const key = origin !== undefined ? fallbackIndexLockKey(origin.registry, origin.repository, fallbackTag(subjectDigest)) : `${transport.description} ${fallbackTag(subjectDigest)}`;
+  // Serialised with every other update of this index in the process (the registry client's own
+  // included); the settle check below covers writers in other processes.
+  await withKeyLock(key, async () => {
+    const tag = fallbackTag(subjectDigest);
+    const where = `${transport.description}:${tag}`;
+    const opts = options.signal ? { signal: options.signal } : {};
+    for (let attempt = 1; attempt <= FALLBACK_UPDATE_ATTEMPTS; attempt++) {
+      throwIfAborted(options.signal);
+      const started = Date.now();
+      let current = await readFallback(transport, tag, opts);
+      // distribution rewrites a tag's link file in place, so a read during another writer's update
+      // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
+      if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
+      const merged = mergeFallbackIndex(current, entry, where);
+      // Already listed (the registry client lists a referrer it pushes): a writer that read the
+      // index before that write may still replace it, so it is checked after the settle time too.
+      if (merged !== undefined) await transport.putManifest(merged, tag, opts);
+      const readToWrite = Date.now() - started;
+      // A writer that read the index before our write may still write its stale copy after it:
+      // check at once and again after a settle time longer than such a read-to-write gap.
+      if (await listsEntry(transport, tag, entry, where, opts)) {
+        await settle(readToWrite, options.signal);
+        if (await listsEntry(transport, tag, entry, where, opts)) return;
+      }
+      // Another tool's write replaced ours: merge again.
+      if (attempt < FALLBACK_UPDATE_ATTEMPTS) await backoff(attempt, options.signal);
     }
-    // Another tool's write replaced ours: merge again.
-    if (attempt < FALLBACK_UPDATE_ATTEMPTS) await backoff(attempt, options.signal);
-  }
-  throw new OcibuildError(
-    'ERR_TRANSPORT',
-    `${where}: the referrers fallback index was replaced by another writer ${FALLBACK_UPDATE_ATTEMPTS} times in a row; ${entry.digest} is pushed but not listed there (attach again to retry)`,
-  );
+    throw new OcibuildError(
+      'ERR_TRANSPORT',
+      `${where}: the referrers fallback index was replaced by another writer ${FALLBACK_UPDATE_ATTEMPTS} times in a row; ${entry.digest} is pushed but not listed there (attach again to retry)`,
+    );
+  });
 }
 
 /**

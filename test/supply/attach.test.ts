@@ -102,7 +102,8 @@ test('concurrent attaches to one subject all end up in the fallback index (lost 
   await buildImage({ layers: [{ entries: [{ type: 'file', path: '/c', source: new TextEncoder().encode('c') }] }], to: `${registry.host}/app/three:1`, cache: false, sourceDateEpoch: 0 });
   const top = await registryTransport(`${registry.host}/app/three`, client).getManifest('1');
   const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
-  // Separate clients, as separate tools would be; each its own transport.
+  // Separate clients and transports in one process (as a build attaching an SBOM and provenance
+  // to one image is): their updates of the index are serialised, so none is lost.
   const clients = Array.from({ length: 3 }, () => createRegistryClient());
   try {
     const results = await Promise.all(
