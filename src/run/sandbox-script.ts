@@ -79,14 +79,22 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$op" = run ] || exit 0
-"$SETPRIV" --reuid="$U" --regid="$G" --groups="$GR" --pdeathsig KILL -- "$BWRAP" --args 9 -- "$@" 6<"$S/block" 7>"$S/info" 9<"$S/args" >"$S/out" 2>"$S/err" &
+# Opening a fifo to write waits for a reader: if ocibuild died before bwrap opened the output
+# fifos, that open would wait for ever. Holding them read-write here until bwrap has started
+# makes those opens return at once; then only bwrap's ends remain.
+exec 4<>"$S/out" 8<>"$S/err"
+"$SETPRIV" --reuid="$U" --regid="$G" --groups="$GR" --pdeathsig KILL -- "$BWRAP" --args 9 -- "$@" 6<"$S/block" 7>"$S/info" 9<"$S/args" >"$S/out" 2>"$S/err" 4<&- 8<&- &
 bw=$!
 exec 5>"$S/block"
 pid=
 # Read to the end: bwrap dies of SIGPIPE if the reader goes away early.
+held=1
 while IFS= read -r line; do
+  # bwrap writes its status once exec'd, so its output fifos are open: drop our holds.
+  [ -z "$held" ] || { exec 4<&- 8<&-; held=; }
   case $line in *'"child-pid"'*) pid=$${'{'}line#*'"child-pid"'}; pid=$${'{'}pid#"$${'{'}pid%%[0-9]*}"}; pid=$${'{'}pid%%[!0-9]*} ;; esac
 done < "$S/info"
+[ -z "$held" ] || exec 4<&- 8<&-
 [ -n "$pid" ] || { kill -9 $bw 2>/dev/null; wait $bw; fail "bwrap did not start"; }
 # One write per map (printf buffers), as the kernel requires.
 printf '%s\n' "$UMAP" > "/proc/$pid/uid_map" && printf '%s\n' "$GMAP" > "/proc/$pid/gid_map" || { kill -9 $pid $bw; fail "cannot write the id maps of the sandbox"; }
