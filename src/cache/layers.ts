@@ -74,9 +74,9 @@ export async function cachedWriteLayer(spec: LayerSpec, cache: LocalCache, optio
   };
   const entries: ResolvedLayerEntry[] = [];
   for await (const entry of listLayerEntries(spec, {
-    ...(options.sourceDateEpoch !== undefined ? { sourceDateEpoch: options.sourceDateEpoch } : {}),
+    sourceDateEpoch: options.sourceDateEpoch,
     signal,
-    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    onEvent: options.onEvent,
   })) {
     entries.push(entry);
   }

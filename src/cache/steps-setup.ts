@@ -55,17 +55,17 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
   return new StepCache(
     {
       cache: options.cache,
-      ...(repo ? { registry: repo } : {}),
+      registry: repo,
       push: settings.push ?? true,
-      ...(settings.ttl !== undefined ? { ttlMs: parseTtl(settings.ttl) } : {}),
+      ttlMs: settings.ttl !== undefined ? parseTtl(settings.ttl) : undefined,
       workDir: options.workDir,
       created: options.created,
       encoder: stepEncoderIdentity(options.encoder ?? defaultGzipEncoder),
-      ...(options.keepRunMtimes === true ? { keepRunMtimes: true } : {}),
+      keepRunMtimes: options.keepRunMtimes,
       scope: options.scope,
-      ...(options.onStep ? { onStep: options.onStep } : {}),
-      ...(options.nameOf ? { nameOf: options.nameOf } : {}),
-      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      onStep: options.onStep,
+      nameOf: options.nameOf,
+      onWarning: options.onWarning,
       signal: options.signal,
       fetchLayers: repo !== undefined && options.targets.some((t) => {
         const target = parseTarget(t);

@@ -107,7 +107,7 @@ export async function warmCache(source: Transport, reference: string, name: stri
     }
     if (platform === '') {
       const config = opened.kind === 'image' ? opened.image.config : (JSON.parse(new TextDecoder().decode(await readAll(await cached.getBlob(manifest.config)))) as Platform);
-      result.platforms.push(formatPlatform(normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) })));
+      result.platforms.push(formatPlatform(normalizePlatform({ os: config.os, architecture: config.architecture, variant: config.variant })));
     } else {
       result.platforms.push(platform);
     }

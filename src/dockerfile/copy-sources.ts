@@ -237,9 +237,9 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
       if (st.isDirectory()) {
         const nodes = await walkContext(ctx, real, excluded);
         const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
-        items.push({ kind: 'tree', name, root, nodes, ...(parentsRel !== undefined ? { parentsRel } : {}), ...(await parentDirs()) });
+        items.push({ kind: 'tree', name, root, nodes, parentsRel, ...(await parentDirs()) });
       } else {
-        items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], ...(parentsRel !== undefined ? { parentsRel } : {}), ...(await parentDirs()) });
+        items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], parentsRel, ...(await parentDirs()) });
       }
     }
   }

@@ -150,7 +150,7 @@ async function planStep(state: StageState, ordinal: number, instruction: Instruc
       if (source.kind === 'image' && state.host.namedContext?.(source.reference)?.kind === 'dir') copyFrom = { image: { config: {} as BaseImage['config'], layers: [], image: undefined } };
       else copyFrom = source.kind === 'stage' ? { stage: source.index } : { image: await state.host.openImage(source.reference, state.platform) };
     }
-    await hooks.plan(state, ordinal, instruction, { stageIndex, ...(copyFrom ? { copyFrom } : {}) });
+    await hooks.plan(state, ordinal, instruction, { stageIndex, copyFrom });
   } else if (instruction.kind === 'run') {
     await hooks.plan(state, ordinal, instruction, { stageIndex });
   } else if (instruction.kind === 'workdir') {
@@ -158,7 +158,7 @@ async function planStep(state: StageState, ordinal: number, instruction: Instruc
     (state.config.config ??= {}).WorkingDir = workdirPath(state, instruction);
   } else {
     const createdBy = applyMetadata(state, instruction);
-    await hooks.plan(state, ordinal, instruction, { stageIndex, ...(createdBy !== undefined ? { createdBy } : {}) });
+    await hooks.plan(state, ordinal, instruction, { stageIndex, createdBy });
   }
 }
 

@@ -156,7 +156,7 @@ export class RunSession {
       cacheDir: this.options.cacheDir ?? defaultRunCacheDir(),
       scratch,
       secrets: this.options.secrets ?? {},
-      ...(this.options.ssh ? { ssh: this.options.ssh } : {}),
+      ssh: this.options.ssh,
       rootfsOf: (from) => this.mountRootfs(from, location, state.index, stageLayers),
     }).catch((error: unknown) => {
       throw error instanceof OcibuildError && !(error instanceof DockerfileError) ? new DockerfileError(location, error.message, { cause: error }) : error;
@@ -172,7 +172,7 @@ export class RunSession {
       const secretValues = await stepSecretValues(prepared.env, prepared.mounts);
       const before = await rootfs.currentSnapshot();
       rootfs.beginRun();
-      const sinks = { ...(this.options.stdout ? { stdout: this.options.stdout } : {}), ...(this.options.stderr ? { stderr: this.options.stderr } : {}) };
+      const sinks = { stdout: this.options.stdout, stderr: this.options.stderr };
       const observer = this.options.onEvent
         ? observeRunStep(this.options.onEvent, this.options.graph, state, instruction, sinks, secretValues, this.options.stepPlatform ?? false)
         : undefined;
@@ -184,7 +184,7 @@ export class RunSession {
         argv: command.argv,
         env: stepEnv,
         workdir,
-        ...(config.User ? { user: config.User } : {}),
+        user: config.User,
         network,
         mounts,
         signal: this.options.signal,
@@ -207,7 +207,7 @@ export class RunSession {
       rootfs.rememberSnapshot(after);
       const mapping = (await this.options.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
       const clamp = this.options.sourceDateEpoch;
-      const entries = diffSnapshots(before, after, { mapping, ...(clamp !== undefined ? { clampMtime: new Date(clamp * 1000) } : {}) });
+      const entries = diffSnapshots(before, after, { mapping, clampMtime: clamp !== undefined ? new Date(clamp * 1000) : undefined });
       if (entries.length === 0) {
         rootfs.runUnchanged();
         return undefined;
@@ -253,7 +253,7 @@ export class RunSession {
   }
 
   private syncOptions(): { signal?: AbortSignal; onWarning?: (m: string) => void } {
-    return { signal: this.options.signal, ...(this.options.onWarning ? { onWarning: this.options.onWarning } : {}) };
+    return { signal: this.options.signal, onWarning: this.options.onWarning };
   }
 
   private async newRootfs(kind: string): Promise<StageRootfs> {
@@ -387,13 +387,14 @@ export async function createRunSession(
       const named = host.namedContext?.(name);
       return named?.kind === 'dir' ? named.dir : undefined;
     },
-    ...(options.secrets ? { secrets: options.secrets } : {}),
-    ...(options.sshSockets ? { ssh: options.sshSockets } : {}),
-    ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+    secrets: options.secrets,
+    ssh: options.sshSockets,
+    sourceDateEpoch: epoch,
     signal: options.signal,
-    ...(rootfsStore ? { rootfsStore } : {}),
-    ...(options.onEvent ? { onEvent: options.onEvent, graph } : {}),
-    ...(options.stepPlatform ? { stepPlatform: true } : {}),
+    rootfsStore,
+    onEvent: options.onEvent,
+    graph,
+    stepPlatform: options.stepPlatform,
   });
   if (probed) session.markProbed();
   return session;

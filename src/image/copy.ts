@@ -374,7 +374,7 @@ class Copier {
     // (an OCI layout holding the blob) is the fallback.
     const open = isForeignLayer(descriptor)
       ? () =>
-          fetchForeignLayer(descriptor, { signal, ...(hash ? { hash } : {}) }).catch(async (error: unknown) => {
+          fetchForeignLayer(descriptor, { signal, hash }).catch(async (error: unknown) => {
             if (signal.aborted) throw error;
             return src.getBlob(descriptor, { signal }).catch(() => {
               throw error;

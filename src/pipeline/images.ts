@@ -112,11 +112,11 @@ export async function copyImage(
       }
       return await copyBetween(src.transport, src.reference, dst.open(), dst.references(options.tags ?? []), {
         platforms,
-        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+        concurrency: options.concurrency,
         signal: options.signal,
-        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-        ...(options.hash ? { hash: options.hash } : {}),
-        ...(options.referrers ? { referrers: referrerCopyHooks() } : {}),
+        onEvent: options.onEvent,
+        hash: options.hash,
+        referrers: options.referrers ? referrerCopyHooks() : undefined,
       });
     } finally {
       await src.transport.close?.();
@@ -290,7 +290,7 @@ export async function listTags(repository: string, options: ListRepositoryTagsOp
   return withSession(options, (session) =>
     session.registryClient().listTags(
       { registry: ref.registry, repository: ref.repository },
-      { signal: options.signal, ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}) },
+      { signal: options.signal, pageSize: options.pageSize },
     ),
   );
 }

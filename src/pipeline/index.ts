@@ -397,7 +397,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
             steps: plan.steps,
             format: as,
             created,
-            ...(options.annotations ? { annotations: options.annotations } : {}),
+            annotations: options.annotations,
           },
           source,
         );

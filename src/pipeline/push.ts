@@ -99,7 +99,7 @@ export async function pushAll(
         else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
         emit({ type: 'copy', target: dest.target, event });
       },
-      ...(attachHere !== undefined ? { beforeCommit: (dst: Transport, signal: AbortSignal) => attachTo(dst, signal) } : {}),
+      beforeCommit: attachHere !== undefined ? (dst: Transport, signal: AbortSignal) => attachTo(dst, signal) : undefined,
     }).catch((error: unknown) => {
       throw targetFailure(dest.target, error);
     });

@@ -256,10 +256,10 @@ class RootfsOutput implements RootfsTransport {
       const blob = readFileStream(this.#blobPath(spill, layer.digest), signal === undefined ? {} : { signal });
       await extractLayer(root, openLayerTar(layer, blob, { limits: this.#options.limits }), {
         ownership,
-        ...(owners === undefined ? {} : { owners }),
-        ...(typeof diffId === 'string' ? { diffId } : {}),
-        ...(this.#options.limits === undefined ? {} : { limits: this.#options.limits }),
-        ...(this.#options.onWarning === undefined ? {} : { onWarning: this.#options.onWarning }),
+        owners,
+        diffId: typeof diffId === 'string' ? diffId : undefined,
+        limits: this.#options.limits,
+        onWarning: this.#options.onWarning,
       }).catch((error: unknown) => {
         if (error instanceof OcibuildError) throw error;
         throw new OcibuildError('ERR_IO', `${this.description}: cannot unpack layer ${layer.digest}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -29,7 +29,7 @@ export function sbomWriter(options: BuildOptions): SbomWriter | undefined {
   return async (image, _platform, format, created, name) => {
     const packages =
       options.sbomPackages ??
-      (await scanImage(image, { signal: options.signal, ...(options.layerLimits ? { layerLimits: options.layerLimits } : {}) }));
+      (await scanImage(image, { signal: options.signal, layerLimits: options.layerLimits }));
     return sbomDocument(format, { subject: { name, digest: image.descriptor.digest }, packages, created, tool: { name: 'ocibuild', version: ocibuildVersion() } });
   };
 }

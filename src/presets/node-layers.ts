@@ -122,7 +122,7 @@ export async function appLayer(root: string, pkg: { main?: string; files?: strin
     if (pkg.main !== undefined) include.push(path.posix.normalize(pkg.main).replace(/^\.\//, ''));
   }
   return {
-    directories: [{ source: root, destination, filter, ...(include ? { include } : {}), metadata: { ...owner } }],
+    directories: [{ source: root, destination, filter, include, metadata: { ...owner } }],
     normalizeModes: true,
     createdBy,
   };

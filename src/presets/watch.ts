@@ -78,7 +78,7 @@ export function reuseDependencyLayers(plan: NodeAppBuildOptions, dir: string, on
         throw error;
       }
     };
-    return { createdBy: spec.createdBy, ...(spec.comment !== undefined ? { comment: spec.comment } : {}), prebuilt };
+    return { createdBy: spec.createdBy, comment: spec.comment, prebuilt };
   };
   const layers = plan.layers;
   if (layers === undefined) return plan;

@@ -322,7 +322,7 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
           mounts.push({ type: 'bind', target: spec.target, source: await bindSource(spec, ctx, index), readonly: !spec.readwrite });
           break;
         case 'tmpfs':
-          mounts.push({ type: 'tmpfs', target: spec.target, ...(spec.size !== undefined ? { size: spec.size } : {}) });
+          mounts.push({ type: 'tmpfs', target: spec.target, size: spec.size });
           break;
         case 'cache': {
           // A seeded cache is its own cache, as BuildKit keys it by id and base (mounts.go getRefCacheDir).
@@ -345,7 +345,7 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
           const { uid, gid, mode } = spec;
           mounts.push({
             type: 'cache', target: spec.target, source: dir, readonly: spec.readonly,
-            ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), ...(mode !== undefined ? { mode } : {}),
+            uid, gid, mode,
           });
           break;
         }
@@ -362,7 +362,7 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
             const { uid, gid, mode } = spec;
             mounts.push({
               type: 'secret', target: spec.target, source: file,
-              ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), ...(mode !== undefined ? { mode } : {}),
+              uid, gid, mode,
             });
           }
           break;
@@ -384,7 +384,7 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
           const { uid, gid, mode } = spec;
           mounts.push({
             type: 'ssh', target, source: socket,
-            ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}), ...(mode !== undefined ? { mode } : {}),
+            uid, gid, mode,
           });
           break;
         }
@@ -394,5 +394,5 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
     await release();
     throw error;
   }
-  return { mounts, env, release, ...(sshAuthSock !== undefined ? { sshAuthSock } : {}) };
+  return { mounts, env, release, sshAuthSock };
 }

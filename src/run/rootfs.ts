@@ -212,10 +212,10 @@ export class StageRootfs {
     this.dirty = true;
     await extractLayer(this.dir, await layer.tar(), {
       ownership: this.host.root ? 'chown' : 'record',
-          ...(this.host.root ? { idMapping: this.host.mapping } : {}),
+          idMapping: this.host.root ? this.host.mapping : undefined,
       owners,
       undo,
-      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      onWarning: options.onWarning,
     });
     await applyRecordedOwners(this.dir, owners, this.host);
     this.applied.push(layer.key);
@@ -237,10 +237,10 @@ export class StageRootfs {
         const undo = new UndoRecorder(this.dir);
         await extractLayer(this.dir, await layer.tar(), {
           ownership: this.host.root ? 'chown' : 'record',
-          ...(this.host.root ? { idMapping: this.host.mapping } : {}),
+          idMapping: this.host.root ? this.host.mapping : undefined,
           owners,
           undo,
-          ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          onWarning: options.onWarning,
         });
         this.applied.push(layer.key);
         this.undo.push(undo.result());

@@ -74,7 +74,7 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
     const wanted = str(values, 'platform');
     if (values.referrers) {
       if (values.raw || values.config) throw new UsageError('--referrers cannot be combined with --raw or --config');
-      const found = await imageReferrers(ref, { ...registryOptions(values), ...signalOf(io), ...(wanted !== undefined ? { platform: wanted } : {}) });
+      const found = await imageReferrers(ref, { ...registryOptions(values), ...signalOf(io), platform: wanted });
       io.out(
         JSON.stringify(
           {
@@ -99,7 +99,7 @@ Prints a summary of the image REF names (registry reference, oci:PATH[:TAG], doc
     // --raw prints the stored bytes of what REF names exactly, so `| sha256sum` gives its digest
     // (skopeo inspect --raw does the same); --config needs an image, so an index is resolved.
     const platform = values.raw ? undefined : (wanted ?? (values.config ? 'host' : undefined));
-    const seen = await inspectImage(ref, { ...registryOptions(values), ...signalOf(io), ...(platform !== undefined ? { platform } : {}) });
+    const seen = await inspectImage(ref, { ...registryOptions(values), ...signalOf(io), platform });
     if (values.raw) {
       if (io.write) io.write(seen.raw);
       else io.out(new TextDecoder().decode(seen.raw));

@@ -68,8 +68,8 @@ ${REGISTRY_HELP}`,
     const found = await readImageSbom(positionals[0] as string, {
       ...registryOptions(values),
       ...signalOf(io),
-      ...(formatText !== undefined ? { format: sbomFormat(formatText) } : {}),
-      ...(platform !== undefined ? { platform } : {}),
+      format: formatText !== undefined ? sbomFormat(formatText) : undefined,
+      platform,
     });
     if (io.write) io.write(found.bytes);
     else io.out(new TextDecoder().decode(found.bytes));

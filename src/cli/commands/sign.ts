@@ -195,7 +195,7 @@ The key password comes from COSIGN_PASSWORD, else a prompt. Prints REPO@DIGEST s
         store,
         client: session.registryClient(),
         ...(Object.keys(annotations).length ? { annotations } : {}),
-        ...(identity !== undefined ? { identity } : {}),
+        identity,
         ...signalOf(io),
       });
       if (!result.added) io.err(`An equal signature is already stored for ${ref.name}@${result.digest}`);

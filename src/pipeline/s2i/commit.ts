@@ -26,7 +26,7 @@ export async function commitLayer(
   const after = await rootfs.takeSnapshot();
   const mapping = (await parts.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
   const epoch = options.sourceDateEpoch ?? sourceDateEpochFromEnv();
-  const entries = diffSnapshots(before, after, { mapping, ...(epoch !== undefined ? { clampMtime: new Date(epoch * 1000) } : {}) });
+  const entries = diffSnapshots(before, after, { mapping, clampMtime: epoch !== undefined ? new Date(epoch * 1000) : undefined });
   await ensureReadable(entries, parts.host, parts.scratch);
   return writeLayer({ entries }, {
     directory: context.workDir,

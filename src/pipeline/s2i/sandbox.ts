@@ -73,10 +73,10 @@ export async function runScript(run: ScriptRun): Promise<void> {
     rootfs: run.rootfs,
     env: run.env,
     workdir: run.workdir,
-    ...(run.user ? { user: run.user } : {}),
-    ...(run.network ? { network: run.network } : {}),
+    user: run.user,
+    network: run.network,
     signal: run.signal,
-    ...(run.stderr ? { stderr: run.stderr } : {}),
+    stderr: run.stderr,
   };
   if (run.uploadDir !== undefined) {
     const has = async (name: string): Promise<boolean> => fs.access(path.join(run.uploadDir as string, name)).then(() => true, () => false);
@@ -92,7 +92,7 @@ export async function runScript(run: ScriptRun): Promise<void> {
       ...common,
       argv: ['/bin/sh', '-c', script, 'sh', run.destination, run.workdir],
       mounts: [{ type: 'bind', source: run.uploadDir, target: UPLOAD_MOUNT, readonly: true }],
-      ...(run.stdout ? { stdout: run.stdout } : {}),
+      stdout: run.stdout,
     });
     if (result.exitCode !== 0) fail(run.script, result.exitCode, result.stderrTail, `placing the sources and scripts in ${run.destination} (needs /bin/sh and tar in the builder, and ${run.destination} writable by its user)`);
   }
@@ -101,7 +101,7 @@ export async function runScript(run: ScriptRun): Promise<void> {
     ...common,
     argv: [run.command],
     ...(run.mounts && run.mounts.length > 0 ? { mounts: run.mounts } : {}),
-    ...(run.stdout ? { stdout: run.stdout } : {}),
+    stdout: run.stdout,
   });
   if (result.exitCode !== 0) fail(run.script, result.exitCode, result.stderrTail, `${run.script} (${run.command})`);
 }
