@@ -335,6 +335,8 @@ class DockerArchive implements DockerArchiveTransport {
     const stop = new AbortController();
     const onAbort = (): void => stop.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // An abort while the file was being opened fired no listener: it must stop the write too.
+    if (options.signal?.aborted) stop.abort(options.signal.reason);
     const written = pipeline(pack, handle.createWriteStream(), { signal: stop.signal });
     written.catch((error: unknown) => stop.abort(error));
     // Fixed metadata so the same image always gives the same tarball.
