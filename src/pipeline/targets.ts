@@ -139,7 +139,7 @@ export async function choosePlatformFor(target: Target, source: Pick<Transport, 
   const platform = platforms.find((p) => platformMatches(want, p));
   const listed = platforms.map(formatPlatform).join(', ');
   if (platform === undefined) {
-    throw new OcibuildError('ERR_NOT_FOUND', `${target.input} holds one platform and the image has no ${formatPlatform(want)}${wanted === undefined ? ' (this host\'s platform)' : ''}: it has ${listed}; choose one (the loadPlatform option, or copy --platform)`);
+    throw new OcibuildError('ERR_NOT_FOUND', `${target.input} holds one platform and the image has no ${formatPlatform(want)}${wanted === undefined ? ' (this host\'s platform)' : ''}: it has ${listed}; choose one (--load-platform, copy --platform, or the loadPlatform option)`);
   }
   const others = platforms.filter((p) => p !== platform).map(formatPlatform);
   const why = wanted === undefined ? 'the host\'s platform' : 'the platform asked for';

@@ -31,6 +31,8 @@ ${HEALTHCHECK_HELP}
 ${COMPRESSION_HELP}
   --platform OS/ARCH       platform(s) to build (repeatable; "all" = every platform of the base)
   --digest-file FILE       write the digest to FILE
+  --load-platform OS/ARCH  the platform a docker-daemon:/podman: target loads from a
+                           multi-platform build (default: this host's)
 ${OUTPUT_FILES_HELP}
 ${REGISTRY_HELP}
 ${PROGRESS_HELP}`;

@@ -32,6 +32,8 @@ Prints the image digest.
   --format oci|docker      manifest format (default oci)
 ${COMPRESSION_HELP}
   --digest-file FILE       write the digest to FILE
+  --load-platform OS/ARCH  the platform a docker-daemon:/podman: target loads from a
+                           multi-platform build (default: this host's)
 ${ATTEST_HELP}
 ${OUTPUT_FILES_HELP}
   --secret id=ID[,src=FILE|env=VAR]  secret for RUN --mount=type=secret,id=ID (repeatable; never printed)

@@ -64,6 +64,8 @@ ${COMPRESSION_HELP}
   --include-dev            keep devDependencies
   --extra-dir SRC:DEST     extra directory layer (repeatable)
   --digest-file FILE       write the digest to FILE
+  --load-platform OS/ARCH  the platform a docker-daemon:/podman: target loads from a
+                           multi-platform build (default: this host's)
 ${ATTEST_HELP}
                            (SBOM from the lockfile and provenance are on by default here)
   --image-name-with-digest-file FILE   write REPOSITORY@DIGEST per registry target

@@ -46,6 +46,8 @@ TAG, when given, is one more target. Prints the digest. See docs/s2i.md for ever
 ${COMPRESSION_HELP}
   --platform OS/ARCH       platform to build
   --digest-file FILE       write the digest to FILE
+  --load-platform OS/ARCH  the platform a docker-daemon:/podman: target loads from a
+                           multi-platform build (default: this host's)
 ${REGISTRY_HELP}
 ${PROGRESS_HELP}`;
 

@@ -118,6 +118,7 @@ export const outputFlags = {
   'compression-level': { type: 'string' },
   platform: { type: 'string', multiple: true },
   'digest-file': { type: 'string' },
+  'load-platform': { type: 'string' },
   ...ciFlags,
   ...progressFlags,
 } as const;
@@ -244,7 +245,7 @@ export function platformsFlag(values: Record<string, unknown>): string[] | 'all'
 }
 
 /** Output options from flags. */
-export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile' | 'compression' | 'compressionLevel'> {
+export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile' | 'compression' | 'compressionLevel' | 'loadPlatform'> {
   const to = list(values, 'to');
   if (to.length === 0) throw new UsageError('--to TARGET is required (a registry reference, oci:PATH[:TAG] or docker-archive:PATH[:REF])');
   const format = formatFlag(values);
@@ -256,6 +257,7 @@ export function outputOptions(values: Record<string, unknown>): Pick<BuildOption
     ...(format ? { format } : {}),
     ...(platforms ? { platforms } : {}),
     ...(digestFile !== undefined ? { digestFile } : {}),
+    ...(str(values, 'load-platform') !== undefined ? { loadPlatform: str(values, 'load-platform') as string } : {}),
     ...compressionOptions(values),
   };
 }
