@@ -8,13 +8,12 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRegistry } from '../helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
-import { createRegistryClient } from '../../src/registry/client.ts';
 import { encryptPrivateKey, readCosignPrivateKey, readCosignPublicKey } from '../../src/supply/cosign-key.ts';
 import { signImage, verifyImage } from '../../src/supply/sign.ts';
 import { createPrivateKey } from 'node:crypto';
 import type { ImageManifest } from '../../src/oci/types.ts';
+import { signFixture } from './sign-fixture.ts';
 
 const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -31,14 +30,7 @@ async function pushBlob(url: string, repo: string, bytes: Uint8Array): Promise<s
 }
 
 test('verifies a signature stored as cosign stores it, and appends without disturbing it', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-sign-interop-'));
-  const registry = await startRegistry();
-  const client = createRegistryClient();
-  t.after(async () => {
-    await client.close();
-    await registry.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const { dir, registry, client } = await signFixture(t, 'sign-interop');
   const image = await buildBusyboxLayout(path.join(dir, 'oci'));
   await pushLayoutToRegistry(image.layoutPath, image.tag, registry.host, 'interop/app');
   const repoName = `${registry.host}/interop/app`;

@@ -2,28 +2,18 @@
 // too many signature layers are refused, and a .sig tag holding an index is named as such.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRegistry } from '../helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
-import { createRegistryClient } from '../../src/registry/client.ts';
 import { generateCosignKeyPair, readCosignPrivateKey, readCosignPublicKey } from '../../src/supply/cosign-key.ts';
 import { signImage, verifyImage, SignatureVerificationError } from '../../src/supply/sign.ts';
 import { MAX_SIGNATURE_PAYLOAD_BYTES, MAX_SIGNATURES } from '../../src/supply/sign-store.ts';
 import { hashBytes } from '../../src/hash/index.ts';
 import { isOcibuildError, LimitExceededError } from '../../src/errors.ts';
 import type { Descriptor, ImageManifest, RawManifest } from '../../src/oci/types.ts';
+import { signFixture } from './sign-fixture.ts';
 
 test('oversized payloads, too many layers and an index at the .sig tag are refused by name', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-sign-limits-'));
-  const registry = await startRegistry();
-  const client = createRegistryClient();
-  t.after(async () => {
-    await client.close();
-    await registry.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const { dir, registry, client } = await signFixture(t, 'sign-limits');
   const image = await buildBusyboxLayout(path.join(dir, 'oci'));
   await pushLayoutToRegistry(image.layoutPath, image.tag, registry.host, 'limits/app');
   const ref = `${registry.host}/limits/app:latest`;

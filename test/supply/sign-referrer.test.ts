@@ -4,34 +4,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRegistry } from '../helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
-import { createRegistryClient } from '../../src/registry/client.ts';
-import { generateCosignKeyPair, readCosignPrivateKey, readCosignPublicKey } from '../../src/supply/cosign-key.ts';
 import { listSignatures, signImage, verifyImage, SignatureVerificationError } from '../../src/supply/sign.ts';
 import { hashBytes } from '../../src/hash/index.ts';
 import { encodeManifest } from '../../src/oci/manifest.ts';
 import { isNotFound } from '../../src/errors.ts';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
+import { keyPair, signFixture } from './sign-fixture.ts';
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
-async function keyPair(password: string) {
-  const files = await generateCosignKeyPair(password);
-  return { files, key: await readCosignPrivateKey(files.privateKeyPem, password), pub: readCosignPublicKey(files.publicKeyPem) };
-}
-
 test('sign as an OCI 1.1 referrer, verify it, and ignore referrers of another subject', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-sign-ref-'));
-  const registry = await startRegistry();
-  const client = createRegistryClient();
-  t.after(async () => {
-    await client.close();
-    await registry.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const { dir, registry, client } = await signFixture(t, 'sign-ref');
   const image = await buildBusyboxLayout(path.join(dir, 'one'));
   const other = await buildBusyboxLayout(path.join(dir, 'multi'), { platforms: ['linux/amd64', 'linux/arm64'] });
   const repo = { registry: registry.host, repository: 'ref/app' };

@@ -6,33 +6,18 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRegistry } from '../helpers/registry.ts';
 import { buildBusyboxLayout, pushLayoutToRegistry } from '../helpers/busybox.ts';
-import { createRegistryClient } from '../../src/registry/client.ts';
-import { generateCosignKeyPair, readCosignPrivateKey, readCosignPublicKey } from '../../src/supply/cosign-key.ts';
 import { listSignatures, signImage, verifyImage, SignatureVerificationError } from '../../src/supply/sign.ts';
 import { signatureConfig } from '../../src/supply/sign-store.ts';
 import { hashBytes } from '../../src/hash/index.ts';
 import { isOcibuildError } from '../../src/errors.ts';
 import type { ImageManifest, RawManifest } from '../../src/oci/types.ts';
+import { keyPair, signFixture } from './sign-fixture.ts';
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
-/** A key pair as the tests use it: the private key object and the public key object and PEM. */
-async function keyPair(password: string) {
-  const files = await generateCosignKeyPair(password);
-  return { files, key: await readCosignPrivateKey(files.privateKeyPem, password), pub: readCosignPublicKey(files.publicKeyPem) };
-}
-
 test('sign, list, fetch back, verify and refuse every tampering (local registry)', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-sign-'));
-  const registry = await startRegistry();
-  const client = createRegistryClient();
-  t.after(async () => {
-    await client.close();
-    await registry.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+  const { dir, registry, client } = await signFixture(t, 'sign');
   const image = await buildBusyboxLayout(path.join(dir, 'oci'));
   const other = await buildBusyboxLayout(path.join(dir, 'multi'), { platforms: ['linux/amd64', 'linux/arm64'] });
   assert.notEqual(image.manifestDigest, other.manifestDigest);
