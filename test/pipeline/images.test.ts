@@ -4,7 +4,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,35 +19,11 @@ import {
   type SourceEvent,
 } from '../../src/index.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { socketsTo } from '../helpers/sockets.ts';
 import { buildBusyboxLayout, type BusyboxLayout } from '../helpers/busybox.ts';
 
 const sha256 = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-/**
- * This process's TCP connections to `port` (as test/pipeline/session-handles.test.ts counts
- * them): idle keep-alive sockets are unref'd, so /proc/self/fd is matched with /proc/net/tcp*.
- */
-function socketsTo(port: number): number {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = readFileSync(file, 'utf8');
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields.length > 9 && fields[2]?.endsWith(`:${hex}`) && fields[3] !== '0A') inodes.add(fields[9] as string);
-    }
-  }
-  let open = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
-      if (inode !== undefined && inodes.has(inode)) open++;
-    } catch {
-      // the fd closed while listing
-    }
-  }
-  return open;
-}
 
 describe('copyImage, inspectImage and listTags', () => {
   let dir: string;

@@ -3,13 +3,13 @@
 // left open; a session given to buildImage stays open until its owner closes it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildImage, createSession, nodeApp, OcibuildError } from '../../src/index.ts';
 import { baseUsers } from '../../src/presets/base-user.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { socketsTo } from '../helpers/sockets.ts';
 import { busyboxInRegistry, type BusyboxLayout } from '../helpers/busybox.ts';
 
 let tmp: string;
@@ -17,37 +17,9 @@ let registry: TestRegistry;
 let layout: BusyboxLayout;
 let baseline: number;
 
-/**
- * This process's TCP connections to the test registry. Idle keep-alive sockets are unref'd by
- * undici, so `process.getActiveResourcesInfo()` does not list them: the socket fds of
- * /proc/self/fd are matched with /proc/net/tcp{,6} entries whose remote port is the registry's.
- */
+/** This process's TCP connections to the test registry. */
 function sockets(): number {
-  const port = Number(registry.host.split(':')[1]).toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      // rem_address is HEXIP:HEXPORT; state 0A is LISTEN (never a client socket).
-      if (fields.length > 9 && fields[2]?.endsWith(`:${port}`) && fields[3] !== '0A') inodes.add(fields[9] as string);
-    }
-  }
-  let open = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
-      if (inode !== undefined && inodes.has(inode)) open++;
-    } catch {
-      // the fd closed while listing
-    }
-  }
-  return open;
+  return socketsTo(Number(registry.host.split(':')[1]));
 }
 
 /** The connection count once closing sockets are gone (a destroyed socket's fd closes on a later tick). */
