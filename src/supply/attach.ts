@@ -40,6 +40,12 @@ export interface AttachOptions extends OperationOptions {
    * does not (a registry known to have the API).
    */
   fallback?: 'auto' | 'always' | 'never';
+  /**
+   * Also re-check the fallback index after a settle time (at least `FALLBACK_SETTLE_MS`), against
+   * another process that read it before this write and may still write its stale copy. Off by
+   * default: updates within a process are serialised, and the wait costs every attachment.
+   */
+  settle?: boolean;
 }
 
 /**
@@ -219,7 +225,7 @@ async function readFallback(transport: Transport, tag: string, opts: OperationOp
  * {@link FALLBACK_SETTLE_MS}, longer when the registry is slow) to check that no concurrent writer replaced it, and redo after a short wait when one did, at
  * most `FALLBACK_UPDATE_ATTEMPTS` rounds.
  */
-export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions = {}): Promise<void> {
+export async function updateFallbackIndex(transport: Transport, subjectDigest: string, entry: Descriptor, options: OperationOptions & { settle?: boolean } = {}): Promise<void> {
   const origin = transport.origin;
   const key = origin !== undefined ? fallbackIndexLockKey(origin.registry, origin.repository, fallbackTag(subjectDigest)) : `${transport.description} ${fallbackTag(subjectDigest)}`;
   // Serialised with every other update of this index in the process (the registry client's own
@@ -243,6 +249,7 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
       // A writer that read the index before our write may still write its stale copy after it:
       // check at once and again after a settle time longer than such a read-to-write gap.
       if (await listsEntry(transport, tag, entry, where, opts)) {
+        if (options.settle !== true) return;
         await settle(readToWrite, options.signal);
         if (await listsEntry(transport, tag, entry, where, opts)) return;
       }
