@@ -30,7 +30,7 @@ export const commands: readonly CommandEntry[] = [
   },
   { name: 's2i', summary: 'build SOURCE with an s2i builder image (source-to-image, rootless)', load: async () => (await import('./s2i.ts')).s2i },
   { name: 'warm', summary: 'fill the local cache with base images for offline builds', load: async () => (await import('./warm.ts')).warm },
-  { name: 'copy', summary: 'copy an image between registries, OCI layouts and docker-archives', load: async () => (await import('./registry.ts')).copy },
+  { name: 'copy', summary: 'copy an image between registries, OCI layouts, docker-archives and daemons (or out as files)', load: async () => (await import('./registry.ts')).copy },
   { name: 'inspect', summary: 'show an image manifest or config', load: async () => (await import('./registry.ts')).inspect },
   { name: 'tags', summary: 'list the tags of a registry repository', load: async () => (await import('./registry.ts')).tags },
   { name: 'sbom', summary: 'print the SBOM attached to an image', load: async () => (await import('./sbom.ts')).sbom },

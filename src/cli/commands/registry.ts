@@ -14,7 +14,7 @@ const common = `\n${REGISTRY_HELP}`;
 /** `ocibuild copy SRC DST`. */
 export const copy: Command = {
   name: 'copy',
-  summary: 'copy an image between registries, OCI layouts and docker-archives',
+  summary: 'copy an image between registries, OCI layouts, docker-archives and daemons (or out as files)',
   help: `Usage: ocibuild copy SRC DST [--platform P|all] [--referrers]
 
 Copies an image (every platform of an index by default) from SRC to DST. Each is a registry
