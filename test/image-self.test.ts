@@ -11,10 +11,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { buildImage } from '../src/index.ts';
-import type { LayerEntry } from '../src/layer/types.ts';
 import { buildBusyboxLayout } from './helpers/busybox.ts';
 import { repoRoot, runCli } from './helpers/cli.ts';
 import { readImage as readImageLoose, unpackImage } from './helpers/tree.ts';
+import { nodeRuntimeEntries } from './presets/node-base.ts';
 import { chooseBase, COMMAND_LINK, PACKAGE_DIR, WORKSPACE } from '../scripts/build-image.ts';
 
 const run = promisify(execFile);
@@ -22,27 +22,6 @@ const PLATFORM = `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`;
 let tmp: string;
 let baseRef: string;
 
-/** This machine's node and the shared libraries it links, at the paths the loader asks for. */
-async function nodeEntries(): Promise<LayerEntry[]> {
-  const entries: LayerEntry[] = [{ type: 'file', path: '/usr/local/bin/node', source: await fs.realpath(process.execPath), mode: 0o755 }];
-  const { stdout } = await run('ldd', [process.execPath]);
-  const seen = new Set<string>();
-  for (const lib of [...stdout.matchAll(/(\/\S+)\s+\(0x/g)].map((m) => m[1] as string)) {
-    let wanted = lib;
-    // Merged-/usr hosts reach /lib/x through a /lib -> usr/lib symlink: keep it (busybox has no /lib).
-    for (const top of ['/lib/', '/lib64/']) {
-      const link = await fs.readlink(top.slice(0, -1)).catch(() => undefined);
-      if (link !== undefined && lib.startsWith(top)) {
-        wanted = path.posix.join('/', link, lib.slice(top.length));
-        if (!seen.has(top)) entries.push({ type: 'symlink', path: top.slice(0, -1), target: link });
-        seen.add(top);
-      }
-    }
-    if (!seen.has(wanted)) entries.push({ type: 'file', path: wanted, source: await fs.realpath(lib), mode: 0o755 });
-    seen.add(wanted);
-  }
-  return entries;
-}
 
 interface ConfigJson {
   created?: string;
@@ -66,7 +45,7 @@ before(async () => {
   baseRef = `oci:${path.join(tmp, 'base')}:node`;
   await buildImage({
     from: `oci:${busybox.layoutPath}:${busybox.tag}`,
-    layers: [{ entries: await nodeEntries(), createdBy: 'node and its libraries' }],
+    layers: [{ entries: await nodeRuntimeEntries(), createdBy: 'node and its libraries' }],
     platforms: [PLATFORM],
     to: baseRef,
     cache: false,

@@ -37,6 +37,27 @@ async function sharedLibraries(binary: string): Promise<string[]> {
   return [...stdout.matchAll(/(\/\S+)\s+\(0x/g)].map((m) => m[1] as string);
 }
 
+/** This machine's node at {@link BASE_NODE} and the shared libraries it links, at the paths the loader asks for. */
+export async function nodeRuntimeEntries(): Promise<LayerEntry[]> {
+  const entries: LayerEntry[] = [{ type: 'file', path: BASE_NODE, source: await fs.realpath(process.execPath), mode: 0o755 }];
+  const seen = new Set<string>();
+  for (const lib of await sharedLibraries(process.execPath)) {
+    // Keep the path the loader asks for; merged-/usr hosts reach it through /lib symlinks.
+    let wanted = lib;
+    for (const top of ['/lib/', '/lib64/']) {
+      const link = await fs.readlink(top.slice(0, -1)).catch(() => undefined);
+      if (link !== undefined && lib.startsWith(top)) {
+        wanted = path.posix.join('/', link, lib.slice(top.length));
+        if (!seen.has(top)) entries.push({ type: 'symlink', path: top.slice(0, -1), target: link });
+        seen.add(top);
+      }
+    }
+    if (!seen.has(wanted)) entries.push({ type: 'file', path: wanted, source: await fs.realpath(lib), mode: 0o755 });
+    seen.add(wanted);
+  }
+  return entries;
+}
+
 let made: Promise<NodeBase> | undefined;
 
 /** Builds (once) the base: node at /usr/local/bin/node, its libraries, /etc/passwd with root and nonroot, PATH set. */
@@ -46,26 +67,13 @@ export function nodeBase(): Promise<NodeBase> {
     const layout = path.join(dir, 'layout');
     if (!(await fs.access(path.join(dir, 'ready')).then(() => true, () => false))) {
       const staging = await fs.mkdtemp(`${dir}.tmp-`);
+      const [node, ...libraries] = await nodeRuntimeEntries();
       const entries: LayerEntry[] = [
-        { type: 'file', path: BASE_NODE, source: await fs.realpath(process.execPath), mode: 0o755 },
+        node as LayerEntry,
         { type: 'file', path: '/etc/passwd', source: new TextEncoder().encode('root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n') },
         { type: 'directory', path: '/tmp', mode: 0o1777 },
+        ...libraries,
       ];
-      const seen = new Set<string>();
-      for (const lib of await sharedLibraries(process.execPath)) {
-        // Keep the path the loader asks for; merged-/usr hosts reach it through /lib symlinks.
-        let wanted = lib;
-        for (const top of ['/lib/', '/lib64/']) {
-          const link = await fs.readlink(top.slice(0, -1)).catch(() => undefined);
-          if (link !== undefined && lib.startsWith(top)) {
-            wanted = path.posix.join('/', link, lib.slice(top.length));
-            if (!seen.has(top)) entries.push({ type: 'symlink', path: top.slice(0, -1), target: link });
-            seen.add(top);
-          }
-        }
-        if (!seen.has(wanted)) entries.push({ type: 'file', path: wanted, source: await fs.realpath(lib), mode: 0o755 });
-        seen.add(wanted);
-      }
       await buildImage({
         from: 'scratch',
         layers: [{ entries, createdBy: 'node and its libraries' }],

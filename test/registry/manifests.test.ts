@@ -22,6 +22,19 @@ function manifestOf(size: number): Buffer {
 const exact = manifestOf(MAX_MANIFEST_BYTES);
 const over = manifestOf(MAX_MANIFEST_BYTES + 1);
 
+
+/** Listens on a free 127.0.0.1 port; a client that retries at once (the tests count requests). */
+async function listen(server: http.Server): Promise<{ host: string; client: RegistryClient }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, client: createRegistryClient({ retries: { baseDelayMs: 1, maxDelayMs: 5 } }) };
+}
+
+async function stop(server: http.Server, client: RegistryClient): Promise<void> {
+  await client.close();
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 describe('manifest size cap', () => {
   let server: http.Server;
   let host: string;
@@ -39,15 +52,9 @@ describe('manifest size cap', () => {
       for (let i = 0; i < body.length; i += 256 * 1024) res.write(body.subarray(i, i + 256 * 1024));
       res.end();
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    client = createRegistryClient({ retries: { baseDelayMs: 1, maxDelayMs: 5 } });
+    ({ host, client } = await listen(server));
   });
-  after(async () => {
-    await client.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => stop(server, client));
 
   const tooBig = (error: unknown): boolean => {
     assert.ok(error instanceof LimitExceededError, String(error));
@@ -112,15 +119,9 @@ describe('manifest PUT racing a push of the same blob', () => {
         res.writeHead(201, { 'docker-content-digest': raw.digest }).end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    client = createRegistryClient({ retries: { baseDelayMs: 1, maxDelayMs: 5 } });
+    ({ host, client } = await listen(server));
   });
-  after(async () => {
-    await client.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => stop(server, client));
 
   it('re-sends the manifest when the registry briefly says a blob is unknown', async () => {
     puts = 0;
