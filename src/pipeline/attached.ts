@@ -9,7 +9,7 @@ import { openManifest } from '../image/open.ts';
 import { selectManifest } from '../oci/manifest.ts';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import { readAttachment, referrerTree } from '../supply/referrers.ts';
-import { CYCLONEDX_JSON_MEDIA_TYPE, SPDX_JSON_MEDIA_TYPE } from '../supply/sbom.ts';
+import { SBOM_FORMATS, sbomMediaType } from '../supply/sbom.ts';
 import type { SbomFormat } from '../supply/types.ts';
 import { withSession } from './session.ts';
 import type { TransportOptions } from './targets.ts';
@@ -132,8 +132,6 @@ export interface AttachedSbom {
   bytes: Uint8Array;
 }
 
-const SBOM_TYPES: Record<SbomFormat, string> = { spdx: SPDX_JSON_MEDIA_TYPE, cyclonedx: CYCLONEDX_JSON_MEDIA_TYPE };
-
 /**
  * Reads the SBOM attached to the image `ref` names: for an index, the one of the platform image
  * (`platform`, default the host's), else the one attached to the index itself. Throws
@@ -148,7 +146,8 @@ const SBOM_TYPES: Record<SbomFormat, string> = { spdx: SPDX_JSON_MEDIA_TYPE, cyc
  * ```
  */
 export async function readImageSbom(ref: string, options: ReadImageSbomOptions = {}): Promise<AttachedSbom> {
-  const types = options.format !== undefined ? [SBOM_TYPES[options.format]] : [SBOM_TYPES.spdx, SBOM_TYPES.cyclonedx];
+  // Without a format: SPDX first, then CycloneDX (SBOM_FORMATS's order).
+  const types = (options.format !== undefined ? [options.format] : SBOM_FORMATS).map(sbomMediaType);
   return withSession(options, async (session) => {
     const src = session.openSource(ref);
     const signal = options.signal ? { signal: options.signal } : {};
