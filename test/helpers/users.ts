@@ -114,14 +114,32 @@ export function ensureUnprivilegedUser(name = 'ocibuild-test'): TestUser {
   }
   fs.mkdirSync(user.home, { recursive: true });
   fs.chownSync(user.home, user.uid, user.gid);
-  assertReachable(user, new URL('../..', import.meta.url).pathname);
+  const repo = new URL('../..', import.meta.url).pathname;
+  grantTraverse(user, repo);
+  assertReachable(user, repo);
   return user;
 }
 
 /**
+ * Lets `user` traverse (not list) every folder on the way to `dir` that it cannot: a clone made
+ * in a `mktemp -d` folder (0700) is otherwise out of the unprivileged user's reach. Adds only
+ * the others' execute bit, on folders root owns or the clone itself. Requires root.
+ */
+function grantTraverse(user: TestUser, dir: string): void {
+  let current = '/';
+  for (const part of dir.split('/').filter(Boolean)) {
+    current = `${current === '/' ? '' : current}/${part}`;
+    const st = fs.statSync(current);
+    if (!st.isDirectory()) continue;
+    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0 && bit === 0o001) fs.chmodSync(current, (st.mode & 0o7777) | 0o001);
+  }
+}
+
+/**
  * Fails at once, with the folder to fix, when `user` cannot traverse to `dir` (the repository: the
- * rootless tests run its sources as that user). A clone inside a 0700 folder (`mktemp -d`) would
- * otherwise fail later as an unreadable module in a child's stderr.
+ * rootless tests run its sources as that user), rather than later as an unreadable module in a
+ * child's stderr.
  */
 export function assertReachable(user: TestUser, dir: string): void {
   let current = '/';
