@@ -130,7 +130,7 @@ export { runS2iUsage, type S2iUsageOptions } from './pipeline/s2i/usage.ts';
 export { S2iError, type S2iErrorOptions } from './pipeline/s2i/errors.ts';
 
 // Supply chain: SBOMs, provenance and cosign-format signatures, attached as OCI referrers.
-export { sbomDocument, type SbomDocument } from './supply/sbom.ts';
+export { parseSbomFormat, sbomDocument, type SbomDocument } from './supply/sbom.ts';
 export { scanImage, DEFAULT_SCAN_LIMITS, type ScanImageOptions, type ScanLimits } from './supply/scan.ts';
 export { nodeAppSbomPackages, type NodeSbomOptions } from './presets/sbom.ts';
 export type { SbomFormat, SbomChecksum, SbomPackage, SbomInput, Attachment } from './supply/types.ts';

@@ -46,7 +46,18 @@ export function sbomMediaType(format: SbomFormat): string {
   }
 }
 
-/** Parses a user's format name (`spdx`, `cyclonedx`, case-insensitive). Throws `ERR_INVALID_ARGUMENT` naming the choices. */
+/**
+ * Parses a user's format name (`spdx`, `cyclonedx`, case-insensitive). Throws `ERR_INVALID_ARGUMENT` naming the choices.
+ * @category Supply chain
+ * @example
+ * ```ts
+ * import { parseSbomFormat } from 'ocibuild';
+ *
+ * // 'spdx' or 'cyclonedx' from what a user typed; anything else throws ERR_INVALID_ARGUMENT.
+ * const format = parseSbomFormat(process.env.SBOM_FORMAT ?? 'SPDX');
+ * console.log(format);
+ * ```
+ */
 export function parseSbomFormat(text: string): SbomFormat {
   const lower = text.trim().toLowerCase();
   if (lower === 'spdx' || lower === 'cyclonedx') return lower;

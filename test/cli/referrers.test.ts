@@ -168,7 +168,7 @@ test('build to oci: gets the attachments in index.json; docker-archive warns and
 
   const bad = await cli(['build', context, '--sbom=xml', '-t', `oci:${layout}:v2`]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--sbom: unknown format "xml"/);
+  assert.match(bad.stderr, /--sbom: unknown SBOM format "xml": expected one of spdx, cyclonedx/);
   const both = await cli(['build', context, '--provenance', '--no-provenance', '-t', `oci:${layout}:v2`]);
   assert.equal(both.code, 2);
   assert.match(both.stderr, /--provenance and --no-provenance cannot be combined/);

@@ -3,7 +3,7 @@
  * flags shared by `build` and `node`.
  * @module
  */
-import { readImageSbom, type BuildOptions, type SbomFormat } from '../../index.ts';
+import { InvalidArgumentError, parseSbomFormat, readImageSbom, type BuildOptions, type SbomFormat } from '../../index.ts';
 import { parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import { REGISTRY_HELP, registryFlags, registryOptions } from './shared.ts';
 
@@ -27,10 +27,14 @@ export function normalizeAttestArgs(argv: readonly string[]): string[] {
   return argv.map((a, i) => (a === '--sbom' && (end < 0 || i < end) ? '--sbom=spdx' : a));
 }
 
-function sbomFormat(text: string): SbomFormat {
-  const lower = text.trim().toLowerCase();
-  if (lower === 'spdx' || lower === 'cyclonedx') return lower;
-  throw new UsageError(`--sbom: unknown format ${JSON.stringify(text)} (spdx or cyclonedx)`);
+/** The library's format parser, its error turned into a usage error naming `flag`. */
+function sbomFormat(text: string, flag: string): SbomFormat {
+  try {
+    return parseSbomFormat(text);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new UsageError(`${flag}: ${error.message}`);
+    throw error;
+  }
 }
 
 /**
@@ -42,7 +46,7 @@ export function attestOptions(values: Record<string, unknown>): Pick<BuildOption
   const sbomText = str(values, 'sbom');
   if (sbomText !== undefined && values['no-sbom']) throw new UsageError('--sbom and --no-sbom cannot be combined');
   if (values.provenance && values['no-provenance']) throw new UsageError('--provenance and --no-provenance cannot be combined');
-  const sbom = sbomText !== undefined ? sbomFormat(sbomText) : values['no-sbom'] ? false : undefined;
+  const sbom = sbomText !== undefined ? sbomFormat(sbomText, '--sbom') : values['no-sbom'] ? false : undefined;
   const provenance = values.provenance ? true : values['no-provenance'] ? false : undefined;
   return { ...(sbom !== undefined ? { sbom } : {}), ...(provenance !== undefined ? { provenance } : {}) };
 }
@@ -68,7 +72,7 @@ ${REGISTRY_HELP}`,
     const found = await readImageSbom(positionals[0] as string, {
       ...registryOptions(values),
       ...signalOf(io),
-      format: formatText !== undefined ? sbomFormat(formatText) : undefined,
+      format: formatText !== undefined ? sbomFormat(formatText, '--format') : undefined,
       platform,
     });
     if (io.write) io.write(found.bytes);
