@@ -1,6 +1,6 @@
 /**
- * The default gzip encoder: fflate's DEFLATE, whose output is the same on every Node version,
- * CPU and runtime (Node's bundled zlib is not: its bytes differ from system zlib at every level).
+ * The portable gzip encoder: fflate's DEFLATE in pure JavaScript, whose output is the same on
+ * every Node version, CPU and runtime, WebAssembly or not (Node's bundled zlib is not: its bytes differ from system zlib at every level).
  * @module
  */
 import { availableParallelism } from 'node:os';
@@ -41,7 +41,7 @@ export interface FflateGzipOptions {
 }
 
 /**
- * Block size of the default encoder: 512 KiB. Each block restarts the match search (primed with
+ * Block size of {@link fflateGzip}: 512 KiB. Each block restarts the match search (primed with
  * a 32 KiB dictionary), so larger blocks compress marginally better, but peak memory grows with
  * them. Measured on 200 MB of mixed data with one worker plus the calling thread: 256 KiB,
  * 512 KiB, 768 KiB and 1 MiB blocks gave peak RSS 99, 105, 120 and 150+ MB for outputs within
