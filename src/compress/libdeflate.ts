@@ -186,10 +186,14 @@ interface PendingBlock {
 }
 
 async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSize: number, getPool: (() => BlockPool) | undefined): AsyncGenerator<Uint8Array> {
-  const gzip: GzipFn = level === 0 ? storedMember : await loadLibdeflate();
+  // Loading the module (~20 ms) overlaps reading the first block's input; it is awaited before
+  // the first block is compressed.
+  const loading = level === 0 ? Promise.resolve<GzipFn>(storedMember) : loadLibdeflate();
+  loading.catch(() => undefined); // rejections surface where it is awaited
+  let gzip: GzipFn | undefined;
   const compress = (data: Uint8Array): Uint8Array => {
     try {
-      return gzip(data, level);
+      return gzip!(data, level);
     } catch (error) {
       throw new OcibuildError('ERR_LAYER', `gzip (libdeflate) compression failed: ${(error as Error).message}`, { cause: error });
     }
@@ -234,6 +238,7 @@ async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSiz
       fill += n;
       offset += n;
       if (fill === blockSize) {
+        gzip ??= await loading;
         submit(block);
         fill = 0;
         while (pool !== undefined && pending.length > pool.size + 2) yield* await take(pending);
@@ -241,6 +246,7 @@ async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSiz
     }
     while (pending[0]?.chunks !== undefined || pending[0]?.error !== undefined) yield* await take(pending);
   }
+  gzip ??= await loading;
   if (fill > 0 || blocks === 0) submit((block ?? new Uint8Array(0)).subarray(0, fill));
   while (pending.length > 0) yield* await take(pending);
 }
