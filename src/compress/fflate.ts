@@ -19,7 +19,8 @@ export interface FflateGzipOptions {
   /**
    * Input block size in bytes. The input is cut into blocks of exactly this size (the last one
    * shorter), each compressed on its own with the previous block's last 32 KiB as dictionary.
-   * Changing it changes the output bytes. Default 512 KiB.
+   * Changing it changes the output bytes (and the encoder's `implementation`, so cache keys).
+   * Default 512 KiB.
    */
   blockSize?: number;
   /**
@@ -106,7 +107,8 @@ export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
   const useWorkers = options.worker ?? (options.workers !== undefined || availableParallelism() > 2);
   const getPool = useWorkers ? () => (pool ??= new BlockPool(workers, FFLATE_WORKER)) : undefined;
   return {
-    implementation: 'fflate',
+    // A block size other than the default changes the bytes, so it names the encoder in cache keys.
+    implementation: blockSize === DEFAULT_GZIP_BLOCK_SIZE ? 'fflate' : `fflate/block-${blockSize}`,
     level,
     encode: (input) => encode(input, level, blockSize, getPool),
   };

@@ -117,8 +117,10 @@ describe('libdeflateGzip', () => {
       encoderIdentity(libdeflateGzip({ level: 9 }), 'gzip'),
       encoderIdentity(libdeflateGzip({ blockSize: 512 * 1024 }), 'gzip'),
       encoderIdentity(fflateGzip(), 'gzip'),
+      encoderIdentity(fflateGzip({ blockSize: 64 * 1024 }), 'gzip'),
     ];
     assert.equal(identities[0], `libdeflate-wasm/${LIBDEFLATE_VERSION}/6`);
+    assert.equal(identities[3], 'fflate/6', 'the default fflate identity keeps the keys made before libdeflate');
     assert.equal(new Set(identities).size, identities.length, identities.join(' '));
     const entries = [{ entry: { path: 'a', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: 0, size: 1 }, contentDigest: `sha256:${'1'.repeat(64)}` }];
     const keys = identities.map((encoder) => layerCacheKey(entries, { compression: 'gzip', encoder, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }));
