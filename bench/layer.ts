@@ -55,7 +55,7 @@ async function shellPipeline(name: string, dir: string, compressor: string, inpu
   return { name, seconds: result.seconds, inputBytes, rssKiB: result.peakRssMb * 1024, digest: result.stdout.slice(0, 12) };
 }
 
-async function ocibuild(name: string, dir: string, encoder: 'fflate' | 'node', inputBytes: number): Promise<Row> {
+async function ocibuild(name: string, dir: string, encoder: 'default' | 'fflate' | 'node', inputBytes: number): Promise<Row> {
   const out = path.join(root, 'out');
   const result = await measure([...runner.argv, dir, out, encoder]);
   const r = lastJsonLine<{ seconds: number; size: number; maxRssKiB: number; digest: string }>(result.stdout);
@@ -91,7 +91,8 @@ try {
     tarBytes(dir);
     rows.push(await shellPipeline('tar, gzip -6, sha256sum', dir, 'gzip -6', bytes));
     rows.push(await shellPipeline('tar, pigz -6, sha256sum', dir, 'pigz -6', bytes));
-    rows.push(await ocibuild('ocibuild writeLayer (fflate, default)', dir, 'fflate', bytes));
+    rows.push(await ocibuild('ocibuild writeLayer (libdeflate, default)', dir, 'default', bytes));
+    rows.push(await ocibuild('ocibuild writeLayer (fflate)', dir, 'fflate', bytes));
     rows.push(await ocibuild('ocibuild writeLayer (node:zlib)', dir, 'node', bytes));
     table(`${title}, tar ${(bytes / 1e6).toFixed(1)} MB`, rows);
   }

@@ -96,6 +96,8 @@ export {
   nodeGzip,
   nodeGunzip,
   fflateGzip,
+  libdeflateGzip,
+  type LibdeflateGzipOptions,
   type GzipEncoder,
   type GzipDecoder,
   type ByteTransform,

@@ -189,7 +189,7 @@ export const smallLayer: Comparison = {
     try {
       const [ours, peer] = await sampleSides(
         [
-          { name: 'writeLayer (bundled, whole process)', argv: [...runner.argv, tree, out, 'fflate'] },
+          { name: 'writeLayer (bundled, whole process)', argv: [...runner.argv, tree, out, 'default'] },
           { name: 'tar | gzip -6 | sha256sum', argv: shell(`tar --sort=name -cf - -C '${tree}' . | gzip -6 | sha256sum`) },
         ],
         ctx.runs,

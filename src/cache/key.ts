@@ -15,7 +15,7 @@ export const LAYER_KEY_VERSION = 'ocibuild-layer-key/1';
 export interface LayerWriterSettings {
   /** `gzip`, `zstd` or `none`. */
   compression: 'gzip' | 'zstd' | 'none';
-  /** Encoder identity (`fflate/6`, `node:zlib/6/1.3.0.1-motley`, `zstd-wasm/0.0.27/3/4194304`); empty without compression. */
+  /** Encoder identity (`libdeflate-wasm/0.1.0/6`, `fflate/6`, `node:zlib/6/1.3.0.1-motley`, `zstd-wasm/0.0.27/3/4194304`); empty without compression. */
   encoder: string;
   /** Media type of the descriptor. */
   mediaType: string;

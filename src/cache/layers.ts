@@ -24,7 +24,7 @@ export interface CachedWriteLayerOptions {
   directory: string;
   /** `gzip`, `zstd` or `none`; default the encoder's format, else `gzip`. */
   compression?: 'gzip' | 'zstd' | 'none';
-  /** Encoder (default fflate level 6 for gzip, zstd-wasm level 3 for zstd); its identity is part of the key. */
+  /** Encoder (default libdeflate level 6 for gzip, zstd-wasm level 3 for zstd); its identity is part of the key. */
   encoder?: LayerEncoder;
   /** Media type (default the OCI layer type of the compression). */
   mediaType?: string;

@@ -30,7 +30,7 @@ export interface CreateStepCacheOptions {
   workDir: string;
   /** Creation time in seconds. */
   created: number;
-  /** The layer encoder, gzip or zstd (default fflate gzip): its identity is part of every step key. */
+  /** The layer encoder, gzip or zstd (default libdeflate gzip): its identity is part of every step key. */
   encoder?: LayerEncoder;
   /** `BuildOptions.keepRunMtimes`: RUN layers then differ, so the keys do. */
   keepRunMtimes?: boolean;

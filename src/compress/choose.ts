@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors.ts';
 import { checkLevel, fflateGzip } from './fflate.ts';
+import { libdeflateGzip } from './libdeflate.ts';
 import type { GzipEncoder, LayerEncoder, ZstdEncoder } from './types.ts';
 import { checkZstdLevel, zstdWasm } from './zstd.ts';
 
@@ -12,10 +13,12 @@ import { checkZstdLevel, zstdWasm } from './zstd.ts';
 export type EncoderFormat = 'gzip' | 'zstd';
 
 /**
- * The default gzip encoder: fflate at level 6, identical bytes on every Node version and CPU.
+ * The default gzip encoder: libdeflate (WebAssembly) at level 6 in 1 MiB blocks, one gzip member
+ * each ({@link libdeflateGzip}); identical bytes on every Node version and CPU. It needs
+ * WebAssembly: where that is missing, choose {@link fflateGzip} explicitly.
  * @category Layers
  */
-export const defaultGzipEncoder: GzipEncoder = fflateGzip({ level: 6 });
+export const defaultGzipEncoder: GzipEncoder = libdeflateGzip({ level: 6 });
 
 /**
  * The default zstd encoder: level 3, 4 MiB frames, identical bytes on every Node version and CPU.
@@ -61,7 +64,8 @@ export function layerEncoder(choice: { compression?: EncoderFormat | undefined; 
   if (known !== undefined) return known;
   if (format === 'zstd') checkZstdLevel(chosen);
   else checkLevel(chosen);
-  const fresh = format === 'zstd' ? zstdWasm({ level: chosen }) : fflateGzip({ level: chosen });
+  const fresh = format === 'zstd' ? zstdWasm({ level: chosen }) : libdeflateGzip({ level: chosen });
   made.set(key, fresh);
   return fresh;
 }
+

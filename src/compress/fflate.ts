@@ -1,12 +1,12 @@
 /**
- * The default gzip encoder: fflate's DEFLATE, whose output is the same on every Node version,
- * CPU and runtime (Node's bundled zlib is not: its bytes differ from system zlib at every level).
+ * The portable gzip encoder: fflate's DEFLATE in pure JavaScript, whose output is the same on
+ * every Node version, CPU and runtime, WebAssembly or not (Node's bundled zlib is not: its bytes differ from system zlib at every level).
  * @module
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import { crc32 } from './crc32.ts';
-import { DeflatePool, deflateBlock } from './worker.ts';
+import { BlockPool, deflateBlock, FFLATE_WORKER } from './worker.ts';
 import type { GzipEncoder } from './types.ts';
 
 /**
@@ -19,7 +19,8 @@ export interface FflateGzipOptions {
   /**
    * Input block size in bytes. The input is cut into blocks of exactly this size (the last one
    * shorter), each compressed on its own with the previous block's last 32 KiB as dictionary.
-   * Changing it changes the output bytes. Default 512 KiB.
+   * Changing it changes the output bytes (and the encoder's `implementation`, so cache keys).
+   * Default 512 KiB.
    */
   blockSize?: number;
   /**
@@ -41,7 +42,7 @@ export interface FflateGzipOptions {
 }
 
 /**
- * Block size of the default encoder: 512 KiB. Each block restarts the match search (primed with
+ * Block size of {@link fflateGzip}: 512 KiB. Each block restarts the match search (primed with
  * a 32 KiB dictionary), so larger blocks compress marginally better, but peak memory grows with
  * them. Measured on 200 MB of mixed data with one worker plus the calling thread: 256 KiB,
  * 512 KiB, 768 KiB and 1 MiB blocks gave peak RSS 99, 105, 120 and 150+ MB for outputs within
@@ -102,11 +103,12 @@ export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
     throw new InvalidArgumentError(`gzip workers must be a positive integer, got ${workers}`);
   }
   // One pool per encoder, started on first need; idle threads do not keep the process alive.
-  let pool: DeflatePool | undefined;
+  let pool: BlockPool | undefined;
   const useWorkers = options.worker ?? (options.workers !== undefined || availableParallelism() > 2);
-  const getPool = useWorkers ? () => (pool ??= new DeflatePool(workers)) : undefined;
+  const getPool = useWorkers ? () => (pool ??= new BlockPool(workers, FFLATE_WORKER)) : undefined;
   return {
-    implementation: 'fflate',
+    // A block size other than the default changes the bytes, so it names the encoder in cache keys.
+    implementation: blockSize === DEFAULT_GZIP_BLOCK_SIZE ? 'fflate' : `fflate/block-${blockSize}`,
     level,
     encode: (input) => encode(input, level, blockSize, getPool),
   };
@@ -122,7 +124,7 @@ async function* encode(
   input: AsyncIterable<Uint8Array>,
   level: number,
   blockSize: number,
-  getPool: (() => DeflatePool) | undefined,
+  getPool: (() => BlockPool) | undefined,
 ): AsyncGenerator<Uint8Array> {
   // Raw DEFLATE plus our own header and trailer: fflate's Gzip computes the CRC in JavaScript
   // (slower than node:zlib's) and would stamp the current time unless told otherwise.
@@ -130,14 +132,14 @@ async function* encode(
   let size = 0;
   let blocks = 0;
   let dictionary: Uint8Array | undefined;
-  let pool: DeflatePool | undefined;
+  let pool: BlockPool | undefined;
   // Blocks in order of the output; at most pool size + 2 wait, which bounds memory.
   const pending: PendingBlock[] = [];
   let block: Uint8Array = new Uint8Array(blockSize);
   let fill = 0;
 
   const submit = (data: Uint8Array, final: boolean): void => {
-    const job = { data, dictionary, level, final };
+    const job = { data, params: { dictionary, level, final } };
     // The next block's dictionary, copied before `data` is transferred or reused.
     dictionary = final ? undefined : data.slice(Math.max(0, data.length - WINDOW));
     // Where a block is compressed never changes its bytes. The first one is compressed here
@@ -147,12 +149,12 @@ async function* encode(
     const first = blocks++ === 0;
     if (getPool === undefined || first || (pool !== undefined && pool.backlog >= pool.size)) {
       if (first && getPool !== undefined && !final) getPool().warm();
-      pending.push({ chunks: deflateBlock(data, job.dictionary, level, final), done: Promise.resolve() });
+      pending.push({ chunks: deflateBlock(data, job.params.dictionary, level, final), done: Promise.resolve() });
       return;
     }
     pool ??= getPool();
     const entry: PendingBlock = { done: Promise.resolve() };
-    entry.done = pool.deflate(job).then(
+    entry.done = pool.run(job).then(
       (chunks) => {
         entry.chunks = chunks;
       },

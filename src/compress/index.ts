@@ -1,5 +1,5 @@
 /**
- * Compression codecs: gzip encoders (fflate default, node:zlib opt-in), the zstd encoder
+ * Compression codecs: gzip encoders (libdeflate default, fflate and node:zlib opt-in), the zstd encoder
  * (WASM, chunked frames) and the gzip decoder.
  * @module
  */
@@ -19,7 +19,15 @@ export {
 } from './zstd.ts';
 export type { ZstdWasmOptions } from './zstd.ts';
 export { hasZstdProgram, MAX_WASM_FRAME_CONTENT, zstdDecoder, zstdWasmDecoder } from './zstd-decode.ts';
-export { defaultGzipEncoder, defaultZstdEncoder, encoderFormat, layerEncoder, type EncoderFormat } from './choose.ts';
+export {
+  defaultGzipEncoder,
+  defaultZstdEncoder,
+  encoderFormat,
+  layerEncoder,
+  type EncoderFormat,
+} from './choose.ts';
+export { DEFAULT_LIBDEFLATE_BLOCK_SIZE, LIBDEFLATE_VERSION, libdeflateGzip, MAX_LIBDEFLATE_BLOCK_SIZE } from './libdeflate.ts';
+export type { LibdeflateGzipOptions } from './libdeflate.ts';
 export { DEFAULT_GZIP_BLOCK_SIZE, fflateGzip } from './fflate.ts';
 export type { FflateGzipOptions } from './fflate.ts';
 export { nodeGunzip, nodeGzip } from './node.ts';

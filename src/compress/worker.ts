@@ -1,7 +1,7 @@
 /**
- * Deflating independent blocks, inline or on a pool of worker threads (pigz's scheme): each
- * block is compressed by a fresh fflate `Deflate` primed with the previous block's last 32 KiB
- * as its dictionary, and every block but the last ends with a sync flush (an empty stored
+ * Compressing independent blocks, inline or on a pool of worker threads (pigz's scheme), and the
+ * fflate encoder's block compressor: each block is compressed by a fresh fflate `Deflate` primed
+ * with the previous block's last 32 KiB as its dictionary, and every block but the last ends with a sync flush (an empty stored
  * block), so the compressed blocks concatenate into one DEFLATE stream. A block's bytes depend
  * only on its input, its dictionary and the level, never on which thread compressed it.
  * @module
@@ -77,9 +77,12 @@ export function deflateBlock(data: Uint8Array, dictionary: Uint8Array | undefine
   return deflateBlockFn(Deflate, data, dictionary, level, final);
 }
 
-const WORKER_SOURCE = `
+/**
+ * The fflate worker: runs {@link deflateBlock} on each block it is sent (see `BlockPool`).
+ */
+const FFLATE_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { Deflate } = require(workerData.fflatePath);
+const { Deflate } = require(workerData.modulePath);
 ${DEFLATE_BLOCK_SOURCE}
 parentPort.on('message', (job) => {
   let chunks;
@@ -95,16 +98,31 @@ parentPort.on('message', (job) => {
 });
 `;
 
+/**
+ * What a pool's threads run: CommonJS source started with `eval: true` (which works from the .ts
+ * sources and the built dist alike), given `workerData.modulePath`, the resolved path of
+ * `module`. It receives `{ data: ArrayBuffer, length, ...params }` per block and MUST answer each
+ * with `{ chunks: Uint8Array[], recycled: data }` or `{ error: string, recycled: data }`, one
+ * block at a time, in order.
+ */
+export interface BlockWorkerSpec {
+  /** The worker's source. */
+  readonly source: string;
+  /** The package whose entry point the worker loads (resolved from here). */
+  readonly module: string;
+  /** What failed, in error messages (`gzip`). */
+  readonly name: string;
+}
+
+/** The fflate deflate worker (blocks are `{ dictionary, level, final }` jobs). */
+export const FFLATE_WORKER: BlockWorkerSpec = { source: FFLATE_WORKER_SOURCE, module: 'fflate', name: 'gzip' };
+
 /** One block to compress. */
 export interface BlockJob {
   /** The input; its whole ArrayBuffer is transferred to the worker (the caller must not reuse it). */
   data: Uint8Array;
-  /** Up to 32 KiB of input preceding the block (copied). */
-  dictionary: Uint8Array | undefined;
-  /** Compression level 0-9. */
-  level: number;
-  /** True for the last block of the stream. */
-  final: boolean;
+  /** The rest of the job, as the worker expects it (structured-cloned). */
+  params: Record<string, unknown>;
 }
 
 interface Queued {
@@ -124,26 +142,28 @@ class PoolWorker {
   current: Queued | undefined;
   dead = false;
 
-  constructor(fflatePath: string) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { fflatePath } });
+  constructor(source: string, modulePath: string) {
+    this.worker = new Worker(source, { eval: true, workerData: { modulePath } });
   }
 }
 
 /**
- * A pool of deflate worker threads, started one by one as blocks arrive and never more than
- * `size`. Idle workers do not keep the process alive. Jobs run in submission order.
+ * A pool of block-compressing worker threads, started one by one as blocks arrive and never
+ * more than `size`. Idle workers do not keep the process alive. Jobs run in submission order.
  */
-export class DeflatePool {
+export class BlockPool {
   /** Maximum number of worker threads. */
   readonly size: number;
+  readonly #spec: BlockWorkerSpec;
   readonly #workers: PoolWorker[] = [];
   readonly #queue: Queued[] = [];
   readonly #free: ArrayBuffer[] = [];
-  #fflatePath: string | undefined;
+  #modulePath: string | undefined;
 
-  /** Creates an empty pool of at most `size` (at least 1) workers; no thread starts yet. */
-  constructor(size: number) {
+  /** Creates an empty pool of at most `size` (at least 1) workers running `spec`; no thread starts yet. */
+  constructor(size: number, spec: BlockWorkerSpec) {
     this.size = Math.max(1, Math.floor(size));
+    this.#spec = spec;
   }
 
   /** Starts up to `count` workers ahead of the first jobs (thread start-up takes tens of ms). */
@@ -156,8 +176,8 @@ export class DeflatePool {
     return this.#queue.length;
   }
 
-  /** Compresses a block on a worker; resolves with its DEFLATE chunks. */
-  deflate(job: BlockJob): Promise<Uint8Array[]> {
+  /** Compresses a block on a worker; resolves with its output chunks. */
+  run(job: BlockJob): Promise<Uint8Array[]> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, resolve, reject });
       const idle = this.#workers.find((w) => w.current === undefined);
@@ -173,14 +193,15 @@ export class DeflatePool {
   }
 
   #start(): PoolWorker {
-    this.#fflatePath ??= createRequire(import.meta.url).resolve('fflate');
-    const entry = new PoolWorker(this.#fflatePath);
+    this.#modulePath ??= createRequire(import.meta.url).resolve(this.#spec.module);
+    const entry = new PoolWorker(this.#spec.source, this.#modulePath);
+    const name = this.#spec.name;
     this.#workers.push(entry);
     entry.worker.on('message', (reply: Reply) => {
       const done = entry.current;
       entry.current = undefined;
       if (reply.recycled !== undefined && this.#free.length < this.size + 2) this.#free.push(reply.recycled);
-      if (reply.error !== undefined) done?.reject(new OcibuildError('ERR_LAYER', `gzip worker failed: ${reply.error}`));
+      if (reply.error !== undefined) done?.reject(new OcibuildError('ERR_LAYER', `${name} worker failed: ${reply.error}`));
       else done?.resolve(reply.chunks ?? []);
       this.#next(entry);
     });
@@ -198,7 +219,7 @@ export class DeflatePool {
       }
     };
     entry.worker.on('error', fail);
-    entry.worker.on('exit', (code) => fail(new OcibuildError('ERR_LAYER', `gzip worker exited with code ${code}`)));
+    entry.worker.on('exit', (code) => fail(new OcibuildError('ERR_LAYER', `${name} worker exited with code ${code}`)));
     // Idle until given a block (after the listeners: adding one may ref the worker again).
     entry.worker.unref();
     return entry;
@@ -213,12 +234,9 @@ export class DeflatePool {
     }
     entry.current = queued;
     entry.worker.ref(); // busy: someone awaits this block
-    const { data, dictionary, level, final } = queued.job;
+    const { data, params } = queued.job;
     // Only whole, encoder-owned buffers are transferred; anything else is copied first.
     const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
-    entry.worker.postMessage(
-      { data: owned.buffer, length: owned.byteLength, dictionary, level, final },
-      [owned.buffer as ArrayBuffer],
-    );
+    entry.worker.postMessage({ ...params, data: owned.buffer, length: owned.byteLength }, [owned.buffer as ArrayBuffer]);
   }
 }

@@ -31,7 +31,7 @@ export interface WriteLayerOptions {
    * else `gzip`.
    */
   compression?: 'gzip' | 'zstd' | 'none';
-  /** Encoder; its format must match `compression`. Default: fflate level 6 for gzip, zstd-wasm level 3 for zstd. */
+  /** Encoder; its format must match `compression`. Default: libdeflate level 6 (`defaultGzipEncoder`) for gzip, zstd-wasm level 3 for zstd. */
   encoder?: LayerEncoder;
   /** Hash for the digest and diffID. Default SHA-256 on node:crypto. */
   hash?: HashFactory;

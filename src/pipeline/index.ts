@@ -135,7 +135,7 @@ export interface BuildOptions extends TransportOptions {
   /** Compression level of new layers: gzip 0-9 (default 6), zstd 1-19 (default 3). */
   compressionLevel?: number;
   /**
-   * Encoder for new layers, gzip or zstd (default: fflate gzip, or zstd-wasm with `compression:
+   * Encoder for new layers, gzip or zstd (default: libdeflate gzip, or zstd-wasm with `compression:
    * 'zstd'`; identical bytes everywhere). `compression`/`compressionLevel`, if given, must agree.
    */
   encoder?: LayerEncoder;

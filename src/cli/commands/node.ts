@@ -115,6 +115,7 @@ export function nodeOptionsFromFlags(values: Record<string, unknown>): NodeAppOp
   const compression = compressionOptions(values);
   set('compression', compression.compression);
   set('compressionLevel', compression.compressionLevel);
+  set('encoder', compression.encoder);
   set('platforms', platformsFlag(values));
   set('creationTime', str(values, 'creation-time'));
   const depsDirs = list(values, 'deps-dir');

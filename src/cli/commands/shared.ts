@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BuildEvent, BuildOptions, BuildResult, ConfigOptions, Credential, CredentialProvider, HealthConfig, HealthcheckOptions } from '../../index.ts';
-import { chainCredentials, defaultCredentials, fixedCredentials, resolveHealthcheck } from '../../index.ts';
+import { chainCredentials, defaultCredentials, fflateGzip, fixedCredentials, nodeGzip, resolveHealthcheck } from '../../index.ts';
 import { argvFlag, keyValues, list, str, UsageError, type CommandIO } from '../util.ts';
 import { createProgress, progressFlags, progressMode, type ProgressReporter } from '../progress.ts';
 import { CI_HELP, ciFlags } from './ci-flags.ts';
@@ -116,6 +116,7 @@ export const outputFlags = {
   format: { type: 'string' },
   compression: { type: 'string' },
   'compression-level': { type: 'string' },
+  'gzip-encoder': { type: 'string' },
   platform: { type: 'string', multiple: true },
   'digest-file': { type: 'string' },
   'load-platform': { type: 'string' },
@@ -214,22 +215,32 @@ export function formatFlag(values: Record<string, unknown>): 'oci' | 'docker' | 
 /** Help lines of the `--compression` flags of {@link outputFlags}. */
 export const COMPRESSION_HELP = `  --compression gzip|zstd  compression of new layers (default gzip); zstd writes OCI tar+zstd
                            layers: not with --format docker or docker-archive: targets
-  --compression-level N    gzip 0-9 (default 6), zstd 1-19 (default 3)`;
+  --compression-level N    gzip 0-9 (default 6), zstd 1-19 (default 3)
+  --gzip-encoder libdeflate|fflate|zlib
+                           gzip implementation (default libdeflate, WebAssembly; fflate is
+                           pure JavaScript; each writes other bytes, so other layer digests)`;
 
-/** `--compression` and `--compression-level` from flags (UsageError naming the flag on a bad value). */
-export function compressionOptions(values: Record<string, unknown>): Pick<BuildOptions, 'compression' | 'compressionLevel'> {
+/** `--compression`, `--compression-level` and `--gzip-encoder` from flags (UsageError naming the flag on a bad value). */
+export function compressionOptions(values: Record<string, unknown>): Pick<BuildOptions, 'compression' | 'compressionLevel' | 'encoder'> {
   const compression = str(values, 'compression');
   if (compression !== undefined && compression !== 'gzip' && compression !== 'zstd') {
     throw new UsageError(`--compression must be gzip or zstd, got ${JSON.stringify(compression)}`);
   }
+  const gzipEncoder = str(values, 'gzip-encoder');
+  if (gzipEncoder !== undefined && gzipEncoder !== 'libdeflate' && gzipEncoder !== 'fflate' && gzipEncoder !== 'zlib') {
+    throw new UsageError(`--gzip-encoder must be libdeflate, fflate or zlib, got ${JSON.stringify(gzipEncoder)}`);
+  }
+  if (gzipEncoder !== undefined && compression === 'zstd') throw new UsageError('--gzip-encoder applies to gzip layers, not to --compression zstd');
   const levelText = str(values, 'compression-level');
-  if (levelText === undefined) return compression !== undefined ? { compression } : {};
+  // libdeflate is the default encoder: naming it changes nothing.
+  const make = gzipEncoder === 'fflate' ? fflateGzip : gzipEncoder === 'zlib' ? nodeGzip : undefined;
+  if (levelText === undefined) return { ...(compression !== undefined ? { compression } : {}), ...(make ? { encoder: make({ level: 6 }) } : {}) };
   const [min, max] = compression === 'zstd' ? [1, 19] : [0, 9];
   const level = /^\d+$/.test(levelText) ? Number(levelText) : Number.NaN;
   if (!(level >= min && level <= max)) {
     throw new UsageError(`--compression-level must be a whole number ${min}-${max} for ${compression ?? 'gzip'}, got ${JSON.stringify(levelText)}`);
   }
-  return { ...(compression !== undefined ? { compression } : {}), compressionLevel: level };
+  return { ...(compression !== undefined ? { compression } : {}), compressionLevel: level, ...(make ? { encoder: make({ level }) } : {}) };
 }
 
 /** `--platform` values from flags (repeatable and comma-separated), in order. */
@@ -245,7 +256,7 @@ export function platformsFlag(values: Record<string, unknown>): string[] | 'all'
 }
 
 /** Output options from flags. */
-export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile' | 'compression' | 'compressionLevel' | 'loadPlatform'> {
+export function outputOptions(values: Record<string, unknown>): Pick<BuildOptions, 'to' | 'tags' | 'format' | 'platforms' | 'digestFile' | 'compression' | 'compressionLevel' | 'encoder' | 'loadPlatform'> {
   const to = list(values, 'to');
   if (to.length === 0) throw new UsageError('--to TARGET is required (a registry reference, oci:PATH[:TAG] or docker-archive:PATH[:REF])');
   const format = formatFlag(values);
