@@ -12,7 +12,7 @@ import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Image } from '../image/model.ts';
 import type { Transport } from '../image/transport.ts';
-import { attachArtifact } from '../supply/attach.ts';
+import { attachArtifacts } from '../supply/attach.ts';
 import {
   digestSet,
   DOCKERFILE_BUILD_TYPE,
@@ -233,27 +233,10 @@ export function makeAttacher(input: AttacherInput): Attacher {
       const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
       for (const attachment of await documentsFor(built, images)) jobs.push({ subject, attachment });
     }
-    // Concurrently: on a registry without the referrers API each attachment ends with a settle
-    // wait before re-reading the fallback index (attach.ts); run one after another those waits
-    // add up (the SBOM's and the provenance's were half of a one-file rebuild). Updates of one
-    // fallback index stay serialised by the registry client's and attach's key lock.
-    return mapBounded(jobs, ATTACH_CONCURRENCY, async ({ subject, attachment }) => {
-      const result = await attachArtifact(transport, subject, attachment, { created, signal });
-      return { target, subject: subject.digest, artifactType: attachment.artifactType, digest: result.descriptor.digest };
-    });
+    // Written in order, linked concurrently (attachArtifacts): on a registry without the
+    // referrers API each link ends with a settle wait, and one after another the SBOM's and the
+    // provenance's were half of a one-file rebuild.
+    const results = await attachArtifacts(transport, jobs, { created, signal });
+    return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };
-}
-
-/** Attachments written at once to one target. */
-const ATTACH_CONCURRENCY = 4;
-
-/** `items.map(fn)` with at most `limit` calls in flight; results in the order of `items`; the first failure rejects. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -103,15 +103,41 @@ export async function attachArtifact(transport: Transport, subject: Descriptor, 
  * `subjectDigest` (see {@link linkReferrer}). Used by {@link attachArtifact}.
  */
 export async function writeReferrer(transport: Transport, subjectDigest: string, parts: ArtifactParts, options: AttachOptions = {}): Promise<AttachResult> {
+  const fresh = await pushReferrer(transport, parts, options);
+  const tag = await link(transport, subjectDigest, parts.descriptor, options, fresh);
+  return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+}
+
+/**
+ * Attaches several documents, each to its subject, through one transport: the artifacts are
+ * written one after another, in the order given (so an `oci:` layout's index.json and a
+ * registry's fallback index list them in that order, run after run), then linked concurrently,
+ * so the settle waits of a registry without the referrers API overlap instead of adding up.
+ * Results in the order given; the first failure rejects (after every link has ended).
+ */
+export async function attachArtifacts(transport: Transport, items: readonly { subject: Descriptor; attachment: Attachment }[], options: AttachOptions = {}): Promise<AttachResult[]> {
+  const created = options.created ?? attachmentTime();
+  const written: { subject: string; parts: ArtifactParts; fresh: boolean }[] = [];
+  for (const { subject, attachment } of items) {
+    const parts = artifactManifest(subject, attachment, created);
+    written.push({ subject: subject.digest, parts, fresh: await pushReferrer(transport, parts, options) });
+  }
+  const linked = await Promise.allSettled(written.map((w) => link(transport, w.subject, w.parts.descriptor, options, w.fresh)));
+  return linked.map((outcome, i) => {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    const { subject, parts } = written[i] as (typeof written)[number];
+    return { descriptor: parts.descriptor, subject, ...(outcome.value !== undefined ? { fallbackTag: outcome.value } : {}) };
+  });
+}
+
+/** Writes the referrer's blobs and manifest; false when a registry already had the manifest (nothing written, so no write of ours can race). */
+async function pushReferrer(transport: Transport, parts: ArtifactParts, options: AttachOptions): Promise<boolean> {
   if (transport.acceptsArtifacts === false) {
     throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${parts.descriptor.artifactType ?? 'an artifact'} there`);
   }
   const opts = options.signal ? { signal: options.signal } : {};
   // A registry that has the manifest has its blobs (it checked them at PUT): a rebuild writes nothing.
-  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) {
-    const tag = await link(transport, subjectDigest, parts.descriptor, options, false);
-    return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
-  }
+  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) return false;
   for (const blob of parts.blobs) {
     throwIfAborted(options.signal);
     if (await transport.hasBlob(blob.descriptor, opts)) continue;
@@ -121,8 +147,7 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
     }, opts);
   }
   await transport.putManifest(parts.manifest, undefined, opts);
-  const tag = await linkReferrer(transport, subjectDigest, parts.descriptor, options);
-  return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+  return true;
 }
 
 /**

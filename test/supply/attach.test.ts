@@ -13,7 +13,7 @@ import { dockerArchive } from '../../src/transports/docker-archive.ts';
 import { encodeManifest, parseManifest } from '../../src/oci/manifest.ts';
 import { OCI_INDEX } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
-import { attachArtifact, FALLBACK_UPDATE_ATTEMPTS } from '../../src/supply/attach.ts';
+import { attachArtifact, attachArtifacts, FALLBACK_UPDATE_ATTEMPTS } from '../../src/supply/attach.ts';
 import { fallbackTag, mergeFallbackIndex } from '../../src/supply/attach-manifest.ts';
 import { listReferrers } from '../../src/supply/referrers.ts';
 import type { Attachment } from '../../src/supply/types.ts';
@@ -115,6 +115,27 @@ test('concurrent attaches to one subject all end up in the fallback index (lost 
     for (const c of clients) await c.close();
   }
   assert.ok(FALLBACK_UPDATE_ATTEMPTS >= 3);
+});
+
+test('attachArtifacts: written in the order given (the fallback index lists them so), linked together; again writes nothing', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/m', source: new TextEncoder().encode('m') }] }], to: `${registry.host}/app/many:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/many`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  // The largest document first: written concurrently, it would land after the small ones.
+  const items = [sbom('x'.repeat(200_000)), sbom('small-1'), sbom('small-2')].map((attachment) => ({ subject: subj, attachment }));
+  const results = await attachArtifacts(repo, items, { created });
+  assert.deepEqual(results.map((r) => r.subject), [subj.digest, subj.digest, subj.digest]);
+  assert.ok(results.every((r) => r.fallbackTag === fallbackTag(subj.digest)));
+  const index = parseManifest(await repo.getManifest(fallbackTag(subj.digest)));
+  assert.equal(index.kind, 'index');
+  if (index.kind !== 'index') return;
+  assert.deepEqual(index.index.manifests.map((d) => d.digest), results.map((r) => r.descriptor.digest));
+  const mark = (await registry.requestLog()).length;
+  const again = await attachArtifacts(repo, items, { created });
+  assert.deepEqual(again.map((r) => r.descriptor.digest), results.map((r) => r.descriptor.digest));
+  const writes = (await registry.requestLog()).slice(mark).filter((r) => r.method === 'PUT' || r.method === 'POST');
+  assert.deepEqual(writes, [], 'artifacts already there are not written again');
 });
 
 test('a fallback tag that holds an image (not an index) is refused and left alone', async () => {
