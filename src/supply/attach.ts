@@ -17,7 +17,8 @@ import type { Transport } from '../image/transport.ts';
 import type { ReferrerHooks } from '../image/copy.ts';
 import type { OperationOptions } from '../blob/types.ts';
 import { fallbackIndexLockKey, withKeyLock } from '../blob/semaphore.ts';
-import { artifactManifest, fallbackTag, mergeFallbackIndex, parseFallbackIndex, type ArtifactParts } from './attach-manifest.ts';
+import { artifactManifest, fallbackTag, type ArtifactParts } from './attach-manifest.ts';
+import { addToReferrersIndex, parseReferrersIndex } from '../oci/referrers.ts';
 import { listReferrers } from './referrers.ts';
 import type { Attachment } from './types.ts';
 
@@ -232,7 +233,7 @@ function settle(observedMs: number, signal: AbortSignal | undefined): Promise<vo
 
 async function listsEntry(transport: Transport, tag: string, entry: Descriptor, where: string, opts: OperationOptions): Promise<boolean> {
   const raw = await readFallback(transport, tag, opts);
-  return raw !== undefined && parseFallbackIndex(raw, where).manifests.some((d) => d.digest === entry.digest);
+  return raw !== undefined && parseReferrersIndex(raw, where).manifests.some((d) => d.digest === entry.digest);
 }
 
 async function readFallback(transport: Transport, tag: string, opts: OperationOptions): Promise<RawManifest | undefined> {
@@ -266,7 +267,7 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
       // distribution rewrites a tag's link file in place, so a read during another writer's update
       // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
       if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
-      const merged = mergeFallbackIndex(current, entry, where);
+      const merged = addToReferrersIndex(current, entry, where);
       // Already listed (the registry client lists a referrer it pushes): a writer that read the
       // index before that write may still replace it, so it is checked after the settle time too.
       if (merged !== undefined) await transport.putManifest(merged, tag, opts);

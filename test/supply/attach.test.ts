@@ -14,7 +14,8 @@ import { encodeManifest, parseManifest } from '../../src/oci/manifest.ts';
 import { OCI_INDEX } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { attachArtifact, attachArtifacts, FALLBACK_UPDATE_ATTEMPTS } from '../../src/supply/attach.ts';
-import { fallbackTag, mergeFallbackIndex } from '../../src/supply/attach-manifest.ts';
+import { fallbackTag } from '../../src/supply/attach-manifest.ts';
+import { addToReferrersIndex } from '../../src/oci/referrers.ts';
 import { listReferrers } from '../../src/supply/referrers.ts';
 import type { Attachment } from '../../src/supply/types.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -179,16 +180,16 @@ test('oci: layout: the artifact is stored and listed untagged in index.json; a d
   await assert.rejects(fs.stat(path.join(tmp, 'image.tar')), { code: 'ENOENT' });
 });
 
-test('same inputs, same artifact digest; the merge keeps unknown fields and drops a stale entry of the same digest', () => {
+test('the merge (the registry client\'s rule too) keeps unknown fields and replaces a stale entry of the same digest in place', () => {
   const entry: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 10, artifactType: 'x/y' };
   const other: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'b'.repeat(64)}`, size: 11, artifactType: 'x/z' };
   const existing = encodeManifest({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [other, { ...entry, size: 9 }], annotations: { keep: 'me' } });
-  const merged = mergeFallbackIndex(existing, entry, 'test');
+  const merged = addToReferrersIndex(existing, entry, 'test');
   assert.ok(merged);
   const doc = JSON.parse(Buffer.from(merged.bytes).toString()) as { manifests: Descriptor[]; annotations: Record<string, string> };
   assert.deepEqual(doc.manifests, [other, entry]);
   assert.deepEqual(doc.annotations, { keep: 'me' });
-  assert.equal(mergeFallbackIndex(merged, entry, 'test'), undefined);
+  assert.equal(addToReferrersIndex(merged, entry, 'test'), undefined);
 });
 
 test('malformed entries of a hostile fallback index are dropped when listing', async () => {
