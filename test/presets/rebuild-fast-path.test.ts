@@ -60,8 +60,15 @@ test('a one-file rebuild through the inputs record is byte-identical to a cache-
   const records = await fs.readdir(path.join(cache.dir, 'inputs'));
   assert.equal(records.length, 2, 'the dependency layer and the app layer are recorded');
 
+  const inodes = async (): Promise<bigint[]> => Promise.all(records.map(async (r) => (await fs.stat(path.join(cache.dir, 'inputs', r), { bigint: true })).ino));
+  const before = await inodes();
+
   await fs.appendFile(path.join(app, 'src', 'm3.js'), '// edited\n');
   const fast = await build('fast', true);
+  // A layer that went the full way rewrites its record (atomically: a new inode) unless its
+  // inputs are racy, as the just-edited app layer's are; the dependency layer's record was
+  // only read, so the fast path was taken.
+  assert.deepEqual(await inodes(), before, 'no record rewritten: the dependency layer came from its record');
   assert.equal(fast.result.stats.layersCached, 1, 'the dependency layer came from the cache');
   assert.equal(fast.result.stats.layersBuilt, 1, 'the app layer was written again');
   const plain = await build('plain', false);
