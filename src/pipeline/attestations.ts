@@ -234,8 +234,8 @@ export function makeAttacher(input: AttacherInput): Attacher {
       for (const attachment of await documentsFor(built, images)) jobs.push({ subject, attachment });
     }
     // Written in order, linked concurrently (attachArtifacts): on a registry without the
-    // referrers API each link ends with a settle wait, and one after another the SBOM's and the
-    // provenance's were half of a one-file rebuild.
+    // referrers API each link reads the fallback index back, and one after another those checks
+    // add up.
     const results = await attachArtifacts(transport, jobs, { created, signal });
     return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };

@@ -6,7 +6,7 @@
  * (no referrers API: distribution 2.8 has none), the registry client adds it to the fallback
  * index at tag `sha256-<hex>` of the subject (OCI distribution-spec 1.1, "pushing manifests with
  * subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in distribution
- * 2.8), so that write is checked here by reading the tag again, at once and after a settle time,
+ * 2.8), so that write is checked here by reading the tag again, at once and (opt-in) after a settle time,
  * and redone, a bounded number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
  * is stored and listed untagged in `index.json`, as oras does. A docker-archive cannot hold one.
  * @module
@@ -113,7 +113,7 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
  * Attaches several documents, each to its subject, through one transport: the artifacts are
  * written one after another, in the order given (so an `oci:` layout's index.json and a
  * registry's fallback index list them in that order, run after run), then linked concurrently,
- * so the settle waits of a registry without the referrers API overlap instead of adding up.
+ * so their reads of a registry's fallback index (and, with `settle`, their waits) overlap instead of adding up.
  * Results in the order given; the first failure rejects (after every link has ended).
  */
 export async function attachArtifacts(transport: Transport, items: readonly { subject: Descriptor; attachment: Attachment }[], options: AttachOptions = {}): Promise<AttachResult[]> {
@@ -157,7 +157,7 @@ async function pushReferrer(transport: Transport, parts: ArtifactParts, options:
  * index once when the registry did not answer `OCI-Subject`; a concurrent writer may have
  * replaced that index since. So (mode `'auto'`): when the referrers listing lacks the entry,
  * the fallback index is updated with {@link updateFallbackIndex}; when only the fallback index
- * lists it, it is read again after {@link FALLBACK_SETTLE_MS} and updated if the entry was lost;
+ * lists it, it is read again at once and, with `settle`, after {@link FALLBACK_SETTLE_MS}, and updated if the entry was lost;
  * when the referrers API lists it, nothing is left to do. Mode `'always'` runs the full update;
  * `'never'` does nothing more. Elsewhere there is nothing to do (an `oci:` layout lists the
  * manifest in `index.json`). Returns the fallback tag when the entry is listed there.
@@ -181,7 +181,9 @@ async function link(transport: Transport, subjectDigest: string, entry: Descript
     if (listed.some((d) => d.digest === entry.digest)) {
       // Listed by the referrers API (no fallback index in play), or by the fallback index.
       if (!(await listsEntry(transport, tag, entry, where, opts))) return undefined;
-      if (!fresh) return tag;
+      // The settle-time re-check is opt-in (`settle`, as in updateFallbackIndex): it costs every
+      // attachment of every build at least FALLBACK_SETTLE_MS.
+      if (!fresh || options.settle !== true) return tag;
       await settle(roundTrips, options.signal);
       if (await listsEntry(transport, tag, entry, where, opts)) return tag;
     }

@@ -139,6 +139,23 @@ test('attachArtifacts: written in the order given (the fallback index lists them
   assert.deepEqual(writes, [], 'artifacts already there are not written again');
 });
 
+test('the settle-time re-check is opt-in: one more read of the fallback tag with settle, none by default', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/s', source: new TextEncoder().encode('s') }] }], to: `${registry.host}/app/settle:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/settle`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  const tagReads = async (run: () => Promise<unknown>): Promise<number> => {
+    const mark = (await registry.requestLog()).length;
+    await run();
+    return (await registry.requestLog()).slice(mark).filter((r) => r.method === 'GET' && r.path.endsWith(`/manifests/${fallbackTag(subj.digest)}`)).length;
+  };
+  const plain = await tagReads(() => attachArtifact(repo, subj, sbom('settle-off'), { created }));
+  const settled = await tagReads(() => attachArtifact(repo, subj, sbom('settle-on'), { created, settle: true }));
+  assert.equal(settled, plain + 1, 'settle adds one read of the tag after the wait');
+  const listed = await listReferrers(repo, subj.digest);
+  assert.equal(listed.length, 2);
+});
+
 test('a fallback tag that holds an image (not an index) is refused and left alone', async () => {
   await buildImage({ layers: [{ entries: [{ type: 'file', path: '/d', source: new TextEncoder().encode('d') }] }], to: `${registry.host}/app/four:1`, cache: false, sourceDateEpoch: 0 });
   const repo = registryTransport(`${registry.host}/app/four`, client);
