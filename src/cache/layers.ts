@@ -1,5 +1,7 @@
 /**
- * Computed layers through the cache: list the entries, hash their content, look the key up;
+ * Computed layers through the cache: a layer whose inputs all have the stat they had when its
+ * key was last recorded takes that key at once (layer-inputs.ts); otherwise list the entries,
+ * hash their content (memoised by stat), look the key up;
  * on a hit reuse the stored blob without writing a tar or compressing anything, on a miss
  * write the layer once (checking that every file still has the content the key was made
  * from) and record it.
@@ -12,11 +14,12 @@ import * as path from 'node:path';
 import type { LayerEncoder } from '../compress/types.ts';
 import { OcibuildError, throwIfAborted } from '../errors.ts';
 import { defaultSha256 } from '../hash/index.ts';
-import { listLayerEntries } from '../layer/entries.ts';
+import { listLayerEntries, sourceDateEpochFromEnv } from '../layer/entries.ts';
 import { defaultLayerMediaType, resolveLayerCompression, tarStream } from '../layer/write.ts';
 import type { BuiltLayer, LayerEvent, LayerSpec, ResolvedLayerEntry } from '../layer/types.ts';
 import { encoderIdentity, LayerKeyBuilder, type LayerWriterSettings } from './key.ts';
 import type { CachedLayerRecord, LocalCache } from './store.ts';
+import { inputsFingerprint, inputsRecord, matchesRecord, snapshotInputs, type LayerInputsRecord } from './layer-inputs.ts';
 
 /** Options of {@link cachedWriteLayer}. */
 export interface CachedWriteLayerOptions {
@@ -35,6 +38,9 @@ export interface CachedWriteLayerOptions {
    * (default true). The kernel updates ctime on every write and it cannot be set back, and a
    * digest is only remembered for files last changed well before they were hashed (git's
    * "racy" rule), so an edit is never missed; false hashes every file on every build.
+   * Also turns on the layer's inputs record (layer-inputs.ts): when every path the layer's
+   * walk keeps has the stat it had when the record was made, the key is taken from the record
+   * without listing or hashing anything.
    */
   statMemo?: boolean;
   /** Abort signal. */
@@ -72,6 +78,19 @@ export async function cachedWriteLayer(spec: LayerSpec, cache: LocalCache, optio
     encoder: encoderIdentity(encoder, compression),
     mediaType: options.mediaType ?? defaultLayerMediaType(compression),
   };
+  const useMemo = options.statMemo ?? true;
+  // Stat-only change detection (layer-inputs.ts): the snapshot is taken before anything is
+  // listed or hashed, so a record made from it is never newer than the content behind its key.
+  const fingerprint = useMemo ? inputsFingerprint(spec, settings, options.sourceDateEpoch ?? sourceDateEpochFromEnv()) : undefined;
+  const snapshot = fingerprint !== undefined ? snapshotInputs(spec) : undefined;
+  const inputsName = fingerprint !== undefined ? memoName(spec) : '';
+  if (fingerprint !== undefined && snapshot !== undefined) {
+    const record = await cache.readJson<LayerInputsRecord>('inputs', inputsName);
+    if (matchesRecord(record, fingerprint, snapshot)) {
+      const reused = await reuse(cache, record.key, options.directory);
+      if (reused !== undefined) return reused;
+    }
+  }
   const entries: ResolvedLayerEntry[] = [];
   for await (const entry of listLayerEntries(spec, {
     sourceDateEpoch: options.sourceDateEpoch,
@@ -80,23 +99,36 @@ export async function cachedWriteLayer(spec: LayerSpec, cache: LocalCache, optio
   })) {
     entries.push(entry);
   }
-  const digests = await contentDigests(entries, cache, memoName(spec), options.statMemo ?? true, signal);
+  const digests = await contentDigests(entries, cache, memoName(spec), useMemo, signal);
   const builder = new LayerKeyBuilder(settings);
   entries.forEach((entry, i) => builder.add({ entry, contentDigest: digests[i] }));
   const key = builder.digest();
-
-  const hit = await cache.getLayer(key);
+  // Recorded once the layer is in the cache, and only from a snapshot outside the racy window.
+  const remember = async (): Promise<void> => {
+    if (fingerprint !== undefined && snapshot !== undefined && !snapshot.racy) await cache.writeJson('inputs', inputsName, inputsRecord(fingerprint, key, snapshot));
+  };
+  const hit = await reuse(cache, key, options.directory);
   if (hit !== undefined) {
-    try {
-      return { layer: await pinned(cache, hit, options.directory), cached: true, key };
-    } catch (error) {
-      // Evicted between lookup and link: write it again.
-      if (!(error instanceof OcibuildError && error.code === 'ERR_NOT_FOUND')) throw error;
-    }
+    await remember();
+    return hit;
   }
   const record = await writeEntries(entries, digests, cache, settings, encoder, signal);
   await cache.putLayer(key, record);
+  await remember();
   return { layer: await pinned(cache, record, options.directory), cached: false, key };
+}
+
+/** The cached layer of `key` linked into `directory`, or undefined when it is not (or no longer) in the cache. */
+async function reuse(cache: LocalCache, key: string, directory: string): Promise<CachedLayerResult | undefined> {
+  const hit = await cache.getLayer(key);
+  if (hit === undefined) return undefined;
+  try {
+    return { layer: await pinned(cache, hit, directory), cached: true, key };
+  } catch (error) {
+    // Evicted between lookup and link: write it again.
+    if (!(error instanceof OcibuildError && error.code === 'ERR_NOT_FOUND')) throw error;
+    return undefined;
+  }
 }
 
 async function pinned(cache: LocalCache, record: CachedLayerRecord, directory: string): Promise<BuiltLayer> {

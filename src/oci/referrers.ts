@@ -9,7 +9,8 @@ import { hashBytes } from '../hash/index.ts';
 import { canonicalJson } from './json.ts';
 import { OCI_INDEX } from './mediatypes.ts';
 import { parseDigest } from './digest.ts';
-import type { Descriptor, RawManifest } from './types.ts';
+import type { Descriptor, ImageIndex, RawManifest } from './types.ts';
+import { encodeManifest } from './manifest.ts';
 
 /** A manifest that names a `subject`, and the descriptor it is listed under among the subject's referrers. */
 export interface Referrer {
@@ -52,26 +53,54 @@ export function referrersTag(digest: string): string {
 }
 
 /**
- * The referrers index with `descriptor` added (as canonical JSON), or undefined when `current`
- * already lists that digest. `current` is the index now under the fallback tag, if any; its
- * other fields and entries are kept. Throws `ERR_INVALID_MANIFEST` when `current` is not a JSON object.
+ * Parses the document under a fallback tag (`where` names it in errors): an OCI image index
+ * whose `manifests` is an array, else `ERR_INVALID_MANIFEST` (distribution spec, "Pushing
+ * Manifests with Subject": a pull that returns anything other than the expected image index
+ * is reported, and the tag is not overwritten). Entries that are not objects with a string
+ * `digest` are dropped; callers that list referrers check the rest.
  */
-export function addToReferrersIndex(current: Uint8Array | undefined, descriptor: Descriptor): RawManifest | undefined {
-  let doc: Record<string, unknown> = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
-  if (current !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(current).toString('utf8'));
-    } catch (error) {
-      throw new OcibuildError('ERR_INVALID_MANIFEST', 'the referrers index under the fallback tag is not JSON', { cause: error });
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new OcibuildError('ERR_INVALID_MANIFEST', 'the referrers index under the fallback tag is not a JSON object');
-    }
-    doc = { ...(parsed as Record<string, unknown>) };
+export function parseReferrersIndex(raw: RawManifest, where: string): ImageIndex {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(raw.bytes).toString('utf8'));
+  } catch (error) {
+    throw new OcibuildError('ERR_INVALID_MANIFEST', `${where}: the referrers fallback tag holds something that is not JSON; not overwriting it`, { cause: error });
   }
-  const manifests = Array.isArray(doc['manifests']) ? (doc['manifests'] as Descriptor[]) : [];
-  if (manifests.some((m) => m.digest === descriptor.digest)) return undefined;
-  const bytes = canonicalJson({ ...doc, mediaType: OCI_INDEX, manifests: [...manifests, descriptor] });
-  return { mediaType: OCI_INDEX, digest: hashBytes(bytes), bytes };
+  const manifests = (doc as { manifests?: unknown } | null)?.manifests;
+  if (raw.mediaType !== OCI_INDEX || typeof doc !== 'object' || doc === null || Array.isArray(doc) || !Array.isArray(manifests)) {
+    throw new OcibuildError('ERR_INVALID_MANIFEST', `${where}: the referrers fallback tag holds a ${raw.mediaType}, not an OCI image index; not overwriting it`);
+  }
+  return { ...(doc as ImageIndex), manifests: manifests.filter((d): d is Descriptor => typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string') };
+}
+
+/**
+ * The referrers index under a fallback tag with `descriptor` listed, or undefined when
+ * `current` (the document now under the tag; undefined when the tag is absent, which starts an
+ * empty index) already lists exactly that descriptor. The one rule for every writer of a
+ * fallback index, the registry client's and `attachArtifact`'s, following the distribution
+ * spec's steps for pushing a manifest with a subject:
+ * - `current` must be an OCI image index ({@link parseReferrersIndex}; `ERR_INVALID_MANIFEST`
+ *   otherwise, and the tag is left alone);
+ * - one entry per digest ("duplicate entries SHOULD NOT be created"): an entry of the same
+ *   digest that differs from `descriptor` is replaced where it stands, since the spec makes the
+ *   entry's `artifactType` and annotations those of the manifest itself, which `descriptor`
+ *   carries and an older or foreign entry may lack;
+ * - every other entry and field is kept (another tool's referrers survive).
+ */
+export function addToReferrersIndex(current: RawManifest | undefined, descriptor: Descriptor, where = 'the referrers fallback tag'): RawManifest | undefined {
+  const base: ImageIndex = current === undefined ? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] } : parseReferrersIndex(current, where);
+  const same = base.manifests.filter((d) => d.digest === descriptor.digest);
+  if (same.length === 1 && hashBytes(canonicalJson(same[0])) === hashBytes(canonicalJson(descriptor))) return undefined;
+  // The first entry of the digest is replaced where it stands, any further one dropped.
+  const manifests: Descriptor[] = [];
+  let placed = false;
+  for (const d of base.manifests) {
+    if (d.digest !== descriptor.digest) manifests.push(d);
+    else if (!placed) {
+      manifests.push(descriptor);
+      placed = true;
+    }
+  }
+  if (!placed) manifests.push(descriptor);
+  return encodeManifest({ ...base, mediaType: OCI_INDEX, manifests });
 }

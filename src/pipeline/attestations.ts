@@ -12,7 +12,7 @@ import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Image } from '../image/model.ts';
 import type { Transport } from '../image/transport.ts';
-import { attachArtifact } from '../supply/attach.ts';
+import { attachArtifacts } from '../supply/attach.ts';
 import {
   digestSet,
   DOCKERFILE_BUILD_TYPE,
@@ -228,14 +228,15 @@ export function makeAttacher(input: AttacherInput): Attacher {
     return pending;
   };
   return async (transport, target, images, signal) => {
-    const written: BuildAttachment[] = [];
+    const jobs: { subject: Descriptor; attachment: Attachment }[] = [];
     for (const built of images) {
       const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
-      for (const attachment of await documentsFor(built, images)) {
-        const result = await attachArtifact(transport, subject, attachment, { created, signal });
-        written.push({ target, subject: subject.digest, artifactType: attachment.artifactType, digest: result.descriptor.digest });
-      }
+      for (const attachment of await documentsFor(built, images)) jobs.push({ subject, attachment });
     }
-    return written;
+    // Written in order, linked concurrently (attachArtifacts): on a registry without the
+    // referrers API each link reads the fallback index back, and one after another those checks
+    // add up.
+    const results = await attachArtifacts(transport, jobs, { created, signal });
+    return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };
 }

@@ -3,6 +3,7 @@
  * from the layers (top first) through the cache when there is one.
  * @module
  */
+import { createHash } from 'node:crypto';
 import { hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import { OcibuildError } from '../errors.ts';
 import type { Image } from '../image/model.ts';
@@ -10,7 +11,8 @@ import { openReference } from '../image/open.ts';
 import type { OpenedSource, TransportOptions } from '../pipeline/targets.ts';
 import { withSession } from '../pipeline/session.ts';
 import type { Transport } from '../transports/types.ts';
-import { openCache, type CacheOptions } from '../cache/store.ts';
+import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
+import type { Descriptor } from '../oci/types.ts';
 import { cachedSource } from '../cache/source.ts';
 import { parsePasswd, readImageFile, type PasswdUser } from './passwd.ts';
 
@@ -61,12 +63,14 @@ async function readBaseUsers(from: string, opened: OpenedSource, options: BaseUs
   let transport = opened.transport;
   const signal = options.signal ? { signal: options.signal } : {};
   try {
+    let cache: LocalCache | undefined;
     if (options.cache !== false) {
-      const cache = await openCache(options.cache ?? {});
+      cache = await openCache(options.cache ?? {});
       transport = cachedSource(transport, cache, { offline: options.offline ?? false, name: from });
     }
     const image = await openFor(transport, opened.reference ?? '', options.platforms, signal);
-    const passwd = await readImageFile(transport, image.layers.map((l) => l.descriptor), '/etc/passwd', signal);
+    const layers = image.layers.map((l) => l.descriptor);
+    const passwd = await cachedImageFile(cache, layers, '/etc/passwd', () => readImageFile(transport, layers, '/etc/passwd', signal));
     const configUser = image.config.config?.User;
     return {
       users: passwd === undefined ? undefined : parsePasswd(new TextDecoder().decode(passwd)),
@@ -75,6 +79,30 @@ async function readBaseUsers(from: string, opened: OpenedSource, options: BaseUs
   } finally {
     await transport.close?.();
   }
+}
+
+/** A file read from layers, as {@link cachedImageFile} keeps it. */
+interface ImageFileRecord {
+  /** The file's bytes in base64, absent when no layer holds it. */
+  base64?: string;
+}
+
+/**
+ * `read()` memoised in the cache by the layers' digests and the path (the answer depends on
+ * nothing else, so it never goes stale): a rebuild does not decompress the base's layers again
+ * to find /etc/passwd.
+ */
+async function cachedImageFile(cache: LocalCache | undefined, layers: readonly Descriptor[], filePath: string, read: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
+  if (cache === undefined) return read();
+  const key = createHash('sha256').update(JSON.stringify([filePath, layers.map((l) => l.digest)])).digest('hex');
+  const known = await cache.readJson<ImageFileRecord>('image-files', key);
+  if (known !== undefined && known !== null && typeof known === 'object') {
+    if (known.base64 === undefined) return undefined;
+    if (typeof known.base64 === 'string') return new Uint8Array(Buffer.from(known.base64, 'base64'));
+  }
+  const bytes = await read();
+  await cache.writeJson('image-files', key, bytes === undefined ? {} : { base64: Buffer.from(bytes).toString('base64') });
+  return bytes;
 }
 
 /** The image for the build's first platform, else the host's, else an index's first. */

@@ -17,6 +17,7 @@ import { defaultCacheDir, type CacheOptions } from '../cache/store.ts';
 import type { TransportOptions } from '../pipeline/targets.ts';
 import { createIgnoreMatcher, loadDockerignore } from '../dockerfile/ignore.ts';
 import { selectWithTree, type LockfileKind } from './lockfile.ts';
+import type { ProductionTree } from './dependency-tree.ts';
 import { readPackageJson } from './project.ts';
 import { openPlatformSource } from './platform-source.ts';
 import { hostTarget, isPlatformSpecific, npmTarget } from './npm-platform.ts';
@@ -79,6 +80,8 @@ export interface NodeLayersPlan {
   platformPackages: Record<string, { added: string[]; excluded: string[] }>;
   /** Things the user should know. */
   notes: string[];
+  /** The production dependency tree the layers were planned from (absent with a prepared `depsDir` for every platform). */
+  tree?: ProductionTree;
 }
 
 async function isDirectory(p: string): Promise<boolean> {
@@ -175,6 +178,7 @@ export async function planNodeLayers(input: NodeLayersInput): Promise<NodeLayers
     layers: [],
     platformPackages: {},
     notes,
+    ...(selection.tree !== undefined ? { tree: selection.tree } : {}),
   };
   if (selection.nodeModulesDirs.length === 0) notes.push('no node_modules: run npm ci (or pass --deps-dir) first if the app has dependencies');
   const common = (extra: { excluded?: Set<string>; added?: { dir: string; rel: string }[] } = {}): LayerSpec[] => {

@@ -22,7 +22,7 @@ import { withSession } from '../pipeline/session.ts';
 import { projectMetadata } from './project-metadata.ts';
 import { sourceDateEpochFromEnv } from '../layer/entries.ts';
 import type { SbomFormat } from '../supply/types.ts';
-import { nodeAppSbomPackages } from './sbom.ts';
+import { nodeAppSbomPackages, nodeSbomPackages } from './sbom.ts';
 import type { Platform } from '../oci/types.ts';
 
 export { neverCopied } from './node-layers.ts';
@@ -311,7 +311,10 @@ async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAp
   const sbom = o.sbom ?? true;
   if (sbom !== false) {
     build.sbom = sbom;
-    build.sbomPackages = await nodeAppSbomPackages(root, { includeDev: o.includeDevDependencies ?? false, imageRoot: imageAppDir });
+    // The tree the layers were planned from, when there is one: the same selection, not made twice.
+    build.sbomPackages = plan.tree !== undefined
+      ? await nodeSbomPackages(plan.tree, { imageRoot: imageAppDir })
+      : await nodeAppSbomPackages(root, { includeDev: o.includeDevDependencies ?? false, imageRoot: imageAppDir });
   }
   build.provenance = o.provenance ?? true;
   return build;

@@ -31,9 +31,9 @@ export async function putManifestAndReferrers(
   const tag = referrersTag(referrer.subject);
   // One update of a subject's index at a time in this process (other processes can still race).
   await withKeyLock(fallbackIndexLockKey(repo.registry, repo.repository, tag), async () => {
-    let current: Uint8Array | undefined;
+    let current: RawManifest | undefined;
     try {
-      current = (await getManifest(ctx, repo, tag, options)).bytes;
+      current = await getManifest(ctx, repo, tag, options);
     } catch (error) {
       if (!(error instanceof RegistryError && error.code === 'ERR_REGISTRY_NOT_FOUND')) throw error;
     }

@@ -4,11 +4,10 @@
  * merge of a new referrer into the fallback index. No I/O here.
  * @module
  */
-import { InvalidArgumentError, OcibuildError } from '../errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { hashBytes } from '../hash/index.ts';
-import { canonicalJson } from '../oci/json.ts';
 import { encodeManifest } from '../oci/manifest.ts';
-import { EMPTY_JSON_DIGEST, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../oci/mediatypes.ts';
+import { EMPTY_JSON_DIGEST, OCI_EMPTY, OCI_MANIFEST } from '../oci/mediatypes.ts';
 import { isDigest } from '../oci/digest.ts';
 import { referrersTag } from '../oci/referrers.ts';
 import type { Descriptor, ImageIndex, ImageManifest, RawManifest } from '../oci/types.ts';
@@ -89,35 +88,3 @@ export function fallbackTag(digest: string): string {
   return referrersTag(digest);
 }
 
-/**
- * Adds `entry` to the fallback index `existing` (undefined: none yet), keeping every other entry
- * and field as they were (another tool's entries survive) and dropping an older entry of the same
- * digest. Returns undefined when `existing` already lists `entry` exactly. Throws
- * `ERR_INVALID_MANIFEST` when `existing` is not an image index (the tag then belongs to something
- * else and is not overwritten).
- */
-export function mergeFallbackIndex(existing: RawManifest | undefined, entry: Descriptor, where: string): RawManifest | undefined {
-  let base: ImageIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
-  if (existing !== undefined) {
-    base = parseFallbackIndex(existing, where);
-    const same = base.manifests.find((d) => d.digest === entry.digest);
-    if (same !== undefined && hashBytes(canonicalJson(same)) === hashBytes(canonicalJson(entry))) return undefined;
-  }
-  const manifests = [...base.manifests.filter((d) => d.digest !== entry.digest), entry];
-  return encodeManifest({ ...base, mediaType: OCI_INDEX, manifests });
-}
-
-/** Parses the document at a fallback tag: an OCI image index, else `ERR_INVALID_MANIFEST`. */
-export function parseFallbackIndex(raw: RawManifest, where: string): ImageIndex {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder().decode(raw.bytes));
-  } catch (error) {
-    throw new OcibuildError('ERR_INVALID_MANIFEST', `${where}: the referrers fallback tag holds something that is not JSON; not overwriting it`, { cause: error });
-  }
-  const manifests = (doc as { manifests?: unknown } | null)?.manifests;
-  if (raw.mediaType !== OCI_INDEX || typeof doc !== 'object' || doc === null || !Array.isArray(manifests)) {
-    throw new OcibuildError('ERR_INVALID_MANIFEST', `${where}: the referrers fallback tag holds a ${raw.mediaType}, not an OCI image index; not overwriting it`);
-  }
-  return { ...(doc as ImageIndex), manifests: manifests.filter((d): d is Descriptor => typeof d === 'object' && d !== null && typeof (d as Descriptor).digest === 'string') };
-}

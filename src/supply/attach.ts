@@ -6,7 +6,7 @@
  * (no referrers API: distribution 2.8 has none), the registry client adds it to the fallback
  * index at tag `sha256-<hex>` of the subject (OCI distribution-spec 1.1, "pushing manifests with
  * subject"). Registries give no compare-and-swap for tags (no ETag/If-Match in distribution
- * 2.8), so that write is checked here by reading the tag again, at once and after a settle time,
+ * 2.8), so that write is checked here by reading the tag again, at once and (opt-in) after a settle time,
  * and redone, a bounded number of times, when another writer's update replaced ours. In an `oci:` layout the manifest
  * is stored and listed untagged in `index.json`, as oras does. A docker-archive cannot hold one.
  * @module
@@ -17,7 +17,8 @@ import type { Transport } from '../image/transport.ts';
 import type { ReferrerHooks } from '../image/copy.ts';
 import type { OperationOptions } from '../blob/types.ts';
 import { fallbackIndexLockKey, withKeyLock } from '../blob/semaphore.ts';
-import { artifactManifest, fallbackTag, mergeFallbackIndex, parseFallbackIndex, type ArtifactParts } from './attach-manifest.ts';
+import { artifactManifest, fallbackTag, type ArtifactParts } from './attach-manifest.ts';
+import { addToReferrersIndex, parseReferrersIndex } from '../oci/referrers.ts';
 import { listReferrers } from './referrers.ts';
 import type { Attachment } from './types.ts';
 
@@ -103,15 +104,41 @@ export async function attachArtifact(transport: Transport, subject: Descriptor, 
  * `subjectDigest` (see {@link linkReferrer}). Used by {@link attachArtifact}.
  */
 export async function writeReferrer(transport: Transport, subjectDigest: string, parts: ArtifactParts, options: AttachOptions = {}): Promise<AttachResult> {
+  const fresh = await pushReferrer(transport, parts, options);
+  const tag = await link(transport, subjectDigest, parts.descriptor, options, fresh);
+  return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+}
+
+/**
+ * Attaches several documents, each to its subject, through one transport: the artifacts are
+ * written one after another, in the order given (so an `oci:` layout's index.json and a
+ * registry's fallback index list them in that order, run after run), then linked concurrently,
+ * so their reads of a registry's fallback index (and, with `settle`, their waits) overlap instead of adding up.
+ * Results in the order given; the first failure rejects (after every link has ended).
+ */
+export async function attachArtifacts(transport: Transport, items: readonly { subject: Descriptor; attachment: Attachment }[], options: AttachOptions = {}): Promise<AttachResult[]> {
+  const created = options.created ?? attachmentTime();
+  const written: { subject: string; parts: ArtifactParts; fresh: boolean }[] = [];
+  for (const { subject, attachment } of items) {
+    const parts = artifactManifest(subject, attachment, created);
+    written.push({ subject: subject.digest, parts, fresh: await pushReferrer(transport, parts, options) });
+  }
+  const linked = await Promise.allSettled(written.map((w) => link(transport, w.subject, w.parts.descriptor, options, w.fresh)));
+  return linked.map((outcome, i) => {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    const { subject, parts } = written[i] as (typeof written)[number];
+    return { descriptor: parts.descriptor, subject, ...(outcome.value !== undefined ? { fallbackTag: outcome.value } : {}) };
+  });
+}
+
+/** Writes the referrer's blobs and manifest; false when a registry already had the manifest (nothing written, so no write of ours can race). */
+async function pushReferrer(transport: Transport, parts: ArtifactParts, options: AttachOptions): Promise<boolean> {
   if (transport.acceptsArtifacts === false) {
     throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${parts.descriptor.artifactType ?? 'an artifact'} there`);
   }
   const opts = options.signal ? { signal: options.signal } : {};
   // A registry that has the manifest has its blobs (it checked them at PUT): a rebuild writes nothing.
-  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) {
-    const tag = await link(transport, subjectDigest, parts.descriptor, options, false);
-    return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
-  }
+  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) return false;
   for (const blob of parts.blobs) {
     throwIfAborted(options.signal);
     if (await transport.hasBlob(blob.descriptor, opts)) continue;
@@ -121,8 +148,7 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
     }, opts);
   }
   await transport.putManifest(parts.manifest, undefined, opts);
-  const tag = await linkReferrer(transport, subjectDigest, parts.descriptor, options);
-  return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+  return true;
 }
 
 /**
@@ -131,7 +157,7 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
  * index once when the registry did not answer `OCI-Subject`; a concurrent writer may have
  * replaced that index since. So (mode `'auto'`): when the referrers listing lacks the entry,
  * the fallback index is updated with {@link updateFallbackIndex}; when only the fallback index
- * lists it, it is read again after {@link FALLBACK_SETTLE_MS} and updated if the entry was lost;
+ * lists it, it is read again at once and, with `settle`, after {@link FALLBACK_SETTLE_MS}, and updated if the entry was lost;
  * when the referrers API lists it, nothing is left to do. Mode `'always'` runs the full update;
  * `'never'` does nothing more. Elsewhere there is nothing to do (an `oci:` layout lists the
  * manifest in `index.json`). Returns the fallback tag when the entry is listed there.
@@ -155,7 +181,9 @@ async function link(transport: Transport, subjectDigest: string, entry: Descript
     if (listed.some((d) => d.digest === entry.digest)) {
       // Listed by the referrers API (no fallback index in play), or by the fallback index.
       if (!(await listsEntry(transport, tag, entry, where, opts))) return undefined;
-      if (!fresh) return tag;
+      // The settle-time re-check is opt-in (`settle`, as in updateFallbackIndex): it costs every
+      // attachment of every build at least FALLBACK_SETTLE_MS.
+      if (!fresh || options.settle !== true) return tag;
       await settle(roundTrips, options.signal);
       if (await listsEntry(transport, tag, entry, where, opts)) return tag;
     }
@@ -207,7 +235,7 @@ function settle(observedMs: number, signal: AbortSignal | undefined): Promise<vo
 
 async function listsEntry(transport: Transport, tag: string, entry: Descriptor, where: string, opts: OperationOptions): Promise<boolean> {
   const raw = await readFallback(transport, tag, opts);
-  return raw !== undefined && parseFallbackIndex(raw, where).manifests.some((d) => d.digest === entry.digest);
+  return raw !== undefined && parseReferrersIndex(raw, where).manifests.some((d) => d.digest === entry.digest);
 }
 
 async function readFallback(transport: Transport, tag: string, opts: OperationOptions): Promise<RawManifest | undefined> {
@@ -241,7 +269,7 @@ export async function updateFallbackIndex(transport: Transport, subjectDigest: s
       // distribution rewrites a tag's link file in place, so a read during another writer's update
       // can miss the tag: confirm an absence before starting the index afresh (which drops entries).
       if (current === undefined) current = await delay(50, options.signal).then(() => readFallback(transport, tag, opts));
-      const merged = mergeFallbackIndex(current, entry, where);
+      const merged = addToReferrersIndex(current, entry, where);
       // Already listed (the registry client lists a referrer it pushes): a writer that read the
       // index before that write may still replace it, so it is checked after the settle time too.
       if (merged !== undefined) await transport.putManifest(merged, tag, opts);

@@ -12,7 +12,8 @@ import { isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Transport } from '../image/transport.ts';
 import type { OperationOptions } from '../blob/types.ts';
-import { fallbackTag, parseFallbackIndex } from './attach-manifest.ts';
+import { fallbackTag } from './attach-manifest.ts';
+import { parseReferrersIndex } from '../oci/referrers.ts';
 import { readVerified } from '../blob/verify.ts';
 
 /** Options of {@link listReferrers}. */
@@ -55,7 +56,7 @@ async function fallbackEntries(transport: Transport, digest: string, opts: Opera
   const tag = fallbackTag(digest);
   try {
     const raw = await transport.getManifest(tag, opts);
-    return parseFallbackIndex(raw, `${transport.description}:${tag}`).manifests;
+    return parseReferrersIndex(raw, `${transport.description}:${tag}`).manifests;
   } catch (error) {
     if (isNotFound(error)) return [];
     throw error;

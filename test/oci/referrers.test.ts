@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { addToReferrersIndex, referrerOf, referrersTag } from '../../src/oci/referrers.ts';
+import { addToReferrersIndex, parseReferrersIndex, referrerOf, referrersTag } from '../../src/oci/referrers.ts';
 import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.ts';
 import type { RawManifest } from '../../src/oci/types.ts';
 import { sha256 } from '../helpers/data.ts';
@@ -40,23 +40,44 @@ describe('the fallback tag scheme', () => {
     assert.equal(referrersTag(SUBJECT), `sha256-${SUBJECT.slice(7)}`);
   });
 
-  it('adds a descriptor once, keeping the other entries and fields', () => {
-    const a = { mediaType: OCI_MANIFEST, digest: sha256('a'), size: 1, artifactType: 'x/a' };
-    const b = { mediaType: OCI_MANIFEST, digest: sha256('b'), size: 2, artifactType: 'x/b' };
+  const index = (doc: Record<string, unknown>): RawManifest => raw({ schemaVersion: 2, mediaType: OCI_INDEX, ...doc }, OCI_INDEX);
+  const parse = (m: RawManifest | undefined): Record<string, unknown> => JSON.parse(new TextDecoder().decode(m!.bytes)) as Record<string, unknown>;
+  const a = { mediaType: OCI_MANIFEST, digest: sha256('a'), size: 1, artifactType: 'x/a' };
+  const b = { mediaType: OCI_MANIFEST, digest: sha256('b'), size: 2, artifactType: 'x/b' };
+
+  it('adds a descriptor once (no duplicate), keeping the other entries and fields', () => {
     const first = addToReferrersIndex(undefined, a);
     assert.ok(first);
     assert.equal(first.digest, sha256(first.bytes));
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(first.bytes)), { manifests: [a], mediaType: OCI_INDEX, schemaVersion: 2 });
-    assert.equal(addToReferrersIndex(first.bytes, a), undefined, 'already listed');
-    const withExtra = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [a], annotations: { keep: 'me' } }));
-    const second = addToReferrersIndex(withExtra, b);
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(second!.bytes)), { annotations: { keep: 'me' }, manifests: [a, b], mediaType: OCI_INDEX, schemaVersion: 2 });
+    assert.equal(first.mediaType, OCI_INDEX);
+    assert.deepEqual(parse(first), { manifests: [a], mediaType: OCI_INDEX, schemaVersion: 2 });
+    assert.equal(addToReferrersIndex(first, a), undefined, 'already listed exactly');
+    const second = addToReferrersIndex(index({ manifests: [a], annotations: { keep: 'me' } }), b);
+    assert.deepEqual(parse(second), { annotations: { keep: 'me' }, manifests: [a, b], mediaType: OCI_INDEX, schemaVersion: 2 });
   });
 
-  it('refuses a fallback index that is not a JSON object with ERR_INVALID_MANIFEST', () => {
-    const b = { mediaType: OCI_MANIFEST, digest: sha256('b'), size: 2 };
-    for (const text of ['not json', '[]', 'null']) {
-      assert.throws(() => addToReferrersIndex(new TextEncoder().encode(text), b), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_INVALID_MANIFEST', text);
-    }
+  it('replaces a stale entry of the same digest where it stands, and drops further copies of it', () => {
+    const staleA = { mediaType: OCI_MANIFEST, digest: a.digest, size: 1 }; // no artifactType: written by a tool that lost it
+    const merged = addToReferrersIndex(index({ manifests: [staleA, b, staleA] }), a);
+    assert.deepEqual(parse(merged).manifests, [a, b]);
+    assert.equal(addToReferrersIndex(merged, a), undefined);
+    // Two copies of an exact entry are not "listed exactly": the copy goes.
+    assert.deepEqual(parse(addToReferrersIndex(index({ manifests: [a, a] }), a)).manifests, [a]);
+  });
+
+  it('refuses a fallback tag that is not an OCI image index with ERR_INVALID_MANIFEST', () => {
+    const refused = (m: RawManifest): boolean => {
+      assert.throws(() => addToReferrersIndex(m, b), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_INVALID_MANIFEST');
+      assert.throws(() => parseReferrersIndex(m, 'x'), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_INVALID_MANIFEST');
+      return true;
+    };
+    for (const text of ['not json', '[]', 'null', '{}']) refused({ mediaType: OCI_INDEX, digest: sha256(text), bytes: new TextEncoder().encode(text) });
+    // An image manifest squatting the tag, even one that happens to have a manifests array.
+    refused(raw({ schemaVersion: 2, config: {}, layers: [], manifests: [] }, OCI_MANIFEST));
+  });
+
+  it('drops entries that are not descriptors when parsing', () => {
+    const parsed = parseReferrersIndex(index({ manifests: [null, 5, 'x', { size: 1 }, a] }), 'x');
+    assert.deepEqual(parsed.manifests, [a]);
   });
 });

@@ -13,8 +13,9 @@ import { dockerArchive } from '../../src/transports/docker-archive.ts';
 import { encodeManifest, parseManifest } from '../../src/oci/manifest.ts';
 import { OCI_INDEX } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
-import { attachArtifact, FALLBACK_UPDATE_ATTEMPTS } from '../../src/supply/attach.ts';
-import { fallbackTag, mergeFallbackIndex } from '../../src/supply/attach-manifest.ts';
+import { attachArtifact, attachArtifacts, FALLBACK_UPDATE_ATTEMPTS } from '../../src/supply/attach.ts';
+import { fallbackTag } from '../../src/supply/attach-manifest.ts';
+import { addToReferrersIndex } from '../../src/oci/referrers.ts';
 import { listReferrers } from '../../src/supply/referrers.ts';
 import type { Attachment } from '../../src/supply/types.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -117,6 +118,44 @@ test('concurrent attaches to one subject all end up in the fallback index (lost 
   assert.ok(FALLBACK_UPDATE_ATTEMPTS >= 3);
 });
 
+test('attachArtifacts: written in the order given (the fallback index lists them so), linked together; again writes nothing', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/m', source: new TextEncoder().encode('m') }] }], to: `${registry.host}/app/many:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/many`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  // The largest document first: written concurrently, it would land after the small ones.
+  const items = [sbom('x'.repeat(200_000)), sbom('small-1'), sbom('small-2')].map((attachment) => ({ subject: subj, attachment }));
+  const results = await attachArtifacts(repo, items, { created });
+  assert.deepEqual(results.map((r) => r.subject), [subj.digest, subj.digest, subj.digest]);
+  assert.ok(results.every((r) => r.fallbackTag === fallbackTag(subj.digest)));
+  const index = parseManifest(await repo.getManifest(fallbackTag(subj.digest)));
+  assert.equal(index.kind, 'index');
+  if (index.kind !== 'index') return;
+  assert.deepEqual(index.index.manifests.map((d) => d.digest), results.map((r) => r.descriptor.digest));
+  const mark = (await registry.requestLog()).length;
+  const again = await attachArtifacts(repo, items, { created });
+  assert.deepEqual(again.map((r) => r.descriptor.digest), results.map((r) => r.descriptor.digest));
+  const writes = (await registry.requestLog()).slice(mark).filter((r) => r.method === 'PUT' || r.method === 'POST');
+  assert.deepEqual(writes, [], 'artifacts already there are not written again');
+});
+
+test('the settle-time re-check is opt-in: one more read of the fallback tag with settle, none by default', async () => {
+  await buildImage({ layers: [{ entries: [{ type: 'file', path: '/s', source: new TextEncoder().encode('s') }] }], to: `${registry.host}/app/settle:1`, cache: false, sourceDateEpoch: 0 });
+  const repo = registryTransport(`${registry.host}/app/settle`, client);
+  const top = await repo.getManifest('1');
+  const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
+  const tagReads = async (run: () => Promise<unknown>): Promise<number> => {
+    const mark = (await registry.requestLog()).length;
+    await run();
+    return (await registry.requestLog()).slice(mark).filter((r) => r.method === 'GET' && r.path.endsWith(`/manifests/${fallbackTag(subj.digest)}`)).length;
+  };
+  const plain = await tagReads(() => attachArtifact(repo, subj, sbom('settle-off'), { created }));
+  const settled = await tagReads(() => attachArtifact(repo, subj, sbom('settle-on'), { created, settle: true }));
+  assert.equal(settled, plain + 1, 'settle adds one read of the tag after the wait');
+  const listed = await listReferrers(repo, subj.digest);
+  assert.equal(listed.length, 2);
+});
+
 test('a fallback tag that holds an image (not an index) is refused and left alone', async () => {
   await buildImage({ layers: [{ entries: [{ type: 'file', path: '/d', source: new TextEncoder().encode('d') }] }], to: `${registry.host}/app/four:1`, cache: false, sourceDateEpoch: 0 });
   const repo = registryTransport(`${registry.host}/app/four`, client);
@@ -158,16 +197,16 @@ test('oci: layout: the artifact is stored and listed untagged in index.json; a d
   await assert.rejects(fs.stat(path.join(tmp, 'image.tar')), { code: 'ENOENT' });
 });
 
-test('same inputs, same artifact digest; the merge keeps unknown fields and drops a stale entry of the same digest', () => {
+test('the merge (the registry client\'s rule too) keeps unknown fields and replaces a stale entry of the same digest in place', () => {
   const entry: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'a'.repeat(64)}`, size: 10, artifactType: 'x/y' };
   const other: Descriptor = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'b'.repeat(64)}`, size: 11, artifactType: 'x/z' };
   const existing = encodeManifest({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [other, { ...entry, size: 9 }], annotations: { keep: 'me' } });
-  const merged = mergeFallbackIndex(existing, entry, 'test');
+  const merged = addToReferrersIndex(existing, entry, 'test');
   assert.ok(merged);
   const doc = JSON.parse(Buffer.from(merged.bytes).toString()) as { manifests: Descriptor[]; annotations: Record<string, string> };
   assert.deepEqual(doc.manifests, [other, entry]);
   assert.deepEqual(doc.annotations, { keep: 'me' });
-  assert.equal(mergeFallbackIndex(merged, entry, 'test'), undefined);
+  assert.equal(addToReferrersIndex(merged, entry, 'test'), undefined);
 });
 
 test('malformed entries of a hostile fallback index are dropped when listing', async () => {

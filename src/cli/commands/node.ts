@@ -4,7 +4,7 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { buildImage, nodeApp, watchNodeApp, type NodeAppOptions } from '../../index.ts';
+import { buildImage, createSession, nodeApp, watchNodeApp, type NodeAppOptions } from '../../index.ts';
 import { list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
 import {
   configFlags,
@@ -166,8 +166,11 @@ export const node: Command = {
     }
     const show = startProgress(values, io);
     const json = progressMode(values, io) === 'json';
+    // One session for the preset's base lookups and the build: one registry client, so the
+    // base's registry is probed and connected to once.
+    await using session = createSession(registryOptions(values));
     try {
-      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...attestOptions(values), ...registryOptions(values), onEvent: show.onEvent, ...signalOf(io) });
+      const options = await nodeApp(dir, { ...nodeOptionsFromFlags(values), ...attestOptions(values), ...registryOptions(values), session, onEvent: show.onEvent, ...signalOf(io) });
       if (!values.quiet && !json) for (const note of options.nodeApp.notes) io.err(`note: ${note}`);
       const onEvent = options.onEvent;
       const result = await buildImage({
