@@ -19,7 +19,7 @@ describe('parallel blob downloads of one registry', () => {
     try {
       const repo = { registry: registry.host, repository: 'slots/app' };
       const images = Array.from({ length: 7 }, (_, i) => makeImage(`slot-${i}`, 200_000));
-      for (const image of images) await client.putBlob(repo, image.layerDescriptor, () => [image.layer]);
+      for (const image of images) await client.putBlob(repo, image.layerDescriptor, image.layer);
       // getBlob resolves once its request is answered and holds its slot until the stream ends.
       const six = Promise.all(images.slice(0, 6).map((image) => client.getBlob(repo, image.layerDescriptor)));
       assert.equal(await settledWithin(six, 5000), true, 'six downloads did not start at once');
