@@ -54,8 +54,8 @@ export class RegistryBases {
 
   /**
    * The base URL of a registry (`https://host` or `http://host`), found once by pinging `/v2/`.
-   * A loopback registry is asked over plain HTTP first and over HTTPS only when the answer shows
-   * a TLS server (a 400, or the connection dropped), so it costs no TLS set-up when it does not
+   * A loopback registry is asked over plain HTTP first and over HTTPS only when the answer is not
+   * a registry's (a TLS server answers 400 or drops the connection), so it costs no TLS set-up when it does not
    * speak TLS; the scheme chosen is the one the server speaks, as with HTTPS first, and a
    * certificate error on the HTTPS attempt is never downgraded. Any other registry: HTTPS first;
    * plain HTTP after it only for a host listed as insecure (on any failure of HTTPS, as Docker
@@ -97,9 +97,11 @@ export class RegistryBases {
   }
 
   /**
-   * Plain HTTP first. A TLS server answers a plain request with 400 (Go, nginx) or by closing the
-   * connection (OpenSSL, Node); only then is HTTPS tried, and its answer or error is final, except
-   * that a server which turns out not to speak TLS either keeps the plain answer it gave.
+   * Plain HTTP first, kept when it gets a registry's answer (200, 401; a 5xx is thrown for the
+   * retry loop). A TLS server answers a plain request with 400 (Go, nginx), a redirect (a proxy
+   * sending plain HTTP to https) or by closing the connection (OpenSSL, Node); then HTTPS is
+   * tried, and its answer or error is final, except that a server which turns out not to speak
+   * TLS either keeps the plain answer it gave (any status below 500 is accepted, as before).
    */
   async #pingLoopback(registry: string, host: string, signal: AbortSignal | undefined): Promise<URL> {
     const { send, limits } = this.#options;
@@ -113,7 +115,8 @@ export class RegistryBases {
       if (signal?.aborted || !mayBeTlsServer(error)) throw errorFromNetwork(error, `ping registry ${registry}`, plainUrl, limits);
       plainError = error;
     }
-    if (plain !== undefined && plain.statusCode !== 400) return this.#accept(registry, plainUrl, plain);
+    // 200 and 401 are the answers of a registry's ping; a 5xx goes to the retry loop as ever.
+    if (plain !== undefined && (plain.statusCode === 200 || plain.statusCode === 401 || plain.statusCode >= 500)) return this.#accept(registry, plainUrl, plain);
     if (plain !== undefined) await plain.body.dump();
     const tlsUrl = new URL(`https://${host}/v2/`);
     let secure: Awaited<ReturnType<SendRaw>>;

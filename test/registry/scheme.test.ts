@@ -98,13 +98,28 @@ describe('the scheme of a loopback registry', () => {
     }
   });
 
-  it('keeps plain HTTP when the server answered the ping 400 and does not speak TLS either', async () => {
-    const api = http.createServer((_req, res) => res.writeHead(400).end('no'));
+  for (const status of [400, 301, 404]) {
+    it(`tries HTTPS after a ${status} to the plain ping, and keeps plain HTTP when the server does not speak TLS either`, async () => {
+      const api = http.createServer((_req, res) => res.writeHead(status, { location: 'https://example.invalid/v2/' }).end('no'));
+      const server = await listen(asHttp(api));
+      const client = new RegistryHttp({ retries: { count: 0 } });
+      try {
+        assert.equal((await client.base(server.host)).protocol, 'http:');
+        assert.deepEqual(server.seen.firstBytes, [G, TLS_HELLO]);
+      } finally {
+        await client.close();
+        await server.close();
+      }
+    });
+  }
+
+  it('keeps a 401 to the plain ping (a registry asking for credentials) without trying HTTPS', async () => {
+    const api = http.createServer((_req, res) => res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end());
     const server = await listen(asHttp(api));
     const client = new RegistryHttp({ retries: { count: 0 } });
     try {
       assert.equal((await client.base(server.host)).protocol, 'http:');
-      assert.deepEqual(server.seen.firstBytes, [G, TLS_HELLO]);
+      assert.deepEqual(server.seen.firstBytes, [G]);
     } finally {
       await client.close();
       await server.close();
