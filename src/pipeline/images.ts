@@ -30,7 +30,7 @@ export interface CopyImageOptions extends TransportOptions {
   platforms?: 'all' | readonly (Platform | string)[];
   /** Tags the image also gets in the destination besides its own (registries and OCI layouts). */
   tags?: readonly string[];
-  /** Blob transfers at the same time (default 4). */
+  /** Blob transfers at the same time (default 6, as `skopeo copy`). */
   concurrency?: number;
   /** Aborts the copy; the destination is then left without the image. */
   signal?: AbortSignal;
@@ -112,7 +112,7 @@ export async function copyImage(
       }
       return await copyBetween(src.transport, src.reference, dst.open(), dst.references(options.tags ?? []), {
         platforms,
-        concurrency: options.concurrency,
+        concurrency: options.concurrency ?? 6,
         signal: options.signal,
         onEvent: options.onEvent,
         hash: options.hash,

@@ -32,7 +32,7 @@ export interface RegistryOptions {
   ca?: string | readonly string[];
   /** Skip TLS verification (explicit opt-in). */
   skipTlsVerify?: boolean;
-  /** Blob transfers at once per registry (default 4). */
+  /** Blob transfers at once per registry (default 6). */
   concurrency?: number;
   /**
    * Mirrors to read images from, by registry or namespace prefix (`docker.io`,

@@ -26,7 +26,10 @@ import { mountBlob, putBlob, type PutBlobOptions, type PutBlobResult } from './u
  * @category Registry
  */
 export interface RegistryClientOptions extends HttpOptions {
-  /** Blob transfers at once per registry and direction (default 4). */
+  /**
+   * Blob transfers at once per registry and direction (default 6, as skopeo's and containers/image's
+   * parallel blob copies: a 5-layer image then transfers all its layers at once).
+   */
   concurrency?: number;
   /** Upload blobs larger than this many bytes in chunks (PATCH); default: always one request. */
   chunkSize?: number;
@@ -68,6 +71,9 @@ export interface RegistryClient {
   close(): Promise<void>;
 }
 
+/** Blob transfers at once per registry and direction unless `concurrency` says otherwise. */
+const DEFAULT_CONCURRENCY = 6;
+
 /**
  * Creates a registry client.
  * @example
@@ -86,7 +92,7 @@ export interface RegistryClient {
  */
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {
   const http = new RegistryHttp(options);
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const downloadSlots = new Map<string, Semaphore>();
   const uploadSlots = new Map<string, Semaphore>();
   const slots = (map: Map<string, Semaphore>, registry: string) => {

@@ -32,9 +32,13 @@ export function watchdogInterceptor(options: WatchdogOptions): Dispatcher.Dispat
 function watchHandler(opts: Dispatcher.DispatchOptions, inner: Handler, options: WatchdogOptions): Handler {
   const { windowMs, minBytesPerSecond } = options;
   const floor = Math.ceil((minBytesPerSecond * windowMs) / 1000);
+  // One timer for the whole response, re-armed with refresh(): undici pauses and resumes a body
+  // for back-pressure as often as once per chunk, and a new timer each time showed in profiles.
   let timer: NodeJS.Timeout | undefined;
   let received = 0;
   let paused = false;
+  // The reader paused at some time in the current window: its count says nothing about speed.
+  let pausedInWindow = false;
   let outer: Controller | undefined;
   const where = (): string => safeUrl(new URL(opts.path, String(opts.origin ?? 'http://invalid')));
 
@@ -43,19 +47,33 @@ function watchHandler(opts: Dispatcher.DispatchOptions, inner: Handler, options:
     timer = undefined;
   };
   const arm = (): void => {
-    stop();
     received = 0;
-    timer = setTimeout(check, windowMs);
-    timer.unref();
+    pausedInWindow = paused;
+    if (timer === undefined) {
+      timer = setTimeout(check, windowMs);
+      timer.unref();
+    } else {
+      timer.refresh();
+    }
   };
   const check = (): void => {
-    timer = undefined;
-    if (paused || outer === undefined || outer.aborted) return;
+    if (outer === undefined || outer.aborted) {
+      timer = undefined;
+      return;
+    }
+    // A window in which the reader paused does not count (undici's body timeout does not fire
+    // while paused either): the next whole window unpaused is judged.
+    if (paused || pausedInWindow) {
+      arm();
+      return;
+    }
     if (received === 0) {
+      timer = undefined;
       outer.abort(
         new TimeoutError('idle', windowMs, `no data from ${where()} for ${windowMs} ms; raise the registry client option idleTimeoutMs if the registry is this slow`),
       );
     } else if (received < floor) {
+      timer = undefined;
       outer.abort(
         new TimeoutError(
           'low-speed',
@@ -68,32 +86,38 @@ function watchHandler(opts: Dispatcher.DispatchOptions, inner: Handler, options:
     }
   };
 
-  // The controller handed to the inner handler: its pause/resume tell us about back-pressure.
-  const wrap = (controller: Controller): Controller => ({
-    get aborted() {
-      return controller.aborted;
-    },
-    get paused() {
-      return controller.paused;
-    },
-    get reason() {
-      return controller.reason;
-    },
-    abort: (reason: Error) => {
-      stop();
-      controller.abort(reason);
-    },
-    pause: () => {
-      paused = true;
-      stop();
-      controller.pause();
-    },
-    resume: () => {
-      paused = false;
-      if (outer !== undefined && timer === undefined) arm();
-      controller.resume();
-    },
-  });
+  // The controller handed to the inner handler (made once per controller, not per chunk): its
+  // pause/resume tell us about back-pressure.
+  let wrapped: { of: Controller; as: Controller } | undefined;
+  const wrap = (controller: Controller): Controller => {
+    if (wrapped !== undefined && wrapped.of === controller) return wrapped.as;
+    const as: Controller = {
+      get aborted() {
+        return controller.aborted;
+      },
+      get paused() {
+        return controller.paused;
+      },
+      get reason() {
+        return controller.reason;
+      },
+      abort: (reason: Error) => {
+        stop();
+        controller.abort(reason);
+      },
+      pause: () => {
+        paused = true;
+        pausedInWindow = true;
+        controller.pause();
+      },
+      resume: () => {
+        paused = false;
+        controller.resume();
+      },
+    };
+    wrapped = { of: controller, as };
+    return as;
+  };
 
   return {
     onRequestStart(controller, context) {
@@ -105,7 +129,7 @@ function watchHandler(opts: Dispatcher.DispatchOptions, inner: Handler, options:
     onResponseStart(controller, statusCode, headers, statusMessage) {
       outer = controller;
       // 1xx responses come before the real one; the window starts with the final headers.
-      if (statusCode >= 200 && !paused) arm();
+      if (statusCode >= 200) arm();
       inner.onResponseStart?.(wrap(controller), statusCode, headers, statusMessage);
     },
     onResponseData(controller, chunk) {
