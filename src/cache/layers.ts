@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { LayerEncoder } from '../compress/types.ts';
@@ -184,7 +184,7 @@ async function contentDigests(
         out[i] = await hashStream(entry.open());
         continue;
       }
-      const before = await fs.lstat(entry.source, { bigint: true });
+      const before = lstatSync(entry.source, { bigint: true }); // sync: ~5 µs, where a promise costs ~20 µs of this thread
       const stat = `${before.dev}:${before.ino}:${before.size}:${before.mtimeNs}:${before.ctimeNs}`;
       const known = memo[entry.source];
       if (known !== undefined && known.stat === stat && Number(before.size) === entry.size) {
