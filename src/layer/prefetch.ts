@@ -3,9 +3,14 @@
  * files is already being read, so per-file open/read/close round trips overlap.
  * @module
  */
+import { SYNC_READ_MAX } from './source.ts';
 import type { ResolvedLayerEntry } from './types.ts';
 
-/** Files up to this size are read ahead whole. */
+/**
+ * Files up to this size are read ahead whole, except those of {@link SYNC_READ_MAX} or less:
+ * host files that small are read synchronously (`readHostFile`), so reading them ahead would
+ * only hold their bytes longer, without any overlap.
+ */
 const SMALL_FILE = 256 * 1024;
 /** At most this many entries are looked ahead... */
 const WINDOW_ENTRIES = 32;
@@ -44,7 +49,7 @@ export async function* prefetchEntries(entries: AsyncIterable<ResolvedLayerEntry
           break;
         }
         const entry = next.value;
-        if (entry.type === 'file' && entry.size > 0 && entry.size <= SMALL_FILE && entry.open !== undefined) {
+        if (entry.type === 'file' && entry.size > SYNC_READ_MAX && entry.size <= SMALL_FILE && entry.open !== undefined) {
           const content = readAll(entry);
           content.catch(() => undefined); // observed when the entry is reached
           queue.push({ entry, content });

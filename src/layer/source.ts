@@ -21,7 +21,7 @@ const READ_CHUNK = 512 * 1024;
  * three system calls made directly (a 3,400-file tree read twice, for the cache key and the tar:
  * ~0.3 s of main-thread time). At 64 KiB a read blocks the event loop for microseconds.
  */
-const SYNC_READ_MAX = 64 * 1024;
+export const SYNC_READ_MAX = 64 * 1024;
 
 /** A directory walk yields to the event loop after about this many paths. */
 const YIELD_EVERY = 2000;
