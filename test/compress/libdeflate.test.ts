@@ -16,32 +16,12 @@ import {
 } from '../../src/compress/index.ts';
 import { storedMember } from '../../src/compress/libdeflate.ts';
 import { encoderIdentity, layerCacheKey } from '../../src/cache/key.ts';
-import { chunked, collect, prng, sha256 as sha } from '../helpers/data.ts';
+import { chunked, collect, prng, sha256 as sha, mixedData } from '../helpers/data.ts';
 import { repoRoot } from '../helpers/cli.ts';
 
-/** Text, random and repeated runs mixed; the same bytes for the same seed. */
-function mixed(size: number, seed: number): Buffer {
-  const rand = prng(seed);
-  const words = ['function', 'return', 'const', 'require(', ');\n', 'exports.', 'value', '{}', 'index', ' '];
-  const parts: Buffer[] = [];
-  let total = 0;
-  while (total < size) {
-    const kind = rand();
-    const n = 1 + Math.floor(rand() * 20_000);
-    const part =
-      kind < 0.4
-        ? Buffer.from(Array.from({ length: n / 4 }, () => words[Math.floor(rand() * words.length)]).join(''))
-        : kind < 0.7
-          ? Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)))
-          : Buffer.alloc(n, Math.floor(rand() * 256));
-    parts.push(part);
-    total += part.length;
-  }
-  return Buffer.concat(parts).subarray(0, size);
-}
 
 const BLOCK = 64 * 1024;
-const data = mixed(BLOCK * 9 + 777, 11);
+const data = mixedData(BLOCK * 9 + 777, 11);
 
 describe('libdeflateGzip', () => {
   it('gives the same bytes inline, with 1 and with 3 workers, for any input chunking', async () => {
@@ -97,7 +77,7 @@ describe('libdeflateGzip', () => {
   it('keeps the output contract: the default encoder writes these exact bytes', async () => {
     // A new libdeflate version, level or block size changes every gzip layer digest (and must
     // change LIBDEFLATE_VERSION or the defaults with it, which name the encoder in cache keys).
-    const input = mixed(DEFAULT_LIBDEFLATE_BLOCK_SIZE + 100_000, 7);
+    const input = mixedData(DEFAULT_LIBDEFLATE_BLOCK_SIZE + 100_000, 7);
     const out = await collect(defaultGzipEncoder.encode(chunked(input, () => 999)));
     assert.equal(sha(out), 'sha256:0848bf46773c0a244e4191cb471cd9caef294b88b8295d3a6165e6a0cc6c90e5');
   });

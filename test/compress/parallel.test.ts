@@ -1,38 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { fflateGzip } from '../../src/compress/index.ts';
 import { deflateBlock } from '../../src/compress/worker.ts';
-import { chunked, collect, prng } from '../helpers/data.ts';
+import { chunked, collect, prng, mixedData } from '../helpers/data.ts';
 
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
-/** Text, random and repeated runs mixed, so blocks end at many different bit offsets. */
-function mixed(size: number, seed: number): Buffer {
-  const rand = prng(seed);
-  const words = ['function', 'return', 'const', 'require(', ');\n', 'exports.', 'value', '{}', 'index', ' '];
-  const parts: Buffer[] = [];
-  let total = 0;
-  while (total < size) {
-    const kind = rand();
-    const n = 1 + Math.floor(rand() * 20_000);
-    const part =
-      kind < 0.4
-        ? Buffer.from(Array.from({ length: n / 4 }, () => words[Math.floor(rand() * words.length)]).join(''))
-        : kind < 0.7
-          ? randomBytes(n)
-          : Buffer.alloc(n, Math.floor(rand() * 256));
-    parts.push(part);
-    total += part.length;
-  }
-  return Buffer.concat(parts).subarray(0, size);
-}
 
 describe('parallel fflate gzip', () => {
   const BLOCK = 64 * 1024;
-  const data = mixed(BLOCK * 23 + 777, 1);
+  const data = mixedData(BLOCK * 23 + 777, 1);
 
   it('gives the same bytes inline, with 1 and with 3 workers, for any input chunking', async () => {
     const inline = await collect(fflateGzip({ blockSize: BLOCK, worker: false }).encode(chunked(data, () => BLOCK)));
@@ -60,7 +40,7 @@ describe('parallel fflate gzip', () => {
     const exact = data.subarray(0, BLOCK * 4);
     const out = await collect(fflateGzip({ blockSize: BLOCK, workers: 2 }).encode(chunked(exact, () => 10_000)));
     assert.ok(gunzipSync(out).equals(exact));
-    const big = mixed(3 * 1024 * 1024 + 5, 2);
+    const big = mixedData(3 * 1024 * 1024 + 5, 2);
     const parallel = await collect(fflateGzip({ workers: 2 }).encode(chunked(big, () => 300_000)));
     const inline = await collect(fflateGzip({ worker: false }).encode(chunked(big, () => 1 << 20)));
     assert.equal(sha(parallel), sha(inline));
@@ -72,7 +52,7 @@ describe('parallel fflate gzip', () => {
     let previous: Uint8Array | undefined;
     const parts: Uint8Array[] = [];
     for (let i = 0; i < 40; i++) {
-      const block = mixed(1 + Math.floor(rand() * 30_000), 100 + i);
+      const block = mixedData(1 + Math.floor(rand() * 30_000), 100 + i);
       const out = Buffer.concat(deflateBlock(block, previous?.subarray(-32768), 6, false));
       assert.deepEqual([...out.subarray(-4)], [0, 0, 0xff, 0xff], `block ${i}`);
       // The stream so far decodes to exactly the input so far (inflateRaw stops at the flush).
@@ -88,7 +68,7 @@ describe('parallel fflate gzip', () => {
     async function* endless(): AsyncGenerator<Uint8Array> {
       for (let i = 0; i < 200; i++) {
         pulled += BLOCK;
-        yield mixed(BLOCK, 50 + i);
+        yield mixedData(BLOCK, 50 + i);
       }
     }
     const iterator = fflateGzip({ blockSize: BLOCK, workers: 1 }).encode(endless())[Symbol.asyncIterator]();

@@ -45,3 +45,27 @@ export async function collect(stream: AsyncIterable<Uint8Array>): Promise<Uint8A
 export function sha256(bytes: string | Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
+
+/**
+ * `size` bytes of text-like runs, pseudo-random runs and repeated bytes mixed, the same bytes for
+ * the same seed: compressor blocks end at many different bit offsets.
+ */
+export function mixedData(size: number, seed: number): Buffer {
+  const rand = prng(seed);
+  const words = ['function', 'return', 'const', 'require(', ');\n', 'exports.', 'value', '{}', 'index', ' '];
+  const parts: Buffer[] = [];
+  let total = 0;
+  while (total < size) {
+    const kind = rand();
+    const n = 1 + Math.floor(rand() * 20_000);
+    const part =
+      kind < 0.4
+        ? Buffer.from(Array.from({ length: n / 4 }, () => words[Math.floor(rand() * words.length)]).join(''))
+        : kind < 0.7
+          ? Buffer.from(Array.from({ length: n }, () => Math.floor(rand() * 256)))
+          : Buffer.alloc(n, Math.floor(rand() * 256));
+    parts.push(part);
+    total += part.length;
+  }
+  return Buffer.concat(parts).subarray(0, size);
+}

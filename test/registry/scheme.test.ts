@@ -55,18 +55,23 @@ describe('the scheme of a loopback registry', () => {
   });
   after(() => stopAll());
 
-  it('is plain HTTP found with one plain request and no TLS handshake when the server does not speak TLS', async () => {
-    const api = http.createServer((_req, res) => res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}'));
-    const server = await listen(asHttp(api));
-    const client = new RegistryHttp({ retries: { count: 0 } });
-    try {
-      assert.equal((await client.base(server.host)).protocol, 'http:');
-      assert.deepEqual(server.seen.firstBytes, [G]);
-    } finally {
-      await client.close();
-      await server.close();
-    }
-  });
+  const plainAnswers: [string, http.RequestListener][] = [
+    ['is plain HTTP found with one plain request and no TLS handshake when the server does not speak TLS', (_req, res) => res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}')],
+    ['keeps a 401 to the plain ping (a registry asking for credentials) without trying HTTPS', (_req, res) => res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end()],
+  ];
+  for (const [title, answer] of plainAnswers) {
+    it(title, async () => {
+      const server = await listen(asHttp(http.createServer(answer)));
+      const client = new RegistryHttp({ retries: { count: 0 } });
+      try {
+        assert.equal((await client.base(server.host)).protocol, 'http:');
+        assert.deepEqual(server.seen.firstBytes, [G]);
+      } finally {
+        await client.close();
+        await server.close();
+      }
+    });
+  }
 
   it('is HTTPS for a TLS registry (Go answers the plain request with 400), verified with the CA', async () => {
     const client = new RegistryHttp({ ca: tlsRegistry.ca!, retries: { count: 0 } });
@@ -112,19 +117,6 @@ describe('the scheme of a loopback registry', () => {
       }
     });
   }
-
-  it('keeps a 401 to the plain ping (a registry asking for credentials) without trying HTTPS', async () => {
-    const api = http.createServer((_req, res) => res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end());
-    const server = await listen(asHttp(api));
-    const client = new RegistryHttp({ retries: { count: 0 } });
-    try {
-      assert.equal((await client.base(server.host)).protocol, 'http:');
-      assert.deepEqual(server.seen.firstBytes, [G]);
-    } finally {
-      await client.close();
-      await server.close();
-    }
-  });
 
   it('fails with ERR_REGISTRY when nothing listens', async () => {
     const server = await listen(() => undefined);
