@@ -3,10 +3,10 @@
  * every Node version, CPU and runtime, WebAssembly or not (Node's bundled zlib is not: its bytes differ from system zlib at every level).
  * @module
  */
-import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import { crc32 } from './crc32.ts';
-import { BlockPool, deflateBlock, FFLATE_WORKER } from './worker.ts';
+import { blockPoolGetter, encodeBlocks } from './blocks.ts';
+import { deflateBlock, FFLATE_WORKER, type BlockPool } from './worker.ts';
 import type { GzipEncoder } from './types.ts';
 
 /**
@@ -98,14 +98,7 @@ export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
   if (!Number.isInteger(blockSize) || blockSize < 1) {
     throw new InvalidArgumentError(`gzip blockSize must be a positive integer, got ${blockSize}`);
   }
-  const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
-  if (!Number.isInteger(workers) || workers < 1) {
-    throw new InvalidArgumentError(`gzip workers must be a positive integer, got ${workers}`);
-  }
-  // One pool per encoder, started on first need; idle threads do not keep the process alive.
-  let pool: BlockPool | undefined;
-  const useWorkers = options.worker ?? (options.workers !== undefined || availableParallelism() > 2);
-  const getPool = useWorkers ? () => (pool ??= new BlockPool(workers, FFLATE_WORKER)) : undefined;
+  const getPool = blockPoolGetter(options, FFLATE_WORKER);
   return {
     // A block size other than the default changes the bytes, so it names the encoder in cache keys.
     implementation: blockSize === DEFAULT_GZIP_BLOCK_SIZE ? 'fflate' : `fflate/block-${blockSize}`,
@@ -114,85 +107,26 @@ export function fflateGzip(options: FflateGzipOptions = {}): GzipEncoder {
   };
 }
 
-interface PendingBlock {
-  chunks?: Uint8Array[];
-  error?: unknown;
-  done: Promise<void>;
-}
-
-async function* encode(
-  input: AsyncIterable<Uint8Array>,
-  level: number,
-  blockSize: number,
-  getPool: (() => BlockPool) | undefined,
-): AsyncGenerator<Uint8Array> {
+async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSize: number, getPool: (() => BlockPool) | undefined): AsyncGenerator<Uint8Array> {
   // Raw DEFLATE plus our own header and trailer: fflate's Gzip computes the CRC in JavaScript
   // (slower than node:zlib's) and would stamp the current time unless told otherwise.
   let crc = 0;
   let size = 0;
-  let blocks = 0;
   let dictionary: Uint8Array | undefined;
-  let pool: BlockPool | undefined;
-  // Blocks in order of the output; at most pool size + 2 wait, which bounds memory.
-  const pending: PendingBlock[] = [];
-  let block: Uint8Array = new Uint8Array(blockSize);
-  let fill = 0;
-
-  const submit = (data: Uint8Array, final: boolean): void => {
-    const job = { data, params: { dictionary, level, final } };
-    // The next block's dictionary, copied before `data` is transferred or reused.
-    dictionary = final ? undefined : data.slice(Math.max(0, data.length - WINDOW));
-    // Where a block is compressed never changes its bytes. The first one is compressed here
-    // while the pool's threads start (tens of ms; an input of one block starts none); after
-    // that a block goes to the pool while a worker is free or about to be, and is compressed
-    // here otherwise, so this thread works as one more worker.
-    const first = blocks++ === 0;
-    if (getPool === undefined || first || (pool !== undefined && pool.backlog >= pool.size)) {
-      if (first && getPool !== undefined && !final) getPool().warm();
-      pending.push({ chunks: deflateBlock(data, job.params.dictionary, level, final), done: Promise.resolve() });
-      return;
-    }
-    pool ??= getPool();
-    const entry: PendingBlock = { done: Promise.resolve() };
-    entry.done = pool.run(job).then(
-      (chunks) => {
-        entry.chunks = chunks;
-      },
-      (error: unknown) => {
-        entry.error = error;
-      },
-    );
-    pending.push(entry);
-    block = pool.takeBuffer(blockSize); // the old one was transferred
-  };
-
   yield gzipHeader(level);
-  for await (const chunk of input) {
-    crc = crc32(chunk, crc);
-    size += chunk.length;
-    for (let offset = 0; offset < chunk.length; ) {
-      const n = Math.min(blockSize - fill, chunk.length - offset);
-      block.set(n === chunk.length ? chunk : chunk.subarray(offset, offset + n), fill);
-      fill += n;
-      offset += n;
-      if (fill === blockSize) {
-        // Non-final even when the input ends right here: the end adds an empty final block.
-        submit(block, false);
-        fill = 0;
-        while (pool !== undefined && pending.length > pool.size + 2) yield* await take(pending);
-      }
-    }
-    while (pending[0]?.chunks !== undefined || pending[0]?.error !== undefined) yield* await take(pending);
-  }
-  submit(block.subarray(0, fill), true);
-  while (pending.length > 0) yield* await take(pending);
+  yield* encodeBlocks(input, blockSize, getPool, {
+    chained: true,
+    onInput(chunk) {
+      crc = crc32(chunk, crc);
+      size += chunk.length;
+    },
+    params(data, final) {
+      const params = { dictionary, level, final };
+      // The next block's dictionary, copied before `data` is transferred or reused.
+      dictionary = final ? undefined : data.slice(Math.max(0, data.length - WINDOW));
+      return params;
+    },
+    inline: (data, params) => deflateBlock(data, params.dictionary, level, params.final),
+  });
   yield gzipTrailer(crc, size);
-}
-
-/** Removes and returns the first block's output, waiting for it; rethrows its failure. */
-async function take(pending: PendingBlock[]): Promise<Uint8Array[]> {
-  const first = pending.shift()!;
-  await first.done;
-  if (first.error !== undefined) throw first.error;
-  return first.chunks ?? [];
 }

@@ -7,12 +7,12 @@
  * The bytes depend only on the input, the level, the block size and the libdeflate version.
  * @module
  */
-import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, OcibuildError, UnsupportedError } from '../errors.ts';
 import { crc32 } from './crc32.ts';
 import { checkLevel, gzipHeader, gzipTrailer } from './fflate.ts';
 import type { GzipEncoder } from './types.ts';
-import { BlockPool, type BlockWorkerSpec } from './worker.ts';
+import { blockPoolGetter, encodeBlocks } from './blocks.ts';
+import type { BlockPool, BlockWorkerSpec } from './worker.ts';
 
 /**
  * Version of the libdeflate package the encoder runs (pinned exactly in package.json; a test
@@ -146,13 +146,7 @@ export function libdeflateGzip(options: LibdeflateGzipOptions = {}): GzipEncoder
   if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_LIBDEFLATE_BLOCK_SIZE) {
     throw new InvalidArgumentError(`gzip blockSize must be an integer 1-${MAX_LIBDEFLATE_BLOCK_SIZE}, got ${blockSize}`);
   }
-  const workers = options.workers ?? Math.max(1, availableParallelism() - 1);
-  if (!Number.isInteger(workers) || workers < 1) {
-    throw new InvalidArgumentError(`gzip workers must be a positive integer, got ${workers}`);
-  }
-  let pool: BlockPool | undefined;
-  const useWorkers = options.worker ?? (options.workers !== undefined || availableParallelism() > 2);
-  const getPool = useWorkers && level > 0 ? () => (pool ??= new BlockPool(workers, LIBDEFLATE_WORKER)) : undefined;
+  const getPool = blockPoolGetter(options, LIBDEFLATE_WORKER, level > 0);
   const suffix = blockSize === DEFAULT_LIBDEFLATE_BLOCK_SIZE ? '' : `/block-${blockSize}`;
   return {
     implementation: `libdeflate-wasm/${LIBDEFLATE_VERSION}${suffix}`,
@@ -179,82 +173,24 @@ export function storedMember(data: Uint8Array): Uint8Array {
   return out;
 }
 
-interface PendingBlock {
-  chunks?: Uint8Array[];
-  error?: unknown;
-  done: Promise<void>;
-}
-
 async function* encode(input: AsyncIterable<Uint8Array>, level: number, blockSize: number, getPool: (() => BlockPool) | undefined): AsyncGenerator<Uint8Array> {
+  let gzip: GzipFn | undefined;
   // Loading the module (~20 ms) overlaps reading the first block's input; it is awaited before
   // the first block is compressed.
-  const loading = level === 0 ? Promise.resolve<GzipFn>(storedMember) : loadLibdeflate();
-  loading.catch(() => undefined); // rejections surface where it is awaited
-  let gzip: GzipFn | undefined;
-  const compress = (data: Uint8Array): Uint8Array => {
-    try {
-      return gzip!(data, level);
-    } catch (error) {
-      throw new OcibuildError('ERR_LAYER', `gzip (libdeflate) compression failed: ${(error as Error).message}`, { cause: error });
-    }
-  };
-  let pool: BlockPool | undefined;
-  let blocks = 0;
-  // Blocks in output order; at most pool size + 2 wait, which bounds memory.
-  const pending: PendingBlock[] = [];
-  // Allocated at the first need only, so that a small layer stays small.
-  let block: Uint8Array | undefined;
-  let fill = 0;
-
-  const submit = (data: Uint8Array): void => {
-    // Where a block is compressed never changes its bytes. The first one is compressed here
-    // while the pool's threads start; later ones go to the pool while a worker is free or about
-    // to be, and are compressed here otherwise, so this thread works as one more worker.
-    const first = blocks++ === 0;
-    if (getPool === undefined || first || (pool !== undefined && pool.backlog >= pool.size)) {
-      if (first && getPool !== undefined && data.length === blockSize) getPool().warm();
-      pending.push({ chunks: [compress(data)], done: Promise.resolve() });
-      return;
-    }
-    pool ??= getPool();
-    const entry: PendingBlock = { done: Promise.resolve() };
-    entry.done = pool.run({ data, params: { level } }).then(
-      (chunks) => {
-        entry.chunks = chunks;
-      },
-      (error: unknown) => {
-        entry.error = error;
-      },
-    );
-    pending.push(entry);
-    block = undefined; // transferred
-  };
-
-  for await (const chunk of input) {
-    for (let offset = 0; offset < chunk.length; ) {
-      const n = Math.min(blockSize - fill, chunk.length - offset);
-      block ??= pool !== undefined ? pool.takeBuffer(blockSize) : new Uint8Array(blockSize);
-      block.set(n === chunk.length ? chunk : chunk.subarray(offset, offset + n), fill);
-      fill += n;
-      offset += n;
-      if (fill === blockSize) {
-        gzip ??= await loading;
-        submit(block);
-        fill = 0;
-        while (pool !== undefined && pending.length > pool.size + 2) yield* await take(pending);
+  const ready = (level === 0 ? Promise.resolve<GzipFn>(storedMember) : loadLibdeflate()).then((fn) => {
+    gzip = fn;
+  });
+  ready.catch(() => undefined); // rejections surface where it is awaited
+  yield* encodeBlocks(input, blockSize, getPool, {
+    chained: false,
+    ready,
+    params: () => ({ level }),
+    inline(data) {
+      try {
+        return [gzip!(data, level)];
+      } catch (error) {
+        throw new OcibuildError('ERR_LAYER', `gzip (libdeflate) compression failed: ${(error as Error).message}`, { cause: error });
       }
-    }
-    while (pending[0]?.chunks !== undefined || pending[0]?.error !== undefined) yield* await take(pending);
-  }
-  gzip ??= await loading;
-  if (fill > 0 || blocks === 0) submit((block ?? new Uint8Array(0)).subarray(0, fill));
-  while (pending.length > 0) yield* await take(pending);
-}
-
-/** Removes and returns the first block's output, waiting for it; rethrows its failure. */
-async function take(pending: PendingBlock[]): Promise<Uint8Array[]> {
-  const first = pending.shift()!;
-  await first.done;
-  if (first.error !== undefined) throw first.error;
-  return first.chunks ?? [];
+    },
+  });
 }
