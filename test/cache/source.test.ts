@@ -7,8 +7,7 @@ import { cachedSource } from '../../src/cache/source.ts';
 import { openCache } from '../../src/cache/store.ts';
 import { ociLayout } from '../../src/transports/oci-layout.ts';
 import { dockerArchive } from '../../src/transports/docker-archive.ts';
-import { pushReferrer, runTransportConformance, sampleImage, bodyOf } from '../transports/conformance.ts';
-import type { Descriptor } from '../../src/oci/types.ts';
+import { pushImage, pushReferrer, runTransportConformance, sampleImage } from '../transports/conformance.ts';
 import type { Transport } from '../../src/transports/types.ts';
 
 const dirs: string[] = [];
@@ -63,10 +62,7 @@ describe('cachedSource capabilities', () => {
     const path = join(dir, 'layout');
     const writer = ociLayout(path);
     const image = sampleImage('cached-referrers');
-    const [config, layer] = image.blobs as [Descriptor, Descriptor];
-    await writer.putBlob(config, bodyOf(image.config));
-    await writer.putBlob(layer, bodyOf(image.layer));
-    await writer.putManifest(image.manifest, 'v1');
+    await pushImage(writer, image, 'v1');
     await writer.commit();
     // The inner transport answers live, as a registry does: each call opens the layout afresh.
     let asked = 0;

@@ -120,19 +120,25 @@ export function ensureUnprivilegedUser(name = 'ocibuild-test'): TestUser {
   return user;
 }
 
+/** Each folder on the way to `dir` (itself included) with its mode and the permission bit `user` needs to traverse it. */
+function* foldersOnTheWay(user: TestUser, dir: string): Generator<{ folder: string; mode: number; bit: number }> {
+  let current = '/';
+  for (const part of dir.split('/').filter(Boolean)) {
+    current = `${current === '/' ? '' : current}/${part}`;
+    const st = fs.statSync(current);
+    if (!st.isDirectory()) continue;
+    yield { folder: current, mode: st.mode, bit: st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001 };
+  }
+}
+
 /**
  * Lets `user` traverse (not list) every folder on the way to `dir` that it cannot: a clone made
  * in a `mktemp -d` folder (0700) is otherwise out of the unprivileged user's reach. Adds only
  * the others' execute bit, on folders root owns or the clone itself. Requires root.
  */
 function grantTraverse(user: TestUser, dir: string): void {
-  let current = '/';
-  for (const part of dir.split('/').filter(Boolean)) {
-    current = `${current === '/' ? '' : current}/${part}`;
-    const st = fs.statSync(current);
-    if (!st.isDirectory()) continue;
-    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0 && bit === 0o001) fs.chmodSync(current, (st.mode & 0o7777) | 0o001);
+  for (const { folder, mode, bit } of foldersOnTheWay(user, dir)) {
+    if ((mode & bit) === 0 && bit === 0o001) fs.chmodSync(folder, (mode & 0o7777) | 0o001);
   }
 }
 
@@ -142,16 +148,11 @@ function grantTraverse(user: TestUser, dir: string): void {
  * child's stderr.
  */
 export function assertReachable(user: TestUser, dir: string): void {
-  let current = '/';
-  for (const part of dir.split('/').filter(Boolean)) {
-    current = `${current === '/' ? '' : current}/${part}`;
-    const st = fs.statSync(current);
-    if (!st.isDirectory()) continue;
-    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) {
+  for (const { folder, mode, bit } of foldersOnTheWay(user, dir)) {
+    if ((mode & bit) === 0) {
       throw new Error(
-        `the unprivileged test user ${user.name} cannot reach the repository at ${dir}: ${current} has mode ` +
-          `${(st.mode & 0o777).toString(8).padStart(4, '0')}; clone the repository under a folder others can traverse (chmod o+x ${current})`,
+        `the unprivileged test user ${user.name} cannot reach the repository at ${dir}: ${folder} has mode ` +
+          `${(mode & 0o777).toString(8).padStart(4, '0')}; clone the repository under a folder others can traverse (chmod o+x ${folder})`,
       );
     }
   }

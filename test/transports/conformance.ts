@@ -71,7 +71,8 @@ export function sampleImage(seed: string): { config: Uint8Array; layer: Uint8Arr
   };
 }
 
-async function pushImage(t: Transport, image: ReturnType<typeof sampleImage>, tag: string | undefined): Promise<void> {
+/** Writes a {@link sampleImage} to `t`: its two blobs, then its manifest (tagged `tag` when given). */
+export async function pushImage(t: Transport, image: ReturnType<typeof sampleImage>, tag: string | undefined): Promise<void> {
   const [configDesc, layerDesc] = image.blobs as [Descriptor, Descriptor];
   await t.putBlob(configDesc, bodyOf(image.config));
   await t.putBlob(layerDesc, bodyOf(image.layer));

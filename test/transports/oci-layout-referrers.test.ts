@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ociLayout } from '../../src/transports/oci-layout.ts';
 import { OCI_INDEX } from '../../src/oci/mediatypes.ts';
 import type { Descriptor, RawManifest } from '../../src/oci/types.ts';
-import { bodyOf, describeBytes, pushReferrer, sampleImage, sha256 } from './conformance.ts';
+import { bodyOf, describeBytes, pushImage, pushReferrer, sampleImage, sha256 } from './conformance.ts';
 
 const encoder = new TextEncoder();
 
@@ -25,10 +25,7 @@ describe('ociLayout referrers', () => {
     const path = join(dir, 'nested');
     const writer = ociLayout(path);
     const image = sampleImage('nested');
-    const [config, layer] = image.blobs as [Descriptor, Descriptor];
-    await writer.putBlob(config, bodyOf(image.config));
-    await writer.putBlob(layer, bodyOf(image.layer));
-    await writer.putManifest(image.manifest, undefined);
+    await pushImage(writer, image, undefined);
     // A referrer of the child, pushed untagged (listed top-level in index.json).
     const sbom = await pushReferrer(writer, image.manifest, 'application/spdx+json', 'child sbom');
     // A second referrer, stored as a blob and reachable only as a child of the tagged index.
@@ -59,10 +56,7 @@ describe('ociLayout referrers', () => {
     const path = join(dir, 'untagged-read');
     const writer = ociLayout(path);
     const image = sampleImage('alone');
-    const [config, layer] = image.blobs as [Descriptor, Descriptor];
-    await writer.putBlob(config, bodyOf(image.config));
-    await writer.putBlob(layer, bodyOf(image.layer));
-    await writer.putManifest(image.manifest, 'v1');
+    await pushImage(writer, image, 'v1');
     await pushReferrer(writer, image.manifest, 'application/spdx+json', 'sbom');
     await pushReferrer(writer, image.manifest, 'application/vnd.in-toto+json', 'provenance');
     await writer.commit();
@@ -72,10 +66,7 @@ describe('ociLayout referrers', () => {
     // A second image is still ambiguous.
     const other = sampleImage('second');
     const w2 = ociLayout(path);
-    const [c2, l2] = other.blobs as [Descriptor, Descriptor];
-    await w2.putBlob(c2, bodyOf(other.config));
-    await w2.putBlob(l2, bodyOf(other.layer));
-    await w2.putManifest(other.manifest, 'v2');
+    await pushImage(w2, other, 'v2');
     await w2.commit();
     await w2.close();
     await assert.rejects(ociLayout(path).getManifest(''), /index\.json holds 2 manifests; name one by tag or digest/);
@@ -85,10 +76,7 @@ describe('ociLayout referrers', () => {
     const path = join(dir, 'partial');
     const writer = ociLayout(path);
     const image = sampleImage('partial');
-    const [config, layer] = image.blobs as [Descriptor, Descriptor];
-    await writer.putBlob(config, bodyOf(image.config));
-    await writer.putBlob(layer, bodyOf(image.layer));
-    await writer.putManifest(image.manifest, 'v1');
+    await pushImage(writer, image, 'v1');
     const sbom = await pushReferrer(writer, image.manifest, 'application/spdx+json', 'partial');
     await writer.commit();
     await writer.close();
