@@ -140,36 +140,29 @@ function isPermissionError(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
-/** Runs the launcher script with `args` in the launcher's namespace (root: none; rootless: unshare's). */
+/**
+ * Runs the launcher script with `args` as pid 1 of its own PID namespace (rootless: inside
+ * unshare's user namespace too), with a /proc of that namespace so the pids bwrap reports are the
+ * launcher's. Lifetime: `setpriv --pdeathsig KILL` ties unshare to ocibuild (even a SIGKILLed
+ * ocibuild), `--kill-child` ties the launcher to unshare, and when the launcher (the namespace's
+ * init) dies the kernel kills every process in the namespace and in the namespaces below it:
+ * bwrap, the step, and anything the launcher forked. bwrap's own `--die-with-parent` is not
+ * enough alone: it is set again after each credential change, and a parent that dies in between
+ * (a window of a few milliseconds of every launch) leaves the step's pid 1 running for ever.
+ */
 function launcherArgv(host: HostInfo, args: string[]): { command: string; argv: string[] } {
   const sh = host.tools.sh ?? '/bin/sh';
-  // pdeathsig: if ocibuild dies (even by SIGKILL) the launcher gets SIGKILL, bwrap follows it
-  // (--die-with-parent), and with bwrap's pid 1 the whole PID namespace goes.
-  const base = ['--pdeathsig', 'KILL', '--'];
+  const base = ['--pdeathsig', 'KILL', '--', host.tools.unshare ?? 'unshare'];
+  const namespaces = ['--mount', '--propagation=private', '--pid', '--fork', '--kill-child', '--mount-proc'];
+  const script = [sh, '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...args];
   if (host.root) {
-    // A private mount namespace for the staging binds (see `Planner.source`); nothing else.
-    const unshare = [host.tools.unshare ?? 'unshare', '--mount', '--propagation=private', '--'];
-    return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, ...unshare, sh, '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...args] };
+    // The private mount namespace also holds the staging binds (see `Planner.source`).
+    return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, ...namespaces, '--', ...script] };
   }
   const { subuid, subgid } = host;
   if (subuid === undefined || subgid === undefined) throw new UnsupportedError('RUN needs a subordinate id range');
-  return {
-    command: host.tools.setpriv ?? 'setpriv',
-    argv: [
-      ...base,
-      host.tools.unshare ?? 'unshare',
-      '--user',
-      '--map-root-user',
-      `--map-users=${subuid.start},1,${subuid.count}`,
-      `--map-groups=${subgid.start},1,${subgid.count}`,
-      '--',
-      sh,
-      '-c',
-      SANDBOX_SCRIPT,
-      'ocibuild-sandbox',
-      ...args,
-    ],
-  };
+  const user = ['--user', '--map-root-user', `--map-users=${subuid.start},1,${subuid.count}`, `--map-groups=${subgid.start},1,${subgid.count}`];
+  return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, ...user, ...namespaces, '--', ...script] };
 }
 
 /**
@@ -242,19 +235,6 @@ function readFifo(file: string, onData: (chunk: Buffer) => void): FifoReader {
   };
 }
 
-/** SIGKILLs the step's pid 1 announced in bwrap's status, if it is still a PID-namespace init. */
-function killStepInit(status: string): void {
-  const pid = /"child-pid"\s*:\s*(\d+)/.exec(status)?.[1];
-  if (pid === undefined) return;
-  try {
-    // NSpid ending in 1: still the init of the step's namespace, not a recycled pid.
-    const nspid = /^NSpid:\s*(.*)$/m.exec(fsSync.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
-    if (nspid !== undefined && nspid.length > 1 && nspid[nspid.length - 1] === '1') process.kill(Number(pid), 'SIGKILL');
-  } catch {
-    // Gone already, or not ours to signal.
-  }
-}
-
 async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, scratch: string, tailBytes: number): Promise<RunResult> {
   const argsFile = path.join(scratch, 'args');
   // bwrap reads its options (env values included) from this 0600 file: none is in any argv.
@@ -325,11 +305,8 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
           reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
         });
         child.on('exit', () => {
-          // Belt and braces for a launcher killed early (abort, set-up failure): bwrap's pid 1 is
-          // SIGKILLed too, which ends its whole PID namespace. Rootless, a step running as another
-          // container user is not ours to signal; --die-with-parent covers it.
-          killStepInit(status);
-          // Everything in the sandbox is gone with bwrap's pid 1; let the readers drain and end.
+          // unshare has gone, so its child, the init of the launcher's PID namespace, has too
+          // (--kill-child), and with it every process of the sandbox: let the readers drain and end.
           out.release();
           err.release();
         });

@@ -276,7 +276,7 @@ export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   p.args.push('--unshare-pid', '--unshare-ipc', ...(options.network === 'none' ? ['--unshare-net'] : []));
   // Its own UTS namespace, so `hostname` gives BuildKit's name and sethostname reaches no host.
   p.args.push('--unshare-uts', '--hostname', SANDBOX_HOSTNAME);
-  // --die-with-parent: the step dies with the launcher, which dies with ocibuild (pdeathsig).
+  // --die-with-parent: the step dies with the launcher (the launcher's PID namespace makes sure).
   // --new-session: no controlling terminal, so no TIOCSTI keystroke injection into the caller's.
   p.args.push('--die-with-parent', '--new-session');
   p.args.push('--bind', p.source(rootfs, 'dir'), '/');

@@ -131,6 +131,36 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
     }
   });
 
+  // The step's pid 1 used to outlive a SIGKILL that landed while bwrap changed credentials
+  // (bwrap's --die-with-parent is set again afterwards, too late for a parent already gone):
+  // several of these 30 kills, before the launcher got its own PID namespace.
+  const killLaunch = fileURLToPath(new URL('./kill-launch-scenario.ts', import.meta.url));
+  const checkKills = (stdout: string): void => {
+    const r = JSON.parse(stdout) as { runs: number; left: unknown[] };
+    assert.equal(r.runs, 30);
+    assert.deepEqual(r.left, [], 'every process of the step died with ocibuild, whenever it was killed');
+  };
+
+  it('leaves no process behind whatever moment of the launch ocibuild is SIGKILLed at', { timeout: 180_000 }, async () => {
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), killLaunch, '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(result.code, 0, result.stderr);
+    checkKills(result.stdout);
+  });
+
+  it('leaves no process behind whatever moment of the launch a rootless ocibuild is SIGKILLed at', { skip: !isRoot() && 'needs root to create the user', timeout: 180_000 }, async () => {
+    const user = ensureUnprivilegedUser();
+    const result = await runAs(user, [...tsxArgv(killLaunch), '30'], { cwd: path.dirname(killLaunch), timeoutMs: 170_000 });
+    assert.equal(result.exitCode, 0, result.stderr);
+    checkKills(result.stdout);
+  });
+
   it('aborts a running step and kills everything in it', async () => {
     const executor = linuxExecutor();
     const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-abort-'));
