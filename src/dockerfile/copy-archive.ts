@@ -12,7 +12,6 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fetch } from 'undici';
 import { DockerfileError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import { decompressFile } from '../compress/external.ts';
@@ -138,6 +137,8 @@ export async function downloadItem(url: string, options: DownloadOptions): Promi
   const host = tempFile(options.workDir, 'add-url');
   const hash = createHash('sha256');
   try {
+    // undici's index (fetch and all) is loaded only by an ADD of a URL (see registry/undici-lib.ts).
+    const { fetch } = await import('undici');
     const response = await fetch(url, { redirect: 'follow', signal: options.signal });
     if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
     const sink = createWriteStream(host, { mode: 0o600 });

@@ -9,7 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
-import { buildConnector } from 'undici';
+import type { buildConnector as BuildConnector } from 'undici';
+import { buildConnector } from './undici-lib.ts';
 import { OcibuildError } from '../errors.ts';
 
 /** The certs.d directories searched by default: `OCIBUILD_CERTS_D` (colon-separated) when set, else podman's and Docker's. */
@@ -54,9 +55,9 @@ function certsDirCas(host: string, dirs: readonly string[]): string[] {
  * A connector choosing the CAs per registry: `base` (Node's roots plus `--ca` and `SSL_CERT_FILE`)
  * and that host's certs.d entries. Hosts without entries share one connector (one TLS session cache).
  */
-export function perHostConnector(options: buildConnector.BuildOptions & { ca?: string[] }, dirs: readonly string[]): buildConnector.connector {
+export function perHostConnector(options: BuildConnector.BuildOptions & { ca?: string[] }, dirs: readonly string[]): BuildConnector.connector {
   const shared = buildConnector(options);
-  const byHost = new Map<string, buildConnector.connector>();
+  const byHost = new Map<string, BuildConnector.connector>();
   return (opts, callback) => {
     if (opts.protocol !== 'https:') return shared(opts, callback);
     const port = opts.port === '' || opts.port === '443' ? '' : `:${opts.port}`;
@@ -64,7 +65,7 @@ export function perHostConnector(options: buildConnector.BuildOptions & { ca?: s
     let connector = byHost.get(host);
     if (connector === undefined) {
       const extra = certsDirCas(host, dirs);
-      connector = extra.length === 0 ? shared : buildConnector({ ...options, ca: [...(options.ca ?? rootCertificates), ...extra] } as buildConnector.BuildOptions);
+      connector = extra.length === 0 ? shared : buildConnector({ ...options, ca: [...(options.ca ?? rootCertificates), ...extra] } as BuildConnector.BuildOptions);
       byHost.set(host, connector);
     }
     connector(opts, callback);

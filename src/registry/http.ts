@@ -6,7 +6,8 @@
  * across origins (`redirects.ts`), and error mapping (`response-errors.ts`).
  * @module
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './undici-lib.ts';
 import type { ProxySettings } from './proxy.ts';
 import { createAgent } from './agent.ts';
 import { Authenticator } from './auth.ts';

@@ -6,7 +6,8 @@
  * a local registry stays reachable when a corporate proxy is set).
  * @module
  */
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Agent as AgentClass, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentClass } from 'undici';
+import { Agent, EnvHttpProxyAgent } from './undici-lib.ts';
 import { OcibuildError } from '../errors.ts';
 
 /**
@@ -68,7 +69,7 @@ function checkUrl(url: string | undefined, name: string): void {
  * Agent options (timeouts, connector); `tls` verifies registries reached through a tunnel.
  */
 export function createRegistryDispatcher(
-  agent: Agent.Options,
+  agent: AgentClass.Options,
   proxy: ProxySettings | false = proxyFromEnv(),
   tls: { ca?: string[]; rejectUnauthorized?: boolean } = {},
 ): Dispatcher {
@@ -89,5 +90,5 @@ export function createRegistryDispatcher(
     requestTls: { ...(tls.ca !== undefined ? { ca: tls.ca } : {}), ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) },
     // Plain-http registries get absolute-form requests, as Go's transport sends them.
     proxyTunnel: false,
-  } as EnvHttpProxyAgent.Options);
+  } as EnvHttpProxyAgentClass.Options);
 }

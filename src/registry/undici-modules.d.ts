@@ -1,0 +1,17 @@
+// undici's own files, imported one by one (see undici-lib.ts; a file of its own, since undici-lib.d.ts would be taken for that module's output); typed there from undici's index types.
+declare module 'undici/lib/dispatcher/agent.js' {
+  const value: unknown;
+  export default value;
+}
+declare module 'undici/lib/dispatcher/env-http-proxy-agent.js' {
+  const value: unknown;
+  export default value;
+}
+declare module 'undici/lib/core/connect.js' {
+  const value: unknown;
+  export default value;
+}
+declare module 'undici/lib/api/api-request.js' {
+  const value: unknown;
+  export default value;
+}
