@@ -1,6 +1,8 @@
 /**
  * A session: the registry client, the mirror entries and the temp space of one build or tool
- * run, closed at its end (`await session.close()` or `await using`). Nothing is cached past it.
+ * run, closed at its end (`await session.close()` or `await using`). Within it each source tag is
+ * read once (every part of a build, and every build of the session, sees the same base image, as
+ * BuildKit resolves a base once per build); nothing is cached past it.
  * @module
  */
 import { rm } from 'node:fs/promises';
@@ -8,6 +10,7 @@ import type { RegistryClient } from '../registry/index.ts';
 import type { RegistryEntry } from '../registry/registries-conf.ts';
 import { OcibuildError } from '../errors.ts';
 import type { Transport } from '../transports/types.ts';
+import type { RawManifest } from '../oci/types.ts';
 import { parseTarget } from '../transports/target.ts';
 import { makeOwnedTempDir } from './sweep.ts';
 import type { SourceEventOptions } from './source-events.ts';
@@ -31,6 +34,7 @@ export type SessionOptions = Omit<TransportOptions, 'session'>;
 
 /**
  * The registry client, mirrors and temp space of one build or tool run. Close it when done.
+ * Source tags are read once per session: a tag moved meanwhile is seen by the next session.
  * @category Build
  */
 export interface Session extends AsyncDisposable {
@@ -68,11 +72,13 @@ export function createSession(options: SessionOptions = {}): Session {
   let entries: RegistryEntry[] | undefined;
   let closing: Promise<void> | undefined;
   const temps: string[] = [];
+  const sourceTags = new Map<string, Promise<RawManifest>>();
   const live = (): void => {
     if (closing) throw new OcibuildError('ERR_INVALID_ARGUMENT', 'the session is closed');
   };
   const context: TransportContext = {
     mirrorEntries: () => (entries ??= mirrorEntriesOf(options.registries)),
+    sourceTags,
     registryClient: () => {
       if (options.registryClient) return options.registryClient;
       live();
@@ -85,7 +91,7 @@ export function createSession(options: SessionOptions = {}): Session {
       client = undefined;
       await Promise.allSettled([made?.close(), ...temps.map((dir) => rm(dir, { recursive: true, force: true }))]);
     })());
-  return {
+  const session: Session = {
     registryClient: context.registryClient,
     open(target) {
       live();
@@ -111,6 +117,19 @@ export function createSession(options: SessionOptions = {}): Session {
     close,
     [Symbol.asyncDispose]: close,
   };
+  sourceTagsOf.set(session, sourceTags);
+  return session;
+}
+
+/** The source tags each session has read (see `TransportContext.sourceTags`). */
+const sourceTagsOf = new WeakMap<Session, Map<string, Promise<RawManifest>>>();
+
+/**
+ * Makes `session` read its source tags again from now on (a watch loop that plans again
+ * follows a moved base tag). Not part of the public API.
+ */
+export function forgetSourceTags(session: Session): void {
+  sourceTagsOf.get(session)?.clear();
 }
 
 /**

@@ -7,6 +7,8 @@
 import { openTarget, parseTarget, SINGLE_PLATFORM_KINDS, type PlatformChoice, type Target } from '../transports/target.ts';
 import { rootfsTransport } from './rootfs-target.ts';
 import { parseManifest } from '../oci/manifest.ts';
+import { isDigest } from '../oci/digest.ts';
+import type { RawManifest } from '../oci/types.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import { OcibuildError } from '../errors.ts';
 import { registryTransport } from '../transports/registry.ts';
@@ -101,6 +103,12 @@ export interface TransportContext {
   registryClient(): RegistryClient;
   /** The mirror entries: `mirrors` first, then registries.conf. */
   mirrorEntries(): readonly RegistryEntry[];
+  /**
+   * Tags of source images already resolved in this session (`registry/repository:tag` to the
+   * manifest read), so that every part of a build, and every build of the session, sees one
+   * image per tag and asks the registry once. Without it each read asks again.
+   */
+  sourceTags?: Map<string, Promise<RawManifest>>;
 }
 
 /** A new registry client for these options; `entries` adds mirrors marked insecure. */
@@ -190,10 +198,33 @@ export function openSourceIn(context: TransportContext, from: string, events: So
     const transport = only
       ? transportFor(target, context)
       : mirroredTransport(sources.map((s) => ({ transport: registryTransport(parseReference(s.name), context.registryClient()), mirror: s.mirror })), { onFallback });
-    return { transport: emit ? withDownloadEvents(transport, from, emit) : transport, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
+    const pinned = context.sourceTags === undefined ? transport : pinTags(transport, context.sourceTags, `${ref.registry}/${ref.repository}`);
+    return { transport: emit ? withDownloadEvents(pinned, from, emit) : pinned, reference: ref.digest ?? ref.tag ?? 'latest', name: ref.normalized() };
   }
   const transport = transportFor(target, context);
   return { transport, reference: target.reference, name: from };
+}
+
+/**
+ * `transport` with its tags resolved once per `memo` (see {@link TransportContext.sourceTags}):
+ * the first read of a tag is shared by every later one; a failed read is forgotten, so the next
+ * one asks again. Digests go straight through (the cache keeps what they name).
+ */
+function pinTags(transport: Transport, memo: Map<string, Promise<RawManifest>>, repository: string): Transport {
+  return {
+    ...transport,
+    getManifest(reference, options) {
+      if (isDigest(reference)) return transport.getManifest(reference, options);
+      const key = `${repository}:${reference}`;
+      let read = memo.get(key);
+      if (read === undefined) {
+        read = transport.getManifest(reference, options);
+        memo.set(key, read);
+        read.catch(() => memo.delete(key));
+      }
+      return read;
+    },
+  };
 }
 
 /** Validates a target string and returns a lazily opened destination. */

@@ -20,7 +20,7 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import type { Platform } from '../oci/types.ts';
 import { DEPENDENCIES_CREATED_BY } from './node-layers.ts';
 import { buildImage, type BuildResult } from '../pipeline/index.ts';
-import { createSession } from '../pipeline/session.ts';
+import { createSession, forgetSourceTags } from '../pipeline/session.ts';
 import { findProject } from './project.ts';
 import { parseTarget } from '../transports/target.ts';
 import { defaultCacheDir } from '../cache/store.ts';
@@ -140,6 +140,8 @@ export async function watchNodeApp(dir: string, options: WatchNodeAppOptions, on
     const started = performance.now();
     try {
       if (replanning) {
+        // A new plan reads the base tag again (app-file rebuilds keep the plan's base).
+        forgetSourceTags(session);
         const planned = await nodeApp(dir, base);
         memoRoot ??= await makeOwnedTempDir('watch-');
         // Builds run one at a time: the previous plan's layers are no longer read.

@@ -108,6 +108,7 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     downloads: (registry) => slots(downloadSlots, registry),
     uploads: (registry) => slots(uploadSlots, registry),
     chunkSize: options.chunkSize,
+    tagsSeen: new Map(),
   };
   return {
     async ping(registry, opts = {}) {

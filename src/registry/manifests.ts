@@ -18,10 +18,12 @@ import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '
 import type { Descriptor, RawManifest } from '../oci/types.ts';
 import {
   header,
+  noteTag,
   pullScope,
   pushScope,
   repositoryName,
   repositoryPath,
+  seenTag,
   type OperationContext,
   type RepositoryLocation,
   type RequestOptions,
@@ -103,7 +105,10 @@ export async function getManifest(
     },
     ctx.http.retryPolicy,
     options.signal,
-  );
+  ).catch((error: unknown) => {
+    if (isNotFound(error)) noteTag(ctx, repo, reference, null);
+    throw error;
+  });
   const byDigest = isDigest(reference);
   const headerDigest = header(response.headers, 'docker-content-digest');
   const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
@@ -117,6 +122,7 @@ export async function getManifest(
   }
   const contentType = stripParameters(header(response.headers, 'content-type'));
   const mediaType = GENERIC_TYPES.has(contentType) ? sniffMediaType(bytes) : contentType;
+  noteTag(ctx, repo, reference, digest);
   return { mediaType, digest, bytes };
 }
 
@@ -137,11 +143,15 @@ export async function headManifest(
     what: `check manifest ${reference} of ${repositoryName(repo)}`,
   });
   await response.body.dump();
-  if (response.statusCode === 404) return undefined;
+  if (response.statusCode === 404) {
+    noteTag(ctx, repo, reference, null);
+    return undefined;
+  }
   const digest = header(response.headers, 'docker-content-digest');
   const size = Number(header(response.headers, 'content-length'));
   const mediaType = stripParameters(header(response.headers, 'content-type'));
   if (digest && isDigest(digest) && Number.isSafeInteger(size) && !GENERIC_TYPES.has(mediaType)) {
+    noteTag(ctx, repo, reference, digest);
     return { mediaType, digest, size };
   }
   const raw = await getManifest(ctx, repo, reference, options);
@@ -172,7 +182,8 @@ export interface PutManifestResult {
 /**
  * Pushes a manifest under a tag, or by digest when `reference` is undefined (or a digest).
  * Verifies `manifest.digest` against the bytes first (`DigestMismatchError`), skips the PUT when
- * a HEAD shows the tag already points at the same digest, re-sends up to three times (with the
+ * a HEAD shows the tag already points at the same digest (no HEAD when this client has just
+ * read the tag as absent or naming another digest: the PUT goes ahead, as after such a HEAD), re-sends up to three times (with the
  * retry policy's backoff, in its one loop) a PUT refused with MANIFEST_BLOB_UNKNOWN (a race
  * inside the registry's storage when another push links the same blob), and checks the digest the registry reports back.
  */
@@ -190,7 +201,8 @@ export async function putManifest(
   // Registries refuse larger ones too (distribution: 4 MiB), after the whole upload.
   if (manifest.bytes.byteLength > max) throw limitExceeded('maxManifestBytes', max, `push ${where}`, 'the manifest');
   const target = reference ?? manifest.digest;
-  if (reference !== undefined && !isDigest(reference)) {
+  const seen = reference === undefined ? undefined : seenTag(ctx, repo, reference);
+  if (reference !== undefined && !isDigest(reference) && (seen === undefined || seen === manifest.digest)) {
     const existing = await headManifest(ctx, repo, reference, options).catch((error: unknown) => {
       // Absent, or not readable with push-only credentials: push. Anything else (a server error
       // after retries, an abort) fails here rather than being taken for "not there".
@@ -227,6 +239,7 @@ export async function putManifest(
   if (reported && isDigest(reported) && parseDigest(reported).algorithm === parseDigest(manifest.digest).algorithm && reported !== manifest.digest) {
     throw new DigestMismatchError(manifest.digest, reported, `${where} (as stored by the registry)`);
   }
+  if (reference !== undefined) noteTag(ctx, repo, reference, manifest.digest);
   return { digest: manifest.digest, skipped: false, subjectIndexed: header(response.headers, 'oci-subject') !== undefined };
 }
 

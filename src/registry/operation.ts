@@ -44,6 +44,28 @@ export interface OperationContext {
   uploads(registry: string): Semaphore;
   /** Bytes above which uploads are chunked (PATCH), undefined for always monolithic. */
   chunkSize: number | undefined;
+  /**
+   * The digest each tag named when this client last read or wrote it (`null`: absent), so a
+   * push to a tag just read as naming something else skips the HEAD that would only tell it
+   * again (see `putManifest`). Never used to skip a write.
+   */
+  tagsSeen?: Map<string, string | null>;
+}
+
+/** Most tags {@link OperationContext.tagsSeen} remembers; past it, it starts again empty. */
+const MAX_TAGS_SEEN = 1024;
+
+/** Records what tag `reference` of `repo` named (digests are not tags: ignored). */
+export function noteTag(ctx: OperationContext, repo: RepositoryLocation, reference: string, digest: string | null): void {
+  const seen = ctx.tagsSeen;
+  if (seen === undefined || reference.includes(':')) return;
+  if (seen.size >= MAX_TAGS_SEEN) seen.clear();
+  seen.set(`${repo.registry}/${repo.repository}:${reference}`, digest);
+}
+
+/** What {@link noteTag} recorded for tag `reference` of `repo`: a digest, `null` (absent), or undefined (unknown). */
+export function seenTag(ctx: OperationContext, repo: RepositoryLocation, reference: string): string | null | undefined {
+  return ctx.tagsSeen?.get(`${repo.registry}/${repo.repository}:${reference}`);
 }
 
 /** `/v2/NAME` for a repository (each path component encoded, `/` kept). */

@@ -1,6 +1,6 @@
 /**
  * The parts of undici the registry client uses (Agent, EnvHttpProxyAgent, buildConnector and
- * `request`), imported from their own files. undici's index also loads fetch, WebSocket,
+ * the dispatcher API with `request`), imported from their own files. undici's index also loads fetch, WebSocket,
  * EventSource, cookies, the cache and the mocks: measured as a bundle, 35 ms of start-up for the
  * index against 12 ms for these files, paid by every command that talks to a registry and by
  * every `import('ocibuild')`. The values are undici's own; their types are undici's declarations.
@@ -11,7 +11,8 @@ import type { Agent as AgentClass, buildConnector as buildConnectorFn, Dispatche
 import AgentValue from 'undici/lib/dispatcher/agent.js';
 import EnvHttpProxyAgentValue from 'undici/lib/dispatcher/env-http-proxy-agent.js';
 import buildConnectorValue from 'undici/lib/core/connect.js';
-import requestValue from 'undici/lib/api/api-request.js';
+import DispatcherValue from 'undici/lib/dispatcher/dispatcher.js';
+import api from 'undici/lib/api/index.js';
 
 /** undici's `Agent`. */
 export const Agent = AgentValue as typeof AgentClass;
@@ -20,8 +21,10 @@ export const EnvHttpProxyAgent = EnvHttpProxyAgentValue as typeof EnvHttpProxyAg
 /** undici's `buildConnector`. */
 export const buildConnector = buildConnectorValue as typeof buildConnectorFn;
 
-type RequestFn = (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-const requestOnDispatcher = requestValue as RequestFn;
+// What undici's index does when it loads: the request/stream/pipeline/connect/upgrade methods
+// on every dispatcher. undici's own agents need them (ProxyAgent opens its tunnel with
+// `connect`), and `request` below is the one ocibuild calls.
+Object.assign((DispatcherValue as { prototype: object }).prototype, api);
 
 /**
  * undici's `request(url, { dispatcher, ... })`, as its index defines it: the URL split into
@@ -29,5 +32,5 @@ const requestOnDispatcher = requestValue as RequestFn;
  */
 export function request(url: URL, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData> {
   const { dispatcher, ...rest } = options;
-  return requestOnDispatcher.call(dispatcher, { ...rest, origin: url.origin, path: `${url.pathname}${url.search}` });
+  return dispatcher.request({ ...rest, origin: url.origin, path: `${url.pathname}${url.search}` });
 }

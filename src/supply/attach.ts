@@ -176,16 +176,18 @@ async function link(transport: Transport, subjectDigest: string, entry: Descript
   const opts = options.signal ? { signal: options.signal } : {};
   if (mode === 'auto') {
     const started = Date.now();
-    const listed = await listReferrers(transport, subjectDigest, opts);
-    const roundTrips = Date.now() - started;
-    if (listed.some((d) => d.digest === entry.digest)) {
-      // Listed by the referrers API (no fallback index in play), or by the fallback index.
-      if (!(await listsEntry(transport, tag, entry, where, opts))) return undefined;
+    // The fallback index first: on a registry without the referrers API (where the client's PUT
+    // has just added the entry there) one read settles it, where the listing would ask the API,
+    // read the tag, and the check below read it again.
+    if (await listsEntry(transport, tag, entry, where, opts)) {
       // The settle-time re-check is opt-in (`settle`, as in updateFallbackIndex): it costs every
       // attachment of every build at least FALLBACK_SETTLE_MS.
       if (!fresh || options.settle !== true) return tag;
-      await settle(roundTrips, options.signal);
+      await settle(Date.now() - started, options.signal);
       if (await listsEntry(transport, tag, entry, where, opts)) return tag;
+    } else if ((await listReferrers(transport, subjectDigest, opts)).some((d) => d.digest === entry.digest)) {
+      // Listed by the referrers API, with no fallback index in play.
+      return undefined;
     }
   }
   await updateFallbackIndex(transport, subjectDigest, entry, options);

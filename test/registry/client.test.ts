@@ -140,6 +140,24 @@ describe('registry client against docker-registry (anonymous)', () => {
     assert.equal(puts.length, 1);
   });
 
+  it('pushes to a tag it has just read as absent or naming another digest without a HEAD, and still skips an unchanged one', async () => {
+    const a = makeImage('seen-a');
+    const b = makeImage('seen-b');
+    const repo = { registry: registry.host, repository: 'tests/seen' };
+    for (const image of [a, b]) {
+      await client.putBlob(repo, image.configDescriptor, image.config);
+      await client.putBlob(repo, image.layerDescriptor, image.layer);
+    }
+    await assert.rejects(client.getManifest(repo, 't'), isCode('ERR_REGISTRY_NOT_FOUND'));
+    assert.equal((await client.putManifest(repo, a.manifest, 't')).skipped, false);
+    assert.equal((await client.getManifest(repo, 't')).digest, a.manifest.digest);
+    assert.equal((await client.putManifest(repo, b.manifest, 't')).skipped, false);
+    assert.equal((await client.putManifest(repo, b.manifest, 't')).skipped, true);
+    const writes = (await registry.requestLog()).filter((r) => r.path === '/v2/tests/seen/manifests/t' && r.method !== 'GET').map((r) => r.method);
+    assert.deepEqual(writes, ['PUT', 'PUT', 'HEAD']);
+    assert.equal((await client.getManifest(repo, 't')).digest, b.manifest.digest);
+  });
+
   it('lists tags', async () => {
     const image = makeImage('tags');
     const repo = { registry: registry.host, repository: 'tests/tags' };
