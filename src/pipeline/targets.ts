@@ -10,7 +10,7 @@ import { parseManifest } from '../oci/manifest.ts';
 import { isDigest } from '../oci/digest.ts';
 import type { RawManifest } from '../oci/types.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
-import { OcibuildError } from '../errors.ts';
+import { isOcibuildError, OcibuildError } from '../errors.ts';
 import { registryTransport } from '../transports/registry.ts';
 import { createRegistryClient, type RegistryClient } from '../registry/index.ts';
 import type { CredentialProvider } from '../registry/types.ts';
@@ -222,7 +222,11 @@ function pinTags(transport: Transport, memo: Map<string, Promise<RawManifest>>, 
         memo.set(key, read);
         read.catch(() => memo.delete(key));
       }
-      return read;
+      // A read shared with a caller that was aborted fails for that caller only: ask again.
+      return read.catch((error: unknown) => {
+        if (isOcibuildError(error, 'ERR_ABORTED') && options?.signal?.aborted !== true) return transport.getManifest(reference, options);
+        throw error;
+      });
     },
   };
 }

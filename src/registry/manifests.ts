@@ -182,10 +182,11 @@ export interface PutManifestResult {
 /**
  * Pushes a manifest under a tag, or by digest when `reference` is undefined (or a digest).
  * Verifies `manifest.digest` against the bytes first (`DigestMismatchError`), skips the PUT when
- * a HEAD shows the tag already points at the same digest (no HEAD when this client has just
- * read the tag as absent or naming another digest: the PUT goes ahead, as after such a HEAD), re-sends up to three times (with the
- * retry policy's backoff, in its one loop) a PUT refused with MANIFEST_BLOB_UNKNOWN (a race
- * inside the registry's storage when another push links the same blob), and checks the digest the registry reports back.
+ * a HEAD shows the tag already points at the same digest (no HEAD when this client has just read
+ * the tag as absent or naming another digest: the PUT goes ahead, as after such a HEAD),
+ * re-sends up to three times (with the retry policy's backoff, in its one loop) a PUT refused
+ * with MANIFEST_BLOB_UNKNOWN (a race inside the registry's storage when another push links the
+ * same blob), and checks the digest the registry reports back.
  */
 export async function putManifest(
   ctx: OperationContext,

@@ -1,10 +1,10 @@
 /**
  * The parts of undici the registry client uses (Agent, EnvHttpProxyAgent, buildConnector and
- * the dispatcher API with `request`), imported from their own files. undici's index also loads fetch, WebSocket,
- * EventSource, cookies, the cache and the mocks: measured as a bundle, 35 ms of start-up for the
- * index against 12 ms for these files, paid by every command that talks to a registry and by
- * every `import('ocibuild')`. The values are undici's own; their types are undici's declarations.
- * Only `ADD <url>` uses fetch, and it imports undici's index when it runs.
+ * the dispatcher API with `request`), imported from their own files. undici's index also loads
+ * fetch, WebSocket, EventSource, cookies, the cache and the mocks: measured as a bundle, 35 ms of
+ * start-up for the index against 12 ms for these files, paid by every command that talks to a
+ * registry and by every `import('ocibuild')`. The values are undici's own; their types are
+ * undici's declarations. Only `ADD <url>` uses fetch, and it imports undici's index when it runs.
  * @module
  */
 import type { Agent as AgentClass, buildConnector as buildConnectorFn, Dispatcher, EnvHttpProxyAgent as EnvHttpProxyAgentClass } from 'undici';

@@ -164,15 +164,14 @@ export function probeHost(host: HostInfo): ProbeResult {
       return fail('newuidmap/newgidmap not found', 'install the uidmap package (shadow-utils): `apt-get install uidmap`');
     }
   }
-  // bwrap as it will run (user, mount and PID namespaces, fresh /proc) on a read-only view of /.
+  // bwrap as it will run (user, mount and PID namespaces, fresh /proc) on a read-only view of /,
+  // inside namespaces like the launcher's (its own PID namespace with a fresh /proc).
   const trialArgs = ['--unshare-user', '--unshare-pid', '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', '--', '/bin/sh', '-c', 'exit 0'];
-  const trial = host.root
-    ? spawnSync(host.tools.bwrap ?? 'bwrap', trialArgs, { env: { PATH: HOST_PATH }, encoding: 'utf8', timeout: 10_000 })
-    : spawnSync(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), host.tools.bwrap ?? 'bwrap', ...trialArgs], {
-        env: { PATH: HOST_PATH },
-        encoding: 'utf8',
-        timeout: 10_000,
-      });
+  const trial = spawnSync(host.tools.unshare ?? 'unshare', [...namespaceFlags(host, false), '--mount-proc', host.tools.bwrap ?? 'bwrap', ...trialArgs], {
+    env: { PATH: HOST_PATH },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   if (trial.status !== 0) {
     const detail = (trial.stderr ?? trial.error?.message ?? '').trim().split('\n').slice(-2).join(' ');
     return fail(`cannot create the sandbox namespaces: ${detail}`, 'allow user and mount namespaces (not available inside some containers without --privileged or a seccomp/AppArmor change)');

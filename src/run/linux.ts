@@ -140,6 +140,9 @@ function isPermissionError(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
+/** Runs its arguments if its parent is still the process whose pid is `$1`, else exits 125. */
+const PARENT_GUARD = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
+
 /**
  * Runs the launcher script with `args` as pid 1 of its own PID namespace (rootless: inside
  * unshare's user namespace too), with a /proc of that namespace so the pids bwrap reports are the
@@ -152,7 +155,10 @@ function isPermissionError(error: unknown): boolean {
  */
 function launcherArgv(host: HostInfo, args: string[]): { command: string; argv: string[] } {
   const sh = host.tools.sh ?? '/bin/sh';
-  const base = ['--pdeathsig', 'KILL', '--', host.tools.unshare ?? 'unshare'];
+  // A parent-death signal set after the parent died never comes: ocibuild killed while spawning
+  // (before setpriv's prctl) would leave the whole sandbox running. So the shell setpriv runs
+  // (with the signal already set) checks that its parent is still ocibuild before it goes on.
+  const base = ['--pdeathsig', 'KILL', '--', sh, '-c', PARENT_GUARD, 'ocibuild-launch', String(process.pid), host.tools.unshare ?? 'unshare'];
   const namespaces = ['--mount', '--propagation=private', '--pid', '--fork', '--kill-child', '--mount-proc'];
   const script = [sh, '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...args];
   if (host.root) {

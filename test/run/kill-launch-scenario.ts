@@ -2,8 +2,8 @@
  * Run as a script (as root, or as an unprivileged user) by the launch SIGKILL test: starts
  * kill-scenario.ts again and again and SIGKILLs it at a different moment of the step's launch
  * each time (0 to about 40 ms after it starts the executor: setpriv, unshare, the launcher's
- * ops, bwrap's set-up, the step), then waits up to 5 s for every process of that step to go.
- * Prints `{ runs, left }` as JSON, `left` naming the runs whose processes outlived the kill.
+ * ops, bwrap's set-up, the step), then waits up to 15 s for every process of that step to go
+ * (a loaded machine can be slow to end them; a leaked step sleeps for years). Prints `{ runs, left }` as JSON, `left` naming the runs whose processes outlived the kill.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,30 +11,23 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeRootfs } from '../../src/run/owners.ts';
+import { newMarker, processesWith, type MarkedProcess } from '../helpers/marker-processes.ts';
 
 const runs = Number(process.argv[2] ?? '20');
 const script = fileURLToPath(new URL('./kill-scenario.ts', import.meta.url));
 
-/** Pids of processes whose argv holds `marker`, the scenario script itself excepted. */
-function processes(marker: string): { pid: string; argv: string }[] {
-  const out: { pid: string; argv: string }[] = [];
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (argv.includes(marker) && !argv.includes('kill-scenario')) out.push({ pid, argv: argv.split('\0').slice(0, 3).join(' ') });
-    } catch {
-      // Gone already.
-    }
-  }
-  return out;
-}
+/**
+ * Processes holding the marker, the killed scenario itself excepted. A child it forked but had
+ * not yet exec'd when killed shows the scenario's command line too, and is counted: it may still
+ * become the launcher.
+ */
+const processes = (marker: string, scenario: number): MarkedProcess[] => processesWith(marker).filter((p) => p.pid !== String(scenario));
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const left: { delayMs: number; processes: { pid: string; argv: string }[] }[] = [];
+const left: { delayMs: number; processes: MarkedProcess[] }[] = [];
 for (let i = 0; i < runs; i++) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-kill-'));
-  const marker = String(10_000 + Math.floor(Math.random() * 80_000));
+  const marker = newMarker();
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, path.join(tmp, 'rootfs'), marker], { stdio: ['ignore', 'pipe', 'ignore'] });
   const delayMs = (i * 40) / Math.max(1, runs - 1);
   try {
@@ -43,10 +36,18 @@ for (let i = 0; i < runs; i++) {
       child.on('close', (code) => reject(new Error(`the scenario ended before launching (exit ${code})`)));
     });
     await sleep(delayMs);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGKILL');
+    await exited;
+    // Gone means none for a while: a process caught between fork and exec, or one ending on its
+    // own (the launcher's parent check), can show up after a first empty look.
     const t0 = Date.now();
-    while (processes(marker).length > 0 && Date.now() - t0 < 5000) await sleep(25);
-    const still = processes(marker);
+    let none = 0;
+    while (none < 4 && Date.now() - t0 < 15_000) {
+      none = processes(marker, child.pid as number).length === 0 ? none + 1 : 0;
+      await sleep(25);
+    }
+    const still = processes(marker, child.pid as number);
     if (still.length > 0) {
       left.push({ delayMs, processes: still });
       for (const p of still) {

@@ -9,6 +9,7 @@ import { inspectHost } from '../../src/run/host.ts';
 import { linuxExecutor } from '../../src/run/linux.ts';
 import { removeRootfs } from '../../src/run/owners.ts';
 import { ensureUnprivilegedUser, isRoot, runAs, tsxArgv } from '../helpers/users.ts';
+import { newMarker, processesWith } from '../helpers/marker-processes.ts';
 import { runScenario, type ScenarioResult } from './scenario.ts';
 
 const scenarioScript = fileURLToPath(new URL('./scenario.ts', import.meta.url));
@@ -19,17 +20,7 @@ function entry(r: ScenarioResult, p: string, type?: string): ScenarioResult['dif
 
 /** Processes whose argv holds `marker` (the sleeping step and bwrap, which shows the command). */
 function sandboxProcesses(marker: string): number {
-  let n = 0;
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (argv.includes(marker) && !argv.includes('kill-scenario')) n++;
-    } catch {
-      // Gone already.
-    }
-  }
-  return n;
+  return processesWith(marker, 'kill-scenario').length;
 }
 
 function checkScenario(r: ScenarioResult, rootless: boolean): void {
@@ -110,7 +101,7 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
   it('leaves no process and no mount behind when ocibuild itself is killed with SIGKILL', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-kill-'));
     const rootfs = path.join(tmp, 'rootfs');
-    const marker = String(5000 + Math.floor(Math.random() * 4000));
+    const marker = newMarker();
     const script = fileURLToPath(new URL('./kill-scenario.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, rootfs, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
