@@ -7,7 +7,7 @@
  * docs/run.md for the picture and docs/security.md for what this does and does not stop.
  * @module
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
@@ -18,7 +18,7 @@ import { OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { HOST_PATH, inspectHost, namespaceFlags, probeHost, type HostInfo } from './host.ts';
 import { isUnchangedPath } from './paths.ts';
 import { launcherGid, launcherUid, planRun, type RunPlan } from './plan.ts';
-import { encodeOps, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
+import { ALIVE_CHECK_SCRIPT, encodeOps, MAP_WAIT_SCRIPT, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
 import type { Executor, IdMapping, ProbeResult, RunOptions, RunResult } from './types.ts';
 import { resolveUser } from './user.ts';
 
@@ -165,10 +165,36 @@ function launcherArgv(host: HostInfo, args: string[]): { command: string; argv: 
     // The private mount namespace also holds the staging binds (see `Planner.source`).
     return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, ...namespaces, '--', ...script] };
   }
+  if (host.subuid === undefined || host.subgid === undefined) throw new UnsupportedError('RUN needs a subordinate id range');
+  // No --map-root-user/--map-users: util-linux maps a range through a helper process it forks
+  // first, which waits for ever when unshare is killed before it signals it (ocibuild SIGKILLed
+  // in that millisecond). ocibuild writes the maps itself (`writeLauncherMaps`) when the
+  // launcher asks; the launcher waits for them.
+  return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, '--user', ...namespaces, '--', sh, '-c', MAP_WAIT_SCRIPT, 'ocibuild-maps', sh, '-c', ALIVE_CHECK_SCRIPT, 'ocibuild-alive', ...script] };
+}
+
+/** What the launcher writes on fd 3 when, rootless, its user namespace waits for its maps. */
+const MAPS_WANTED = 'ocibuild-maps-wanted';
+
+/**
+ * Maps the rootless launcher's user namespace (process `pid`, which made it): the caller's ids
+ * to 0, its subordinate ranges to 1..N, as `unshare --map-root-user --map-users --map-groups`
+ * would, through shadow's newuidmap/newgidmap.
+ */
+async function writeLauncherMaps(host: HostInfo, pid: number): Promise<void> {
   const { subuid, subgid } = host;
   if (subuid === undefined || subgid === undefined) throw new UnsupportedError('RUN needs a subordinate id range');
-  const user = ['--user', '--map-root-user', `--map-users=${subuid.start},1,${subuid.count}`, `--map-groups=${subgid.start},1,${subgid.count}`];
-  return { command: host.tools.setpriv ?? 'setpriv', argv: [...base, ...user, ...namespaces, '--', ...script] };
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const run = (tool: string, args: string[]): Promise<void> =>
+    new Promise((resolve, reject) => {
+      execFile(tool, args, { env: { PATH: HOST_PATH, LC_ALL: 'C' }, timeout: 10_000 }, (error, _stdout, stderr) => {
+        if (error) reject(new OcibuildError('ERR_RUN', `cannot map the sandbox's user namespace: ${path.basename(tool)} ${args.join(' ')}: ${String(stderr).trim() || error.message}`, { cause: error }));
+        else resolve();
+      });
+    });
+  await run(host.tools.newuidmap ?? 'newuidmap', [String(pid), '0', String(uid), '1', '1', String(subuid.start), String(subuid.count)]);
+  await run(host.tools.newgidmap ?? 'newgidmap', [String(pid), '0', String(gid), '1', '1', String(subgid.start), String(subgid.count)]);
 }
 
 /**
@@ -272,9 +298,11 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
       SETPRIV: host.tools.setpriv ?? 'setpriv',
       BWRAP: host.tools.bwrap ?? 'bwrap',
       ...maps,
+      // Rootless: the launcher asks for its user namespace's maps on fd 3 and waits on stdin.
+      ...(host.root ? {} : { MW: MAPS_WANTED }),
     };
     const { command, argv } = launcherArgv(host, [...encodeOps(plan.pre), 'run', ...plan.argv]);
-    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe', 'pipe'];
+    const stdio: ('ignore' | 'pipe' | number)[] = [host.root ? 'ignore' : 'pipe', 'ignore', 'pipe', 'pipe'];
     const devNull = fsSync.openSync('/dev/null', 'r');
     // Descriptors ocibuild's own parent leaked to it without close-on-exec would reach the step:
     // each is replaced with /dev/null in the launcher (Node has no closefrom for a child).
@@ -292,10 +320,22 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
         });
         const statusPipe = child.stdio[3];
         if (statusPipe !== null && statusPipe !== undefined && 'on' in statusPipe) {
+          let mapped = false;
           statusPipe.on('data', (chunk: Buffer) => {
             status += chunk.toString('utf8');
             // bwrap has parsed its options: the file with the env values can go.
             if (status.includes('"child-pid"')) fsSync.rmSync(argsFile, { force: true });
+            if (!mapped && status.includes(MAPS_WANTED) && child.pid !== undefined) {
+              mapped = true;
+              // setpriv, the parent check and unshare are one process: the one that made the namespace.
+              writeLauncherMaps(host, child.pid).then(
+                () => child.stdin?.end('mapped\n'),
+                (error: unknown) => {
+                  launcherErr += `${(error as Error).message}\n`;
+                  child.kill('SIGKILL');
+                },
+              );
+            }
           });
         }
         const onAbort = (): void => {

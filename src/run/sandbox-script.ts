@@ -22,6 +22,24 @@ export type SandboxOp =
   | { op: 'rmdir'; path: string }
   | { op: 'mtime'; path: string; stamp: string };
 
+/**
+ * Run first, rootless, in the launcher's new user namespace, before anything can use it: asks
+ * ocibuild for the namespace's maps (writes `$MW` on fd 3), waits for its line on stdin, then
+ * runs its arguments with stdin from /dev/null under `setpriv --pdeathsig KILL`. That exec
+ * happens as root of the mapped namespace, which gives the launcher its capabilities there (a
+ * program started while the caller's id was unmapped runs without any); gaining them clears the
+ * parent-death signal, hence setpriv, whose arguments start with {@link ALIVE_CHECK_SCRIPT}.
+ */
+export const MAP_WAIT_SCRIPT =
+  'echo "$MW" >&3; IFS= read -r mapped || { echo "ocibuild-sandbox: the user namespace was not mapped" >&2; exit 125; }; exec "$SETPRIV" --pdeathsig KILL -- "$@" 0</dev/null';
+
+/**
+ * Runs its arguments if ocibuild still reads fd 3. With the parent-death signal just set again
+ * (see {@link MAP_WAIT_SCRIPT}), a write that succeeds proves unshare was alive when it was set:
+ * if ocibuild had died, its end of the pipe would be closed.
+ */
+export const ALIVE_CHECK_SCRIPT = 'echo ocibuild-launcher >&3 || exit 125; exec "$@"';
+
 /** Flattens ops into the script's positional arguments. */
 export function encodeOps(ops: SandboxOp[]): string[] {
   const out: string[] = [];
