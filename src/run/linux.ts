@@ -313,6 +313,8 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
     try {
       return await new Promise<RunResult>((resolve, reject) => {
         const child = spawn(command, argv, { env, stdio });
+        // The launcher may be gone when ocibuild answers its map request: EPIPE is no crash.
+        child.stdin?.on('error', () => undefined);
         let status = '';
         let launcherErr = '';
         child.stderr?.on('data', (chunk: Buffer) => {
