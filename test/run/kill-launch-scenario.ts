@@ -14,6 +14,8 @@ import { removeRootfs } from '../../src/run/owners.ts';
 import { newMarker, processesWith, type MarkedProcess } from '../helpers/marker-processes.ts';
 
 const runs = Number(process.argv[2] ?? '20');
+/** `launch`: kills spread over the launch; `started`: each kill once the step runs. */
+const mode = process.argv[3] === 'started' ? 'started' : 'launch';
 const script = fileURLToPath(new URL('./kill-scenario.ts', import.meta.url));
 
 /**
@@ -29,10 +31,11 @@ for (let i = 0; i < runs; i++) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-kill-'));
   const marker = newMarker();
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), script, path.join(tmp, 'rootfs'), marker], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const delayMs = (i * 40) / Math.max(1, runs - 1);
+  const delayMs = mode === 'started' ? 0 : (i * 40) / Math.max(1, runs - 1);
+  const awaited = mode === 'started' ? 'started' : 'launching';
   try {
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => d.toString().includes('launching') && resolve());
+      child.stdout.on('data', (d: Buffer) => d.toString().includes(awaited) && resolve());
       child.on('close', (code) => reject(new Error(`the scenario ended before launching (exit ${code})`)));
     });
     await sleep(delayMs);
