@@ -331,7 +331,8 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
               mapped = true;
               // setpriv, the parent check and unshare are one process: the one that made the namespace.
               writeLauncherMaps(host, child.pid).then(
-                () => child.stdin?.end('mapped\n'),
+                // Written, never ended: the launcher's watcher takes the pipe's end for ocibuild's.
+                () => child.stdin?.write('mapped\n'),
                 (error: unknown) => {
                   launcherErr += `${(error as Error).message}\n`;
                   child.kill('SIGKILL');
@@ -353,6 +354,7 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
           reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
         });
         child.on('exit', () => {
+          child.stdin?.destroy();
           // unshare has gone, so its child, the init of the launcher's PID namespace, has too
           // (--kill-child), and with it every process of the sandbox: let the readers drain and end.
           out.release();

@@ -25,13 +25,14 @@ export type SandboxOp =
 /**
  * Run first, rootless, in the launcher's new user namespace, before anything can use it: asks
  * ocibuild for the namespace's maps (writes `$MW` on fd 3), waits for its line on stdin, then
- * runs its arguments with stdin from /dev/null under `setpriv --pdeathsig KILL`. That exec
+ * runs its arguments under `setpriv --pdeathsig KILL` with stdin from /dev/null and ocibuild's
+ * pipe as stdout (the launcher's watch, see {@link SANDBOX_SCRIPT}). That exec
  * happens as root of the mapped namespace, which gives the launcher its capabilities there (a
  * program started while the caller's id was unmapped runs without any); gaining them clears the
  * parent-death signal, hence setpriv, whose arguments start with {@link ALIVE_CHECK_SCRIPT}.
  */
 export const MAP_WAIT_SCRIPT =
-  'echo "$MW" >&3; IFS= read -r mapped || { echo "ocibuild-sandbox: the user namespace was not mapped" >&2; exit 125; }; exec "$SETPRIV" --pdeathsig KILL -- "$@" 0</dev/null';
+  'echo "$MW" >&3; IFS= read -r mapped || { echo "ocibuild-sandbox: the user namespace was not mapped" >&2; exit 125; }; exec "$SETPRIV" --pdeathsig KILL -- "$@" 1<&0 0</dev/null';
 
 /**
  * Runs its arguments if ocibuild still reads fd 3. With the parent-death signal just set again
@@ -73,13 +74,21 @@ export function encodeOps(ops: SandboxOp[]): string[] {
 /**
  * The launcher. Environment: `S` (private scratch directory holding the fifos `block`, `info`,
  * `out`, `err` and bwrap's `args` file), `U`, `G`, `GR` (the step's uid, gid and groups in this
- * shell's namespace), `UMAP`, `GMAP` (the map lines to write), `SETPRIV`, `BWRAP`. Positional
+ * shell's namespace), `UMAP`, `GMAP` (the map lines to write), `SETPRIV`, `BWRAP`, and, rootless,
+ * `MW` (then stdout is ocibuild's pipe, watched for its end). Positional
  * arguments: ops, then `run`, then the step's argv. Without `run` it only carries out the ops
  * (clean-up). Exit status: bwrap's (the command's, reported on fd 3 too), 125 on set-up failure.
  */
 export const SANDBOX_SCRIPT = String.raw`
 fail() { echo "ocibuild-sandbox: $*" >&2; exit 125; }
 trap '' PIPE
+# Rootless: stdout is ocibuild's pipe. A watcher reads it; ocibuild never writes there again, so
+# the read ends only when ocibuild is gone, and then kills every process of this namespace,
+# whatever became of the parent-death signals. This shell (its init) then ends as bwrap does.
+if [ -n "$MW" ]; then
+  { IFS= read -r _; kill -9 -1; } <&1 >/dev/null 2>&1 &
+  exec 1>/dev/null
+fi
 op=
 while [ $# -gt 0 ]; do
   op=$1; shift

@@ -153,8 +153,9 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
   });
 
   // Rootless kills across the launch: passes here every time (hundreds of kills, also under
-  // load), but once in CI one of 30 left a step running (launcher with parent 1, not killed);
-  // not understood yet (docs/security.md), so it runs only when asked.
+  // load), but once in CI, before the launcher's watch of ocibuild's pipe, one of 30 left a step
+  // running (launcher with parent 1, not killed); cause unknown (docs/security.md), so it runs
+  // only when asked until it has run clean in CI.
   const rootlessLaunch = process.env.OCIBUILD_TEST_ROOTLESS_LAUNCH_KILLS === '1';
   it('leaves no process behind whatever moment of the launch a rootless ocibuild is SIGKILLed at', { skip: (!isRoot() && 'needs root to create the user') || (!rootlessLaunch && 'set OCIBUILD_TEST_ROOTLESS_LAUNCH_KILLS=1 (see docs/security.md)'), timeout: 180_000 }, async () => {
     const user = ensureUnprivilegedUser();
