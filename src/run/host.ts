@@ -102,6 +102,12 @@ export function inspectHost(): HostInfo {
 }
 
 /**
+ * The namespaces every `unshare` of the executor makes: a private mount namespace, and a PID
+ * namespace whose init dies with unshare (`--kill-child`), taking everything below it along.
+ */
+export const PRIVATE_NAMESPACES = ['--mount', '--propagation=private', '--pid', '--fork', '--kill-child'] as const;
+
+/**
  * The `unshare` options of the rootless helper sessions (owners, reading, clean-up): a user
  * namespace where the caller is root and its subordinate range is ids 1..N. Root callers need
  * no such session (they chown and read directly) and get no user namespace here.
@@ -116,7 +122,7 @@ export function namespaceFlags(host: HostInfo, network: boolean): string[] {
       `--map-groups=${host.subgid.start},1,${host.subgid.count}`,
     );
   }
-  flags.push('--mount', '--propagation=private', '--pid', '--fork', '--kill-child');
+  flags.push(...PRIVATE_NAMESPACES);
   if (network) flags.push('--net');
   return flags;
 }

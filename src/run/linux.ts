@@ -15,10 +15,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { makePrivateTempDir, removeStaleTemps } from '../temp.ts';
 import { OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
-import { HOST_PATH, inspectHost, namespaceFlags, probeHost, type HostInfo } from './host.ts';
+import { HOST_PATH, inspectHost, namespaceFlags, PRIVATE_NAMESPACES, probeHost, type HostInfo } from './host.ts';
 import { isUnchangedPath } from './paths.ts';
 import { launcherGid, launcherUid, planRun, type RunPlan } from './plan.ts';
-import { ALIVE_CHECK_SCRIPT, encodeOps, MAP_WAIT_SCRIPT, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
+import { ALIVE_CHECK_SCRIPT, encodeOps, MAP_WAIT_SCRIPT, PARENT_GUARD_SCRIPT, SANDBOX_SCRIPT, type SandboxOp } from './sandbox-script.ts';
 import type { Executor, IdMapping, ProbeResult, RunOptions, RunResult } from './types.ts';
 import { resolveUser } from './user.ts';
 
@@ -140,9 +140,6 @@ function isPermissionError(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
-/** Runs its arguments if its parent is still the process whose pid is `$1`, else exits 125. */
-const PARENT_GUARD = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
-
 /**
  * Runs the launcher script with `args` as pid 1 of its own PID namespace (rootless: inside
  * unshare's user namespace too), with a /proc of that namespace so the pids bwrap reports are the
@@ -155,11 +152,9 @@ const PARENT_GUARD = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
  */
 function launcherArgv(host: HostInfo, args: string[]): { command: string; argv: string[] } {
   const sh = host.tools.sh ?? '/bin/sh';
-  // A parent-death signal set after the parent died never comes: ocibuild killed while spawning
-  // (before setpriv's prctl) would leave the whole sandbox running. So the shell setpriv runs
-  // (with the signal already set) checks that its parent is still ocibuild before it goes on.
-  const base = ['--pdeathsig', 'KILL', '--', sh, '-c', PARENT_GUARD, 'ocibuild-launch', String(process.pid), host.tools.unshare ?? 'unshare'];
-  const namespaces = ['--mount', '--propagation=private', '--pid', '--fork', '--kill-child', '--mount-proc'];
+  // Before unshare, a shell checks ocibuild is still its parent (see PARENT_GUARD_SCRIPT).
+  const base = ['--pdeathsig', 'KILL', '--', sh, '-c', PARENT_GUARD_SCRIPT, 'ocibuild-launch', String(process.pid), host.tools.unshare ?? 'unshare'];
+  const namespaces = [...PRIVATE_NAMESPACES, '--mount-proc'];
   const script = [sh, '-c', SANDBOX_SCRIPT, 'ocibuild-sandbox', ...args];
   if (host.root) {
     // The private mount namespace also holds the staging binds (see `Planner.source`).

@@ -23,6 +23,13 @@ export type SandboxOp =
   | { op: 'mtime'; path: string; stamp: string };
 
 /**
+ * Run by `setpriv --pdeathsig KILL` before unshare: runs its arguments after `$1` if its parent
+ * is still the process whose pid is `$1` (ocibuild), else exits 125. A parent-death signal set
+ * after the parent died never comes; this check, made with the signal already set, closes that.
+ */
+export const PARENT_GUARD_SCRIPT = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
+
+/**
  * Run first, rootless, in the launcher's new user namespace, before anything can use it: asks
  * ocibuild for the namespace's maps (writes `$MW` on fd 3), waits for its line on stdin, then
  * runs its arguments under `setpriv --pdeathsig KILL` with stdin from /dev/null and ocibuild's

@@ -3,7 +3,9 @@
  * kill-scenario.ts again and again and SIGKILLs it at a different moment of the step's launch
  * each time (0 to about 40 ms after it starts the executor: setpriv, unshare, the launcher's
  * ops, bwrap's set-up, the step), then waits up to 15 s for every process of that step to go
- * (a loaded machine can be slow to end them; a leaked step sleeps for years). Prints `{ runs, left }` as JSON, `left` naming the runs whose processes outlived the kill.
+ * (a loaded machine can be slow to end them; a leaked step sleeps for years). With `started` as
+ * second argument each kill comes once the step runs instead. Prints `{ runs, left }` as JSON,
+ * `left` naming the runs whose processes outlived the kill.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
