@@ -23,6 +23,9 @@ export interface CachedSourceOptions {
   closeInner?: boolean;
 }
 
+/** The cache references (`dir NUL name NUL tag`) each manifest object read by tag was stored under. */
+const storedTags = new WeakMap<RawManifest, Set<string>>();
+
 /**
  * Wraps `inner` so reads are served from and stored in `cache`. Online, a tag is always
  * resolved by `inner` (tags move), while anything named by digest is served from the cache
@@ -52,8 +55,16 @@ export function cachedSource(inner: Transport, cache: LocalCache, options: Cache
       return stored;
     }
     const fetched = await inner.getManifest(reference, opts);
-    await cache.putManifest(fetched);
-    await cache.putReference(name, reference, fetched);
+    // A session reads a tag once and hands every later caller the same manifest object
+    // (pipeline/targets.ts), through this wrapper or another over the same cache: stored once.
+    const key = `${cache.dir}\0${name}\0${reference}`;
+    const stored = storedTags.get(fetched);
+    if (stored?.has(key) !== true) {
+      await cache.putManifest(fetched);
+      await cache.putReference(name, reference, fetched);
+      if (stored === undefined) storedTags.set(fetched, new Set([key]));
+      else stored.add(key);
+    }
     return fetched;
   }
 

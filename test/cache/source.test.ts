@@ -39,6 +39,43 @@ runTransportConformance(
   { preservesManifests: false },
 );
 
+describe('cachedSource writes', () => {
+  it('stores a manifest read by tag once when the inner transport hands out the same object again', async () => {
+    const dir = await fixtureDir();
+    const writer = ociLayout(join(dir, 'layout'));
+    await pushImage(writer, sampleImage('stored-once'), 'v1');
+    await writer.commit();
+    const cache = await openCache({ dir: join(dir, 'cache') });
+    const writes: string[] = [];
+    const counting = {
+      ...cache,
+      putManifest: async (m: Parameters<typeof cache.putManifest>[0]) => {
+        writes.push(`manifest ${m.digest}`);
+        await cache.putManifest(m);
+      },
+      putReference: async (...args: Parameters<typeof cache.putReference>) => {
+        writes.push(`reference ${args[1]}`);
+        await cache.putReference(...args);
+      },
+    };
+    // As a session hands it out: one read of the tag, the same object for every caller.
+    const layout = ociLayout(join(dir, 'layout'));
+    const read = layout.getManifest('v1');
+    const inner: Transport = { ...layout, getManifest: (ref, opts) => (ref === 'v1' ? read : layout.getManifest(ref, opts)) };
+    const first = cachedSource(inner, counting, { name: 'base' });
+    const second = cachedSource(inner, counting, { name: 'base' });
+    for (const source of [first, first, second]) assert.equal((await source.getManifest('v1')).digest, (await read).digest);
+    assert.deepEqual(writes, [`manifest ${(await read).digest}`, 'reference v1']);
+    // A fresh read of the tag (another object) is stored again; a name of its own too.
+    const fresh = cachedSource(layout, counting, { name: 'base' });
+    await fresh.getManifest('v1');
+    await cachedSource(inner, counting, { name: 'other' }).getManifest('v1');
+    assert.equal(writes.filter((w) => w === 'reference v1').length, 3);
+    const offline = cachedSource(layout, cache, { offline: true, name: 'other' });
+    assert.equal((await offline.getManifest('v1')).digest, (await read).digest);
+  });
+});
+
 describe('cachedSource capabilities', () => {
   it('passes the inner capability flags through', async () => {
     const dir = await fixtureDir();
