@@ -233,9 +233,9 @@ export function makeAttacher(input: AttacherInput): Attacher {
       const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
       for (const attachment of await documentsFor(built, images)) jobs.push({ subject, attachment });
     }
-    // Written in order, linked concurrently (attachArtifacts): on a registry without the
-    // referrers API each link reads the fallback index back, and one after another those checks
-    // add up.
+    // Blobs written together, manifests in order, links concurrently (attachArtifacts): on a
+    // registry without the referrers API each link reads the fallback index back, and one after
+    // another those round trips add up.
     const results = await attachArtifacts(transport, jobs, { created, signal });
     return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };

@@ -104,51 +104,90 @@ export async function attachArtifact(transport: Transport, subject: Descriptor, 
  * `subjectDigest` (see {@link linkReferrer}). Used by {@link attachArtifact}.
  */
 export async function writeReferrer(transport: Transport, subjectDigest: string, parts: ArtifactParts, options: AttachOptions = {}): Promise<AttachResult> {
-  const fresh = await pushReferrer(transport, parts, options);
-  const tag = await link(transport, subjectDigest, parts.descriptor, options, fresh);
+  const [fresh] = await pushReferrers(transport, [parts], options);
+  const tag = await link(transport, subjectDigest, parts.descriptor, options, fresh === true);
   return { descriptor: parts.descriptor, subject: subjectDigest, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
 }
 
 /**
- * Attaches several documents, each to its subject, through one transport: the artifacts are
- * written one after another, in the order given (so an `oci:` layout's index.json and a
- * registry's fallback index list them in that order, run after run), then linked concurrently,
- * so their reads of a registry's fallback index (and, with `settle`, their waits) overlap instead of adding up.
- * Results in the order given; the first failure rejects (after every link has ended).
+ * Attaches several documents, each to its subject, through one transport. The artifacts' blobs
+ * are written first, concurrently (each distinct blob once: the artifacts share the empty
+ * config), then their manifests one after another, in the order given (so an `oci:` layout's
+ * index.json and a registry's fallback index list them in that order, run after run), then they
+ * are linked concurrently, so their reads of a registry's fallback index (and, with `settle`,
+ * their waits) overlap instead of adding up. Results in the order given; the first failure
+ * rejects, once every write or link already started has ended.
  */
 export async function attachArtifacts(transport: Transport, items: readonly { subject: Descriptor; attachment: Attachment }[], options: AttachOptions = {}): Promise<AttachResult[]> {
   const created = options.created ?? attachmentTime();
-  const written: { subject: string; parts: ArtifactParts; fresh: boolean }[] = [];
-  for (const { subject, attachment } of items) {
-    const parts = artifactManifest(subject, attachment, created);
-    written.push({ subject: subject.digest, parts, fresh: await pushReferrer(transport, parts, options) });
-  }
-  const linked = await Promise.allSettled(written.map((w) => link(transport, w.subject, w.parts.descriptor, options, w.fresh)));
+  const prepared = items.map(({ subject, attachment }) => ({ subject: subject.digest, parts: artifactManifest(subject, attachment, created) }));
+  const fresh = await pushReferrers(transport, prepared.map((p) => p.parts), options);
+  const linked = await Promise.allSettled(prepared.map((p, i) => link(transport, p.subject, p.parts.descriptor, options, fresh[i] === true)));
   return linked.map((outcome, i) => {
     if (outcome.status === 'rejected') throw outcome.reason;
-    const { subject, parts } = written[i] as (typeof written)[number];
+    const { subject, parts } = prepared[i] as (typeof prepared)[number];
     return { descriptor: parts.descriptor, subject, ...(outcome.value !== undefined ? { fallbackTag: outcome.value } : {}) };
   });
 }
 
-/** Writes the referrer's blobs and manifest; false when a registry already had the manifest (nothing written, so no write of ours can race). */
-async function pushReferrer(transport: Transport, parts: ArtifactParts, options: AttachOptions): Promise<boolean> {
-  if (transport.acceptsArtifacts === false) {
-    throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${parts.descriptor.artifactType ?? 'an artifact'} there`);
+/** Blob writes {@link writeReferrerBlobs} runs at once (a registry client bounds its uploads too). */
+const BLOB_WRITES = 4;
+
+/**
+ * Writes the blobs of every referrer in `list` that the transport lacks, concurrently, each
+ * distinct blob once; resolves, per referrer, whether its manifest is still to be written (false
+ * when a registry already had it: it checked the blobs at PUT, so nothing is written, and no
+ * write of ours can race). The first failure rejects once every write started has ended.
+ */
+async function writeReferrerBlobs(transport: Transport, list: readonly ArtifactParts[], options: AttachOptions): Promise<boolean[]> {
+  if (transport.acceptsArtifacts === false && list.length > 0) {
+    const first = list[0] as ArtifactParts;
+    throw new UnsupportedError(`${transport.description} holds container images only, not OCI artifacts: cannot attach ${first.descriptor.artifactType ?? 'an artifact'} there`);
   }
   const opts = options.signal ? { signal: options.signal } : {};
-  // A registry that has the manifest has its blobs (it checked them at PUT): a rebuild writes nothing.
-  if (isRegistryTransport(transport) && (await hasManifest(transport, parts.manifest.digest, opts))) return false;
-  for (const blob of parts.blobs) {
+  const registry = isRegistryTransport(transport);
+  const fresh = await settleAll(list.map((parts) => (registry ? hasManifest(transport, parts.manifest.digest, opts).then((has) => !has) : Promise.resolve(true))));
+  const blobs = new Map<string, ArtifactParts['blobs'][number]>();
+  list.forEach((parts, i) => {
+    if (fresh[i] === true) for (const blob of parts.blobs) if (!blobs.has(blob.descriptor.digest)) blobs.set(blob.descriptor.digest, blob);
+  });
+  const queue = [...blobs.values()];
+  const write = async (): Promise<void> => {
+    for (let blob = queue.shift(); blob !== undefined; blob = queue.shift()) {
+      throwIfAborted(options.signal);
+      if (await transport.hasBlob(blob.descriptor, opts)) continue;
+      const bytes = blob.bytes;
+      await transport.putBlob(blob.descriptor, async function* () {
+        yield bytes;
+      }, opts);
+    }
+  };
+  await settleAll(Array.from({ length: Math.min(BLOB_WRITES, queue.length) }, write));
+  return fresh;
+}
+
+/** Waits for every promise, then resolves their values or rejects with the first rejection (in the order given). */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const outcomes = await Promise.allSettled(promises);
+  return outcomes.map((outcome) => {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    return outcome.value;
+  });
+}
+
+/**
+ * Writes referrers: every blob first ({@link writeReferrerBlobs}), then the manifests one after
+ * another in the order given. Per referrer, false when a registry already had the manifest
+ * (nothing written, so no write of ours can race).
+ */
+async function pushReferrers(transport: Transport, list: readonly ArtifactParts[], options: AttachOptions): Promise<boolean[]> {
+  const fresh = await writeReferrerBlobs(transport, list, options);
+  const opts = options.signal ? { signal: options.signal } : {};
+  for (const [i, parts] of list.entries()) {
     throwIfAborted(options.signal);
-    if (await transport.hasBlob(blob.descriptor, opts)) continue;
-    const bytes = blob.bytes;
-    await transport.putBlob(blob.descriptor, async function* () {
-      yield bytes;
-    }, opts);
+    if (fresh[i] === true) await transport.putManifest(parts.manifest, undefined, opts);
   }
-  await transport.putManifest(parts.manifest, undefined, opts);
-  return true;
+  return fresh;
 }
 
 /**

@@ -2,6 +2,7 @@
 // API, so the fallback tag index is used), in an oci: layout, and refused by a docker-archive.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -118,14 +119,19 @@ test('concurrent attaches to one subject all end up in the fallback index (lost 
   assert.ok(FALLBACK_UPDATE_ATTEMPTS >= 3);
 });
 
-test('attachArtifacts: written in the order given (the fallback index lists them so), linked together; again writes nothing', async () => {
+test('attachArtifacts: blobs written together (the shared empty config once), manifests in the order given (the fallback index lists them so), linked together; again writes nothing', async () => {
   await buildImage({ layers: [{ entries: [{ type: 'file', path: '/m', source: new TextEncoder().encode('m') }] }], to: `${registry.host}/app/many:1`, cache: false, sourceDateEpoch: 0 });
   const repo = registryTransport(`${registry.host}/app/many`, client);
   const top = await repo.getManifest('1');
   const subj = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength };
   // The largest document first: written concurrently, it would land after the small ones.
   const items = [sbom('x'.repeat(200_000)), sbom('small-1'), sbom('small-2')].map((attachment) => ({ subject: subj, attachment }));
+  const first = (await registry.requestLog()).length;
   const results = await attachArtifacts(repo, items, { created });
+  const emptyConfig = `sha256:${createHash('sha256').update('{}').digest('hex')}`;
+  const log = (await registry.requestLog()).slice(first);
+  assert.equal(log.filter((r) => r.method === 'HEAD' && r.path.endsWith(`/blobs/${emptyConfig}`)).length, 1, 'the empty config all three share is checked once');
+  assert.equal(log.filter((r) => r.method === 'POST').length, 4, 'three documents and the empty config, each uploaded once');
   assert.deepEqual(results.map((r) => r.subject), [subj.digest, subj.digest, subj.digest]);
   assert.ok(results.every((r) => r.fallbackTag === fallbackTag(subj.digest)));
   const index = parseManifest(await repo.getManifest(fallbackTag(subj.digest)));
