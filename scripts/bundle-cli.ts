@@ -17,7 +17,7 @@
  * resolving and loading a package's own module graph costs more at start-up than parsing the
  * part of it that esbuild kept. They stay declared dependencies, because some modules resolve a
  * dependency's file at run time (the compression workers load fflate's or libdeflate's entry by
- * path, the tar index reads tar-stream's header codec).
+ * path).
  *
  * Run: `node --import tsx scripts/bundle-cli.ts [--metafile FILE] [--external-packages]`
  * (`npm run build` does).

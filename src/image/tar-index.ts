@@ -4,11 +4,11 @@
  * anything. Header decoding is tar-stream's; this module only walks the file.
  * @module
  */
-import { createRequire } from 'node:module';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { LimitExceededError, OcibuildError } from '../errors.ts';
 import { DEFAULT_TAR_LIMITS, type TarLimits } from '../layer/tar-guard.ts';
+import { tarHeaders as headers, type DecodedTarHeader as DecodedHeader } from '../layer/tar-headers.ts';
 
 /** A member of a tar file. */
 export interface TarMember {
@@ -23,22 +23,6 @@ export interface TarMember {
   /** Content size in bytes. */
   size: number;
 }
-
-interface DecodedHeader {
-  name: string;
-  size: number;
-  type: string | null;
-  linkname: string | null;
-}
-
-interface TarHeaders {
-  decode(buf: Uint8Array, filenameEncoding: string, allowUnknownFormat: boolean): DecodedHeader | null;
-  decodePax(buf: Uint8Array): Record<string, string>;
-  decodeLongPath(buf: Uint8Array, encoding: string): string;
-}
-
-// tar-stream's header codec is CommonJS without type declarations for this file.
-const headers = createRequire(import.meta.url)('tar-stream/headers.js') as TarHeaders;
 
 const BLOCK = 512;
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -83,7 +67,7 @@ export async function indexTar(
       }
       if (header === null) break; // end-of-archive marker
       const dataOffset = offset + BLOCK;
-      const declared = pax['size'] !== undefined ? Number(pax['size']) : header.size;
+      const declared = pax['size'] !== undefined ? Number(pax['size']) : (header.size ?? Number.NaN);
       if (!Number.isSafeInteger(declared) || declared < 0 || dataOffset + declared > fileSize) {
         throw new OcibuildError('ERR_INVALID_ARGUMENT', `${where}: truncated tar member at byte ${offset}`);
       }

@@ -11,10 +11,10 @@
  * see can never reach a consumer.
  * @module
  */
-import { createRequire } from 'node:module';
 import { DigestMismatchError, InvalidArgumentError, LimitExceededError, OcibuildError } from '../errors.ts';
 import { hashFactoryFor } from '../blob/verify.ts';
 import type { Hasher } from '../hash/types.ts';
+import { tarHeaders as headers, type DecodedTarHeader as DecodedHeader } from './tar-headers.ts';
 
 /**
  * The bounds applied to one layer's uncompressed tar stream (docs/limits.md).
@@ -48,19 +48,6 @@ export interface GuardTarOptions {
   /** Names the layer in errors. */
   where?: string | undefined;
 }
-
-interface DecodedHeader {
-  size: number | null;
-  type: string | null;
-}
-
-interface TarHeaders {
-  decode(buf: Uint8Array, filenameEncoding: string, allowUnknownFormat: boolean): DecodedHeader | null;
-  decodePax(buf: Uint8Array): Record<string, string>;
-}
-
-// tar-stream's header codec (CommonJS, untyped), so the guard reads headers as the parser does.
-const headers = createRequire(import.meta.url)('tar-stream/headers.js') as TarHeaders;
 
 const BLOCK = 512;
 const LONG_TYPES = new Set(['pax-header', 'pax-global-header', 'gnu-long-path', 'gnu-long-link-path']);
