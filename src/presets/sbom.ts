@@ -112,7 +112,8 @@ function resolveFrom(name: string, from: string, root: string): string | undefin
       const candidate = path.join(dir, 'node_modules', ...name.split('/'));
       if (existsSync(candidate)) {
         try {
-          return realpathSync(candidate);
+          // One realpath(3) call: the JavaScript realpathSync lstats every component of every path.
+          return realpathSync.native(candidate);
         } catch {
           return undefined;
         }
