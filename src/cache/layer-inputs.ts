@@ -105,7 +105,8 @@ export function snapshotInputs(spec: LayerSpec, now: bigint = BigInt(Date.now())
     for (const name of readdirSync(dir)) {
       const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
       if (filter !== undefined && !filter(relative)) continue;
-      const absolute = path.join(dir, name);
+      // `dir` is absolute and normalised, a name holds no '/': no path.join (4,000 calls of it show).
+      const absolute = dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
       const s = lstatSync(absolute, { bigint: true });
       if (s.isSocket() || lines.length >= MAX_RECORDED_PATHS) return false;
       note(absolute, s);
@@ -125,9 +126,9 @@ export function snapshotInputs(spec: LayerSpec, now: bigint = BigInt(Date.now())
   }
   // A NUL cannot occur in a path, so the sorted lines encode the inputs unambiguously.
   lines.sort();
-  const hash = createHash('sha256');
-  for (const line of lines) hash.update(`${line}\n`);
-  return { count: lines.length, digest: `sha256:${hash.digest('hex')}`, racy: now - newest < RACY_WINDOW_NS };
+  // One update of every `line\n`, the same bytes as one update per line.
+  const digest = createHash('sha256').update(lines.length === 0 ? '' : `${lines.join('\n')}\n`).digest('hex');
+  return { count: lines.length, digest: `sha256:${digest}`, racy: now - newest < RACY_WINDOW_NS };
 }
 
 /** True when `record` was made from exactly these inputs (same fingerprint, same paths with the same stat lines). */
