@@ -23,7 +23,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import { constants, lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import type { LayerSpec } from '../layer/types.ts';
 import { LAYER_KEY_VERSION, type LayerWriterSettings } from './key.ts';
@@ -108,9 +108,12 @@ export function snapshotInputs(spec: LayerSpec, now: bigint = BigInt(Date.now())
       // `dir` is absolute and normalised, a name holds no '/': no path.join (4,000 calls of it show).
       const absolute = dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
       const s = lstatSync(absolute, { bigint: true });
-      if (s.isSocket() || lines.length >= MAX_RECORDED_PATHS) return false;
+      // The type from the mode once: BigIntStats' isSocket()/isDirectory() convert to BigInt on
+      // every call (~7 ms of a 4,000-path snapshot).
+      const type = Number(s.mode) & constants.S_IFMT;
+      if (type === constants.S_IFSOCK || lines.length >= MAX_RECORDED_PATHS) return false;
       note(absolute, s);
-      if (s.isDirectory() && !visit(absolute, relative, filter)) return false;
+      if (type === constants.S_IFDIR && !visit(absolute, relative, filter)) return false;
     }
     return true;
   };
