@@ -169,16 +169,8 @@ export async function productionTree(project: NodeProject, options: ProductionTr
     };
     for (const dir of packages.keys()) if (!excluded.has(dir)) addAncestors(dir);
     for (const p of links) addAncestors(p);
-    return (abs) => {
-      if (links.has(abs) || ancestors.has(abs)) return true;
-      // Inside a kept package, but not in its own node_modules (nested packages are judged on their own).
-      let child: string | undefined;
-      for (let d = abs; inside(root, d) && d !== root; d = path.dirname(d)) {
-        if (packages.has(d)) return !excluded.has(d) && (child === undefined || path.basename(child) !== 'node_modules');
-        child = d;
-      }
-      return false;
-    };
+    const inKeptPackage = packageContents(root, packages, excluded);
+    return (abs) => links.has(abs) || ancestors.has(abs) || inKeptPackage(abs);
   };
 
   const owners = [root, app, ...workspace];
@@ -197,6 +189,33 @@ export async function productionTree(project: NodeProject, options: ProductionTr
     missingOptional,
     keeps,
     keepsWithout,
+  };
+}
+
+/**
+ * Whether a path (absolute, under `root`) lies inside a kept package: the nearest of `packages`
+ * at or above it decides (a package in `excluded` keeps nothing), and a package's own
+ * `node_modules` is not its content (the packages nested there are judged on their own). Every
+ * entry of a directory that is not a package gets the same answer, so it is kept per directory:
+ * the layer walk asks for each of thousands of paths.
+ */
+export function packageContents(root: string, packages: { has(dir: string): boolean }, excluded: ReadonlySet<string>): (abs: string) => boolean {
+  const below = new Map<string, boolean>();
+  // The answer for an entry called `name` directly in `dir` (the entry itself not a package).
+  const within = (dir: string, name: string): boolean => {
+    if (!inside(root, dir) || dir === root) return false;
+    if (packages.has(dir)) return !excluded.has(dir) && name !== 'node_modules';
+    let known = below.get(dir);
+    if (known === undefined) {
+      known = within(path.dirname(dir), path.basename(dir));
+      below.set(dir, known);
+    }
+    return known;
+  };
+  return (abs) => {
+    if (!inside(root, abs) || abs === root) return false;
+    if (packages.has(abs)) return !excluded.has(abs);
+    return within(path.dirname(abs), path.basename(abs));
   };
 }
 

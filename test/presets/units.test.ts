@@ -13,6 +13,7 @@ import { registryFor, tarballUrl } from '../../src/presets/npm-registry.ts';
 import { parseYamlLite } from '../../src/presets/yaml-lite.ts';
 import { parseYarnLock } from '../../src/presets/yarn-lockfile.ts';
 import { parsePasswd, readImageFile, resolveUser } from '../../src/presets/passwd.ts';
+import { packageContents } from '../../src/presets/dependency-tree.ts';
 import { neverCopied, parseCreationTime } from '../../src/presets/node.ts';
 import { memorySource } from '../../src/image/memory.ts';
 import { writeLayer } from '../../src/layer/write.ts';
@@ -276,4 +277,41 @@ test("platform sources of Yarn Berry and Bun: Bun's text lockfile with trailing 
   const doc = parseBunLock('{ "packages": { "a": ["a@1.0.0", "", { "os": "linux", }, "sha512-x,]"], }, "s": "q\\",}", }', 'bun.lock');
   assert.deepEqual(doc, { packages: { a: ['a@1.0.0', '', { os: 'linux' }, 'sha512-x,]'] }, s: 'q",}' });
   assert.throws(() => parseBunLock('{ "packages": ', 'bun.lock'), (e: unknown) => e instanceof Error && /bun\.lock: not a Bun text lockfile/.test(e.message));
+});
+
+test('packageContents answers as the climb to the nearest package, for every path of a random tree', () => {
+  // The reference: climb from the path to the nearest package; a package's own node_modules is not its content.
+  const reference = (root: string, packages: ReadonlySet<string>, excluded: ReadonlySet<string>, abs: string): boolean => {
+    let child: string | undefined;
+    for (let d = abs; (d === root || d.startsWith(root + path.sep)) && d !== root; d = path.dirname(d)) {
+      if (packages.has(d)) return !excluded.has(d) && (child === undefined || path.basename(child) !== 'node_modules');
+      child = d;
+    }
+    return false;
+  };
+  let seed = 7;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const names = ['node_modules', 'a', 'b', '@s', 'lib', 'node_modules', 'x.js'];
+  for (let round = 0; round < 20; round++) {
+    const root = '/r/app';
+    const paths = new Set<string>([root, '/r', '/elsewhere/node_modules/a']);
+    for (let i = 0; i < 300; i++) {
+      let p = root;
+      for (let depth = 1 + rand(7); depth > 0; depth--) {
+        p = path.join(p, names[rand(names.length)] as string);
+        paths.add(p);
+      }
+    }
+    const all = [...paths];
+    const packages = new Set(all.filter(() => rand(4) === 0));
+    const excluded = new Set([...packages].filter(() => rand(3) === 0));
+    const ours = packageContents(root, packages, excluded);
+    // Asked in random order, so answers kept per directory come from every kind of first question.
+    for (const abs of all.sort(() => rand(3) - 1)) {
+      assert.equal(ours(abs), reference(root, packages, excluded, abs), `${abs} (round ${round})`);
+    }
+  }
 });
