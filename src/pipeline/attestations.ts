@@ -182,12 +182,24 @@ function buildType(options: BuildOptions): string {
   return options.dockerfile !== undefined ? DOCKERFILE_BUILD_TYPE : LAYERS_BUILD_TYPE;
 }
 
+/** An {@link Attacher} that can start making the documents before the push needs them. */
+export interface PreparedAttacher {
+  /** Attaches the documents of `images` through a transport. */
+  attach: Attacher;
+  /**
+   * Starts making the documents of `images` (as `attach` will ask for them), so that they are
+   * made while the image's blobs upload rather than after its manifest; a failure surfaces in
+   * `attach`.
+   */
+  prepare(images: readonly BuiltPlatform[]): void;
+}
+
 /**
  * Makes the function that attaches the build's documents to one target. Documents are made once
  * per image (a Docker-format build's `oci:` targets get the OCI form, another subject) and reused
  * for every target holding it, so every target gets the same artifact digests.
  */
-export function makeAttacher(input: AttacherInput): Attacher {
+export function makeAttacher(input: AttacherInput): PreparedAttacher {
   const { options, settings } = input;
   const created = new Date(input.created * 1000);
   const documents = new Map<string, Promise<Attachment[]>>();
@@ -227,7 +239,11 @@ export function makeAttacher(input: AttacherInput): Attacher {
     }
     return pending;
   };
-  return async (transport, target, images, signal) => {
+  const prepare = (images: readonly BuiltPlatform[]): void => {
+    // Observed here; the same promise is awaited (and its failure thrown) by attach.
+    for (const built of images) documentsFor(built, images).catch(() => undefined);
+  };
+  const attach: Attacher = async (transport, target, images, signal) => {
     const jobs: { subject: Descriptor; attachment: Attachment }[] = [];
     for (const built of images) {
       const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
@@ -239,4 +255,5 @@ export function makeAttacher(input: AttacherInput): Attacher {
     const results = await attachArtifacts(transport, jobs, { created, signal });
     return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };
+  return { attach, prepare };
 }

@@ -423,22 +423,22 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
       ociImages.length === 0 ? undefined : ociImages.length === 1 ? (ociImages[0] as (typeof ociImages)[0]).image.rawManifest : addIndex(source, ociImages, 'oci', options.indexAnnotations ?? options.annotations);
     const digestFor = (dest: Destination): string => (ociTop && dest.parsed.kind === 'oci' ? ociTop.digest : top.digest);
     const attached: BuildAttachment[] = [];
-    const attachments =
+    const attacher =
       settings.sbom === undefined && !settings.provenance
         ? undefined
-        : {
-            attach: makeAttacher({
-              options,
-              settings,
-              created,
-              startedMs: started,
-              subjectName: provenanceSubjectName(destinations),
-              builderVersion: ocibuildVersion(),
-              sbom: sbomWriter(options),
-            }),
-            imagesFor: (dest: Destination) => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images),
-            attached,
-          };
+        : makeAttacher({
+            options,
+            settings,
+            created,
+            startedMs: started,
+            subjectName: provenanceSubjectName(destinations),
+            builderVersion: ocibuildVersion(),
+            sbom: sbomWriter(options),
+          });
+    const imagesFor = (dest: Destination): readonly BuiltPlatform[] => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images);
+    const attachments = attacher === undefined ? undefined : { attach: attacher.attach, imagesFor, attached };
+    // The documents are made while the first target's blobs upload (its HEADs and uploads wait on the network).
+    if (attacher !== undefined && destinations[0] !== undefined && destinations[0].parsed.kind !== 'docker-archive') attacher.prepare(imagesFor(destinations[0]));
     const result = await pushAll(source, digestFor, destinations, options, emit, stats, attachments);
     if (options.digestFile !== undefined) await writeAtomic(options.digestFile, digestFileText(result, top.digest));
     if (options.imageNameWithDigestFile !== undefined) {
