@@ -23,26 +23,45 @@ import { ROOT } from './lib/measure.ts';
 import { renderMarkdown, type BenchResults, type Row } from './lib/table-format.ts';
 import { COMPARISONS, startBaseRegistry, type RowContext } from './lib/table-rows.ts';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    json: { type: 'boolean', default: false },
-    save: { type: 'boolean' },
-    'no-save': { type: 'boolean', default: false },
-    out: { type: 'string' },
-    cli: { type: 'string' },
-  },
-  args: process.argv.slice(2),
-});
+const USAGE = `usage: npm run bench [-- --runs N --quick --save --no-save --json --out FILE --only ID,... --cli FILE]
+rows: ${COMPARISONS.flatMap((c) => c.ids).join(', ')}`;
+
+/** Prints a usage error (no stack) and exits 2. */
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      runs: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      save: { type: 'boolean' },
+      'no-save': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      cli: { type: 'string' },
+    },
+    args: process.argv.slice(2),
+  });
+} catch (error) {
+  usageError((error as Error).message);
+}
+const { values } = parsed;
 
 const quick = values.quick === true || process.env.BENCH_QUICK === '1';
 const runs = Number(values.runs ?? (quick ? 1 : 3));
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs expects a positive integer, got ${values.runs}`);
+if (!Number.isInteger(runs) || runs < 1) usageError(`--runs expects a positive integer, got ${values.runs}`);
 const known = COMPARISONS.flatMap((c) => c.ids);
 const only = values.only?.split(',').map((s) => s.trim());
-for (const id of only ?? []) if (!known.includes(id)) throw new Error(`--only: unknown row ${JSON.stringify(id)} (rows: ${known.join(', ')})`);
+for (const id of only ?? []) if (!known.includes(id)) usageError(`--only: unknown row ${JSON.stringify(id)}`);
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** The newest modification time under `dir` (ms). */
