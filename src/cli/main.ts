@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
 import { describeError, UsageError, type CommandIO } from './util.ts';
 import { watchInterrupts } from './interrupt.ts';
+import { keepWasmOnBaseline } from './wasm-tiering.ts';
 
 const interrupts = watchInterrupts(process.stderr);
 
@@ -56,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
     io.err(`ocibuild: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
     return 2;
   }
+  // Before anything compiles WebAssembly (undici's parser compiles at the first connection).
+  if (entry.baselineWasm === true) keepWasmOnBaseline();
   // Only now is the command's code loaded: the help and the version need none of it.
   const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {

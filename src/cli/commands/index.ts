@@ -17,6 +17,11 @@ export interface CommandEntry {
   summary: string;
   /** Imports the module implementing the command and resolves its {@link Command}. */
   load(): Promise<Command>;
+  /**
+   * The command's only WebAssembly is undici's HTTP parser (it compresses nothing): it runs with
+   * WebAssembly tier-up off (`wasm-tiering.ts`).
+   */
+  baselineWasm?: true;
 }
 
 /** Every command, in help order. */
@@ -30,11 +35,11 @@ export const commands: readonly CommandEntry[] = [
   },
   { name: 's2i', summary: 'build SOURCE with an s2i builder image (source-to-image, rootless)', load: async () => (await import('./s2i.ts')).s2i },
   { name: 'warm', summary: 'fill the local cache with base images for offline builds', load: async () => (await import('./warm.ts')).warm },
-  { name: 'copy', summary: 'copy an image between registries, OCI layouts, docker-archives and daemons (or out as files)', load: async () => (await import('./registry.ts')).copy },
-  { name: 'inspect', summary: 'show an image manifest or config', load: async () => (await import('./registry.ts')).inspect },
-  { name: 'tags', summary: 'list the tags of a registry repository', load: async () => (await import('./registry.ts')).tags },
-  { name: 'sbom', summary: 'print the SBOM attached to an image', load: async () => (await import('./sbom.ts')).sbom },
-  { name: 'sign', summary: 'sign an image with a cosign key (stored as cosign does)', load: async () => (await import('./sign.ts')).sign },
-  { name: 'verify', summary: 'verify the cosign signatures of an image with a public key', load: async () => (await import('./sign.ts')).verify },
-  { name: 'generate-key-pair', summary: 'write a cosign key pair (cosign.key, cosign.pub)', load: async () => (await import('./sign.ts')).generateKeyPair },
+  { name: 'copy', summary: 'copy an image between registries, OCI layouts, docker-archives and daemons (or out as files)', load: async () => (await import('./registry.ts')).copy, baselineWasm: true },
+  { name: 'inspect', summary: 'show an image manifest or config', load: async () => (await import('./registry.ts')).inspect, baselineWasm: true },
+  { name: 'tags', summary: 'list the tags of a registry repository', load: async () => (await import('./registry.ts')).tags, baselineWasm: true },
+  { name: 'sbom', summary: 'print the SBOM attached to an image', load: async () => (await import('./sbom.ts')).sbom, baselineWasm: true },
+  { name: 'sign', summary: 'sign an image with a cosign key (stored as cosign does)', load: async () => (await import('./sign.ts')).sign, baselineWasm: true },
+  { name: 'verify', summary: 'verify the cosign signatures of an image with a public key', load: async () => (await import('./sign.ts')).verify, baselineWasm: true },
+  { name: 'generate-key-pair', summary: 'write a cosign key pair (cosign.key, cosign.pub)', load: async () => (await import('./sign.ts')).generateKeyPair, baselineWasm: true },
 ];
