@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
 import { describeError, UsageError, type CommandIO } from './util.ts';
 import { watchInterrupts } from './interrupt.ts';
-import { keepWasmOnBaseline } from './wasm-tiering.ts';
+import { instantiateHttpParserWithoutTierUp, keepWasmOnBaseline } from './wasm-tiering.ts';
 
 const interrupts = watchInterrupts(process.stderr);
 
@@ -59,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Before anything compiles WebAssembly (undici's parser compiles at the first connection).
   if (entry.baselineWasm === true) keepWasmOnBaseline();
+  else await instantiateHttpParserWithoutTierUp().catch(() => false);
   // Only now is the command's code loaded: the help and the version need none of it.
   const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {

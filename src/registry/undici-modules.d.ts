@@ -19,3 +19,7 @@ declare module 'undici/lib/api/index.js' {
   const value: unknown;
   export default value;
 }
+declare module 'undici/lib/dispatcher/client-h1.js' {
+  const value: unknown;
+  export default value;
+}
