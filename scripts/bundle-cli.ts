@@ -27,6 +27,7 @@ import { chmod, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { cliBundleOptions } from './cli-bundle-options.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist/cli');
@@ -39,21 +40,9 @@ for (const entry of await readdir(outdir, { withFileTypes: true })) {
 }
 
 const result = await build({
-  absWorkingDir: root,
-  entryPoints: { main: 'src/cli/main.ts' },
-  outdir,
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
+  ...cliBundleOptions(root, outdir),
   packages: args.includes('--external-packages') ? 'external' : undefined,
-  // Inlined CommonJS packages call require() for Node built-ins; ESM output has none.
-  banner: { js: "import { createRequire as __ocibuildCreateRequire } from 'node:module'; const require = __ocibuildCreateRequire(import.meta.url);" },
-  legalComments: 'none',
   metafile: metafileAt !== undefined,
-  logLevel: 'warning',
 });
 if (metafileAt !== undefined) await writeFile(metafileAt, JSON.stringify(result.metafile));
 await chmod(path.join(outdir, 'main.js'), 0o755);

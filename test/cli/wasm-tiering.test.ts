@@ -11,6 +11,7 @@ import { commands } from '../../src/cli/commands/index.ts';
 import { userChoseWasmFlags } from '../../src/cli/wasm-tiering.ts';
 import { cliMain, repoRoot } from '../helpers/cli.ts';
 import { startRegistry } from '../helpers/registry.ts';
+import { cliBundleOptions } from '../../scripts/cli-bundle-options.ts';
 
 const v8Eleven = process.versions.v8.startsWith('11.');
 
@@ -77,19 +78,8 @@ function wasmTiers(main: string, args: string[], nodeFlags: string[] = []): stri
 async function bundleCli(): Promise<{ main: string; dispose: () => Promise<void> }> {
   const esbuild = await import('esbuild');
   const outdir = path.join(repoRoot, 'node_modules', '.cache', `ocibuild-test-cli-${process.pid}`);
-  await esbuild.build({
-    absWorkingDir: repoRoot,
-    entryPoints: { main: 'src/cli/main.ts' },
-    outdir,
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    splitting: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: { js: "import { createRequire as __ocibuildCreateRequire } from 'node:module'; const require = __ocibuildCreateRequire(import.meta.url);" },
-    logLevel: 'error',
-  });
+  await esbuild.build({ ...cliBundleOptions(repoRoot, outdir), logLevel: 'error' });
+
   return { main: path.join(outdir, 'main.js'), dispose: () => fs.rm(outdir, { recursive: true, force: true }) };
 }
 
