@@ -7,10 +7,10 @@
  * ~57 ms of CPU and ~29 MB of compiler memory (`--trace-wasm-compilation-times`) in every command
  * that talks to a registry, and buys nothing measurable for what ocibuild asks of the parser:
  * response headers, then bodies whose length it only counts. Two ways out, per command:
- * - The commands that compress nothing (copy, inspect, tags, sbom, sign, verify) turn
- *   WebAssembly tier-up off for the process before anything compiles. Tier-up is decided by the
- *   flags while code runs (a module compiled with it off tiers up once they are back), so this
- *   is for the whole process: {@link keepWasmOnBaseline}.
+ * - The commands that compress nothing (copy, inspect, tags, sbom, sign, verify,
+ *   generate-key-pair) turn WebAssembly tier-up off for the process before anything compiles.
+ *   Tier-up is decided by the flags while code runs (a module compiled with it off tiers up once
+ *   they are back), so this is for the whole process: {@link keepWasmOnBaseline}.
  * - The commands that compress (build, append, node, s2i, warm) need tier-up for libdeflate. A
  *   module's tiering budget, though, is fixed when it is compiled, so undici's parser is compiled
  *   and instantiated first, with a budget it never spends, and the default is set back at once:
