@@ -122,11 +122,10 @@ export async function attachArtifacts(transport: Transport, items: readonly { su
   const created = options.created ?? attachmentTime();
   const prepared = items.map(({ subject, attachment }) => ({ subject: subject.digest, parts: artifactManifest(subject, attachment, created) }));
   const fresh = await pushReferrers(transport, prepared.map((p) => p.parts), options);
-  const linked = await Promise.allSettled(prepared.map((p, i) => link(transport, p.subject, p.parts.descriptor, options, fresh[i] === true)));
-  return linked.map((outcome, i) => {
-    if (outcome.status === 'rejected') throw outcome.reason;
-    const { subject, parts } = prepared[i] as (typeof prepared)[number];
-    return { descriptor: parts.descriptor, subject, ...(outcome.value !== undefined ? { fallbackTag: outcome.value } : {}) };
+  const tags = await settleAll(prepared.map((p, i) => link(transport, p.subject, p.parts.descriptor, options, fresh[i] === true)));
+  return prepared.map(({ subject, parts }, i) => {
+    const tag = tags[i];
+    return { descriptor: parts.descriptor, subject, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
   });
 }
 
