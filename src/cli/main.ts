@@ -57,15 +57,16 @@ async function main(argv: string[]): Promise<number> {
     io.err(`ocibuild: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
     return 2;
   }
-  // Before anything compiles WebAssembly (undici's parser compiles at the first connection).
-  if (entry.baselineWasm === true) keepWasmOnBaseline();
-  else await instantiateHttpParserWithoutTierUp().catch(() => false);
   // Only now is the command's code loaded: the help and the version need none of it.
   const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     io.out(command.help);
     return 0;
   }
+  // Before the command compiles any WebAssembly (loading its code compiles none; undici's parser
+  // compiles at the first connection), and not for its help.
+  if (entry.baselineWasm === true) keepWasmOnBaseline();
+  else await instantiateHttpParserWithoutTierUp().catch(() => false);
   try {
     return await command.run(rest, io);
   } catch (error) {

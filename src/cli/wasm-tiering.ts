@@ -32,15 +32,18 @@ export function userChoseWasmFlags(execArgv: readonly string[], nodeOptions: str
   return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => /^--(no-)?(liftoff|wasm)/.test(arg.replace(/_/g, '-')));
 }
 
+/** True when this process's WebAssembly tiering may be changed: WebAssembly present, V8 11, no WebAssembly flag of the user's. */
+function mayTune(execArgv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  return (globalThis as { WebAssembly?: unknown }).WebAssembly !== undefined && process.versions.v8.startsWith('11.') && !userChoseWasmFlags(execArgv, env.NODE_OPTIONS);
+}
+
 /**
  * Turns WebAssembly tier-up off for this process (V8 11's `--no-wasm-tier-up` and
  * `--no-wasm-dynamic-tiering`), so every module runs on the baseline compiler. True when done;
  * false on another V8, without WebAssembly, or when the user chose WebAssembly flags.
  */
 export function keepWasmOnBaseline(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): boolean {
-  if ((globalThis as { WebAssembly?: unknown }).WebAssembly === undefined) return false;
-  if (!process.versions.v8.startsWith('11.')) return false;
-  if (userChoseWasmFlags(execArgv, env.NODE_OPTIONS)) return false;
+  if (!mayTune(execArgv, env)) return false;
   v8.setFlagsFromString('--no-wasm-tier-up');
   v8.setFlagsFromString('--no-wasm-dynamic-tiering');
   return true;
@@ -58,9 +61,7 @@ const DEFAULT_TIERING_BUDGET = 1_800_000;
  * it then refuses. True when done.
  */
 export async function instantiateHttpParserWithoutTierUp(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
-  if ((globalThis as { WebAssembly?: unknown }).WebAssembly === undefined) return false;
-  if (!process.versions.v8.startsWith('11.')) return false;
-  if (userChoseWasmFlags(execArgv, env.NODE_OPTIONS)) return false;
+  if (!mayTune(execArgv, env)) return false;
   const connectH1 = (await import('undici/lib/dispatcher/client-h1.js')).default as (client: object, socket: object) => unknown;
   v8.setFlagsFromString('--wasm-tiering-budget=2000000000');
   try {
