@@ -4,7 +4,9 @@
  * the bundled CLI as users do.
  * @module
  */
+import path from 'node:path';
 import type { BuildOptions } from 'esbuild';
+import { barrelImportsPlugin } from './cli-barrel-plugin.ts';
 
 /** Options bundling `src/cli/main.ts` (relative to `root`) into `outdir`. */
 export function cliBundleOptions(root: string, outdir: string): BuildOptions {
@@ -22,5 +24,7 @@ export function cliBundleOptions(root: string, outdir: string): BuildOptions {
     banner: { js: "import { createRequire as __ocibuildCreateRequire } from 'node:module'; const require = __ocibuildCreateRequire(import.meta.url);" },
     legalComments: 'none',
     logLevel: 'warning',
+    // Each command's chunks hold the library modules it reaches, not all of them (cli-barrel-plugin.ts).
+    plugins: [barrelImportsPlugin(path.join(root, 'src/index.ts'), path.join(root, 'src/cli'))],
   };
 }

@@ -25,20 +25,17 @@ import type { ConfigOptions } from './config.ts';
 import { assembleImage } from './assemble.ts';
 import type { Image } from '../image/model.ts';
 import { planFiles, type PlanContext } from './plan-files.ts';
-import { planDockerfile } from './plan-dockerfile.ts';
-import { resolveSshAgents } from '../run/ssh.ts';
 import { sweepStaleTempDirs } from './sweep.ts';
+import { sweepRunScratch } from '../run/scratch-sweep.ts';
 import { assertFileWritable, assertRegistryReachable, assertTargetWritable, describeFsError } from './preflight.ts';
 import { digestFileText, pushAll, writeAtomic } from './push.ts';
 import { openCache, type CacheOptions, type LocalCache } from '../cache/store.ts';
 import { cachedSource } from '../cache/source.ts';
 import type { StepCacheSettings, StepReport } from '../cache/steps.ts';
-import { stepTotals } from '../cache/steps-setup.ts';
+import { stepTotals } from '../cache/step-totals.ts';
 import { encodeConfig } from '../oci/config.ts';
 import type { Executor } from '../run/types.ts';
-import { sweepRunScratch } from '../run/linux.ts';
 import type { S2iOptions } from './s2i/types.ts';
-import { planS2i } from './s2i/plan.ts';
 import type { RunEvent } from '../dockerfile/run-events.ts';
 import type { SourceEvent } from './source-events.ts';
 import { buildMetadata } from './metadata.ts';
@@ -364,7 +361,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     const platforms = await choosePlatforms(options, base);
     const context: PlanContext = { workDir, created, emit, options, cleanups, ...(cache ? { cache } : {}), ...(platforms.length > 1 ? { multiPlatform: true } : {}) };
     if (options.ssh !== undefined && Object.keys(options.ssh).length > 0 && options.dockerfile !== undefined) {
-      const agents = await resolveSshAgents(options.ssh);
+      const agents = await (await import('../run/ssh.ts')).resolveSshAgents(options.ssh);
       cleanups.push(agents.stop);
       context.sshSockets = agents.sockets;
     }
@@ -374,9 +371,9 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
     for (const platform of platforms) {
       throwIfAborted(options.signal);
       const plan = options.s2i !== undefined
-        ? await planS2i(options, options.s2i, platform, context)
+        ? await (await import('./s2i/plan.ts')).planS2i(options, options.s2i, platform, context)
         : options.dockerfile !== undefined
-          ? await planDockerfile(options, platform, context)
+          ? await (await import('./plan-dockerfile.ts')).planDockerfile(options, platform, context)
           : await planFiles(options, platform, base, context);
       // A base that leaves its platform empty (crane append onto scratch) is built for `platform`.
       if (plan.config.os === '' || plan.config.architecture === '') {

@@ -13,7 +13,8 @@ import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makePrivateTempDir, removeStaleTemps } from '../temp.ts';
+import { makePrivateTempDir } from '../temp.ts';
+import { sweepRunScratch } from './scratch-sweep.ts';
 import { OcibuildError, UnsupportedError, throwIfAborted } from '../errors.ts';
 import { HOST_PATH, inspectHost, namespaceFlags, PRIVATE_NAMESPACES, probeHost, type HostInfo } from './host.ts';
 import { isUnchangedPath } from './paths.ts';
@@ -121,17 +122,6 @@ async function everyoneMayTraverse(dir: string): Promise<boolean> {
     const st = await fs.stat(d).catch(() => undefined);
     if (st === undefined || !st.isDirectory() || (st.mode & 0o001) === 0) return false;
     if (path.dirname(d) === d) return true;
-  }
-}
-
-/**
- * Removes the RUN scratch directories that killed processes of this user left in the places
- * {@link linuxExecutor} puts them (the OS temp dir, `/tmp`, and any `extra` scratch parents).
- * Best effort, never throws.
- */
-export async function sweepRunScratch(...extra: string[]): Promise<void> {
-  for (const dir of new Set([path.resolve(os.tmpdir()), '/tmp', ...extra.map((d) => path.resolve(d))])) {
-    await removeStaleTemps(dir, 'ocibuild-run-').catch(() => []);
   }
 }
 
