@@ -62,6 +62,12 @@ export interface CopyOptions {
    * supply module's `referrerCopyHooks()` handle the referrers API and the fallback tag scheme).
    */
   referrers?: ReferrerHooks;
+  /**
+   * Started with the copy and run beside its transfers, with a signal that aborts with the copy
+   * (a build's attachments write their blobs here); awaited before `beforeCommit`, and its
+   * failure fails the copy.
+   */
+  alongside?: (dst: Transport, signal: AbortSignal) => Promise<void>;
   /** Runs after every manifest is written and before the destination commits (attachments of a build go here). */
   beforeCommit?: (dst: Transport, signal: AbortSignal) => Promise<void>;
 }
@@ -127,9 +133,14 @@ export async function copyImage(
     if (options.referrers !== undefined && dst.acceptsArtifacts === false) {
       throw new UnsupportedError(`${dst.description} holds container images only: it cannot hold referrers (signatures, SBOMs); copy to a registry or an oci: layout`);
     }
+    const alongside = options.alongside;
+    // Tracked, so a failed copy waits for it too; observed here, awaited below.
+    const beside = alongside !== undefined ? copier.track(copier.scoped((signal) => alongside(dst, signal))) : undefined;
+    beside?.catch(() => undefined);
     const root = await copier.resolveRoot(srcRef);
     await copier.track(copier.copyTree(root, dstRefs.length === 0 ? [undefined] : dstRefs));
     if (options.referrers !== undefined) await copier.copyReferrers(root, options.referrers);
+    if (beside !== undefined) await beside;
     if (options.beforeCommit !== undefined) await copier.scoped((signal) => (options.beforeCommit as NonNullable<CopyOptions['beforeCommit']>)(dst, signal));
     await copier.scoped((signal) => dst.commit?.({ signal }) ?? Promise.resolve());
     return { digest: root.raw.digest, mediaType: root.raw.mediaType, size: root.raw.bytes.byteLength };

@@ -12,7 +12,7 @@ import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Image } from '../image/model.ts';
 import type { Transport } from '../image/transport.ts';
-import { attachArtifacts } from '../supply/attach.ts';
+import { stageArtifacts, type StagedArtifacts } from '../supply/attach.ts';
 import {
   digestSet,
   DOCKERFILE_BUILD_TYPE,
@@ -192,6 +192,12 @@ export interface PreparedAttacher {
    * `attach`.
    */
   prepare(images: readonly BuiltPlatform[]): void;
+  /**
+   * Starts writing the documents' blobs to `transport` (beside the image's own blobs); `attach`
+   * through the same transport then writes only the manifests and links. Settles when the
+   * blobs are written; rejects with their failure (which `attach` reports too).
+   */
+  stage(transport: Transport, images: readonly BuiltPlatform[], signal?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -243,17 +249,30 @@ export function makeAttacher(input: AttacherInput): PreparedAttacher {
     // Observed here; the same promise is awaited (and its failure thrown) by attach.
     for (const built of images) documentsFor(built, images).catch(() => undefined);
   };
-  const attach: Attacher = async (transport, target, images, signal) => {
+  // Per transport, the attachments being written there (stage, then attach).
+  const staged = new WeakMap<Transport, { jobs: { subject: Descriptor; attachment: Attachment }[]; artifacts: StagedArtifacts }>();
+  const stageIn = async (transport: Transport, images: readonly BuiltPlatform[], signal: AbortSignal | undefined): Promise<{ jobs: { subject: Descriptor; attachment: Attachment }[]; artifacts: StagedArtifacts }> => {
     const jobs: { subject: Descriptor; attachment: Attachment }[] = [];
     for (const built of images) {
       const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
       for (const attachment of await documentsFor(built, images)) jobs.push({ subject, attachment });
     }
-    // Blobs written together, manifests in order, links concurrently (attachArtifacts): on a
+    const existing = staged.get(transport);
+    if (existing !== undefined) return existing;
+    // Blobs written together, manifests in order, links concurrently (stageArtifacts): on a
     // registry without the referrers API each link reads the fallback index back, and one after
     // another those round trips add up.
-    const results = await attachArtifacts(transport, jobs, { created, signal });
+    const entry = { jobs, artifacts: stageArtifacts(transport, jobs, { created, ...(signal !== undefined ? { signal } : {}) }) };
+    staged.set(transport, entry);
+    return entry;
+  };
+  const stage = async (transport: Transport, images: readonly BuiltPlatform[], signal?: AbortSignal): Promise<void> => {
+    await (await stageIn(transport, images, signal)).artifacts.blobs;
+  };
+  const attach: Attacher = async (transport, target, images, signal) => {
+    const { jobs, artifacts } = await stageIn(transport, images, signal);
+    const results = await artifacts.finish(signal !== undefined ? { signal } : {});
     return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };
-  return { attach, prepare };
+  return { attach, prepare, stage };
 }

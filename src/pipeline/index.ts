@@ -433,7 +433,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
             sbom: sbomWriter(options),
           });
     const imagesFor = (dest: Destination): readonly BuiltPlatform[] => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images);
-    const attachments = attacher === undefined ? undefined : { attach: attacher.attach, imagesFor, attached };
+    const attachments = attacher === undefined ? undefined : { attach: attacher.attach, stage: attacher.stage, imagesFor, attached };
     // The documents are made while the first target's blobs upload (its HEADs and uploads wait on the network).
     if (attacher !== undefined && destinations[0] !== undefined && destinations[0].parsed.kind !== 'docker-archive') attacher.prepare(imagesFor(destinations[0]));
     const result = await pushAll(source, digestFor, destinations, options, emit, stats, attachments);

@@ -17,6 +17,8 @@ import type { Attacher, BuildAttachment, BuiltPlatform } from './attestations.ts
 export interface PushAttachments {
   /** Attaches the documents of `images` through a transport. */
   attach: Attacher;
+  /** Starts writing the documents' blobs through a transport, beside the image's (`attach` through it then writes the rest). */
+  stage?: (transport: Transport, images: readonly BuiltPlatform[], signal?: AbortSignal) => Promise<void>;
   /** The platform images a destination holds (the OCI form for `oci:` targets of a Docker-format build). */
   imagesFor(dest: Destination): readonly BuiltPlatform[];
   /** Receives what was attached. */
@@ -99,6 +101,12 @@ export async function pushAll(
         else if (event.type === 'manifest-pushed') stats.manifestsPushed++;
         emit({ type: 'copy', target: dest.target, event });
       },
+      // The documents' blobs upload beside the image's; their manifests follow the image's.
+      // (A destination that cannot hold them fails in `attach`, after the image, as it did before.)
+      alongside:
+        attachHere?.stage !== undefined
+          ? (dst: Transport, signal: AbortSignal) => (dst.acceptsArtifacts === false ? Promise.resolve() : (attachHere.stage as NonNullable<PushAttachments['stage']>)(dst, attachHere.imagesFor(dest), signal))
+          : undefined,
       beforeCommit: attachHere !== undefined ? (dst: Transport, signal: AbortSignal) => attachTo(dst, signal) : undefined,
     }).catch((error: unknown) => {
       throw targetFailure(dest.target, error);

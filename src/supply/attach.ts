@@ -119,14 +119,43 @@ export async function writeReferrer(transport: Transport, subjectDigest: string,
  * rejects, once every write or link already started has ended.
  */
 export async function attachArtifacts(transport: Transport, items: readonly { subject: Descriptor; attachment: Attachment }[], options: AttachOptions = {}): Promise<AttachResult[]> {
+  return await stageArtifacts(transport, items, options).finish();
+}
+
+/** Artifacts whose blobs {@link stageArtifacts} has started writing. */
+export interface StagedArtifacts {
+  /** Settles when every blob is written or found there; rejects with the first failure, once every write started has ended. */
+  readonly blobs: Promise<void>;
+  /**
+   * Waits for the blobs, then writes the manifests in the order given and links them, as
+   * {@link attachArtifacts} does; `signal` (when given) replaces the staging's for this part.
+   */
+  finish(options?: { signal?: AbortSignal }): Promise<AttachResult[]>;
+}
+
+/**
+ * Starts {@link attachArtifacts}' first part, the blobs, at once, so that they upload beside the
+ * subject's own blobs; the manifests wait for `finish`, which a caller runs once the subject is
+ * written. A failure of the blobs is reported by `blobs` and by `finish` (never unobserved).
+ */
+export function stageArtifacts(transport: Transport, items: readonly { subject: Descriptor; attachment: Attachment }[], options: AttachOptions = {}): StagedArtifacts {
   const created = options.created ?? attachmentTime();
   const prepared = items.map(({ subject, attachment }) => ({ subject: subject.digest, parts: artifactManifest(subject, attachment, created) }));
-  const fresh = await pushReferrers(transport, prepared.map((p) => p.parts), options);
-  const tags = await settleAll(prepared.map((p, i) => link(transport, p.subject, p.parts.descriptor, options, fresh[i] === true)));
-  return prepared.map(({ subject, parts }, i) => {
-    const tag = tags[i];
-    return { descriptor: parts.descriptor, subject, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
-  });
+  const list = prepared.map((p) => p.parts);
+  const fresh = writeReferrerBlobs(transport, list, options);
+  const blobs = fresh.then(() => undefined);
+  blobs.catch(() => undefined);
+  const finish = async (more: { signal?: AbortSignal } = {}): Promise<AttachResult[]> => {
+    const written = await fresh;
+    const opts: AttachOptions = more.signal !== undefined ? { ...options, signal: more.signal } : options;
+    await pushManifests(transport, list, written, opts);
+    const tags = await settleAll(prepared.map((p, i) => link(transport, p.subject, p.parts.descriptor, opts, written[i] === true)));
+    return prepared.map(({ subject, parts }, i) => {
+      const tag = tags[i];
+      return { descriptor: parts.descriptor, subject, ...(tag !== undefined ? { fallbackTag: tag } : {}) };
+    });
+  };
+  return { blobs, finish };
 }
 
 /** Blob writes {@link writeReferrerBlobs} runs at once (a registry client bounds its uploads too). */
@@ -181,12 +210,17 @@ async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
  */
 async function pushReferrers(transport: Transport, list: readonly ArtifactParts[], options: AttachOptions): Promise<boolean[]> {
   const fresh = await writeReferrerBlobs(transport, list, options);
+  await pushManifests(transport, list, fresh, options);
+  return fresh;
+}
+
+/** Writes the manifests of `list` still to be written (`fresh`), one after another in the order given. */
+async function pushManifests(transport: Transport, list: readonly ArtifactParts[], fresh: readonly boolean[], options: AttachOptions): Promise<void> {
   const opts = options.signal ? { signal: options.signal } : {};
   for (const [i, parts] of list.entries()) {
     throwIfAborted(options.signal);
     if (fresh[i] === true) await transport.putManifest(parts.manifest, undefined, opts);
   }
-  return fresh;
 }
 
 /**

@@ -101,3 +101,20 @@ test('drops an upload mid-body; nothing is stored; the retry succeeds', async ()
   assert.equal(record?.requestBytes, 100_000);
   assert.equal((await upload('dropped')).status, 201);
 });
+
+test('holds a request, body and all, then passes it on; a request started later ends first', async () => {
+  proxy.setRules([{ method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'delay', ms: 400 } }]);
+  proxy.resetStats();
+  const started = Date.now();
+  const held = upload('held');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await fetch(`${proxy.url}/v2/`)).status, 200);
+  assert.equal((await held).status, 201);
+  assert.ok(Date.now() - started >= 400);
+  const records = proxy.stats().records;
+  assert.deepEqual(records.map((r) => `${r.method} ${r.kind}`), ['POST upload', 'GET ping', 'PUT upload']);
+  assert.equal(records[2]?.fault, 'delay');
+  assert.equal(records[2]?.requestBytes, blob.length);
+  const head = await fetch(`${registry.url}/v2/held/blobs/${digest}`, { method: 'HEAD' });
+  assert.equal(head.status, 200, 'the held body reached the registry whole');
+});

@@ -19,7 +19,9 @@ export type Fault =
   /** Flip one byte of the response body (at `offset`, default the middle of the first chunk). */
   | { kind: 'corrupt'; offset?: number }
   /** Send the response body `bytes` at a time, one piece every `everyMs` (a registry too slow to use). */
-  | { kind: 'trickle'; bytes: number; everyMs: number };
+  | { kind: 'trickle'; bytes: number; everyMs: number }
+  /** Hold the request `ms` before passing it on (a slow request, to order others around it). */
+  | { kind: 'delay'; ms: number };
 
 /** A fault and the requests it applies to. */
 export interface FaultRule {
@@ -171,106 +173,116 @@ export async function startProxy(targetUrl: string, rules: FaultRule[] = []): Pr
       return;
     }
 
-    const upstream = http.request({
-      host: target.hostname,
-      port: target.port,
-      method,
-      path,
-      headers: req.headers,
-      agent,
-    });
-    let wasCut = false;
-    const cut = (): void => {
-      wasCut = true;
-      upstream.destroy();
-      req.socket.destroy();
-      finish();
-    };
-    upstream.on('error', () => {
-      if (wasCut) return;
-      if (!res.headersSent) {
-        record.status = 502;
-        res.writeHead(502).end();
-      } else {
-        req.socket.destroy();
-      }
-    });
-    req.on('data', (chunk: Buffer) => {
-      if (fault?.kind === 'dropRequest' && record.requestBytes + chunk.length >= fault.afterBytes && fire()) {
-        const keep = fault.afterBytes - record.requestBytes;
-        record.requestBytes += keep;
-        if (keep > 0) upstream.write(chunk.subarray(0, keep));
-        cut();
-        return;
-      }
-      record.requestBytes += chunk.length;
-      if (!upstream.write(chunk)) {
-        req.pause();
-        upstream.once('drain', () => req.resume());
-      }
-    });
-    req.on('end', () => upstream.end());
-    req.on('error', () => upstream.destroy());
+    if (fault?.kind === 'delay' && fire()) {
+      // The body waits in the paused request meanwhile.
+      const timer = setTimeout(() => forward(), fault.ms);
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
+    forward();
 
-    upstream.on('response', (response) => {
-      record.status = response.statusCode ?? 0;
-      res.writeHead(response.statusCode ?? 502, response.statusMessage, response.headers);
-      let corrupted = false;
-      let trickling = false;
-      response.on('data', (chunk: Buffer) => {
-        let out = chunk;
-        if (fault?.kind === 'corrupt' && !corrupted && method === 'GET' && chunk.length > 0) {
-          // Without an offset, the middle of the first chunk; with one, the chunk that holds it.
-          const index = fault.offset === undefined ? chunk.length >> 1 : fault.offset - record.responseBytes;
-          if (index >= 0 && index < chunk.length && fire()) {
-            out = Buffer.from(chunk);
-            out[index] = (out[index] ?? 0) ^ 0xff;
-            corrupted = true;
-          }
-        }
-        if (fault?.kind === 'dropResponse' && record.responseBytes + out.length >= fault.afterBytes && fire()) {
-          const keep = fault.afterBytes - record.responseBytes;
-          record.responseBytes += keep;
-          if (keep > 0) {
-            res.write(out.subarray(0, keep), () => cut());
-          } else {
-            cut();
-          }
-          response.destroy();
-          return;
-        }
-        if (fault?.kind === 'trickle' && (trickling || fire())) {
-          trickling = true;
-          response.pause();
-          const { bytes, everyMs } = fault;
-          let offset = 0;
-          const timer = setInterval(() => {
-            if (res.destroyed) {
-              clearInterval(timer);
-              response.destroy();
-              return;
-            }
-            const piece = out.subarray(offset, offset + bytes);
-            offset += piece.length;
-            record.responseBytes += piece.length;
-            res.write(piece);
-            if (offset >= out.length) {
-              clearInterval(timer);
-              response.resume();
-            }
-          }, everyMs);
-          return;
-        }
-        record.responseBytes += out.length;
-        if (!res.write(out)) {
-          response.pause();
-          res.once('drain', () => response.resume());
+    function forward(): void {
+      const upstream = http.request({
+        host: target.hostname,
+        port: target.port,
+        method,
+        path,
+        headers: req.headers,
+        agent,
+      });
+      let wasCut = false;
+      const cut = (): void => {
+        wasCut = true;
+        upstream.destroy();
+        req.socket.destroy();
+        finish();
+      };
+      upstream.on('error', () => {
+        if (wasCut) return;
+        if (!res.headersSent) {
+          record.status = 502;
+          res.writeHead(502).end();
+        } else {
+          req.socket.destroy();
         }
       });
-      // A trickled chunk holds the upstream paused until its last piece is written, so 'end' comes after it.
-      response.on('end', () => res.end());
-      response.on('error', () => req.socket.destroy());
-    });
+      req.on('data', (chunk: Buffer) => {
+        if (fault?.kind === 'dropRequest' && record.requestBytes + chunk.length >= fault.afterBytes && fire()) {
+          const keep = fault.afterBytes - record.requestBytes;
+          record.requestBytes += keep;
+          if (keep > 0) upstream.write(chunk.subarray(0, keep));
+          cut();
+          return;
+        }
+        record.requestBytes += chunk.length;
+        if (!upstream.write(chunk)) {
+          req.pause();
+          upstream.once('drain', () => req.resume());
+        }
+      });
+      req.on('end', () => upstream.end());
+      req.on('error', () => upstream.destroy());
+
+      upstream.on('response', (response) => {
+        record.status = response.statusCode ?? 0;
+        res.writeHead(response.statusCode ?? 502, response.statusMessage, response.headers);
+        let corrupted = false;
+        let trickling = false;
+        response.on('data', (chunk: Buffer) => {
+          let out = chunk;
+          if (fault?.kind === 'corrupt' && !corrupted && method === 'GET' && chunk.length > 0) {
+            // Without an offset, the middle of the first chunk; with one, the chunk that holds it.
+            const index = fault.offset === undefined ? chunk.length >> 1 : fault.offset - record.responseBytes;
+            if (index >= 0 && index < chunk.length && fire()) {
+              out = Buffer.from(chunk);
+              out[index] = (out[index] ?? 0) ^ 0xff;
+              corrupted = true;
+            }
+          }
+          if (fault?.kind === 'dropResponse' && record.responseBytes + out.length >= fault.afterBytes && fire()) {
+            const keep = fault.afterBytes - record.responseBytes;
+            record.responseBytes += keep;
+            if (keep > 0) {
+              res.write(out.subarray(0, keep), () => cut());
+            } else {
+              cut();
+            }
+            response.destroy();
+            return;
+          }
+          if (fault?.kind === 'trickle' && (trickling || fire())) {
+            trickling = true;
+            response.pause();
+            const { bytes, everyMs } = fault;
+            let offset = 0;
+            const timer = setInterval(() => {
+              if (res.destroyed) {
+                clearInterval(timer);
+                response.destroy();
+                return;
+              }
+              const piece = out.subarray(offset, offset + bytes);
+              offset += piece.length;
+              record.responseBytes += piece.length;
+              res.write(piece);
+              if (offset >= out.length) {
+                clearInterval(timer);
+                response.resume();
+              }
+            }, everyMs);
+            return;
+          }
+          record.responseBytes += out.length;
+          if (!res.write(out)) {
+            response.pause();
+            res.once('drain', () => response.resume());
+          }
+        });
+        // A trickled chunk holds the upstream paused until its last piece is written, so 'end' comes after it.
+        response.on('end', () => res.end());
+        response.on('error', () => req.socket.destroy());
+      });
+    }
   });
   server.keepAliveTimeout = 5000;
 

@@ -189,6 +189,48 @@ describe('copyImage', () => {
     assert.equal((await store.getManifest('x')).digest, amd64.digest);
   });
 
+  it('runs `alongside` beside the transfers and waits for it before beforeCommit; its failure fails the copy, nothing committed', async () => {
+    const order: string[] = [];
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const out = join(dir, 'alongside');
+    const copied = copyImage(ociLayout(single), 'src', ociLayout(out), ['v1'], {
+      onEvent: (e) => {
+        if (e.type === 'manifest-pushed') {
+          order.push('manifest');
+          release();
+        }
+      },
+      alongside: async (_dst, signal) => {
+        order.push('alongside started');
+        // Still running when the manifest is written: the copy is not waiting for it before then.
+        await held;
+        assert.equal(signal.aborted, false);
+        order.push('alongside done');
+      },
+      beforeCommit: async () => {
+        order.push('beforeCommit');
+      },
+    });
+    await copied;
+    assert.deepEqual(order, ['alongside started', 'manifest', 'alongside done', 'beforeCommit']);
+
+    const parent = await mkdtemp(join(dir, 'alongside-fail-'));
+    const failure = new OcibuildError('ERR_TRANSPORT', 'alongside failed');
+    let committed = false;
+    await assert.rejects(
+      copyImage(ociLayout(single), 'src', ociLayout(join(parent, 'out')), ['v1'], {
+        alongside: () => Promise.reject(failure),
+        beforeCommit: async () => {
+          committed = true;
+        },
+      }),
+      (error: unknown) => error === failure,
+    );
+    assert.equal(committed, false);
+    assert.deepEqual(await readdir(parent), [], 'no layout and no staging directory');
+  });
+
   it('stops when aborted and leaves no output behind', async () => {
     const parent = await mkdtemp(join(dir, 'abort-'));
     const controller = new AbortController();

@@ -20,6 +20,7 @@ import { addToReferrersIndex } from '../../src/oci/referrers.ts';
 import { listReferrers } from '../../src/supply/referrers.ts';
 import type { Attachment } from '../../src/supply/types.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { startProxy } from '../helpers/proxy.ts';
 
 let tmp: string;
 let registry: TestRegistry;
@@ -254,4 +255,33 @@ test('copy with referrers skips an entry of the fallback index whose manifest wa
   await copyImage(repo, '1', registryTransport(`${registry.host}/app/stale-copy`, client), ['1'], { referrers: referrerCopyHooks() });
   const copied = await listReferrers(registryTransport(`${registry.host}/app/stale-copy`, client), subj.digest);
   assert.deepEqual(copied.map((d) => d.digest), [kept.descriptor.digest]);
+});
+
+test("buildImage: the attachments' blobs upload beside the image's, before its manifest; the referrer manifests come after it", async () => {
+  // The image manifest's PUT is held 1 s: blobs written beside the image's are done by then,
+  // blobs written after the image (as before) would follow it.
+  const proxy = await startProxy(registry.url, [{ method: 'PUT', path: /\/manifests\/1$/, fault: { kind: 'delay', ms: 1000 } }]);
+  try {
+    const result = await buildImage({
+      layers: [{ entries: [{ type: 'file', path: '/beside.txt', source: new TextEncoder().encode('beside\n') }] }],
+      to: `${proxy.host}/app/beside:1`,
+      cache: false,
+      sourceDateEpoch: 0,
+      provenance: true,
+    });
+    assert.equal(result.attachments?.length, 1);
+    const records = proxy.stats().records;
+    const imagePut = records.findIndex((r) => r.method === 'PUT' && r.path.endsWith('/manifests/1'));
+    assert.ok(imagePut > 0 && records[imagePut]?.fault === 'delay', 'the image manifest went through the held PUT');
+    const uploads = records.flatMap((r, i) => (r.kind === 'upload' && r.method === 'PUT' ? [i] : []));
+    // The layer, the config, the provenance document and the empty config.
+    assert.equal(uploads.length, 4);
+    assert.ok(uploads.every((i) => i < imagePut), `every blob upload ended before the image manifest's PUT: ${records.map((r) => `${r.method} ${r.path.split('?')[0]}`).join(', ')}`);
+    const referrerPut = records.findIndex((r) => r.method === 'PUT' && r.path.endsWith(`/manifests/${result.attachments?.[0]?.digest}`));
+    assert.ok(referrerPut > imagePut, 'the referrer manifest is written after its subject');
+    const listed = await listReferrers(registryTransport(`${registry.host}/app/beside`, client), result.digest);
+    assert.deepEqual(listed.map((d) => d.digest), [result.attachments?.[0]?.digest]);
+  } finally {
+    await proxy.stop();
+  }
 });
