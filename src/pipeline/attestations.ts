@@ -16,10 +16,12 @@ import { stageArtifacts, type StagedArtifacts } from '../supply/attach.ts';
 import {
   digestSet,
   DOCKERFILE_BUILD_TYPE,
+  IN_TOTO_MEDIA_TYPE,
   LAYERS_BUILD_TYPE,
   provenanceAttachment,
   type ProvenanceDependency,
 } from '../supply/provenance.ts';
+import { CYCLONEDX_JSON_MEDIA_TYPE, SPDX_JSON_MEDIA_TYPE } from '../supply/sbom.ts';
 import type { Attachment, SbomFormat } from '../supply/types.ts';
 import type { BuildOptions } from './index.ts';
 
@@ -37,7 +39,7 @@ export interface BuildAttachment {
   subject: string;
   /** Its artifact type (`application/spdx+json`, `application/vnd.in-toto+json`, ...). */
   artifactType: string;
-  /** Digest of the artifact manifest. */
+  /** Digest of the artifact manifest; for a `local:` or `tar:` target, which gets the document as a file next to the tree, of that file. */
   digest: string;
 }
 
@@ -198,6 +200,38 @@ export interface PreparedAttacher {
    * blobs are written; rejects with their failure (which `attach` reports too).
    */
   stage(transport: Transport, images: readonly BuiltPlatform[], signal?: AbortSignal): Promise<void>;
+  /**
+   * The documents of `images` as files, for outputs that hold files rather than referrers
+   * (`local:`, `tar:`), named as buildx names them there: `provenance.json`, `sbom.spdx.json`
+   * (`sbom.cyclonedx.json` for CycloneDX).
+   */
+  files(images: readonly BuiltPlatform[]): Promise<AttestationFile[]>;
+}
+
+/** One document written as a file next to an image's root filesystem. */
+export interface AttestationFile {
+  /** Digest of the image manifest it describes. */
+  subject: string;
+  /** File name at the top of that image's tree. */
+  name: string;
+  /** Its artifact type. */
+  artifactType: string;
+  /** The document. */
+  bytes: Uint8Array;
+}
+
+/** The file name of a document in a `local:` or `tar:` output (buildx's names where it has them). */
+export function attestationFileName(attachment: Attachment): string {
+  switch (attachment.artifactType) {
+    case IN_TOTO_MEDIA_TYPE:
+      return 'provenance.json';
+    case SPDX_JSON_MEDIA_TYPE:
+      return 'sbom.spdx.json';
+    case CYCLONEDX_JSON_MEDIA_TYPE:
+      return 'sbom.cyclonedx.json';
+    default:
+      throw new Error(`internal: no file name for ${attachment.artifactType}`);
+  }
 }
 
 /**
@@ -274,5 +308,14 @@ export function makeAttacher(input: AttacherInput): PreparedAttacher {
     const results = await artifacts.finish(signal !== undefined ? { signal } : {});
     return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };
-  return { attach, prepare, stage };
+  const files = async (images: readonly BuiltPlatform[]): Promise<AttestationFile[]> => {
+    const out: AttestationFile[] = [];
+    for (const built of images) {
+      for (const attachment of await documentsFor(built, images)) {
+        out.push({ subject: built.image.descriptor.digest, name: attestationFileName(attachment), artifactType: attachment.artifactType, bytes: attachment.bytes });
+      }
+    }
+    return out;
+  };
+  return { attach, prepare, stage, files };
 }

@@ -55,7 +55,7 @@ export type BuildEvent =
   | { type: 'manifest-skipped'; target: string; digest: string }
   /** A single-platform target (`docker-daemon:`, `podman:`) got one platform of a multi-platform image. */
   | { type: 'target-warning'; target: string; message: string }
-  /** A target that cannot hold the SBOM or provenance asked for (docker-archive): the image is written without them. */
+  /** A target that cannot hold the SBOM or provenance asked for (docker-archive:, docker-daemon:, podman:): the image is written without them. */
   | { type: 'attach-skipped'; target: string; message: string }
   /** An SBOM or provenance attached to a platform image in a target. */
   | ({ type: 'attached' } & BuildAttachment)
@@ -433,7 +433,7 @@ async function buildIn(options: BuildOptions & { session: Session }): Promise<Bu
             sbom: sbomWriter(options),
           });
     const imagesFor = (dest: Destination): readonly BuiltPlatform[] => (ociImages.length > 0 && dest.parsed.kind === 'oci' ? ociImages : images);
-    const attachments = attacher === undefined ? undefined : { attach: attacher.attach, stage: attacher.stage, imagesFor, attached };
+    const attachments = attacher === undefined ? undefined : { attach: attacher.attach, stage: attacher.stage, files: attacher.files, imagesFor, attached };
     // The documents are made while the first target's blobs upload (its HEADs and uploads wait on the network).
     if (attacher !== undefined && destinations[0] !== undefined && destinations[0].parsed.kind !== 'docker-archive') attacher.prepare(imagesFor(destinations[0]));
     const result = await pushAll(source, digestFor, destinations, options, emit, stats, attachments);

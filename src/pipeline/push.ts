@@ -11,7 +11,9 @@ import type { BuildStats } from './index.ts';
 import type { Destination, TransportOptions } from './targets.ts';
 import type { Transport } from '../transports/types.ts';
 import { describeFsError, targetFailure } from './preflight.ts';
-import type { Attacher, BuildAttachment, BuiltPlatform } from './attestations.ts';
+import type { AttestationFile, Attacher, BuildAttachment, BuiltPlatform } from './attestations.ts';
+import type { RootfsTransport } from './rootfs-target.ts';
+import { hashBytes } from '../hash/index.ts';
 
 /** What pushing attaches to each target (SBOM, provenance), when the build asks for any. */
 export interface PushAttachments {
@@ -19,6 +21,8 @@ export interface PushAttachments {
   attach: Attacher;
   /** Starts writing the documents' blobs through a transport, beside the image's (`attach` through it then writes the rest). */
   stage?: (transport: Transport, images: readonly BuiltPlatform[], signal?: AbortSignal) => Promise<void>;
+  /** The documents as files, for `local:` and `tar:` outputs. */
+  files(images: readonly BuiltPlatform[]): Promise<AttestationFile[]>;
   /** The platform images a destination holds (the OCI form for `oci:` targets of a Docker-format build). */
   imagesFor(dest: Destination): readonly BuiltPlatform[];
   /** Receives what was attached. */
@@ -55,14 +59,22 @@ export async function pushAll(
   for (const dest of destinations) {
     const digest = digestFor(dest);
     const refs = dest.references(options.tags ?? []);
-    // A docker-archive holds images only (docker load has no place for referrers): said, not fatal.
-    const attachHere = attachments !== undefined && dest.parsed.kind !== 'docker-archive' ? attachments : undefined;
-    if (attachments !== undefined && attachHere === undefined) {
-      emit({ type: 'attach-skipped', target: dest.target, message: `${dest.target}: a docker-archive cannot hold referrers; the SBOM and provenance are not written there` });
+    // Where the documents go: referrers (registries, oci: layouts), files next to the tree
+    // (local:, tar:, as buildx writes attestations there), or nowhere (a docker-archive or an
+    // image store loaded with docker load has no place for referrers): said, not fatal.
+    const kind = dest.parsed.kind;
+    const skipped = attachments !== undefined && (kind === 'docker-archive' || kind === 'docker-daemon' || kind === 'podman');
+    const attachHere = attachments !== undefined && !skipped ? attachments : undefined;
+    const asFiles = kind === 'local' || kind === 'tar';
+    if (skipped) {
+      const what = kind === 'docker-archive' ? 'a docker-archive' : `a ${kind} image store (loaded as with docker load)`;
+      emit({ type: 'attach-skipped', target: dest.target, message: `${dest.target}: ${what} cannot hold referrers; the SBOM and provenance are not written there` });
     }
     const attachTo = async (transport: Transport, signal?: AbortSignal): Promise<void> => {
       if (attachHere === undefined) return;
-      const written = await attachHere.attach(transport, dest.target, attachHere.imagesFor(dest), signal);
+      const written = asFiles
+        ? await addAttestationFiles(transport as RootfsTransport, dest.target, await attachHere.files(attachHere.imagesFor(dest)))
+        : await attachHere.attach(transport, dest.target, attachHere.imagesFor(dest), signal);
       for (const a of written) emit({ type: 'attached', ...a });
       attachHere.attached.push(...written);
     };
@@ -104,7 +116,7 @@ export async function pushAll(
       // The documents' blobs upload beside the image's; their manifests follow the image's.
       // (A destination that cannot hold them fails in `attach`, after the image, as it did before.)
       alongside:
-        attachHere?.stage !== undefined
+        attachHere?.stage !== undefined && !asFiles
           ? (dst: Transport, signal: AbortSignal) => (dst.acceptsArtifacts === false ? Promise.resolve() : (attachHere.stage as NonNullable<PushAttachments['stage']>)(dst, attachHere.imagesFor(dest), signal))
           : undefined,
       beforeCommit: attachHere !== undefined ? (dst: Transport, signal: AbortSignal) => attachTo(dst, signal) : undefined,
@@ -115,6 +127,14 @@ export async function pushAll(
     results.push({ ref: dest.target, digest: copied.digest });
   }
   return results;
+}
+
+/** Hands the documents to a `local:` or `tar:` output, written next to each image's tree at commit; what was attached (the file's digest as `digest`). */
+async function addAttestationFiles(transport: RootfsTransport, target: string, files: readonly AttestationFile[]): Promise<BuildAttachment[]> {
+  return files.map((file) => {
+    transport.addFile(file.subject, file.name, file.bytes);
+    return { target, subject: file.subject, artifactType: file.artifactType, digest: hashBytes(file.bytes) };
+  });
 }
 
 /**

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { OcibuildError, throwIfAborted, UnsupportedError } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError, throwIfAborted, UnsupportedError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.ts';
 import type { Descriptor, ImageManifest, Platform, RawManifest } from '../oci/types.ts';
@@ -67,6 +67,13 @@ export interface RootfsTransport extends Transport, TransportCapabilities {
   readonly acceptsArtifacts: false;
   /** Always true: every layer is unpacked, foreign ones included. */
   readonly needsForeignLayers: true;
+  /**
+   * Adds a file to write at the top of the tree of the image `subject` (its platform's folder in
+   * a multi-platform output): a build's SBOM and provenance, as buildx writes attestations with
+   * `--output type=local|tar`. `name` is one path segment. The commit fails, writing nothing,
+   * when the image itself holds that path.
+   */
+  addFile(subject: string, name: string, bytes: Uint8Array): void;
   /** Unpacks the image and moves the result into place. */
   commit(options?: OperationOptions): Promise<void>;
   /** Removes spilled blobs and any unfinished output. Safe to call twice. */
@@ -115,6 +122,8 @@ class RootfsOutput implements RootfsTransport {
   readonly #written = new Set<string>();
   readonly #manifests = new Map<string, ParsedManifest>();
   #top: string | undefined;
+  /** Files to write next to each image's tree, by the image's manifest digest. */
+  readonly #files = new Map<string, { name: string; bytes: Uint8Array }[]>();
   readonly #leftovers = new Set<string>();
   #closed = false;
 
@@ -156,6 +165,16 @@ class RootfsOutput implements RootfsTransport {
     this.#manifests.set(manifest.digest, parsed);
     // Children come before their index: the last manifest put is the image or index to write.
     this.#top = manifest.digest;
+  }
+
+  addFile(subject: string, name: string, bytes: Uint8Array): void {
+    this.#assertOpen();
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+      throw new InvalidArgumentError(`${this.description}: a file added next to the tree needs a plain name, got ${JSON.stringify(name)}`);
+    }
+    const list = this.#files.get(subject) ?? [];
+    list.push({ name, bytes });
+    this.#files.set(subject, list);
   }
 
   async commit(options: OperationOptions = {}): Promise<void> {
@@ -223,6 +242,7 @@ class RootfsOutput implements RootfsTransport {
   ): Promise<void> {
     if (top.kind === 'manifest') {
       const owners = await this.#unpack(top.manifest, stage, signal);
+      await this.#writeFiles(this.#top as string, stage);
       await done(stage, owners);
       return;
     }
@@ -233,13 +253,17 @@ class RootfsOutput implements RootfsTransport {
       if (image?.kind !== 'manifest') throw new UnsupportedError(`${this.description}: index child ${child.digest} is not an image manifest`);
       if (children.length === 1) {
         // One platform (`copy --platform P` of an index) is written flat, as buildx writes a one-platform build.
-        await done(stage, await this.#unpack(image.manifest, stage, signal));
+        const owners = await this.#unpack(image.manifest, stage, signal);
+        await this.#writeFiles(child.digest, stage);
+        await done(stage, owners);
         return;
       }
       const folder = platformFolder(child.platform as Platform);
       const root = path.join(stage, folder);
       await fsp.mkdir(root, { mode: 0o755 });
-      await done(root, await this.#unpack(image.manifest, root, signal), folder);
+      const owners = await this.#unpack(image.manifest, root, signal);
+      await this.#writeFiles(child.digest, root);
+      await done(root, owners, folder);
     }
   }
 
@@ -266,6 +290,18 @@ class RootfsOutput implements RootfsTransport {
       });
     }
     return owners;
+  }
+
+  /** Writes the files added for `subject` at the top of `root`; never over a path the image holds. */
+  async #writeFiles(subject: string, root: string): Promise<void> {
+    for (const { name, bytes } of this.#files.get(subject) ?? []) {
+      await fsp.writeFile(path.join(root, name), bytes, { flag: 'wx', mode: 0o644 }).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new OcibuildError('ERR_TRANSPORT', `${this.description}: the image holds /${name}, where the build's ${name} goes (as buildx writes it); nothing was written: build without that document or move the file in the image`);
+        }
+        throw new OcibuildError('ERR_IO', `${this.description}: cannot write ${name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      });
+    }
   }
 
   /** DIR may be absent or an empty folder: ocibuild never overwrites files it did not write. */

@@ -8,7 +8,8 @@
  * `package.json` under `"ocibuild"`. docs/node.md is the user's guide.
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readPackageJson } from './project.ts';
 import * as path from 'node:path';
 import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { LayerSpec } from '../layer/types.ts';
@@ -204,12 +205,13 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
 
 async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAppBuildOptions> {
   const root = path.resolve(dir);
-  let pkg: PackageJson;
-  try {
-    pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as PackageJson;
-  } catch (error) {
-    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `${path.join(root, 'package.json')}: cannot read it (${(error as Error).message})`, { cause: error });
+  // Bounded, and a syntax error named by line and column (ERR_INVALID_ARGUMENT).
+  const read = (await readPackageJson(path.join(root, 'package.json'))) as PackageJson | undefined;
+  if (read === undefined) {
+    const why = await stat(root).then((s) => (s.isDirectory() ? 'the app folder has no package.json' : 'not a folder'), () => 'no such folder');
+    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `${path.join(root, 'package.json')}: cannot read it (${why})`);
   }
+  const pkg: PackageJson = read;
   const o: NodeAppOptions = { ...(pkg.ocibuild ?? {}), ...stripUndefined(options) };
   if (o.to === undefined || (typeof o.to !== 'string' && o.to.length === 0)) {
     throw new InvalidArgumentError(`no target: pass "to" (--to) or set "ocibuild": {"to": ...} in ${path.join(root, 'package.json')}`);

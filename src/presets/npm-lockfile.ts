@@ -8,6 +8,7 @@
 import * as fs from 'node:fs/promises';
 import { InvalidArgumentError, LimitExceededError } from '../errors.ts';
 import type { PlatformFields } from './npm-platform.ts';
+import { jsonErrorText } from './project.ts';
 
 /** Lockfiles bigger than this are refused (the largest real ones are tens of MiB). */
 export const MAX_LOCKFILE_BYTES = 256 * 1024 * 1024;
@@ -46,11 +47,12 @@ export interface NpmLockfile {
 export async function readNpmLockfile(file: string): Promise<NpmLockfile> {
   const { size } = await fs.stat(file);
   if (size > MAX_LOCKFILE_BYTES) throw new LimitExceededError('maxLockfileBytes', MAX_LOCKFILE_BYTES, `${file}: ${size} bytes, more than the ${MAX_LOCKFILE_BYTES} a lockfile may have`);
+  const text = await fs.readFile(file, 'utf8');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await fs.readFile(file, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
-    throw new InvalidArgumentError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InvalidArgumentError(`${file}: not valid JSON (${jsonErrorText(text, error)})`, { cause: error });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError(`${file}: not a JSON object`);
   const doc = parsed as { lockfileVersion?: unknown; packages?: unknown };

@@ -68,10 +68,25 @@ export function readPackageJsonSync(file: string): Record<string, unknown> | und
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new InvalidArgumentError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new InvalidArgumentError(`${file}: not valid JSON (${jsonErrorText(text, error)})`, { cause: error });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError(`${file}: not a JSON object`);
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * The message of a JSON syntax error with its place as a line and column (V8 gives an offset:
+ * "... in JSON at position 41" becomes "... at line 3, column 5").
+ */
+export function jsonErrorText(text: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /at position (\d+)/.exec(message);
+  if (match === null) return message;
+  const offset = Math.min(Number(match[1]), text.length);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `${message.slice(0, match.index).replace(/\s*in JSON\s*$/, '').trimEnd()} at line ${line}, column ${column}`;
 }
 
 /** Reads and parses a package.json with a size bound; undefined when there is none. */
@@ -85,12 +100,18 @@ export async function readPackageJson(file: string): Promise<Record<string, unkn
   try {
     const { size } = await handle.stat();
     if (size > MAX_PACKAGE_JSON_BYTES) throw new LimitExceededError('maxPackageJsonBytes', MAX_PACKAGE_JSON_BYTES, `${file}: ${size} bytes, more than the ${MAX_PACKAGE_JSON_BYTES} a package.json may have`);
-    const parsed: unknown = JSON.parse(await handle.readFile('utf8'));
+    const text = await handle.readFile('utf8');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError(`${file}: not valid JSON (${jsonErrorText(text, error)})`, { cause: error });
+    }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError(`${file}: not a JSON object`);
     return parsed as Record<string, unknown>;
   } catch (error) {
     if (error instanceof OcibuildError) throw error;
-    throw new InvalidArgumentError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new OcibuildError('ERR_IO', `${file}: cannot read it (${(error as Error).message})`, { cause: error });
   } finally {
     await handle.close();
   }

@@ -7,7 +7,10 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { owningPackage, selectDependencies, selectWithTree } from '../../src/presets/lockfile.ts';
-import { findProject, matchesWorkspace, parsePnpmWorkspace } from '../../src/presets/project.ts';
+import { findProject, jsonErrorText, matchesWorkspace, parsePnpmWorkspace, readPackageJson, readPackageJsonSync } from '../../src/presets/project.ts';
+import { nodeApp } from '../../src/presets/node.ts';
+import { readNpmLockfile } from '../../src/presets/npm-lockfile.ts';
+import { OcibuildError } from '../../src/errors.ts';
 import { isPlatformSpecific, npmTarget, platformAllows } from '../../src/presets/npm-platform.ts';
 import { registryFor, tarballUrl } from '../../src/presets/npm-registry.ts';
 import { parseYamlLite } from '../../src/presets/yaml-lite.ts';
@@ -313,5 +316,34 @@ test('packageContents answers as the climb to the nearest package, for every pat
     for (const abs of all.sort(() => rand(3) - 1)) {
       assert.equal(ours(abs), reference(root, packages, excluded, abs), `${abs} (round ${round})`);
     }
+  }
+});
+
+test('a package.json or lockfile that is not JSON: ERR_INVALID_ARGUMENT naming the file, line and column; a missing one: ERR_SOURCE_NOT_FOUND', async () => {
+  const text = '{\n  "name": "a",\n  "version" "1"\n}\n';
+  let thrown: unknown;
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    thrown = error;
+  }
+  assert.match(jsonErrorText(text, thrown), / at line 3, column 13$/);
+  assert.equal(jsonErrorText(text, new Error('other')), 'other');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-bad-json-'));
+  try {
+    const file = path.join(dir, 'package.json');
+    await fs.writeFile(file, text);
+    const bad = (e: unknown): boolean => e instanceof OcibuildError && e.code === 'ERR_INVALID_ARGUMENT' && e.message.startsWith(`${file}: not valid JSON (`) && / at line 3, column 13\)$/.test(e.message);
+    await assert.rejects(readPackageJson(file), bad);
+    assert.throws(() => readPackageJsonSync(file), bad);
+    await assert.rejects(nodeApp(dir, { to: 'oci:/nonexistent/out' }), bad);
+    const lock = path.join(dir, 'package-lock.json');
+    await fs.writeFile(lock, '{"lockfileVersion": 3,}');
+    await assert.rejects(readNpmLockfile(lock), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_INVALID_ARGUMENT' && /package-lock\.json: not valid JSON \(.* at line 1, column 23\)$/.test(e.message));
+    await fs.rm(file);
+    await assert.rejects(nodeApp(dir, { to: 'oci:/nonexistent/out' }), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_SOURCE_NOT_FOUND' && /package\.json: cannot read it \(the app folder has no package\.json\)/.test(e.message));
+    await assert.rejects(nodeApp(path.join(dir, 'nope'), { to: 'oci:/nonexistent/out' }), (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_SOURCE_NOT_FOUND' && /\(no such folder\)/.test(e.message));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 });

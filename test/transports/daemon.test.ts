@@ -80,6 +80,19 @@ describe('daemon targets', { skip, concurrency: false }, () => {
     assert.ok(image.RepoTags.includes('localhost/ocitest:extra'), `extra tags name the same repository: ${image.RepoTags.join(', ')}`);
   });
 
+  it('a build with SBOM and provenance still loads: the store has no place for referrers, which is said (as for a docker-archive)', async () => {
+    const events: BuildEvent[] = [];
+    const result = await withEnv({ DOCKER_HOST: `unix://${socket}` }, () =>
+      buildImage({ from: base, layers: helloLayer, config, to: 'docker-daemon:localhost/ocitest:attested', cache: false, sbom: true, provenance: true, onEvent: (e) => events.push(e) }),
+    );
+    const image = await store.inspect('localhost/ocitest:attested');
+    assert.equal(image.Id, result.manifest.config.digest.slice('sha256:'.length));
+    const skipped = events.filter((e) => e.type === 'attach-skipped');
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0]?.type === 'attach-skipped' ? skipped[0].message : '', /docker-daemon:localhost\/ocitest:attested: a docker-daemon image store .* cannot hold referrers/);
+    assert.deepEqual(result.attachments, []);
+  });
+
   it('loads through the podman socket CONTAINER_HOST names', async () => {
     const result = await withEnv({ CONTAINER_HOST: `unix://${socket}`, DOCKER_HOST: undefined }, () =>
       buildImage({ from: base, layers: helloLayer, config: { ...config, labels: { via: 'podman-socket' } }, to: 'podman:localhost/ocitest:socket', cache: false }),

@@ -157,6 +157,46 @@ describe('local: and tar: outputs', { concurrency: false }, () => {
     assert.ok(!(await fs.readdir(flat)).includes('linux_arm64'));
   });
 
+  it("writes the build's SBOM and provenance next to the tree as buildx names them (per platform folder); a path the image holds is not overwritten", async () => {
+    const dir = path.join(tmp, 'attested');
+    const events: BuildEvent[] = [];
+    const result = await buildImage({ from: base, layers, to: `local:${dir}`, cache: false, sbom: true, provenance: true, sourceDateEpoch: 0, onEvent: (e) => events.push(e) });
+    const provenance = JSON.parse(await fs.readFile(path.join(dir, 'provenance.json'), 'utf8')) as { _type: string; subject: { digest: { sha256: string } }[] };
+    assert.equal(provenance._type, 'https://in-toto.io/Statement/v1');
+    assert.equal(`sha256:${provenance.subject[0]?.digest.sha256}`, result.digest);
+    const sbom = JSON.parse(await fs.readFile(path.join(dir, 'sbom.spdx.json'), 'utf8')) as { spdxVersion: string };
+    assert.equal(sbom.spdxVersion, 'SPDX-2.3');
+    assert.deepEqual(result.attachments?.map((a) => a.artifactType).sort(), ['application/spdx+json', 'application/vnd.in-toto+json']);
+    assert.ok(result.attachments?.every((a) => a.subject === result.digest && /^sha256:[0-9a-f]{64}$/.test(a.digest)));
+    const fileDigest = `sha256:${createHash('sha256').update(await fs.readFile(path.join(dir, 'provenance.json'))).digest('hex')}`;
+    assert.ok(result.attachments?.some((a) => a.digest === fileDigest), "the digest given is the file's");
+    assert.ok(!events.some((e) => e.type === 'attach-skipped'));
+    // The rest of the tree is the image's, as without the documents.
+    const plain = path.join(tmp, 'attested-plain');
+    await buildImage({ from: base, layers, to: `local:${plain}`, cache: false, sourceDateEpoch: 0 });
+    assert.deepEqual((await fs.readdir(dir)).filter((n) => n !== 'provenance.json' && n !== 'sbom.spdx.json').sort(), (await fs.readdir(plain)).sort());
+
+    // tar: the same two entries at the top; a multi-platform output: in each platform's folder.
+    const file = path.join(tmp, 'attested.tar');
+    await buildImage({ from: base, layers, to: `tar:${file}`, cache: false, provenance: true });
+    const names = (await run('tar', ['-tf', file], { maxBuffer: 16 << 20 })).stdout.trim().split('\n');
+    assert.ok(names.includes('provenance.json') && !names.includes('sbom.spdx.json'));
+    const multi = await buildBusyboxLayout(path.join(tmp, 'attested-multi'), { platforms: ['linux/amd64', 'linux/arm64'], tag: 'multi' });
+    const perPlatform = path.join(tmp, 'attested-per-platform');
+    const built = await buildImage({ from: `oci:${multi.layoutPath}:multi`, platforms: 'all', layers: [layers[0] as LayerSpec], to: `local:${perPlatform}`, cache: false, provenance: true });
+    assert.deepEqual((await fs.readdir(perPlatform)).sort(), ['linux_amd64', 'linux_arm64']);
+    for (const [folder, child] of [['linux_amd64', 0], ['linux_arm64', 1]] as const) {
+      const statement = JSON.parse(await fs.readFile(path.join(perPlatform, folder, 'provenance.json'), 'utf8')) as { subject: { digest: { sha256: string } }[] };
+      assert.equal(`sha256:${statement.subject[0]?.digest.sha256}`, built.index?.manifests[child]?.digest);
+    }
+
+    // An image that holds /provenance.json itself: nothing overwritten, nothing written.
+    const clash = path.join(tmp, 'attested-clash');
+    const own: LayerSpec = { entries: [{ type: 'file', path: '/provenance.json', source: bytes('mine') }] };
+    await assert.rejects(buildImage({ from: base, layers: [own], to: `local:${clash}`, cache: false, provenance: true }), isCode('ERR_TRANSPORT', /holds \/provenance\.json/));
+    await assert.rejects(fs.stat(clash));
+  });
+
   it('refuses a non-empty folder before any work, and leaves nothing after a failed unpack', async () => {
     const full = path.join(tmp, 'full');
     await fs.mkdir(full);
