@@ -73,7 +73,7 @@ export async function pushAll(
     const attachTo = async (transport: Transport, signal?: AbortSignal): Promise<void> => {
       if (attachHere === undefined) return;
       const written = asFiles
-        ? await addAttestationFiles(transport as RootfsTransport, dest.target, await attachHere.files(attachHere.imagesFor(dest)))
+        ? addAttestationFiles(transport as RootfsTransport, dest.target, await attachHere.files(attachHere.imagesFor(dest)))
         : await attachHere.attach(transport, dest.target, attachHere.imagesFor(dest), signal);
       for (const a of written) emit({ type: 'attached', ...a });
       attachHere.attached.push(...written);
@@ -114,7 +114,7 @@ export async function pushAll(
         emit({ type: 'copy', target: dest.target, event });
       },
       // The documents' blobs upload beside the image's; their manifests follow the image's.
-      // (A destination that cannot hold them fails in `attach`, after the image, as it did before.)
+      // (A transport that cannot hold referrers is left to `attach`, which says so.)
       alongside:
         attachHere?.stage !== undefined && !asFiles
           ? (dst: Transport, signal: AbortSignal) => (dst.acceptsArtifacts === false ? Promise.resolve() : (attachHere.stage as NonNullable<PushAttachments['stage']>)(dst, attachHere.imagesFor(dest), signal))
@@ -130,7 +130,8 @@ export async function pushAll(
 }
 
 /** Hands the documents to a `local:` or `tar:` output, written next to each image's tree at commit; what was attached (the file's digest as `digest`). */
-async function addAttestationFiles(transport: RootfsTransport, target: string, files: readonly AttestationFile[]): Promise<BuildAttachment[]> {
+function addAttestationFiles(transport: RootfsTransport, target: string, files: readonly AttestationFile[]): BuildAttachment[] {
+  if (typeof transport.addFile !== 'function') throw new OcibuildError('ERR_UNSUPPORTED', `${target}: this output takes no files next to the tree`);
   return files.map((file) => {
     transport.addFile(file.subject, file.name, file.bytes);
     return { target, subject: file.subject, artifactType: file.artifactType, digest: hashBytes(file.bytes) };

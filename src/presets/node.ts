@@ -8,9 +8,9 @@
  * `package.json` under `"ocibuild"`. docs/node.md is the user's guide.
  * @module
  */
-import { stat } from 'node:fs/promises';
-import { readPackageJson } from './project.ts';
+import { access, stat } from 'node:fs/promises';
 import * as path from 'node:path';
+import { readPackageJson } from './project.ts';
 import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { BuildOptions } from '../pipeline/index.ts';
@@ -206,10 +206,15 @@ export async function nodeApp(dir: string, options: NodeAppOptions = {}): Promis
 async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAppBuildOptions> {
   const root = path.resolve(dir);
   // Bounded, and a syntax error named by line and column (ERR_INVALID_ARGUMENT).
-  const read = (await readPackageJson(path.join(root, 'package.json'))) as PackageJson | undefined;
+  const pkgFile = path.join(root, 'package.json');
+  const read = (await readPackageJson(pkgFile)) as PackageJson | undefined;
   if (read === undefined) {
-    const why = await stat(root).then((s) => (s.isDirectory() ? 'the app folder has no package.json' : 'not a folder'), () => 'no such folder');
-    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `${path.join(root, 'package.json')}: cannot read it (${why})`);
+    const why = await access(pkgFile).then(
+      () => 'it cannot be opened',
+      (error: NodeJS.ErrnoException) =>
+        error.code === 'ENOENT' ? stat(root).then((s) => (s.isDirectory() ? 'the app folder has no package.json' : 'the app is not a folder'), () => 'no such folder') : `${error.code ?? error.message}`,
+    );
+    throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `${pkgFile}: cannot read it (${why})`);
   }
   const pkg: PackageJson = read;
   const o: NodeAppOptions = { ...(pkg.ocibuild ?? {}), ...stripUndefined(options) };
