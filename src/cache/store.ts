@@ -149,6 +149,35 @@ async function makePrivateDir(dir: string, root = false): Promise<void> {
 }
 
 /**
+ * Creates the cache's folders when missing; what stops it (`cannot create it (EACCES)`), or
+ * undefined when the cache can be used. A read-only or foreign home (a CI pod's `HOME=/`) is
+ * the usual cause.
+ */
+async function cacheDirProblem(dir: string): Promise<string | undefined> {
+  try {
+    await makePrivateDir(dir, true);
+    await makePrivateDir(path.join(dir, 'blobs', 'sha256'));
+    await makePrivateDir(path.join(dir, 'tmp'));
+    await fs.access(path.join(dir, 'tmp'), fs.constants.W_OK | fs.constants.X_OK);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return `cannot create or write it (${code ?? (error as Error).message})`;
+  }
+}
+
+/**
+ * Whether the cache `options` name can be used here: undefined when it can, else why not (the
+ * folder is created as {@link openCache} would). Builds that use the default cache without
+ * being asked to (the Node preset) go without one, saying so, where it cannot be used.
+ */
+export async function unusableCache(options: CacheOptions = {}): Promise<string | undefined> {
+  const dir = defaultCacheDir(options);
+  const problem = await cacheDirProblem(dir);
+  return problem === undefined ? undefined : `cache folder ${dir}: ${problem}`;
+}
+
+/**
  * Opens (creating when needed) a cache directory: directories 0700, files 0600 whatever the
  * umask; temp entries of writers that were killed are removed (see `removeStaleTemps`).
  * @example
@@ -163,9 +192,10 @@ async function makePrivateDir(dir: string, root = false): Promise<void> {
 export async function openCache(options: CacheOptions = {}): Promise<LocalCache> {
   const dir = defaultCacheDir(options);
   const tmp = path.join(dir, 'tmp');
-  await makePrivateDir(dir, true);
-  await makePrivateDir(path.join(dir, 'blobs', 'sha256'));
-  await makePrivateDir(tmp);
+  const problem = await cacheDirProblem(dir);
+  if (problem !== undefined) {
+    throw new OcibuildError('ERR_IO', `cache folder ${dir}: ${problem}: name a writable one (cache.dir, --cache-dir or OCIBUILD_CACHE_DIR) or build without the cache (cache: false, --no-cache)`);
+  }
   await removeDeadWriters(tmp);
   const blobPath = (digest: string): string => path.join(dir, 'blobs', 'sha256', hex(digest));
   const tempFile = (): string => path.join(tmp, tempName('', '.tmp'));

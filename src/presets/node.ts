@@ -15,7 +15,7 @@ import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { LayerSpec } from '../layer/types.ts';
 import type { BuildOptions } from '../pipeline/index.ts';
 import type { ConfigOptions, HealthcheckOptions } from '../pipeline/config.ts';
-import type { CacheOptions } from '../cache/store.ts';
+import { unusableCache, type CacheOptions } from '../cache/store.ts';
 import type { LockfileKind } from './lockfile.ts';
 import { planNodeLayers } from './node-layers.ts';
 import { scanBase } from './base-scan.ts';
@@ -225,6 +225,15 @@ async function planNodeApp(dir: string, options: NodeAppOptions): Promise<NodeAp
   const appDir = o.workdir ?? '/app';
   if (!appDir.startsWith('/')) throw new InvalidArgumentError(`workdir must be absolute, got ${JSON.stringify(appDir)}`);
   const notes: string[] = [];
+  // The cache is on by default here; where its default folder cannot be used (a CI pod's
+  // read-only HOME=/) the build goes without it and says so. A folder the user named must work.
+  if (o.cache === undefined && !o.offline && (process.env.OCIBUILD_CACHE_DIR ?? '') === '') {
+    const problem = await unusableCache({});
+    if (problem !== undefined) {
+      o.cache = false;
+      notes.push(`${problem}: building without a cache (name a writable folder with --cache-dir or OCIBUILD_CACHE_DIR)`);
+    }
+  }
 
   // The user and the owner of the app's files.
   let user = o.user;

@@ -150,3 +150,31 @@ test('package.json "ocibuild" block, base without a node user, start script, fil
   await fs.access(path.join(rootfs, 'app', 'package.json'));
   await assert.rejects(fs.access(path.join(rootfs, 'app', 'server.js')), 'not in "files"');
 });
+
+test("a default cache folder that cannot be made (a CI pod's read-only HOME): the build goes without a cache and says so; a folder the user named is ERR_IO", async () => {
+  const blocker = path.join(tmp, 'not-a-folder');
+  await fs.writeFile(blocker, '');
+  const saved = { xdg: process.env.XDG_CACHE_HOME, dir: process.env.OCIBUILD_CACHE_DIR };
+  process.env.XDG_CACHE_HOME = path.join(blocker, 'cache');
+  delete process.env.OCIBUILD_CACHE_DIR;
+  try {
+    const out = path.join(tmp, 'without-cache');
+    const options = await nodeApp(app.dir, { from: `${registry.host}/busybox:latest`, to: `oci:${out}:v1` });
+    assert.equal(options.cache, false);
+    assert.ok(
+      options.nodeApp.notes.some((n) => n.startsWith(`cache folder ${path.join(blocker, 'cache', 'ocibuild')}: cannot create or write it (ENOTDIR): building without a cache`)),
+      options.nodeApp.notes.join('\n'),
+    );
+    const result = await buildImage(options);
+    assert.match(result.digest, /^sha256:[0-9a-f]{64}$/);
+    await assert.rejects(
+      nodeApp(app.dir, { from: `${registry.host}/busybox:latest`, to: `oci:${out}:v2`, cache: { dir: path.join(blocker, 'mine') } }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_IO' && new RegExp(`^cache folder ${path.join(blocker, 'mine')}: cannot create or write it \\(ENOTDIR\\): name a writable one`).test((e as Error).message),
+    );
+  } finally {
+    for (const [name, value] of [['XDG_CACHE_HOME', saved.xdg], ['OCIBUILD_CACHE_DIR', saved.dir]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
