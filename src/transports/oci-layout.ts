@@ -120,6 +120,10 @@ class OciLayout implements OciLayoutTransport {
     throwIfAborted(options.signal);
     await this.#ready();
     const entries = this.#currentEntries();
+    // Nothing there and nothing staged: say so rather than "0 manifests" or "tag not found".
+    if (this.#mode === 'absent' && entries.length === 0) {
+      throw new NotFoundError(`${this.description}: no OCI image layout there (${await pathState(this.path)})`);
+    }
     let entry: Descriptor | undefined;
     if (reference === undefined || reference === '') {
       // Artifacts attached to an image (SBOMs, signatures: untagged entries with an artifactType,
@@ -310,7 +314,8 @@ class OciLayout implements OciLayoutTransport {
       // A missing or empty directory is a layout still to be created.
       const names = await readdir(this.path).catch((e: unknown) => {
         if (isErrno(e, 'ENOENT')) return [];
-        throw e;
+        if (isErrno(e, 'ENOTDIR')) throw new InvalidArgumentError(`${this.description}: not a folder (an OCI image layout is one)`, { cause: e });
+        throw new OcibuildError('ERR_IO', `${this.description}: cannot read the folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
       });
       if (names.length > 0) {
         throw new InvalidArgumentError(`${this.description}: directory is not empty and has no oci-layout file`);
@@ -404,5 +409,15 @@ class OciLayout implements OciLayoutTransport {
   /** index.json entries as they will be after commit (reads see the writer's own changes). */
   #currentEntries(): Descriptor[] {
     return applyOps(this.#index, this.#ops, this.#children).manifests;
+  }
+}
+
+/** Why a path holds no layout: missing, an empty folder, or something else. */
+async function pathState(path: string): Promise<string> {
+  try {
+    const st = await stat(path);
+    return st.isDirectory() ? 'an empty folder' : 'not a folder';
+  } catch {
+    return 'no such folder';
   }
 }

@@ -91,6 +91,27 @@ describe('ociLayout', () => {
     assert.deepEqual(new Uint8Array(raw), image.manifest.bytes);
   });
 
+  it('reading where no layout is says so: a missing path, an empty folder (not "0 manifests"); a file is no layout either way', async () => {
+    const empty = join(dir, 'empty');
+    await mkdir(empty);
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'x');
+    for (const [path, why] of [[join(dir, 'nowhere'), 'no such folder'], [empty, 'an empty folder']] as const) {
+      for (const reference of ['', 'latest']) {
+        await assert.rejects(
+          ociLayout(path).getManifest(reference),
+          (e: unknown) => e instanceof OcibuildError && e.code === 'ERR_NOT_FOUND' && e.message === `oci:${path}: no OCI image layout there (${why})`,
+        );
+      }
+    }
+    // A file: neither read nor written as a layout.
+    const notAFolder = (e: unknown): boolean => e instanceof OcibuildError && e.code === 'ERR_INVALID_ARGUMENT' && e.message === `oci:${file}: not a folder (an OCI image layout is one)`;
+    await assert.rejects(ociLayout(file).getManifest(''), notAFolder);
+    const image = sampleImage('file');
+    await assert.rejects(ociLayout(file).putBlob(image.blobs[0] as Descriptor, bodyOf(image.config)), notAFolder);
+    assert.equal(await readFile(file, 'utf8'), 'x');
+  });
+
   it('refuses a non-empty directory that is not a layout, and create: false', async () => {
     const path = join(dir, 'd');
     await mkdir(path);
