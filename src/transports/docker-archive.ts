@@ -177,7 +177,11 @@ class DockerArchive implements DockerArchiveTransport {
       }
       const member = resolveMember(members, 'manifest.json');
       if (member === undefined) {
-        throw new OcibuildError('ERR_UNSUPPORTED', `${this.description} has no manifest.json (pre-1.10 docker save format)`);
+        // A tar of docker save's old layout (a `repositories` file, folders per layer) is a
+        // docker-archive without manifest.json; anything else is not one at all.
+        if (members.size === 0) throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description} is not a tar archive (no member could be read)`);
+        if (resolveMember(members, 'repositories') !== undefined) throw new OcibuildError('ERR_UNSUPPORTED', `${this.description} has no manifest.json (pre-1.10 docker save format)`);
+        throw new OcibuildError('ERR_INVALID_MANIFEST', `${this.description} is not a docker save tarball (no manifest.json among its ${members.size} members)`);
       }
       let entries: unknown;
       try {

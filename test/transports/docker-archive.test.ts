@@ -102,6 +102,15 @@ describe('dockerArchive', () => {
     assert.equal(json(skopeo('inspect', `docker-archive:${tarball}`)).Architecture, 'arm64');
   });
 
+  it('names what a file that is not a docker save tarball is: no tar at all, a tar without manifest.json, the pre-1.10 layout', async () => {
+    const files = join(dir, 'not-archives');
+    execFileSync('sh', ['-c', `mkdir -p '${files}/t' && cd '${files}' && printf notatar > short.tar && echo x > t/a && tar cf other.tar -C t a && echo '{}' > t/repositories && tar cf old.tar -C t a repositories`]);
+    const failure = (code: string, text: string) => (e: unknown) => e instanceof OcibuildError && e.code === code && e.message === text;
+    await assert.rejects(dockerArchive(join(files, 'short.tar')).getManifest(''), failure('ERR_INVALID_MANIFEST', `docker-archive:${join(files, 'short.tar')} is not a tar archive (no member could be read)`));
+    await assert.rejects(dockerArchive(join(files, 'other.tar')).getManifest(''), failure('ERR_INVALID_MANIFEST', `docker-archive:${join(files, 'other.tar')} is not a docker save tarball (no manifest.json among its 1 members)`));
+    await assert.rejects(dockerArchive(join(files, 'old.tar')).getManifest(''), failure('ERR_UNSUPPORTED', `docker-archive:${join(files, 'old.tar')} has no manifest.json (pre-1.10 docker save format)`));
+  });
+
   it('leaves no tarball when the copy fails', async () => {
     const bad = join(dir, 'bad');
     await cp(single, bad, { recursive: true });
