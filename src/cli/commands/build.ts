@@ -9,6 +9,7 @@ import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } 
 import { compressionOptions, COMPRESSION_HELP, formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
 import { ciOptions, parseCacheFlags, parseSecrets, parseSsh } from './ci-flags.ts';
 import { ATTEST_HELP, attestFlags, attestOptions, normalizeAttestArgs } from './sbom.ts';
+import { translateKanikoArgs } from './kaniko-flags.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -32,6 +33,7 @@ Prints the image digest.
   --format oci|docker      manifest format (default oci)
 ${COMPRESSION_HELP}
   --digest-file FILE       write the digest to FILE
+  --image-name-with-digest-file FILE  write REPOSITORY@DIGEST of each registry target (kaniko)
   --load-platform OS/ARCH  the platform a docker-daemon:/podman: target loads from a
                            multi-platform build (default: this host's)
 ${ATTEST_HELP}
@@ -48,7 +50,13 @@ ${OUTPUT_FILES_HELP}
   --no-cache               build every step (no step cache read or written)
   -v, --verbose            also show cache misses on a cold cache and steps that cannot be cached
 ${REGISTRY_HELP}
-${PROGRESS_HELP}`;
+${PROGRESS_HELP}
+
+kaniko's executor flags are accepted too: --context dir://PATH, --custom-platform,
+--oci-layout-path DIR, --registry-certificate REG=FILE (as --ca), --insecure (plain HTTP to the
+destinations' registries), --cache[=true] (the cache repo, DESTINATION/cache unless
+--cache-repo names one); --reproducible, --snapshot-mode, --use-new-run, --single-snapshot,
+--cleanup and the like change nothing here (see docs/cli.md).`;
 
 /** The `build` command. */
 export const build: Command = {
@@ -56,7 +64,9 @@ export const build: Command = {
   summary: 'build a Dockerfile',
   help,
   async run(argv, io) {
-    const { values, positionals } = parseFlags(normalizeAttestArgs(argv), {
+    // A kaniko executor command line runs as it is (kaniko-flags.ts).
+    const kaniko = translateKanikoArgs(argv);
+    const { values, positionals } = parseFlags(normalizeAttestArgs(kaniko.argv), {
       ...attestFlags,
       file: { type: 'string', short: 'f' },
       dockerfile: { type: 'string' },
@@ -69,6 +79,7 @@ export const build: Command = {
       tar: { type: 'string' },
       'tar-path': { type: 'string' },
       'no-push': { type: 'boolean' },
+      'image-name-with-digest-file': { type: 'string' },
       'keep-run-mtimes': { type: 'boolean' },
       'cache-dir': { type: 'string' },
       'cache-repo': { type: 'string' },
@@ -100,10 +111,19 @@ export const build: Command = {
     const digestFile = str(values, 'digest-file');
     const cacheFlags = parseCacheFlags(list(values, 'cache-from'), list(values, 'cache-to'));
     const cacheDir = str(values, 'cache-dir') ?? cacheFlags.dir;
-    const cacheRepo = str(values, 'cache-repo') ?? cacheFlags.repo;
+    // kaniko's --cache without --cache-repo keeps step results in DESTINATION/cache.
+    const registryTargets = to.map((t) => parseTarget(t)).filter((t) => t.kind === 'registry' && t.ref !== undefined);
+    const inferredRepo = kaniko.cache && registryTargets[0]?.ref !== undefined ? `${registryTargets[0].ref.withoutTag().withoutDigest().toString()}/cache` : undefined;
+    const cacheRepo = str(values, 'cache-repo') ?? cacheFlags.repo ?? inferredRepo;
+    // kaniko's --insecure: plain HTTP to the destinations' registries.
+    if (kaniko.insecure) values['insecure-registry'] = [...list(values, 'insecure-registry'), ...registryTargets.map((t) => t.ref?.registry as string)];
+    if (kaniko.ignored.length > 0 && !values.quiet && str(values, 'progress') !== 'quiet') {
+      io.err(`note: kaniko flags with no effect here: ${kaniko.ignored.join(', ')} (docs/cli.md, "kaniko's flags")`);
+    }
+    const imageNameWithDigestFile = str(values, 'image-name-with-digest-file');
     const cacheTtl = str(values, 'cache-ttl');
     const noPushCache = values['no-push-cache'] === true || (str(values, 'cache-repo') === undefined && cacheFlags.push === false);
-    const useCache = cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || noPushCache;
+    const useCache = kaniko.cache || cacheDir !== undefined || cacheRepo !== undefined || cacheTtl !== undefined || noPushCache;
     if (values['no-cache'] && useCache) throw new UsageError('--no-cache cannot be combined with cache flags');
     const secrets = parseSecrets(list(values, 'secret'));
     const ssh = parseSsh(list(values, 'ssh'));
@@ -119,6 +139,7 @@ export const build: Command = {
       ...(format ? { format } : {}),
       ...compressionOptions(values),
       ...(digestFile !== undefined ? { digestFile } : {}),
+      ...(imageNameWithDigestFile !== undefined ? { imageNameWithDigestFile } : {}),
       ...(values['keep-run-mtimes'] ? { keepRunMtimes: true } : {}),
       ...attestOptions(values),
       ...ciOptions(values),
