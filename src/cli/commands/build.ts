@@ -18,7 +18,8 @@ Prints the image digest.
 
   -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile); alias --dockerfile
   --context DIR            build context (alias of the CONTEXT argument)
-  --build-arg K=V          build argument (repeatable)
+  --build-arg K=V          build argument (repeatable); --build-arg K takes K's value from the
+                           environment, and is left out when K is not set (as docker build)
   --target STAGE           stage to build (default the last)
   --build-context NAME=VALUE  named context for FROM/COPY --from/RUN --mount=from: DIR,
                            oci-layout://PATH[:TAG] or docker-image://REF (repeatable)
@@ -131,7 +132,7 @@ export const build: Command = {
     const result = await finishProgress(show, buildImage({
       dockerfile: resolve(context, dockerfile),
       context,
-      buildArgs: keyValues(list(values, 'build-arg'), '--build-arg'),
+      buildArgs: buildArgs(list(values, 'build-arg'), process.env),
       ...(list(values, 'build-context').length ? { contexts: keyValues(list(values, 'build-context'), '--build-context') } : {}),
       ...(target !== undefined ? { target } : {}),
       ...(platforms.length ? { platforms } : {}),
@@ -169,3 +170,19 @@ export const build: Command = {
     return 0;
   },
 };
+
+/**
+ * `--build-arg K=V` values; `--build-arg K` takes the value of the environment variable K, and
+ * leaves the argument out when K is not set (the Dockerfile's default applies), as `docker
+ * build`, buildx and kaniko do.
+ */
+export function buildArgs(items: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq === 0 || item === '') throw new UsageError(`--build-arg expects KEY=VALUE or KEY, got ${JSON.stringify(item)}`);
+    if (eq > 0) out[item.slice(0, eq)] = item.slice(eq + 1);
+    else if (env[item] !== undefined) out[item] = env[item] as string;
+  }
+  return out;
+}
