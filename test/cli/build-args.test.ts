@@ -45,3 +45,30 @@ test('ocibuild build --build-arg TOKEN: RUN sees the environment value; without 
   assert.equal(without.code, 0, without.stderr);
   assert.equal(await read(path.join(dir, 'out-default')), 'default');
 });
+
+test('-f -: the Dockerfile from standard input (bounded; a terminal refused); a build from it', async () => {
+  const { Readable } = await import('node:stream');
+  const { readDockerfileFromStdin, MAX_STDIN_DOCKERFILE_BYTES } = await import('../../src/cli/commands/build.ts');
+  const io = { out: () => {}, err: () => {}, isTTY: false };
+  assert.equal(await readDockerfileFromStdin(io, Readable.from([Buffer.from('FROM scratch\n'), Buffer.from('COPY a /a\n')])), 'FROM scratch\nCOPY a /a\n');
+  const tty = Object.assign(Readable.from([]), { isTTY: true });
+  await assert.rejects(readDockerfileFromStdin(io, tty), (e: unknown) => e instanceof UsageError && /standard input, which is a terminal/.test(e.message));
+  const big = Readable.from([Buffer.alloc(MAX_STDIN_DOCKERFILE_BYTES), Buffer.alloc(1)]);
+  await assert.rejects(readDockerfileFromStdin(io, big), (e: unknown) => e instanceof UsageError && /larger than 4194304 bytes/.test(e.message));
+
+  const ctx = path.join(dir, 'stdin-ctx');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'a.txt'), 'from the context\n');
+  const { spawnSync } = await import('node:child_process');
+  const { cliMain } = await import('../helpers/cli.ts');
+  const out = path.join(dir, 'out-stdin');
+  const run = spawnSync(process.execPath, ['--import', 'tsx', cliMain, 'build', '-f', '-', ctx, '--to', `oci:${out}`, '--progress', 'quiet'], {
+    input: `FROM oci:${base.layoutPath}:${base.tag}\nCOPY a.txt /a.txt\n`,
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout.trim(), /^sha256:[0-9a-f]{64}$/);
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', cliMain, 'build', '-f', '-', ctx, '--to', `oci:${path.join(dir, 'never')}`, '--progress', 'quiet'], { input: 'FROM scratch\nRUNX x\n', encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /ERR_DOCKERFILE\]: Dockerfile:2: unknown instruction: RUNX/);
+});

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { buildImage, parseTarget } from '../../index.ts';
-import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command } from '../util.ts';
+import { keyValues, list, parseFlags, signalOf, str, UsageError, type Command, type CommandIO } from '../util.ts';
 import { compressionOptions, COMPRESSION_HELP, formatFlag, platformList, PROGRESS_HELP, REGISTRY_HELP, OUTPUT_FILES_HELP, outputFlags, registryFlags, registryOptions, startProgress, finishProgress, digestLines } from './shared.ts';
 import { ciOptions, parseCacheFlags, parseSecrets, parseSsh } from './ci-flags.ts';
 import { ATTEST_HELP, attestFlags, attestOptions, normalizeAttestArgs } from './sbom.ts';
@@ -16,7 +16,7 @@ const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TAR
 Builds the Dockerfile in CONTEXT (default .) and writes the image to every target.
 Prints the image digest.
 
-  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile); alias --dockerfile
+  -f, --file FILE          Dockerfile (default CONTEXT/Dockerfile; - reads standard input); alias --dockerfile
   --context DIR            build context (alias of the CONTEXT argument)
   --build-arg K=V          build argument (repeatable); --build-arg K takes K's value from the
                            environment, and is left out when K is not set (as docker build)
@@ -130,7 +130,8 @@ export const build: Command = {
     const ssh = parseSsh(list(values, 'ssh'));
     const show = startProgress(values, io);
     const result = await finishProgress(show, buildImage({
-      dockerfile: resolve(context, dockerfile),
+      // `-f -`: the Dockerfile from standard input, as docker build and buildah read it.
+      dockerfile: dockerfile === '-' ? { text: await readDockerfileFromStdin(io) } : resolve(context, dockerfile),
       context,
       buildArgs: buildArgs(list(values, 'build-arg'), process.env),
       ...(list(values, 'build-context').length ? { contexts: keyValues(list(values, 'build-context'), '--build-context') } : {}),
@@ -185,4 +186,22 @@ export function buildArgs(items: readonly string[], env: NodeJS.ProcessEnv): Rec
     else if (env[item] !== undefined) out[item] = env[item] as string;
   }
   return out;
+}
+
+/** Most bytes of a Dockerfile read from standard input (`-f -`). */
+export const MAX_STDIN_DOCKERFILE_BYTES = 4 * 1024 * 1024;
+
+/** Reads `-f -`'s Dockerfile: all of standard input, at most {@link MAX_STDIN_DOCKERFILE_BYTES}; a terminal is refused (nothing would end it). */
+export async function readDockerfileFromStdin(io: CommandIO, input: NodeJS.ReadableStream & { isTTY?: boolean } = process.stdin): Promise<string> {
+  if (input.isTTY === true) throw new UsageError('-f - reads the Dockerfile from standard input, which is a terminal: pipe the Dockerfile in (ocibuild build -f - . < Dockerfile)');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += buffer.length;
+    if (size > MAX_STDIN_DOCKERFILE_BYTES) throw new UsageError(`-f -: the Dockerfile on standard input is larger than ${MAX_STDIN_DOCKERFILE_BYTES} bytes`);
+    chunks.push(buffer);
+    if (io.signal?.aborted) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
