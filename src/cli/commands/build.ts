@@ -10,6 +10,7 @@ import { compressionOptions, COMPRESSION_HELP, formatFlag, platformList, PROGRES
 import { ciOptions, parseCacheFlags, parseSecrets, parseSsh } from './ci-flags.ts';
 import { ATTEST_HELP, attestFlags, attestOptions, normalizeAttestArgs } from './sbom.ts';
 import { translateKanikoArgs } from './kaniko-flags.ts';
+import { buildxTargets } from './buildx-outputs.ts';
 
 const help = `Usage: ocibuild build [CONTEXT] [-f Dockerfile] [OPTIONS] --to TARGET...
 
@@ -29,6 +30,10 @@ Prints the image digest.
   --tag TAG                extra tag for every registry/oci target (repeatable)
   --tar PATH               also write a docker-archive tarball; alias --tar-path
   --no-push                do not push to registries (other targets are still written)
+  --push, --load, -o, --output TYPE...  buildx's outputs: with any of them, -t names the image and
+                           is pushed only with --push, loaded into Docker with --load; -o
+                           type=local,dest=DIR | type=tar,dest=FILE | type=docker[,dest=FILE] |
+                           type=oci,dest=DIR,tar=false | type=registry[,name=REF] (see docs/cli.md)
   --keep-run-mtimes        keep the file times RUN steps write (default: clamped to the
                            creation time, SOURCE_DATE_EPOCH or 0, so builds are reproducible)
   --format oci|docker      manifest format (default oci)
@@ -80,6 +85,9 @@ export const build: Command = {
       tar: { type: 'string' },
       'tar-path': { type: 'string' },
       'no-push': { type: 'boolean' },
+      push: { type: 'boolean' },
+      load: { type: 'boolean' },
+      output: { type: 'string', multiple: true, short: 'o' },
       'image-name-with-digest-file': { type: 'string' },
       'keep-run-mtimes': { type: 'boolean' },
       'cache-dir': { type: 'string' },
@@ -99,10 +107,16 @@ export const build: Command = {
     const context = resolve(str(values, 'context') ?? positionals[0] ?? '.');
     const dockerfile = str(values, 'file') ?? str(values, 'dockerfile') ?? 'Dockerfile';
     let to = [...list(values, 'to'), ...list(values, 'destination')];
+    // buildx's --push, --load and -o: -t then names the image, as in buildx (buildx-outputs.ts).
+    const buildx = buildxTargets({ to, outputs: list(values, 'output'), push: values.push === true, load: values.load === true });
+    if (buildx !== undefined) {
+      to = buildx;
+      if (to.length === 0) io.err('note: no output (no --push, --load or writing --output): the image is built and not written');
+    }
     const tar = str(values, 'tar') ?? str(values, 'tar-path');
     if (values['no-push']) to = to.filter((t) => parseTarget(t).kind !== 'registry');
     if (tar !== undefined) to.push(tar.startsWith('docker-archive:') ? tar : `docker-archive:${tar}`);
-    if (to.length === 0 && !values['no-push']) {
+    if (to.length === 0 && !values['no-push'] && buildx === undefined) {
       throw new UsageError('--to TARGET is required (or --no-push to build without writing)');
     }
     const format = formatFlag(values);
