@@ -12,6 +12,9 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidArgumentError, LimitExceededError, OcibuildError } from '../errors.ts';
+
+/** What to do about a package linked from outside the project (`npm link`, npm's `file:` dependencies). */
+export const LINK_OUTSIDE_HINT = 'its files would not be in the image; install it as files (npm install --install-links) or make it a workspace package of the project';
 import { readPackageJsonSync, type NodeProject } from './project.ts';
 
 /** More packages than this in one closure is treated as hostile input. */
@@ -90,7 +93,7 @@ function binNames(pkg: Record<string, unknown>, name: string): string[] {
   return [];
 }
 
-function inside(parent: string, child: string): boolean {
+export function inside(parent: string, child: string): boolean {
   return child === parent || child.startsWith(parent + path.sep);
 }
 
@@ -131,7 +134,7 @@ export async function productionTree(project: NodeProject, options: ProductionTr
       // tree: ~8 ms against ~2 ms).
       const real = realpathSync.native(found.path);
       if (!inside(root, real)) {
-        throw new OcibuildError('ERR_PATH_ESCAPE', `${found.path} (${name}, needed by ${file}) links to ${real}, outside the project ${root}`);
+        throw new OcibuildError('ERR_PATH_ESCAPE', `${found.path} (${name}, needed by ${file}) links to ${real}, outside the project ${root}: ${LINK_OUTSIDE_HINT}`);
       }
       if (found.link) keptPaths.set(found.path, real);
       // npm, Yarn and pnpm put a package's bins in the .bin beside the folder it was found in.

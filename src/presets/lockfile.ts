@@ -8,7 +8,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { findProject, type LockfileKind } from './project.ts';
-import { productionTree, type ProductionTree } from './dependency-tree.ts';
+import { inside, LINK_OUTSIDE_HINT, productionTree, type ProductionTree } from './dependency-tree.ts';
+import { OcibuildError } from '../errors.ts';
 
 export type { LockfileKind } from './project.ts';
 
@@ -115,6 +116,8 @@ export async function selectWithTree(dir: string, options: { includeDev?: boolea
   if (project.lockfile === 'none') {
     notes.push('no lockfile: node_modules is copied whole (dev dependencies included)');
     const nm = path.join(app, 'node_modules');
+    // Copied as they are, links to packages outside the project would dangle in the image.
+    await assertLinksInside(nm, root);
     return {
       lockfile: 'none',
       lockfilePath: undefined,
@@ -144,4 +147,24 @@ export async function selectWithTree(dir: string, options: { includeDev?: boolea
     tree,
     notes,
   };
+}
+
+/**
+ * Throws `ERR_PATH_ESCAPE` for a package folder of `nm` (`name` or `@scope/name`) that is a link
+ * to a folder outside `root`, as the lockfile walk does for the packages it keeps (`npm link`,
+ * npm's `file:` dependencies are such links).
+ */
+async function assertLinksInside(nm: string, root: string): Promise<void> {
+  const entries = async (dir: string) => fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const entry of await entries(nm)) {
+    const at = path.join(nm, entry.name);
+    const candidates = entry.name.startsWith('@') && entry.isDirectory() ? (await entries(at)).map((e) => ({ entry: e, at: path.join(at, e.name) })) : [{ entry, at }];
+    for (const { entry: e, at: p } of candidates) {
+      if (!e.isSymbolicLink()) continue;
+      const real = await fs.realpath(p).catch(() => undefined);
+      if (real !== undefined && !inside(root, real)) {
+        throw new OcibuildError('ERR_PATH_ESCAPE', `${p} links to ${real}, outside the project ${root}: ${LINK_OUTSIDE_HINT}`);
+      }
+    }
+  }
 }

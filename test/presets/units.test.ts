@@ -347,3 +347,25 @@ test('a package.json or lockfile that is not JSON: ERR_INVALID_ARGUMENT naming t
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('without a lockfile, a package in node_modules linked from outside the project is ERR_PATH_ESCAPE (it would dangle in the image), as with one; links inside are fine', async () => {
+  const dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-links-')));
+  try {
+    const app = path.join(dir, 'app');
+    await fs.mkdir(path.join(app, 'node_modules', '@scope'), { recursive: true });
+    await fs.mkdir(path.join(app, 'packages', 'local'), { recursive: true });
+    await fs.mkdir(path.join(dir, 'elsewhere', 'lib'), { recursive: true });
+    await fs.writeFile(path.join(app, 'package.json'), '{"name":"app","version":"1.0.0"}');
+    await fs.symlink('../packages/local', path.join(app, 'node_modules', 'local'));
+    assert.equal((await selectDependencies(app)).lockfile, 'none', 'a link inside the project is kept');
+    await fs.symlink('../../../elsewhere/lib', path.join(app, 'node_modules', '@scope', 'lib'));
+    const escape = (name: string) => (e: unknown) =>
+      e instanceof OcibuildError && e.code === 'ERR_PATH_ESCAPE' && e.message.startsWith(`${path.join(app, 'node_modules', name)} links to ${path.join(dir, 'elsewhere', 'lib')}, outside the project ${app}: its files would not be in the image`);
+    await assert.rejects(selectDependencies(app), escape('@scope/lib'));
+    await fs.rm(path.join(app, 'node_modules', '@scope', 'lib'));
+    await fs.symlink(path.join(dir, 'elsewhere', 'lib'), path.join(app, 'node_modules', 'lib'));
+    await assert.rejects(selectDependencies(app), escape('lib'));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
