@@ -94,11 +94,22 @@ test('entrypoint heuristic: main, then a single bin, then server.js; a shell sta
     const dir = path.join(tmp, name);
     await fs.mkdir(dir, { recursive: true });
     await fs.writeFile(path.join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', ...pkg }));
-    for (const f of files) await fs.writeFile(path.join(dir, f), '');
+    for (const f of files) {
+      await fs.mkdir(path.dirname(path.join(dir, f)), { recursive: true });
+      await fs.writeFile(path.join(dir, f), '');
+    }
     return (await nodeApp(dir, { from: 'scratch', to: `oci:${path.join(tmp, `${name}-out`)}`, cache: false })).nodeApp.entrypoint;
   };
-  assert.deepEqual(await make('main', { main: 'lib/app.js', bin: { x: 'cli.js' } }, ['server.js']), ['node', '/app/lib/app.js']);
-  assert.deepEqual(await make('bin', { bin: { tool: 'cli.js' } }, ['index.js']), ['node', '/app/cli.js']);
+  assert.deepEqual(await make('main', { main: 'lib/app.js', bin: { x: 'cli.js' } }, ['server.js', 'lib/app.js']), ['node', '/app/lib/app.js']);
+  assert.deepEqual(await make('bin', { bin: { tool: 'cli.js' } }, ['index.js', 'cli.js']), ['node', '/app/cli.js']);
+  // The script must be there, found as node finds it (extension added, a folder's index.js).
+  assert.deepEqual(await make('main-no-ext', { main: 'dist/index' }, ['dist/index.js']), ['node', '/app/dist/index']);
+  assert.deepEqual(await make('main-dir', { main: './lib' }, ['lib/index.js']), ['node', '/app/lib']);
+  const missing = (file: string, what: string) => (e: unknown) =>
+    (e as { code?: string }).code === 'ERR_SOURCE_NOT_FOUND' && (e as Error).message.includes(`the image would run ${file} (${what}), which the app does not have: build the app first`);
+  await assert.rejects(make('unbuilt', { main: 'dist/index.js', scripts: { build: 'tsc' } }, ['src/index.ts']), missing('/app/dist/index.js', '"main"'));
+  await assert.rejects(make('unbuilt-start', { scripts: { start: 'node --enable-source-maps dist/server.js' } }, ['src/server.ts']), missing('/app/dist/server.js', 'the "start" script'));
+  await assert.rejects(make('unbuilt-bin', { bin: 'bin/cli.js' }, []), missing('/app/bin/cli.js', '"bin"'));
   assert.deepEqual(await make('server', {}, ['server.js', 'index.js']), ['node', '/app/server.js']);
   assert.deepEqual(await make('shell', { scripts: { start: 'NODE_OPTIONS=--x next start' } }, []), ['sh', '-c', 'PATH=/app/node_modules/.bin:$PATH; NODE_OPTIONS=--x next start']);
   await assert.rejects(make('nothing', {}, []), /pass an entrypoint/);
