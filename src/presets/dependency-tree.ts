@@ -13,9 +13,10 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidArgumentError, LimitExceededError, OcibuildError } from '../errors.ts';
 
+import { readPackageJsonSync, type NodeProject } from './project.ts';
+
 /** What to do about a package linked from outside the project (`npm link`, npm's `file:` dependencies). */
 export const LINK_OUTSIDE_HINT = 'its files would not be in the image; install it as files (npm install --install-links) or make it a workspace package of the project';
-import { readPackageJsonSync, type NodeProject } from './project.ts';
 
 /** More packages than this in one closure is treated as hostile input. */
 export const MAX_PACKAGES = 100_000;
