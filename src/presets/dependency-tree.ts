@@ -12,7 +12,6 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidArgumentError, LimitExceededError, OcibuildError } from '../errors.ts';
-
 import { readPackageJsonSync, type NodeProject } from './project.ts';
 
 /** What to do about a package linked from outside the project (`npm link`, npm's `file:` dependencies). */
