@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
-import { describeError, UsageError, type CommandIO } from './util.ts';
+import { closestCommand, describeError, UsageError, type CommandIO } from './util.ts';
 import { watchInterrupts } from './interrupt.ts';
 import { instantiateHttpParserWithoutTierUp, keepWasmOnBaseline } from './wasm-tiering.ts';
 
@@ -54,7 +54,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = commands.find((c) => c.name === name);
   if (!entry) {
-    io.err(`ocibuild: unknown command ${JSON.stringify(name)}\n\n${mainHelp()}`);
+    const near = closestCommand(name, commands.map((c) => c.name));
+    io.err(`ocibuild: unknown command ${JSON.stringify(name)}${near !== undefined ? ` (did you mean ${near}?)` : ''}\n\n${mainHelp()}`);
     return 2;
   }
   // Only now is the command's code loaded: the help and the version need none of it.

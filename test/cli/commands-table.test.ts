@@ -15,3 +15,18 @@ test('each table entry loads the command it names, with the same summary', async
     assert.ok(command.help.length > 0, `${entry.name} has help`);
   }
 });
+
+test('an unknown command names the one meant when a typo is that close (two edits, a swap counts once), and only then', async () => {
+  const { closestCommand } = await import('../../src/cli/util.ts');
+  const names = ['build', 'append', 'node', 's2i', 'warm', 'copy', 'inspect', 'tags', 'sbom', 'sign', 'verify', 'generate-key-pair'];
+  assert.equal(closestCommand('biuld', names), 'build');
+  assert.equal(closestCommand('inpsect', names), 'inspect');
+  assert.equal(closestCommand('COPY', names), 'copy');
+  assert.equal(closestCommand('verfy', names), 'verify');
+  assert.equal(closestCommand('sig', names), undefined, 'sign and s2i are both close: no guess');
+  assert.equal(closestCommand('deploy', names), undefined);
+  const { runCli } = await import('../helpers/cli.ts');
+  const run = await runCli(['biuld', '.']);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /^ocibuild: unknown command "biuld" \(did you mean build\?\)/);
+});
