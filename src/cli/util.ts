@@ -53,6 +53,13 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
     const parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
     return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals };
   } catch (error) {
+    // Node's message for an unknown option explains `--` at length; say which option was meant.
+    const code = (error as { code?: string }).code;
+    const unknown = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}[^']*)'/.exec((error as Error).message)?.[1] : undefined;
+    if (unknown !== undefined && unknown.startsWith('--')) {
+      const near = closestCommand(unknown.slice(2).split('=')[0] as string, Object.keys(options));
+      throw new UsageError(`unknown option ${unknown}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
+    }
     throw new UsageError((error as Error).message);
   }
 }
@@ -115,7 +122,7 @@ export function list(values: Record<string, unknown>, name: string): string[] {
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }
 
-/** The command within two edits of `name` (a typo: `biuld`, `inpsect`), when there is exactly one that close. */
+/** The name within two edits of `name` (a typo of a command or an option: `biuld`, `--cach-dir`), when exactly one is that close. */
 export function closestCommand(name: string, names: readonly string[]): string | undefined {
   const distance = (a: string, b: string): number => {
     // Damerau-Levenshtein (optimal string alignment): a swap of neighbours counts once.

@@ -30,3 +30,13 @@ test('an unknown command names the one meant when a typo is that close (two edit
   assert.equal(run.code, 2);
   assert.match(run.stderr, /^ocibuild: unknown command "biuld" \(did you mean build\?\)/);
 });
+
+test('an unknown option is named, with the option meant when a typo is that close', async () => {
+  const { parseFlags, UsageError } = await import('../../src/cli/util.ts');
+  const options = { 'cache-dir': { type: 'string' }, 'no-push': { type: 'boolean' }, push: { type: 'boolean' } } as const;
+  const usage = (message: string) => (e: unknown) => e instanceof UsageError && e.message === message;
+  assert.throws(() => parseFlags(['--cahce-dir', 'x'], options), usage('unknown option --cahce-dir (did you mean --cache-dir?)'));
+  assert.throws(() => parseFlags(['--cach-dir=x'], options), usage('unknown option --cach-dir (did you mean --cache-dir?)'));
+  assert.throws(() => parseFlags(['--frobnicate'], options), usage('unknown option --frobnicate'));
+  assert.deepEqual(parseFlags(['--push', 'ctx'], options).positionals, ['ctx']);
+});
