@@ -58,3 +58,19 @@ test('ocibuild build -t NAME -o type=local,dest=DIR --output type=tar,dest=FILE 
   assert.equal(none.code, 0, none.stderr);
   assert.match(none.stderr, /note: no output .* the image is built and not written/);
 });
+
+test("buildx's attestation spellings: --sbom=true|false, --provenance=true|false, --provenance=mode=max; --pull accepted", async () => {
+  const { normalizeAttestArgs } = await import('../../src/cli/commands/sbom.ts');
+  assert.deepEqual(
+    normalizeAttestArgs(['--sbom', '--sbom=true', '--sbom=false', '--sbom=generator=docker/scout-sbom-indexer:1', '--sbom=cyclonedx', '--provenance=true', '--provenance=false', '--provenance=mode=max', '--provenance', '--', '--sbom=false']),
+    ['--sbom=spdx', '--sbom=spdx', '--no-sbom', '--sbom=spdx', '--sbom=cyclonedx', '--provenance', '--no-provenance', '--provenance', '--provenance', '--', '--sbom=false'],
+  );
+  const ctx = path.join(dir, 'attest-ctx');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM oci:${base.layoutPath}:${base.tag}\n`);
+  const out = path.join(dir, 'attest-out');
+  const run = await runCli(['build', ctx, '--pull', '--provenance=mode=max', '--sbom=false', '--to', `oci:${out}`, '--progress', 'quiet']);
+  assert.equal(run.code, 0, run.stderr);
+  const index = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8')) as { manifests: { artifactType?: string }[] };
+  assert.deepEqual(index.manifests.map((m) => m.artifactType).filter((t) => t !== undefined), ['application/vnd.in-toto+json'], 'provenance attached, no SBOM');
+});

@@ -30,6 +30,7 @@ Prints the image digest.
   --tag TAG                extra tag for every registry/oci target (repeatable)
   --tar PATH               also write a docker-archive tarball; alias --tar-path
   --no-push                do not push to registries (other targets are still written)
+  --pull                   accepted (buildx): every build asks the registry what the base's tag names now
   --push, --load, -o, --output TYPE...  buildx's outputs: with any of them, -t names the image and
                            is pushed only with --push, loaded into Docker with --load; -o
                            type=local,dest=DIR | type=tar,dest=FILE | type=docker[,dest=FILE] |
@@ -87,6 +88,8 @@ export const build: Command = {
       'no-push': { type: 'boolean' },
       push: { type: 'boolean' },
       load: { type: 'boolean' },
+      // buildx's --pull: every build already asks the registry what the base's tag names now.
+      pull: { type: 'boolean' },
       output: { type: 'string', multiple: true, short: 'o' },
       'image-name-with-digest-file': { type: 'string' },
       'keep-run-mtimes': { type: 'boolean' },

@@ -21,10 +21,22 @@ export const attestFlags = {
   'no-provenance': { type: 'boolean' },
 } as const;
 
-/** `--sbom` alone means `--sbom=spdx` (parseArgs needs a value for a string flag). */
+/**
+ * `--sbom` alone means `--sbom=spdx` (parseArgs needs a value for a string flag); buildx's
+ * spellings are read too: `--sbom=true|false`, `--provenance=true|false`, and
+ * `--provenance=mode=min|max` or `--sbom=generator=IMAGE` (their options: ocibuild writes one
+ * kind of each, so they only turn it on).
+ */
 export function normalizeAttestArgs(argv: readonly string[]): string[] {
   const end = argv.indexOf('--');
-  return argv.map((a, i) => (a === '--sbom' && (end < 0 || i < end) ? '--sbom=spdx' : a));
+  return argv.map((a, i) => {
+    if (end >= 0 && i >= end) return a;
+    if (a === '--sbom' || a === '--sbom=true' || a === '--sbom=1' || /^--sbom=[a-z-]+=/.test(a)) return '--sbom=spdx';
+    if (a === '--sbom=false' || a === '--sbom=0') return '--no-sbom';
+    if (a === '--provenance=true' || a === '--provenance=1' || /^--provenance=[a-z-]+=/.test(a)) return '--provenance';
+    if (a === '--provenance=false' || a === '--provenance=0') return '--no-provenance';
+    return a;
+  });
 }
 
 /** The library's format parser, its error turned into a usage error naming `flag`. */
