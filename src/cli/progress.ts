@@ -87,6 +87,7 @@ export function describeEvent(event: BuildEvent): string | undefined {
       return `warning: ${event.image}: ${event.message}`;
     case 'cache-warning':
     case 'target-warning':
+    case 'base-warning':
       return `warning: ${event.message}`;
     case 'dockerfile-warning':
       return `warning: ${event.file}:${event.line}: ${event.message} (${event.rule})`;
@@ -166,7 +167,8 @@ function plainProgress(view: StepsView, io: CommandIO, mode: 'plain' | 'quiet', 
       const { step, lines } = view.apply(event);
       if (event.type === 'step-end' && step?.failed) failed.push(...view.failureBlock(step, quiet ? undefined : 10));
       // A failing mirror is worth knowing about even in quiet mode (the pull went on elsewhere).
-      if (quiet && event.type === 'registry-warning') io.err(describeEvent(event) ?? event.message);
+      // So is a base of another platform than the one built (the image may not start there).
+      if (quiet && (event.type === 'registry-warning' || event.type === 'base-warning')) io.err(describeEvent(event) ?? event.message);
       if (quiet) return;
       if (step !== undefined) {
         const at = ((Date.now() - step.started) / 1000).toFixed(3);

@@ -62,6 +62,8 @@ export type BuildEvent =
   | { type: 'done'; digest: string; durationMs: number }
   | ({ type: 'step' } & StepReport)
   | { type: 'cache-warning'; message: string }
+  /** The base resolved for a platform says another one in its config (BuildKit's InvalidBaseImagePlatform): the build goes on. */
+  | { type: 'base-warning'; from: string; platform: string; message: string }
   /** A non-fatal Dockerfile finding, named like BuildKit's lint rule (`DuplicateStageName`). */
   | { type: 'dockerfile-warning'; rule: string; message: string; file: string; line: number }
   | RunEvent

@@ -28,7 +28,7 @@ import { stepName } from '../dockerfile/run-events.ts';
 import { linuxExecutor } from '../run/linux.ts';
 import type { BaseImage, InterpreterHost } from '../dockerfile/interpret-state.ts';
 import { createStepCache } from '../cache/steps-setup.ts';
-import { baseDigest, resolveBase, scratchBase } from './base.ts';
+import { baseDigest, basePlatformWarning, resolveBase, scratchBase } from './base.ts';
 import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
 import { sessionOf } from './session.ts';
@@ -167,6 +167,8 @@ export async function planDockerfile(options: BuildOptions, platform: Platform, 
           const resolved = await resolveBase(source.transport, source.reference, p, signal);
           const digest = baseDigest(resolved);
           context.emit({ type: 'resolve', from: reference, platform: formatPlatform(p), digest });
+          const mismatch = basePlatformWarning(resolved, p, reference);
+          if (mismatch !== undefined) context.emit({ type: 'base-warning', from: reference, platform: formatPlatform(p), message: mismatch });
           return baseImageFrom(resolved, { name: source.name, digest }, options.layerLimits);
         })();
         s.images.set(key, image);

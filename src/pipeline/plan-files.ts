@@ -13,7 +13,7 @@ import type { BuiltLayer, LayerSpec } from '../layer/types.ts';
 import { cachedWriteLayer } from '../cache/layers.ts';
 import type { LocalCache } from '../cache/store.ts';
 import type { Transport } from '../transports/types.ts';
-import { baseDigest, resolveBase, scratchBase } from './base.ts';
+import { baseDigest, basePlatformWarning, resolveBase, scratchBase } from './base.ts';
 import type { Image } from '../image/model.ts';
 import { applyConfigOptions } from './config.ts';
 import type { BuildStep, LayerStep } from '../image/mutate.ts';
@@ -111,6 +111,8 @@ export async function planFiles(
     ? await resolveBase(base.transport, base.reference, platform, signal)
     : scratchBase(platform);
   context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(base ? { digest: baseDigest(resolved) } : {}) });
+  const mismatch = base ? basePlatformWarning(resolved, platform, base.name) : undefined;
+  if (mismatch !== undefined) context.emit({ type: 'base-warning', from: (base as { name: string }).name, platform: formatPlatform(platform), message: mismatch });
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
   const steps: LayerStep[] = [];
   const platformText = formatPlatform(platform);
