@@ -39,6 +39,9 @@ async function layer(key: string, members: Member[]): Promise<RootfsLayer> {
   };
 }
 
+/** When this test file started: file times from then on are the wall clock's, not a layer's. */
+const treesSince = Date.now() - 1000;
+
 /** Everything that matters about a tree (paths, types, modes, owners, contents, link targets, mtimes of files and dirs). */
 function describeTree(root: string): string[] {
   const out: string[] = [];
@@ -47,7 +50,10 @@ function describeTree(root: string): string[] {
       const host = path.join(dir, name);
       const r = rel === '' ? name : `${rel}/${name}`;
       const st = fs.lstatSync(host);
-      const common = `${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${Math.floor(st.mtimeMs / 1000)}`;
+      // A folder a later layer adds to gets the wall clock's time (as on any extraction): two
+      // trees made a moment apart can straddle a second, so such times compare as "now".
+      const mtime = st.mtimeMs >= treesSince ? 'now' : String(Math.floor(st.mtimeMs / 1000));
+      const common = `${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${mtime}`;
       if (st.isDirectory()) {
         out.push(`d ${common}`);
         walk(host, r);
