@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
-import { closestCommand, describeError, UsageError, type CommandIO } from './util.ts';
+import { closestName, describeError, UsageError, type CommandIO } from './util.ts';
 import { watchInterrupts } from './interrupt.ts';
 import { instantiateHttpParserWithoutTierUp, keepWasmOnBaseline } from './wasm-tiering.ts';
 
@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = commands.find((c) => c.name === name);
   if (!entry) {
-    const near = closestCommand(name, commands.map((c) => c.name));
+    const near = closestName(name, commands.map((c) => c.name));
     io.err(`ocibuild: unknown command ${JSON.stringify(name)}${near !== undefined ? ` (did you mean ${near}?)` : ''}\n\n${mainHelp()}`);
     return 2;
   }

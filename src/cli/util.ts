@@ -57,7 +57,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
     const code = (error as { code?: string }).code;
     const unknown = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}[^']*)'/.exec((error as Error).message)?.[1] : undefined;
     if (unknown !== undefined && unknown.startsWith('--')) {
-      const near = closestCommand(unknown.slice(2).split('=')[0] as string, Object.keys(options));
+      const near = closestName(unknown.slice(2).split('=')[0] as string, Object.keys(options));
       throw new UsageError(`unknown option ${unknown}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
     }
     throw new UsageError((error as Error).message);
@@ -123,7 +123,7 @@ export function list(values: Record<string, unknown>, name: string): string[] {
 }
 
 /** The name within two edits of `name` (a typo of a command or an option: `biuld`, `--cach-dir`), when exactly one is that close. */
-export function closestCommand(name: string, names: readonly string[]): string | undefined {
+export function closestName(name: string, names: readonly string[]): string | undefined {
   const distance = (a: string, b: string): number => {
     // Damerau-Levenshtein (optimal string alignment): a swap of neighbours counts once.
     const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));

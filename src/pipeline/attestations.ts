@@ -283,21 +283,31 @@ export function makeAttacher(input: AttacherInput): PreparedAttacher {
     // Observed here; the same promise is awaited (and its failure thrown) by attach.
     for (const built of images) documentsFor(built, images).catch(() => undefined);
   };
-  // Per transport, the attachments being written there (stage, then attach).
-  const staged = new WeakMap<Transport, { jobs: { subject: Descriptor; attachment: Attachment }[]; artifacts: StagedArtifacts }>();
-  const stageIn = async (transport: Transport, images: readonly BuiltPlatform[], signal: AbortSignal | undefined): Promise<{ jobs: { subject: Descriptor; attachment: Attachment }[]; artifacts: StagedArtifacts }> => {
-    const jobs: { subject: Descriptor; attachment: Attachment }[] = [];
-    for (const built of images) {
-      const subject: Descriptor = { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size };
-      for (const attachment of await documentsFor(built, images)) jobs.push({ subject, attachment });
+  // Every document of `images`, in their order, with the image it describes.
+  const allDocuments = async (images: readonly BuiltPlatform[]): Promise<{ built: BuiltPlatform; attachment: Attachment }[]> => {
+    const out: { built: BuiltPlatform; attachment: Attachment }[] = [];
+    for (const built of images) for (const attachment of await documentsFor(built, images)) out.push({ built, attachment });
+    return out;
+  };
+  type Staged = { jobs: { subject: Descriptor; attachment: Attachment }[]; artifacts: StagedArtifacts };
+  // Per transport, the attachments being written there (stage, then attach): made once, by
+  // whichever asks first.
+  const staged = new WeakMap<Transport, Promise<Staged>>();
+  const stageIn = (transport: Transport, images: readonly BuiltPlatform[], signal: AbortSignal | undefined): Promise<Staged> => {
+    let entry = staged.get(transport);
+    if (entry === undefined) {
+      entry = allDocuments(images).then((documents) => {
+        const jobs = documents.map(({ built, attachment }) => ({
+          subject: { mediaType: built.image.descriptor.mediaType, digest: built.image.descriptor.digest, size: built.image.descriptor.size },
+          attachment,
+        }));
+        // Blobs written together, manifests in order, links concurrently (stageArtifacts): on a
+        // registry without the referrers API each link reads the fallback index back, and one
+        // after another those round trips add up.
+        return { jobs, artifacts: stageArtifacts(transport, jobs, { created, ...(signal !== undefined ? { signal } : {}) }) };
+      });
+      staged.set(transport, entry);
     }
-    const existing = staged.get(transport);
-    if (existing !== undefined) return existing;
-    // Blobs written together, manifests in order, links concurrently (stageArtifacts): on a
-    // registry without the referrers API each link reads the fallback index back, and one after
-    // another those round trips add up.
-    const entry = { jobs, artifacts: stageArtifacts(transport, jobs, { created, ...(signal !== undefined ? { signal } : {}) }) };
-    staged.set(transport, entry);
     return entry;
   };
   const stage = async (transport: Transport, images: readonly BuiltPlatform[], signal?: AbortSignal): Promise<void> => {
@@ -308,14 +318,12 @@ export function makeAttacher(input: AttacherInput): PreparedAttacher {
     const results = await artifacts.finish(signal !== undefined ? { signal } : {});
     return results.map((result, i) => ({ target, subject: result.subject, artifactType: (jobs[i] as (typeof jobs)[number]).attachment.artifactType, digest: result.descriptor.digest }));
   };
-  const files = async (images: readonly BuiltPlatform[]): Promise<AttestationFile[]> => {
-    const out: AttestationFile[] = [];
-    for (const built of images) {
-      for (const attachment of await documentsFor(built, images)) {
-        out.push({ subject: built.image.descriptor.digest, name: attestationFileName(attachment), artifactType: attachment.artifactType, bytes: attachment.bytes });
-      }
-    }
-    return out;
-  };
+  const files = async (images: readonly BuiltPlatform[]): Promise<AttestationFile[]> =>
+    (await allDocuments(images)).map(({ built, attachment }) => ({
+      subject: built.image.descriptor.digest,
+      name: attestationFileName(attachment),
+      artifactType: attachment.artifactType,
+      bytes: attachment.bytes,
+    }));
   return { attach, prepare, stage, files };
 }

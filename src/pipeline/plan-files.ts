@@ -112,7 +112,7 @@ export async function planFiles(
     : scratchBase(platform);
   context.emit({ type: 'resolve', from: options.from ?? 'scratch', platform: formatPlatform(platform), ...(base ? { digest: baseDigest(resolved) } : {}) });
   const mismatch = base ? basePlatformWarning(resolved, platform, base.name) : undefined;
-  if (mismatch !== undefined) context.emit({ type: 'base-warning', from: (base as { name: string }).name, platform: formatPlatform(platform), message: mismatch });
+  if (base && mismatch !== undefined) context.emit({ type: 'base-warning', from: base.name, platform: formatPlatform(platform), message: mismatch });
   const specs = typeof options.layers === 'function' ? options.layers(platform) : (options.layers ?? []);
   const steps: LayerStep[] = [];
   const platformText = formatPlatform(platform);

@@ -240,10 +240,14 @@ class RootfsOutput implements RootfsTransport {
     signal: AbortSignal | undefined,
     done: (root: string, owners: Map<string, RecordedOwner> | undefined, folder?: string) => Promise<void>,
   ): Promise<void> {
+    // An image's layers, then the files added for it (its SBOM and provenance).
+    const unpack = async (manifest: ImageManifest, subject: string, root: string): Promise<Map<string, RecordedOwner> | undefined> => {
+      const owners = await this.#unpack(manifest, root, signal);
+      await this.#writeFiles(subject, root);
+      return owners;
+    };
     if (top.kind === 'manifest') {
-      const owners = await this.#unpack(top.manifest, stage, signal);
-      await this.#writeFiles(this.#top as string, stage);
-      await done(stage, owners);
+      await done(stage, await unpack(top.manifest, this.#top as string, stage));
       return;
     }
     // Attestation manifests (`unknown/unknown`) are not root filesystems.
@@ -253,17 +257,13 @@ class RootfsOutput implements RootfsTransport {
       if (image?.kind !== 'manifest') throw new UnsupportedError(`${this.description}: index child ${child.digest} is not an image manifest`);
       if (children.length === 1) {
         // One platform (`copy --platform P` of an index) is written flat, as buildx writes a one-platform build.
-        const owners = await this.#unpack(image.manifest, stage, signal);
-        await this.#writeFiles(child.digest, stage);
-        await done(stage, owners);
+        await done(stage, await unpack(image.manifest, child.digest, stage));
         return;
       }
       const folder = platformFolder(child.platform as Platform);
       const root = path.join(stage, folder);
       await fsp.mkdir(root, { mode: 0o755 });
-      const owners = await this.#unpack(image.manifest, root, signal);
-      await this.#writeFiles(child.digest, root);
-      await done(root, owners, folder);
+      await done(root, await unpack(image.manifest, child.digest, root), folder);
     }
   }
 

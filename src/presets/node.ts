@@ -177,10 +177,12 @@ export function parseCreationTime(value: string | number | undefined): number | 
 
 /** Whether `node FILE` finds a script at `file`: the file, FILE.js/.json/.node, or a folder's package.json "main" or index.js (Node's rules for the entry point). */
 async function nodeCanLoad(file: string, depth = 0): Promise<boolean> {
-  for (const candidate of [file, `${file}.js`, `${file}.json`, `${file}.node`]) if (await isFile(candidate)) return true;
+  const extensions = ['.js', '.json', '.node'];
+  for (const candidate of [file, ...extensions.map((e) => `${file}${e}`)]) if (await isFile(candidate)) return true;
   const main = depth < 2 ? await readPackageJson(path.join(file, 'package.json')).catch(() => undefined) : undefined;
   if (typeof main?.main === 'string' && main.main !== '' && (await nodeCanLoad(path.join(file, main.main), depth + 1))) return true;
-  return (await isFile(path.join(file, 'index.js'))) || (await isFile(path.join(file, 'index.json'))) || (await isFile(path.join(file, 'index.node')));
+  for (const e of extensions) if (await isFile(path.join(file, `index${e}`))) return true;
+  return false;
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -383,8 +385,10 @@ async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string,
   const start = pkg.scripts?.start;
   // The script an inferred entrypoint runs must be in the app (a TypeScript app's dist/ before
   // `npm run build` is not): else the image would fail at its first start.
-  const checked = async (command: string[], file: string, what: string): Promise<string[]> => {
-    if (!file.startsWith(`${appDir}/`) || (await nodeCanLoad(path.join(root, file.slice(appDir.length + 1))))) return command;
+  const checked = async (command: string[], what: string): Promise<string[]> => {
+    // The script is the first word after node inside the app (flags and a script elsewhere pass).
+    const file = command.find((word, i) => i > 0 && word.startsWith(`${appDir}/`));
+    if (file === undefined || (await nodeCanLoad(path.join(root, file.slice(appDir.length + 1))))) return command;
     throw new OcibuildError(
       'ERR_SOURCE_NOT_FOUND',
       `${path.join(root, 'package.json')}: the image would run ${file} (${what}), which the app does not have: build the app first (npm run build?) or pass an entrypoint`,
@@ -394,11 +398,11 @@ async function defaultEntrypoint(root: string, pkg: PackageJson, appDir: string,
     // `npm start` puts node_modules/.bin first on PATH; the shell line does the same.
     const plain = plainNodeCommand(start, node, appDir);
     if (plain === undefined) return ['sh', '-c', `PATH=${appDir}/node_modules/.bin:$PATH; ${start}`];
-    return checked(plain, plain.find((word, i) => i > 0 && word.startsWith(`${appDir}/`)) ?? '', 'the "start" script');
+    return checked(plain, 'the "start" script');
   }
-  if (typeof pkg.main === 'string' && pkg.main !== '') return checked([node, path.posix.join(appDir, pkg.main)], path.posix.join(appDir, pkg.main), '"main"');
+  if (typeof pkg.main === 'string' && pkg.main !== '') return checked([node, path.posix.join(appDir, pkg.main)], '"main"');
   const bins = typeof pkg.bin === 'string' ? [pkg.bin] : pkg.bin !== null && typeof pkg.bin === 'object' ? Object.values(pkg.bin) : [];
-  if (bins.length === 1 && typeof bins[0] === 'string') return checked([node, path.posix.join(appDir, bins[0])], path.posix.join(appDir, bins[0]), '"bin"');
+  if (bins.length === 1 && typeof bins[0] === 'string') return checked([node, path.posix.join(appDir, bins[0])], '"bin"');
   for (const file of ['server.js', 'index.js']) if (await isFile(path.join(root, file))) return [node, path.posix.join(appDir, file)];
   throw new InvalidArgumentError(`${path.join(root, 'package.json')}: no "start" script, no "main", no single "bin", no server.js or index.js; pass an entrypoint`);
 }

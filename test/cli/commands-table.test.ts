@@ -17,14 +17,14 @@ test('each table entry loads the command it names, with the same summary', async
 });
 
 test('an unknown command names the one meant when a typo is that close (two edits, a swap counts once), and only then', async () => {
-  const { closestCommand } = await import('../../src/cli/util.ts');
+  const { closestName } = await import('../../src/cli/util.ts');
   const names = ['build', 'append', 'node', 's2i', 'warm', 'copy', 'inspect', 'tags', 'sbom', 'sign', 'verify', 'generate-key-pair'];
-  assert.equal(closestCommand('biuld', names), 'build');
-  assert.equal(closestCommand('inpsect', names), 'inspect');
-  assert.equal(closestCommand('COPY', names), 'copy');
-  assert.equal(closestCommand('verfy', names), 'verify');
-  assert.equal(closestCommand('sig', names), undefined, 'sign and s2i are both close: no guess');
-  assert.equal(closestCommand('deploy', names), undefined);
+  assert.equal(closestName('biuld', names), 'build');
+  assert.equal(closestName('inpsect', names), 'inspect');
+  assert.equal(closestName('COPY', names), 'copy');
+  assert.equal(closestName('verfy', names), 'verify');
+  assert.equal(closestName('sig', names), undefined, 'sign and s2i are both close: no guess');
+  assert.equal(closestName('deploy', names), undefined);
   const { runCli } = await import('../helpers/cli.ts');
   const run = await runCli(['biuld', '.']);
   assert.equal(run.code, 2);
