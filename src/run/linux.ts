@@ -139,6 +139,8 @@ function isPermissionError(error: unknown): boolean {
  * bwrap, the step, and anything the launcher forked. bwrap's own `--die-with-parent` is not
  * enough alone: it is set again after each credential change, and a parent that dies in between
  * (a window of a few milliseconds of every launch) leaves the step's pid 1 running for ever.
+ * `--kill-child` has such a window too (set in unshare's child after the fork): the launcher's
+ * watch of ocibuild's pipe (see SANDBOX_SCRIPT) ends the namespace whatever the signals did.
  */
 function launcherArgv(host: HostInfo, args: string[]): { command: string; argv: string[] } {
   const sh = host.tools.sh ?? '/bin/sh';
@@ -283,11 +285,13 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
       SETPRIV: host.tools.setpriv ?? 'setpriv',
       BWRAP: host.tools.bwrap ?? 'bwrap',
       ...maps,
-      // Rootless: the launcher asks for its user namespace's maps on fd 3 and waits on stdin.
-      ...(host.root ? {} : { MW: MAPS_WANTED }),
+      // The launcher watches ocibuild's pipe (see SANDBOX_SCRIPT): stdin as root; rootless it
+      // first asks for its user namespace's maps on fd 3 and waits for them on stdin, which it
+      // then moves to stdout.
+      ...(host.root ? { W: '0' } : { MW: MAPS_WANTED, W: '1' }),
     };
     const { command, argv } = launcherArgv(host, [...encodeOps(plan.pre), 'run', ...plan.argv]);
-    const stdio: ('ignore' | 'pipe' | number)[] = [host.root ? 'ignore' : 'pipe', 'ignore', 'pipe', 'pipe'];
+    const stdio: ('ignore' | 'pipe' | number)[] = ['pipe', 'ignore', 'pipe', 'pipe'];
     const devNull = fsSync.openSync('/dev/null', 'r');
     // Descriptors ocibuild's own parent leaked to it without close-on-exec would reach the step:
     // each is replaced with /dev/null in the launcher (Node has no closefrom for a child).
@@ -339,9 +343,10 @@ async function runSandbox(host: HostInfo, options: RunOptions, plan: RunPlan, sc
           reject(new OcibuildError('ERR_RUN', `cannot start ${command}: ${error.message}`, { cause: error }));
         });
         child.on('exit', () => {
+          // Ends the launcher's watch: should unshare's child, the init of the launcher's PID
+          // namespace, have missed --kill-child's signal, its watcher ends it now, and with it
+          // every process of the sandbox. Then the readers drain and end.
           child.stdin?.destroy();
-          // unshare has gone, so its child, the init of the launcher's PID namespace, has too
-          // (--kill-child), and with it every process of the sandbox: let the readers drain and end.
           out.release();
           err.release();
         });

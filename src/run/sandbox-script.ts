@@ -81,21 +81,16 @@ export function encodeOps(ops: SandboxOp[]): string[] {
 /**
  * The launcher. Environment: `S` (private scratch directory holding the fifos `block`, `info`,
  * `out`, `err` and bwrap's `args` file), `U`, `G`, `GR` (the step's uid, gid and groups in this
- * shell's namespace), `UMAP`, `GMAP` (the map lines to write), `SETPRIV`, `BWRAP`, and, rootless,
- * `MW` (then stdout is ocibuild's pipe, watched for its end). Positional
+ * shell's namespace), `UMAP`, `GMAP` (the map lines to write), `SETPRIV`, `BWRAP`, and, when
+ * started by ocibuild, `W`: the descriptor (0 or 1) holding ocibuild's pipe, watched for its end
+ * (the launcher is then the init of its own PID namespace). Positional
  * arguments: ops, then `run`, then the step's argv. Without `run` it only carries out the ops
  * (clean-up). Exit status: bwrap's (the command's, reported on fd 3 too), 125 on set-up failure.
  */
 export const SANDBOX_SCRIPT = String.raw`
 fail() { echo "ocibuild-sandbox: $*" >&2; exit 125; }
 trap '' PIPE
-# Rootless: stdout is ocibuild's pipe. A watcher reads it; ocibuild never writes there again, so
-# the read ends only when ocibuild is gone, and then kills every process of this namespace,
-# whatever became of the parent-death signals. This shell (its init) then ends as bwrap does.
-if [ -n "$MW" ]; then
-  { IFS= read -r _; kill -9 -1; } <&1 >/dev/null 2>&1 &
-  exec 1>/dev/null
-fi
+launch() {
 op=
 while [ $# -gt 0 ]; do
   op=$1; shift
@@ -135,4 +130,24 @@ printf '%s\n' "$UMAP" > "/proc/$pid/uid_map" && printf '%s\n' "$GMAP" > "/proc/$
 echo 1 >&5
 exec 5>&-
 wait $bw
+}
+[ -n "$W" ] || { launch "$@"; exit; }
+# The watch. Fd W is a pipe from ocibuild that it never writes again and closes only at its end
+# (or when the launcher has ended), so the read below ends only when ocibuild is gone. The
+# launcher then runs as a child of this shell, the init of the PID namespace: the watcher kills
+# every process of the namespace but init (the launcher and all it started), init's wait ends,
+# and with init gone the kernel kills whatever is left, nested namespaces included. This holds
+# whatever became of the parent-death signals (unshare's --kill-child is set in its child after
+# the fork: an unshare killed in between leaves that child running).
+[ "$$" = 1 ] || fail "the watch needs a PID namespace of its own"
+# (An asynchronous list's stdin is /dev/null before its own redirections: the watcher reads fd 1.)
+case $W in
+  0) exec 1<&0 0</dev/null ;;
+  1) ;;
+  *) fail "bad watch fd $W" ;;
+esac
+{ IFS= read -r _; kill -9 -1; } <&1 >/dev/null 2>&1 &
+exec 1>/dev/null
+launch "$@" &
+wait $!
 `;
