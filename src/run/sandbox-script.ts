@@ -140,14 +140,16 @@ wait $bw
 # whatever became of the parent-death signals (unshare's --kill-child is set in its child after
 # the fork: an unshare killed in between leaves that child running).
 [ "$$" = 1 ] || fail "the watch needs a PID namespace of its own"
-# (An asynchronous list's stdin is /dev/null before its own redirections: the watcher reads fd 1.)
 case $W in
   0) exec 1<&0 0</dev/null ;;
   1) ;;
   *) fail "bad watch fd $W" ;;
 esac
+# The launcher first: a watcher that finds the pipe ended at once must still find it to kill.
+launch "$@" >/dev/null &
+l=$!
+# (An asynchronous list's stdin is /dev/null before its own redirections: the watcher reads fd 1.)
 { IFS= read -r _; kill -9 -1; } <&1 >/dev/null 2>&1 &
 exec 1>/dev/null
-launch "$@" &
-wait $!
+wait $l
 `;

@@ -41,7 +41,7 @@ function killAll(marker: string): void {
  * Starts the launcher with a stand-in for setpriv that becomes `sleep MARKER` (the step), once
  * the launcher holds the fifos as it does while bwrap sets up. Resolves when that step runs.
  */
-async function startLauncher(dir: string, marker: string, watch: boolean): Promise<{ child: ChildProcess; pipe: number }> {
+async function startLauncher(dir: string, marker: string, watch: boolean, ended = false): Promise<{ child: ChildProcess; pipe: number | undefined }> {
   const scratch = path.join(dir, 's');
   fs.mkdirSync(scratch, { mode: 0o700 });
   const made = spawnSync('mkfifo', ['--', ...['block', 'info', 'out', 'err'].map((n) => path.join(scratch, n))]);
@@ -62,6 +62,11 @@ async function startLauncher(dir: string, marker: string, watch: boolean): Promi
     stdio: [readEnd, 'ignore', 'pipe'],
   });
   fs.closeSync(readEnd);
+  if (ended) {
+    // ocibuild gone before the launcher's shell even starts.
+    fs.closeSync(pipe);
+    return { child, pipe: undefined };
+  }
   const running = await until(() => processesWith(marker).some((p) => p.argv.startsWith('sleep')), 10_000);
   assert.ok(running, 'the stand-in step started');
   return { child, pipe };
@@ -84,7 +89,7 @@ describe('the launcher watches ocibuild', { skip: process.platform !== 'linux' }
         // while ocibuild's end of the pipe is open.
         await sleep(300);
         assert.ok(processesWith(marker).length > 0, 'the launcher outlived its unshare');
-        fs.closeSync(pipe);
+        if (pipe !== undefined) fs.closeSync(pipe);
         pipe = undefined;
         const gone = await until(() => processesWith(marker).length === 0, 5_000);
         if (watch) assert.ok(gone, `left running: ${JSON.stringify(processesWith(marker))}`);
@@ -96,4 +101,22 @@ describe('the launcher watches ocibuild', { skip: process.platform !== 'linux' }
       }
     });
   }
+
+  it('ends the launcher when ocibuild is gone before it starts', async () => {
+    // The watcher then reads the end at once: it must still find the launcher's work to kill.
+    for (let i = 0; i < 5; i++) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-watch-'));
+      const marker = newMarker();
+      try {
+        const { child } = await startLauncher(dir, marker, true, true);
+        const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+        assert.equal(code, 137, 'the launcher ended killed');
+        await sleep(200);
+        assert.deepEqual(processesWith(marker), [], 'nothing of the launch is left');
+      } finally {
+        killAll(marker);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
 });
