@@ -229,11 +229,15 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
         throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" not found in the build context${because}`);
       }
       if (!required && !(await exists(match))) continue;
-      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
       const real = await followInContext(ctx.dir, match);
       const st = await lstatOrUndefined(path.join(ctx.dir, real));
-      if (!st) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       const name = match === '' ? '.' : path.posix.basename(match);
+      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) {
+        // An excluded directory still makes its destination, empty (see excludedDirectory).
+        if (st?.isDirectory()) items.push(excludedDirectory(name, st.mode & 0o7777, 0, 0, parentsRel, await parentDirs()));
+        continue;
+      }
+      if (!st) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       if (st.isDirectory()) {
         const nodes = await walkContext(ctx, real, excluded);
         const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
@@ -246,10 +250,26 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
   return items;
 }
 
+/**
+ * A directory source that `--exclude` leaves out as a whole, as BuildKit copies it: fsutil makes
+ * the destination of a directory source before it filters what goes in (`prepareTargetDir`), so
+ * the destination exists, empty (BuildKit's testExcludedFilesOnCopy: `ADD --exclude=* dir* /6`
+ * gives an empty /6).
+ */
+function excludedDirectory(name: string, mode: number, uid: number, gid: number, parentsRel: string | undefined, extra: { parentDirs?: SourceNode[] }): CopyItem {
+  return { kind: 'tree', name, root: { rel: '', type: 'directory', mode, uid, gid }, nodes: [], ...(parentsRel !== undefined ? { parentsRel } : {}), ...extra };
+}
+
+/** An empty file: what a socket in the build context becomes, as fsutil writes any type it does not know. */
+const EMPTY: NodeContent = { kind: 'bytes', data: new Uint8Array(0) };
+
 function hostNode(ctx: string, rel: string, nodeRel: string, st: Awaited<ReturnType<typeof fsp.lstat>>): SourceNode {
   const mode = Number(st.mode) & 0o7777;
   if (st.isSymbolicLink()) return { rel: nodeRel, type: 'symlink', mode: 0o777, uid: 0, gid: 0 };
   if (st.isDirectory()) return { rel: nodeRel, type: 'directory', mode, uid: 0, gid: 0 };
+  // BuildKit copies a socket of the context as an empty regular file with its permission bits
+  // (its testCopySocket); tar has no socket type.
+  if (st.isSocket()) return { rel: nodeRel, type: 'file', mode, uid: 0, gid: 0, content: EMPTY };
   return { rel: nodeRel, type: 'file', mode, uid: 0, gid: 0, content: { kind: 'host', path: path.join(ctx, rel) } };
 }
 
@@ -269,7 +289,7 @@ async function walkContext(ctx: ContextSource, rootRel: string, excluded: Ignore
         if (st.isDirectory() && ctx.ignore?.mayReincludeUnder(childRel)) await visit(childRel, childNode);
         continue;
       }
-      if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) continue;
+      if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink() && !st.isSocket()) continue;
       const node = hostNode(ctx.dir, childRel, childNode, st);
       if (node.type === 'symlink') node.linkname = await fsp.readlink(path.join(ctx.dir, childRel));
       if (node.type === 'file' && st.nlink > 1) {
@@ -304,10 +324,13 @@ export async function collectFsSources(words: readonly string[], fs: StageFilesy
     for (const { path: match, parentsRel, required } of await matchSources(word, options.parents, list, exists)) {
       if (required && !(await exists(match))) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" not found`);
       if (!required && !(await exists(match))) continue;
-      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) continue;
       const { path: real, entry } = await fs.resolve(match, true);
-      if (!entry) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       const name = match === '' ? '.' : path.posix.basename(match);
+      if (excluded && match !== '' && (excluded.matches(match) || excluded.matches(path.posix.basename(match)))) {
+        if (entry?.type === 'directory') items.push(excludedDirectory(name, entry.mode, entry.uid, entry.gid, parentsRel, parentsRel !== undefined ? { parentDirs: [] } : {}));
+        continue;
+      }
+      if (!entry) throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is a symlink to a missing file`);
       const extra: { parentsRel?: string; parentDirs?: SourceNode[] } = parentsRel !== undefined ? { parentsRel, parentDirs: [] } : {};
       if (parentsRel !== undefined) {
         const rootRel = match.slice(0, match.length - parentsRel.length).replace(/\/$/, '');

@@ -240,3 +240,25 @@ describe('hardlinks in the build context (documented gap)', () => {
     assert.deepEqual([second.get('only-sub/hardlink2')?.type, second.get('only-sub/hardlink2')?.linkname], ['link', 'only-sub/deeper/hardlink3']);
   });
 });
+
+describe('odd sources: sockets, sources --exclude leaves out whole', () => {
+  it('a socket in the context becomes an empty regular file with its permission bits (testCopySocket)', async () => {
+    const r = await interpret('FROM scratch\nCOPY . /\nCOPY socket.sock /named\n', { files: { 'socket.sock': { socket: true }, 'a.txt': 'A' } });
+    const copied = pick(r.merged, 'socket.sock');
+    assert.equal(copied.type, 'file');
+    assert.equal(copied.content, '');
+    assert.equal(pick(r.merged, 'named').type, 'file');
+    assert.equal(pick(r.merged, 'a.txt').content, 'A');
+  });
+
+  it('a directory source --exclude leaves out still makes its destination, empty (testExcludedFilesOnCopy, builder6)', async () => {
+    const r = await interpret('FROM scratch\nADD --exclude=* dir* /6\nCOPY --exclude=* dir1 /8\nCOPY --exclude=*.png dir* /5\n', {
+      files: { 'dir1/a.png': 'a', 'dir1/b.txt': 'b', 'dir2/c.png': 'c' },
+    });
+    for (const dest of ['6', '8']) {
+      assert.equal(pick(r.merged, dest).type, 'directory');
+      assert.deepEqual([...r.merged.keys()].filter((k) => k.startsWith(`${dest}/`)), [], `${dest} is empty`);
+    }
+    assert.deepEqual([...r.merged.keys()].filter((k) => k.startsWith('5/')), ['5/b.txt']);
+  });
+});

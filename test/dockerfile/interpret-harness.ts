@@ -5,6 +5,7 @@
  * @module
  */
 import * as fs from 'node:fs/promises';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -38,7 +39,7 @@ export interface ReadEntry {
 /** Options of {@link interpret}. */
 export interface InterpretOptions {
   /** Context files: path → content (string) or `{ content, mode }`, or `{ dir: true }`, or `{ symlink }`, or `{ hardlink }` (to an earlier path). */
-  files?: Record<string, string | { content: string | Uint8Array; mode?: number } | { dir: true; mode?: number } | { symlink: string } | { hardlink: string }>;
+  files?: Record<string, string | { content: string | Uint8Array; mode?: number } | { dir: true; mode?: number } | { symlink: string } | { hardlink: string } | { socket: true }>;
   /** .dockerignore text. */
   dockerignore?: string;
   buildArgs?: Record<string, string>;
@@ -78,11 +79,21 @@ export async function cleanupBusybox(): Promise<void> {
   if (busyboxDir) await fs.rm(busyboxDir, { recursive: true, force: true });
 }
 
-async function writeContext(dir: string, files: NonNullable<InterpretOptions['files']>): Promise<void> {
+/** Writes the context; returns the servers holding its sockets (closing one removes its file). */
+async function writeContext(dir: string, files: NonNullable<InterpretOptions['files']>): Promise<net.Server[]> {
+  const servers: net.Server[] = [];
   for (const [rel, spec] of Object.entries(files)) {
     const p = path.join(dir, rel);
     await fs.mkdir(path.dirname(p), { recursive: true });
     if (typeof spec === 'string') await fs.writeFile(p, spec);
+    else if ('socket' in spec) {
+      const server = net.createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(p, () => resolve());
+      });
+    }
     else if ('dir' in spec) {
       await fs.mkdir(p, { recursive: true });
       if (spec.mode !== undefined) await fs.chmod(p, spec.mode);
@@ -93,6 +104,7 @@ async function writeContext(dir: string, files: NonNullable<InterpretOptions['fi
       if (spec.mode !== undefined) await fs.chmod(p, spec.mode);
     }
   }
+  return servers;
 }
 
 /** Reads a gzip layer file into entries. */
@@ -121,12 +133,13 @@ function openOci(reference: string): { transport: ReturnType<typeof ociLayout>; 
 /** Interprets `text` with a fresh context directory; cleans the directory up afterwards. */
 export async function interpret(text: string, options: InterpretOptions = {}): Promise<InterpretResult> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-interp-'));
+  let servers: net.Server[] = [];
   try {
     const contextDir = path.join(root, 'context');
     const workDir = path.join(root, 'work');
     await fs.mkdir(contextDir);
     await fs.mkdir(workDir);
-    await writeContext(contextDir, options.files ?? {});
+    servers = await writeContext(contextDir, options.files ?? {});
     const file = options.file ?? 'Dockerfile';
     const ast = parseInstructions(text, { file });
     const platform = parsePlatform(options.platform ?? 'linux/amd64');
@@ -180,6 +193,7 @@ export async function interpret(text: string, options: InterpretOptions = {}): P
       indexReads: cache.reads,
     };
   } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     await fs.rm(root, { recursive: true, force: true });
   }
 }
