@@ -166,7 +166,9 @@ export function applyMetadata(state: StageState, i: Instruction): string | undef
       const c = containerConfig(state);
       c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
       for (const p of ports) c.ExposedPorts[p] = {};
-      return `EXPOSE [${ports.join(' ')}]`;
+      // BuildKit writes the set of ports, sorted (testExportedHistory: `EXPOSE 2375 5000 1234/udp`
+      // is `EXPOSE [1234/udp 2375/tcp 5000/tcp]`).
+      return `EXPOSE [${[...new Set(ports)].sort().join(' ')}]`;
     }
     case 'volume': {
       const env = expansionEnv(state);

@@ -83,7 +83,7 @@ function splitEnv(entry: string): [string, string] {
  */
 export function runEnvironment(config: readonly string[] | undefined, args: ReadonlyMap<string, string>, buildArgs: Readonly<Record<string, string>>): string[] {
   const env = new Map<string, string>();
-  for (const [key, value] of Object.entries(buildArgs)) if (PROXY_ARGS.has(key)) env.set(key, value);
+  for (const [key, value] of proxyEnvironment(buildArgs)) env.set(key, value);
   for (const [key, value] of args) env.set(key, value);
   for (const entry of config ?? []) {
     const [key, value] = splitEnv(entry);
@@ -91,6 +91,26 @@ export function runEnvironment(config: readonly string[] | undefined, args: Read
     env.set(key, value);
   }
   return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/**
+ * The proxy variables a RUN gets from the build args: BuildKit takes each proxy build arg
+ * whatever its case (`--build-arg http_proxy=…` or `HTTP_PROXY=…`) and sets both spellings
+ * (`HTTP_PROXY` and `http_proxy`), as tools read one or the other (its testBuiltinArgs). When
+ * both spellings are given, each keeps its own value.
+ */
+export function proxyEnvironment(buildArgs: Readonly<Record<string, string>>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const lower of ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy']) {
+    const upper = lower.toUpperCase();
+    const given = Object.keys(buildArgs).filter((k) => PROXY_ARGS.has(k) && k.toLowerCase() === lower);
+    if (given.length === 0) continue;
+    const lowerValue = buildArgs[lower] ?? buildArgs[upper] ?? '';
+    const upperValue = buildArgs[upper] ?? buildArgs[lower] ?? '';
+    out.set(upper, upperValue);
+    out.set(lower, lowerValue);
+  }
+  return out;
 }
 
 /** A short, single-line form of a command for error messages. */

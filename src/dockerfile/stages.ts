@@ -139,6 +139,9 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
   const buildArgs = options.buildArgs ?? {};
   const escape = ast.escapeToken;
   const globalArgs = predefinedArgs(options.targetPlatform, options.buildPlatform ?? options.targetPlatform);
+  // The stage the build ends with, as BuildKit names it to `ARG TARGETSTAGE` (its
+  // testTargetStageNameArg): the target, else the last stage's name, else `default`.
+  globalArgs.set('TARGETSTAGE', options.target?.toLowerCase() ?? definitions[definitions.length - 1]?.name ?? 'default');
   for (const instruction of argInstructions) {
     for (const arg of instruction.args) {
       const given = Object.hasOwn(buildArgs, arg.name) ? buildArgs[arg.name] : undefined;

@@ -67,6 +67,18 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   try {
     return { text: await readFile(await dockerfileInContext(full, contextDir, spec), 'utf8'), file: spec, path: full };
   } catch (error) {
+    // The default name falls back to a lowercase `dockerfile` beside it, as BuildKit and Docker
+    // (moby/moby#10858, BuildKit's testDockerfileLowercase).
+    if (spec === 'Dockerfile' && (error as NodeJS.ErrnoException).code === 'ENOENT') {
+      const lower = path.resolve(contextDir, 'dockerfile');
+      const text = await dockerfileInContext(lower, contextDir, 'dockerfile')
+        .then((real) => readFile(real, 'utf8'))
+        .catch((e: unknown) => {
+          if (e instanceof OcibuildError) throw e;
+          return undefined;
+        });
+      if (text !== undefined) return { text, file: 'dockerfile', path: lower };
+    }
     if (error instanceof OcibuildError) throw error;
     throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `cannot read Dockerfile ${full}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
   }

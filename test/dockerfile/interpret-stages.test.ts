@@ -82,6 +82,15 @@ describe('ARG scoping', () => {
     assert.ok(!r.history.some((h) => h.createdBy.includes('http://proxy') || h.createdBy.includes('HTTP_PROXY=')), 'proxy args stay out of history');
     assert.equal(r.config.architecture, 'arm64');
   });
+
+  it('ARG TARGETSTAGE names the stage the build ends with (BuildKit testTargetStageNameArg)', async () => {
+    const stages = (last: string) => `FROM scratch AS foo\nARG TARGETSTAGE\nENV first=$TARGETSTAGE\nFROM scratch${last}\nARG TARGETSTAGE\nENV second=$TARGETSTAGE\n`;
+    const env = async (text: string, target?: string) => (await interpret(text, target !== undefined ? { target } : {})).config.config?.Env ?? [];
+    assert.ok((await env(stages(''), 'foo')).includes('first=foo'));
+    assert.ok((await env(stages(''))).includes('second=default'));
+    assert.ok((await env(stages(' AS final'))).includes('second=final'));
+    assert.ok(!(await env('FROM scratch\nENV x=${TARGETSTAGE:-undeclared}\n')).includes('x=default'), 'only after ARG TARGETSTAGE');
+  });
 });
 
 describe('multi-stage', () => {

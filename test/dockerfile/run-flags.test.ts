@@ -87,7 +87,11 @@ describe('runCommand and runEnvironment', () => {
   });
   it('lets ENV win over ARG and passes proxy build args without ARG', () => {
     const env = runEnvironment(['PATH=/bin', 'B=env'], new Map([['A', 'arg'], ['B', 'arg']]), { HTTP_PROXY: 'http://proxy', OTHER: 'no' });
-    assert.deepEqual(env, ['HTTP_PROXY=http://proxy', 'A=arg', 'PATH=/bin', 'B=env']);
+    assert.deepEqual(env, ['HTTP_PROXY=http://proxy', 'http_proxy=http://proxy', 'A=arg', 'PATH=/bin', 'B=env']);
+  });
+  it('sets both spellings of each proxy variable from either, as BuildKit (testBuiltinArgs)', () => {
+    const env = runEnvironment([], new Map(), { http_proxy: 'hp', NO_PROXY: 'np', HTTPS_PROXY: 'up', https_proxy: 'low' });
+    assert.deepEqual(env, ['HTTP_PROXY=hp', 'http_proxy=hp', 'HTTPS_PROXY=up', 'https_proxy=low', 'NO_PROXY=np', 'no_proxy=np']);
   });
 });
 

@@ -61,3 +61,14 @@ test('a Dockerfile the caller names outside the context is read as given', async
   // Missing files keep their own error.
   await assert.rejects(buildImage({ context, dockerfile: 'nope', to: `oci:${path.join(dir, 'out')}:y`, cache: false }), { code: 'ERR_SOURCE_NOT_FOUND' });
 });
+
+test('without a Dockerfile, a lowercase dockerfile is read (BuildKit testDockerfileLowercase); its links are checked the same', async (t) => {
+  const { dir, context, secret } = await setup(t);
+  await assert.rejects(buildImage({ context, dockerfile: 'Dockerfile', to: `oci:${path.join(dir, 'out')}:x`, cache: false }), { code: 'ERR_SOURCE_NOT_FOUND' });
+  await fs.writeFile(path.join(context, 'dockerfile'), 'FROM scratch\nLABEL name=lower\n');
+  const result = await buildImage({ context, dockerfile: 'Dockerfile', to: `oci:${path.join(dir, 'out')}:x`, cache: false });
+  assert.equal(result.config.config?.Labels?.['name'], 'lower');
+  await fs.rm(path.join(context, 'dockerfile'));
+  await fs.symlink(secret, path.join(context, 'dockerfile'));
+  await assert.rejects(buildImage({ context, dockerfile: 'Dockerfile', to: `oci:${path.join(dir, 'out')}:x`, cache: false }), { code: 'ERR_PATH_ESCAPE' });
+});
