@@ -141,6 +141,37 @@ export function isNotFound(error: unknown): boolean {
 }
 
 /**
+ * The one name of `names` within two edits of `name` (a typo: `biuld`, `--cach-dir`,
+ * `FNTRYPOINT`), compared case-insensitively, for an error's "did you mean" hint; undefined when
+ * none or several are that close. `names` are returned as given.
+ * @example
+ * ```ts
+ * import { closestName } from 'ocibuild';
+ *
+ * const hint = closestName('biuld', ['build', 'copy', 'inspect']); // 'build'
+ * ```
+ * @category Errors
+ */
+export function closestName(name: string, names: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    // Damerau-Levenshtein (optimal string alignment): a swap of neighbours counts once.
+    const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        const row = d[i] as number[];
+        const up = d[i - 1] as number[];
+        row[j] = Math.min(up[j]! + 1, row[j - 1]! + 1, up[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, (d[i - 2] as number[])[j - 2]! + 1);
+      }
+    }
+    return (d[a.length] as number[])[b.length]!;
+  };
+  if (name.length > 40) return undefined;
+  const close = names.filter((n) => distance(name.toLowerCase(), n.toLowerCase()) <= 2);
+  return close.length === 1 ? close[0] : undefined;
+}
+
+/**
  * Something asked for does not exist: a blob, manifest, tag, layout entry or source. Code `ERR_NOT_FOUND` unless given.
  * @example
  * ```ts

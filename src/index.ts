@@ -192,6 +192,7 @@ export {
   SizeMismatchError,
   TimeoutError,
   UnsupportedError,
+  closestName,
   isOcibuildError,
   isNotFound,
   type ErrorCode,

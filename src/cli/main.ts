@@ -6,7 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import { commands } from './commands/index.ts';
-import { closestName, describeError, UsageError, type CommandIO } from './util.ts';
+import { closestName } from '../index.ts';
+import { describeError, UsageError, type CommandIO } from './util.ts';
 import { watchInterrupts } from './interrupt.ts';
 import { instantiateHttpParserWithoutTierUp, keepWasmOnBaseline } from './wasm-tiering.ts';
 

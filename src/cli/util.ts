@@ -3,6 +3,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { closestName } from '../index.ts';
 
 /** A command-line usage problem: exit code 2. */
 export class UsageError extends Error {
@@ -122,22 +123,3 @@ export function list(values: Record<string, unknown>, name: string): string[] {
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }
 
-/** The name within two edits of `name` (a typo of a command or an option: `biuld`, `--cach-dir`), when exactly one is that close. */
-export function closestName(name: string, names: readonly string[]): string | undefined {
-  const distance = (a: string, b: string): number => {
-    // Damerau-Levenshtein (optimal string alignment): a swap of neighbours counts once.
-    const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-    for (let i = 1; i <= a.length; i++) {
-      for (let j = 1; j <= b.length; j++) {
-        const row = d[i] as number[];
-        const up = d[i - 1] as number[];
-        row[j] = Math.min(up[j]! + 1, row[j - 1]! + 1, up[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-        if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, (d[i - 2] as number[])[j - 2]! + 1);
-      }
-    }
-    return (d[a.length] as number[])[b.length]!;
-  };
-  if (name.length > 40) return undefined;
-  const close = names.filter((n) => distance(name.toLowerCase(), n) <= 2);
-  return close.length === 1 ? close[0] : undefined;
-}

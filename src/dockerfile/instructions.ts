@@ -6,10 +6,11 @@
  * @module
  */
 
-import { DockerfileError } from '../errors.ts';
+import { closestName, DockerfileError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { Heredoc, InstructionNode, KeyValue } from './ast.ts';
 import { parseGoDuration } from './go-duration.ts';
+import { unknownInstructionMessage } from './parse-line.ts';
 
 export { formatGoDuration, parseGoDuration } from './go-duration.ts';
 
@@ -197,7 +198,11 @@ function parseFlags(node: InstructionNode, location: DockerfileLocation): Parsed
     const name = (eq < 0 ? body : body.slice(0, eq)).toLowerCase();
     const value = eq < 0 ? undefined : body.slice(eq + 1);
     const kind = allowed[name];
-    if (kind === undefined) throw new DockerfileError(location, `unknown flag: ${name} (${node.name.toUpperCase()} accepts: ${Object.keys(allowed).map((f) => `--${f}`).join(', ') || 'no flags'})`);
+    if (kind === undefined) {
+      const near = closestName(name, Object.keys(allowed));
+      const hint = near !== undefined ? `did you mean ${near}?` : `${node.name.toUpperCase()} accepts: ${Object.keys(allowed).map((f) => `--${f}`).join(', ') || 'no flags'}`;
+      throw new DockerfileError(location, `unknown flag: ${name} (${hint})`);
+    }
     if (kind === 'bool') {
       if (value === undefined || value.toLowerCase() === 'true') out.bools.set(name, true);
       else if (value.toLowerCase() === 'false') out.bools.set(name, false);
@@ -384,7 +389,7 @@ export function parseInstruction(node: InstructionNode, file: string): Instructi
     case 'add':
       return parseCopy(node, flags, base);
     default:
-      throw new DockerfileError(location, `unknown instruction: ${node.name}`);
+      throw new DockerfileError(location, unknownInstructionMessage(node.name));
   }
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DockerfileError } from '../errors.ts';
+import { closestName, DockerfileError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import type { EscapeToken, InstructionNode, KeyValue } from './ast.ts';
 import { isSpace, trimLeftSpace, trimSpace } from './parse-text.ts';
@@ -49,6 +49,15 @@ const LINE_PARSERS: ReadonlyMap<string, LineParser> = new Map<string, LineParser
 /** Reports whether BuildKit's parser knows the (lower-case) instruction name. */
 export function isKnownInstruction(instruction: string): boolean {
   return LINE_PARSERS.has(instruction);
+}
+
+/**
+ * BuildKit's error for an unknown instruction, with its hint when the name is a typo of one
+ * (`unknown instruction: FNTRYPOINT (did you mean ENTRYPOINT?)`, its testDockerfileInvalidInstruction).
+ */
+export function unknownInstructionMessage(name: string): string {
+  const near = closestName(name, [...LINE_PARSERS.keys()]);
+  return `unknown instruction: ${name}${near !== undefined ? ` (did you mean ${near.toUpperCase()}?)` : ''}`;
 }
 
 /**

@@ -8,7 +8,7 @@
 
 import { DockerfileError } from '../errors.ts';
 import type { Dockerfile, InstructionNode } from './ast.ts';
-import { isKnownInstruction } from './parse-line.ts';
+import { isKnownInstruction, unknownInstructionMessage } from './parse-line.ts';
 
 /** Minimum number of arguments per instruction (ENV/LABEL count key/value triples). */
 const MIN_ARGS: Readonly<Record<string, number>> = {
@@ -45,7 +45,7 @@ export function validateDockerfile(ast: Dockerfile): Dockerfile {
 function validateInstruction(file: string, node: InstructionNode, isTrigger: boolean): void {
   const upper = node.instruction.toUpperCase();
   if (!isKnownInstruction(node.instruction)) {
-    throw locate(file, node, `unknown instruction: ${node.name}`);
+    throw locate(file, node, unknownInstructionMessage(node.name));
   }
   const min = MIN_ARGS[node.instruction];
   if (min !== undefined && node.args.length < min) {

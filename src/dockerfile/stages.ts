@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DockerfileError, UnsupportedError } from '../errors.ts';
+import { closestName, DockerfileError, UnsupportedError } from '../errors.ts';
 import type { DockerfileLocation } from '../errors.ts';
 import { formatPlatform, normalizePlatform, parsePlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
@@ -183,6 +183,7 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
     stages.push({ ...def, base, platform, stageDeps: new Set() });
   }
 
+  const later: { stage: number; index: number; copy: CopyInstruction }[] = [];
   for (const stage of stages) {
     const copies: CopyInstruction[] = [];
     for (const instruction of stage.instructions) {
@@ -196,7 +197,8 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
     }
     for (const copy of copies) {
       if (copy.from === undefined) continue;
-      const from = resolveCopyFrom(copy, stages, names, stage.index);
+      const from = resolveCopyFrom(copy, stages, names, stage.index, true);
+      if (from.kind === 'stage' && from.index >= stage.index) later.push({ stage: stage.index, index: from.index, copy });
       if (from.kind === 'stage') stage.stageDeps.add(from.index);
     }
     // `RUN --mount=...,from=STAGE` reads that stage's filesystem, so the stage is needed too.
@@ -210,6 +212,8 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
       }
     }
   }
+
+  checkLaterCopies(stages, later);
 
   const target = selectTarget(stages, names, options.target, ast.file);
   const needed = new Set<number>();
@@ -245,12 +249,43 @@ function mountFrom(mount: string): string | undefined {
   return undefined;
 }
 
+/** BuildKit's error for `COPY --from` of the current or a later stage that is not part of a cycle (its testOutOfOrderStage). */
+function laterStageError(copy: CopyInstruction): DockerfileError {
+  return new DockerfileError(copy.location, `cannot copy from stage ${JSON.stringify(copy.from)}, it needs to be defined before current stage`);
+}
+
+/**
+ * Rejects `COPY --from` of the current or a later stage, found while the graph was made: as
+ * BuildKit, one that closes a cycle (a stage copying from itself, or from a stage that needs it)
+ * is "circular dependency detected on stage: NAME", any other "needs to be defined before
+ * current stage".
+ */
+function checkLaterCopies(stages: readonly ResolvedStage[], later: readonly { stage: number; index: number; copy: CopyInstruction }[]): void {
+  const needs = (from: number, target: number, seen = new Set<number>()): boolean => {
+    if (from === target) return true;
+    if (seen.has(from)) return false;
+    seen.add(from);
+    const stage = stages[from] as ResolvedStage;
+    const deps = [...stage.stageDeps, ...(stage.base.kind === 'stage' ? [stage.base.index] : [])];
+    return deps.some((d) => needs(d, target, seen));
+  };
+  for (const { stage, index, copy } of later) {
+    if (needs(index, stage)) {
+      const s = stages[stage] as ResolvedStage;
+      throw new DockerfileError(copy.location, `circular dependency detected on stage: ${s.name ?? String(stage)}`);
+    }
+  }
+  const first = later[0];
+  if (first !== undefined) throw laterStageError(first.copy);
+}
+
 /** Resolves `--from` of a COPY: a stage (by name or index, defined before `current`) or an image. */
 export function resolveCopyFrom(
   copy: CopyInstruction,
   stages: readonly StageDefinition[],
   names: ReadonlyMap<string, number>,
   current: number,
+  allowLater = false,
 ): { kind: 'stage'; index: number } | { kind: 'image'; reference: string } {
   const from = copy.from as string;
   if (from.includes('$')) {
@@ -264,9 +299,7 @@ export function resolveCopyFrom(
     index = stageIndexBefore(stages, from, current) ?? names.get(from.toLowerCase());
   }
   if (index === undefined) return { kind: 'image', reference: from };
-  if (index >= current) {
-    throw new DockerfileError(copy.location, `cannot copy from stage ${JSON.stringify(from)}, it needs to be defined before the current stage`);
-  }
+  if (index >= current && !allowLater) throw laterStageError(copy);
   return { kind: 'stage', index };
 }
 
@@ -275,7 +308,9 @@ function selectTarget(stages: readonly ResolvedStage[], names: ReadonlyMap<strin
   const index = names.get(target.toLowerCase());
   if (index === undefined) {
     const known = [...names.keys()];
-    throw new DockerfileError({ file, line: 1 }, `target stage ${JSON.stringify(target)} could not be found${known.length ? ` (stages: ${known.join(', ')})` : ''}`);
+    const near = closestName(target, known);
+    const hint = near !== undefined ? ` (did you mean ${near}?)` : known.length ? ` (stages: ${known.join(', ')})` : '';
+    throw new DockerfileError({ file, line: 1 }, `target stage ${JSON.stringify(target)} could not be found${hint}`);
   }
   return index;
 }

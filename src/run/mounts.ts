@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InvalidArgumentError, OcibuildError, UnsupportedError } from '../errors.ts';
+import { closestName, InvalidArgumentError, OcibuildError, UnsupportedError } from '../errors.ts';
 import { resolveInRoot } from './paths.ts';
 import { serveAgentSocket } from './ssh.ts';
 import type { Mount, NetworkMode } from './types.ts';
@@ -106,7 +106,11 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
     return undefined;
   };
   const known = new Set(['type', 'target', 'dst', 'destination', 'source', 'src', 'from', 'readonly', 'ro', 'readwrite', 'rw', 'id', 'sharing', 'mode', 'uid', 'gid', 'size', 'required', 'env']);
-  for (const key of fields.keys()) if (!known.has(key)) throw new InvalidArgumentError(`unexpected key '${key}' in '${value}'`);
+  for (const key of fields.keys()) {
+    if (known.has(key)) continue;
+    const near = closestName(key, [...known]);
+    throw new InvalidArgumentError(`unexpected key '${key}' in '${value}'${near !== undefined ? ` (did you mean ${near}?)` : ''}`);
+  }
   const rawTarget = take('target', 'dst', 'destination');
   const ids = {
     ...(fields.has('uid') ? { uid: parseId('uid', fields.get('uid') ?? '') } : {}),
@@ -157,8 +161,10 @@ export function parseMountFlag(value: string, workdir: string, expand: (word: st
       const required = fields.has('required') ? parseBool('required', fields.get('required')) : false;
       return { type, id: take('id') || 'default', target, required, ...ids };
     }
-    default:
-      throw new InvalidArgumentError(`unsupported mount type "${type}"`);
+    default: {
+      const near = closestName(type, ['bind', 'cache', 'tmpfs', 'secret', 'ssh']);
+      throw new InvalidArgumentError(`unsupported mount type "${type}"${near !== undefined ? ` (did you mean ${near}?)` : ''}`);
+    }
   }
 }
 
@@ -352,7 +358,8 @@ export async function prepareMounts(specs: readonly RunMountSpec[], ctx: MountCo
         case 'secret': {
           const data = await readSecret(spec.id, ctx.secrets[spec.id]);
           if (data === undefined) {
-            if (spec.required) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `secret ${JSON.stringify(spec.id)} is required but was not given`);
+            // BuildKit's words (testSecretRequiredWithoutValue), then what to do.
+            if (spec.required) throw new OcibuildError('ERR_SOURCE_NOT_FOUND', `secret ${spec.id}: not found (the mount is required; give it with --secret id=${spec.id},src=FILE or env=VAR)`);
             break;
           }
           if (spec.env !== undefined) env.push(`${spec.env}=${Buffer.from(data).toString('utf8')}`);

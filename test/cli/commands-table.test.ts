@@ -17,7 +17,7 @@ test('each table entry loads the command it names, with the same summary', async
 });
 
 test('an unknown command names the one meant when a typo is that close (two edits, a swap counts once), and only then', async () => {
-  const { closestName } = await import('../../src/cli/util.ts');
+  const { closestName } = await import('../../src/index.ts');
   const names = ['build', 'append', 'node', 's2i', 'warm', 'copy', 'inspect', 'tags', 'sbom', 'sign', 'verify', 'generate-key-pair'];
   assert.equal(closestName('biuld', names), 'build');
   assert.equal(closestName('inpsect', names), 'inspect');

@@ -88,7 +88,10 @@ describe('inherited config', () => {
 describe('metadata errors name file and line', () => {
   const bad: [string, string, number, RegExp][] = [
     ['unknown instruction', 'FROM scratch\nFOO bar\n', 2, /unknown instruction/i],
-    ['bad flag', 'FROM scratch\nCOPY --frob=1 a b\n', 2, /unknown flag: frob/],
+    ['unknown instruction, a typo (BuildKit testDockerfileInvalidInstruction)', 'FROM scratch\nFNTRYPOINT ["/bin/sh"]\n', 2, /unknown instruction: FNTRYPOINT \(did you mean ENTRYPOINT\?\)/],
+    ['bad flag', 'FROM scratch\nCOPY --colour=1 a b\n', 2, /unknown flag: colour \(COPY accepts: --/],
+    ['bad flag, near one', 'FROM scratch\nCOPY --frob=1 a b\n', 2, /unknown flag: frob \(did you mean from\?\)/],
+    ['bad flag, a typo (BuildKit testMountInvalid)', 'FROM scratch\nRUN --mont=type=cache,target=/x true\n', 2, /unknown flag: mont \(did you mean mount\?\)/],
     ['invalid JSON in SHELL', 'FROM scratch\nSHELL /bin/sh -c\n', 2, /SHELL requires the arguments to be in JSON form/],
     ['ARG without name', 'FROM scratch\nARG =x\n', 2, /ARG names can not be blank/],
     ['bad port', 'FROM scratch\n\nEXPOSE 80/xyz\n', 3, /invalid proto/],
@@ -96,12 +99,15 @@ describe('metadata errors name file and line', () => {
     ['bad duration', 'FROM scratch\nHEALTHCHECK --interval=5 CMD x\n', 2, /invalid duration/],
     ['HEALTHCHECK NONE with args', 'FROM scratch\nHEALTHCHECK NONE x\n', 2, /takes no arguments/],
     ['missing target', 'FROM scratch AS a\n', 1, /target stage "nope" could not be found/],
+    ['missing target, a typo (BuildKit testTargetMistype)', 'FROM scratch AS build\n', 1, /target stage "buidl" could not be found \(did you mean build\?\)/],
+    ['self-copy (BuildKit TestDockerfileCircularDependencies)', 'FROM scratch AS stage0\nCOPY --from=stage0 f1 /sub/\n', 2, /circular dependency detected on stage: stage0/],
+    ['a cycle through later stages', 'FROM scratch AS stage0\nCOPY --from=stage2 f1 /sub/\nFROM scratch AS stage1\nCOPY --from=stage0 f2 /sub/\nFROM scratch AS stage2\nCOPY --from=stage1 f2 /sub/\n', 2, /circular dependency detected on stage: stage0/],
     ['bad stage name', 'FROM scratch AS 1abc\n', 1, /invalid name for build stage/],
   ];
   for (const [name, text, line, message] of bad) {
     it(name, async () => {
       await assert.rejects(
-        interpret(text, { file: 'df/Dockerfile', ...(name === 'missing target' ? { target: 'nope' } : {}) }),
+        interpret(text, { file: 'df/Dockerfile', ...(name === 'missing target' ? { target: 'nope' } : name.startsWith('missing target, a typo') ? { target: 'buidl' } : {}) }),
         (error: unknown) => {
           assert.ok(error instanceof DockerfileError, String(error));
           assert.equal(error.file, 'df/Dockerfile');

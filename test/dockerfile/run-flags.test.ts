@@ -50,6 +50,9 @@ describe('parseMountFlag', () => {
     assert.throws(() => parseMountFlag('type=nfs,target=/x', '/'), /unsupported mount type/);
     assert.throws(() => parseMountFlag('type=ssh,mode=9', '/'), /invalid mode/);
     assert.throws(() => parseMountFlag('type=tmpfs,target=/x,colour=red', '/'), /unexpected key 'colour'/);
+    // BuildKit's hints for typos (testMountInvalid).
+    assert.throws(() => parseMountFlag('typ=cache,target=/x', '/'), /unexpected key 'typ' in 'typ=cache,target=\/x' \(did you mean type\?\)/);
+    assert.throws(() => parseMountFlag('type=tmp,target=/x', '/'), /unsupported mount type "tmp" \(did you mean tmpfs\?\)/);
   });
   it('parses --network', () => {
     assert.equal(parseNetworkFlag(undefined), 'default');
@@ -132,7 +135,7 @@ describe('prepareMounts', () => {
       assert.equal(second, true);
       // Binds resolve inside the context: a symlink to /etc stays inside.
       await assert.rejects(prepareMounts([parseMountFlag('type=bind,source=escape/passwd,target=/p', '/')], ctx), { code: 'ERR_SOURCE_NOT_FOUND' });
-      await assert.rejects(prepareMounts([parseMountFlag('type=secret,id=nope,required', '/')], ctx), /required/);
+      await assert.rejects(prepareMounts([parseMountFlag('type=secret,id=nope,required', '/')], ctx), /secret nope: not found \(the mount is required/);
     } finally {
       delete process.env.OCIBUILD_TEST_SECRET;
       await fs.rm(tmp, { recursive: true, force: true });

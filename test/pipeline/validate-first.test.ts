@@ -29,7 +29,8 @@ test('a bad line after a RUN fails with file:line before the RUN runs', async (t
     { lines: [from, 'ARG PORT=notaport', 'RUN echo ran', 'EXPOSE $PORT'], line: 4, message: /invalid containerPort: notaport/ },
     { lines: [from, 'RUN echo ran', 'COPY --bogus=1 a /a'], line: 3, message: /unknown flag: bogus/ },
     { lines: [from, 'RUN echo ran', 'COPY --from=7 /a /a'], line: 3, message: /invalid stage index 7/ },
-    { lines: [`${from} AS one`, 'RUN echo ran', `${from} AS two`, 'COPY --from=two /a /a'], line: 4, message: /needs to be defined before the current stage/ },
+    { lines: [`${from} AS one`, 'RUN echo ran', `${from} AS two`, 'COPY --from=two /a /a'], line: 4, message: /circular dependency detected on stage: two/ },
+    { lines: [`${from} AS one`, 'RUN echo ran', 'COPY --from=two /a /a', `${from} AS two`], line: 3, message: /cannot copy from stage "two", it needs to be defined before current stage/ },
     { lines: [`${from} AS one`, 'RUN echo ran', `FROM one`, 'STOPSIGNAL NOPE'], line: 4, message: /NOPE/ },
     { lines: [from, 'RUN echo ran', 'WORKDIR /app', 'HEALTHCHECK --interval=abc CMD true'], line: 4, message: /--interval/ },
   ];
