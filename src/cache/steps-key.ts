@@ -7,7 +7,7 @@
 import { FieldHasher } from './field-hasher.ts';
 
 /** Version of the step key encoding; bump it when the encoding or a step's output changes. */
-export const STEP_KEY_VERSION = 'ocibuild-step-key/1';
+export const STEP_KEY_VERSION = 'ocibuild-step-key/2';
 
 /**
  * The inputs of one step, kept in a readable form so a later miss can say which one changed.

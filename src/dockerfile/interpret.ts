@@ -201,6 +201,22 @@ function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage 
   return state;
 }
 
+/**
+ * The ARGs a RUN's history names before its command, as BuildKit writes them (`RUN |2 foo=bar2
+ * bar=123 /bin/sh -c ls`, its testExportedHistoryFlattenArgs): each ARG declared in the stage
+ * once, in the order first declared, with the value the step sees (an ENV of that name wins).
+ */
+function runArgsPrefix(state: StageState): string {
+  if (state.args.size === 0) return '';
+  const env = new Map<string, string>();
+  for (const entry of state.config.config?.Env ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  const pairs = [...state.args].map(([key, value]) => `${key}=${env.get(key) ?? value}`);
+  return `|${pairs.length} ${pairs.join(' ')} `;
+}
+
 async function dispatch(
   state: StageState,
   instruction: Instruction,
@@ -214,7 +230,8 @@ async function dispatch(
     case 'run': {
       if (!state.host.runStep) throw new UnsupportedError(`${instruction.location.file}:${instruction.location.line}: RUN is not supported yet (no RUN executor)`);
       const layer = await state.host.runStep(state, instruction, (i) => states.get(i)?.fs.layers);
-      const createdBy = `RUN ${instruction.json ? instruction.args.join(' ') : [...(state.config.config?.Shell ?? ['/bin/sh', '-c']), ...instruction.args].join(' ')} # buildkit`;
+      const command = instruction.json ? instruction.args.join(' ') : [...(state.config.config?.Shell ?? ['/bin/sh', '-c']), ...instruction.args].join(' ');
+      const createdBy = `RUN ${runArgsPrefix(state)}${command} # buildkit`;
       if (layer) addLayer(state, layer, createdBy);
       else state.steps.push({ createdBy });
       return;

@@ -3,7 +3,7 @@
  * Per stage it keeps one live rootfs (materialised on the first RUN, brought forward by later
  * COPY layers, handed over to a stage built `FROM` it), runs the command through the executor
  * with the stage's env, WORKDIR, USER and the step's `--mount`/`--network` flags, and turns the
- * snapshot difference into a layer (none when nothing changed). Mount targets, secrets and the
+ * snapshot difference into a layer (an empty one when nothing changed). Mount targets, secrets and the
  * sandbox's /dev, /proc, /sys never reach a layer; with SOURCE_DATE_EPOCH the mtimes are clamped
  * so the layer is reproducible.
  * @module
@@ -208,10 +208,8 @@ export class RunSession {
       const mapping = (await this.options.executor.ownerMapping?.()) ?? { uids: [], gids: [] };
       const clamp = this.options.sourceDateEpoch;
       const entries = diffSnapshots(before, after, { mapping, clampMtime: clamp !== undefined ? new Date(clamp * 1000) : undefined });
-      if (entries.length === 0) {
-        rootfs.runUnchanged();
-        return undefined;
-      }
+      // A RUN that changed nothing still commits a layer, an empty one, as BuildKit's does (its
+      // testExportedHistory: `RUN ["ls"]` is a history entry with a layer and a diff_id).
       await ensureReadable(entries, this.host, scratch);
       const layer = await this.options.writeLayer({ entries });
       rootfs.markApplied(layer.descriptor.digest, undoFromSnapshots(before, after));

@@ -133,14 +133,9 @@ export class StageRootfs {
     return { chain: [...this.applied], undo: [...this.undo] };
   }
 
-  /** Called before a RUN changes the tree: until {@link markApplied} or {@link runUnchanged} it matches no layer list. */
+  /** Called before a RUN changes the tree: until {@link markApplied} it matches no layer list. */
   beginRun(): void {
     this.dirty = true;
-  }
-
-  /** Ends a RUN that changed nothing (no layer). */
-  runUnchanged(): void {
-    this.dirty = false;
   }
 
   /**
