@@ -198,6 +198,8 @@ function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage 
   delete c.OnBuild;
   delete c.ArgsEscaped;
   if (!(c.Env ?? []).some((e) => e.startsWith('PATH='))) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
+  // BuildKit's empty image has WorkingDir "/" (its emptyImage; testDockerfileScratchConfig).
+  if (stage.base.kind === 'scratch' && (c.WorkingDir ?? '') === '') c.WorkingDir = '/';
   return state;
 }
 

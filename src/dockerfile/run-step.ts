@@ -192,7 +192,15 @@ export class RunSession {
       }).catch((error: unknown) => {
         observer?.end({ error });
         // A sandbox error quotes the step's stderr: the step's secrets never reach a message.
-        if (error instanceof OcibuildError && secretValues.length > 0) throw new OcibuildError(error.code, redactSecrets(error.message, secretValues), { cause: error.cause });
+        const message = error instanceof OcibuildError && secretValues.length > 0 ? redactSecrets(error.message, secretValues) : (error as Error).message;
+        // The step could not start (no shell in the image, a missing program, a user that is
+        // not there): the error names the Dockerfile line, as BuildKit's do (testErrorsSourceMap).
+        if (error instanceof OcibuildError && error.code === 'ERR_RUN') {
+          const missing = /execvp (\S+): No such file or directory/.exec(message)?.[1];
+          const what = missing !== undefined ? `${missing} is not in the image` : message;
+          throw new DockerfileError(location, `RUN ${summarizeCommand(command.argv)} could not start: ${what}`, { cause: error });
+        }
+        if (error instanceof OcibuildError && secretValues.length > 0) throw new OcibuildError(error.code, message, { cause: error.cause });
         throw error;
       });
       observer?.end({ exitCode: result.exitCode, argv: command.argv });

@@ -50,6 +50,14 @@ describe('metadata instructions on scratch', () => {
     });
   }
 
+  it('FROM scratch has BuildKit\'s empty image config: WorkingDir / and a PATH (testDockerfileScratchConfig)', async () => {
+    const result = await interpret('FROM scratch\nENV foo=bar\n');
+    assert.equal(result.config.config?.WorkingDir, '/');
+    assert.deepEqual(result.config.config?.Env, [PATH, 'foo=bar']);
+    const based = await interpret(`FROM ${await busyboxRef()}\nENV foo=bar\n`);
+    assert.equal(based.config.config?.WorkingDir ?? '', '', 'an image base keeps its own (unset) WorkingDir');
+  });
+
   it('MAINTAINER sets the author', async () => {
     const result = await interpret('FROM scratch\nMAINTAINER Jane <jane@example.com>\n');
     assert.equal(result.config.author, 'Jane <jane@example.com>');

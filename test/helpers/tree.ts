@@ -259,10 +259,13 @@ function isEmpty(v: unknown): boolean {
  * Brings one config field to a form where equal meaning gives equal JSON. Docker-format configs
  * spell "unset" as `null`, `[]`, `{}` or `""` (buildah writes `"Entrypoint": []`,
  * `"Volumes": {}`), OCI-format ones leave the field out; all mean the same to a runtime.
- * Health check durations of 0 mean "inherit the default" and are left out by Docker too.
+ * Health check durations of 0 mean "inherit the default" and are left out by Docker too, and a
+ * WorkingDir of `/` is what an unset one means.
  */
 export function normalizeConfigField(field: string, value: unknown, ignoreLabels: string[] = []): unknown {
   if (isEmpty(value)) return undefined;
+  // A runtime starts in "/" when WorkingDir is unset; BuildKit writes "/" for FROM scratch, buildah nothing.
+  if (field === 'WorkingDir' && value === '/') return undefined;
   if (field === 'Labels' && typeof value === 'object' && value !== null) {
     const labels = Object.fromEntries(Object.entries(value as Record<string, string>).filter(([k]) => !ignoreLabels.includes(k)).sort(([x], [y]) => (x < y ? -1 : 1)));
     return isEmpty(labels) ? undefined : labels;
