@@ -14,7 +14,7 @@ import { parseDockerfile } from './parse.ts';
 import { createIgnoreMatcher, loadDockerignore } from './ignore.ts';
 import { parseInstruction } from './instructions.ts';
 import type { Instruction } from './instructions.ts';
-import { assertNoRun, resolveCopyFrom } from './stages.ts';
+import { assertNoRun, mountFrom, resolveCopyFrom, stageIndexBefore } from './stages.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
 import { applyMetadata } from './interpret-meta.ts';
@@ -44,6 +44,35 @@ export function parseTriggers(texts: readonly string[], location: DockerfileLoca
   });
 }
 
+/** The stages the ONBUILD triggers of stage `index`'s base image read (`COPY --from`, `RUN --mount=...,from=`). */
+function triggerStageDeps(triggers: readonly Instruction[], graph: StageGraph, names: ReadonlyMap<string, number>, index: number): number[] {
+  const deps: number[] = [];
+  for (const trigger of triggers) {
+    if (trigger.kind === 'copy' && trigger.from !== undefined) {
+      const from = resolveCopyFrom(trigger, graph.stages, names, index);
+      if (from.kind === 'stage') deps.push(from.index);
+    } else if (trigger.kind === 'run') {
+      for (const mount of trigger.flags.mount ?? []) {
+        const from = mountFrom(mount);
+        if (from === undefined) continue;
+        const dep = /^\d+$/.test(from) ? Number(from) : stageIndexBefore(graph.stages, from, index);
+        if (dep !== undefined && dep < index) deps.push(dep);
+      }
+    }
+  }
+  return deps;
+}
+
+/** Adds stage `index` and what it needs (its base stage, its --from stages) to `needed`; true when something was new. */
+function addWithDependencies(graph: StageGraph, needed: Set<number>, index: number): boolean {
+  if (needed.has(index)) return false;
+  needed.add(index);
+  const stage = graph.stages[index] as ResolvedStage;
+  if (stage.base.kind === 'stage') addWithDependencies(graph, needed, stage.base.index);
+  for (const dep of stage.stageDeps) addWithDependencies(graph, needed, dep);
+  return true;
+}
+
 function clone<T>(value: T): T {
   return structuredClone(value);
 }
@@ -54,18 +83,29 @@ export async function interpretStages(graph: StageGraph, host: InterpreterHost):
   for (const s of graph.stages) if (s.name !== undefined) names.set(s.name, s.index);
 
   // 1. Resolve every base image up front (metadata only) so RUN in triggers is found before work.
+  // A base image's ONBUILD triggers may name stages the Dockerfile alone does not need
+  // (`ONBUILD COPY --from=otherstage ...`, BuildKit's testOnBuildNewDeps): those join the build,
+  // with their own bases and dependencies, until nothing new is found.
   const bases = new Map<number, BaseImage>();
   const imageTriggers = new Map<number, Instruction[]>();
-  for (const index of graph.order) {
-    throwIfAborted(host.signal);
-    const stage = graph.stages[index] as ResolvedStage;
-    if (stage.base.kind === 'stage') continue;
-    const platform = stage.platform ?? host.platform;
-    const base = stage.base.kind === 'scratch' ? host.scratch(platform) : await host.openImage(stage.base.reference, platform);
-    bases.set(index, base);
-    const triggers = base.config.config?.OnBuild ?? [];
-    if (triggers.length > 0) imageTriggers.set(index, parseTriggers(triggers, stage.from.location));
+  const needed = new Set(graph.order);
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const index of [...needed].sort((a, b) => a - b)) {
+      throwIfAborted(host.signal);
+      const stage = graph.stages[index] as ResolvedStage;
+      if (stage.base.kind === 'stage' || bases.has(index)) continue;
+      const platform = stage.platform ?? host.platform;
+      const base = stage.base.kind === 'scratch' ? host.scratch(platform) : await host.openImage(stage.base.reference, platform);
+      bases.set(index, base);
+      const triggers = base.config.config?.OnBuild ?? [];
+      if (triggers.length === 0) continue;
+      const parsed = parseTriggers(triggers, stage.from.location);
+      imageTriggers.set(index, parsed);
+      for (const dep of triggerStageDeps(parsed, graph, names, index)) grown = addWithDependencies(graph, needed, dep) || grown;
+    }
   }
+  if (needed.size > graph.order.length) graph = { ...graph, order: [...needed].sort((a, b) => a - b) };
   if (!host.runStep) assertNoRun(graph, imageTriggers);
 
   // 2a. Apply every config-only instruction of every needed stage (ENV, EXPOSE, ARG, ... with

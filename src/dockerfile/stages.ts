@@ -241,7 +241,7 @@ export function stageIndexBefore(stages: readonly StageDefinition[], name: strin
 }
 
 /** The `from=` field of a `--mount` value (stage names and image references hold no commas). */
-function mountFrom(mount: string): string | undefined {
+export function mountFrom(mount: string): string | undefined {
   for (const field of mount.split(',')) {
     const eq = field.indexOf('=');
     if (eq > 0 && field.slice(0, eq).trim().toLowerCase() === 'from') return field.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');

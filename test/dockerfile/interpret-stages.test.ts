@@ -174,6 +174,12 @@ describe('multi-stage', () => {
       assert.deepEqual(r.config.config?.Labels, { 'from-trigger': '1', own: '1' });
       assert.ok(r.config.config?.Env?.includes('X=2'));
       assert.equal(r.config.config?.OnBuild, undefined, 'triggers are consumed');
+      // A trigger may read a stage nothing else needs: it is built (BuildKit testOnBuildNewDeps).
+      const withDeps = await interpret('FROM scratch\nONBUILD COPY --from=otherstage /testfile /out/foo\n');
+      const image2 = assembleImage({ base: withDeps.state.root.image as never, baseName: undefined, baseDigest: undefined, config: withDeps.state.config, steps: withDeps.state.steps, format: 'oci', created: 0 }, source);
+      await copyImage(source, image2.rawManifest.digest, ociLayout(path.join(tmp, 'layout')), ['deps']);
+      const built = await interpret(`FROM scratch AS otherstage\nCOPY testfile /testfile\nFROM oci:${path.join(tmp, 'layout')}:deps AS inputstage\nFROM scratch\nCOPY --from=inputstage /out/foo /bar\n`, { files: { testfile: 'hello' } });
+      assert.equal(built.merged.get('bar')?.content, 'hello');
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
