@@ -186,6 +186,8 @@ export class RunSession {
         workdir,
         user: config.User,
         network,
+        // BuildKit reads the step's hostname from this build arg (its testDockerfileCheckHostname).
+        ...(state.host.buildArgs['BUILDKIT_SANDBOX_HOSTNAME'] ? { hostname: state.host.buildArgs['BUILDKIT_SANDBOX_HOSTNAME'] } : {}),
         mounts,
         signal: this.options.signal,
         ...(observer ? { stdout: observer.stdout, stderr: observer.stderr } : sinks),

@@ -187,16 +187,28 @@ function planSystem(p: Planner): void {
   }
 }
 
-function planNetworkFiles(p: Planner, scratch: string): void {
+function planNetworkFiles(p: Planner, scratch: string, hostname: string): void {
   for (const name of ['resolv.conf', 'hosts']) {
     const r = resolveInRoot(p.rootfs, `/etc/${name}`);
     // A symlinked or odd resolv.conf is left alone rather than followed somewhere surprising.
     if (r.exists && !fs.lstatSync(r.hostPath).isFile()) continue;
     // A private copy: the step sees a file ocibuild owns, never a host path it could swap.
     const file = copyPrivate(`/etc/${name}`, scratch, name, 0o644);
+    // BuildKit's lines first (`127.0.0.1 localhost HOSTNAME`, `::1 localhost ...`, its
+    // executor/oci/hosts.go), then the host's own: a step on the host's network still finds the
+    // names the host (a CI pod's hostAliases, say) maps.
+    if (name === 'hosts') fs.writeFileSync(file, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${fs.readFileSync(file, 'utf8')}`);
     const dest = p.target(`/etc/${name}`, 'file', 'stub');
     p.args.push('--ro-bind', file, dest);
   }
+}
+
+/** A hostname a step may be given: RFC 1123 labels, at most 64 characters (the kernel's limit). */
+function checkHostname(name: string): string {
+  if (name.length === 0 || name.length > 64 || !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) {
+    throw new InvalidArgumentError(`invalid sandbox hostname ${JSON.stringify(name)}: letters, digits, '-' and '.', at most 64 characters`);
+  }
+  return name;
 }
 
 function planMount(p: Planner, m: Mount, index: number, scratch: string): void {
@@ -275,7 +287,8 @@ export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   p.args.push('--unshare-user', '--userns-block-fd', '6', '--info-fd', '7', '--json-status-fd', '3');
   p.args.push('--unshare-pid', '--unshare-ipc', ...(options.network === 'none' ? ['--unshare-net'] : []));
   // Its own UTS namespace, so `hostname` gives BuildKit's name and sethostname reaches no host.
-  p.args.push('--unshare-uts', '--hostname', SANDBOX_HOSTNAME);
+  const hostname = checkHostname(options.hostname ?? SANDBOX_HOSTNAME);
+  p.args.push('--unshare-uts', '--hostname', hostname);
   // --die-with-parent: the step dies with the launcher (the launcher's PID namespace makes sure).
   // --new-session: no controlling terminal, so no TIOCSTI keystroke injection into the caller's.
   p.args.push('--die-with-parent', '--new-session');
@@ -283,7 +296,7 @@ export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   // WORKDIR stays in the image (Docker keeps it), so it is created here, root-owned, not stubbed.
   const workdir = p.target(options.workdir, 'dir', 'kept');
   planSystem(p);
-  planNetworkFiles(p, ctx.scratch);
+  planNetworkFiles(p, ctx.scratch, hostname);
   (options.mounts ?? []).forEach((m, i) => planMount(p, m, i, ctx.scratch));
   p.args.push('--chdir', workdir, '--clearenv');
   for (const entry of buildEnv(options.env, user)) {

@@ -101,6 +101,12 @@ export interface RunOptions {
   user?: string;
   /** Network mode; `none` gives a namespace with loopback only. Default `default` (the host's network). */
   network?: NetworkMode;
+  /**
+   * The step's hostname (its own UTS namespace, and a `127.0.0.1` line of its `/etc/hosts`).
+   * Default `buildkitsandbox`, as BuildKit; a Dockerfile build takes the build arg
+   * `BUILDKIT_SANDBOX_HOSTNAME`, as BuildKit does.
+   */
+  hostname?: string;
   /** Extra mounts, applied in order. */
   mounts?: Mount[];
   /** Aborting kills the whole sandbox (every process in it) and rejects with `ERR_ABORTED`. */

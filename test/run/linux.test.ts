@@ -164,6 +164,28 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
     checkKills(result.stdout, 30);
   });
 
+  it('gives the step the hostname asked for, in its UTS namespace and /etc/hosts (BuildKit BUILDKIT_SANDBOX_HOSTNAME)', async () => {
+    const executor = linuxExecutor();
+    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-hostname-'));
+    fs.mkdirSync(path.join(rootfs, 'bin'));
+    fs.mkdirSync(path.join(rootfs, 'etc'));
+    fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+    fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
+    const host = inspectHost();
+    if (host.root) for (const p of [rootfs, path.join(rootfs, 'bin'), path.join(rootfs, 'etc'), path.join(rootfs, 'bin/busybox')]) fs.chownSync(p, host.mapping.uids[0]?.outside ?? 0, host.mapping.gids[0]?.outside ?? 0);
+    try {
+      for (const [hostname, expected] of [[undefined, 'buildkitsandbox'], ['foo', 'foo']] as const) {
+        let out = '';
+        const result = await executor.run({ rootfs, argv: ['/bin/busybox', 'sh', '-c', '/bin/busybox hostname; /bin/busybox head -n 1 /etc/hosts'], env: [], workdir: '/', ...(hostname ? { hostname } : {}), stdout: (c) => (out += c.toString()) });
+        assert.equal(result.exitCode, 0);
+        assert.equal(out, `${expected}\n127.0.0.1\tlocalhost ${expected}\n`);
+      }
+      await assert.rejects(executor.run({ rootfs, argv: ['/bin/busybox', 'true'], env: [], workdir: '/', hostname: 'bad name;' }), { code: 'ERR_INVALID_ARGUMENT' });
+    } finally {
+      fs.rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+
   it('aborts a running step and kills everything in it', async () => {
     const executor = linuxExecutor();
     const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-run-abort-'));
