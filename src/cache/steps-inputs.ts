@@ -147,6 +147,9 @@ export async function runInputs(state: StageState, i: RunInstruction, ctx: Input
   }
   const canonical = { kind: 'run', argv: command.argv, script: command.script ?? null, workdir, user: config.User ?? '', flags: i.flags };
   const extra: Record<string, string> = {};
+  // The step's hostname (BuildKit's BUILDKIT_SANDBOX_HOSTNAME build arg) is what `hostname` prints.
+  const hostname = state.host.buildArgs['BUILDKIT_SANDBOX_HOSTNAME'];
+  if (hostname) extra['sandbox hostname'] = hostname;
   let sources: [string, string][] = [];
   const x = new Expander(state, i);
   for (const [n, flag] of (i.flags.mount ?? []).entries()) {

@@ -34,6 +34,8 @@ export interface CreateStepCacheOptions {
   encoder?: LayerEncoder;
   /** `BuildOptions.keepRunMtimes`: RUN layers then differ, so the keys do. */
   keepRunMtimes?: boolean;
+  /** `BuildOptions.addHosts`: what RUN resolves differs, so the RUN keys do. */
+  addHosts?: Readonly<Record<string, string>>;
   /** Context directory and Dockerfile name: "the same step" across builds. */
   scope: string;
   /** `linux/amd64`. */
@@ -62,6 +64,9 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       created: options.created,
       encoder: stepEncoderIdentity(options.encoder ?? defaultGzipEncoder),
       keepRunMtimes: options.keepRunMtimes,
+      ...(options.addHosts !== undefined && Object.keys(options.addHosts).length > 0
+        ? { runExtra: Object.fromEntries(Object.entries(options.addHosts).sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, ip]) => [`add-host ${host}`, ip])) }
+        : {}),
       scope: options.scope,
       onStep: options.onStep,
       nameOf: options.nameOf,

@@ -82,6 +82,8 @@ export interface StepCacheOptions {
   encoder: string;
   /** RUN mtimes kept, not clamped: part of every key when set. */
   keepRunMtimes?: boolean;
+  /** Settings of the RUN sandbox that change what a step can do (`--add-host` entries): part of every RUN key. */
+  runExtra?: Readonly<Record<string, string>>;
   /** Identifies "the same step" across builds for miss explanations (context dir and Dockerfile). */
   scope: string;
   /** Receives each step's report. */
@@ -282,8 +284,10 @@ export class StepCache implements StepHooks {
       case 'copy':
       case 'add':
         return copyInputs(state, instruction, ctx);
-      case 'run':
-        return runInputs(state, instruction, ctx);
+      case 'run': {
+        const own = await runInputs(state, instruction, ctx);
+        return this.#o.runExtra === undefined ? own : { ...own, extra: { ...own.extra, ...this.#o.runExtra } };
+      }
       case 'workdir':
         return workdirInputs(state, instruction);
       default:

@@ -41,6 +41,8 @@ export interface RunSessionOptions {
   secrets?: Readonly<Record<string, SecretSource>>;
   /** Agent sockets for `--mount=type=ssh`, by id (see `resolveSshAgents` in run/ssh.ts). */
   ssh?: Readonly<Record<string, string>>;
+  /** Extra `/etc/hosts` entries of every step, name to IP (`--add-host`). */
+  extraHosts?: Readonly<Record<string, string>>;
   /** Root of the persistent `--mount=type=cache` directories. Default {@link defaultRunCacheDir}. */
   cacheDir?: string;
   /** Creation time in seconds: RUN layer mtimes are clamped to it. Unset: mtimes kept. */
@@ -188,6 +190,7 @@ export class RunSession {
         network,
         // BuildKit reads the step's hostname from this build arg (its testDockerfileCheckHostname).
         ...(state.host.buildArgs['BUILDKIT_SANDBOX_HOSTNAME'] ? { hostname: state.host.buildArgs['BUILDKIT_SANDBOX_HOSTNAME'] } : {}),
+        ...(this.options.extraHosts !== undefined ? { extraHosts: this.options.extraHosts } : {}),
         mounts,
         signal: this.options.signal,
         ...(observer ? { stdout: observer.stdout, stderr: observer.stderr } : sinks),
@@ -337,6 +340,8 @@ export interface RunBuildOptions {
   secrets?: Readonly<Record<string, SecretSource>>;
   /** Agent sockets for `RUN --mount=type=ssh`, by id (already resolved: the build starts and stops private agents). */
   sshSockets?: Readonly<Record<string, string>>;
+  /** Extra `/etc/hosts` entries of every RUN, name to IP, as `docker build --add-host`. */
+  addHosts?: Readonly<Record<string, string>>;
   /** The build cache; its `dir` also holds `run-cache/`. */
   cache?: { dir?: string } | false;
   /** SOURCE_DATE_EPOCH override in seconds. */
@@ -397,6 +402,7 @@ export async function createRunSession(
     },
     secrets: options.secrets,
     ssh: options.sshSockets,
+    ...(options.addHosts !== undefined ? { extraHosts: options.addHosts } : {}),
     sourceDateEpoch: epoch,
     signal: options.signal,
     rootfsStore,

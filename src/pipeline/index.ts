@@ -177,6 +177,11 @@ export interface BuildOptions extends TransportOptions {
    */
   ssh?: Record<string, string[]>;
   /**
+   * Extra `/etc/hosts` entries of every RUN step, host name to IP address, as
+   * `docker build --add-host NAME:IP` (buildx, BuildKit). Not written to the image.
+   */
+  addHosts?: Record<string, string>;
+  /**
    * Bounds on the base-image layers a build reads (for RUN, `COPY --from` and the like): PAX and
    * long-name header size, uncompressed size, member count; missing fields keep
    * `DEFAULT_TAR_LIMITS` (docs/limits.md). Past one, the build fails with `LimitExceededError`.

@@ -8,6 +8,7 @@
  * @module
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { InvalidArgumentError, OcibuildError } from '../errors.ts';
 import type { HostInfo } from './host.ts';
@@ -187,7 +188,7 @@ function planSystem(p: Planner): void {
   }
 }
 
-function planNetworkFiles(p: Planner, scratch: string, hostname: string): void {
+function planNetworkFiles(p: Planner, scratch: string, hostname: string, extraHosts: Readonly<Record<string, string>>): void {
   for (const name of ['resolv.conf', 'hosts']) {
     const r = resolveInRoot(p.rootfs, `/etc/${name}`);
     // A symlinked or odd resolv.conf is left alone rather than followed somewhere surprising.
@@ -197,16 +198,28 @@ function planNetworkFiles(p: Planner, scratch: string, hostname: string): void {
     // BuildKit's lines first (`127.0.0.1 localhost HOSTNAME`, `::1 localhost ...`, its
     // executor/oci/hosts.go), then the host's own: a step on the host's network still finds the
     // names the host (a CI pod's hostAliases, say) maps.
-    if (name === 'hosts') fs.writeFileSync(file, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${fs.readFileSync(file, 'utf8')}`);
+    if (name === 'hosts') {
+      const extra = Object.entries(extraHosts).map(([host, ip]) => `${ip}\t${host}\n`).join('');
+      fs.writeFileSync(file, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${extra}${fs.readFileSync(file, 'utf8')}`);
+    }
     const dest = p.target(`/etc/${name}`, 'file', 'stub');
     p.args.push('--ro-bind', file, dest);
   }
 }
 
+/** Extra hosts a step may be given: host names mapped to IPv4 or IPv6 addresses. */
+function checkExtraHosts(hosts: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  for (const [host, ip] of Object.entries(hosts ?? {})) {
+    checkHostname(host, 'host name');
+    if (net.isIP(ip) === 0) throw new InvalidArgumentError(`invalid IP address ${JSON.stringify(ip)} for host ${host} (an --add-host entry is NAME:IP)`);
+  }
+  return hosts ?? {};
+}
+
 /** A hostname a step may be given: RFC 1123 labels, at most 64 characters (the kernel's limit). */
-function checkHostname(name: string): string {
+function checkHostname(name: string, what = 'sandbox hostname'): string {
   if (name.length === 0 || name.length > 64 || !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) {
-    throw new InvalidArgumentError(`invalid sandbox hostname ${JSON.stringify(name)}: letters, digits, '-' and '.', at most 64 characters`);
+    throw new InvalidArgumentError(`invalid ${what} ${JSON.stringify(name)}: letters, digits, '-' and '.', at most 64 characters`);
   }
   return name;
 }
@@ -296,7 +309,7 @@ export function planRun(options: RunOptions, ctx: PlanContext): RunPlan {
   // WORKDIR stays in the image (Docker keeps it), so it is created here, root-owned, not stubbed.
   const workdir = p.target(options.workdir, 'dir', 'kept');
   planSystem(p);
-  planNetworkFiles(p, ctx.scratch, hostname);
+  planNetworkFiles(p, ctx.scratch, hostname, checkExtraHosts(options.extraHosts));
   (options.mounts ?? []).forEach((m, i) => planMount(p, m, i, ctx.scratch));
   p.args.push('--chdir', workdir, '--clearenv');
   for (const entry of buildEnv(options.env, user)) {

@@ -107,6 +107,8 @@ export interface RunOptions {
    * `BUILDKIT_SANDBOX_HOSTNAME`, as BuildKit does.
    */
   hostname?: string;
+  /** Extra `/etc/hosts` lines, name to IP address, as `docker build --add-host NAME:IP` (checked: an IPv4 or IPv6 address, a host name). */
+  extraHosts?: Readonly<Record<string, string>>;
   /** Extra mounts, applied in order. */
   mounts?: Mount[];
   /** Aborting kills the whole sandbox (every process in it) and rejects with `ERR_ABORTED`. */

@@ -72,3 +72,22 @@ test('-f -: the Dockerfile from standard input (bounded; a terminal refused); a 
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /ERR_DOCKERFILE\]: Dockerfile:2: unknown instruction: RUNX/);
 });
+
+test('--add-host NAME:IP (or NAME=IP, an IPv6 address whole): RUN resolves the name', async () => {
+  const { parseAddHosts } = await import('../../src/cli/commands/build.ts');
+  assert.deepEqual(parseAddHosts(['db:10.0.0.5', 'v6=::1', 'b6:[2001:db8::33]', 'plain:fe80::1']), { db: '10.0.0.5', v6: '::1', b6: '2001:db8::33', plain: 'fe80::1' });
+  assert.throws(() => parseAddHosts(['nohost']), (e: unknown) => e instanceof UsageError && /--add-host expects NAME:IP/.test(e.message));
+  const ctx = path.join(dir, 'hosts-ctx');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), `FROM oci:${base.layoutPath}:${base.tag}\nRUN grep -q '^10.0.0.5.db.internal$' /etc/hosts\n`);
+  // With a step cache: the entries are part of the RUN's key, so the cached result of the first
+  // build is not taken for the second.
+  const cache = ['--cache-dir', path.join(dir, 'hosts-cache')];
+  const ok = await runCli(['build', ctx, ...cache, '--add-host', 'db.internal:10.0.0.5', '--no-push', '--progress', 'quiet'], process.env);
+  assert.equal(ok.code, 0, ok.stderr);
+  const without = await runCli(['build', ctx, ...cache, '--no-push', '--progress', 'quiet'], process.env);
+  assert.equal(without.code, 1, 'the RUN runs again and fails without the entry');
+  const bad = await runCli(['build', ctx, '--add-host', 'db.internal:nope', '--no-push', '--progress', 'quiet'], process.env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /invalid IP address "nope" for host db.internal/);
+});

@@ -181,6 +181,14 @@ describe('linuxExecutor', { skip: process.platform !== 'linux' }, () => {
         assert.equal(out, `${expected}\n127.0.0.1\tlocalhost ${expected}\n`);
       }
       await assert.rejects(executor.run({ rootfs, argv: ['/bin/busybox', 'true'], env: [], workdir: '/', hostname: 'bad name;' }), { code: 'ERR_INVALID_ARGUMENT' });
+      // docker build --add-host: lines after BuildKit's two, names and addresses checked.
+      let hosts = '';
+      const extraHosts = { 'db.internal': '10.0.0.5', v6host: '::1' };
+      const r = await executor.run({ rootfs, argv: ['/bin/busybox', 'head', '-n', '4', '/etc/hosts'], env: [], workdir: '/', extraHosts, stdout: (c) => (hosts += c.toString()) });
+      assert.equal(r.exitCode, 0);
+      assert.equal(hosts, '127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.5\tdb.internal\n::1\tv6host\n');
+      await assert.rejects(executor.run({ rootfs, argv: ['/bin/busybox', 'true'], env: [], workdir: '/', extraHosts: { db: 'not-an-ip' } }), { code: 'ERR_INVALID_ARGUMENT', message: /not-an-ip/ });
+      await assert.rejects(executor.run({ rootfs, argv: ['/bin/busybox', 'true'], env: [], workdir: '/', extraHosts: { 'a\nb': '10.0.0.1' } }), { code: 'ERR_INVALID_ARGUMENT' });
     } finally {
       fs.rmSync(rootfs, { recursive: true, force: true });
     }

@@ -48,6 +48,7 @@ ${OUTPUT_FILES_HELP}
   --secret id=ID[,src=FILE|env=VAR]  secret for RUN --mount=type=secret,id=ID (repeatable; never printed)
   --ssh ID[=PATH[,PATH]]   SSH agent for RUN --mount=type=ssh,id=ID: an agent socket or private key
                            files (loaded into a private ssh-agent); \`--ssh default\` uses $SSH_AUTH_SOCK (repeatable)
+  --add-host NAME:IP       an /etc/hosts entry for every RUN step, as docker build (also NAME=IP; repeatable)
   --cache-dir DIR          step and layer cache (default OCIBUILD_CACHE_DIR, else ~/.cache/ocibuild when a cache flag is given)
   --cache-repo REF         registry repository shared by machines for step results (e.g. registry.example/team/cache)
   --cache-ttl DURATION     ignore cached steps older than this (seconds, or 30m, 6h, 7d)
@@ -102,6 +103,7 @@ export const build: Command = {
       'no-cache': { type: 'boolean' },
       secret: { type: 'string', multiple: true },
       ssh: { type: 'string', multiple: true },
+      'add-host': { type: 'string', multiple: true },
       verbose: { type: 'boolean', short: 'v' },
       ...outputFlags,
       ...registryFlags,
@@ -145,6 +147,7 @@ export const build: Command = {
     if (values['no-cache'] && useCache) throw new UsageError('--no-cache cannot be combined with cache flags');
     const secrets = parseSecrets(list(values, 'secret'));
     const ssh = parseSsh(list(values, 'ssh'));
+    const addHosts = parseAddHosts(list(values, 'add-host'));
     const show = startProgress(values, io);
     const result = await finishProgress(show, buildImage({
       // `-f -`: the Dockerfile from standard input, as docker build and buildah read it.
@@ -164,6 +167,7 @@ export const build: Command = {
       ...ciOptions(values),
       ...(Object.keys(secrets).length ? { secrets } : {}),
       ...(Object.keys(ssh).length ? { ssh } : {}),
+      ...(Object.keys(addHosts).length ? { addHosts } : {}),
       tags: list(values, 'tag'),
       to,
       ...registryOptions(values),
@@ -221,4 +225,20 @@ export async function readDockerfileFromStdin(io: CommandIO, input: NodeJS.Reada
     if (io.signal?.aborted) break;
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * `--add-host NAME:IP` (or `NAME=IP`), as docker build: the name ends at the first `=`, else at
+ * the first `:` (an IPv6 address follows it whole, brackets allowed: `db:[::1]`). The sandbox
+ * checks the name and the address.
+ */
+export function parseAddHosts(entries: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    const at = eq >= 0 ? eq : entry.indexOf(':');
+    if (at <= 0 || at === entry.length - 1) throw new UsageError(`--add-host expects NAME:IP, got ${JSON.stringify(entry)}`);
+    out[entry.slice(0, at)] = entry.slice(at + 1).replace(/^\[(.*)\]$/, '$1');
+  }
+  return out;
 }
