@@ -243,6 +243,11 @@ export async function collectContextSources(words: readonly string[], ctx: Conte
         const root: SourceNode = { rel: '', type: 'directory', mode: st.mode & 0o7777, uid: 0, gid: 0 };
         items.push({ kind: 'tree', name, root, nodes, parentsRel, ...(await parentDirs()) });
       } else {
+        if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+          // BuildKit recreates these (mknod); ocibuild's context copy does not (docs/dockerfile-differences.md).
+          const kind = st.isFIFO() ? 'a named pipe' : 'a device node';
+          throw new DockerfileError(options.location, `${options.what} failed: source "/${match}" is ${kind}; COPY from the build context takes files, directories, symlinks and sockets`);
+        }
         items.push({ kind: 'single', name, nodes: [hostNode(ctx.dir, real, '', st)], parentsRel, ...(await parentDirs()) });
       }
     }

@@ -251,6 +251,15 @@ describe('odd sources: sockets, sources --exclude leaves out whole', () => {
     assert.equal(pick(r.merged, 'a.txt').content, 'A');
   });
 
+  it('a named pipe is left out of a directory copy and refused as a named source, with the line', async () => {
+    const r = await interpret('FROM scratch\nCOPY . /\n', { files: { pipe: { fifo: true }, 'a.txt': 'A' } });
+    assert.equal(r.merged.has('pipe'), false);
+    await assert.rejects(
+      interpret('FROM scratch\nCOPY pipe /p\n', { files: { pipe: { fifo: true } } }),
+      (e: unknown) => e instanceof DockerfileError && e.line === 2 && /source "\/pipe" is a named pipe/.test(e.message),
+    );
+  });
+
   it('a directory source --exclude leaves out still makes its destination, empty (testExcludedFilesOnCopy, builder6)', async () => {
     const r = await interpret('FROM scratch\nADD --exclude=* dir* /6\nCOPY --exclude=* dir1 /8\nCOPY --exclude=*.png dir* /5\n', {
       files: { 'dir1/a.png': 'a', 'dir1/b.txt': 'b', 'dir2/c.png': 'c' },

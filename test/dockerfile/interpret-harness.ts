@@ -4,6 +4,7 @@
  * reads the written layers back with tar-stream so tests can look at entries and contents.
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -39,7 +40,7 @@ export interface ReadEntry {
 /** Options of {@link interpret}. */
 export interface InterpretOptions {
   /** Context files: path → content (string) or `{ content, mode }`, or `{ dir: true }`, or `{ symlink }`, or `{ hardlink }` (to an earlier path). */
-  files?: Record<string, string | { content: string | Uint8Array; mode?: number } | { dir: true; mode?: number } | { symlink: string } | { hardlink: string } | { socket: true }>;
+  files?: Record<string, string | { content: string | Uint8Array; mode?: number } | { dir: true; mode?: number } | { symlink: string } | { hardlink: string } | { socket: true } | { fifo: true }>;
   /** .dockerignore text. */
   dockerignore?: string;
   buildArgs?: Record<string, string>;
@@ -86,7 +87,10 @@ async function writeContext(dir: string, files: NonNullable<InterpretOptions['fi
     const p = path.join(dir, rel);
     await fs.mkdir(path.dirname(p), { recursive: true });
     if (typeof spec === 'string') await fs.writeFile(p, spec);
-    else if ('socket' in spec) {
+    else if ('fifo' in spec) {
+      const made = spawnSync('mkfifo', ['--', p]);
+      if (made.status !== 0) throw new Error(`mkfifo ${p} failed`);
+    } else if ('socket' in spec) {
       const server = net.createServer();
       servers.push(server);
       await new Promise<void>((resolve, reject) => {
