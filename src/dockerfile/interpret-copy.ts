@@ -29,7 +29,8 @@ export type CopyFromSource = { fs: StageFilesystem } | { context: ContextSource 
 
 /**
  * Resolves `user[:group]` to ids using the stage's /etc/passwd and /etc/group: a user name
- * takes its primary group, a numeric uid without group uses the same number as gid (BuildKit).
+ * takes its primary group, a numeric uid without group uses the same number as gid, an empty
+ * user (`:group`) is uid 0 (BuildKit).
  */
 export async function resolveOwner(spec: string, fs: StageFilesystem, location: DockerfileLocation): Promise<{ uid: number; gid: number }> {
   const colon = spec.indexOf(':');
@@ -37,7 +38,11 @@ export async function resolveOwner(spec: string, fs: StageFilesystem, location: 
   const group = colon < 0 ? undefined : spec.slice(colon + 1);
   let uid: number;
   let gid: number;
-  if (/^\d+$/.test(user)) {
+  if (user === '') {
+    // `--chown=:group`: BuildKit's empty user name is uid 0 (llb's UserOpt marshals it as id 0).
+    uid = 0;
+    gid = 0;
+  } else if (/^\d+$/.test(user)) {
     uid = Number(user);
     gid = uid;
   } else {

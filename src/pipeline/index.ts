@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { OcibuildError, throwIfAborted } from '../errors.ts';
+import { InvalidArgumentError, OcibuildError, throwIfAborted } from '../errors.ts';
 import { encodeManifest } from '../oci/manifest.ts';
 import { FORMATS } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, normalizePlatform, parsePlatform, platformKey } from '../oci/platform.ts';
@@ -307,7 +307,20 @@ export async function buildImage(given: BuildOptions): Promise<BuildResult> {
   }
 }
 
-async function buildIn(options: BuildOptions & { session: Session }): Promise<BuildResult> {
+/**
+ * The build arg SOURCE_DATE_EPOCH pins the build's times as the option does, as in BuildKit
+ * (its testReproSourceDateEpoch, testSourceDateEpochWithoutExporter); the option wins. Not whole
+ * seconds: BuildKit's error.
+ */
+function withBuildArgEpoch<T extends BuildOptions>(options: T): T {
+  const value = options.buildArgs?.['SOURCE_DATE_EPOCH'];
+  if (options.sourceDateEpoch !== undefined || value === undefined || value.trim() === '') return options;
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`invalid SOURCE_DATE_EPOCH: ${value} (the build arg must be whole seconds since the epoch)`);
+  return { ...options, sourceDateEpoch: Number(value.trim()) };
+}
+
+async function buildIn(given: BuildOptions & { session: Session }): Promise<BuildResult> {
+  const options = withBuildArgEpoch(given);
   const started = Date.now();
   const targets = typeof options.to === 'string' ? [options.to] : [...options.to];
   const format = options.format ?? 'oci';

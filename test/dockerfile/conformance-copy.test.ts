@@ -251,6 +251,12 @@ describe('odd sources: sockets, sources --exclude leaves out whole', () => {
     assert.equal(pick(r.merged, 'a.txt').content, 'A');
   });
 
+  it('--chown=:GROUP is uid 0 with that group, by id or by name (BuildKit: an empty user is id 0)', async () => {
+    const r = await interpret('FROM scratch\nCOPY group /etc/group\nCOPY --chown=:1600 f /e\nCOPY --chown=:supp f /e2\n', { files: { f: 'x', group: 'root:x:0:\nsupp:x:1500:\n' } });
+    assert.deepEqual([pick(r.merged, 'e').uid, pick(r.merged, 'e').gid], [0, 1600]);
+    assert.deepEqual([pick(r.merged, 'e2').uid, pick(r.merged, 'e2').gid], [0, 1500]);
+  });
+
   it('a named pipe is left out of a directory copy and refused as a named source, with the line', async () => {
     const r = await interpret('FROM scratch\nCOPY . /\n', { files: { pipe: { fifo: true }, 'a.txt': 'A' } });
     assert.equal(r.merged.has('pipe'), false);

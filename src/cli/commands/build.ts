@@ -206,6 +206,8 @@ export function buildArgs(items: readonly string[], env: NodeJS.ProcessEnv): Rec
     if (eq > 0) out[item.slice(0, eq)] = item.slice(eq + 1);
     else if (env[item] !== undefined) out[item] = env[item] as string;
   }
+  // As buildx: the SOURCE_DATE_EPOCH variable is also the build arg (ARG SOURCE_DATE_EPOCH sees it).
+  if (out['SOURCE_DATE_EPOCH'] === undefined && env['SOURCE_DATE_EPOCH'] !== undefined && env['SOURCE_DATE_EPOCH'] !== '') out['SOURCE_DATE_EPOCH'] = env['SOURCE_DATE_EPOCH'];
   return out;
 }
 
