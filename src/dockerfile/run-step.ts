@@ -115,6 +115,8 @@ export class RunSession {
   private counter = 0;
   private probed = false;
   private liveDir: Promise<string> | undefined;
+  /** The empty layer, written once per session and shared by every RUN that changes nothing. */
+  private emptyLayer: Promise<BuiltLayer> | undefined;
 
   constructor(private readonly options: RunSessionOptions) {}
 
@@ -223,8 +225,18 @@ export class RunSession {
       const entries = diffSnapshots(before, after, { mapping, clampMtime: clamp !== undefined ? new Date(clamp * 1000) : undefined });
       // A RUN that changed nothing still commits a layer, an empty one, as BuildKit's does (its
       // testExportedHistory: `RUN ["ls"]` is a history entry with a layer and a diff_id).
-      await ensureReadable(entries, this.host, scratch);
-      const layer = await this.options.writeLayer({ entries });
+      let layer: BuiltLayer;
+      if (entries.length === 0) {
+        const empty = (this.emptyLayer ??= this.options.writeLayer({ entries: [] }));
+        // A failed write is not kept for the next RUN.
+        layer = await empty.catch((error: unknown) => {
+          this.emptyLayer = undefined;
+          throw error;
+        });
+      } else {
+        await ensureReadable(entries, this.host, scratch);
+        layer = await this.options.writeLayer({ entries });
+      }
       rootfs.markApplied(layer.descriptor.digest, undoFromSnapshots(before, after));
       return layer;
     } catch (error) {
