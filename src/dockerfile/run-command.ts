@@ -101,10 +101,9 @@ export function runEnvironment(config: readonly string[] | undefined, args: Read
  */
 export function proxyEnvironment(buildArgs: Readonly<Record<string, string>>): Map<string, string> {
   const out = new Map<string, string>();
-  for (const lower of ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy']) {
+  for (const lower of new Set([...PROXY_ARGS].map((name) => name.toLowerCase()))) {
     const upper = lower.toUpperCase();
-    const given = Object.keys(buildArgs).filter((k) => PROXY_ARGS.has(k) && k.toLowerCase() === lower);
-    if (given.length === 0) continue;
+    if (!Object.hasOwn(buildArgs, lower) && !Object.hasOwn(buildArgs, upper)) continue;
     const lowerValue = buildArgs[lower] ?? buildArgs[upper] ?? '';
     const upperValue = buildArgs[upper] ?? buildArgs[lower] ?? '';
     out.set(upper, upperValue);
