@@ -94,7 +94,8 @@ test('build attaches an SBOM and provenance; list, fetch back, copy with referre
     assert.equal(statement._type, 'https://in-toto.io/Statement/v1');
     assert.equal(statement.predicateType, 'https://slsa.dev/provenance/v1');
     assert.equal(`sha256:${statement.subject[0]?.digest.sha256}`, digest);
-    assert.deepEqual(statement.predicate.buildDefinition.externalParameters.buildArgs, { VERSION: '1.2' });
+    // The SOURCE_DATE_EPOCH variable is also a build arg, as buildx passes it on.
+    assert.deepEqual(statement.predicate.buildDefinition.externalParameters.buildArgs, { SOURCE_DATE_EPOCH: '1700000000', VERSION: '1.2' });
     assert.doesNotMatch(text, /API_TOKEN|s3cr3t-token-value|hunter2-secret-value|npmrc/);
     // No local path: the statement is the same wherever the build ran.
     assert.ok(!text.includes(tmp), 'no local path in the provenance');
