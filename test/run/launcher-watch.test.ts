@@ -109,7 +109,15 @@ describe('the launcher watches ocibuild', { skip: process.platform !== 'linux' }
       const marker = newMarker();
       try {
         const { child } = await startLauncher(dir, marker, true, true);
-        const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+        // Bounded: without the watch the launcher would run on, and the test must fail, not hang.
+        const code = await new Promise<number | null | 'running'>((resolve) => {
+          const timer = setTimeout(() => resolve('running'), 10_000);
+          child.once('exit', (c) => {
+            clearTimeout(timer);
+            resolve(c);
+          });
+        });
+        if (code === 'running') child.kill('SIGKILL');
         assert.equal(code, 137, 'the launcher ended killed');
         await sleep(200);
         assert.deepEqual(processesWith(marker), [], 'nothing of the launch is left');
