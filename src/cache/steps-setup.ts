@@ -65,7 +65,7 @@ export function createStepCache(options: CreateStepCacheOptions): StepCache {
       encoder: stepEncoderIdentity(options.encoder ?? defaultGzipEncoder),
       keepRunMtimes: options.keepRunMtimes,
       ...(options.addHosts !== undefined && Object.keys(options.addHosts).length > 0
-        ? { runExtra: Object.fromEntries(Object.entries(options.addHosts).sort(([a], [b]) => (a < b ? -1 : 1)).map(([host, ip]) => [`add-host ${host}`, ip])) }
+        ? { runExtra: Object.fromEntries(Object.entries(options.addHosts).map(([host, ip]) => [`add-host ${host}`, ip])) }
         : {}),
       scope: options.scope,
       onStep: options.onStep,

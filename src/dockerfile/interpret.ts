@@ -14,13 +14,13 @@ import { parseDockerfile } from './parse.ts';
 import { createIgnoreMatcher, loadDockerignore } from './ignore.ts';
 import { parseInstruction } from './instructions.ts';
 import type { Instruction } from './instructions.ts';
-import { assertNoRun, mountFrom, resolveCopyFrom, stageIndexBefore } from './stages.ts';
+import { addWithDependencies, assertNoRun, mountedStages, resolveCopyFrom } from './stages.ts';
 import type { ResolvedStage, StageGraph } from './stages.ts';
 import { StageFilesystem } from './interpret-fs.ts';
 import { applyMetadata } from './interpret-meta.ts';
 import { applyCopy, applyWorkdir, workdirPath, type CopyFromSource } from './interpret-copy.ts';
 import type { BaseImage, InterpreterHost, StageState, StepHooks, StepPlanContext } from './interpret-state.ts';
-import { addLayer, ArgScope } from './interpret-state.ts';
+import { addLayer, ArgScope, expansionEnv } from './interpret-state.ts';
 
 /** Docker's default PATH, added when the base image has none (BuildKit does the same). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -52,25 +52,10 @@ function triggerStageDeps(triggers: readonly Instruction[], graph: StageGraph, n
       const from = resolveCopyFrom(trigger, graph.stages, names, index);
       if (from.kind === 'stage') deps.push(from.index);
     } else if (trigger.kind === 'run') {
-      for (const mount of trigger.flags.mount ?? []) {
-        const from = mountFrom(mount);
-        if (from === undefined) continue;
-        const dep = /^\d+$/.test(from) ? Number(from) : stageIndexBefore(graph.stages, from, index);
-        if (dep !== undefined && dep < index) deps.push(dep);
-      }
+      deps.push(...mountedStages(trigger, graph.stages, index));
     }
   }
   return deps;
-}
-
-/** Adds stage `index` and what it needs (its base stage, its --from stages) to `needed`; true when something was new. */
-function addWithDependencies(graph: StageGraph, needed: Set<number>, index: number): boolean {
-  if (needed.has(index)) return false;
-  needed.add(index);
-  const stage = graph.stages[index] as ResolvedStage;
-  if (stage.base.kind === 'stage') addWithDependencies(graph, needed, stage.base.index);
-  for (const dep of stage.stageDeps) addWithDependencies(graph, needed, dep);
-  return true;
 }
 
 function clone<T>(value: T): T {
@@ -102,7 +87,7 @@ export async function interpretStages(graph: StageGraph, host: InterpreterHost):
       if (triggers.length === 0) continue;
       const parsed = parseTriggers(triggers, stage.from.location);
       imageTriggers.set(index, parsed);
-      for (const dep of triggerStageDeps(parsed, graph, names, index)) grown = addWithDependencies(graph, needed, dep) || grown;
+      for (const dep of triggerStageDeps(parsed, graph, names, index)) grown = addWithDependencies(graph.stages, needed, dep) || grown;
     }
   }
   if (needed.size > graph.order.length) graph = { ...graph, order: [...needed].sort((a, b) => a - b) };
@@ -250,12 +235,8 @@ function initStage(stage: ResolvedStage, host: InterpreterHost, base: BaseImage 
  */
 function runArgsPrefix(state: StageState): string {
   if (state.args.size === 0) return '';
-  const env = new Map<string, string>();
-  for (const entry of state.config.config?.Env ?? []) {
-    const eq = entry.indexOf('=');
-    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
-  }
-  const pairs = [...state.args].map(([key, value]) => `${key}=${env.get(key) ?? value}`);
+  const seen = expansionEnv(state);
+  const pairs = [...state.args].map(([key, value]) => `${key}=${seen.get(key) ?? value}`);
   return `|${pairs.length} ${pairs.join(' ')} `;
 }
 

@@ -12,7 +12,7 @@ import { formatPlatform, normalizePlatform, parsePlatform } from '../oci/platfor
 import type { Platform } from '../oci/types.ts';
 import type { Dockerfile, EscapeToken, ParseWarning } from './ast.ts';
 import { parseInstruction } from './instructions.ts';
-import type { ArgInstruction, CopyInstruction, FromInstruction, Instruction } from './instructions.ts';
+import type { ArgInstruction, CopyInstruction, FromInstruction, Instruction, RunInstruction } from './instructions.ts';
 import { expandWithMatches, WordExpansionError } from './shell.ts';
 
 /** One stage as written: its FROM and the instructions up to the next FROM. */
@@ -203,13 +203,7 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
     }
     // `RUN --mount=...,from=STAGE` reads that stage's filesystem, so the stage is needed too.
     for (const instruction of stage.instructions) {
-      if (instruction.kind !== 'run') continue;
-      for (const mount of instruction.flags.mount ?? []) {
-        const from = mountFrom(mount);
-        if (from === undefined) continue;
-        const index = /^\d+$/.test(from) ? Number(from) : stageIndexBefore(stages, from, stage.index);
-        if (index !== undefined && index < stage.index) stage.stageDeps.add(index);
-      }
+      if (instruction.kind === 'run') for (const index of mountedStages(instruction, stages, stage.index)) stage.stageDeps.add(index);
     }
   }
 
@@ -217,14 +211,7 @@ export function planStages(ast: Dockerfile, options: StageOptions): StageGraph {
 
   const target = selectTarget(stages, names, options.target, ast.file);
   const needed = new Set<number>();
-  const visit = (index: number): void => {
-    if (needed.has(index)) return;
-    needed.add(index);
-    const stage = stages[index] as ResolvedStage;
-    if (stage.base.kind === 'stage') visit(stage.base.index);
-    for (const dep of stage.stageDeps) visit(dep);
-  };
-  visit(target);
+  addWithDependencies(stages, needed, target);
   // Bases and --from stages are always earlier in the file, so file order is a dependency order.
   const order = [...needed].sort((a, b) => a - b);
   return { file: ast.file, escape, globalArgs, stages, target, order, warnings };
@@ -240,8 +227,33 @@ export function stageIndexBefore(stages: readonly StageDefinition[], name: strin
   return undefined;
 }
 
+/** The earlier stages a RUN's `--mount=...,from=STAGE` flags read (by name or index), seen from stage `current`. */
+export function mountedStages(run: RunInstruction, stages: readonly StageDefinition[], current: number): number[] {
+  const out: number[] = [];
+  for (const mount of run.flags.mount ?? []) {
+    const from = mountFrom(mount);
+    if (from === undefined) continue;
+    const index = /^\d+$/.test(from) ? Number(from) : stageIndexBefore(stages, from, current);
+    if (index !== undefined && index < current) out.push(index);
+  }
+  return out;
+}
+
+/**
+ * Adds stage `index` and everything it needs (its base stage and `--from` stages, transitively)
+ * to `needed`; true when `index` was not there yet.
+ */
+export function addWithDependencies(stages: readonly ResolvedStage[], needed: Set<number>, index: number): boolean {
+  if (needed.has(index)) return false;
+  needed.add(index);
+  const stage = stages[index] as ResolvedStage;
+  if (stage.base.kind === 'stage') addWithDependencies(stages, needed, stage.base.index);
+  for (const dep of stage.stageDeps) addWithDependencies(stages, needed, dep);
+  return true;
+}
+
 /** The `from=` field of a `--mount` value (stage names and image references hold no commas). */
-export function mountFrom(mount: string): string | undefined {
+function mountFrom(mount: string): string | undefined {
   for (const field of mount.split(',')) {
     const eq = field.indexOf('=');
     if (eq > 0 && field.slice(0, eq).trim().toLowerCase() === 'from') return field.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
@@ -261,16 +273,10 @@ function laterStageError(copy: CopyInstruction): DockerfileError {
  * current stage".
  */
 function checkLaterCopies(stages: readonly ResolvedStage[], later: readonly { stage: number; index: number; copy: CopyInstruction }[]): void {
-  const needs = (from: number, target: number, seen = new Set<number>()): boolean => {
-    if (from === target) return true;
-    if (seen.has(from)) return false;
-    seen.add(from);
-    const stage = stages[from] as ResolvedStage;
-    const deps = [...stage.stageDeps, ...(stage.base.kind === 'stage' ? [stage.base.index] : [])];
-    return deps.some((d) => needs(d, target, seen));
-  };
   for (const { stage, index, copy } of later) {
-    if (needs(index, stage)) {
+    const needed = new Set<number>();
+    addWithDependencies(stages, needed, index);
+    if (needed.has(stage)) {
       const s = stages[stage] as ResolvedStage;
       throw new DockerfileError(copy.location, `circular dependency detected on stage: ${s.name ?? String(stage)}`);
     }
